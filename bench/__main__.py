@@ -1,0 +1,259 @@
+"""power_loop benchmark: the kernel next to the physical floor, measured in the same run.
+
+    python -m bench                 # SQLite scenarios (default)
+    python -m bench --quick         # fewer iterations
+    python -m bench --json out.json # also write machine-readable results
+
+The floor is raw ``sqlite3`` committing the same rows per step in one transaction (WAL,
+``synchronous=NORMAL``). The model is an instant scripted model, so every figure is kernel cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from power_loop import StatefulAgentLoop, ToolDefinition, ToolRegistry
+from power_loop.testing import ScriptedLLM
+
+ROW = "x" * 120  # a short chat message
+
+
+def _median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000.0
+
+
+# --------------------------------------------------------------------------- the floor
+
+
+def floor_text_send(path: str, n: int) -> float:
+    """Two commits per send (user row + seq; answer + state + stats), as the kernel does."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(
+        "CREATE TABLE m (sid TEXT, seq INTEGER, role TEXT, content TEXT, meta TEXT, PRIMARY KEY(sid, seq))"
+    )
+    db.execute("CREATE TABLE s (sid TEXT PRIMARY KEY, next_seq INTEGER, pending TEXT)")
+    db.execute("CREATE TABLE st (sid TEXT PRIMARY KEY, sends INTEGER, tokens INTEGER)")
+    db.execute("INSERT INTO s VALUES ('a', 1, NULL)")
+    seq = 1
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO m VALUES ('a', ?, 'user', ?, NULL)", (seq, ROW))
+        db.execute("UPDATE s SET next_seq = ? WHERE sid = 'a'", (seq + 1,))
+        db.execute("COMMIT")
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO m VALUES ('a', ?, 'assistant', ?, NULL)", (seq + 1, ROW))
+        db.execute("UPDATE s SET next_seq = ?, pending = NULL WHERE sid = 'a'", (seq + 2,))
+        db.execute(
+            "INSERT INTO st VALUES ('a', 1, 15) ON CONFLICT(sid) DO UPDATE SET sends = sends + 1, tokens = tokens + 15"
+        )
+        db.execute("COMMIT")
+        samples.append(time.perf_counter() - start)
+        seq += 2
+    db.close()
+    return _median_ms(samples)
+
+
+# --------------------------------------------------------------------------- kernel scenarios
+
+
+def _tools() -> ToolRegistry:
+    registry = ToolRegistry()
+    registry.register(
+        ToolDefinition(
+            name="echo",
+            description="Echo a value.",
+            input_schema={"type": "object", "properties": {"v": {"type": "string"}}, "required": ["v"]},
+        ),
+        lambda v: v,
+    )
+    return registry
+
+
+async def _timed(n: int, step: Callable[[], Awaitable[Any]]) -> float:
+    samples = []
+    for _ in range(n):
+        start = time.perf_counter()
+        await step()
+        samples.append(time.perf_counter() - start)
+    return _median_ms(samples)
+
+
+async def kernel_text_send(path: str, n: int) -> float:
+    llm = ScriptedLLM(default=ScriptedLLM.text(ROW))
+    async with StatefulAgentLoop(llm=llm, dsn=path) as loop:
+        sid = await loop.new_session()
+        await loop.send(ROW, sid)  # warm up: open store, fill the cache
+        return await _timed(n, lambda: loop.send(ROW, sid))
+
+
+async def kernel_tool_send(path: str, n: int) -> float:
+    turns = [ScriptedLLM.tool_call("echo", {"v": "hi"}), ScriptedLLM.text(ROW)]
+
+    def responder(request: Any) -> Any:
+        return turns[0] if request.messages[-1]["role"] == "user" else turns[1]
+
+    llm = ScriptedLLM(responder=responder)
+    async with StatefulAgentLoop(llm=llm, dsn=path, tool_registry=_tools()) as loop:
+        sid = await loop.new_session()
+        await loop.send(ROW, sid)
+        return await _timed(n, lambda: loop.send(ROW, sid))
+
+
+async def kernel_cold_first_send(path: str, history_sends: int, n: int) -> float:
+    llm = ScriptedLLM(default=ScriptedLLM.text(ROW))
+    async with StatefulAgentLoop(llm=llm, dsn=path) as loop:
+        sid = await loop.new_session()
+        for _ in range(history_sends):
+            await loop.send(ROW, sid)
+    samples = []
+    for _ in range(n):
+        async with StatefulAgentLoop(llm=llm, dsn=path) as cold:
+            await cold.ensure_store()
+            start = time.perf_counter()
+            await cold.send(ROW, sid)
+            samples.append(time.perf_counter() - start)
+    return _median_ms(samples)
+
+
+async def kernel_concurrent(path: str, sessions: int, sends_each: int) -> float:
+    llm = ScriptedLLM(default=ScriptedLLM.text(ROW))
+    async with StatefulAgentLoop(llm=llm, dsn=path) as loop:
+        sids = [await loop.new_session() for _ in range(sessions)]
+
+        async def drive(sid: str) -> None:
+            for _ in range(sends_each):
+                await loop.send(ROW, sid)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(drive(sid) for sid in sids))
+        elapsed = time.perf_counter() - start
+    return sessions * sends_each / elapsed
+
+
+def import_time_ms() -> float:
+    samples = []
+    for _ in range(5):
+        out = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import power_loop"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        total = 0
+        for line in out.stderr.splitlines():
+            parts = line.split("|")
+            if len(parts) == 3 and parts[2].strip() == "power_loop":
+                total = int(parts[1].strip())
+        samples.append(total / 1000.0)
+    return statistics.median(samples)
+
+
+def _file_size(path: str) -> int:
+    return Path(path).stat().st_size
+
+
+async def bytes_per_send(path: str, n: int) -> float:
+    llm = ScriptedLLM(default=ScriptedLLM.text(ROW))
+    async with StatefulAgentLoop(llm=llm, dsn=path) as loop:
+        sid = await loop.new_session()
+        await loop.send(ROW, sid)
+        store = await loop.ensure_store()
+        await store.checkpoint()
+        before = _file_size(path)
+        for _ in range(n):
+            await loop.send(ROW, sid)
+        await store.checkpoint()
+        after = _file_size(path)
+    return (after - before) / n
+
+
+async def memory_growth_mb(path: str, sessions: int, sends_each: int, cache_size: int) -> float:
+    llm = ScriptedLLM(default=ScriptedLLM.text(ROW))
+    async with StatefulAgentLoop(llm=llm, dsn=path, session_cache_size=cache_size) as loop:
+        sid0 = await loop.new_session()
+        await loop.send(ROW, sid0)
+        gc.collect()
+        start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for _ in range(sessions):
+            sid = await loop.new_session()
+            for _ in range(sends_each):
+                await loop.send(ROW, sid)
+        gc.collect()
+        end = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return (end - start) / 1024.0
+
+
+# --------------------------------------------------------------------------- report
+
+
+async def run(quick: bool) -> dict[str, Any]:
+    n = 200 if quick else 1000
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = iter(range(1000))
+
+        def db() -> str:
+            return str(Path(tmp) / f"b{next(fresh)}.db")
+
+        results["floor_text_send_ms"] = floor_text_send(db(), n)
+        results["text_send_ms"] = await kernel_text_send(db(), n)
+        results["tool_send_ms"] = await kernel_tool_send(db(), n // 2)
+        results["cold_first_send_300_ms"] = await kernel_cold_first_send(db(), 300, 10 if quick else 30)
+        results["cold_first_send_1200_ms"] = await kernel_cold_first_send(db(), 1200, 10 if quick else 30)
+        results["concurrent_40_sends_per_s"] = await kernel_concurrent(db(), 40, 25 if quick else 50)
+        results["bytes_per_text_send"] = await bytes_per_send(db(), n // 2)
+        results["rss_growth_mb_200x20"] = await memory_growth_mb(db(), 200 if quick else 1000, 20, 256)
+    results["import_ms"] = import_time_ms()
+    return results
+
+
+TARGETS = {
+    "text_send_ms": ("<=", 0.4),
+    "tool_send_ms": ("<=", 0.8),
+    "cold_first_send_300_ms": ("<=", 3.0),
+    "concurrent_40_sends_per_s": (">=", 3000.0),
+    "import_ms": ("<=", 40.0),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--json", metavar="PATH")
+    args = parser.parse_args()
+    results = asyncio.run(run(args.quick))
+    floor = results["floor_text_send_ms"]
+    print(f"{'figure':32} {'value':>12}  {'target':>10}  note")
+    for key, value in results.items():
+        target = TARGETS.get(key)
+        mark = ""
+        if target is not None:
+            op, bound = target
+            ok = value <= bound if op == "<=" else value >= bound
+            mark = f"{op}{bound:g} {'ok' if ok else 'MISSED'}"
+        note = f"{value / floor:.1f}x floor" if key.endswith("send_ms") and key != "floor_text_send_ms" else ""
+        print(f"{key:32} {value:12.3f}  {mark:>10}  {note}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,371 @@
+"""The one exception tree of power_loop.
+
+Every error the library raises on purpose is a :class:`PowerLoopError` with a frozen, machine-readable
+``code`` class attribute. Codes never change within a major version (``tests/test_errors.py`` pins them).
+Where the published interface raised a builtin (``ValueError``, ``RuntimeError``, ``ImportError``), our
+error also derives from that builtin so existing ``except`` clauses keep working.
+
+::
+
+    PowerLoopError                      power_loop.error
+    ├── ConfigError (ValueError)        config.invalid
+    ├── MissingDependencyError (ImportError)   dependency.missing
+    ├── LoopClosedError (RuntimeError)  loop.closed
+    ├── SessionNotFoundError            session.not_found
+    ├── SessionPendingError             session.pending
+    ├── SessionBusy                     session.busy
+    ├── InteractionNotFoundError (ValueError)  interaction.not_found
+    ├── CancellationRequested           cancelled
+    ├── LLMError                        llm.error
+    │   ├── LLMTimeout                  llm.timeout
+    │   ├── LLMRetryExhausted           llm.retry_exhausted
+    │   │   └── LLMNonRetryable         llm.non_retryable
+    │   └── ProviderNotAvailable        llm.provider_unavailable
+    ├── ToolNotFound                    tool.not_found
+    ├── ToolValidationError             tool.invalid_args
+    ├── HookDirectiveError              hook.invalid_directive
+    ├── AsyncHookInSyncContext (TypeError)  hook.async_in_sync
+    ├── AsyncToolInSyncContext (TypeError)  tool.async_in_sync
+    └── StoreError                      store.error
+        ├── InvalidDSN (ValueError)     store.invalid_dsn
+        ├── InvalidTablePrefix (ValueError)  store.invalid_prefix
+        ├── StoreSchemaError (RuntimeError)  store.schema_mismatch
+        │   └── SchemaTooNewError       store.schema_too_new
+        ├── StoreUnavailable            store.unavailable
+        │   ├── StoreAuthError          store.auth_failed
+        │   └── StoreDatabaseMissing    store.database_missing
+        ├── StoreConnectionLost         store.connection_lost
+        ├── StoreIntegrityError         store.integrity
+        ├── CorruptRowError             store.corrupt_row
+        ├── StoreCorruptError           store.corrupt
+        ├── HistoryInvariantError (ValueError)  history.invalid
+        ├── ArchiveError (ValueError)   store.archive_invalid
+        └── StoreClosedError            store.closed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+__all__ = [
+    "ArchiveError",
+    "AsyncHookInSyncContext",
+    "AsyncToolInSyncContext",
+    "CancellationRequested",
+    "ConfigError",
+    "CorruptRowError",
+    "HistoryInvariantError",
+    "HookDirectiveError",
+    "InteractionNotFoundError",
+    "InvalidDSN",
+    "InvalidTablePrefix",
+    "LLMError",
+    "LLMNonRetryable",
+    "LLMRetryExhausted",
+    "LLMTimeout",
+    "LoopClosedError",
+    "MissingDependencyError",
+    "PowerLoopError",
+    "ProviderNotAvailable",
+    "SchemaTooNewError",
+    "SessionBusy",
+    "SessionNotFoundError",
+    "SessionPendingError",
+    "StoreAuthError",
+    "StoreClosedError",
+    "StoreConnectionLost",
+    "StoreCorruptError",
+    "StoreDatabaseMissing",
+    "StoreError",
+    "StoreIntegrityError",
+    "StoreSchemaError",
+    "StoreUnavailable",
+    "ToolNotFound",
+    "ToolValidationError",
+]
+
+
+class PowerLoopError(Exception):
+    """Base of every error power_loop raises on purpose; ``code`` is stable and machine-readable."""
+
+    code: ClassVar[str] = "power_loop.error"
+
+
+class ConfigError(PowerLoopError, ValueError):
+    """A constructor argument or configuration value is invalid."""
+
+    code = "config.invalid"
+
+
+class MissingDependencyError(PowerLoopError, ImportError):
+    """An optional extra is needed; the message names the exact ``pip install`` command."""
+
+    code = "dependency.missing"
+
+    def __init__(self, package: str, extra: str, feature: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the optional package {package!r}: pip install 'power-loop[{extra}]'"
+        )
+
+
+class LoopClosedError(PowerLoopError, RuntimeError):
+    """The loop is closing or closed and accepts no new work."""
+
+    code = "loop.closed"
+
+
+class SessionNotFoundError(PowerLoopError):
+    code = "session.not_found"
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        super().__init__(f"session not found: {session_id}")
+
+
+class SessionPendingError(PowerLoopError):
+    """The session has tool calls without results (an interrupted send); recover before sending."""
+
+    code = "session.pending"
+
+    def __init__(
+        self, session_id: str, *, assistant_seq: int, pending_tool_calls: Sequence[dict[str, Any]]
+    ) -> None:
+        self.session_id = session_id
+        self.assistant_seq = assistant_seq
+        self.pending_tool_calls = list(pending_tool_calls)
+        names = ", ".join(
+            str(tc.get("function", {}).get("name", "?")) for tc in self.pending_tool_calls
+        ) or "?"
+        super().__init__(
+            f"session {session_id} has {len(self.pending_tool_calls)} unresolved tool call(s) ({names}) "
+            "from an interrupted send; recover with loop.resume(session_id), "
+            "loop.abort_pending(session_id) or send(..., heal_pending=True)"
+        )
+
+
+class SessionBusy(PowerLoopError):
+    """Another live process holds the session's lease."""
+
+    code = "session.busy"
+
+    def __init__(self, session_id: str, *, holder: str, expires_at_ms: int) -> None:
+        self.session_id = session_id
+        self.holder = holder
+        self.expires_at_ms = expires_at_ms
+        super().__init__(
+            f"session {session_id} is being driven by {holder} (lease expires at {expires_at_ms} ms)"
+        )
+
+
+class InteractionNotFoundError(PowerLoopError, ValueError):
+    code = "interaction.not_found"
+
+    def __init__(self, session_id: str, interaction_id: str) -> None:
+        self.session_id = session_id
+        self.interaction_id = interaction_id
+        super().__init__(f"pending interaction not found: {interaction_id} (session {session_id})")
+
+
+class CancellationRequested(PowerLoopError):
+    code = "cancelled"
+
+    def __init__(self, reason: str = "cancelled") -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class LLMError(PowerLoopError):
+    code = "llm.error"
+
+
+class LLMTimeout(LLMError):
+    code = "llm.timeout"
+
+    def __init__(self, *, elapsed: float, attempts: int, total_timeout: float) -> None:
+        self.elapsed = elapsed
+        self.attempts = attempts
+        self.total_timeout = total_timeout
+        super().__init__(
+            f"LLM call timed out after {elapsed:.2f}s over {attempts} attempt(s) "
+            f"(total timeout {total_timeout:.2f}s)"
+        )
+
+
+class LLMRetryExhausted(LLMError):
+    code = "llm.retry_exhausted"
+
+    def __init__(self, *, attempts: int, last_error: BaseException) -> None:
+        self.attempts = attempts
+        self.last_error = last_error
+        super().__init__(
+            f"LLM call failed after {attempts} attempt(s): {type(last_error).__name__}: {last_error}"
+        )
+
+
+class LLMNonRetryable(LLMRetryExhausted):
+    """The provider answered with a permanent error (e.g. 400/401/403/404); retrying cannot help."""
+
+    code = "llm.non_retryable"
+
+
+class ProviderNotAvailable(LLMError):
+    """The selected provider cannot be built (unknown name or adapter not available)."""
+
+    code = "llm.provider_unavailable"
+
+
+class ToolNotFound(PowerLoopError):
+    code = "tool.not_found"
+
+    def __init__(self, tool_name: str) -> None:
+        self.tool_name = tool_name
+        super().__init__(f"tool not found: {tool_name}")
+
+
+class ToolValidationError(PowerLoopError):
+    code = "tool.invalid_args"
+
+    def __init__(self, tool_name: str, message: str) -> None:
+        self.tool_name = tool_name
+        self.message = message
+        super().__init__(f"{tool_name}: {message}")
+
+
+class AsyncToolInSyncContext(PowerLoopError, TypeError):
+    """A coroutine tool handler was invoked through the synchronous ``ToolRegistry.invoke``."""
+
+    code = "tool.async_in_sync"
+
+    def __init__(self, tool_name: str) -> None:
+        self.tool_name = tool_name
+        super().__init__(
+            f"tool {tool_name!r} has an async handler; call `await registry.invoke_async(...)` instead of invoke()"
+        )
+
+
+class StoreError(PowerLoopError):
+    code = "store.error"
+
+
+class InvalidDSN(StoreError, ValueError):
+    code = "store.invalid_dsn"
+
+
+class InvalidTablePrefix(StoreError, ValueError):
+    code = "store.invalid_prefix"
+
+
+class StoreSchemaError(StoreError, RuntimeError):
+    """The database schema is missing, partial or mismatched; ``ddl`` is the exact script to run."""
+
+    code = "store.schema_mismatch"
+
+    def __init__(self, message: str, *, ddl: Sequence[str] | None = None) -> None:
+        self.ddl = list(ddl or [])
+        self.reason = message
+        text = message
+        if self.ddl:
+            text += "\n\nRun this DDL (or open the store with schema='auto_create'):\n\n" + ";\n".join(
+                self.ddl
+            ) + ";"
+        super().__init__(text)
+
+
+class SchemaTooNewError(StoreSchemaError):
+    """The database was migrated by a newer power_loop; this code refuses to touch it."""
+
+    code = "store.schema_too_new"
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached."""
+
+    code = "store.unavailable"
+
+
+class StoreAuthError(StoreUnavailable):
+    code = "store.auth_failed"
+
+
+class StoreDatabaseMissing(StoreUnavailable):
+    code = "store.database_missing"
+
+
+class StoreConnectionLost(StoreError):
+    code = "store.connection_lost"
+
+
+class CorruptRowError(StoreError):
+    """A stored row cannot be decoded (e.g. invalid JSON); the message names the table and key."""
+
+    code = "store.corrupt_row"
+
+
+class ArchiveError(StoreError, ValueError):
+    """An export archive is malformed, from a newer version, or targets an existing session id."""
+
+    code = "store.archive_invalid"
+
+
+class StoreClosedError(StoreError):
+    code = "store.closed"
+
+
+class StoreCorruptError(StoreError):
+    """The database file is damaged or is not a database at all; restore it from a backup."""
+
+    code = "store.corrupt"
+
+
+class HistoryInvariantError(StoreError, ValueError):
+    """A write would break the tool-call history invariant (a call without its result or vice versa).
+
+    Raised before anything is written: the transaction that would have broken the history is rolled back.
+    """
+
+    code = "history.invalid"
+
+
+class HookDirectiveError(PowerLoopError):
+    """A hook handler asked for a directive the loop does not honour at that hook point.
+
+    Raised instead of silently ignoring the directive; ``allowed`` lists what the point accepts.
+    """
+
+    code = "hook.invalid_directive"
+
+    def __init__(self, hook_point: str, directive: object, allowed: Sequence[str], handler: str) -> None:
+        self.hook_point = hook_point
+        self.directive = directive
+        self.allowed = list(allowed)
+        self.handler = handler
+        super().__init__(
+            f"hook handler {handler} returned {directive!r} at hook point {hook_point!r}; "
+            f"allowed there: {', '.join(self.allowed)}"
+        )
+
+
+class AsyncHookInSyncContext(PowerLoopError, TypeError):
+    """An async hook handler was registered at a point the caller runs synchronously (``run_sync``)."""
+
+    code = "hook.async_in_sync"
+
+    def __init__(self, hook_point: str, handler: str) -> None:
+        self.hook_point = hook_point
+        self.handler = handler
+        super().__init__(
+            f"hook handler {handler} at {hook_point!r} is async, but this hook point is run synchronously; "
+            "register a plain (non-async) function"
+        )
+
+
+class StoreIntegrityError(StoreError):
+    """A statement violated a key or constraint (e.g. a duplicate primary key).
+
+    Every backend maps its driver's integrity error to this class so store code can catch one type.
+    """
+
+    code = "store.integrity"

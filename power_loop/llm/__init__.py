@@ -1,0 +1,52 @@
+"""The LLM layer: the model contract, provider configuration/factory, the offline echo model, retry
+and cancellation. Standard library only; provider SDKs load when a provider is built."""
+
+from __future__ import annotations
+
+from ._cancel import CancellationLike, CancellationToken
+from ._config import (
+    AnthropicChatConfig,
+    LLMProviderConfig,
+    OpenAICompatibleChatConfig,
+    create_llm_service_from_config,
+    create_llm_service_from_env,
+)
+from ._echo import EchoLLMService
+from ._retry import LLMRetryPolicy, retry_after_s, with_retry
+from ._stream import ToolCallAccumulator, complete_from_stream
+from ._types import (
+    LLMRequest,
+    LLMResponse,
+    LLMService,
+    LLMServiceBase,
+    LLMStreamChunk,
+    LLMTokenUsage,
+    normalize_tool_call,
+    normalize_usage,
+    parse_tool_arguments,
+)
+
+__all__ = [
+    "AnthropicChatConfig",
+    "CancellationLike",
+    "CancellationToken",
+    "EchoLLMService",
+    "LLMProviderConfig",
+    "LLMRequest",
+    "LLMResponse",
+    "LLMRetryPolicy",
+    "LLMService",
+    "LLMServiceBase",
+    "LLMStreamChunk",
+    "LLMTokenUsage",
+    "OpenAICompatibleChatConfig",
+    "ToolCallAccumulator",
+    "complete_from_stream",
+    "create_llm_service_from_config",
+    "create_llm_service_from_env",
+    "normalize_tool_call",
+    "normalize_usage",
+    "parse_tool_arguments",
+    "retry_after_s",
+    "with_retry",
+]

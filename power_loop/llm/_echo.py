@@ -1,0 +1,89 @@
+"""The offline ``echo`` provider: answers with the last user message; never calls tools."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ._stream import complete_from_stream
+from ._types import (
+    ChunkCallback,
+    LLMRequest,
+    LLMResponse,
+    LLMServiceBase,
+    LLMStreamChunk,
+    LLMTokenUsage,
+    StreamEndCallback,
+)
+
+__all__ = ["EchoLLMService", "message_text"]
+
+
+def message_text(content: Any) -> str:
+    """The text of a message ``content``: a string, or the ``text`` parts of a multimodal list."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return str(content)
+
+
+class EchoLLMService(LLMServiceBase):
+    """An offline model for demos and smoke tests.
+
+    Replies ``prefix + reply`` when ``reply`` is given, else ``prefix + <last user message>``, after
+    ``sleep_s`` seconds. Usage is always 1 prompt / 1 completion / 2 total tokens. For tests that need
+    tool calls, use :class:`power_loop.testing.ScriptedLLM`.
+    """
+
+    def __init__(self, reply: str | None = None, prefix: str = "", sleep_s: float = 0.0) -> None:
+        self.reply = reply
+        self.prefix = prefix
+        self.sleep_s = sleep_s
+
+    def _answer(self, request: LLMRequest) -> str:
+        if self.reply is not None:
+            return self.prefix + self.reply
+        for message in reversed(request.messages):
+            if message.get("role") == "user":
+                return self.prefix + message_text(message.get("content"))
+        return self.prefix
+
+    async def stream(self, request: LLMRequest) -> AsyncIterator[LLMStreamChunk]:
+        if self.sleep_s > 0:
+            await asyncio.sleep(self.sleep_s)
+        text = self._answer(request)
+        # Word-sized deltas so streaming consumers see more than one chunk.
+        start = 0
+        while start < len(text):
+            end = text.find(" ", start)
+            end = len(text) if end < 0 else end + 1
+            yield LLMStreamChunk(delta_text=text[start:end])
+            start = end
+        yield LLMStreamChunk(
+            token_usage=LLMTokenUsage(prompt_tokens=1, completion_tokens=1, total_tokens=2), is_final=True
+        )
+
+    async def complete(
+        self,
+        request: LLMRequest,
+        *,
+        on_chunk_delta_text: ChunkCallback | None = None,
+        on_chunk_think: ChunkCallback | None = None,
+        on_stream_end: StreamEndCallback | None = None,
+    ) -> LLMResponse:
+        return await complete_from_stream(
+            self.stream(request),
+            on_chunk_delta_text=on_chunk_delta_text,
+            on_chunk_think=on_chunk_think,
+            on_stream_end=on_stream_end,
+            parse_json=request.parse_json,
+        )
+
+    def __repr__(self) -> str:
+        return f"EchoLLMService(reply={self.reply!r}, prefix={self.prefix!r}, sleep_s={self.sleep_s!r})"

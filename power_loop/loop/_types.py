@@ -1,0 +1,115 @@
+"""Value types of the loop: configuration, results, statuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..llm import LLMRetryPolicy
+
+__all__ = [
+    "AgentLoopConfig",
+    "AgentLoopResult",
+    "FollowUpQueued",
+    "LoopMessage",
+    "LoopStatus",
+    "StatefulResult",
+]
+
+LoopMessage = dict[str, Any]
+LoopStatus = Literal[
+    "completed",
+    "pending_tools",
+    "waiting_for_input",
+    "cancelled",
+    "hit_round_limit",
+    "budget_exceeded",
+    "degraded",
+]
+
+
+@dataclass
+class AgentLoopConfig:
+    """Per-loop settings. Every field has a safe default; invalid values raise `ConfigError`."""
+
+    system_prompt: str | None = None
+    max_rounds: int = 24
+    temperature: float | None = 0.0
+    max_tokens: int | None = 8000
+    model: str | None = None
+    response_format: dict[str, Any] | None = None
+    max_tokens_per_run: int | None = None
+    retry_policy: LLMRetryPolicy | None = None
+    # New in power_loop: the published loop ran a round's tool calls one after another.
+    tool_concurrency: int = 8
+    tool_result_max_chars: int = 50_000
+    inject_tool_descriptions: bool = True
+    tool_catalog_header: str = "# Available Tools"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if not isinstance(self.max_rounds, int) or self.max_rounds < 1:
+            raise ConfigError(f"AgentLoopConfig.max_rounds must be an int >= 1, got {self.max_rounds!r}")
+        if self.max_tokens is not None and (not isinstance(self.max_tokens, int) or self.max_tokens <= 0):
+            raise ConfigError(f"AgentLoopConfig.max_tokens must be > 0 or None, got {self.max_tokens!r}")
+        if self.max_tokens_per_run is not None and self.max_tokens_per_run <= 0:
+            raise ConfigError(
+                f"AgentLoopConfig.max_tokens_per_run must be > 0 or None, got {self.max_tokens_per_run!r}"
+            )
+        if not isinstance(self.tool_concurrency, int) or self.tool_concurrency < 1:
+            raise ConfigError(
+                f"AgentLoopConfig.tool_concurrency must be an int >= 1, got {self.tool_concurrency!r}"
+            )
+        if self.tool_result_max_chars < 100:
+            raise ConfigError("AgentLoopConfig.tool_result_max_chars must be >= 100")
+
+    def session_config(self) -> dict[str, Any]:
+        """The subset stored on a new session row (informational; the loop's config wins at run time)."""
+        return {"max_rounds": self.max_rounds, "max_tokens": self.max_tokens, "temperature": self.temperature}
+
+    def replace(self, **changes: Any) -> AgentLoopConfig:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return AgentLoopConfig(**values)
+
+
+@dataclass(slots=True)
+class StatefulResult:
+    """What one `send` (or `resume` / `submit_input`) produced."""
+
+    session_id: str
+    status: str
+    final_text: str = ""
+    rounds: int = 0
+    pending_tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    pending_interactions: list[dict[str, Any]] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    tool_calls: int = 0
+
+
+@dataclass(slots=True)
+class AgentLoopResult:
+    """Engine-level result (kept for interface compatibility; `StatefulResult` is what `send` returns)."""
+
+    status: LoopStatus
+    final_text: str = ""
+    rounds: int = 0
+    pending_tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    pending_interactions: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[LoopMessage] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)
+    tool_calls: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpQueued:
+    """Returned by `follow_up()` when a send is in flight: the input is stored and delivered later."""
+
+    session_id: str
+    queue_depth: int
+    item_id: int = 0

@@ -1,0 +1,89 @@
+"""Durable storage: the `SessionStore` facade over SQLite, PostgreSQL or MySQL.
+
+Open one with :func:`open_store` (a DSN picks the backend)::
+
+    store = await open_store("./power_loop_sessions.db")
+    sid = await store.create_session(system_prompt="be brief")
+    await store.append_messages(sid, [NewMessage("user", "hi")], begin_send=True)
+"""
+
+from __future__ import annotations
+
+from ._capabilities import Maintenance
+from ._open import DEFAULT_DB_PATH, DEFAULT_TABLE_PREFIX, connect_database, open_store
+from ._port import ColumnSpec, Database, Dialect, IndexSpec, TableSpec, Transaction
+from ._rows import (
+    KEEP,
+    MUTATE_SKIP,
+    AppendResult,
+    CompactionRow,
+    FollowUpRow,
+    MessageRow,
+    MessageState,
+    NewMessage,
+    NoteRow,
+    RoundUsage,
+    SendAccounting,
+    SessionKind,
+    SessionRow,
+    SessionStateRow,
+    SessionStatsRow,
+    SessionStatus,
+    SubagentLifecycle,
+    TimerRow,
+    TimerStatus,
+    UsageRoundRow,
+)
+from ._schema import (
+    CURRENT_SCHEMA_VERSION,
+    MigrationStep,
+    SchemaPolicy,
+    all_table_names,
+    ensure_schema,
+    provisioning_ddl,
+)
+from ._sqlite import SqliteDatabase, SqliteDialect
+from ._store import SessionStore
+
+__all__ = [
+    "CURRENT_SCHEMA_VERSION",
+    "DEFAULT_DB_PATH",
+    "DEFAULT_TABLE_PREFIX",
+    "KEEP",
+    "MUTATE_SKIP",
+    "AppendResult",
+    "ColumnSpec",
+    "CompactionRow",
+    "Database",
+    "Dialect",
+    "FollowUpRow",
+    "IndexSpec",
+    "Maintenance",
+    "MessageRow",
+    "MessageState",
+    "MigrationStep",
+    "NewMessage",
+    "NoteRow",
+    "RoundUsage",
+    "SchemaPolicy",
+    "SendAccounting",
+    "SessionKind",
+    "SessionRow",
+    "SessionStateRow",
+    "SessionStatsRow",
+    "SessionStatus",
+    "SessionStore",
+    "SqliteDatabase",
+    "SqliteDialect",
+    "SubagentLifecycle",
+    "TableSpec",
+    "TimerRow",
+    "TimerStatus",
+    "Transaction",
+    "UsageRoundRow",
+    "all_table_names",
+    "connect_database",
+    "ensure_schema",
+    "open_store",
+    "provisioning_ddl",
+]

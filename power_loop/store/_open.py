@@ -1,0 +1,98 @@
+"""Opening a store from a DSN: pick the backend, provision/verify the schema, return the facade."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidDSN
+from ._dsn import redact_dsn
+from ._port import Database
+from ._schema import SchemaPolicy, ensure_schema, validate_table_prefix
+from ._sqlite import SqliteDatabase
+
+if TYPE_CHECKING:
+    from ._store import SessionStore
+
+__all__ = ["DEFAULT_DB_PATH", "DEFAULT_TABLE_PREFIX", "connect_database", "open_store"]
+
+DEFAULT_DB_PATH = "./power_loop_sessions.db"
+DEFAULT_TABLE_PREFIX = "pl_"
+
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+
+
+def _sqlite_path(dsn: str) -> str:
+    """Resolve a SQLite DSN or bare path to a file path (``:memory:`` for in-memory)."""
+    m = _SCHEME_RE.match(dsn)
+    if m is None:
+        path = dsn
+    else:
+        rest = dsn[m.end():]
+        if rest in ("", ":memory:", "/:memory:"):
+            return ":memory:"
+        if not rest.startswith("/"):
+            raise InvalidDSN(
+                f"SQLite DSN {redact_dsn(dsn)!r} has a host part; use sqlite:///relative.db or "
+                "sqlite:////absolute/path.db"
+            )
+        path = rest[1:]  # sqlite:///rel.db -> rel.db ; sqlite:////abs.db -> /abs.db
+    if path in ("", ":memory:"):
+        return ":memory:"
+    expanded = Path(os.path.expanduser(path))
+    expanded.parent.mkdir(parents=True, exist_ok=True)
+    return str(expanded)
+
+
+async def connect_database(dsn: str) -> Database:
+    """Open the backend a DSN names (no schema work). Optional drivers are imported lazily."""
+    if not isinstance(dsn, str):
+        raise InvalidDSN(f"store DSN must be a string, got {type(dsn).__name__}")
+    m = _SCHEME_RE.match(dsn)
+    scheme = m.group(1).lower().split("+", 1)[0] if m else ""
+    if scheme in ("", "sqlite", "sqlite3"):
+        return await SqliteDatabase.open(_sqlite_path(dsn))
+    if scheme in ("postgresql", "postgres"):
+        from ._postgres import connect_postgres
+
+        pg = await connect_postgres(dsn)
+        assert isinstance(pg, Database)
+        return pg
+    if scheme in ("mysql", "mariadb"):
+        from ._mysql import connect_mysql
+
+        my = await connect_mysql(dsn)
+        assert isinstance(my, Database)
+        return my
+    raise InvalidDSN(
+        f"unsupported store DSN scheme {scheme!r} in {redact_dsn(dsn)!r}; use a file path, "
+        "':memory:', sqlite:///file.db, postgresql://user:pass@host/db or mysql://user:pass@host/db"
+    )
+
+
+async def open_store(
+    dsn: str = ":memory:",
+    *,
+    table_prefix: str = DEFAULT_TABLE_PREFIX,
+    schema: SchemaPolicy | str | None = None,
+    max_spawn_depth: int = 3,
+) -> SessionStore:
+    """Open the store a DSN names and make sure its schema is in place.
+
+    ``dsn``: a SQLite path (parents created, ``~`` expanded), ``:memory:``, ``sqlite:///rel.db``,
+    ``sqlite:////abs.db``, ``postgresql://…`` or ``mysql://…``. ``schema``: ``"auto_create"``
+    (default: create/migrate) or ``"verify"`` (only check; raises ``StoreSchemaError`` with the DDL).
+    """
+    from ._store import SessionStore
+
+    validate_table_prefix(table_prefix)
+    policy = SchemaPolicy.coerce(schema)
+    db = await connect_database(dsn)
+    try:
+        await ensure_schema(db, table_prefix, policy=policy)
+        return SessionStore(db, table_prefix=table_prefix, max_spawn_depth=max_spawn_depth)
+    except BaseException:
+        await db.close()
+        raise

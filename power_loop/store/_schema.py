@@ -1,0 +1,403 @@
+"""The logical schema, its version table, the migration ladder and provisioning.
+
+Tables are described once as :class:`TableSpec` s; each backend's :class:`Dialect` turns them into DDL.
+A single-row ``{prefix}schema_migrations`` table records the schema version. Opening a store either
+creates/migrates the schema (:attr:`SchemaPolicy.AUTO_CREATE`) or only checks it
+(:attr:`SchemaPolicy.VERIFY`, for deployments where the application may not run DDL).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from ..errors import (
+    ConfigError,
+    InvalidTablePrefix,
+    SchemaTooNewError,
+    StoreClosedError,
+    StoreConnectionLost,
+    StoreError,
+    StoreSchemaError,
+    StoreUnavailable,
+)
+from ._port import ColumnSpec, Database, Dialect, IndexSpec, TableSpec, Transaction
+
+__all__ = [
+    "CURRENT_SCHEMA_VERSION",
+    "MIGRATIONS",
+    "SCHEMA_TABLES",
+    "VERSION_TABLE",
+    "MigrationStep",
+    "SchemaPolicy",
+    "all_table_names",
+    "ensure_schema",
+    "provisioning_ddl",
+    "validate_table_prefix",
+]
+
+CURRENT_SCHEMA_VERSION = 1
+
+_PREFIX_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,30}")
+
+
+class SchemaPolicy(str, Enum):
+    """What opening a store does about the schema."""
+
+    AUTO_CREATE = "auto_create"  # create missing tables, migrate older schemas (default)
+    VERIFY = "verify"  # only check; raise StoreSchemaError carrying the DDL to run
+
+    @classmethod
+    def coerce(cls, value: SchemaPolicy | str | None) -> SchemaPolicy:
+        """Accept the enum, its string value, or ``None`` (= AUTO_CREATE)."""
+        if value is None:
+            return cls.AUTO_CREATE
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            choices = ", ".join(repr(p.value) for p in cls)
+            raise ConfigError(f"unknown schema policy {value!r}; expected one of {choices}") from None
+
+
+def validate_table_prefix(prefix: str) -> str:
+    """Return ``prefix`` if it is ``""`` or a short SQL identifier; else raise InvalidTablePrefix."""
+    if not isinstance(prefix, str) or (prefix and not _PREFIX_RE.fullmatch(prefix)):
+        raise InvalidTablePrefix(
+            f"invalid table_prefix {prefix!r}: use '' or 1-31 characters of letters, digits and '_' "
+            "not starting with a digit (for example 'pl_')"
+        )
+    return prefix
+
+
+def _c(name: str, type_: str, nullable: bool = True, default: str | int | None = None) -> ColumnSpec:
+    return ColumnSpec(name, type_, nullable, default)  # type: ignore[arg-type]
+
+
+def _counter(name: str) -> ColumnSpec:
+    return ColumnSpec(name, "int", False, 0)
+
+
+VERSION_TABLE = TableSpec(
+    "schema_migrations",
+    (_c("id", "int", False), _c("version", "int", False)),
+    ("id",),
+)
+
+SCHEMA_TABLES: tuple[TableSpec, ...] = (
+    TableSpec(
+        "sessions",
+        (
+            _c("session_id", "key", False),
+            _c("created_at", "int", False),
+            _c("updated_at", "int", False),
+            _c("system_prompt", "text"),
+            _c("model", "text"),
+            _c("config_json", "text"),
+            _c("status", "enum", False, "active"),
+            _c("kind", "enum", False, "root"),
+            _c("parent_session_id", "key"),
+            _c("spawn_tool_call_id", "text"),
+            _c("spawn_depth", "int", False, 0),
+            _c("lifecycle", "enum", False, "ephemeral"),
+            _c("metadata_json", "text"),
+        ),
+        ("session_id",),
+        (IndexSpec("idx_sessions_parent", ("parent_session_id",)),),
+    ),
+    TableSpec(
+        "messages",
+        (
+            _c("session_id", "key", False),
+            _c("seq", "int", False),
+            _c("role", "enum", False),
+            _c("name", "text"),
+            _c("content", "text"),
+            _c("content_parts", "small", False, 0),  # 1: content is a JSON list of parts
+            _c("tool_calls_json", "text"),
+            _c("tool_call_id", "text"),
+            _c("round_index", "int"),
+            _c("state", "enum", False, "active"),
+            _c("meta_json", "text"),
+            _c("send_index", "int"),
+            _c("created_at", "int", False),
+        ),
+        ("session_id", "seq"),
+        (IndexSpec("idx_messages_session_state", ("session_id", "state", "seq")),),
+    ),
+    TableSpec(
+        "session_state",
+        (
+            _c("session_id", "key", False),
+            _c("next_seq", "int", False, 1),
+            _c("send_index", "int", False, 0),
+            _c("round_index", "int", False, 0),
+            _c("last_compact_seq", "int", False, 0),
+            _c("follow_up_seq", "int", False, 0),
+            _c("pending_json", "text"),
+            _c("updated_at", "int", False),
+        ),
+        ("session_id",),
+    ),
+    TableSpec(
+        "session_runtime_state",
+        (
+            _c("session_id", "key", False),
+            _c("state_key", "key", False),
+            _c("value_json", "text"),
+            _c("updated_at", "int", False),
+        ),
+        ("session_id", "state_key"),
+    ),
+    TableSpec(
+        "shared_state",
+        (
+            _c("owner", "key", False),
+            _c("state_key", "key", False),
+            _c("value_json", "text"),
+            _c("updated_at", "int", False),
+        ),
+        ("owner", "state_key"),
+    ),
+    TableSpec(
+        "session_stats",
+        (
+            _c("session_id", "key", False),
+            _counter("sends"),
+            _counter("rounds"),
+            _counter("llm_calls"),
+            _counter("tool_calls"),
+            _counter("prompt_tokens"),
+            _counter("completion_tokens"),
+            _counter("cache_read_tokens"),
+            _counter("reasoning_tokens"),
+            _counter("total_tokens"),
+            _c("first_send_at", "int"),
+            _c("last_send_at", "int"),
+            _c("updated_at", "int", False),
+        ),
+        ("session_id",),
+    ),
+    TableSpec(
+        "usage_rounds",
+        (
+            _c("session_id", "key", False),
+            _c("send_index", "int", False),
+            _c("round_index", "int", False),
+            _counter("prompt_tokens"),
+            _counter("completion_tokens"),
+            _counter("total_tokens"),
+            _counter("cache_read_tokens"),
+            _counter("reasoning_tokens"),
+            _c("model", "text"),
+            _c("created_at", "int", False),
+        ),
+        ("session_id", "send_index", "round_index"),
+    ),
+    TableSpec(
+        "timers",
+        (
+            _c("session_id", "key", False),
+            _c("timer_id", "int", False),
+            _c("due_at", "int", False),
+            _c("note", "text", False),
+            _c("status", "enum", False, "armed"),
+            _c("interval_s", "int"),
+            _counter("fire_count"),
+            _c("last_fired_at", "int"),
+            _c("created_at", "int", False),
+            _c("updated_at", "int", False),
+        ),
+        ("session_id", "timer_id"),
+        (IndexSpec("idx_timers_due", ("status", "due_at")),),
+    ),
+    TableSpec(
+        "notes",
+        (
+            _c("session_id", "key", False),
+            _c("note_id", "int", False),
+            _c("content", "text", False),
+            _c("pinned", "small", False, 0),
+            _c("created_at", "int", False),
+            _c("updated_at", "int", False),
+        ),
+        ("session_id", "note_id"),
+    ),
+    TableSpec(
+        "follow_ups",
+        (
+            _c("session_id", "key", False),
+            _c("item_id", "int", False),
+            _c("content", "text", False),
+            _c("created_at", "int", False),
+        ),
+        ("session_id", "item_id"),
+    ),
+    TableSpec(
+        "compactions",
+        (
+            _c("session_id", "key", False),
+            _c("compact_seq", "int", False),
+            _c("note_seq", "int", False),
+            _c("from_seq", "int", False),
+            _c("to_seq", "int", False),
+            _c("before_tokens", "int"),
+            _c("after_tokens", "int"),
+            _c("round_index", "int"),
+            _c("created_at", "int", False),
+        ),
+        ("session_id", "compact_seq"),
+    ),
+)
+
+
+def all_table_names(prefix: str) -> list[str]:
+    """Every full table name the store uses, version table last (handy for dropping a test schema)."""
+    validate_table_prefix(prefix)
+    return [prefix + t.name for t in SCHEMA_TABLES] + [prefix + VERSION_TABLE.name]
+
+
+MigrationApply = Callable[[Transaction, Dialect, str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationStep:
+    """Brings a schema from ``version - 1`` to ``version``. ``apply`` must be idempotent
+    (probe before altering) because MySQL DDL commits implicitly and a step may be re-run."""
+
+    version: int
+    description: str
+    apply: MigrationApply
+
+
+# Version 1 is the baseline created from SCHEMA_TABLES; later versions append steps here.
+MIGRATIONS: tuple[MigrationStep, ...] = ()
+
+
+def _stamp_sql(dialect: Dialect, prefix: str) -> str:
+    return dialect.insert_ignore(prefix + VERSION_TABLE.name, ("id", "version"))
+
+
+def provisioning_ddl(
+    dialect: Dialect, prefix: str, *, version: int = CURRENT_SCHEMA_VERSION
+) -> list[str]:
+    """The exact script creating the schema at ``version`` (what ``power-loop ddl`` prints)."""
+    validate_table_prefix(prefix)
+    script = list(dialect.create_table(VERSION_TABLE, prefix))
+    for table in SCHEMA_TABLES:
+        script.extend(dialect.create_table(table, prefix))
+    # The stamp is the only statement with parameters; both are integers, so inline them.
+    stamp = _stamp_sql(dialect, prefix)
+    for value in (1, int(version)):
+        stamp = stamp.replace("?", str(value), 1)
+    script.append(stamp)
+    return script
+
+
+async def _table_exists(tx: Transaction, dialect: Dialect, full_name: str) -> bool:
+    return await tx.fetchone(dialect.table_exists_sql(), (full_name,)) is not None
+
+
+async def _read_version(tx: Transaction, dialect: Dialect, prefix: str) -> int | None:
+    if not await _table_exists(tx, dialect, prefix + VERSION_TABLE.name):
+        return None
+    row = await tx.fetchone(f"SELECT version FROM {prefix}{VERSION_TABLE.name} WHERE id = ?", (1,))
+    return None if row is None else int(row["version"])
+
+
+async def _missing_parts(tx: Transaction, dialect: Dialect, prefix: str) -> list[str]:
+    missing: list[str] = []
+    for table in SCHEMA_TABLES:
+        full = prefix + table.name
+        if not await _table_exists(tx, dialect, full):
+            missing.append(f"table {full}")
+            continue
+        have = {str(r["name"]).lower() for r in await tx.fetchall(dialect.columns_sql(), (full,))}
+        missing.extend(f"column {full}.{c.name}" for c in table.columns if c.name.lower() not in have)
+    return missing
+
+
+def _check_ladder(migrations: Sequence[MigrationStep], start: int, target: int) -> list[MigrationStep]:
+    steps = [m for m in migrations if start < m.version <= target]
+    if [m.version for m in steps] != list(range(start + 1, target + 1)):
+        raise StoreSchemaError(
+            f"no complete migration path from schema version {start} to {target}"
+        )
+    return steps
+
+
+async def ensure_schema(
+    db: Database,
+    prefix: str,
+    *,
+    policy: SchemaPolicy | str | None = None,
+    migrations: Sequence[MigrationStep] = MIGRATIONS,
+    target_version: int = CURRENT_SCHEMA_VERSION,
+) -> int:
+    """Create, migrate or verify the schema under ``prefix``; return the schema version in force.
+
+    Raises :class:`SchemaTooNewError` when the database was stamped by newer code (whatever the
+    policy) and :class:`StoreSchemaError` (with ``.ddl``) when VERIFY finds a missing/partial schema.
+    """
+    validate_table_prefix(prefix)
+    mode = SchemaPolicy.coerce(policy)
+    dialect = db.dialect
+
+    def too_new(found: int) -> SchemaTooNewError:
+        return SchemaTooNewError(
+            f"the database schema under prefix {prefix!r} is version {found}, newer than this "
+            f"power_loop supports ({target_version}); upgrade power_loop to open it"
+        )
+
+    if mode is SchemaPolicy.VERIFY:
+
+        async def verify(tx: Transaction) -> int:
+            found = await _read_version(tx, dialect, prefix)
+            if found is not None and found > target_version:
+                raise too_new(found)
+            problems = await _missing_parts(tx, dialect, prefix)
+            if found is None:
+                problems.insert(0, f"version table {prefix}{VERSION_TABLE.name} (or its row)")
+            elif found < target_version:
+                problems.insert(0, f"schema version {found} needs migrating to {target_version}")
+            if problems:
+                raise StoreSchemaError(
+                    f"power_loop schema under prefix {prefix!r} is missing or incomplete: "
+                    + "; ".join(problems),
+                    ddl=provisioning_ddl(dialect, prefix, version=target_version),
+                )
+            return target_version
+
+        return await db.transact(verify)
+
+    async def provision(tx: Transaction) -> int:
+        found = await _read_version(tx, dialect, prefix)
+        if found is not None and found > target_version:
+            raise too_new(found)
+        if found == target_version:
+            return found
+        if found is None:
+            for stmt in provisioning_ddl(dialect, prefix, version=target_version)[:-1]:
+                await tx.execute(stmt)
+            await tx.execute(_stamp_sql(dialect, prefix), (1, target_version))
+            return target_version
+        for step in _check_ladder(migrations, found, target_version):
+            await step.apply(tx, dialect, prefix)
+            await tx.execute(
+                f"UPDATE {prefix}{VERSION_TABLE.name} SET version = ? WHERE id = ?", (step.version, 1)
+            )
+        return target_version
+
+    async with db.advisory_lock("power_loop:provision:" + prefix):
+        try:
+            return await db.transact(provision)
+        except (StoreSchemaError, StoreUnavailable, StoreConnectionLost, StoreClosedError):
+            raise
+        except StoreError as exc:
+            raise StoreSchemaError(
+                f"creating the power_loop schema under prefix {prefix!r} failed: {exc}",
+                ddl=provisioning_ddl(dialect, prefix, version=target_version),
+            ) from exc

@@ -1,0 +1,147 @@
+"""Execute one model tool call and turn every failure into a result the model can act on."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import CancellationRequested, ConfigError
+from ._definition import ToolHandlerResult
+from ._human import HumanInputRequired
+from ._registry import ToolRegistry, format_problems
+from ._schema import json_type_name
+
+__all__ = ["DEFAULT_MAX_RESULT_CHARS", "ToolOutcome", "execute_tool_call", "normalise_result", "truncate_output"]
+
+#: Tool results longer than this are cut (the published package's ``RESULT_MAX_CHARS``).
+DEFAULT_MAX_RESULT_CHARS = 50_000
+_MIN_RESULT_CHARS = 64
+_MAX_NAMES_LISTED = 30
+_JSON_CONTEXT = 40
+
+
+@dataclass(slots=True)
+class ToolOutcome:
+    """The result of one tool call: what goes back to the model, and what hooks/events need.
+
+    ``failed`` is True for bad arguments, unknown tools, handler exceptions and
+    ``ToolHandlerResult(ok=False)``; ``error`` keeps the handler's exception object when there was one.
+    """
+
+    tool_call_id: str
+    name: str
+    args: dict[str, Any]
+    output: str
+    failed: bool
+    error: BaseException | None = None
+
+    def to_message(self) -> dict[str, Any]:
+        """The OpenAI-shape tool message: ``{"role": "tool", "tool_call_id", "name", "content"}``."""
+        return {"role": "tool", "tool_call_id": self.tool_call_id, "name": self.name, "content": self.output}
+
+
+def truncate_output(text: str, max_chars: int) -> str:
+    """Cut ``text`` so that, with the ``"... (truncated, N total chars)"`` marker, it fits ``max_chars``."""
+    if len(text) <= max_chars:
+        return text
+    suffix = f"\n... (truncated, {len(text)} total chars)"
+    return text[: max(0, max_chars - len(suffix))] + suffix
+
+
+def normalise_result(result: Any) -> tuple[str, bool]:
+    """``(content, failed)`` for a handler's return value: str as-is, ``ToolHandlerResult`` unwrapped,
+    anything else JSON-encoded (``default=str`` for non-JSON types)."""
+    if isinstance(result, str):
+        return result, False
+    if isinstance(result, ToolHandlerResult):
+        return str(result.content), not result.ok
+    try:
+        return json.dumps(result, ensure_ascii=False, default=str), False
+    except (TypeError, ValueError):  # e.g. circular structures
+        return str(result), False
+
+
+def _parse_arguments(name: str, raw: Any) -> tuple[dict[str, Any], str | None]:
+    """``(args, error_message)``; on error ``args`` is ``{}``."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}, None  # some providers send "" for tools without parameters
+    if isinstance(raw, Mapping):
+        return dict(raw), None
+    if not isinstance(raw, str):
+        return {}, (
+            f"Error: the arguments for tool {name!r} must be a JSON object, got {type(raw).__name__}. "
+            "Call the tool again with the arguments as one JSON object."
+        )
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        start = max(0, exc.pos - _JSON_CONTEXT)
+        near = raw[start : exc.pos + _JSON_CONTEXT]
+        return {}, (
+            f"Error: the arguments for tool {name!r} are not valid JSON: {exc.msg} at line {exc.lineno} "
+            f"column {exc.colno} (near {near!r}). Call the tool again with the arguments as one valid "
+            'JSON object, e.g. {"param": "value"}: double-quoted keys and strings, escaped newlines '
+            "and quotes, no trailing commas."
+        )
+    if not isinstance(parsed, dict):
+        return {}, (
+            f"Error: the arguments for tool {name!r} must be a JSON object ({{...}}), got "
+            f"{json_type_name(parsed)}. Call the tool again with the arguments as one JSON object."
+        )
+    return parsed, None
+
+
+def _unknown_tool_message(name: str, registry: ToolRegistry) -> str:
+    names = registry.names()
+    if not names:
+        return f"Error: unknown tool {name!r}: no tools are available in this conversation."
+    listed = ", ".join(names[:_MAX_NAMES_LISTED])
+    if len(names) > _MAX_NAMES_LISTED:
+        listed += f" (and {len(names) - _MAX_NAMES_LISTED} more)"
+    return f"Error: unknown tool {name!r}. Available tools: {listed}. Call one of these by its exact name."
+
+
+async def execute_tool_call(
+    registry: ToolRegistry,
+    tool_call: Mapping[str, Any],
+    *,
+    max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+) -> ToolOutcome:
+    """Run one OpenAI-shape tool call ``{"id", "type": "function", "function": {"name", "arguments"}}``.
+
+    Never raises for model mistakes or handler errors: unparsable or non-object arguments, unknown
+    tools, schema violations (the handler is then not called), handler exceptions and oversize
+    results all come back as a ``ToolOutcome`` whose ``output`` tells the model what went wrong.
+    Control flow does propagate: ``asyncio.CancelledError``, ``CancellationRequested``,
+    ``HumanInputRequired`` (and other ``BaseException``s such as ``KeyboardInterrupt``).
+    """
+    if max_result_chars < _MIN_RESULT_CHARS:
+        raise ConfigError(f"max_result_chars must be at least {_MIN_RESULT_CHARS}, got {max_result_chars}")
+    call_id = str(tool_call.get("id") or "")
+    function = tool_call.get("function")
+    if not isinstance(function, Mapping):
+        function = {}
+    name = str(function.get("name") or "")
+    args, parse_error = _parse_arguments(name, function.get("arguments"))
+
+    def fail(message: str, error: BaseException | None = None) -> ToolOutcome:
+        return ToolOutcome(call_id, name, args, truncate_output(message, max_result_chars), True, error)
+
+    entry = registry.get(name)
+    if entry is None:
+        return fail(_unknown_tool_message(name, registry))
+    if parse_error is not None:
+        return fail(parse_error)
+    problems = entry.check_args(args)
+    if problems:
+        return fail(format_problems(name, problems))
+    try:
+        result = await entry.call_async(args)
+    except (HumanInputRequired, CancellationRequested):
+        raise
+    except Exception as exc:
+        return fail(f"Error: {type(exc).__name__}: {exc}", exc)
+    content, failed = normalise_result(result)
+    return ToolOutcome(call_id, name, args, truncate_output(content, max_result_chars), failed, None)

@@ -1,0 +1,134 @@
+"""Shared test machinery: every store-backed test runs on each backend.
+
+Fixtures
+- ``store_dsn_and_prefix``: ``(dsn, table_prefix)`` for one backend (``sqlite-file``, ``sqlite-memory``,
+  ``postgres``, ``mysql``), with a fresh random prefix whose tables are dropped afterwards. Reuse it to
+  open loops/stores by DSN on every backend (``":memory:"`` gives each opener its own database).
+- ``store``: an open :class:`SessionStore` on that backend.
+- ``make_store``: ``await make_store()`` opens another store handle on the same database and prefix
+  (as a second process would); on ``sqlite-memory`` it shares the in-memory database.
+
+Server backends read ``POWER_LOOP_TEST_POSTGRES_DSN`` / ``POWER_LOOP_TEST_MYSQL_DSN``. When unset or
+unreachable the test is skipped with the reason — unless ``CI`` is set, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from power_loop.errors import MissingDependencyError, StoreError
+from power_loop.store import SessionStore, all_table_names, connect_database, open_store
+
+BACKENDS = [
+    pytest.param("sqlite-file", id="sqlite-file"),
+    pytest.param("sqlite-memory", id="sqlite-memory"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
+]
+_SERVER = {
+    "postgres": ("POWER_LOOP_TEST_POSTGRES_DSN", "power_loop.store._postgres"),
+    "mysql": ("POWER_LOOP_TEST_MYSQL_DSN", "power_loop.store._mysql"),
+}
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so server backends are required)")
+    pytest.skip(reason)
+
+
+async def _server_dsn(backend: str) -> str:
+    env, module = _SERVER[backend]
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            _unavailable(f"{backend}: backend not built")
+        raise
+    dsn = os.environ.get(env)
+    if not dsn:
+        _unavailable(f"{backend}: set {env} to a test database DSN to run this backend")
+        raise AssertionError("unreachable")
+    try:
+        db = await connect_database(dsn)
+    except (StoreError, MissingDependencyError, OSError) as exc:
+        _unavailable(f"{backend}: server unreachable ({exc})")
+        raise
+    await db.close()
+    return dsn
+
+
+async def drop_tables(dsn: str, prefix: str) -> None:
+    """Drop every table of ``prefix`` (server backends: keeps the shared test database clean)."""
+    db = await connect_database(dsn)
+    try:
+        for name in all_table_names(prefix):
+            await db.execute(f"DROP TABLE IF EXISTS {name}")
+    finally:
+        await db.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def store_dsn_and_prefix(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[str, str]]:
+    backend: str = request.param
+    prefix = f"t{secrets.token_hex(4)}_"
+    if backend == "sqlite-file":
+        yield str(tmp_path / "store.db"), prefix
+    elif backend == "sqlite-memory":
+        yield ":memory:", prefix
+    else:
+        dsn = await _server_dsn(backend)
+        try:
+            yield dsn, prefix
+        finally:
+            await drop_tables(dsn, prefix)
+
+
+@pytest.fixture
+def backend_name(store_dsn_and_prefix: tuple[str, str]) -> str:
+    """``sqlite``, ``postgres`` or ``mysql`` for the current parametrisation."""
+    dsn = store_dsn_and_prefix[0]
+    if dsn.startswith("postgres"):
+        return "postgres"
+    if dsn.startswith("mysql"):
+        return "mysql"
+    return "sqlite"
+
+
+@pytest.fixture
+async def store(store_dsn_and_prefix: tuple[str, str]) -> AsyncIterator[SessionStore]:
+    dsn, prefix = store_dsn_and_prefix
+    s = await open_store(dsn, table_prefix=prefix)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+async def make_store(
+    store: SessionStore, store_dsn_and_prefix: tuple[str, str]
+) -> AsyncIterator[Callable[[], Awaitable[SessionStore]]]:
+    dsn, prefix = store_dsn_and_prefix
+    opened: list[SessionStore] = []
+
+    async def make() -> SessionStore:
+        if dsn == ":memory:":  # an in-memory database exists only behind its one connection
+            return SessionStore(store.db, table_prefix=prefix)
+        s = await open_store(dsn, table_prefix=prefix)
+        opened.append(s)
+        return s
+
+    try:
+        yield make
+    finally:
+        for s in opened:
+            await s.close()

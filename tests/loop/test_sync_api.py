@@ -1,0 +1,36 @@
+"""The synchronous API for code without an event loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from power_loop import StatefulAgentLoop, SyncCallInEventLoopError
+from power_loop.testing import ScriptedLLM
+
+
+def test_send_sync_round_trip(tmp_path):
+    llm = ScriptedLLM([ScriptedLLM.text("sync hello"), ScriptedLLM.text("again")])
+    loop = StatefulAgentLoop(llm=llm, dsn=str(tmp_path / "s.db"))
+    try:
+        sid = loop.new_session_sync()
+        assert loop.send_sync("hi", sid).final_text == "sync hello"
+        assert loop.follow_up_sync("more", sid).final_text == "again"
+    finally:
+        loop.close()
+    # The store was closed and the data is durable for a fresh loop.
+    async def read() -> list[dict]:
+        async with StatefulAgentLoop(llm=ScriptedLLM(), dsn=str(tmp_path / "s.db")) as fresh:
+            return await fresh.get_messages(sid)
+
+    messages = asyncio.run(read())
+    assert [m["content"] for m in messages] == ["hi", "sync hello", "more", "again"]
+
+
+async def test_sync_api_inside_an_event_loop_is_refused(tmp_path):
+    loop = StatefulAgentLoop(llm=ScriptedLLM(), dsn=str(tmp_path / "s.db"))
+    with pytest.raises(SyncCallInEventLoopError) as info:
+        loop.new_session_sync()
+    assert isinstance(info.value, RuntimeError) and info.value.code == "loop.sync_in_async"
+    await loop.aclose()
