@@ -96,7 +96,7 @@ async def _timed(n: int, step: Callable[[], Awaitable[Any]]) -> float:
 
 
 async def kernel_text_send(path: str, n: int) -> float:
-    llm = ScriptedLLM(default=ScriptedLLM.text(ROW))
+    llm = ScriptedLLM(default=ScriptedLLM.text(ROW), record_requests=False)
     async with StatefulAgentLoop(llm=llm, dsn=path) as loop:
         sid = await loop.new_session()
         await loop.send(ROW, sid)  # warm up: open store, fill the cache
@@ -109,7 +109,7 @@ async def kernel_tool_send(path: str, n: int) -> float:
     def responder(request: Any) -> Any:
         return turns[0] if request.messages[-1]["role"] == "user" else turns[1]
 
-    llm = ScriptedLLM(responder=responder)
+    llm = ScriptedLLM(responder=responder, record_requests=False)
     async with StatefulAgentLoop(llm=llm, dsn=path, tool_registry=_tools()) as loop:
         sid = await loop.new_session()
         await loop.send(ROW, sid)
@@ -117,7 +117,7 @@ async def kernel_tool_send(path: str, n: int) -> float:
 
 
 async def kernel_cold_first_send(path: str, history_sends: int, n: int) -> float:
-    llm = ScriptedLLM(default=ScriptedLLM.text(ROW))
+    llm = ScriptedLLM(default=ScriptedLLM.text(ROW), record_requests=False)
     async with StatefulAgentLoop(llm=llm, dsn=path) as loop:
         sid = await loop.new_session()
         for _ in range(history_sends):
@@ -133,7 +133,7 @@ async def kernel_cold_first_send(path: str, history_sends: int, n: int) -> float
 
 
 async def kernel_concurrent(path: str, sessions: int, sends_each: int) -> float:
-    llm = ScriptedLLM(default=ScriptedLLM.text(ROW))
+    llm = ScriptedLLM(default=ScriptedLLM.text(ROW), record_requests=False)
     async with StatefulAgentLoop(llm=llm, dsn=path) as loop:
         sids = [await loop.new_session() for _ in range(sessions)]
 
@@ -170,7 +170,7 @@ def _file_size(path: str) -> int:
 
 
 async def bytes_per_send(path: str, n: int) -> float:
-    llm = ScriptedLLM(default=ScriptedLLM.text(ROW))
+    llm = ScriptedLLM(default=ScriptedLLM.text(ROW), record_requests=False)
     async with StatefulAgentLoop(llm=llm, dsn=path) as loop:
         sid = await loop.new_session()
         await loop.send(ROW, sid)
@@ -185,7 +185,7 @@ async def bytes_per_send(path: str, n: int) -> float:
 
 
 async def memory_growth_mb(path: str, sessions: int, sends_each: int, cache_size: int) -> float:
-    llm = ScriptedLLM(default=ScriptedLLM.text(ROW))
+    llm = ScriptedLLM(default=ScriptedLLM.text(ROW), record_requests=False)
     async with StatefulAgentLoop(llm=llm, dsn=path, session_cache_size=cache_size) as loop:
         sid0 = await loop.new_session()
         await loop.send(ROW, sid0)

@@ -26,6 +26,7 @@ error also derives from that builtin so existing ``except`` clauses keep working
     ├── HookDirectiveError              hook.invalid_directive
     ├── AsyncHookInSyncContext (TypeError)  hook.async_in_sync
     ├── AsyncToolInSyncContext (TypeError)  tool.async_in_sync
+    ├── WorkspaceViolation (ValueError)  tool.workspace_violation
     └── StoreError                      store.error
         ├── InvalidDSN (ValueError)     store.invalid_dsn
         ├── InvalidTablePrefix (ValueError)  store.invalid_prefix
@@ -83,6 +84,7 @@ __all__ = [
     "StoreUnavailable",
     "ToolNotFound",
     "ToolValidationError",
+    "WorkspaceViolation",
 ]
 
 
@@ -369,3 +371,14 @@ class StoreIntegrityError(StoreError):
     """
 
     code = "store.integrity"
+
+
+class WorkspaceViolation(PowerLoopError, ValueError):
+    """A file tool was given a path outside its workspace root (``..``, absolute, or via a symlink)."""
+
+    code = "tool.workspace_violation"
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"path {path!r} is not allowed: {reason}")

@@ -177,6 +177,14 @@ class AgentHooks:
             _apply(point, allowed, entry.handler, ctx, result)
         return ctx.directive
 
+    async def run_typed_async(self, hook_point: HookPoint | str, ctx: BaseHookCtx) -> None:
+        """Published-package name for :meth:`run` (the result is on ``ctx.directive``)."""
+        await self.run(hook_point, ctx)
+
+    def run_typed(self, hook_point: HookPoint | str, ctx: BaseHookCtx) -> None:
+        """Published-package name for :meth:`run_sync` (the result is on ``ctx.directive``)."""
+        self.run_sync(hook_point, ctx)
+
 
 def _apply(
     point: HookPoint,

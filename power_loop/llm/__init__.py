@@ -12,7 +12,7 @@ from ._config import (
     create_llm_service_from_env,
 )
 from ._echo import EchoLLMService
-from ._retry import LLMRetryPolicy, retry_after_s, with_retry
+from ._retry import LLMRetryPolicy, is_permanent_llm_error, retry_after_s, with_retry
 from ._stream import ToolCallAccumulator, complete_from_stream
 from ._types import (
     LLMRequest,
@@ -46,6 +46,7 @@ __all__ = [
     "create_llm_service_from_env",
     "normalize_tool_call",
     "normalize_usage",
+    "is_permanent_llm_error",
     "parse_tool_arguments",
     "retry_after_s",
     "with_retry",

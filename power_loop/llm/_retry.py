@@ -25,7 +25,14 @@ from ..errors import (
 )
 from ._cancel import CancellationLike, CancellationToken
 
-__all__ = ["PERMANENT_STATUS_CODES", "LLMRetryPolicy", "OnRetry", "retry_after_s", "with_retry"]
+__all__ = [
+    "PERMANENT_STATUS_CODES",
+    "LLMRetryPolicy",
+    "OnRetry",
+    "is_permanent_llm_error",
+    "retry_after_s",
+    "with_retry",
+]
 
 T = TypeVar("T")
 
@@ -139,6 +146,14 @@ class LLMRetryPolicy:
         if isinstance(exc, _ALWAYS_PERMANENT) or (self.give_up_on and isinstance(exc, self.give_up_on)):
             return True
         return _status_of(exc) in PERMANENT_STATUS_CODES
+
+
+def is_permanent_llm_error(exc: BaseException) -> bool:
+    """True when a model-call error cannot be fixed by retrying (default :class:`LLMRetryPolicy` rules)."""
+    return _DEFAULT_POLICY.is_permanent(exc)
+
+
+_DEFAULT_POLICY = LLMRetryPolicy()
 
 
 class _AttemptTimedOut(Exception):

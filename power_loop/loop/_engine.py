@@ -117,7 +117,7 @@ class SendRun:
         """Run rounds until a terminal status; with ``pending`` first re-execute those tool calls."""
         self._emit(ET.SESSION_STARTED, lambda: P.SessionStartedPayload(scope="main"))
         if self.p.hooks.has(HP.SESSION_START):
-            await self.p.hooks.run(HP.SESSION_START, C.SessionStartCtx(messages=self.window.messages))
+            await self.p.hooks.run(HP.SESSION_START, C.SessionStartCtx(session_id=self.sid, messages=self.window.messages))
         try:
             result = await self._drive(pending)
         except (asyncio.CancelledError, Exception) as exc:
@@ -131,7 +131,7 @@ class SendRun:
         if self.p.hooks.has(HP.SESSION_END):
             await self.p.hooks.run(
                 HP.SESSION_END,
-                C.SessionEndCtx(
+                C.SessionEndCtx(session_id=self.sid, 
                     round_index=self.rounds,
                     reason=result.status,
                     messages=self.window.messages,
@@ -159,7 +159,7 @@ class SendRun:
             if self.token.is_cancelled():
                 return await self._cancelled(round_index)
             if hooks.has(HP.ROUND_START):
-                ctx = C.RoundStartCtx(round_index=round_index, messages=self.window.messages)
+                ctx = C.RoundStartCtx(session_id=self.sid, round_index=round_index, messages=self.window.messages)
                 directive = await hooks.run(HP.ROUND_START, ctx)
                 if directive is HD.BREAK:
                     return await self._terminal("completed", "", reason=ctx.reason or "hook_break")
@@ -182,7 +182,7 @@ class SendRun:
             text = response.text
             calls = [normalize_tool_call(tc) for tc in response.get_tool_calls()]
             if hooks.has(HP.LLM_AFTER):
-                ctx_after = C.LlmAfterCtx(round_index=round_index, messages=self.window.messages, output=response)
+                ctx_after = C.LlmAfterCtx(session_id=self.sid, round_index=round_index, messages=self.window.messages, output=response)
                 if await hooks.run(HP.LLM_AFTER, ctx_after) is HD.BREAK:
                     await self._commit([self._assistant(text, round_index)], final=True)
                     return self._result("completed", text)
@@ -205,7 +205,7 @@ class SendRun:
             skip_output: str | None = None
             stop_after = False
             if hooks.has(HP.ROUND_DECIDE):
-                decide = C.RoundDecideCtx(
+                decide = C.RoundDecideCtx(session_id=self.sid, 
                     round_index=round_index, messages=self.window.messages, tool_calls=calls, assistant_text=text
                 )
                 directive = await hooks.run(HP.ROUND_DECIDE, decide)
@@ -216,7 +216,7 @@ class SendRun:
 
             await self._commit([self._assistant(text, round_index, calls)])
             if skip_output is None and hooks.has(HP.TOOLS_BATCH_BEFORE):
-                batch = C.ToolsBatchBeforeCtx(round_index=round_index, messages=self.window.messages, tool_calls=calls)
+                batch = C.ToolsBatchBeforeCtx(session_id=self.sid, round_index=round_index, messages=self.window.messages, tool_calls=calls)
                 if await hooks.run(HP.TOOLS_BATCH_BEFORE, batch) is HD.SKIP:
                     skip_output = batch.output
 
@@ -233,7 +233,7 @@ class SendRun:
                 return outcome
             if hooks.has(HP.TOOLS_BATCH_AFTER):
                 await hooks.run(
-                    HP.TOOLS_BATCH_AFTER, C.ToolsBatchAfterCtx(round_index=round_index, messages=self.window.messages)
+                    HP.TOOLS_BATCH_AFTER, C.ToolsBatchAfterCtx(session_id=self.sid, round_index=round_index, messages=self.window.messages)
                 )
             await self._round_completed(round_index, has_tools=True, text=text)
             if self._batch_broken:
@@ -257,7 +257,7 @@ class SendRun:
         )
         hooks = self.p.hooks
         if hooks.has(HP.LLM_BEFORE):
-            ctx = C.LlmBeforeCtx(
+            ctx = C.LlmBeforeCtx(session_id=self.sid, 
                 round_index=round_index,
                 messages=request.messages,
                 system_prompt=request.system_prompt or "",
@@ -494,7 +494,7 @@ class SendRun:
         args: dict[str, Any] | None = None
         if hooks.has(HP.TOOL_BEFORE):
             args = _call_args(call)
-            before = C.ToolBeforeCtx(round_index=round_index, tool_call=call, tool_name=name, tool_args=args)
+            before = C.ToolBeforeCtx(session_id=self.sid, round_index=round_index, tool_call=call, tool_name=name, tool_args=args)
             if await hooks.run(HP.TOOL_BEFORE, before) is HD.SKIP:
                 self._tool_events(round_index, call, name, args, before.output, failed=False)
                 return before.output
@@ -517,7 +517,7 @@ class SendRun:
         outcome = await execute_tool_call(self.registry, call, max_result_chars=self.cfg.tool_result_max_chars)
         output, failed = outcome.output, outcome.failed
         if failed and outcome.error is not None and hooks.has(HP.TOOL_ERROR):
-            err = C.ToolErrorCtx(
+            err = C.ToolErrorCtx(session_id=self.sid, 
                 round_index=round_index,
                 tool_call=call,
                 tool_name=name,
@@ -535,7 +535,7 @@ class SendRun:
                 )
                 output, failed = retry.output, retry.failed
         if hooks.has(HP.TOOL_AFTER):
-            after = C.ToolAfterCtx(
+            after = C.ToolAfterCtx(session_id=self.sid, 
                 round_index=round_index,
                 tool_call=call,
                 tool_name=name,
@@ -723,7 +723,7 @@ class SendRun:
 
     async def _round_completed(self, round_index: int, *, has_tools: bool, text: str) -> None:
         if self.p.hooks.has(HP.ROUND_END):
-            ctx = C.RoundEndCtx(
+            ctx = C.RoundEndCtx(session_id=self.sid, 
                 round_index=round_index, messages=self.window.messages, has_tools=has_tools, response_text=text
             )
             await self.p.hooks.run(HP.ROUND_END, ctx)

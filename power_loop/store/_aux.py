@@ -136,15 +136,17 @@ class AuxMixin(StoreCore):
     ) -> Any:
         """Atomic read-modify-write of a shared value (same contract as ``mutate_runtime_state``)."""
         table = self.t["shared_state"]
-        # A placeholder row (NULL value = absent) gives every backend a row to lock.
-        claim = self._db.dialect.insert_ignore(table, ("owner", "state_key", "value_json", "updated_at"))
-        sfx = f" {self._db.dialect.for_update}" if self._db.dialect.for_update else ""
-        read = f"SELECT value_json FROM {table} WHERE owner = ? AND state_key = ?{sfx}"
+        # Upserting a placeholder (NULL value = absent) takes the row's write lock on every backend
+        # at once; an INSERT-IGNORE-then-SELECT-FOR-UPDATE would deadlock concurrent MySQL callers.
+        claim = self._db.dialect.upsert(
+            table, ("owner", "state_key"), ("updated_at",), insert_only_cols=("value_json",)
+        )
+        read = f"SELECT value_json FROM {table} WHERE owner = ? AND state_key = ?"
         write = f"UPDATE {table} SET value_json = ?, updated_at = ? WHERE owner = ? AND state_key = ?"
 
         async def unit(tx: Transaction) -> Any:
             now = now_ms()
-            await tx.execute(claim, (owner, key, None, now))
+            await tx.execute(claim, (owner, key, now, None))
             row = await tx.fetchone(read, (owner, key))
             current = default
             if row is not None and row["value_json"] is not None:

@@ -58,7 +58,6 @@ _SQL_MODE = (
     "ONLY_FULL_GROUP_BY,ANSI_QUOTES,PIPES_AS_CONCAT"
 )
 _CACHE_LIMIT = 4096
-_LOCK_WAIT_S = 30
 _QUERY_OPTIONS = {"connect_timeout", "unix_socket"}
 
 # Server / client error numbers (see the MySQL and MariaDB error references).
@@ -261,6 +260,8 @@ class MySQLDatabase:
         parts: DSNParts,
         connect_kwargs: dict[str, Any],
         dict_cursor: type[Any],
+        *,
+        lock_timeout: float = 30.0,
     ) -> None:
         self.dialect = MySQLDialect()
         self._aiomysql = aiomysql
@@ -269,6 +270,7 @@ class MySQLDatabase:
         self._parts = parts
         self._connect_kwargs = connect_kwargs
         self._closed = False
+        self._lock_timeout = lock_timeout
 
     @property
     def server(self) -> str:
@@ -359,7 +361,8 @@ class MySQLDatabase:
     @asynccontextmanager
     async def advisory_lock(self, name: str) -> AsyncIterator[None]:
         """``GET_LOCK`` on a dedicated connection (outside the pool, so a pool of size 1 cannot
-        deadlock against statements run inside the block). Waits at most 30 s, then raises
+        deadlock against statements run inside the block). Waits at most ``lock_timeout`` seconds (30 by
+        default), then raises
         :class:`~power_loop.errors.StoreUnavailable`."""
         self._check_open()
         key = lock_name(self._parts.database, name)
@@ -371,14 +374,14 @@ class MySQLDatabase:
         try:
             try:
                 async with conn.cursor() as cur:
-                    await cur.execute("SELECT GET_LOCK(%s, %s)", (key, _LOCK_WAIT_S))
+                    await cur.execute("SELECT GET_LOCK(%s, %s)", (key, self._lock_timeout))
                     (got,) = await cur.fetchone()
             except Exception as exc:
                 raise self._error(exc, conn)
             if got != 1:
                 raise StoreUnavailable(
                     f"could not take the lock {name!r} on the MySQL server at {self.server} within "
-                    f"{_LOCK_WAIT_S} s: another session holds it (e.g. a schema provisioning that "
+                    f"{self._lock_timeout:g} s: another session holds it (e.g. a schema provisioning that "
                     f"hangs); retry, or find the holder with SELECT IS_USED_LOCK('{key}')"
                 )
             locked = True
@@ -404,7 +407,12 @@ class MySQLDatabase:
 
 
 async def connect_mysql(
-    dsn: str, *, minsize: int = 1, maxsize: int = 10, connect_timeout: float = 10.0
+    dsn: str,
+    *,
+    minsize: int = 1,
+    maxsize: int = 10,
+    connect_timeout: float = 10.0,
+    lock_timeout: float = 30.0,
 ) -> MySQLDatabase:
     """Open a :class:`MySQLDatabase` on ``mysql://user:password@host:port/db`` (MySQL 8 / MariaDB).
 
@@ -453,7 +461,7 @@ async def connect_mysql(
         "cursorclass": cursor,
         "connect_timeout": timeout,
     }
-    db = MySQLDatabase(aiomysql, parts, kwargs, dict_cursor)
+    db = MySQLDatabase(aiomysql, parts, kwargs, dict_cursor, lock_timeout=lock_timeout)
     try:
         db._pool = await aiomysql.create_pool(minsize=minsize, maxsize=maxsize, **kwargs)
     except Exception as exc:

@@ -46,7 +46,6 @@ _MAX_IDENT = 63  # NAMEDATALEN - 1; longer names would be silently truncated by 
 _TYPES = {"key": "TEXT", "text": "TEXT", "enum": "TEXT", "int": "BIGINT", "small": "SMALLINT"}
 _SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql"}
 _CACHE_LIMIT = 4096
-_LOCK_WAIT_S = 30
 
 
 class PostgresDialect:
@@ -204,11 +203,19 @@ class _PgTransaction:
 class PostgresDatabase:
     """A :class:`~power_loop.store._port.Database` on an asyncpg pool. Open with :func:`connect_postgres`."""
 
-    def __init__(self, asyncpg: ModuleType, pool: Any, parts: DSNParts, connect_kwargs: dict[str, Any]):
+    def __init__(
+        self,
+        asyncpg: ModuleType,
+        parts: DSNParts,
+        connect_kwargs: dict[str, Any],
+        *,
+        lock_timeout: float = 30.0,
+    ) -> None:
         self.dialect = PostgresDialect()
         self._asyncpg = asyncpg
-        self._pool = pool
+        self._pool: Any = None
         self._parts = parts
+        self._lock_timeout = lock_timeout
         self._connect_kwargs = connect_kwargs
         self._closed = False
 
@@ -302,7 +309,8 @@ class PostgresDatabase:
     @asynccontextmanager
     async def advisory_lock(self, name: str) -> AsyncIterator[None]:
         """``pg_advisory_lock`` on a dedicated connection (outside the pool, so a pool of size 1 cannot
-        deadlock against statements run inside the block). Waits at most 30 s, then raises
+        deadlock against statements run inside the block). Waits at most ``lock_timeout`` seconds (30 by
+        default), then raises
         :class:`~power_loop.errors.StoreUnavailable`."""
         self._check_open()
         key = lock_key(name)
@@ -313,12 +321,12 @@ class PostgresDatabase:
         locked = False
         try:
             try:
-                await conn.execute(f"SET lock_timeout = '{_LOCK_WAIT_S}s'")
+                await conn.execute(f"SET lock_timeout = {max(1, int(self._lock_timeout * 1000))}")
                 await conn.execute("SELECT pg_advisory_lock($1)", key)
             except self._asyncpg.LockNotAvailableError:
                 raise StoreUnavailable(
                     f"could not take the lock {name!r} on the PostgreSQL server at {self.server} "
-                    f"within {_LOCK_WAIT_S} s: another process holds it (e.g. a schema provisioning "
+                    f"within {self._lock_timeout:g} s: another process holds it (e.g. a schema provisioning "
                     "that hangs); retry, or find the holder in pg_locks (locktype 'advisory')"
                 ) from None
             except Exception as exc:
@@ -344,7 +352,12 @@ class PostgresDatabase:
 
 
 async def connect_postgres(
-    dsn: str, *, min_size: int = 1, max_size: int = 10, connect_timeout: float = 10.0
+    dsn: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    connect_timeout: float = 10.0,
+    lock_timeout: float = 30.0,
 ) -> PostgresDatabase:
     """Open a :class:`PostgresDatabase` on ``postgresql://user:password@host:port/db``.
 
@@ -372,7 +385,7 @@ async def connect_postgres(
     ):
         if value is not None:
             kwargs[key] = value
-    db = PostgresDatabase(asyncpg, None, parts, kwargs)
+    db = PostgresDatabase(asyncpg, parts, kwargs, lock_timeout=lock_timeout)
     try:
         db._pool = await asyncpg.create_pool(
             min_size=min_size, max_size=max_size, init=_init_connection, **kwargs

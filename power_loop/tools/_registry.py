@@ -82,7 +82,7 @@ def _is_async_callable(handler: Any) -> bool:
 
 
 def _takes_args_dict(handler: Any, definition: ToolDefinition) -> bool:
-    """True for handlers shaped ``def h(args)``: one positional parameter that is not a tool argument.
+    """True for handlers shaped ``def h(args)``: one required positional parameter that is not a tool argument.
 
     Decided once at registration from the signature; we never "retry with a dict" after a
     ``TypeError``, because that would run a handler twice when the TypeError came from its body.
@@ -105,6 +105,8 @@ def _takes_args_dict(handler: Any, definition: ToolDefinition) -> bool:
     if len(positional) != 1 or required_others:
         return False
     only = positional[0]
+    if only.default is not inspect.Parameter.empty:
+        return False  # ``def h(verbose=False)`` is an ordinary keyword handler
     properties = definition.input_schema.get("properties") or {}
     if only.kind is inspect.Parameter.POSITIONAL_ONLY:
         return True

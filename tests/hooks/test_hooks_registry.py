@@ -332,3 +332,14 @@ async def test_run_without_handlers_returns_ctx_directive() -> None:
     hooks = AgentHooks()
     assert not hooks.has("llm.before")
     assert await hooks.run("llm.before", CTX_TYPES[HookPoint.LLM_BEFORE]()) is HookDirective.CONTINUE
+
+
+async def test_published_typed_runner_names() -> None:
+    hooks = AgentHooks()
+    hooks.register("tool.before", lambda ctx: HookDirective.SKIP)
+    ctx = ToolBeforeCtx()
+    assert await hooks.run_typed_async("tool.before", ctx) is None
+    assert ctx.directive is HookDirective.SKIP
+    ctx2 = ToolBeforeCtx()
+    hooks.run_typed(HookPoint.TOOL_BEFORE, ctx2)
+    assert ctx2.directive is HookDirective.SKIP

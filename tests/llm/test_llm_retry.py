@@ -19,7 +19,14 @@ from power_loop.errors import (
     LLMTimeout,
     MissingDependencyError,
 )
-from power_loop.llm import CancellationToken, LLMRequest, LLMRetryPolicy, retry_after_s, with_retry
+from power_loop.llm import (
+    CancellationToken,
+    LLMRequest,
+    LLMRetryPolicy,
+    is_permanent_llm_error,
+    retry_after_s,
+    with_retry,
+)
 from power_loop.testing import ScriptedLLM, VirtualClock
 
 
@@ -99,6 +106,11 @@ def test_policy_validation(kwargs: dict[str, Any]) -> None:
 )
 def test_is_permanent(exc: BaseException, permanent: bool) -> None:
     assert LLMRetryPolicy().is_permanent(exc) is permanent
+
+
+def test_module_level_permanence_check() -> None:
+    assert is_permanent_llm_error(ProviderError(403))
+    assert not is_permanent_llm_error(ProviderError(429))
 
 
 def test_give_up_on_makes_types_permanent() -> None:

@@ -20,10 +20,11 @@ async def test_hooks_registered_by_string_value_fire(make_loop):
     loop, hooks, _ = _loop(make_loop, [ScriptedLLM.tool_call("t", {"x": "a"}), ScriptedLLM.text("ok")], t=lambda x: x)
     seen: list[str] = []
     hooks.register("tool.before", lambda ctx: seen.append(ctx.tool_name))
+    hooks.register("TOOL_AFTER", lambda ctx: seen.append(ctx.session_id))
     hooks.register(HookPoint.SESSION_END, lambda ctx: seen.append(f"end:{ctx.reason}"))
     sid = await loop.new_session()
     await loop.send("go", sid)
-    assert seen == ["t", "end:completed"]
+    assert seen == ["t", sid, "end:completed"]
 
 
 async def test_hooks_are_per_loop(make_loop):

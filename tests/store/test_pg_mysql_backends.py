@@ -8,6 +8,7 @@ tables afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import textwrap
@@ -17,7 +18,12 @@ from typing import Any
 
 import pytest
 
-from power_loop.errors import StoreClosedError, StoreConnectionLost, StoreIntegrityError
+from power_loop.errors import (
+    StoreClosedError,
+    StoreConnectionLost,
+    StoreIntegrityError,
+    StoreUnavailable,
+)
 from power_loop.store._port import ColumnSpec, Database, IndexSpec, TableSpec, Transaction
 
 ENV = {"postgres": "POWER_LOOP_TEST_POSTGRES_DSN", "mysql": "POWER_LOOP_TEST_MYSQL_DSN"}
@@ -311,6 +317,21 @@ async def test_advisory_lock_excludes_a_second_holder(db: Any, backend: str) -> 
         await other.close()
 
 
+async def test_advisory_lock_gives_up_after_lock_timeout(db: Any, backend: str) -> None:
+    impatient = await connect(backend, dsn_for(backend), lock_timeout=0.2)
+    name = f"power_loop:test:{uuid.uuid4().hex}"
+    try:
+        async with db.advisory_lock(name):
+            with pytest.raises(StoreUnavailable, match="could not take the lock") as info:
+                async with impatient.advisory_lock(name):
+                    raise AssertionError("entered a held lock")
+            assert info.value.code == "store.unavailable"
+        async with impatient.advisory_lock(name):  # free again once the holder left
+            pass
+    finally:
+        await impatient.close()
+
+
 async def _own_connection_id(tx: Transaction, backend: str) -> int:
     sql = "SELECT pg_backend_pid() AS id" if backend == "postgres" else "SELECT CONNECTION_ID() AS id"
     row = await tx.fetchone(sql)
@@ -367,6 +388,33 @@ async def test_lost_connection_mid_statement(db: Any, backend: str) -> None:
         assert await db.fetchone("SELECT 2 AS two") == {"two": 2}
     finally:
         await killer.close()
+
+
+async def test_cancelled_unit_rolls_back_and_pool_stays_usable(db: Any, backend: str) -> None:
+    await make(db, COUNTERS)
+    t = db.test_prefix + "counters"
+    sleep = "SELECT pg_sleep(30)" if backend == "postgres" else "SELECT SLEEP(30)"
+    started = asyncio.Event()
+    ids: list[int] = []
+
+    async def slow(tx: Transaction) -> None:
+        await tx.execute(f"INSERT INTO {t} (k) VALUES (?)", ("cancelled",))
+        ids.append(await _own_connection_id(tx, backend))
+        started.set()
+        await tx.fetchone(sleep)
+
+    task = asyncio.create_task(db.transact(slow))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await db.fetchall(f"SELECT k FROM {t}") == []
+    assert await db.execute(f"INSERT INTO {t} (k) VALUES (?)", ("next",)) == 1
+    if backend == "mysql":
+        # The client dropped the connection; end the server-side SLEEP now rather than when the
+        # server notices, so the teardown's DROP TABLE does not wait for its metadata lock.
+        with contextlib.suppress(Exception):
+            await db.execute("KILL ?", (ids[0],))
 
 
 async def test_closed_database_refuses_work(backend: str) -> None:

@@ -126,7 +126,7 @@ class Custom:
 
 def test_unsupported_annotation_is_an_error() -> None:
     reg = ToolRegistry()
-    with pytest.raises(ConfigError, match="parameter 'c'.*schema="):
+    with pytest.raises(ConfigError, match=r"parameter 'c'.*schema="):
 
         @reg.tool(description="d")
         def uses_custom(c: Custom) -> None:

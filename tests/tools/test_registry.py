@@ -29,7 +29,7 @@ def make(name: str) -> ToolDefinition:
 def test_register_lookup_and_order() -> None:
     reg = ToolRegistry()
     for n in ("b", "a", "c"):
-        reg.register(make(n), lambda: n)
+        reg.register(make(n), lambda n=n: n)
     assert reg.names() == ["b", "a", "c"]
     assert [d.name for d in reg.definitions()] == ["b", "a", "c"]
     assert reg.has("a") and not reg.has("zz")
@@ -216,6 +216,24 @@ def test_single_param_named_like_an_argument_gets_keywords() -> None:
     reg.register(ECHO, echo)
     assert not reg.get("echo").call_with_dict  # type: ignore[union-attr]
     assert reg.invoke("echo", {"text": "kw"}) == "kw"
+
+
+def test_single_optional_param_gets_keywords() -> None:
+    def flag(verbose: bool = False) -> str:
+        return f"verbose={verbose}"
+
+    reg = ToolRegistry()
+    reg.register(make("flag"), flag)
+    assert reg.invoke("flag", {}) == "verbose=False"
+
+
+def test_positional_only_param_and_kwargs_handlers() -> None:
+    reg = ToolRegistry()
+    reg.register(ECHO, lambda text, /: f"dict? {text!r}")  # positional-only: can only take the dict
+    assert reg.invoke("echo", {"text": "a"}) == "dict? {'text': 'a'}"
+    reg.register(ECHO, lambda args, **kw: f"kw {args!r} {kw!r}", overwrite=True)
+    with pytest.raises(TypeError):  # **kwargs means keyword calling; the missing 'args' is the handler's bug
+        reg.invoke("echo", {"text": "a"})
 
 
 def test_type_error_inside_handler_is_not_retried() -> None:

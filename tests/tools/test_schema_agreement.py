@@ -24,7 +24,7 @@ json_values = st.recursive(
     json_scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(st.sampled_from(KEYS + ["zz", "b9"]), inner, max_size=4),
+        st.dictionaries(st.sampled_from([*KEYS, "zz", "b9"]), inner, max_size=4),
     ),
     max_leaves=10,
 )

@@ -1,0 +1,25 @@
+"""The synchronous API for scripts and frameworks without an event loop."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from power_loop import StatefulAgentLoop
+from power_loop.testing import ScriptedLLM
+
+
+def main() -> None:
+    dsn = str(Path(tempfile.mkdtemp()) / "sync.db")
+    loop = StatefulAgentLoop(llm=ScriptedLLM([ScriptedLLM.text("Hello from a blocking call.")]), dsn=dsn)
+    try:
+        sid = loop.new_session_sync()
+        result = loop.send_sync("Hi!", sid)
+        print(result.status, result.final_text)
+        assert result.status == "completed"
+    finally:
+        loop.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import power_loop.tools as tools
+
+EXPECTED = {
+    "DEFAULT_MAX_RESULT_CHARS",
+    "REQUEST_USER_INPUT_DEFINITION",
+    "HumanInputRequired",
+    "RegisteredTool",
+    "SchemaValidator",
+    "ToolCallable",
+    "ToolDefinition",
+    "ToolHandlerResult",
+    "ToolOutcome",
+    "ToolRegistry",
+    "build_registry",
+    "compile_schema",
+    "execute_tool_call",
+    "register_request_user_input",
+    "request_user_input",
+    "validate_tool_args",
+}
+
+
+def test_public_names_pinned() -> None:
+    assert set(tools.__all__) == EXPECTED
+    for name in EXPECTED:
+        assert getattr(tools, name) is not None
+
+
+def test_imports_with_the_standard_library_only() -> None:
+    code = (
+        "import sys; import power_loop.tools; "
+        "bad = [m for m in ('jsonschema', 'hypothesis', 'openai', 'anthropic', 'pytest') if m in sys.modules]; "
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
