@@ -10,7 +10,9 @@ Stability tiers: names in :data:`STABLE_API` never change within a major version
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ArchiveError,
@@ -43,62 +45,64 @@ from .errors import (
     ToolNotFound,
     ToolValidationError,
 )
-from .events import AgentEvent, AgentEventBus, AgentEventType, BaseEventPayload
-from .hooks import AgentHooks, BaseHookCtx, HookDirective, HookPoint
-from .llm import (
-    AnthropicChatConfig,
-    CancellationLike,
-    CancellationToken,
-    LLMProviderConfig,
-    LLMRequest,
-    LLMResponse,
-    LLMRetryPolicy,
-    LLMService,
-    LLMStreamChunk,
-    LLMTokenUsage,
-    OpenAICompatibleChatConfig,
-    create_llm_service_from_config,
-    create_llm_service_from_env,
-    with_retry,
-)
-from .loop import (
-    DEFAULT_AGENT_SYSTEM_PROMPT,
-    AgentLoopConfig,
-    AgentLoopResult,
-    FollowUpQueued,
-    LoopMessage,
-    LoopStatus,
-    StatefulAgentLoop,
-    StatefulResult,
-    SyncCallInEventLoopError,
-    format_tool_catalog,
-)
-from .store import (
-    DEFAULT_DB_PATH,
-    DEFAULT_TABLE_PREFIX,
-    MessageRow,
-    MessageState,
-    SchemaPolicy,
-    SessionKind,
-    SessionRow,
-    SessionStatsRow,
-    SessionStatus,
-    SessionStore,
-    SubagentLifecycle,
-    TimerRow,
-    open_store,
-)
-from .tools import (
-    HumanInputRequired,
-    ToolDefinition,
-    ToolHandlerResult,
-    ToolOutcome,
-    ToolRegistry,
-    build_registry,
-    register_request_user_input,
-    request_user_input,
-    validate_tool_args,
-)
+
+if TYPE_CHECKING:
+    from .events import AgentEvent, AgentEventBus, AgentEventType, BaseEventPayload
+    from .hooks import AgentHooks, BaseHookCtx, HookDirective, HookPoint
+    from .llm import (
+        AnthropicChatConfig,
+        CancellationLike,
+        CancellationToken,
+        LLMProviderConfig,
+        LLMRequest,
+        LLMResponse,
+        LLMRetryPolicy,
+        LLMService,
+        LLMStreamChunk,
+        LLMTokenUsage,
+        OpenAICompatibleChatConfig,
+        create_llm_service_from_config,
+        create_llm_service_from_env,
+        with_retry,
+    )
+    from .loop import (
+        DEFAULT_AGENT_SYSTEM_PROMPT,
+        AgentLoopConfig,
+        AgentLoopResult,
+        FollowUpQueued,
+        LoopMessage,
+        LoopStatus,
+        StatefulAgentLoop,
+        StatefulResult,
+        SyncCallInEventLoopError,
+        format_tool_catalog,
+    )
+    from .store import (
+        DEFAULT_DB_PATH,
+        DEFAULT_TABLE_PREFIX,
+        MessageRow,
+        MessageState,
+        SchemaPolicy,
+        SessionKind,
+        SessionRow,
+        SessionStatsRow,
+        SessionStatus,
+        SessionStore,
+        SubagentLifecycle,
+        TimerRow,
+        open_store,
+    )
+    from .tools import (
+        HumanInputRequired,
+        ToolDefinition,
+        ToolHandlerResult,
+        ToolOutcome,
+        ToolRegistry,
+        build_registry,
+        register_request_user_input,
+        request_user_input,
+        validate_tool_args,
+    )
 
 __version__ = "0.1.0"
 
@@ -223,3 +227,75 @@ __all__ = [
     "validate_tool_args",
     "with_retry",
 ]
+
+_LAZY: dict[str, str] = {
+    "AgentEvent": "events",
+    "AgentEventBus": "events",
+    "AgentEventType": "events",
+    "BaseEventPayload": "events",
+    "AgentHooks": "hooks",
+    "BaseHookCtx": "hooks",
+    "HookDirective": "hooks",
+    "HookPoint": "hooks",
+    "AnthropicChatConfig": "llm",
+    "CancellationLike": "llm",
+    "CancellationToken": "llm",
+    "LLMProviderConfig": "llm",
+    "LLMRequest": "llm",
+    "LLMResponse": "llm",
+    "LLMRetryPolicy": "llm",
+    "LLMService": "llm",
+    "LLMStreamChunk": "llm",
+    "LLMTokenUsage": "llm",
+    "OpenAICompatibleChatConfig": "llm",
+    "create_llm_service_from_config": "llm",
+    "create_llm_service_from_env": "llm",
+    "with_retry": "llm",
+    "DEFAULT_AGENT_SYSTEM_PROMPT": "loop",
+    "AgentLoopConfig": "loop",
+    "AgentLoopResult": "loop",
+    "FollowUpQueued": "loop",
+    "LoopMessage": "loop",
+    "LoopStatus": "loop",
+    "StatefulAgentLoop": "loop",
+    "StatefulResult": "loop",
+    "SyncCallInEventLoopError": "loop",
+    "format_tool_catalog": "loop",
+    "DEFAULT_DB_PATH": "store",
+    "DEFAULT_TABLE_PREFIX": "store",
+    "MessageRow": "store",
+    "MessageState": "store",
+    "SchemaPolicy": "store",
+    "SessionKind": "store",
+    "SessionRow": "store",
+    "SessionStatsRow": "store",
+    "SessionStatus": "store",
+    "SessionStore": "store",
+    "SubagentLifecycle": "store",
+    "TimerRow": "store",
+    "open_store": "store",
+    "HumanInputRequired": "tools",
+    "ToolDefinition": "tools",
+    "ToolHandlerResult": "tools",
+    "ToolOutcome": "tools",
+    "ToolRegistry": "tools",
+    "build_registry": "tools",
+    "register_request_user_input": "tools",
+    "request_user_input": "tools",
+    "validate_tool_args": "tools",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Public names load their subpackage on first access, so `import power_loop` stays cheap and a
+    # program only pays for the parts it touches (SPEC §9).
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'power_loop' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

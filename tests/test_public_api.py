@@ -176,7 +176,23 @@ def test_import_paths_of_public_subpackages():
         assert importlib.import_module(module).__all__
 
 
-def test_import_power_loop_pulls_no_heavy_stdlib_modules():
-    code = "import sys, power_loop; print(' '.join(sorted(m for m in ('ssl','http','email','subprocess','asyncpg','openai') if m in sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == ""
+def _modules_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+def test_import_power_loop_is_lazy():
+    loaded = _modules_after("import power_loop")
+    assert not loaded & {"asyncio", "ssl", "subprocess", "http", "email", "power_loop.loop", "power_loop.store"}
+
+
+def test_using_the_loop_pulls_no_network_or_driver_modules():
+    loaded = _modules_after("from power_loop import StatefulAgentLoop, ToolRegistry")
+    assert "power_loop.loop" in loaded
+    assert not loaded & {"http", "email", "openai", "anthropic", "asyncpg", "aiomysql", "mcp", "jsonschema"}
+
+
+def test_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError):
+        power_loop.does_not_exist  # noqa: B018

@@ -146,6 +146,15 @@ async def _init_connection(conn: Any) -> None:
     await conn.set_type_codec("numeric", encoder=str, decoder=_numeric, schema="pg_catalog", format="text")
 
 
+async def _keep_session(conn: Any) -> None:
+    """Pool ``reset`` hook: skip asyncpg's default reset query (one round trip per release).
+
+    Pooled connections never change session state (no SET, LISTEN, cursors or session advisory
+    locks: :meth:`PostgresDatabase.advisory_lock` uses its own connection); asyncpg still rolls back
+    any open transaction before calling this.
+    """
+
+
 def lock_key(name: str) -> int:
     """The signed 64-bit advisory-lock key of ``name`` (stable across processes and versions)."""
     digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
@@ -286,25 +295,27 @@ class PostgresDatabase:
         finally:
             await self._pool.release(conn)
 
-    async def _run(self, method: str, sql: str, params: Params) -> Any:
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         conn = await self._acquire()
         try:
-            tx = _PgTransaction(conn, self)
-            return await getattr(tx, method)(sql, params)
+            return await _PgTransaction(conn, self).fetchone(sql, params)
         finally:
             await self._pool.release(conn)
 
-    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        row: Row | None = await self._run("fetchone", sql, params)
-        return row
-
     async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        rows: list[Row] = await self._run("fetchall", sql, params)
-        return rows
+        conn = await self._acquire()
+        try:
+            return await _PgTransaction(conn, self).fetchall(sql, params)
+        finally:
+            await self._pool.release(conn)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        count: int = await self._run("execute", sql, params)
-        return count
+        """One statement in autocommit mode; returns the affected row count."""
+        conn = await self._acquire()
+        try:
+            return await _PgTransaction(conn, self).execute(sql, params)
+        finally:
+            await self._pool.release(conn)
 
     @asynccontextmanager
     async def advisory_lock(self, name: str) -> AsyncIterator[None]:
@@ -388,7 +399,7 @@ async def connect_postgres(
     db = PostgresDatabase(asyncpg, parts, kwargs, lock_timeout=lock_timeout)
     try:
         db._pool = await asyncpg.create_pool(
-            min_size=min_size, max_size=max_size, init=_init_connection, **kwargs
+            min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session, **kwargs
         )
     except Exception as exc:
         raise db._error(exc, connecting=True)

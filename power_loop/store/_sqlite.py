@@ -158,7 +158,7 @@ def _fetchone(conn: sqlite3.Connection, path: str, sql: str, params: Params) -> 
         row = cur.fetchone()
     except sqlite3.Error as exc:
         raise map_sqlite_error(exc, path) from exc
-    if row is None:
+    if row is None or cur.description is None:
         return None
     return dict(zip([d[0] for d in cur.description], row, strict=True))
 
@@ -169,6 +169,8 @@ def _fetchall(conn: sqlite3.Connection, path: str, sql: str, params: Params) -> 
         rows = cur.fetchall()
     except sqlite3.Error as exc:
         raise map_sqlite_error(exc, path) from exc
+    if cur.description is None:  # a statement without result columns
+        return []
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in rows]
 

@@ -45,7 +45,7 @@ def window_ok(rows: list[Any], pending: set[str]) -> bool:
     return declared - answered <= pending
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(script=ops)
 async def test_random_operation_sequences(store: SessionStore, script: list[tuple[Any, ...]]) -> None:
     sid = await store.create_session()

@@ -7,6 +7,8 @@ import power_loop.tools as tools
 
 EXPECTED = {
     "DEFAULT_MAX_RESULT_CHARS",
+    "FILE_TOOL_DEFINITIONS",
+    "FILE_TOOL_NAMES",
     "REQUEST_USER_INPUT_DEFINITION",
     "HumanInputRequired",
     "RegisteredTool",
@@ -16,9 +18,11 @@ EXPECTED = {
     "ToolHandlerResult",
     "ToolOutcome",
     "ToolRegistry",
+    "Workspace",
     "build_registry",
     "compile_schema",
     "execute_tool_call",
+    "register_file_tools",
     "register_request_user_input",
     "request_user_input",
     "validate_tool_args",
