@@ -464,7 +464,12 @@ class SessionStore(AuxMixin, ArchiveMixin):
                 if int(r["seq"]) not in leaving_active
             ]
             text = st["pending_json"]
-            check_active_window(window, decode_json(text, "session_state", f"session_id={sid}") if text else None)
+            pending = decode_json(text, "session_state", f"session_id={sid}") if text else None
+            if pending and pending.get("assistant_seq") in leaving_active:
+                raise HistoryInvariantError(
+                    f"message #{pending['assistant_seq']} awaits tool results and must stay active"
+                )
+            check_active_window(window, pending)
         await tx.executemany(
             f"UPDATE {msgs} SET state = ? WHERE session_id = ? AND seq = ?",
             [(target.value, sid, s) for s in moving],

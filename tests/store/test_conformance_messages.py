@@ -221,9 +221,12 @@ async def test_set_message_state_refuses_to_split_a_tool_call(store: SessionStor
     with pytest.raises(HistoryInvariantError, match="without its assistant call"):
         await store.set_message_state(sid, [2], MessageState.DROPPED)
     assert await store.set_message_state(sid, [1, 2, 3], MessageState.COMPACTED_OUT) == 3
-    # an unanswered (pending) call may stay active alone
+    # the assistant row of a pending call may not leave the window (its result would be orphaned)
     await tool_round(store, sid, "c2")
+    with pytest.raises(HistoryInvariantError, match="awaits tool results"):
+        await store.set_message_state(sid, [5], MessageState.COMPACTED_OUT)
     assert await store.set_message_state(sid, [4], MessageState.COMPACTED_OUT) == 1
+    await store.append_messages(sid, [NewMessage("tool", "r2", tool_call_id="c2")])
 
 
 async def test_record_compaction_and_prune(store: SessionStore) -> None:

@@ -133,7 +133,7 @@ async def test_closed_database(tmp_path: Path) -> None:
 async def test_not_a_database(tmp_path: Path) -> None:
     bad = tmp_path / "junk.db"
     bad.write_bytes(b"this is definitely not a sqlite database file" * 100)
-    with pytest.raises(StoreCorruptError, match="junk.db") as err:
+    with pytest.raises(StoreCorruptError, match=r"junk\.db") as err:
         await open_store(str(bad))
     assert err.value.code == "store.corrupt"
 
