@@ -55,7 +55,9 @@ def _validate_row(table: TableSpec, row: Any, index: int) -> dict[str, Any]:
             continue
         if isinstance(value, bool) or not isinstance(value, _PY_TYPES[col.type]):
             raise ArchiveError(f"{where}.{col.name} has the wrong type ({type(value).__name__})")
-        if col.name.endswith("_json") or (col.name == "content" and row.get("content_parts")):
+        if (col.type == "text" and col.name.endswith("_json")) or (
+            col.name == "content" and row.get("content_json")
+        ):
             try:
                 json.loads(str(value))
             except ValueError:

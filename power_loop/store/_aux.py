@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import ConfigError, SessionNotFoundError
 from ._core import StoreCore, dumps, now_ms
+from ._core import now_ms as _clock  # due_timers' parameter shadows the name
 from ._port import Transaction
 from ._rows import (
     MUTATE_SKIP,
@@ -254,7 +255,7 @@ class AuxMixin(StoreCore):
 
     async def due_timers(self, *, now_ms: int | None = None, limit: int = 50) -> list[TimerRow]:
         """Armed timers of every session that are due at ``now_ms`` (default: now), earliest first."""
-        at = _now() if now_ms is None else int(now_ms)
+        at = _clock() if now_ms is None else int(now_ms)
         rows = await self._db.fetchall(
             f"SELECT {_TIMER_COLS} FROM {self.t['timers']} WHERE status = 'armed' AND due_at <= ? "
             "ORDER BY due_at, session_id, timer_id LIMIT ?",
@@ -275,13 +276,13 @@ class AuxMixin(StoreCore):
         count = await self._db.execute(
             f"UPDATE {self.t['timers']} SET status = ?, due_at = COALESCE(?, due_at), updated_at = ? "
             "WHERE session_id = ? AND timer_id = ? AND status = ?",
-            (_status(to_status), due_at_ms, _now(), session_id, timer_id, _status(from_status)),
+            (_status(to_status), due_at_ms, now_ms(), session_id, timer_id, _status(from_status)),
         )
         return count > 0
 
     async def finish_firing_timer(self, session_id: str, timer_id: int) -> bool:
         """A ``firing`` timer is done: one-shot → ``fired``; recurring → ``armed`` again at now+interval."""
-        now = _now()
+        now = now_ms()
         count = await self._db.execute(
             f"UPDATE {self.t['timers']} SET "
             "status = CASE WHEN interval_s IS NULL THEN 'fired' ELSE 'armed' END, "
@@ -297,7 +298,7 @@ class AuxMixin(StoreCore):
         count = await self._db.execute(
             f"UPDATE {self.t['timers']} SET status = 'cancelled', updated_at = ? "
             "WHERE session_id = ? AND timer_id = ? AND status IN ('armed', 'firing')",
-            (_now(), session_id, timer_id),
+            (now_ms(), session_id, timer_id),
         )
         return count > 0
 
@@ -354,7 +355,3 @@ class AuxMixin(StoreCore):
             (session_id,),
         )
         return [UsageRoundRow(**r) for r in rows]
-
-
-def _now() -> int:
-    return now_ms()

@@ -29,7 +29,7 @@ SESSION_COLS = (
     "parent_session_id, spawn_tool_call_id, spawn_depth, lifecycle, metadata_json"
 )
 MESSAGE_COLS = (
-    "session_id, seq, role, name, content, content_parts, tool_calls_json, tool_call_id, "
+    "session_id, seq, role, name, content, content_json, tool_calls_json, tool_call_id, "
     "round_index, state, meta_json, send_index, created_at"
 )
 
@@ -168,9 +168,9 @@ class StoreCore:
         content = r["content"]
         tc = r["tool_calls_json"]
         meta = r["meta_json"]
-        if r["content_parts"] or tc is not None or meta is not None:
+        if r["content_json"] or tc is not None or meta is not None:
             key = f"session_id={r['session_id']}, seq={r['seq']}"
-            if r["content_parts"]:
+            if r["content_json"]:
                 content = decode_json(content, "messages", key)
             tc = decode_json(tc, "messages", key)
             meta = decode_json(meta, "messages", key)

@@ -12,6 +12,7 @@ standard SQL the same way (``ANSI_QUOTES``, ``PIPES_AS_CONCAT``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from ..errors import (
     InvalidDSN,
     MissingDependencyError,
     StoreClosedError,
+    StoreError,
     StoreIntegrityError,
     StoreUnavailable,
 )
@@ -278,11 +280,16 @@ class MySQLDatabase:
         return self._parts.where
 
     def _error(self, exc: BaseException, conn: Any = None, *, connecting: bool = False) -> BaseException:
-        """The power_loop error for driver error ``exc`` (or ``exc`` itself when it is not mapped)."""
+        """The power_loop error for driver error ``exc``; non-driver exceptions are returned as is.
+
+        Specific classes first; any other server/driver error (e.g. bad SQL) becomes a plain
+        :class:`StoreError` chained to the driver's exception.
+        """
         err = self._aiomysql  # re-exports pymysql's exception classes
         parts = self._parts
         summary = describe_error(exc, parts.password)
-        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        is_driver = isinstance(exc, err.Error)
+        code = exc.args[0] if is_driver and exc.args and isinstance(exc.args[0], int) else None
         mapped: BaseException | None = None
         if isinstance(exc, err.IntegrityError):
             mapped = StoreIntegrityError(summary)
@@ -290,14 +297,16 @@ class MySQLDatabase:
             mapped = auth_failed(_SERVER, parts, summary)
         elif code in _DB_MISSING:
             mapped = database_missing(_SERVER, parts, summary)
-        elif connecting and (code in _UNAVAILABLE or isinstance(exc, (OSError, TimeoutError))):
-            mapped = unavailable(_SERVER, parts, summary)
-        elif (
-            code in _LOST
-            or isinstance(exc, OSError)
-            or (conn is not None and conn.closed and isinstance(exc, err.Error))
+        elif connecting and (
+            code in _UNAVAILABLE
+            or code in _LOST
+            or isinstance(exc, (OSError, asyncio.TimeoutError, TimeoutError))
         ):
+            mapped = unavailable(_SERVER, parts, summary)
+        elif code in _LOST or isinstance(exc, OSError) or (is_driver and conn is not None and conn.closed):
             mapped = connection_lost(_SERVER, parts, summary)
+        elif is_driver:
+            mapped = StoreError(f"MySQL error at {parts.where}: {summary}")
         if mapped is None:
             return exc
         return sanitized_cause(mapped, exc, parts.password)

@@ -16,7 +16,13 @@ from types import ModuleType
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from ..errors import MissingDependencyError, StoreClosedError, StoreIntegrityError, StoreUnavailable
+from ..errors import (
+    MissingDependencyError,
+    StoreClosedError,
+    StoreError,
+    StoreIntegrityError,
+    StoreUnavailable,
+)
 from ._dsn import (
     DSNParts,
     auth_failed,
@@ -234,7 +240,11 @@ class PostgresDatabase:
         return self._parts.where
 
     def _error(self, exc: BaseException, conn: Any = None, *, connecting: bool = False) -> BaseException:
-        """The power_loop error for driver error ``exc`` (or ``exc`` itself when it is not mapped)."""
+        """The power_loop error for driver error ``exc``; non-driver exceptions are returned as is.
+
+        Specific classes first; any other server/driver error (e.g. bad SQL) becomes a plain
+        :class:`StoreError` chained to the driver's exception.
+        """
         pg = self._asyncpg
         parts = self._parts
         summary = describe_error(exc, parts.password)
@@ -255,6 +265,8 @@ class PostgresDatabase:
             exc, (OSError, pg.PostgresConnectionError, pg.AdminShutdownError, pg.CrashShutdownError)
         ) or (isinstance(exc, pg.InterfaceError) and conn is not None and _is_closed(conn)):
             mapped = connection_lost(_SERVER, parts, summary)
+        elif isinstance(exc, (pg.PostgresError, pg.InterfaceError)):
+            mapped = StoreError(f"PostgreSQL error at {parts.where}: {summary}")
         if mapped is None:
             return exc
         return sanitized_cause(mapped, exc, parts.password)

@@ -116,7 +116,7 @@ SCHEMA_TABLES: tuple[TableSpec, ...] = (
             _c("role", "enum", False),
             _c("name", "text"),
             _c("content", "text"),
-            _c("content_parts", "small", False, 0),  # 1: content is a JSON list of parts
+            _c("content_json", "small", False, 0),  # 1: content is stored JSON-encoded
             _c("tool_calls_json", "text"),
             _c("tool_call_id", "text"),
             _c("round_index", "int"),

@@ -44,14 +44,15 @@ _SESSION_TABLES = tuple(t.name for t in SCHEMA_TABLES if t.name not in ("session
 def _prepare(msg: NewMessage) -> tuple[Any, ...]:
     """Serialise one message once: the column values after (session_id, seq)."""
     content = msg.content
-    parts = 0
-    if content is not None and not isinstance(content, str):
-        content, parts = dumps(content), 1
+    as_json = 0
+    # Content parts are stored as JSON, and so is text containing NUL (PostgreSQL TEXT refuses it).
+    if content is not None and (not isinstance(content, str) or "\x00" in content):
+        content, as_json = dumps(content), 1
     return (
         msg.role,
         msg.name,
         content,
-        parts,
+        as_json,
         None if msg.tool_calls is None else dumps(msg.tool_calls),
         msg.tool_call_id,
         msg.round_index,

@@ -51,7 +51,7 @@ async def test_append_allocates_contiguous_seqs_and_sends(store: SessionStore) -
     assert state is not None and (state.next_seq, state.send_index) == (5, 2)
 
 
-async def test_content_parts_and_unicode_roundtrip(store: SessionStore) -> None:
+async def test_content_json_and_unicode_roundtrip(store: SessionStore) -> None:
     sid = await store.create_session()
     parts = [{"type": "text", "text": "héllo ✓"}, {"type": "image_url", "image_url": {"url": "data:x"}}]
     await store.append_messages(sid, [NewMessage("user", parts), NewMessage("user", '["not", "parts"]')])
@@ -245,3 +245,11 @@ async def test_record_compaction_and_prune(store: SessionStore) -> None:
     assert [m.seq for m in await store.load_all_messages(sid)] == [4, 5, 6, 7]
     assert await store.prune_compacted_messages(sid) == 1
     assert await store.count_messages(sid) == 3
+
+
+async def test_text_with_nul_and_control_characters_roundtrips(store: SessionStore) -> None:
+    sid = await store.create_session()
+    text = "bin\x00ary \x01\x1f tab\t é 😀"
+    await store.append_messages(sid, [NewMessage("user", text, meta={"raw": text})])
+    row = (await store.load_active_messages(sid))[0]
+    assert row.content == text and row.meta == {"raw": text}

@@ -96,6 +96,7 @@ async def test_timers_lifecycle(store: SessionStore) -> None:
     t1 = await store.create_timer(sid, due_at_ms=1_000, note="once")
     t2 = await store.create_timer(sid, due_at_ms=2_000, note="every", interval_s=60)
     t3 = await store.create_timer(sid, due_at_ms=10**15, note="far future")
+    assert t3.timer_id == 3
     assert (t1.timer_id, t2.timer_id, t1.status, t2.interval_s) == (1, 2, "armed", 60)
     assert await store.get_timer(sid, 1) == t1
     assert await store.get_timer(sid, 99) is None

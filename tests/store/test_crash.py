@@ -33,8 +33,18 @@ WRITER = textwrap.dedent(
 )
 
 
+async def reopen(path: Path) -> tuple[list[int], int | None]:
+    store = await open_store(str(path))
+    try:
+        seqs = [m.seq for m in await store.load_all_messages("victim")]
+        state = await store.get_state("victim")
+    finally:
+        await store.close()
+    return seqs, None if state is None else state.next_seq
+
+
 @pytest.mark.slow
-async def test_sigkilled_writer_loses_no_committed_message(tmp_path: Path) -> None:
+def test_sigkilled_writer_loses_no_committed_message(tmp_path: Path) -> None:
     db_path = tmp_path / "crash.db"
     proc = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(db_path)],
@@ -45,10 +55,10 @@ async def test_sigkilled_writer_loses_no_committed_message(tmp_path: Path) -> No
     assert proc.stdout is not None
     printed: list[int] = []
     try:
-        first = await asyncio.to_thread(proc.stdout.readline)
+        first = proc.stdout.readline()
         assert first.strip() == "ready", proc.stderr.read() if proc.stderr else ""
         while len(printed) < 300:
-            line = await asyncio.to_thread(proc.stdout.readline)
+            line = proc.stdout.readline()
             assert line, "writer exited early"
             printed.append(int(line))
         os.kill(proc.pid, signal.SIGKILL)
@@ -69,12 +79,7 @@ async def test_sigkilled_writer_loses_no_committed_message(tmp_path: Path) -> No
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
-    store = await open_store(str(db_path))
-    try:
-        seqs = [m.seq for m in await store.load_all_messages("victim")]
-        state = await store.get_state("victim")
-    finally:
-        await store.close()
+    seqs, next_seq = asyncio.run(reopen(db_path))
     assert set(printed) <= set(seqs)
     assert seqs == list(range(1, len(seqs) + 1))
-    assert state is not None and state.next_seq == len(seqs) + 1
+    assert next_seq == len(seqs) + 1

@@ -132,11 +132,14 @@ async def test_mysql_wrong_password() -> None:
         await admin.close()
 
 
-async def test_unmapped_sql_errors_pass_through(backend: str) -> None:
+async def test_other_sql_errors_become_store_errors(backend: str) -> None:
     db = await connect(backend, dsn_for(backend))
     try:
-        with pytest.raises(Exception) as info:
+        with pytest.raises(StoreError) as info:
             await db.execute("SELECT * FROM pl_table_that_does_not_exist_x")
-        assert not isinstance(info.value, StoreError)  # a programming error stays the driver's
+        assert type(info.value) is StoreError and info.value.code == "store.error"
+        assert "pl_table_that_does_not_exist_x" in str(info.value) and db.server in str(info.value)
+        assert info.value.__cause__ is not None  # the driver's error stays attached for debugging
+        assert await db.fetchone("SELECT 1 AS one") == {"one": 1}
     finally:
         await db.close()
