@@ -6,7 +6,14 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from power_loop import AgentEventBus, AgentEventType, AgentHooks, HookDirective, StatefulAgentLoop, ToolRegistry
+from power_loop import (
+    AgentEventBus,
+    AgentEventType,
+    AgentHooks,
+    HookDirective,
+    StatefulAgentLoop,
+    ToolRegistry,
+)
 from power_loop.hooks import ToolAfterCtx, ToolBeforeCtx
 from power_loop.testing import ScriptedLLM
 

@@ -131,7 +131,7 @@ class SendRun:
         if self.p.hooks.has(HP.SESSION_END):
             await self.p.hooks.run(
                 HP.SESSION_END,
-                C.SessionEndCtx(session_id=self.sid, 
+                C.SessionEndCtx(session_id=self.sid,
                     round_index=self.rounds,
                     reason=result.status,
                     messages=self.window.messages,
@@ -205,7 +205,7 @@ class SendRun:
             skip_output: str | None = None
             stop_after = False
             if hooks.has(HP.ROUND_DECIDE):
-                decide = C.RoundDecideCtx(session_id=self.sid, 
+                decide = C.RoundDecideCtx(session_id=self.sid,
                     round_index=round_index, messages=self.window.messages, tool_calls=calls, assistant_text=text
                 )
                 directive = await hooks.run(HP.ROUND_DECIDE, decide)
@@ -257,7 +257,7 @@ class SendRun:
         )
         hooks = self.p.hooks
         if hooks.has(HP.LLM_BEFORE):
-            ctx = C.LlmBeforeCtx(session_id=self.sid, 
+            ctx = C.LlmBeforeCtx(session_id=self.sid,
                 round_index=round_index,
                 messages=request.messages,
                 system_prompt=request.system_prompt or "",
@@ -517,7 +517,7 @@ class SendRun:
         outcome = await execute_tool_call(self.registry, call, max_result_chars=self.cfg.tool_result_max_chars)
         output, failed = outcome.output, outcome.failed
         if failed and outcome.error is not None and hooks.has(HP.TOOL_ERROR):
-            err = C.ToolErrorCtx(session_id=self.sid, 
+            err = C.ToolErrorCtx(session_id=self.sid,
                 round_index=round_index,
                 tool_call=call,
                 tool_name=name,
@@ -535,7 +535,7 @@ class SendRun:
                 )
                 output, failed = retry.output, retry.failed
         if hooks.has(HP.TOOL_AFTER):
-            after = C.ToolAfterCtx(session_id=self.sid, 
+            after = C.ToolAfterCtx(session_id=self.sid,
                 round_index=round_index,
                 tool_call=call,
                 tool_name=name,
@@ -723,7 +723,7 @@ class SendRun:
 
     async def _round_completed(self, round_index: int, *, has_tools: bool, text: str) -> None:
         if self.p.hooks.has(HP.ROUND_END):
-            ctx = C.RoundEndCtx(session_id=self.sid, 
+            ctx = C.RoundEndCtx(session_id=self.sid,
                 round_index=round_index, messages=self.window.messages, has_tools=has_tools, response_text=text
             )
             await self.p.hooks.run(HP.ROUND_END, ctx)
