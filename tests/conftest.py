@@ -5,6 +5,7 @@ Fixtures
   ``postgres``, ``mysql``), with a fresh random prefix whose tables are dropped afterwards. Reuse it to
   open loops/stores by DSN on every backend (``":memory:"`` gives each opener its own database).
 - ``store``: an open :class:`SessionStore` on that backend.
+- ``loop_dsn_and_prefix``: the same for loop tests, on ``sqlite-file``, ``postgres`` and ``mysql``.
 - ``make_store``: ``await make_store()`` opens another store handle on the same database and prefix
   (as a second process would); on ``sqlite-memory`` it shares the in-memory database.
 
@@ -18,6 +19,7 @@ import importlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -74,11 +76,8 @@ async def drop_tables(dsn: str, prefix: str) -> None:
         await db.close()
 
 
-@pytest.fixture(params=BACKENDS)
-async def store_dsn_and_prefix(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[str, str]]:
-    backend: str = request.param
+@asynccontextmanager
+async def _backend_target(backend: str, tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     prefix = f"t{secrets.token_hex(4)}_"
     if backend == "sqlite-file":
         yield str(tmp_path / "store.db"), prefix
@@ -90,6 +89,27 @@ async def store_dsn_and_prefix(
             yield dsn, prefix
         finally:
             await drop_tables(dsn, prefix)
+
+
+@pytest.fixture(params=BACKENDS)
+async def store_dsn_and_prefix(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[str, str]]:
+    async with _backend_target(request.param, tmp_path) as target:
+        yield target
+
+
+# Loop tests open several loops on one database (as several processes would), which an in-memory
+# SQLite database cannot be shared for; they run on a SQLite file and on both servers.
+LOOP_BACKENDS = [b for b in BACKENDS if b.values[0] != "sqlite-memory"]
+
+
+@pytest.fixture(params=LOOP_BACKENDS)
+async def loop_dsn_and_prefix(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[str, str]]:
+    async with _backend_target(request.param, tmp_path) as target:
+        yield target
 
 
 @pytest.fixture

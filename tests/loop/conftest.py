@@ -1,9 +1,8 @@
-"""Fixtures for loop tests: a fresh SQLite file per test and a helper to build loops on it."""
+"""Fixtures for loop tests: every test runs on a SQLite file, PostgreSQL and MySQL."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,16 +11,19 @@ from power_loop import StatefulAgentLoop
 
 
 @pytest.fixture
-def dsn(tmp_path: Path) -> str:
-    return str(tmp_path / "loop.db")
+def target(loop_dsn_and_prefix: tuple[str, str]) -> dict[str, str]:
+    """Keyword arguments naming this test's database: ``dsn`` and ``table_prefix``."""
+    dsn, prefix = loop_dsn_and_prefix
+    return {"dsn": dsn, "table_prefix": prefix}
 
 
 @pytest.fixture
-async def make_loop(dsn: str) -> AsyncIterator[Callable[..., StatefulAgentLoop]]:
+async def make_loop(target: dict[str, str]) -> AsyncIterator[Callable[..., StatefulAgentLoop]]:
     loops: list[StatefulAgentLoop] = []
 
     def factory(**kwargs: Any) -> StatefulAgentLoop:
-        kwargs.setdefault("dsn", dsn)
+        for key, value in target.items():
+            kwargs.setdefault(key, value)
         loop = StatefulAgentLoop(**kwargs)
         loops.append(loop)
         return loop

@@ -22,7 +22,7 @@ WORKER = textwrap.dedent(
     from power_loop import StatefulAgentLoop, ToolDefinition, ToolRegistry
     from power_loop.testing import ScriptedLLM
 
-    dsn, marker = sys.argv[1], sys.argv[2]
+    dsn, prefix, marker = sys.argv[1], sys.argv[2], sys.argv[3]
 
     def stuck(x):
         open(marker, "w").write("in tool")
@@ -37,7 +37,7 @@ WORKER = textwrap.dedent(
 
     async def main():
         llm = ScriptedLLM([ScriptedLLM.tool_calls([("stuck", {"x": "a"}), ("stuck", {"x": "b"})])])
-        loop = StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=registry)
+        loop = StatefulAgentLoop(llm=llm, dsn=dsn, table_prefix=prefix, tool_registry=registry)
         sid = await loop.new_session()
         print(sid, flush=True)
         await loop.send("do the thing", sid)
@@ -47,11 +47,11 @@ WORKER = textwrap.dedent(
 )
 
 
-def _crash_mid_tool(tmp_path: Path) -> tuple[str, str]:
-    dsn = str(tmp_path / "crash.db")
+def _crash_mid_tool(tmp_path: Path, target: dict[str, str]) -> str:
+    dsn, prefix = target["dsn"], target["table_prefix"]
     marker = tmp_path / "marker"
     proc = subprocess.Popen(
-        [sys.executable, "-c", WORKER, dsn, str(marker)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", WORKER, dsn, prefix, str(marker)], stdout=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None
@@ -65,14 +65,14 @@ def _crash_mid_tool(tmp_path: Path) -> tuple[str, str]:
     finally:
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    return dsn, sid
+    return sid
 
 
 @pytest.mark.parametrize("route", ["resume", "abort_pending", "heal_pending"])
-async def test_sigkill_inside_a_tool_call_is_recoverable(tmp_path, route):
-    dsn, sid = _crash_mid_tool(tmp_path)
+async def test_sigkill_inside_a_tool_call_is_recoverable(tmp_path, target, route):
+    sid = _crash_mid_tool(tmp_path, target)
     llm = ScriptedLLM(default=ScriptedLLM.text("recovered"))
-    loop = StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=make_tools(stuck=lambda x: f"ran {x}"))
+    loop = StatefulAgentLoop(llm=llm, **target, tool_registry=make_tools(stuck=lambda x: f"ran {x}"))
     try:
         pending = await loop.get_pending(sid)
         assert pending is not None and len(pending["tool_calls"]) == 2

@@ -55,24 +55,24 @@ def _serialise(request) -> str:
     return json.dumps(asdict(request), sort_keys=True, default=str)
 
 
-async def test_warm_and_cold_loops_send_identical_requests(tmp_path):
+async def test_warm_and_cold_loops_send_identical_requests(target):
     steps = _scenario(seed=7)
     tools = make_tools(a=lambda x: f"a:{x}", b=lambda x: f"b:{x}")
 
     warm_llm = ScriptedLLM(responder=_responder_for(steps))
-    warm = StatefulAgentLoop(llm=warm_llm, dsn=str(tmp_path / "warm.db"), tool_registry=tools, hooks=_hooks())
+    warm = StatefulAgentLoop(llm=warm_llm, **target, tool_registry=tools, hooks=_hooks())
     warm_sid = await warm.new_session(system_prompt="session prompt")
 
     cold_llm = ScriptedLLM(responder=_responder_for(steps))
-    cold_dsn = str(tmp_path / "cold.db")
-    setup = StatefulAgentLoop(llm=cold_llm, dsn=cold_dsn)
+    # The cold session lives in the same database; requests carry no session id.
+    setup = StatefulAgentLoop(llm=cold_llm, **target)
     cold_sid = await setup.new_session(system_prompt="session prompt")
     await setup.aclose()
 
     for step in steps:
         kwargs = {"system_prompt": step["prompt"], "tools": step["tools"]}
         await warm.send(step["text"], warm_sid, **kwargs)
-        cold = StatefulAgentLoop(llm=cold_llm, dsn=cold_dsn, tool_registry=tools, hooks=_hooks(), session_cache_size=0)
+        cold = StatefulAgentLoop(llm=cold_llm, **target, tool_registry=tools, hooks=_hooks(), session_cache_size=0)
         await cold.send(step["text"], cold_sid, **kwargs)
         await cold.aclose()
 
@@ -83,12 +83,11 @@ async def test_warm_and_cold_loops_send_identical_requests(tmp_path):
     await warm.aclose()
 
 
-async def test_a_write_by_another_loop_invalidates_the_cache(tmp_path):
-    dsn = str(tmp_path / "shared.db")
+async def test_a_write_by_another_loop_invalidates_the_cache(target):
     llm_a = ScriptedLLM(default=ScriptedLLM.text("from a"))
     llm_b = ScriptedLLM(default=ScriptedLLM.text("from b"))
-    a = StatefulAgentLoop(llm=llm_a, dsn=dsn)
-    b = StatefulAgentLoop(llm=llm_b, dsn=dsn)
+    a = StatefulAgentLoop(llm=llm_a, **target)
+    b = StatefulAgentLoop(llm=llm_b, **target)
     sid = await a.new_session()
     await a.send("1", sid)
     await b.send("2", sid)
@@ -99,8 +98,8 @@ async def test_a_write_by_another_loop_invalidates_the_cache(tmp_path):
     await b.aclose()
 
 
-async def test_cache_is_bounded_by_session_cache_size(tmp_path):
-    loop = StatefulAgentLoop(llm=ScriptedLLM(default=ScriptedLLM.text("ok")), dsn=str(tmp_path / "c.db"), session_cache_size=3)
+async def test_cache_is_bounded_by_session_cache_size(target):
+    loop = StatefulAgentLoop(llm=ScriptedLLM(default=ScriptedLLM.text("ok")), **target, session_cache_size=3)
     for _ in range(8):
         await loop.send("hi", await loop.new_session())
     stats = loop.cache_stats
