@@ -20,7 +20,9 @@ error also derives from that builtin so existing ``except`` clauses keep working
     │   ├── LLMTimeout                  llm.timeout
     │   ├── LLMRetryExhausted           llm.retry_exhausted
     │   │   └── LLMNonRetryable         llm.non_retryable
+    │   ├── LLMStreamIncomplete         llm.stream_incomplete
     │   └── ProviderNotAvailable        llm.provider_unavailable
+    ├── StructuredOutputError           structured_output.invalid
     ├── ToolNotFound                    tool.not_found
     ├── ToolValidationError             tool.invalid_args
     ├── HookDirectiveError              hook.invalid_directive
@@ -40,6 +42,7 @@ error also derives from that builtin so existing ``except`` clauses keep working
         ├── CorruptRowError             store.corrupt_row
         ├── StoreCorruptError           store.corrupt
         ├── HistoryInvariantError (ValueError)  history.invalid
+        ├── LeaseLostError              store.lease_lost
         ├── ArchiveError (ValueError)   store.archive_invalid
         └── StoreClosedError            store.closed
 """
@@ -61,9 +64,11 @@ __all__ = [
     "InteractionNotFoundError",
     "InvalidDSN",
     "InvalidTablePrefix",
+    "LeaseLostError",
     "LLMError",
     "LLMNonRetryable",
     "LLMRetryExhausted",
+    "LLMStreamIncomplete",
     "LLMTimeout",
     "LoopClosedError",
     "MissingDependencyError",
@@ -82,6 +87,7 @@ __all__ = [
     "StoreIntegrityError",
     "StoreSchemaError",
     "StoreUnavailable",
+    "StructuredOutputError",
     "ToolNotFound",
     "ToolValidationError",
     "WorkspaceViolation",
@@ -211,6 +217,47 @@ class LLMNonRetryable(LLMRetryExhausted):
     """The provider answered with a permanent error (e.g. 400/401/403/404); retrying cannot help."""
 
     code = "llm.non_retryable"
+
+
+class LLMStreamIncomplete(LLMError):
+    """A provider stream broke off: it ended without its terminator (finish reason, ``[DONE]``,
+    ``message_stop``), carried an undecodable event, or lost its connection mid-way.
+
+    The official SDKs accept a silently truncated stream as a short answer; the adapters refuse it.
+    It is retryable: :class:`~power_loop.llm.LLMRetryPolicy` treats it like a dropped connection.
+    ``reason`` is one of ``"no_terminator"``, ``"malformed_event"``, ``"connection_lost"``,
+    ``"timeout"``; ``chunks`` counts the events received before the failure.
+    """
+
+    code = "llm.stream_incomplete"
+
+    def __init__(self, *, provider: str, reason: str, chunks: int, detail: str = "") -> None:
+        self.provider = provider
+        self.reason = reason
+        self.chunks = chunks
+        self.detail = detail
+        text = f"{provider} stream incomplete ({reason}) after {chunks} event(s)"
+        super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class StructuredOutputError(PowerLoopError):
+    """A structured answer could not be parsed or does not match its schema.
+
+    ``reason`` is ``"no_json"``, ``"invalid_json"``, ``"not_object"``, ``"missing_required:<field>"``
+    or ``"schema_mismatch"``; ``raw_text`` is the model's answer (cut to 1000 characters) and
+    ``detail`` explains what is wrong (the first schema problems, with JSON paths).
+    """
+
+    code = "structured_output.invalid"
+
+    RAW_TEXT_LIMIT: ClassVar[int] = 1000
+
+    def __init__(self, *, reason: str, raw_text: str, detail: str = "") -> None:
+        self.reason = reason
+        self.raw_text = raw_text[: self.RAW_TEXT_LIMIT]
+        self.detail = detail
+        message = f"structured output invalid ({reason})"
+        super().__init__(f"{message}: {detail}" if detail else message)
 
 
 class ProviderNotAvailable(LLMError):
@@ -382,3 +429,23 @@ class WorkspaceViolation(PowerLoopError, ValueError):
         self.path = path
         self.reason = reason
         super().__init__(f"path {path!r} is not allowed: {reason}")
+
+
+class LeaseLostError(StoreError):
+    """A write carried a session lease that is no longer current: the lease expired and another
+    process took it over (a *zombie* writer). Nothing of that write was stored."""
+
+    code = "store.lease_lost"
+
+    def __init__(
+        self, session_id: str, *, epoch: int, holder: str, current_epoch: int | None, current_holder: str | None
+    ) -> None:
+        self.session_id = session_id
+        self.epoch = epoch
+        self.holder = holder
+        self.current_epoch = current_epoch
+        self.current_holder = current_holder
+        now = "no lease" if current_epoch is None else f"epoch {current_epoch} held by {current_holder or '(nobody)'}"
+        super().__init__(
+            f"session {session_id}: lease epoch {epoch} of {holder} was lost (now {now}); the write was rejected"
+        )

@@ -34,6 +34,7 @@ __all__ = [
     "RoundStartedPayload",
     "RoundToolsPresentPayload",
     "RoundUsageStatusPayload",
+    "SendCompletedPayload",
     "SessionEndedPayload",
     "SessionStartedPayload",
     "StatusChangedPayload",
@@ -375,6 +376,17 @@ class InputRequestedPayload(BaseEventPayload):
     tool_call_id: str = ""
 
 
+@dataclass(slots=True)
+class SendCompletedPayload(BaseEventPayload):
+    """The end of a streamed send; ``result`` is the same `StatefulResult` that ``send`` returns."""
+
+    status: str = ""
+    final_text: str = ""
+    rounds: int = 0
+    tool_calls: int = 0
+    result: Any = None
+
+
 _T = AgentEventType
 PAYLOAD_TYPES: Mapping[AgentEventType, type[BaseEventPayload]] = MappingProxyType(
     {
@@ -411,6 +423,7 @@ PAYLOAD_TYPES: Mapping[AgentEventType, type[BaseEventPayload]] = MappingProxyTyp
         _T.TOOL_CALL_DELTA: ToolCallDeltaPayload,
         _T.FOLLOW_UP_DELIVERED: FollowUpDeliveredPayload,
         _T.INPUT_REQUESTED: InputRequestedPayload,
+        _T.SEND_COMPLETED: SendCompletedPayload,
     }
 )
 """The payload class the loop uses for each event type (STATUS_CHANGED: a ``StatusChangedPayload`` subclass)."""

@@ -49,6 +49,8 @@ class AgentEventType(str, Enum):
     """A queued follow-up was injected at a round boundary."""
     INPUT_REQUESTED = "input_requested"
     """A tool asked the human for input; the send ends with ``waiting_for_input``."""
+    SEND_COMPLETED = "send_completed"
+    """The last event of ``loop.stream()``: the send's final result."""
 
     def __str__(self) -> str:
         return self.value

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,10 +33,13 @@ from ..llm import (
     CancellationToken,
     LLMRequest,
     LLMResponse,
+    LLMStreamChunk,
+    complete_from_stream,
     normalize_tool_call,
     parse_tool_arguments,
     with_retry,
 )
+from ..llm._types import field_of
 from ..store import KEEP, NewMessage, SendAccounting
 from ..tools import HumanInputRequired, execute_tool_call
 from ._messages import message_dict, row_to_message
@@ -86,8 +89,12 @@ class SendRun:
         registry: ToolRegistry | None,
         system_prompt: str,
         token: CancellationToken | None,
+        tap: AgentEventBus | None = None,
     ) -> None:
         self.p = parts
+        # A per-send bus (``loop.stream()``): also receives this send's events, and makes the model
+        # call stream so tool-call argument deltas can be surfaced.
+        self.tap = tap
         self.sid = session_id
         self.window = window
         self.registry = registry if registry is not None and registry.names() else None
@@ -279,9 +286,8 @@ class SendRun:
             request.max_tokens = ctx.max_tokens
             request.temperature = ctx.temperature
 
-        bus = self.p.bus
-        on_text = self._stream_cb(False) if bus.wants(ET.STREAM_DELTA) else None
-        on_think = self._stream_cb(True) if bus.wants(ET.STREAM_THINK_DELTA) else None
+        on_text = self._stream_cb(False) if self._wants(ET.STREAM_DELTA) else None
+        on_think = self._stream_cb(True) if self._wants(ET.STREAM_THINK_DELTA) else None
         model = request.model or ""
 
         async def attempt(n: int) -> LLMResponse:
@@ -293,7 +299,16 @@ class SendRun:
             )
             started = time.perf_counter()
             try:
-                response = await self.p.llm.complete(request, on_chunk_delta_text=on_text, on_chunk_think=on_think)
+                if self.tap is None:
+                    response = await self.p.llm.complete(
+                        request, on_chunk_delta_text=on_text, on_chunk_think=on_think
+                    )
+                else:
+                    response = await complete_from_stream(
+                        self._tapped(self.p.llm.stream(request)),
+                        on_chunk_delta_text=on_text,
+                        on_chunk_think=on_think,
+                    )
             except Exception as exc:
                 self._emit(
                     ET.LLM_CALL_COMPLETED,
@@ -341,15 +356,38 @@ class SendRun:
         event = ET.STREAM_THINK_DELTA if think else ET.STREAM_DELTA
 
         def on_delta(text: str) -> None:
-            self.p.bus.emit(
+            self._emit(
                 event,
-                P.StreamDeltaPayload(stream_id="main", text=text, is_think=think),
-                session_id=self.sid,
+                partial(P.StreamDeltaPayload, stream_id="main", text=text, is_think=think),
                 round_index=self.rounds - 1,
                 stream_id="main",
             )
 
         return on_delta
+
+    async def _tapped(self, chunks: AsyncIterator[LLMStreamChunk]) -> AsyncIterator[LLMStreamChunk]:
+        """Pass chunks through, publishing each tool-call argument fragment as it arrives."""
+        round_index = self.rounds - 1
+        async for chunk in chunks:
+            deltas = chunk.delta_tool_calls
+            if deltas is not None and self._wants(ET.TOOL_CALL_DELTA):
+                for delta in deltas if isinstance(deltas, (list, tuple)) else (deltas,):
+                    fn = field_of(delta, "function")
+                    index = field_of(delta, "index")
+                    self._emit(
+                        ET.TOOL_CALL_DELTA,
+                        partial(
+                            P.ToolCallDeltaPayload,
+                            stream_id="main",
+                            index=index if isinstance(index, int) else 0,
+                            tool_call_id=str(field_of(delta, "id") or ""),
+                            name=str(field_of(fn, "name") or ""),
+                            arguments_delta=str(field_of(fn, "arguments") or ""),
+                        ),
+                        round_index=round_index,
+                        stream_id="main",
+                    )
+            yield chunk
 
     def _on_retry(self, round_index: int) -> Callable[[int, BaseException, float], None]:
         def on_retry(attempt: int, exc: BaseException, sleep_s: float) -> None:
@@ -390,7 +428,7 @@ class SendRun:
         usage = response.token_usage.normalized()
         for key in self.usage:
             self.usage[key] += usage.get(key, 0)
-        if self.p.bus.wants(ET.USAGE_UPDATED):
+        if self._wants(ET.USAGE_UPDATED):
             self._emit(ET.USAGE_UPDATED, lambda: P.UsageUpdatedPayload(usage=dict(usage)), round_index=round_index)
 
     def _budget_exceeded(self) -> bool:
@@ -505,7 +543,7 @@ class SendRun:
                     "type": "function",
                     "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)},
                 }
-        if self.p.bus.wants(ET.TOOL_CALL_STARTED):
+        if self._wants(ET.TOOL_CALL_STARTED):
             shown = args if args is not None else _call_args(call)
             self._emit(
                 ET.TOOL_CALL_STARTED,
@@ -552,14 +590,13 @@ class SendRun:
     def _tool_events(
         self, round_index: int, call: dict[str, Any], name: str, args: Any, output: str, *, failed: bool
     ) -> None:
-        bus = self.p.bus
-        if failed and bus.wants(ET.TOOL_CALL_FAILED):
+        if failed and self._wants(ET.TOOL_CALL_FAILED):
             self._emit(
                 ET.TOOL_CALL_FAILED,
                 lambda: P.ToolCallFailedPayload(name=name, output=output, tool_input=args, tool_call_id=call["id"]),
                 round_index=round_index,
             )
-        if bus.wants(ET.TOOL_CALL_COMPLETED):
+        if self._wants(ET.TOOL_CALL_COMPLETED):
             self._emit(
                 ET.TOOL_CALL_COMPLETED,
                 lambda: P.ToolCallCompletedPayload(
@@ -757,15 +794,27 @@ class SendRun:
             tool_calls=self.tool_call_count,
         )
 
+    def _wants(self, event_type: ET) -> bool:
+        return self.p.bus.wants(event_type) or (self.tap is not None and self.tap.wants(event_type))
+
     def _emit(
         self,
         event_type: ET,
         make: Callable[[], Any],
         *,
         round_index: int | None = None,
+        stream_id: str | None = None,
     ) -> None:
         """Publish an event, building its payload only when someone listens (SPEC §9)."""
-        self.p.bus.emit(event_type, make, session_id=self.sid, round_index=round_index)
+        tap = self.tap
+        if tap is None:
+            self.p.bus.emit(event_type, make, session_id=self.sid, round_index=round_index, stream_id=stream_id)
+            return
+        if not self._wants(event_type):
+            return
+        data = make()
+        self.p.bus.emit(event_type, data, session_id=self.sid, round_index=round_index, stream_id=stream_id)
+        tap.emit(event_type, data, session_id=self.sid, round_index=round_index, stream_id=stream_id)
 
 
 def _call_name(call: dict[str, Any]) -> str:

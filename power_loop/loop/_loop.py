@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,7 +21,7 @@ from ..errors import (
     SessionNotFoundError,
     SessionPendingError,
 )
-from ..events import AgentEventBus
+from ..events import AgentEvent, AgentEventBus, AgentEventType, SendCompletedPayload, resolve_event_type
 from ..hooks import AgentHooks
 from ..llm import CancellationLike, CancellationToken, LLMService
 from ..store import (
@@ -131,7 +131,9 @@ class StatefulAgentLoop:
                 self.store = await open_store(self._dsn, **kwargs)
         return self.store
 
-    async def new_session(self, *, metadata: dict[str, Any] | None = None, system_prompt: str | None = None) -> str:
+    async def new_session(
+        self, *, metadata: dict[str, Any] | None = None, system_prompt: str | None = None
+    ) -> str:
         """Create a root session and return its id."""
         self._check_open()
         store = await self.ensure_store()
@@ -142,7 +144,9 @@ class StatefulAgentLoop:
             metadata=metadata,
         )
 
-    def new_session_sync(self, *, metadata: dict[str, Any] | None = None, system_prompt: str | None = None) -> str:
+    def new_session_sync(
+        self, *, metadata: dict[str, Any] | None = None, system_prompt: str | None = None
+    ) -> str:
         return self._sync.run(self.new_session(metadata=metadata, system_prompt=system_prompt))
 
     async def close_session(self, session_id: str, *, cascade: bool = True) -> int:
@@ -179,6 +183,85 @@ class StatefulAgentLoop:
         Raises `SessionNotFoundError` for an unknown session and `SessionPendingError` when an earlier
         send was interrupted mid-tool-call (unless ``heal_pending=True``, which aborts those calls first).
         """
+        return await self._send(
+            user_input,
+            session_id,
+            stop_event=stop_event,
+            tools=tools,
+            system_prompt=system_prompt,
+            heal_pending=heal_pending,
+        )
+
+    async def stream(
+        self,
+        user_input: str | LoopMessage,
+        session_id: str,
+        *,
+        stop_event: CancellationLike = None,
+        tools: ToolsArg = None,
+        system_prompt: str | None = None,
+        heal_pending: bool = False,
+        events: Iterable[AgentEventType | str] | None = None,
+    ) -> AsyncIterator[AgentEvent]:
+        """Run one send and yield its events as they happen; the last one is ``send_completed``.
+
+        The model call streams, so text deltas (``stream_delta``) and tool-call argument fragments
+        (``tool_call_delta``) arrive live, followed by tool starts/results and round boundaries. The
+        final ``send_completed`` event carries the `StatefulResult` as ``event.data.result``. ``events``
+        limits which types are yielded (``send_completed`` always is). Leaving the iteration early or
+        cancelling it cancels the send: open tool calls are answered and the session stays valid.
+        """
+        tap = AgentEventBus()
+        queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
+        targets: list[AgentEventType | None] = (
+            [None] if events is None else [resolve_event_type(t) for t in events]
+        )
+        for event_type in targets:
+            tap.subscribe(event_type, queue.put_nowait)
+        task = asyncio.ensure_future(
+            self._send(
+                user_input,
+                session_id,
+                stop_event=stop_event,
+                tools=tools,
+                system_prompt=system_prompt,
+                heal_pending=heal_pending,
+                tap=tap,
+            )
+        )
+        task.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while (item := await queue.get()) is not None:
+                yield item
+            result = task.result()
+            yield AgentEvent(
+                AgentEventType.SEND_COMPLETED,
+                data=SendCompletedPayload(
+                    status=result.status,
+                    final_text=result.final_text,
+                    rounds=result.rounds,
+                    tool_calls=result.tool_calls,
+                    result=result,
+                ),
+                session_id=session_id,
+            )
+        finally:
+            if not task.done():
+                task.cancel()
+            # Wait for the send to finish its cleanup (answering open calls) before returning.
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _send(
+        self,
+        user_input: str | LoopMessage,
+        session_id: str,
+        *,
+        stop_event: CancellationLike,
+        tools: ToolsArg,
+        system_prompt: str | None,
+        heal_pending: bool,
+        tap: AgentEventBus | None = None,
+    ) -> StatefulResult:
         self._check_open()
         content, name = user_content(user_input)
         store = await self.ensure_store()
@@ -209,7 +292,9 @@ class StatefulAgentLoop:
                 window.messages.append(message_dict("user", content, name=name))
                 window.next_seq = appended.next_seq
             window.send_index = appended.send_index
-            return await self._run(session_id, window, tools=tools, system_prompt=system_prompt, stop_event=stop_event)
+            return await self._run(
+                session_id, window, tools=tools, system_prompt=system_prompt, stop_event=stop_event, tap=tap
+            )
 
     def send_sync(
         self,
@@ -269,7 +354,9 @@ class StatefulAgentLoop:
         system_prompt: str | None = None,
     ) -> StatefulResult | FollowUpQueued:
         return self._sync.run(
-            self.follow_up(user_input, session_id, stop_event=stop_event, tools=tools, system_prompt=system_prompt)
+            self.follow_up(
+                user_input, session_id, stop_event=stop_event, tools=tools, system_prompt=system_prompt
+            )
         )
 
     # ------------------------------------------------------------------ recovery & human input
@@ -357,7 +444,11 @@ class StatefulAgentLoop:
         store = await self.ensure_store()
         if await store.get_session(session_id) is None:
             raise SessionNotFoundError(session_id)
-        rows = await (store.load_all_messages(session_id) if include_compacted else store.load_active_messages(session_id))
+        rows = await (
+            store.load_all_messages(session_id)
+            if include_compacted
+            else store.load_active_messages(session_id)
+        )
         return [row_to_message(row) for row in rows]
 
     async def get_session_stats(self, session_id: str) -> SessionStatsRow | None:
@@ -463,7 +554,11 @@ class StatefulAgentLoop:
                 yield
         finally:
             self._active -= 1
-            if not lock.locked() and self._locks.get(session_id) is lock and not getattr(lock, "_waiters", None):
+            if (
+                not lock.locked()
+                and self._locks.get(session_id) is lock
+                and not getattr(lock, "_waiters", None)
+            ):
                 del self._locks[session_id]
             if self._active == 0:
                 self._idle.set()
@@ -519,6 +614,7 @@ class StatefulAgentLoop:
         system_prompt: str | None = None,
         stop_event: CancellationLike = None,
         pending: dict[str, Any] | None = None,
+        tap: AgentEventBus | None = None,
     ) -> StatefulResult:
         store = self.store
         assert store is not None
@@ -538,6 +634,7 @@ class StatefulAgentLoop:
             registry=registry,
             system_prompt=self._system_prompt(system_prompt, window.system_prompt, registry),
             token=CancellationToken.from_any(stop_event) if stop_event is not None else None,
+            tap=tap,
         )
         try:
             result = await run.run(pending=pending)

@@ -25,8 +25,11 @@ __all__ = ["ARCHIVE_FORMAT", "ARCHIVE_TABLES", "ARCHIVE_VERSION", "ArchiveMixin"
 
 ARCHIVE_FORMAT = "power_loop.session"
 ARCHIVE_VERSION = 1
-# Every per-session table; shared_state belongs to no session and is not exported.
-ARCHIVE_TABLES: tuple[TableSpec, ...] = tuple(t for t in SCHEMA_TABLES if t.name != "shared_state")
+# Every per-session table; shared_state belongs to no session and a lease to a running process,
+# so neither is exported.
+ARCHIVE_TABLES: tuple[TableSpec, ...] = tuple(
+    t for t in SCHEMA_TABLES if t.name not in ("shared_state", "session_leases")
+)
 _SPECS = {t.name: t for t in ARCHIVE_TABLES}
 _SINGLE_ROW = ("sessions", "session_state")
 _PY_TYPES: dict[str, tuple[type, ...]] = {

@@ -251,6 +251,18 @@ SCHEMA_TABLES: tuple[TableSpec, ...] = (
         ),
         ("session_id", "compact_seq"),
     ),
+    # The cross-process lease of a session (see ``_lease``): ``epoch`` only ever grows, so a write
+    # fenced with an old epoch is recognisably stale; a released lease keeps its row (expires 0).
+    TableSpec(
+        "session_leases",
+        (
+            _c("session_id", "key", False),
+            _c("holder", "key", False),
+            _c("epoch", "int", False),
+            _c("expires_at_ms", "int", False),
+        ),
+        ("session_id",),
+    ),
 )
 
 

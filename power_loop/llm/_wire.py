@@ -1,0 +1,123 @@
+"""Helpers shared by the SDK-backed adapters (``_openai``, ``_anthropic``).
+
+Both adapters turn an SDK stream into :class:`LLMStreamChunk` values, refuse streams that stop
+early, and build request arguments from the installed SDK's own signature (SDK majors add and drop
+parameters; unknown ones travel in ``extra_body`` instead of raising ``TypeError``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import LLMStreamIncomplete
+from ._types import LLMResponse, LLMStreamChunk, LLMTokenUsage
+
+__all__ = [
+    "CallState",
+    "as_dict",
+    "final_chunk",
+    "guarded_events",
+    "sdk_parameters",
+    "split_known",
+    "structured_fields",
+]
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """An SDK (pydantic) object or mapping as a plain dict; anything else → ``{}``."""
+    if obj is None:
+        return {}
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        dumped = dump()
+        return dumped if isinstance(dumped, dict) else {}
+    return {}
+
+
+def sdk_parameters(method: Callable[..., Any]) -> frozenset[str]:
+    """The keyword names an SDK method accepts (``extra_body`` etc. included)."""
+    try:
+        return frozenset(inspect.signature(method).parameters)
+    except (TypeError, ValueError):
+        return frozenset()
+
+
+def split_known(options: Mapping[str, Any], known: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``options`` split into (SDK keyword arguments, ``extra_body`` entries)."""
+    direct: dict[str, Any] = {}
+    body: dict[str, Any] = {}
+    for key, value in options.items():
+        (direct if key in known else body)[key] = value
+    return direct, body
+
+
+@dataclass(slots=True)
+class CallState:
+    """What one streamed call learned besides the chunks: finish reason, raw usage, raw objects."""
+
+    finish_reason: str | None = None
+    terminated: bool = False
+    events: int = 0
+    raw_usage: dict[str, Any] = field(default_factory=dict)
+    raw_completion: Any = None
+    model: str | None = None
+
+
+def _failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, (ValueError, json.JSONDecodeError)):
+        # Undecodable SSE data (json.loads) or a chunk the SDK's models refuse (pydantic).
+        return "malformed_event"
+    if "timeout" in type(exc).__name__.lower():
+        return "timeout"
+    return "connection_lost"
+
+
+async def guarded_events(
+    provider: str,
+    events: AsyncIterator[Any],
+    state: CallState,
+    passthrough: Callable[[BaseException], bool],
+) -> AsyncIterator[Any]:
+    """Yield SDK stream events; a mid-stream failure becomes :class:`LLMStreamIncomplete`.
+
+    Errors for which ``passthrough(exc)`` is true (the SDK's API errors, e.g. an ``error`` SSE event)
+    propagate unchanged so :class:`LLMRetryPolicy` still sees their status code and ``Retry-After``.
+    """
+    while True:
+        try:
+            event = await events.__anext__()
+        except StopAsyncIteration:
+            return
+        except Exception as exc:
+            if passthrough(exc):
+                raise
+            raise LLMStreamIncomplete(
+                provider=provider, reason=_failure_reason(exc), chunks=state.events, detail=f"{type(exc).__name__}: {exc}"
+            ) from exc
+        state.events += 1
+        yield event
+
+
+def structured_fields(response: LLMResponse, response_format: Mapping[str, Any] | None) -> None:
+    """Parse and validate a structured answer into ``json_data`` / ``parse_error`` (never raises)."""
+    from ..structured._spec import schema_from_response_format, structured_result
+
+    spec = schema_from_response_format(response_format)
+    if spec is None:
+        return
+    data, error = structured_result(response.raw_text or response.content_text, spec)
+    response.json_data = data
+    response.raw_json_data = data
+    response.parse_error = error
+    response.raw_json_error = error
+
+
+def final_chunk(usage: LLMTokenUsage | None, raw_event: Any = None) -> LLMStreamChunk:
+    """The closing chunk: usage only; tool calls are reassembled from the deltas."""
+    return LLMStreamChunk(token_usage=usage, raw_event=raw_event, is_final=True)
