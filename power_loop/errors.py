@@ -29,6 +29,8 @@ error also derives from that builtin so existing ``except`` clauses keep working
     ├── AsyncHookInSyncContext (TypeError)  hook.async_in_sync
     ├── AsyncToolInSyncContext (TypeError)  tool.async_in_sync
     ├── WorkspaceViolation (ValueError)  tool.workspace_violation
+    ├── NoteRejectedError (ValueError)  notes.rejected
+    │   └── NotesFullError              notes.full
     └── StoreError                      store.error
         ├── InvalidDSN (ValueError)     store.invalid_dsn
         ├── InvalidTablePrefix (ValueError)  store.invalid_prefix
@@ -72,6 +74,8 @@ __all__ = [
     "LLMTimeout",
     "LoopClosedError",
     "MissingDependencyError",
+    "NoteRejectedError",
+    "NotesFullError",
     "PowerLoopError",
     "ProviderNotAvailable",
     "SchemaTooNewError",
@@ -449,3 +453,16 @@ class LeaseLostError(StoreError):
         super().__init__(
             f"session {session_id}: lease epoch {epoch} of {holder} was lost (now {now}); the write was rejected"
         )
+
+
+class NoteRejectedError(PowerLoopError, ValueError):
+    """A note breaks the session's ``NotesPolicy`` (empty or too long); nothing was written."""
+
+    code = "notes.rejected"
+
+
+class NotesFullError(NoteRejectedError):
+    """The session already holds ``NotesPolicy.max_notes`` notes and the policy rejects more
+    (``eviction="reject"``, or ``"fifo"`` with every note pinned)."""
+
+    code = "notes.full"

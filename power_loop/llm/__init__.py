@@ -1,5 +1,6 @@
 """The LLM layer: the model contract, provider configuration/factory, the offline echo model, retry
-and cancellation. Standard library only; provider SDKs load when a provider is built."""
+and cancellation. Standard library only; the provider adapters (``_openai``, ``_anthropic``) and
+their SDKs load when the factory builds a provider."""
 
 from __future__ import annotations
 

@@ -70,7 +70,10 @@ def _retry_policy(max_retries: int, base_delay: float) -> LLMRetryPolicy:
 class OpenAICompatibleChatConfig:
     """Settings of the OpenAI-compatible chat-completions transport.
 
-    ``request_extra`` is merged into every request body (vendor-specific switches).
+    ``request_extra`` is merged into every request body (vendor-specific switches). ``stream``
+    (default true) streams every call; ``stream_usage`` asks for the final usage chunk
+    (``stream_options={"include_usage": true}``; turn it off for servers that reject it).
+    ``timeout_s`` bounds each request; the transport itself never retries (see ``retry_policy()``).
     """
 
     base_url: str
@@ -82,6 +85,8 @@ class OpenAICompatibleChatConfig:
     max_retries: int = 3
     retry_base_delay_s: float = 0.5
     request_extra: dict[str, Any] = field(default_factory=dict)
+    stream: bool = True
+    stream_usage: bool = True
 
     def __post_init__(self) -> None:
         _check_transport_numbers(self)
@@ -100,7 +105,13 @@ class OpenAICompatibleChatConfig:
 
 @dataclass(slots=True, repr=False)
 class AnthropicChatConfig:
-    """Settings of the native Anthropic Messages transport."""
+    """Settings of the native Anthropic Messages transport.
+
+    ``base_url`` is the API root without ``/v1`` (a trailing ``/v1`` is tolerated and dropped).
+    ``prompt_caching`` (default true) places ``cache_control`` breakpoints on the stable prefix
+    (tools, system prompt, history before the newest turn). ``stream`` (default true) streams
+    every call. ``temperature`` is sent only when the installed SDK still accepts it.
+    """
 
     base_url: str
     api_key: str
@@ -110,6 +121,8 @@ class AnthropicChatConfig:
     temperature: float = 0.0
     max_retries: int = 3
     retry_base_delay_s: float = 0.5
+    prompt_caching: bool = True
+    stream: bool = True
 
     def __post_init__(self) -> None:
         _check_transport_numbers(self)
@@ -133,7 +146,8 @@ class LLMProviderConfig:
 
     ``base_url``, ``api_key`` and ``model`` are required except for ``echo``, which fills placeholders.
     ``extra`` carries provider-specific settings (``echo_reply``, ``echo_prefix``, ``echo_sleep_s``
-    for echo; ``request_extra`` for OpenAI-compatible endpoints).
+    for echo; ``request_extra`` and ``stream_usage`` for OpenAI-compatible endpoints;
+    ``prompt_caching`` for Anthropic; ``stream`` for both).
     """
 
     base_url: str
@@ -179,6 +193,8 @@ class LLMProviderConfig:
             temperature=self.temperature,
             max_retries=self.max_retries,
             request_extra=dict(self.extra.get("request_extra") or {}),
+            stream=bool(self.extra.get("stream", True)),
+            stream_usage=bool(self.extra.get("stream_usage", True)),
         )
 
     def to_anthropic(self) -> AnthropicChatConfig:
@@ -190,6 +206,8 @@ class LLMProviderConfig:
             max_tokens=self.max_tokens,
             temperature=self.temperature,
             max_retries=self.max_retries,
+            prompt_caching=bool(self.extra.get("prompt_caching", True)),
+            stream=bool(self.extra.get("stream", True)),
         )
 
     @classmethod

@@ -14,11 +14,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import LLMStreamIncomplete
-from ._types import LLMResponse, LLMStreamChunk, LLMTokenUsage
+from ._stream import complete_from_stream
+from ._types import (
+    ChunkCallback,
+    LLMRequest,
+    LLMResponse,
+    LLMStreamChunk,
+    LLMTokenUsage,
+    StreamEndCallback,
+    call_maybe_async,
+)
 
 __all__ = [
     "CallState",
     "as_dict",
+    "complete_call",
     "final_chunk",
     "guarded_events",
     "sdk_parameters",
@@ -104,12 +114,42 @@ async def guarded_events(
         yield event
 
 
+async def complete_call(
+    chunks: AsyncIterator[LLMStreamChunk],
+    state: CallState,
+    request: LLMRequest,
+    *,
+    on_chunk_delta_text: ChunkCallback | None,
+    on_chunk_think: ChunkCallback | None,
+    on_stream_end: StreamEndCallback | None,
+) -> LLMResponse:
+    """The adapters' ``complete()``: aggregate ``chunks`` (closing the generator even when a callback
+    raises), attach what ``state`` learned, parse a structured answer, then fire ``on_stream_end``."""
+    try:
+        response = await complete_from_stream(
+            chunks,
+            on_chunk_delta_text=on_chunk_delta_text,
+            on_chunk_think=on_chunk_think,
+            parse_json=request.parse_json,
+        )
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    response.raw_completion = state.raw_completion
+    response.debug.update(finish_reason=state.finish_reason, model=state.model, usage=dict(state.raw_usage))
+    structured_fields(response, request.response_format)
+    await call_maybe_async(on_stream_end, response)
+    return response
+
+
 def structured_fields(response: LLMResponse, response_format: Mapping[str, Any] | None) -> None:
     """Parse and validate a structured answer into ``json_data`` / ``parse_error`` (never raises)."""
     from ..structured._spec import schema_from_response_format, structured_result
 
     spec = schema_from_response_format(response_format)
-    if spec is None:
+    if spec is None or response.tool_calls:
+        # A round that calls tools is not the structured answer yet.
         return
     data, error = structured_result(response.raw_text or response.content_text, spec)
     response.json_data = data
@@ -118,6 +158,6 @@ def structured_fields(response: LLMResponse, response_format: Mapping[str, Any] 
     response.raw_json_error = error
 
 
-def final_chunk(usage: LLMTokenUsage | None, raw_event: Any = None) -> LLMStreamChunk:
+def final_chunk(usage: LLMTokenUsage | None) -> LLMStreamChunk:
     """The closing chunk: usage only; tool calls are reassembled from the deltas."""
-    return LLMStreamChunk(token_usage=usage, raw_event=raw_event, is_final=True)
+    return LLMStreamChunk(token_usage=usage, is_final=True)
