@@ -125,7 +125,11 @@ LOOP_METHODS = {
 
 @pytest.mark.parametrize("method", sorted(LOOP_METHODS))
 def test_stateful_agent_loop_call_shapes(method):
-    assert _shape(getattr(power_loop.StatefulAgentLoop, method)) == LOOP_METHODS[method]
+    shape = _shape(getattr(power_loop.StatefulAgentLoop, method))
+    pinned = LOOP_METHODS[method]
+    assert shape[: len(pinned)] == pinned
+    # Additions are allowed only as optional keyword-only parameters after the pinned ones.
+    assert all(kind == "KEYWORD_ONLY" and default for _, kind, default in shape[len(pinned) :])
 
 
 @pytest.mark.parametrize(
@@ -142,10 +146,11 @@ def test_stateful_agent_loop_has_method(name):
 
 def test_result_and_config_fields():
     fields = [f.name for f in dataclasses.fields(power_loop.StatefulResult)]
-    assert fields == [
+    assert fields[:8] == [
         "session_id", "status", "final_text", "rounds", "pending_tool_calls", "pending_interactions", "usage",
         "tool_calls",
     ]
+    assert fields[8:] == ["output"]
     config = power_loop.AgentLoopConfig()
     assert (config.max_rounds, config.temperature, config.max_tokens, config.system_prompt) == (24, 0.0, 8000, None)
     assert [f.name for f in dataclasses.fields(power_loop.FollowUpQueued)][:2] == ["session_id", "queue_depth"]

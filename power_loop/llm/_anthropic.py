@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import LLMStreamIncomplete, MissingDependencyError
 from ._config import AnthropicChatConfig
+from ._retry import LLMRetryPolicy
 from ._echo import message_text
 from ._types import (
     ChunkCallback,
@@ -376,6 +377,11 @@ class AnthropicMessagesLLMService(LLMServiceBase):
             api_key=cfg.api_key, base_url=base_url, timeout=cfg.timeout_s, max_retries=0
         )
         self._known = sdk_parameters(self._client.messages.create)
+
+    @property
+    def default_retry_policy(self) -> LLMRetryPolicy | None:
+        """The retries ``max_retries`` asks for; the loop applies it when its config sets none."""
+        return self.cfg.retry_policy() if self.cfg.max_retries > 0 else None
 
     def __repr__(self) -> str:
         return f"AnthropicMessagesLLMService(base_url={self.cfg.base_url!r}, model={self.cfg.model!r})"

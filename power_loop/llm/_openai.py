@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import LLMStreamIncomplete, MissingDependencyError
 from ._config import OpenAICompatibleChatConfig
+from ._retry import LLMRetryPolicy
 from ._types import (
     ChunkCallback,
     LLMRequest,
@@ -121,6 +122,11 @@ class OpenAICompatibleChatLLMService(LLMServiceBase):
             api_key=cfg.api_key, base_url=cfg.base_url, timeout=cfg.timeout_s, max_retries=0
         )
         self._known = sdk_parameters(self._client.chat.completions.create)
+
+    @property
+    def default_retry_policy(self) -> LLMRetryPolicy | None:
+        """The retries ``max_retries`` asks for; the loop applies it when its config sets none."""
+        return self.cfg.retry_policy() if self.cfg.max_retries > 0 else None
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleChatLLMService(base_url={self.cfg.base_url!r}, model={self.cfg.model!r})"

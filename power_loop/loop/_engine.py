@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import CancellationRequested, LLMRetryExhausted, LLMTimeout
+from ..errors import CancellationRequested, LLMRetryExhausted, LLMTimeout, StructuredOutputError
 from ..events import AgentEventType as ET
 from ..events import _payloads as P
 from ..hooks import HookDirective as HD
@@ -41,6 +41,7 @@ from ..llm import (
 )
 from ..llm._types import field_of
 from ..store import KEEP, NewMessage, SendAccounting
+from ..structured import parse_structured
 from ..tools import HumanInputRequired, execute_tool_call
 from ._messages import message_dict, row_to_message
 from ._types import StatefulResult
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from ..events import AgentEventBus
     from ..hooks import AgentHooks
     from ..llm import LLMService
-    from ..store import SessionStore
+    from ..store import LeaseToken, SessionStore
     from ..tools import ToolRegistry
     from ._cache import SessionWindow
     from ._types import AgentLoopConfig
@@ -58,6 +59,10 @@ __all__ = ["EngineParts", "SendRun"]
 
 T = TypeVar("T")
 
+STRUCTURED_REPAIR = (
+    "Your previous answer is not a valid JSON object for the required schema ({problem}). "
+    "Reply again with only the JSON object."
+)
 ROUND_LIMIT_NOTICE = (
     "[hit_round_limit] The round limit ({max_rounds}) for this request is reached. Do not call tools. "
     "Summarise what was done, what is left, and how to continue."
@@ -75,6 +80,7 @@ class EngineParts:
     hooks: AgentHooks
     bus: AgentEventBus
     follow_up_flags: set[str]
+    lease: LeaseToken | None = None  # the session lease fencing every write of the send (if leasing)
 
 
 class SendRun:
@@ -115,6 +121,13 @@ class SendRun:
             "total_tokens": 0,
         }
         self._accounted = False
+        self._repaired = False
+        self.spec = self.cfg.output_spec
+        self.response_format = (
+            self.spec.to_openai_response_format() if self.spec is not None else self.cfg.response_format
+        )
+        # A service may suggest its own retries (e.g. POWER_LOOP_MAX_RETRIES); the config wins.
+        self.retry_policy = self.cfg.retry_policy or getattr(parts.llm, "default_retry_policy", None)
         self._batch_broken = False
         self.end_reason = ""
 
@@ -200,9 +213,24 @@ class SendRun:
                     await self._commit([self._assistant(text, round_index)])
                     await self._round_completed(round_index, has_tools=False, text=text)
                     continue
+                output, problem = self._structured(text)
+                if problem is not None and not self._repaired:
+                    # One repair round: show the model what was wrong and ask again.
+                    self._repaired = True
+                    repair = NewMessage(
+                        role="user",
+                        content=STRUCTURED_REPAIR.format(problem=problem),
+                        name="structured_output",
+                        round_index=round_index,
+                    )
+                    await self._commit([self._assistant(text, round_index), repair])
+                    await self._round_completed(round_index, has_tools=False, text=text)
+                    continue
                 await self._commit([self._assistant(text, round_index)], final=True)
                 await self._round_completed(round_index, has_tools=False, text=text)
-                return self._result("completed", text)
+                if problem is not None:
+                    parse_structured(text, schema=self.spec)  # raises StructuredOutputError with detail
+                return self._result("completed", text, output=output)
 
             self._emit(ET.ROUND_TOOLS_PRESENT, lambda: P.RoundToolsPresentPayload(has_tools=True))
             if self.registry is None:
@@ -260,7 +288,7 @@ class SendRun:
             max_tokens=cfg.max_tokens,
             tools=tools,
             tool_choice="auto" if tools else None,
-            response_format=cfg.response_format,
+            response_format=self.response_format,
         )
         hooks = self.p.hooks
         if hooks.has(HP.LLM_BEFORE):
@@ -308,6 +336,7 @@ class SendRun:
                         self._tapped(self.p.llm.stream(request)),
                         on_chunk_delta_text=on_text,
                         on_chunk_think=on_think,
+                        parse_json=request.parse_json,
                     )
             except Exception as exc:
                 self._emit(
@@ -338,7 +367,7 @@ class SendRun:
             )
             return response
 
-        policy = self.cfg.retry_policy
+        policy = self.retry_policy
         if policy is None:
             call: Awaitable[LLMResponse] = attempt(0)
         else:
@@ -395,7 +424,7 @@ class SendRun:
                 ET.LLM_RETRY_ATTEMPTED,
                 lambda: P.LlmRetryAttemptedPayload(
                     attempt=attempt,
-                    max_attempts=self.cfg.retry_policy.max_attempts if self.cfg.retry_policy else 1,
+                    max_attempts=self.retry_policy.max_attempts if self.retry_policy else 1,
                     error_type=type(exc).__name__,
                     error_message=str(exc)[:500],
                     next_sleep_seconds=sleep_s,
@@ -430,6 +459,15 @@ class SendRun:
             self.usage[key] += usage.get(key, 0)
         if self._wants(ET.USAGE_UPDATED):
             self._emit(ET.USAGE_UPDATED, lambda: P.UsageUpdatedPayload(usage=dict(usage)), round_index=round_index)
+
+    def _structured(self, text: str) -> tuple[dict[str, Any] | None, str | None]:
+        """``(object, None)`` when no schema is set or the answer is valid, else ``(None, problem)``."""
+        if self.spec is None:
+            return None, None
+        try:
+            return parse_structured(text, schema=self.spec), None
+        except StructuredOutputError as exc:
+            return None, f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason
 
     def _budget_exceeded(self) -> bool:
         cap = self.cfg.max_tokens_per_run
@@ -739,6 +777,7 @@ class SendRun:
             pending_interactions=interactions,
             consume_follow_ups=consume or (),
             stats=stats,
+            lease=self.p.lease,
         )
         if messages and result.first_seq != window.next_seq:
             # Someone else wrote to this session: the store is the truth, reload the window.
@@ -777,6 +816,7 @@ class SendRun:
         *,
         pending_tool_calls: list[dict[str, Any]] | None = None,
         pending_interactions: list[dict[str, Any]] | None = None,
+        output: dict[str, Any] | None = None,
     ) -> StatefulResult:
         usage = dict(self.usage)
         if self.llm_calls:
@@ -792,6 +832,7 @@ class SendRun:
             pending_interactions=pending_interactions or [],
             usage=usage if self.llm_calls else {},
             tool_calls=self.tool_call_count,
+            output=output,
         )
 
     def _wants(self, event_type: ET) -> bool:

@@ -27,11 +27,15 @@ from ..llm import CancellationLike, CancellationToken, LLMService
 from ..store import (
     DEFAULT_DB_PATH,
     DEFAULT_TABLE_PREFIX,
+    HeldLease,
+    LeaseToken,
     NewMessage,
     SchemaPolicy,
     SessionStatsRow,
     SessionStore,
     TimerRow,
+    hold_lease,
+    new_holder_id,
     open_store,
 )
 from ..tools import ToolRegistry
@@ -52,6 +56,13 @@ class StatefulAgentLoop:
 
     Give either ``store=`` (shared, not closed by the loop) or a DSN (``dsn=`` / ``db_path=``; the loop
     opens it lazily on first use and owns it). Without either, ``./power_loop_sessions.db`` is used.
+
+    ``lease_ttl_s`` (default None: off) makes every send, resume, input submission, abort_pending and
+    close_session hold the session's cross-process lease: a second process driving the same session meanwhile gets
+    `SessionBusy`; the lease is renewed every ``ttl/3`` while the send runs, released after it, and
+    expires ``lease_ttl_s`` seconds after its holder dies. Every write of the send is fenced by the
+    lease epoch, so a stalled holder whose lease was taken over gets `LeaseLostError` instead of
+    interleaving its late writes.
     """
 
     def __init__(
@@ -69,6 +80,7 @@ class StatefulAgentLoop:
         event_bus: AgentEventBus | None = None,
         max_spawn_depth: int | None = None,
         session_cache_size: int = 256,
+        lease_ttl_s: float | None = None,
     ) -> None:
         if store is not None and any(x is not None for x in (dsn, db_path, table_prefix, schema)):
             raise ConfigError("pass either store= or dsn/db_path/table_prefix/schema, not both")
@@ -76,6 +88,10 @@ class StatefulAgentLoop:
             raise ConfigError("dsn= and db_path= name different databases; pass one of them")
         if session_cache_size < 0:
             raise ConfigError("session_cache_size must be >= 0")
+        if lease_ttl_s is not None and (
+            isinstance(lease_ttl_s, bool) or not isinstance(lease_ttl_s, (int, float)) or not lease_ttl_s > 0
+        ):
+            raise ConfigError("lease_ttl_s must be None (no leases) or a number of seconds > 0")
         if max_spawn_depth is not None and (not isinstance(max_spawn_depth, int) or max_spawn_depth < 0):
             raise ConfigError("max_spawn_depth must be an int >= 0")
         self.llm = llm
@@ -100,6 +116,10 @@ class StatefulAgentLoop:
         self._closing = False
         self._sync = SyncRunner()
         self._subsets: dict[tuple[str, ...], ToolRegistry] = {}
+        # Cross-process session leases (off by default): one holder id per loop instance.
+        self._lease_ttl_s = lease_ttl_s
+        self._lease_holder = new_holder_id() if lease_ttl_s is not None else ""
+        self._leases: dict[str, HeldLease] = {}
 
     # ------------------------------------------------------------------ properties
 
@@ -152,14 +172,17 @@ class StatefulAgentLoop:
     async def close_session(self, session_id: str, *, cascade: bool = True) -> int:
         """Delete a session and its rows (linked sub-sessions too when ``cascade``); returns the count."""
         store = await self.ensure_store()
-        async with self._session(session_id):
-            self._cache.drop(session_id)
-            return await store.close_session(session_id, cascade=cascade)
+        try:
+            async with self._session(session_id):
+                self._cache.drop(session_id)
+                return await store.close_session(session_id, cascade=cascade)
+        except SessionNotFoundError:  # raised by the lease acquisition: nothing to close
+            return 0
 
     async def prewarm(self, session_id: str) -> bool:
         """Load a session's window into the cache ahead of its next send (pure optimisation)."""
         store = await self.ensure_store()
-        async with self._session(session_id):
+        async with self._session(session_id, lease=False):
             try:
                 self._cache.put(session_id, await self._load_window(store, session_id))
             except SessionNotFoundError:
@@ -268,7 +291,9 @@ class StatefulAgentLoop:
         async with self._session(session_id):
             user = NewMessage(role="user", content=content, name=name, round_index=0)
             try:
-                appended = await store.append_messages(session_id, [user], begin_send=True)
+                appended = await store.append_messages(
+                    session_id, [user], begin_send=True, lease=self._lease_token(session_id)
+                )
             except HistoryInvariantError:
                 state = await store.get_state(session_id)
                 pending = state.pending if state is not None else None
@@ -282,7 +307,9 @@ class StatefulAgentLoop:
                     ) from None
                 await store.abort_pending(session_id, reason="auto-healed by send(heal_pending=True)")
                 self._cache.drop(session_id)
-                appended = await store.append_messages(session_id, [user], begin_send=True)
+                appended = await store.append_messages(
+                    session_id, [user], begin_send=True, lease=self._lease_token(session_id)
+                )
             window = self._cache.get(session_id, expected_next_seq=appended.first_seq)
             if window is None:
                 window = await self._load_window(store, session_id)
@@ -409,7 +436,9 @@ class StatefulAgentLoop:
                 name=str(match.get("tool_name") or "request_user_input"),
                 round_index=int(pending.get("round_index") or 0),
             )
-            await store.append_messages(session_id, [row], pending_interactions=remaining)
+            await store.append_messages(
+                session_id, [row], pending_interactions=remaining, lease=self._lease_token(session_id)
+            )
             self._cache.drop(session_id)
             window = await self._load_window(store, session_id)
             state = await store.get_state(session_id)
@@ -541,7 +570,9 @@ class StatefulAgentLoop:
             raise LoopClosedError("StatefulAgentLoop is closing; create a new loop to send more")
 
     @asynccontextmanager
-    async def _session(self, session_id: str) -> AsyncIterator[None]:
+    async def _session(self, session_id: str, *, lease: bool = True) -> AsyncIterator[None]:
+        """Drive ``session_id`` exclusively: the in-process lock, plus (with ``lease_ttl_s``) the
+        cross-process lease, renewed in the background while the block runs and released after."""
         lock = self._locks.get(session_id)
         if lock is None:
             lock = self._locks[session_id] = asyncio.Lock()
@@ -551,7 +582,18 @@ class StatefulAgentLoop:
         self._idle.clear()
         try:
             async with lock:
-                yield
+                if lease and self._lease_ttl_s is not None:
+                    store = await self.ensure_store()
+                    async with hold_lease(
+                        store, session_id, ttl_s=self._lease_ttl_s, holder=self._lease_holder
+                    ) as held:
+                        self._leases[session_id] = held
+                        try:
+                            yield
+                        finally:
+                            del self._leases[session_id]
+                else:
+                    yield
         finally:
             self._active -= 1
             if (
@@ -562,6 +604,10 @@ class StatefulAgentLoop:
                 del self._locks[session_id]
             if self._active == 0:
                 self._idle.set()
+
+    def _lease_token(self, session_id: str) -> LeaseToken | None:
+        held = self._leases.get(session_id)
+        return None if held is None else held.token
 
     async def _load_window(self, store: SessionStore, session_id: str) -> SessionWindow:
         session = await store.get_session(session_id)
@@ -626,6 +672,7 @@ class StatefulAgentLoop:
             hooks=self._hooks,
             bus=self._bus,
             follow_up_flags=self._follow_up_flags,
+            lease=self._lease_token(session_id),
         )
         run = SendRun(
             parts,

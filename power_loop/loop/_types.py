@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError
+from ..structured import StructuredOutputSpec
 
 if TYPE_CHECKING:
     from ..llm import LLMRetryPolicy
@@ -48,6 +49,10 @@ class AgentLoopConfig:
     tool_result_max_chars: int = 50_000
     inject_tool_descriptions: bool = True
     tool_catalog_header: str = "# Available Tools"
+    # Structured output (C13): a JSON Schema, an OpenAI ``json_schema`` response format or a
+    # `StructuredOutputSpec`. The final answer is parsed and validated into `StatefulResult.output`.
+    output_schema: StructuredOutputSpec | dict[str, Any] | None = None
+    output_spec: StructuredOutputSpec | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -67,13 +72,18 @@ class AgentLoopConfig:
             )
         if self.tool_result_max_chars < 100:
             raise ConfigError("AgentLoopConfig.tool_result_max_chars must be >= 100")
+        if self.output_schema is not None and self.response_format is not None:
+            raise ConfigError("set AgentLoopConfig.output_schema or response_format, not both")
+        self.output_spec = (
+            None if self.output_schema is None else StructuredOutputSpec.from_any(self.output_schema)
+        )
 
     def session_config(self) -> dict[str, Any]:
         """The subset stored on a new session row (informational; the loop's config wins at run time)."""
         return {"max_rounds": self.max_rounds, "max_tokens": self.max_tokens, "temperature": self.temperature}
 
     def replace(self, **changes: Any) -> AgentLoopConfig:
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         values.update(changes)
         return AgentLoopConfig(**values)
 
@@ -90,6 +100,8 @@ class StatefulResult:
     pending_interactions: list[dict[str, Any]] = field(default_factory=list)
     usage: dict[str, int] = field(default_factory=dict)
     tool_calls: int = 0
+    # The validated JSON object when `AgentLoopConfig.output_schema` is set (else None).
+    output: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
