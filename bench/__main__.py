@@ -147,22 +147,22 @@ async def kernel_concurrent(path: str, sessions: int, sends_each: int) -> float:
     return sessions * sends_each / elapsed
 
 
-def import_time_ms() -> float:
-    samples = []
-    for _ in range(5):
-        out = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", "import power_loop"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        total = 0
-        for line in out.stderr.splitlines():
-            parts = line.split("|")
-            if len(parts) == 3 and parts[2].strip() == "power_loop":
-                total = int(parts[1].strip())
-        samples.append(total / 1000.0)
-    return statistics.median(samples)
+def import_time_ms(statement: str) -> float:
+    """Wall time of ``statement`` in a fresh interpreter, minus the interpreter's own start-up."""
+
+    def run(code: str) -> float:
+        samples = []
+        for _ in range(7):
+            out = subprocess.run(
+                [sys.executable, "-c", f"import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            samples.append(float(out.stdout.strip()))
+        return statistics.median(samples) * 1000.0
+
+    return run(statement)
 
 
 def _file_size(path: str) -> int:
@@ -220,7 +220,10 @@ async def run(quick: bool) -> dict[str, Any]:
         results["concurrent_40_sends_per_s"] = await kernel_concurrent(db(), 40, 25 if quick else 50)
         results["bytes_per_text_send"] = await bytes_per_send(db(), n // 2)
         results["rss_growth_mb_200x20"] = await memory_growth_mb(db(), 200 if quick else 1000, 20, 256)
-    results["import_ms"] = import_time_ms()
+    results["import_ms"] = import_time_ms("import power_loop")
+    # What a program that uses the loop pays: the loop, store, tools, hooks, events and asyncio.
+    results["import_loop_ms"] = import_time_ms("from power_loop import StatefulAgentLoop, ToolRegistry")
+    results["import_asyncio_ms"] = import_time_ms("import asyncio")
     return results
 
 

@@ -4,7 +4,9 @@ Fixtures
 - ``store_dsn_and_prefix``: ``(dsn, table_prefix)`` for one backend (``sqlite-file``, ``sqlite-memory``,
   ``postgres``, ``mysql``), with a fresh random prefix whose tables are dropped afterwards. Reuse it to
   open loops/stores by DSN on every backend (``":memory:"`` gives each opener its own database).
-- ``store``: an open :class:`SessionStore` on that backend.
+- ``store``: an open :class:`SessionStore` on each of those backends and on ``aiosqlite``: the
+  bring-your-own-driver adapter of ``examples/custom_database_adapter.py`` (no DSN of its own, so
+  DSN-based tests do not run on it), which proves the storage port is truly pluggable.
 - ``loop_dsn_and_prefix``: the same for loop tests, on ``sqlite-file``, ``postgres`` and ``mysql``.
 - ``make_store``: ``await make_store()`` opens another store handle on the same database and prefix
   (as a second process would); on ``sqlite-memory`` it shares the in-memory database.
@@ -16,11 +18,14 @@ unreachable the test is skipped with the reason — unless ``CI`` is set, where 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import secrets
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -33,6 +38,9 @@ BACKENDS = [
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
     pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
 ]
+# The conformance suite (the ``store`` fixture) also runs on the example's aiosqlite adapter.
+STORE_BACKENDS = [*BACKENDS, pytest.param("aiosqlite", id="aiosqlite")]
+_EXAMPLE_ADAPTER = Path(__file__).resolve().parent.parent / "examples" / "custom_database_adapter.py"
 _SERVER = {
     "postgres": ("POWER_LOOP_TEST_POSTGRES_DSN", "power_loop.store._postgres"),
     "mysql": ("POWER_LOOP_TEST_MYSQL_DSN", "power_loop.store._mysql"),
@@ -76,10 +84,37 @@ async def drop_tables(dsn: str, prefix: str) -> None:
         await db.close()
 
 
+def _adapter_module() -> ModuleType:
+    """The example adapter module, imported by path (examples/ is not a package)."""
+    name = "power_loop_example_custom_database_adapter"
+    module = sys.modules.get(name)
+    if module is None:
+        pytest.importorskip("aiosqlite")
+        spec = importlib.util.spec_from_file_location(name, _EXAMPLE_ADAPTER)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def custom_adapter() -> ModuleType:
+    """``examples/custom_database_adapter.py`` (the aiosqlite implementation of the port)."""
+    return _adapter_module()
+
+
+async def _open_store(backend: str, dsn: str, prefix: str) -> SessionStore:
+    if backend == "aiosqlite":
+        store: SessionStore = await _adapter_module().open_aiosqlite_store(dsn, table_prefix=prefix)
+        return store
+    return await open_store(dsn, table_prefix=prefix)
+
+
 @asynccontextmanager
 async def _backend_target(backend: str, tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
     prefix = f"t{secrets.token_hex(4)}_"
-    if backend == "sqlite-file":
+    if backend in ("sqlite-file", "aiosqlite"):
         yield str(tmp_path / "store.db"), prefix
     elif backend == "sqlite-memory":
         yield ":memory:", prefix
@@ -123,10 +158,16 @@ def backend_name(store_dsn_and_prefix: tuple[str, str]) -> str:
     return "sqlite"
 
 
+@pytest.fixture(params=STORE_BACKENDS)
+async def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, str, str]]:
+    """``(backend, dsn, table_prefix)`` behind the ``store`` fixture."""
+    async with _backend_target(request.param, tmp_path) as (dsn, prefix):
+        yield request.param, dsn, prefix
+
+
 @pytest.fixture
-async def store(store_dsn_and_prefix: tuple[str, str]) -> AsyncIterator[SessionStore]:
-    dsn, prefix = store_dsn_and_prefix
-    s = await open_store(dsn, table_prefix=prefix)
+async def store(store_target: tuple[str, str, str]) -> AsyncIterator[SessionStore]:
+    s = await _open_store(*store_target)
     try:
         yield s
     finally:
@@ -135,15 +176,15 @@ async def store(store_dsn_and_prefix: tuple[str, str]) -> AsyncIterator[SessionS
 
 @pytest.fixture
 async def make_store(
-    store: SessionStore, store_dsn_and_prefix: tuple[str, str]
+    store: SessionStore, store_target: tuple[str, str, str]
 ) -> AsyncIterator[Callable[[], Awaitable[SessionStore]]]:
-    dsn, prefix = store_dsn_and_prefix
+    backend, dsn, prefix = store_target
     opened: list[SessionStore] = []
 
     async def make() -> SessionStore:
         if dsn == ":memory:":  # an in-memory database exists only behind its one connection
             return SessionStore(store.db, table_prefix=prefix)
-        s = await open_store(dsn, table_prefix=prefix)
+        s = await _open_store(backend, dsn, prefix)
         opened.append(s)
         return s
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from ..errors import LLMStreamIncomplete, MissingDependencyError
 from ._config import AnthropicChatConfig
-from ._retry import LLMRetryPolicy
 from ._echo import message_text
+from ._retry import LLMRetryPolicy
 from ._types import (
     ChunkCallback,
     LLMRequest,

@@ -47,6 +47,7 @@ from ._messages import message_dict, row_to_message
 from ._types import StatefulResult
 
 if TYPE_CHECKING:
+    from ..context import ContextPipeline
     from ..events import AgentEventBus
     from ..hooks import AgentHooks
     from ..llm import LLMService
@@ -81,6 +82,7 @@ class EngineParts:
     bus: AgentEventBus
     follow_up_flags: set[str]
     lease: LeaseToken | None = None  # the session lease fencing every write of the send (if leasing)
+    context: ContextPipeline | None = None  # representation and fold; None = the verbatim window
 
 
 class SendRun:
@@ -280,8 +282,9 @@ class SendRun:
 
     async def _call_llm(self, round_index: int, *, tools: list[dict[str, Any]] | None) -> LLMResponse | None:
         cfg = self.cfg
+        context = self.p.context
         request = LLMRequest(
-            messages=list(self.window.messages),
+            messages=context.request_messages(self.window) if context is not None else list(self.window.messages),
             system_prompt=self.system_prompt,
             model=cfg.model,
             temperature=cfg.temperature,
@@ -379,6 +382,16 @@ class SendRun:
             self._emit(ET.STREAM_COMPLETED, lambda: P.StreamCompletedPayload(), round_index=round_index)
         self.llm_calls += 1
         self._account(response, round_index)
+        if context is not None:
+            # Calibrates the token estimator with what the provider reported for this exact request.
+            context.observe(
+                self.window,
+                model=request.model,
+                messages=request.messages,
+                prompt_tokens=response.token_usage.prompt_tokens,
+                system_prompt=request.system_prompt,
+                tools=request.tools,
+            )
         return response
 
     def _stream_cb(self, think: bool) -> Callable[[str], None]:
@@ -782,7 +795,10 @@ class SendRun:
         if messages and result.first_seq != window.next_seq:
             # Someone else wrote to this session: the store is the truth, reload the window.
             rows = await self.p.store.load_active_messages(self.sid)
-            window.messages[:] = [row_to_message(row) for row in rows]
+            if self.p.context is not None:
+                self.p.context.rebuild(window, rows)
+            else:
+                window.messages[:] = [row_to_message(row) for row in rows]
         else:
             window.messages.extend(_as_dict(m) for m in messages)
         window.next_seq = result.next_seq

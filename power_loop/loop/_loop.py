@@ -11,8 +11,9 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..context._runtime import ToolRuntimeContext, use_tool_runtime_context
 from ..errors import (
     ConfigError,
     HistoryInvariantError,
@@ -45,6 +46,9 @@ from ._messages import message_dict, row_to_message, user_content
 from ._prompt import build_system_prompt
 from ._sync import SyncRunner
 from ._types import AgentLoopConfig, FollowUpQueued, LoopMessage, StatefulResult
+
+if TYPE_CHECKING:
+    from ..context import ContextPipeline
 
 __all__ = ["StatefulAgentLoop"]
 
@@ -81,6 +85,7 @@ class StatefulAgentLoop:
         max_spawn_depth: int | None = None,
         session_cache_size: int = 256,
         lease_ttl_s: float | None = None,
+        context: ContextPipeline | None = None,
     ) -> None:
         if store is not None and any(x is not None for x in (dsn, db_path, table_prefix, schema)):
             raise ConfigError("pass either store= or dsn/db_path/table_prefix/schema, not both")
@@ -116,6 +121,12 @@ class StatefulAgentLoop:
         self._closing = False
         self._sync = SyncRunner()
         self._subsets: dict[tuple[str, ...], ToolRegistry] = {}
+        # Context handling (representation and fold, memory, recall/note tools); None = verbatim, no folds.
+        self.context = context
+        if context is not None and context.tool_names():
+            if self.tool_registry is None:
+                self.tool_registry = ToolRegistry()
+            context.register_tools(self.tool_registry)
         # Cross-process session leases (off by default): one holder id per loop instance.
         self._lease_ttl_s = lease_ttl_s
         self._lease_holder = new_holder_id() if lease_ttl_s is not None else ""
@@ -320,7 +331,13 @@ class StatefulAgentLoop:
                 window.next_seq = appended.next_seq
             window.send_index = appended.send_index
             return await self._run(
-                session_id, window, tools=tools, system_prompt=system_prompt, stop_event=stop_event, tap=tap
+                session_id,
+                window,
+                tools=tools,
+                system_prompt=system_prompt,
+                stop_event=stop_event,
+                tap=tap,
+                new_send=True,
             )
 
     def send_sync(
@@ -661,30 +678,71 @@ class StatefulAgentLoop:
         stop_event: CancellationLike = None,
         pending: dict[str, Any] | None = None,
         tap: AgentEventBus | None = None,
+        new_send: bool = False,
     ) -> StatefulResult:
         store = self.store
         assert store is not None
         registry = self._registry_for(tools)
-        parts = EngineParts(
-            store=store,
-            llm=self.llm,
-            config=self.config,
-            hooks=self._hooks,
-            bus=self._bus,
-            follow_up_flags=self._follow_up_flags,
-            lease=self._lease_token(session_id),
-        )
-        run = SendRun(
-            parts,
-            session_id,
-            window,
-            registry=registry,
-            system_prompt=self._system_prompt(system_prompt, window.system_prompt, registry),
-            token=CancellationToken.from_any(stop_event) if stop_event is not None else None,
-            tap=tap,
-        )
+        prompt = self._system_prompt(system_prompt, window.system_prompt, registry)
+        ctx = self.context
         try:
-            result = await run.run(pending=pending)
+            if ctx is not None:
+                if new_send:
+                    # A send boundary: the only place a fold may run (it covers whole earlier sends).
+                    await ctx.begin_send(
+                        store,
+                        session_id,
+                        window,
+                        llm=self.llm,
+                        registry=self.tool_registry,
+                        hooks=self._hooks,
+                        bus=self._bus,
+                        system_prompt=prompt,
+                        tools=registry.to_openai_tools() if registry is not None and registry.names() else None,
+                        model=self.config.model,
+                    )
+                elif "context" not in window.extra:
+                    await ctx.attach(
+                        store, session_id, window, registry=self.tool_registry, hooks=self._hooks, bus=self._bus
+                    )
+            parts = EngineParts(
+                store=store,
+                llm=self.llm,
+                config=self.config,
+                hooks=self._hooks,
+                bus=self._bus,
+                follow_up_flags=self._follow_up_flags,
+                lease=self._lease_token(session_id),
+                context=ctx,
+            )
+            run = SendRun(
+                parts,
+                session_id,
+                window,
+                registry=registry,
+                system_prompt=prompt,
+                token=CancellationToken.from_any(stop_event) if stop_event is not None else None,
+                tap=tap,
+            )
+            runtime = ToolRuntimeContext(
+                session_id=session_id,
+                store=store,
+                loop=self,
+                config=self.config,
+                send_index=window.send_index,
+            )
+            with use_tool_runtime_context(runtime):
+                result = await run.run(pending=pending)
+            if ctx is not None:
+                await ctx.end_send(
+                    store,
+                    session_id,
+                    window,
+                    status=result.status,
+                    final_text=result.final_text,
+                    rounds=result.rounds,
+                    bus=self._bus,
+                )
         except BaseException:
             self._cache.drop(session_id)
             raise

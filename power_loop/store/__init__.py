@@ -10,6 +10,7 @@ Open one with :func:`open_store` (a DSN picks the backend)::
 from __future__ import annotations
 
 from ._capabilities import Maintenance
+from ._lease import HeldLease, LeaseToken, hold_lease, new_holder_id
 from ._open import DEFAULT_DB_PATH, DEFAULT_TABLE_PREFIX, connect_database, open_store
 from ._port import ColumnSpec, Database, Dialect, IndexSpec, TableSpec, Transaction
 from ._rows import (
@@ -57,7 +58,9 @@ __all__ = [
     "Database",
     "Dialect",
     "FollowUpRow",
+    "HeldLease",
     "IndexSpec",
+    "LeaseToken",
     "Maintenance",
     "MessageRow",
     "MessageState",
@@ -84,6 +87,8 @@ __all__ = [
     "all_table_names",
     "connect_database",
     "ensure_schema",
+    "hold_lease",
+    "new_holder_id",
     "open_store",
     "provisioning_ddl",
 ]

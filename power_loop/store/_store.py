@@ -16,6 +16,7 @@ from ._archive import ArchiveMixin
 from ._aux import AuxMixin
 from ._core import MESSAGE_COLS, SESSION_COLS, dumps, now_ms
 from ._history import advance_pending, check_active_window, pending_ids
+from ._lease import LeaseMixin, LeaseToken
 from ._port import Row, Transaction
 from ._rows import (
     KEEP,
@@ -67,7 +68,7 @@ def _check_session_id(session_id: Any) -> str:
     return session_id
 
 
-class SessionStore(AuxMixin, ArchiveMixin):
+class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
     """Durable sessions, messages and per-session state over any :class:`Database`.
 
     Usually obtained from :func:`power_loop.store.open_store`; ``SessionStore(db, table_prefix=…)``
@@ -245,6 +246,7 @@ class SessionStore(AuxMixin, ArchiveMixin):
         consume_follow_ups: Sequence[int] = (),
         stats: SendAccounting | None = None,
         round_usage: RoundUsage | None = None,
+        lease: LeaseToken | None = None,
     ) -> AppendResult:
         """Append messages with contiguous seqs, in ONE transaction with everything that goes with them.
 
@@ -253,7 +255,12 @@ class SessionStore(AuxMixin, ArchiveMixin):
         :class:`HistoryInvariantError` and writes nothing. ``consume_follow_ups`` deletes those queued
         follow-ups (all must still exist: exactly-once delivery), ``stats`` accumulates into the
         session statistics and ``round_usage`` records one round's token usage.
+
+        With ``lease`` (from :meth:`acquire_lease`) the write is fenced: unless the session's lease
+        still has that token's epoch and holder it raises :class:`LeaseLostError` and writes nothing.
         """
+        if lease is not None and lease.session_id != session_id:
+            raise ConfigError(f"the lease is for session {lease.session_id}, not {session_id}")
         prepared = [_prepare(m) for m in messages]
         consume = list(consume_follow_ups)
         max_round = max((m.round_index for m in messages if m.round_index is not None), default=None)
@@ -262,7 +269,7 @@ class SessionStore(AuxMixin, ArchiveMixin):
             state = await self._lock_state(tx, session_id)
             return await self._append_locked(
                 tx, session_id, state, messages, prepared, begin_send, pending_interactions, max_round,
-                consume, stats, round_usage,
+                consume, stats, round_usage, lease,
             )
 
         return await self._db.transact(unit)
@@ -280,6 +287,7 @@ class SessionStore(AuxMixin, ArchiveMixin):
         consume: Sequence[int],
         stats: SendAccounting | None,
         usage: RoundUsage | None,
+        lease: LeaseToken | None = None,
     ) -> AppendResult:
         first = int(state["next_seq"])
         send_index = int(state["send_index"]) + (1 if begin_send else 0)
@@ -300,7 +308,13 @@ class SessionStore(AuxMixin, ArchiveMixin):
         round_index = int(state["round_index"])
         if max_round is not None and max_round > round_index:
             round_index = max_round
-        await tx.execute(self._sql_update_state, (next_seq, send_index, round_index, pending_text, now, sid))
+        if lease is None:
+            await tx.execute(self._sql_update_state, (next_seq, send_index, round_index, pending_text, now, sid))
+        elif not await tx.execute(
+            self._sql_update_state_leased,
+            (next_seq, send_index, round_index, pending_text, now, sid, sid, lease.epoch, lease.holder),
+        ):
+            raise await self._lease_lost(lease, tx)
         for item_id in consume:
             if not await tx.execute(self._sql_consume, (sid, item_id)):
                 raise HistoryInvariantError(
@@ -486,10 +500,15 @@ class SessionStore(AuxMixin, ArchiveMixin):
         note: NewMessage,
         before_tokens: int | None = None,
         after_tokens: int | None = None,
+        also_seqs: Sequence[int] = (),
     ) -> CompactionRow:
         """Fold messages ``from_seq..to_seq`` in one transaction: mark the active ones
-        ``compacted_out``, append ``note`` (the summary), record the compaction."""
+        ``compacted_out``, append ``note`` (the summary), record the compaction.
+
+        ``also_seqs`` are further messages compacted out in the same transaction (e.g. the previous
+        summary note, which a rolling fold replaces)."""
         prepared = [_prepare(note)]
+        extra = {int(s) for s in also_seqs}
 
         async def unit(tx: Transaction) -> CompactionRow:
             st = await self._lock_state(tx, session_id)
@@ -498,7 +517,8 @@ class SessionStore(AuxMixin, ArchiveMixin):
                 "AND seq >= ? AND seq <= ? ORDER BY seq",
                 (session_id, from_seq, to_seq),
             )
-            await self._move_states(tx, session_id, st, [int(r["seq"]) for r in rows], MessageState.COMPACTED_OUT)
+            seqs = sorted({int(r["seq"]) for r in rows} | extra)
+            await self._move_states(tx, session_id, st, seqs, MessageState.COMPACTED_OUT)
             res = await self._append_locked(
                 tx, session_id, st, [note], prepared, False, KEEP, note.round_index, (), None, None
             )

@@ -19,7 +19,7 @@ EXPECTED = {
     "SchemaPolicy", "SendAccounting", "SessionKind", "SessionRow", "SessionStateRow", "SessionStatsRow",
     "SessionStatus", "SessionStore", "SqliteDatabase", "SqliteDialect", "SubagentLifecycle", "TableSpec",
     "TimerRow", "TimerStatus", "Transaction", "UsageRoundRow", "all_table_names", "connect_database",
-    "ensure_schema", "open_store", "provisioning_ddl",
+    "ensure_schema", "open_store", "provisioning_ddl", "HeldLease", "LeaseToken", "hold_lease", "new_holder_id",
 }
 
 
