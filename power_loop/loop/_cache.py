@@ -1,9 +1,10 @@
 """The per-session window cache: a bounded LRU of each session's active history.
 
 The store is the source of truth. An entry is only used when the sequence number the store allocated
-for the next write equals the entry's ``next_seq`` — proof that nobody else wrote to the session since
-the entry was filled. Any mismatch or error drops the entry and the loop reloads from the store, so a
-cold loop and a warm loop always build the same requests.
+for the next write equals the entry's ``next_seq`` and the session's prompt version is unchanged:
+proof that nobody else wrote to the session or edited its prompt since the entry was filled. Any
+mismatch or error drops the entry and the loop reloads from the store, so a cold loop and a warm loop
+always build the same requests.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class SessionWindow:
     next_seq: int
     system_prompt: str | None
     send_index: int = 0
+    prompt_version: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -38,10 +40,10 @@ class WindowCache:
         self.misses = 0
         self.evictions = 0
 
-    def get(self, session_id: str, *, expected_next_seq: int) -> SessionWindow | None:
-        """The entry if it is provably current (its ``next_seq`` matches), else None (entry dropped)."""
+    def get(self, session_id: str, *, expected_next_seq: int, prompt_version: int = 0) -> SessionWindow | None:
+        """The entry if it is provably current (same ``next_seq`` and prompt version), else None (dropped)."""
         entry = self._entries.get(session_id)
-        if entry is not None and entry.next_seq == expected_next_seq:
+        if entry is not None and entry.next_seq == expected_next_seq and entry.prompt_version == prompt_version:
             self._entries.move_to_end(session_id)
             self.hits += 1
             return entry

@@ -321,7 +321,9 @@ class StatefulAgentLoop:
                 appended = await store.append_messages(
                     session_id, [user], begin_send=True, lease=self._lease_token(session_id)
                 )
-            window = self._cache.get(session_id, expected_next_seq=appended.first_seq)
+            window = self._cache.get(
+                session_id, expected_next_seq=appended.first_seq, prompt_version=appended.prompt_version
+            )
             if window is None:
                 window = await self._load_window(store, session_id)
                 if await store.list_follow_ups(session_id):
@@ -637,6 +639,7 @@ class StatefulAgentLoop:
             next_seq=state.next_seq if state is not None else 1,
             system_prompt=session.system_prompt,
             send_index=state.send_index if state is not None else 0,
+            prompt_version=state.prompt_version if state is not None else 0,
         )
 
     def _registry_for(self, tools: ToolsArg) -> ToolRegistry | None:

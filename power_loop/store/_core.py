@@ -85,11 +85,11 @@ class StoreCore:
         for_update = self._db.dialect.for_update
         sfx = f" {for_update}" if for_update else ""
         self._sql_lock_state = (
-            "SELECT next_seq, send_index, round_index, last_compact_seq, pending_json "
+            "SELECT next_seq, send_index, round_index, last_compact_seq, prompt_version, pending_json "
             f"FROM {t['session_state']} WHERE session_id = ?{sfx}"
         )
         self._sql_get_state = (
-            "SELECT session_id, next_seq, send_index, round_index, last_compact_seq, pending_json "
+            "SELECT session_id, next_seq, send_index, round_index, last_compact_seq, prompt_version, pending_json "
             f"FROM {t['session_state']} WHERE session_id = ?"
         )
         self._sql_update_state = (

@@ -120,6 +120,7 @@ class AppendResult:
     next_seq: int
     send_index: int
     pending: dict[str, Any] | None
+    prompt_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +194,7 @@ class SessionStateRow:
     round_index: int
     last_compact_seq: int
     pending: dict[str, Any] | None
+    prompt_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,7 +201,21 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
         await self._update_session(session_id, "status = ?", (SessionStatus.ARCHIVED.value,))
 
     async def update_session_prompt(self, session_id: str, system_prompt: str | None) -> None:
-        await self._update_session(session_id, "system_prompt = ?", (system_prompt,))
+        """Replace the session's system prompt (and bump ``prompt_version`` so cached windows notice)."""
+        t = self.t
+
+        async def unit(tx: Transaction) -> None:
+            await self._lock_state(tx, session_id)
+            await tx.execute(
+                f"UPDATE {t['sessions']} SET system_prompt = ?, updated_at = ? WHERE session_id = ?",
+                (system_prompt, now_ms(), session_id),
+            )
+            await tx.execute(
+                f"UPDATE {t['session_state']} SET prompt_version = prompt_version + 1 WHERE session_id = ?",
+                (session_id,),
+            )
+
+        await self._db.transact(unit)
 
     async def _update_session(self, session_id: str, assignment: str, params: tuple[Any, ...]) -> None:
         count = await self._db.execute(
@@ -338,7 +352,7 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
                     usage.total_tokens, usage.cache_read_tokens, usage.reasoning_tokens, usage.model, now,
                 ),
             )
-        return AppendResult(first, next_seq - 1, next_seq, send_index, pending)
+        return AppendResult(first, next_seq - 1, next_seq, send_index, pending, int(state["prompt_version"]))
 
     async def abort_pending(self, session_id: str, *, reason: str) -> int:
         """Answer every unresolved tool call with ``"<aborted: {reason}>"``; return how many."""
@@ -377,7 +391,7 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
         pending = decode_json(r["pending_json"], "session_state", f"session_id={session_id}")
         return SessionStateRow(
             session_id, int(r["next_seq"]), int(r["send_index"]), int(r["round_index"]),
-            int(r["last_compact_seq"]), pending or None,
+            int(r["last_compact_seq"]), pending or None, int(r["prompt_version"]),
         )
 
     async def load_active_messages(self, session_id: str, *, after_seq: int | None = None) -> list[MessageRow]:

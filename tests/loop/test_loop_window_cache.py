@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 from loop_helpers import make_tools
 
-from power_loop import AgentHooks, HookPoint, StatefulAgentLoop
+from power_loop import AgentHooks, HookPoint, StatefulAgentLoop, open_store
 from power_loop.testing import ScriptedLLM
 
 
@@ -22,6 +22,7 @@ def _scenario(seed: int) -> list[dict]:
                 "calls": rng.choice([0, 0, 1, 2]),
                 "prompt": rng.choice([None, None, "override prompt"]),
                 "tools": rng.choice([None, None, ["a"], ["b"]]),
+                "edit_prompt": rng.random() < 0.1,
             }
         )
     return steps
@@ -69,14 +70,22 @@ async def test_warm_and_cold_loops_send_identical_requests(target):
     cold_sid = await setup.new_session(system_prompt="session prompt")
     await setup.aclose()
 
-    for step in steps:
+    editor = await open_store(target["dsn"], table_prefix=target["table_prefix"])  # "another process"
+    for i, step in enumerate(steps):
+        if step["edit_prompt"]:
+            await editor.update_session_prompt(warm_sid, f"edited prompt {i}")
+            await editor.update_session_prompt(cold_sid, f"edited prompt {i}")
         kwargs = {"system_prompt": step["prompt"], "tools": step["tools"]}
         await warm.send(step["text"], warm_sid, **kwargs)
         cold = StatefulAgentLoop(llm=cold_llm, **target, tool_registry=tools, hooks=_hooks(), session_cache_size=0)
         await cold.send(step["text"], cold_sid, **kwargs)
         await cold.aclose()
 
-    assert warm.cache_stats["hits"] >= 49
+    await editor.close()
+    edits = sum(step["edit_prompt"] for step in steps)
+    assert edits >= 2
+    assert warm.cache_stats["hits"] >= 49 - edits
+    assert any("edited prompt" in (r.system_prompt or "") for r in warm_llm.requests)
     assert len(warm_llm.requests) == len(cold_llm.requests) > 50
     for warm_request, cold_request in zip(warm_llm.requests, cold_llm.requests, strict=True):
         assert _serialise(warm_request) == _serialise(cold_request)
