@@ -15,6 +15,7 @@ See ``docs/context.md``. Everything here imports with the standard library only.
 
 from __future__ import annotations
 
+from ..tools._runtime import ToolRuntimeContext, get_tool_runtime_context, use_tool_runtime_context
 from ._fold import (
     DEFAULT_FOLD_AGENT_PROMPT,
     DEFAULT_SUMMARY_PROMPT,
@@ -63,7 +64,6 @@ from ._representation import (
     VerbatimRepresentation,
     check_messages,
 )
-from ._runtime import ToolRuntimeContext, get_tool_runtime_context, use_tool_runtime_context
 from ._tokens import (
     CHARS_PER_TOKEN,
     TokenEstimator,

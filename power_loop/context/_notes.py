@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError, NoteRejectedError, NotesFullError, PowerLoopError
-from ._runtime import get_tool_runtime_context
+from ..tools._runtime import get_tool_runtime_context
 
 if TYPE_CHECKING:
     from ..store import NoteRow, SessionStore

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ConfigError, PowerLoopError, SessionNotFoundError
 from ..store import NewMessage
+from ..tools._runtime import ToolRuntimeContext, use_tool_runtime_context
 from ._fold import FoldContext, FoldResult, FoldStrategy, LLMSummaryFold
 from ._memory import MemoryProvider, MemorySnapshot, tag_as_memory
 from ._notes import DEFAULT_NOTES_POLICY, NotesPolicy, apply_note_ops, register_note_tools
 from ._recall import COMPACT_NOTE_NAME, is_compact_note, register_recall_tools
 from ._representation import CompactView, Representation, SendView, VerbatimRepresentation, check_messages
-from ._runtime import ToolRuntimeContext, use_tool_runtime_context
 from ._tokens import TokenEstimator
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..store import MessageState
-from ._runtime import get_tool_runtime_context
+from ..tools._runtime import get_tool_runtime_context
 
 if TYPE_CHECKING:
     from ..store import MessageRow, SessionStore

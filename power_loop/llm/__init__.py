@@ -4,15 +4,10 @@ their SDKs load when the factory builds a provider."""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._cancel import CancellationLike, CancellationToken
-from ._config import (
-    AnthropicChatConfig,
-    LLMProviderConfig,
-    OpenAICompatibleChatConfig,
-    create_llm_service_from_config,
-    create_llm_service_from_env,
-)
-from ._echo import EchoLLMService
 from ._retry import LLMRetryPolicy, is_permanent_llm_error, retry_after_s, with_retry
 from ._stream import ToolCallAccumulator, complete_from_stream
 from ._types import (
@@ -26,6 +21,16 @@ from ._types import (
     normalize_usage,
     parse_tool_arguments,
 )
+
+if TYPE_CHECKING:
+    from ._config import (
+        AnthropicChatConfig,
+        LLMProviderConfig,
+        OpenAICompatibleChatConfig,
+        create_llm_service_from_config,
+        create_llm_service_from_env,
+    )
+    from ._echo import EchoLLMService
 
 __all__ = [
     "AnthropicChatConfig",
@@ -52,3 +57,22 @@ __all__ = [
     "retry_after_s",
     "with_retry",
 ]
+
+# Configuration, the factory and the echo model load on first use: the round engine needs none of them.
+_LAZY = {
+    "AnthropicChatConfig": "._config",
+    "LLMProviderConfig": "._config",
+    "OpenAICompatibleChatConfig": "._config",
+    "create_llm_service_from_config": "._config",
+    "create_llm_service_from_env": "._config",
+    "EchoLLMService": "._echo",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'power_loop.llm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

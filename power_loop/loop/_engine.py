@@ -41,7 +41,6 @@ from ..llm import (
 )
 from ..llm._types import field_of
 from ..store import KEEP, NewMessage, SendAccounting
-from ..structured import parse_structured
 from ..tools import HumanInputRequired, execute_tool_call
 from ._messages import message_dict, row_to_message
 from ._types import StatefulResult
@@ -231,6 +230,8 @@ class SendRun:
                 await self._commit([self._assistant(text, round_index)], final=True)
                 await self._round_completed(round_index, has_tools=False, text=text)
                 if problem is not None:
+                    from ..structured import parse_structured
+
                     parse_structured(text, schema=self.spec)  # raises StructuredOutputError with detail
                 return self._result("completed", text, output=output)
 
@@ -477,6 +478,8 @@ class SendRun:
         """``(object, None)`` when no schema is set or the answer is valid, else ``(None, problem)``."""
         if self.spec is None:
             return None, None
+        from ..structured import parse_structured
+
         try:
             return parse_structured(text, schema=self.spec), None
         except StructuredOutputError as exc:

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..context._runtime import ToolRuntimeContext, use_tool_runtime_context
 from ..errors import (
     ConfigError,
     HistoryInvariantError,
@@ -40,6 +39,7 @@ from ..store import (
     open_store,
 )
 from ..tools import ToolRegistry
+from ..tools._runtime import ToolRuntimeContext, use_tool_runtime_context
 from ._cache import SessionWindow, WindowCache
 from ._engine import EngineParts, SendRun
 from ._messages import message_dict, row_to_message, user_content

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError
-from ..structured import StructuredOutputSpec
 
 if TYPE_CHECKING:
     from ..llm import LLMRetryPolicy
+    from ..structured import StructuredOutputSpec
 
 __all__ = [
     "AgentLoopConfig",
@@ -74,9 +74,11 @@ class AgentLoopConfig:
             raise ConfigError("AgentLoopConfig.tool_result_max_chars must be >= 100")
         if self.output_schema is not None and self.response_format is not None:
             raise ConfigError("set AgentLoopConfig.output_schema or response_format, not both")
-        self.output_spec = (
-            None if self.output_schema is None else StructuredOutputSpec.from_any(self.output_schema)
-        )
+        self.output_spec = None
+        if self.output_schema is not None:
+            from ..structured import StructuredOutputSpec  # only loops that ask for it pay for it
+
+            self.output_spec = StructuredOutputSpec.from_any(self.output_schema)
 
     def session_config(self) -> dict[str, Any]:
         """The subset stored on a new session row (informational; the loop's config wins at run time)."""

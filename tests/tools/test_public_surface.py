@@ -18,13 +18,16 @@ EXPECTED = {
     "ToolHandlerResult",
     "ToolOutcome",
     "ToolRegistry",
+    "ToolRuntimeContext",
     "Workspace",
     "build_registry",
     "compile_schema",
     "execute_tool_call",
+    "get_tool_runtime_context",
     "register_file_tools",
     "register_request_user_input",
     "request_user_input",
+    "use_tool_runtime_context",
     "validate_tool_args",
 }
 
