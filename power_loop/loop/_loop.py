@@ -629,17 +629,16 @@ class StatefulAgentLoop:
         return None if held is None else held.token
 
     async def _load_window(self, store: SessionStore, session_id: str) -> SessionWindow:
-        session = await store.get_session(session_id)
-        if session is None:
+        loaded = await store.load_window(session_id)
+        if loaded is None:
             raise SessionNotFoundError(session_id)
-        state = await store.get_state(session_id)
-        rows = await store.load_active_messages(session_id)
+        session, state, rows = loaded
         return SessionWindow(
             messages=[row_to_message(row) for row in rows],
-            next_seq=state.next_seq if state is not None else 1,
+            next_seq=state.next_seq,
             system_prompt=session.system_prompt,
-            send_index=state.send_index if state is not None else 0,
-            prompt_version=state.prompt_version if state is not None else 0,
+            send_index=state.send_index,
+            prompt_version=state.prompt_version,
         )
 
     def _registry_for(self, tools: ToolsArg) -> ToolRegistry | None:

@@ -394,6 +394,32 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
             int(r["last_compact_seq"]), pending or None, int(r["prompt_version"]),
         )
 
+    async def load_window(
+        self, session_id: str
+    ) -> tuple[SessionRow, SessionStateRow, list[MessageRow]] | None:
+        """The session row, its state and its active messages, read in one transaction (one hop on
+        SQLite): what a loop needs to rebuild a session's window cold. ``None`` for an unknown session."""
+
+        async def unit(tx: Transaction) -> tuple[Row, Row, list[Row]] | None:
+            session = await tx.fetchone(self._sql_get_session, (session_id,))
+            if session is None:
+                return None
+            state = await tx.fetchone(self._sql_get_state, (session_id,))
+            rows = await tx.fetchall(self._sql_active, (session_id,))
+            return (session, state, rows) if state is not None else None
+
+        found = await self._db.transact(unit)
+        if found is None:
+            return None
+        session, r, rows = found
+        pending = decode_json(r["pending_json"], "session_state", f"session_id={session_id}")
+        state = SessionStateRow(
+            session_id, int(r["next_seq"]), int(r["send_index"]), int(r["round_index"]),
+            int(r["last_compact_seq"]), pending or None, int(r["prompt_version"]),
+        )
+        decode = self._message_row
+        return self._session_row(session), state, [decode(row) for row in rows]
+
     async def load_active_messages(self, session_id: str, *, after_seq: int | None = None) -> list[MessageRow]:
         """Active messages in seq order (optionally only those after ``after_seq``); one query."""
         if after_seq is None:
