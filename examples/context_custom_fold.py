@@ -11,7 +11,11 @@ Run: python examples/context_custom_fold.py
 from __future__ import annotations
 
 import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any
 
+from power_loop import StatefulAgentLoop
 from power_loop.context import (
     ContextPipeline,
     FoldContext,
@@ -21,8 +25,7 @@ from power_loop.context import (
     NotesMemory,
     ProjectedRepresentation,
 )
-from power_loop.loop._cache import SessionWindow
-from power_loop.store import NewMessage, open_store
+from power_loop.testing import ScriptedLLM
 
 
 class AskedList:
@@ -46,34 +49,33 @@ class AskedList:
 
 async def main() -> None:
     assert isinstance(AskedList(), FoldStrategy)  # the Protocol is runtime-checkable
-    store = await open_store(":memory:")
-    sid = await store.create_session()
     pipeline = ContextPipeline(
         representation=ProjectedRepresentation(max_chars=60),
         fold=AskedList(),
         memory=NotesMemory(),
         context_tokens=300,
     )
-    window = SessionWindow(messages=[], next_seq=1, system_prompt=None)
-    for topic in ["pricing", "refunds", "taxes", "currencies", "discounts", "exports"]:
-        question = f"How do {topic} work in the billing service?"
-        appended = await store.append_messages(sid, [NewMessage(role="user", content=question)], begin_send=True)
-        window.messages.append({"role": "user", "content": question})
-        window.next_seq, window.send_index = appended.next_seq, appended.send_index
-        outcome = await pipeline.begin_send(store, sid, window)
-        if outcome is not None:
-            print(f"send {appended.send_index}: {outcome.status}, sends #{outcome.from_send}-#{outcome.to_send} folded")
-        answer = f"{topic.capitalize()} are handled by billing/{topic}.py. " + "Details. " * 20
-        result = await store.append_messages(sid, [NewMessage(role="assistant", content=answer)])
-        window.messages.append({"role": "assistant", "content": answer})
-        window.next_seq = result.next_seq
-        await pipeline.end_send(store, sid, window, status="completed")
-    print("\nWhat the model sees now (window + memory at the end):")
-    for msg in pipeline.request_messages(window):
-        print(f"--- {msg['role']}{' (' + msg['name'] + ')' if msg.get('name') else ''}\n{msg['content'][:300]}")
-    print(f"\nAudit log: {await store.count_messages(sid)} messages, compactions: "
-          f"{len(await store.list_compactions(sid))}")
-    await store.close()
+
+    def answer(request: Any) -> Any:
+        # The newest plain user turn (recalled memory rides after it, named "memory_notes").
+        asked = next(m for m in reversed(request.messages) if m["role"] == "user" and not m.get("name"))
+        topic = str(asked["content"]).split()[2]
+        return ScriptedLLM.text(f"{topic.capitalize()} are handled by billing/{topic}.py. " + "Details. " * 20)
+
+    llm = ScriptedLLM(responder=answer)
+    dsn = str(Path(tempfile.mkdtemp()) / "custom_fold.db")
+    async with StatefulAgentLoop(llm=llm, dsn=dsn, context=pipeline) as loop:
+        sid = await loop.new_session()
+        for topic in ["pricing", "refunds", "taxes", "currencies", "discounts", "exports"]:
+            await loop.send(f"How do {topic} work in the billing service?", sid)
+        store = await loop.ensure_store()
+        print("What the model saw on the last send (window + memory at the end):")
+        for msg in llm.requests[-1].messages:
+            print(f"--- {msg['role']}{' (' + msg['name'] + ')' if msg.get('name') else ''}\n{msg['content'][:300]}")
+        compactions = await store.list_compactions(sid)
+        print(f"\nAudit log: {await store.count_messages(sid)} messages, compactions: {len(compactions)}")
+        assert compactions, "the custom strategy folded older sends"
+        assert any("folded by asked_list" in n.content for n in await store.list_notes(sid))
 
 
 if __name__ == "__main__":
