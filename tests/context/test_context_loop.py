@@ -12,7 +12,9 @@ import pytest
 
 from power_loop import StatefulAgentLoop
 from power_loop.context import (
+    DEFAULT_FOLD_AGENT_PROMPT,
     DEFAULT_SUMMARY_PROMPT,
+    AgenticFold,
     ContextPipeline,
     LLMSummaryFold,
     NotesMemory,
@@ -32,7 +34,7 @@ def _agent_llm() -> ScriptedLLM:
     """Each send: one shell call, then a text answer; summary requests get a deterministic summary."""
 
     def respond(request: Any) -> Any:
-        if request.system_prompt == DEFAULT_SUMMARY_PROMPT:
+        if request.system_prompt in (DEFAULT_SUMMARY_PROMPT, DEFAULT_FOLD_AGENT_PROMPT):
             return f"<summary>{len(request.messages[0]['content'])} chars folded</summary>"
         if request.messages and request.messages[-1]["role"] == "tool":
             return ScriptedLLM.text("done " + LONG[:200]).with_usage(len(json.dumps(request.messages)) // 4, 20)
@@ -82,19 +84,24 @@ async def test_warm_and_cold_loops_send_identical_requests_after_folds(store: Se
     await warm.aclose()
 
 
-async def test_thirty_long_sends_keep_requests_bounded(store: SessionStore) -> None:
+@pytest.mark.parametrize("rep", [VerbatimRepresentation(), ProjectedRepresentation()], ids=["verbatim", "projected"])
+@pytest.mark.parametrize("fold", [LLMSummaryFold(keep_last_sends=2), AgenticFold(keep_last_sends=2)], ids=["summary", "agentic"])
+async def test_thirty_long_sends_keep_requests_bounded(store: SessionStore, rep: Any, fold: Any) -> None:
     llm = _agent_llm()
-    loop = StatefulAgentLoop(
-        llm=llm, store=store, tool_registry=_registry(), context=_pipeline(ProjectedRepresentation())
-    )
+    pipeline = ContextPipeline(representation=rep, fold=fold, memory=NotesMemory(), context_tokens=3000)
+    loop = StatefulAgentLoop(llm=llm, store=store, tool_registry=_registry(), context=pipeline)
     sid = await loop.new_session()
     for i in range(30):
         result = await loop.send(f"task {i}: {LONG}", sid)
         assert result.status == "completed"
-    sizes = [request_chars(r.messages) for r in llm.requests if r.system_prompt != DEFAULT_SUMMARY_PROMPT]
+    folds = (DEFAULT_SUMMARY_PROMPT, DEFAULT_FOLD_AGENT_PROMPT)
+    sizes = [request_chars(r.messages) for r in llm.requests if r.system_prompt not in folds]
     assert max(sizes[20:]) <= 2 * max(sizes[:6])
+    assert sizes[-1] < sum(sizes[:6])
     compacted = await store.count_messages(sid)
     assert compacted == 30 * 4 + len(await store.list_compactions(sid))  # the audit log keeps everything
+    for request in llm.requests:
+        assert check_messages(request.messages) is None
     await loop.aclose()
 
 
