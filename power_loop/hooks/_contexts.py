@@ -111,6 +111,8 @@ class LlmBeforeCtx(BaseHookCtx):
     max_tokens: int = 8000
     temperature: float = 0.0
     output: Any = None
+    # "auto" when tools are offered; set e.g. {"type": "function", "function": {"name": ...}} to force one.
+    tool_choice: Any = None
 
 
 @dataclass(slots=True)

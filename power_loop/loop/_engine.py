@@ -303,6 +303,7 @@ class SendRun:
                 tools=request.tools,
                 max_tokens=request.max_tokens or 0,
                 temperature=request.temperature or 0.0,
+                tool_choice=request.tool_choice,
             )
             directive = await hooks.run(HP.LLM_BEFORE, ctx)
             if directive is HD.BREAK:
@@ -314,7 +315,7 @@ class SendRun:
             request.messages = ctx.messages
             request.system_prompt = ctx.system_prompt
             request.tools = ctx.tools
-            request.tool_choice = "auto" if ctx.tools else None
+            request.tool_choice = (ctx.tool_choice or "auto") if ctx.tools else None
             request.max_tokens = ctx.max_tokens
             request.temperature = ctx.temperature
 

@@ -40,6 +40,7 @@ EXPECTED: dict[HookPoint, tuple[str, dict[str, Any]]] = {
             "max_tokens": 8000,
             "temperature": 0.0,
             "output": None,
+            "tool_choice": None,
         },
     ),
     HookPoint.LLM_AFTER: ("LlmAfterCtx", {"messages": _LIST, "output": None}),

@@ -71,6 +71,20 @@ async def test_llm_before_short_circuit_and_edit(make_loop):
     await loop.send("hi", sid)
     assert llm.requests[0].system_prompt == "edited prompt" and llm.requests[0].temperature == 0.7
 
+    forced_loop, forced_hooks, forced_llm = _loop(
+        make_loop, [ScriptedLLM.tool_call("t", {"x": "a"}), ScriptedLLM.text("ok")], t=lambda x: x
+    )
+
+    def force(ctx):
+        assert ctx.tool_choice == "auto"
+        if ctx.round_index == 0:
+            ctx.tool_choice = {"type": "function", "function": {"name": "t"}}
+
+    forced_hooks.register(HookPoint.LLM_BEFORE, force)
+    await forced_loop.send("hi", await forced_loop.new_session())
+    assert forced_llm.requests[0].tool_choice == {"type": "function", "function": {"name": "t"}}
+    assert forced_llm.requests[1].tool_choice == "auto"
+
     loop2, hooks2, llm2 = _loop(make_loop, [])
 
     def answer(ctx):
