@@ -17,25 +17,20 @@ from typing import Any
 from ..errors import LLMStreamIncomplete, MissingDependencyError
 from ._config import AnthropicChatConfig
 from ._echo import message_text
-from ._retry import LLMRetryPolicy
 from ._types import (
-    ChunkCallback,
     LLMRequest,
-    LLMResponse,
-    LLMServiceBase,
     LLMStreamChunk,
     LLMTokenUsage,
-    StreamEndCallback,
     parse_tool_arguments,
 )
 from ._wire import (
     CallState,
+    SDKChatService,
+    apply_options,
     as_dict,
-    complete_call,
     final_chunk,
     guarded_events,
     sdk_parameters,
-    split_known,
 )
 
 __all__ = [
@@ -358,12 +353,14 @@ class _StreamTranslator:
         return None
 
 
-class AnthropicMessagesLLMService(LLMServiceBase):
+class AnthropicMessagesLLMService(SDKChatService[AnthropicChatConfig]):
     """``LLMService`` over ``anthropic.AsyncAnthropic`` Messages.
 
     A request's ``extra`` entries that the installed SDK's ``messages.create()`` accepts
     (``thinking``, ``stop_sequences``, ``metadata``, ``timeout``, ...) are passed as keyword arguments;
     the rest go in ``extra_body``. ``client`` lets you pass a pre-built ``AsyncAnthropic``.
+    In ``complete()``'s ``debug``, ``finish_reason`` is the ``stop_reason`` and ``usage`` includes
+    ``cache_creation_input_tokens``.
     """
 
     def __init__(self, cfg: AnthropicChatConfig, *, client: Any = None) -> None:
@@ -377,11 +374,6 @@ class AnthropicMessagesLLMService(LLMServiceBase):
             api_key=cfg.api_key, base_url=base_url, timeout=cfg.timeout_s, max_retries=0
         )
         self._known = sdk_parameters(self._client.messages.create)
-
-    @property
-    def default_retry_policy(self) -> LLMRetryPolicy | None:
-        """The retries ``max_retries`` asks for; the loop applies it when its config sets none."""
-        return self.cfg.retry_policy() if self.cfg.max_retries > 0 else None
 
     def __repr__(self) -> str:
         return f"AnthropicMessagesLLMService(base_url={self.cfg.base_url!r}, model={self.cfg.model!r})"
@@ -428,19 +420,10 @@ class AnthropicMessagesLLMService(LLMServiceBase):
         if "temperature" in self._known:
             options["temperature"] = temperature
         options.update(request.extra)
-        direct, body = split_known(options, self._known)
-        args.update(direct)
-        if body:
-            merged = dict(args.get("extra_body") or {})
-            merged.update(body)
-            args["extra_body"] = merged
+        apply_options(args, options, self._known)
         return args, structured.name if structured is not None else None
 
     # ------------------------------------------------------------------------------ stream
-
-    def stream(self, request: LLMRequest) -> AsyncIterator[LLMStreamChunk]:
-        """Chunks of one call; raises :class:`LLMStreamIncomplete` without ``message_stop``."""
-        return self._chunks(request, CallState())
 
     async def _chunks(self, request: LLMRequest, state: CallState) -> AsyncIterator[LLMStreamChunk]:
         args, structured_tool = self.build_arguments(request, stream=self.cfg.stream)
@@ -499,33 +482,3 @@ class AnthropicMessagesLLMService(LLMServiceBase):
 
     def _passthrough(self, exc: BaseException) -> bool:
         return isinstance(exc, self._anthropic.APIStatusError)
-
-    # ---------------------------------------------------------------------------- complete
-
-    async def complete(
-        self,
-        request: LLMRequest,
-        *,
-        on_chunk_delta_text: ChunkCallback | None = None,
-        on_chunk_think: ChunkCallback | None = None,
-        on_stream_end: StreamEndCallback | None = None,
-    ) -> LLMResponse:
-        """One call, streamed into the callbacks and aggregated into an :class:`LLMResponse`.
-
-        ``debug`` carries ``finish_reason`` (the ``stop_reason``), ``model`` and the raw ``usage``
-        (including ``cache_creation_input_tokens``); a structured answer is parsed and validated into
-        ``json_data`` / ``parse_error``.
-        """
-        state = CallState()
-        return await complete_call(
-            self._chunks(request, state),
-            state,
-            request,
-            on_chunk_delta_text=on_chunk_delta_text,
-            on_chunk_think=on_chunk_think,
-            on_stream_end=on_stream_end,
-        )
-
-    async def close(self) -> None:
-        """Close the SDK client's connection pool."""
-        await self._client.close()

@@ -6,16 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ._stream import complete_from_stream
-from ._types import (
-    ChunkCallback,
-    LLMRequest,
-    LLMResponse,
-    LLMServiceBase,
-    LLMStreamChunk,
-    LLMTokenUsage,
-    StreamEndCallback,
-)
+from ._types import LLMRequest, LLMServiceBase, LLMStreamChunk, LLMTokenUsage
 
 __all__ = ["EchoLLMService", "message_text"]
 
@@ -67,22 +58,6 @@ class EchoLLMService(LLMServiceBase):
             start = end
         yield LLMStreamChunk(
             token_usage=LLMTokenUsage(prompt_tokens=1, completion_tokens=1, total_tokens=2), is_final=True
-        )
-
-    async def complete(
-        self,
-        request: LLMRequest,
-        *,
-        on_chunk_delta_text: ChunkCallback | None = None,
-        on_chunk_think: ChunkCallback | None = None,
-        on_stream_end: StreamEndCallback | None = None,
-    ) -> LLMResponse:
-        return await complete_from_stream(
-            self.stream(request),
-            on_chunk_delta_text=on_chunk_delta_text,
-            on_chunk_think=on_chunk_think,
-            on_stream_end=on_stream_end,
-            parse_json=request.parse_json,
         )
 
     def __repr__(self) -> str:

@@ -16,24 +16,15 @@ from typing import Any
 
 from ..errors import LLMStreamIncomplete, MissingDependencyError
 from ._config import OpenAICompatibleChatConfig
-from ._retry import LLMRetryPolicy
-from ._types import (
-    ChunkCallback,
-    LLMRequest,
-    LLMResponse,
-    LLMServiceBase,
-    LLMStreamChunk,
-    LLMTokenUsage,
-    StreamEndCallback,
-)
+from ._types import LLMRequest, LLMStreamChunk, LLMTokenUsage
 from ._wire import (
     CallState,
+    SDKChatService,
+    apply_options,
     as_dict,
-    complete_call,
     final_chunk,
     guarded_events,
     sdk_parameters,
-    split_known,
 )
 
 __all__ = ["OpenAICompatibleChatLLMService", "openai_usage"]
@@ -105,7 +96,7 @@ def _tool_call_deltas(raw: Any) -> list[dict[str, Any]]:
     return deltas
 
 
-class OpenAICompatibleChatLLMService(LLMServiceBase):
+class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig]):
     """``LLMService`` over ``openai.AsyncOpenAI`` chat completions.
 
     ``cfg.stream`` (default true) selects streaming; ``cfg.request_extra`` is merged into every
@@ -122,11 +113,6 @@ class OpenAICompatibleChatLLMService(LLMServiceBase):
             api_key=cfg.api_key, base_url=cfg.base_url, timeout=cfg.timeout_s, max_retries=0
         )
         self._known = sdk_parameters(self._client.chat.completions.create)
-
-    @property
-    def default_retry_policy(self) -> LLMRetryPolicy | None:
-        """The retries ``max_retries`` asks for; the loop applies it when its config sets none."""
-        return self.cfg.retry_policy() if self.cfg.max_retries > 0 else None
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleChatLLMService(base_url={self.cfg.base_url!r}, model={self.cfg.model!r})"
@@ -157,19 +143,10 @@ class OpenAICompatibleChatLLMService(LLMServiceBase):
         options.update(request.extra)
         if request.reason is not None:
             options.setdefault("reason", request.reason)
-        direct, body = split_known(options, self._known)
-        args.update(direct)
-        if body:
-            merged = dict(args.get("extra_body") or {})
-            merged.update(body)
-            args["extra_body"] = merged
+        apply_options(args, options, self._known)
         return args
 
     # ------------------------------------------------------------------------------ stream
-
-    def stream(self, request: LLMRequest) -> AsyncIterator[LLMStreamChunk]:
-        """Chunks of one call; raises :class:`LLMStreamIncomplete` when the stream stops early."""
-        return self._chunks(request, CallState())
 
     async def _chunks(self, request: LLMRequest, state: CallState) -> AsyncIterator[LLMStreamChunk]:
         if not self.cfg.stream:
@@ -241,33 +218,3 @@ class OpenAICompatibleChatLLMService(LLMServiceBase):
         # API errors reported by the server keep their SDK type (and status code); a dropped or
         # timed-out connection mid-stream becomes LLMStreamIncomplete.
         return isinstance(exc, self._openai.APIError) and not isinstance(exc, self._openai.APIConnectionError)
-
-    # ---------------------------------------------------------------------------- complete
-
-    async def complete(
-        self,
-        request: LLMRequest,
-        *,
-        on_chunk_delta_text: ChunkCallback | None = None,
-        on_chunk_think: ChunkCallback | None = None,
-        on_stream_end: StreamEndCallback | None = None,
-    ) -> LLMResponse:
-        """One call, streamed into the callbacks and aggregated into an :class:`LLMResponse`.
-
-        ``debug`` carries ``finish_reason``, ``model`` and the raw ``usage`` dict; with a
-        ``json_schema``/``json_object`` ``response_format`` the answer is parsed and validated into
-        ``json_data`` (``parse_error`` says why it failed; see :func:`power_loop.structured.parse_structured`).
-        """
-        state = CallState()
-        return await complete_call(
-            self._chunks(request, state),
-            state,
-            request,
-            on_chunk_delta_text=on_chunk_delta_text,
-            on_chunk_think=on_chunk_think,
-            on_stream_end=on_stream_end,
-        )
-
-    async def close(self) -> None:
-        """Close the SDK client's connection pool."""
-        await self._client.close()

@@ -367,7 +367,8 @@ class LLMService(Protocol):
 class LLMServiceBase:
     """Optional base class adding the convenience calls ``predict``/``chat``/``predict_stream``.
 
-    Subclasses implement ``complete`` and ``stream`` (and ``close`` when they hold resources).
+    Subclasses implement ``stream`` (and ``close`` when they hold resources); the default
+    ``complete`` aggregates ``stream``, so they override it only to add provider details.
     """
 
     async def complete(
@@ -378,7 +379,16 @@ class LLMServiceBase:
         on_chunk_think: ChunkCallback | None = None,
         on_stream_end: StreamEndCallback | None = None,
     ) -> LLMResponse:
-        raise NotImplementedError
+        """The streamed answer, aggregated; callbacks (sync or async) see every delta."""
+        from ._stream import complete_from_stream  # _stream builds on this module's types
+
+        return await complete_from_stream(
+            self.stream(request),
+            on_chunk_delta_text=on_chunk_delta_text,
+            on_chunk_think=on_chunk_think,
+            on_stream_end=on_stream_end,
+            parse_json=request.parse_json,
+        )
 
     def stream(self, request: LLMRequest) -> AsyncIterator[LLMStreamChunk]:
         raise NotImplementedError

@@ -3,22 +3,26 @@
 Both adapters turn an SDK stream into :class:`LLMStreamChunk` values, refuse streams that stop
 early, and build request arguments from the installed SDK's own signature (SDK majors add and drop
 parameters; unknown ones travel in ``extra_body`` instead of raising ``TypeError``).
+:class:`SDKChatService` is their common shell: ``stream``/``complete``/``close`` over one ``_chunks``.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..errors import LLMStreamIncomplete
+from ._retry import LLMRetryPolicy
 from ._stream import complete_from_stream
 from ._types import (
     ChunkCallback,
     LLMRequest,
     LLMResponse,
+    LLMServiceBase,
     LLMStreamChunk,
     LLMTokenUsage,
     StreamEndCallback,
@@ -27,6 +31,8 @@ from ._types import (
 
 __all__ = [
     "CallState",
+    "SDKChatService",
+    "apply_options",
     "as_dict",
     "complete_call",
     "final_chunk",
@@ -65,6 +71,17 @@ def split_known(options: Mapping[str, Any], known: frozenset[str]) -> tuple[dict
     for key, value in options.items():
         (direct if key in known else body)[key] = value
     return direct, body
+
+
+def apply_options(args: dict[str, Any], options: Mapping[str, Any], known: frozenset[str]) -> None:
+    """Add ``options`` to the SDK call ``args``: known parameters as keywords, the rest merged into
+    ``extra_body`` (on top of any ``extra_body`` the options themselves carried)."""
+    direct, body = split_known(options, known)
+    args.update(direct)
+    if body:
+        merged = dict(args.get("extra_body") or {})
+        merged.update(body)
+        args["extra_body"] = merged
 
 
 @dataclass(slots=True)
@@ -161,3 +178,66 @@ def structured_fields(response: LLMResponse, response_format: Mapping[str, Any] 
 def final_chunk(usage: LLMTokenUsage | None) -> LLMStreamChunk:
     """The closing chunk: usage only; tool calls are reassembled from the deltas."""
     return LLMStreamChunk(token_usage=usage, is_final=True)
+
+
+class _TransportConfig(Protocol):
+    @property
+    def max_retries(self) -> int: ...
+
+    def retry_policy(self) -> LLMRetryPolicy: ...
+
+
+C = TypeVar("C", bound=_TransportConfig)
+
+
+class SDKChatService(LLMServiceBase, ABC, Generic[C]):
+    """What the SDK adapters share around their streams: retry policy, ``stream``/``complete``, ``close``.
+
+    A subclass sets ``cfg`` and ``_client`` (the SDK client) and implements :meth:`_chunks`, which
+    records in its :class:`CallState` whatever a call learns besides the chunks.
+    """
+
+    cfg: C
+    _client: Any
+
+    @property
+    def default_retry_policy(self) -> LLMRetryPolicy | None:
+        """The retries ``max_retries`` asks for; the loop applies it when its config sets none."""
+        return self.cfg.retry_policy() if self.cfg.max_retries > 0 else None
+
+    @abstractmethod
+    def _chunks(self, request: LLMRequest, state: CallState) -> AsyncIterator[LLMStreamChunk]:
+        """The chunks of one SDK call; raises :class:`LLMStreamIncomplete` when it ends early."""
+
+    def stream(self, request: LLMRequest) -> AsyncIterator[LLMStreamChunk]:
+        """Chunks of one call; raises :class:`LLMStreamIncomplete` when the stream stops before its
+        terminator (``finish_reason`` / ``message_stop``)."""
+        return self._chunks(request, CallState())
+
+    async def complete(
+        self,
+        request: LLMRequest,
+        *,
+        on_chunk_delta_text: ChunkCallback | None = None,
+        on_chunk_think: ChunkCallback | None = None,
+        on_stream_end: StreamEndCallback | None = None,
+    ) -> LLMResponse:
+        """One call, streamed into the callbacks and aggregated into an :class:`LLMResponse`.
+
+        ``debug`` carries ``finish_reason``, ``model`` and the provider's raw ``usage`` dict; a
+        structured answer (``response_format``) is parsed and validated into ``json_data``
+        (``parse_error`` says why it failed; see :func:`power_loop.structured.parse_structured`).
+        """
+        state = CallState()
+        return await complete_call(
+            self._chunks(request, state),
+            state,
+            request,
+            on_chunk_delta_text=on_chunk_delta_text,
+            on_chunk_think=on_chunk_think,
+            on_stream_end=on_stream_end,
+        )
+
+    async def close(self) -> None:
+        """Close the SDK client's connection pool."""
+        await self._client.close()

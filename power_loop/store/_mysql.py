@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from decimal import Decimal
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 
 from ..errors import (
     InvalidDSN,
     MissingDependencyError,
-    StoreClosedError,
     StoreError,
     StoreIntegrityError,
     StoreUnavailable,
@@ -33,33 +30,20 @@ from ._dsn import (
     auth_failed,
     connection_lost,
     database_missing,
-    describe_error,
     parse_dsn,
-    sanitized_cause,
     unavailable,
 )
-from ._port import ColumnSpec, Params, Row, TableSpec, UnitOfWork
-from ._sqltext import check_columns, check_ident, check_table, render_default, replace_placeholders
+from ._port import ColumnSpec, Params, Row, TableSpec, Transaction
+from ._server import ServerDatabase, ServerDialect, numeric
+from ._sqltext import check_table, render_default, replace_placeholders
 
 __all__ = ["MySQLDatabase", "MySQLDialect", "connect_mysql"]
 
-T = TypeVar("T")
-
-_SERVER = "MySQL"
-_MAX_IDENT = 64
-_TYPES = {
-    "key": "VARCHAR(255)",
-    "text": "LONGTEXT",
-    "enum": "VARCHAR(32)",
-    "int": "BIGINT",
-    "small": "TINYINT",
-}
 _TABLE_OPTIONS = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 _SQL_MODE = (
     "STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,"
     "ONLY_FULL_GROUP_BY,ANSI_QUOTES,PIPES_AS_CONCAT"
 )
-_CACHE_LIMIT = 4096
 _QUERY_OPTIONS = {"connect_timeout", "unix_socket"}
 
 # Server / client error numbers (see the MySQL and MariaDB error references).
@@ -69,40 +53,44 @@ _UNAVAILABLE = {1040, 1053, 2002, 2003, 2005}
 _LOST = {1053, 1927, 2006, 2013, 2055, 4031}
 
 
-class MySQLDialect:
+class MySQLDialect(ServerDialect[tuple[str, bool]]):
     """SQL text for MySQL/MariaDB: ``%s`` placeholders, ``ON DUPLICATE KEY UPDATE``, inline ``KEY``s."""
 
-    __slots__ = ("_cache",)
+    __slots__ = ()
     name: str = "mysql"
+    _max_ident = 64
+    _types = {
+        "key": "VARCHAR(255)",
+        "text": "LONGTEXT",
+        "enum": "VARCHAR(32)",
+        "int": "BIGINT",
+        "small": "TINYINT",
+    }
+    # MySQL 8 has no ADD COLUMN IF NOT EXISTS: migrations probe the columns first.
+    _add_column = "ADD COLUMN"
+    # lower() on both sides: table names are stored lower-cased where lower_case_table_names != 0.
+    _table_match = "table_schema = DATABASE() AND lower(table_name) = lower(?)"
 
-    def __init__(self) -> None:
-        self._cache: dict[str, tuple[str, bool]] = {}
+    def _compile(self, sql: str) -> tuple[str, bool]:
+        text = replace_placeholders(sql, lambda _: "%s", double_percent=True)
+        return text, "ON DUPLICATE KEY UPDATE" in sql.upper()
 
     def prepare(self, sql: str) -> tuple[str, bool]:
         """``(driver SQL, is_upsert)``; upserts get their affected-row count normalised."""
-        try:
-            return self._cache[sql]
-        except KeyError:
-            pass
-        if len(self._cache) >= _CACHE_LIMIT:  # only reachable with ad-hoc SQL; stay bounded
-            self._cache.clear()
-        text = replace_placeholders(sql, lambda _: "%s", double_percent=True)
-        out = self._cache[sql] = (text, "ON DUPLICATE KEY UPDATE" in sql.upper())
-        return out
+        return self._cached(sql)
 
     def translate(self, sql: str) -> str:
         return self.prepare(sql)[0]
 
-    def _column(self, column: ColumnSpec) -> str:
-        null = "" if column.nullable else " NOT NULL"
+    def _default(self, column: ColumnSpec) -> str:
         default = render_default(column, backslash_escapes=True)
         if default and column.type == "text":
             # LONGTEXT only takes an expression default: DEFAULT ('x') (MySQL 8.0.13+, MariaDB 10.2+).
             default = f" DEFAULT ({default.removeprefix(' DEFAULT ')})"
-        return f"{column.name} {_TYPES[column.type]}{null}{default}"
+        return default
 
     def create_table(self, table: TableSpec, prefix: str) -> list[str]:
-        full = check_table(table, prefix, max_len=_MAX_IDENT)
+        full = check_table(table, prefix, max_len=self._max_ident)
         types = {c.name: c.type for c in table.columns}
         keyed = [*table.primary_key, *(c for i in table.indexes for c in i.columns)]
         bad = sorted({c for c in keyed if types[c] == "text"})
@@ -120,58 +108,17 @@ class MySQLDialect:
         body = ",\n  ".join(lines)
         return [f"CREATE TABLE IF NOT EXISTS {full} (\n  {body}\n) {_TABLE_OPTIONS}"]
 
-    def add_column(self, table: str, column: ColumnSpec, prefix: str) -> str:
-        """``ALTER TABLE … ADD COLUMN`` — MySQL 8 has no ``IF NOT EXISTS`` here: probe first."""
-        full = check_ident(prefix + table, max_len=_MAX_IDENT)
-        check_ident(column.name, max_len=_MAX_IDENT)
-        return f"ALTER TABLE {full} ADD COLUMN {self._column(column)}"
-
-    def upsert(
-        self,
-        table: str,
-        key_cols: Sequence[str],
-        val_cols: Sequence[str],
-        *,
-        add_cols: Sequence[str] = (),
-        insert_only_cols: Sequence[str] = (),
+    def _on_conflict(
+        self, table: str, key_cols: Sequence[str], val_cols: Sequence[str], add_cols: Sequence[str]
     ) -> str:
-        check_ident(table, max_len=_MAX_IDENT)
-        cols = check_columns([*key_cols, *val_cols, *add_cols, *insert_only_cols], max_len=_MAX_IDENT)
         sets = [f"{c} = VALUES({c})" for c in val_cols]
         sets += [f"{c} = {c} + VALUES({c})" for c in add_cols]
         if not sets:  # nothing to update: a no-op assignment keeps the existing row
             sets = [f"{key_cols[0]} = {key_cols[0]}"]
-        return (
-            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-            f"ON DUPLICATE KEY UPDATE {', '.join(sets)}"
-        )
+        return f"ON DUPLICATE KEY UPDATE {', '.join(sets)}"
 
     def insert_ignore(self, table: str, cols: Sequence[str]) -> str:
-        check_ident(table, max_len=_MAX_IDENT)
-        names = check_columns(cols, max_len=_MAX_IDENT)
-        return f"INSERT IGNORE INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-
-    @property
-    def for_update(self) -> str:
-        return " FOR UPDATE"
-
-    # lower() on both sides: table names are stored lower-cased where lower_case_table_names != 0.
-    def table_exists_sql(self) -> str:
-        return (
-            "SELECT 1 AS present FROM information_schema.tables "
-            "WHERE table_schema = DATABASE() AND lower(table_name) = lower(?)"
-        )
-
-    def columns_sql(self) -> str:
-        return (
-            "SELECT column_name AS name FROM information_schema.columns "
-            "WHERE table_schema = DATABASE() AND lower(table_name) = lower(?) ORDER BY ordinal_position"
-        )
-
-
-def _numeric(text: str) -> int | float:
-    """Decode DECIMAL (only produced by aggregates such as SUM here) like SQLite would."""
-    return int(text) if text.lstrip("-").isdigit() else float(Decimal(text))
+        return f"INSERT IGNORE INTO {self._values(table, cols)}"
 
 
 def _quiet_cursors(aiomysql: ModuleType) -> tuple[type[Any], type[Any]]:
@@ -253,8 +200,13 @@ class _MyTransaction:
         return list(rows)
 
 
-class MySQLDatabase:
-    """A :class:`~power_loop.store._port.Database` on an aiomysql pool. Open with :func:`connect_mysql`."""
+class MySQLDatabase(ServerDatabase):
+    """A :class:`~power_loop.store._port.Database` on an aiomysql pool. Open with :func:`connect_mysql`.
+
+    :meth:`advisory_lock` takes ``GET_LOCK`` on a name scoped to the database.
+    """
+
+    kind = "MySQL"
 
     def __init__(
         self,
@@ -265,152 +217,80 @@ class MySQLDatabase:
         *,
         lock_timeout: float = 30.0,
     ) -> None:
+        super().__init__(aiomysql, parts, connect_kwargs, lock_timeout=lock_timeout)
         self.dialect = MySQLDialect()
-        self._aiomysql = aiomysql
         self._dict_cursor = dict_cursor
-        self._pool: Any = None
-        self._parts = parts
-        self._connect_kwargs = connect_kwargs
-        self._closed = False
-        self._lock_timeout = lock_timeout
 
-    @property
-    def server(self) -> str:
-        """``host:port/db`` of the server (no credentials)."""
-        return self._parts.where
-
-    def _error(self, exc: BaseException, conn: Any = None, *, connecting: bool = False) -> BaseException:
-        """The power_loop error for driver error ``exc``; non-driver exceptions are returned as is.
-
-        Specific classes first; any other server/driver error (e.g. bad SQL) becomes a plain
-        :class:`StoreError` chained to the driver's exception.
-        """
-        err = self._aiomysql  # re-exports pymysql's exception classes
+    def _classify(
+        self, exc: BaseException, conn: Any, *, connecting: bool, summary: str
+    ) -> BaseException | None:
+        err = self._driver  # aiomysql re-exports pymysql's exception classes
         parts = self._parts
-        summary = describe_error(exc, parts.password)
         is_driver = isinstance(exc, err.Error)
         code = exc.args[0] if is_driver and exc.args and isinstance(exc.args[0], int) else None
-        mapped: BaseException | None = None
         if isinstance(exc, err.IntegrityError):
-            mapped = StoreIntegrityError(summary)
-        elif code in _AUTH:
-            mapped = auth_failed(_SERVER, parts, summary)
-        elif code in _DB_MISSING:
-            mapped = database_missing(_SERVER, parts, summary)
-        elif connecting and (
+            return StoreIntegrityError(summary)
+        if code in _AUTH:
+            return auth_failed(self.kind, parts, summary)
+        if code in _DB_MISSING:
+            return database_missing(self.kind, parts, summary)
+        if connecting and (
             code in _UNAVAILABLE
             or code in _LOST
             or isinstance(exc, (OSError, asyncio.TimeoutError, TimeoutError))
         ):
-            mapped = unavailable(_SERVER, parts, summary)
-        elif code in _LOST or isinstance(exc, OSError) or (is_driver and conn is not None and conn.closed):
-            mapped = connection_lost(_SERVER, parts, summary)
-        elif is_driver:
-            mapped = StoreError(f"MySQL error at {parts.where}: {summary}")
-        if mapped is None:
-            return exc
-        return sanitized_cause(mapped, exc, parts.password)
+            return unavailable(self.kind, parts, summary)
+        if code in _LOST or isinstance(exc, OSError) or (is_driver and conn is not None and conn.closed):
+            return connection_lost(self.kind, parts, summary)
+        if is_driver:
+            return StoreError(f"MySQL error at {parts.where}: {summary}")
+        return None
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError(f"the MySQL store at {self._parts.where} is closed")
+    def _transaction(self, conn: Any) -> Transaction:
+        return _MyTransaction(conn, self)
 
-    async def _acquire(self) -> Any:
-        self._check_open()
-        try:
-            return await self._pool.acquire()
-        except Exception as exc:
-            raise self._error(exc, connecting=True)
+    async def _release(self, conn: Any) -> None:
+        self._pool.release(conn)  # not a coroutine in aiomysql
 
-    async def transact(self, work: UnitOfWork[T]) -> T:
-        conn = await self._acquire()
-        try:
-            try:
-                await conn.begin()
-            except Exception as exc:
-                raise self._error(exc, conn)
-            try:
-                result = await work(_MyTransaction(conn, self))
-            except BaseException:
-                if not conn.closed:
-                    try:
-                        await conn.rollback()
-                    except Exception:
-                        conn.close()  # state unknown: the pool drops closed connections
-                raise
-            try:
-                await conn.commit()
-            except Exception as exc:
-                raise self._error(exc, conn)
-            return result
-        finally:
-            self._pool.release(conn)
+    async def _begin(self, conn: Any) -> Any:
+        await conn.begin()
+        return None
 
-    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        conn = await self._acquire()
-        try:
-            return await _MyTransaction(conn, self).fetchone(sql, params)
-        finally:
-            self._pool.release(conn)
+    async def _commit(self, conn: Any, handle: Any) -> None:
+        await conn.commit()
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        conn = await self._acquire()
-        try:
-            return await _MyTransaction(conn, self).fetchall(sql, params)
-        finally:
-            self._pool.release(conn)
+    async def _rollback(self, conn: Any, handle: Any) -> None:
+        await conn.rollback()
 
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        conn = await self._acquire()
-        try:
-            return await _MyTransaction(conn, self).execute(sql, params)
-        finally:
-            self._pool.release(conn)
+    def _is_closed(self, conn: Any) -> bool:
+        return bool(conn.closed)
 
-    @asynccontextmanager
-    async def advisory_lock(self, name: str) -> AsyncIterator[None]:
-        """``GET_LOCK`` on a dedicated connection (outside the pool, so a pool of size 1 cannot
-        deadlock against statements run inside the block). Waits at most ``lock_timeout`` seconds (30 by
-        default), then raises
-        :class:`~power_loop.errors.StoreUnavailable`."""
-        self._check_open()
+    def _discard(self, conn: Any) -> None:
+        conn.close()  # the pool drops closed connections
+
+    async def _lock(self, conn: Any, name: str) -> None:
         key = lock_name(self._parts.database, name)
         try:
-            conn = await self._aiomysql.connect(**self._connect_kwargs)
+            async with conn.cursor() as cur:
+                await cur.execute("SELECT GET_LOCK(%s, %s)", (key, self._lock_timeout))
+                (got,) = await cur.fetchone()
         except Exception as exc:
-            raise self._error(exc, connecting=True)
-        locked = False
-        try:
-            try:
-                async with conn.cursor() as cur:
-                    await cur.execute("SELECT GET_LOCK(%s, %s)", (key, self._lock_timeout))
-                    (got,) = await cur.fetchone()
-            except Exception as exc:
-                raise self._error(exc, conn)
-            if got != 1:
-                raise StoreUnavailable(
-                    f"could not take the lock {name!r} on the MySQL server at {self.server} within "
-                    f"{self._lock_timeout:g} s: another session holds it (e.g. a schema provisioning that "
-                    f"hangs); retry, or find the holder with SELECT IS_USED_LOCK('{key}')"
-                )
-            locked = True
-            yield
-        finally:
-            # Release explicitly so the next waiter is granted at once; a closed session releases
-            # its locks anyway, which is the fallback when the connection is broken.
-            try:
-                if locked:
-                    async with conn.cursor() as cur:
-                        await cur.execute("SELECT RELEASE_LOCK(%s)", (key,))
-                await conn.ensure_closed()
-            except Exception:
-                conn.close()
+            raise self._error(exc, conn)
+        if got != 1:
+            raise StoreUnavailable(
+                f"could not take the lock {name!r} on the MySQL server at {self.server} within "
+                f"{self._lock_timeout:g} s: another session holds it (e.g. a schema provisioning that "
+                f"hangs); retry, or find the holder with SELECT IS_USED_LOCK('{key}')"
+            )
 
-    async def close(self) -> None:
-        """Close the pool (waits for borrowed connections to come back). Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _unlock(self, conn: Any, name: str) -> None:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT RELEASE_LOCK(%s)", (lock_name(self._parts.database, name),))
+
+    async def _close_connection(self, conn: Any) -> None:
+        await conn.ensure_closed()
+
+    async def _close_pool(self) -> None:
         self._pool.close()
         await self._pool.wait_closed()
 
@@ -449,7 +329,7 @@ async def connect_mysql(
         )
     cursor, dict_cursor = _quiet_cursors(aiomysql)
     conv = dict(decoders)
-    conv[FIELD_TYPE.NEWDECIMAL] = conv[FIELD_TYPE.DECIMAL] = _numeric
+    conv[FIELD_TYPE.NEWDECIMAL] = conv[FIELD_TYPE.DECIMAL] = numeric
     try:
         timeout = float(options.get("connect_timeout", connect_timeout))
     except ValueError:
@@ -471,8 +351,5 @@ async def connect_mysql(
         "connect_timeout": timeout,
     }
     db = MySQLDatabase(aiomysql, parts, kwargs, dict_cursor, lock_timeout=lock_timeout)
-    try:
-        db._pool = await aiomysql.create_pool(minsize=minsize, maxsize=maxsize, **kwargs)
-    except Exception as exc:
-        raise db._error(exc, connecting=True)
+    await db._open_pool(aiomysql.create_pool, minsize=minsize, maxsize=maxsize, **kwargs)
     return db

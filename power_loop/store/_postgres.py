@@ -9,77 +9,48 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from decimal import Decimal
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
-from ..errors import (
-    MissingDependencyError,
-    StoreClosedError,
-    StoreError,
-    StoreIntegrityError,
-    StoreUnavailable,
-)
+from ..errors import MissingDependencyError, StoreError, StoreIntegrityError, StoreUnavailable
 from ._dsn import (
     DSNParts,
     auth_failed,
     connection_lost,
     database_missing,
-    describe_error,
     parse_dsn,
-    sanitized_cause,
     unavailable,
 )
-from ._port import ColumnSpec, Params, Row, TableSpec, UnitOfWork
-from ._sqltext import (
-    check_columns,
-    check_ident,
-    check_table,
-    render_default,
-    replace_placeholders,
-    status_rowcount,
-)
+from ._port import Params, Row, TableSpec, Transaction
+from ._server import ServerDatabase, ServerDialect, numeric
+from ._sqltext import check_table, replace_placeholders, status_rowcount
 
 __all__ = ["PostgresDatabase", "PostgresDialect", "connect_postgres"]
 
-T = TypeVar("T")
-
-_SERVER = "PostgreSQL"
-_MAX_IDENT = 63  # NAMEDATALEN - 1; longer names would be silently truncated by the server
-_TYPES = {"key": "TEXT", "text": "TEXT", "enum": "TEXT", "int": "BIGINT", "small": "SMALLINT"}
 _SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql"}
-_CACHE_LIMIT = 4096
 
 
-class PostgresDialect:
+class PostgresDialect(ServerDialect[str]):
     """SQL text for PostgreSQL: ``$n`` placeholders, ``ON CONFLICT`` upserts, ``information_schema``."""
 
-    __slots__ = ("_cache",)
+    __slots__ = ()
     name: str = "postgres"
+    _max_ident = 63  # NAMEDATALEN - 1; longer names would be silently truncated by the server
+    _types = {"key": "TEXT", "text": "TEXT", "enum": "TEXT", "int": "BIGINT", "small": "SMALLINT"}
+    _add_column = "ADD COLUMN IF NOT EXISTS"
+    # Unquoted identifiers fold to lower case in PostgreSQL, hence lower(?).
+    _table_match = "table_schema = current_schema() AND table_name = lower(?)"
 
-    def __init__(self) -> None:
-        self._cache: dict[str, str] = {}
+    def _compile(self, sql: str) -> str:
+        return replace_placeholders(sql, lambda n: f"${n}", double_percent=False)
 
     def translate(self, sql: str) -> str:
-        try:
-            return self._cache[sql]
-        except KeyError:
-            pass
-        if len(self._cache) >= _CACHE_LIMIT:  # only reachable with ad-hoc SQL; stay bounded
-            self._cache.clear()
-        out = self._cache[sql] = replace_placeholders(sql, lambda n: f"${n}", double_percent=False)
-        return out
-
-    def _column(self, column: ColumnSpec) -> str:
-        null = "" if column.nullable else " NOT NULL"
-        default = render_default(column, backslash_escapes=False)
-        return f"{column.name} {_TYPES[column.type]}{null}{default}"
+        return self._cached(sql)
 
     def create_table(self, table: TableSpec, prefix: str) -> list[str]:
-        full = check_table(table, prefix, max_len=_MAX_IDENT)
+        full = check_table(table, prefix, max_len=self._max_ident)
         body = ",\n  ".join(self._column(c) for c in table.columns)
         stmts = [
             f"CREATE TABLE IF NOT EXISTS {full} (\n  {body},\n"
@@ -93,63 +64,20 @@ class PostgresDialect:
             )
         return stmts
 
-    def add_column(self, table: str, column: ColumnSpec, prefix: str) -> str:
-        full = check_ident(prefix + table, max_len=_MAX_IDENT)
-        check_ident(column.name, max_len=_MAX_IDENT)
-        return f"ALTER TABLE {full} ADD COLUMN IF NOT EXISTS {self._column(column)}"
-
-    def upsert(
-        self,
-        table: str,
-        key_cols: Sequence[str],
-        val_cols: Sequence[str],
-        *,
-        add_cols: Sequence[str] = (),
-        insert_only_cols: Sequence[str] = (),
+    def _on_conflict(
+        self, table: str, key_cols: Sequence[str], val_cols: Sequence[str], add_cols: Sequence[str]
     ) -> str:
-        check_ident(table, max_len=_MAX_IDENT)
-        cols = check_columns([*key_cols, *val_cols, *add_cols, *insert_only_cols], max_len=_MAX_IDENT)
         sets = [f"{c} = EXCLUDED.{c}" for c in val_cols]
         sets += [f"{c} = {table}.{c} + EXCLUDED.{c}" for c in add_cols]
         action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
-        return (
-            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-            f"ON CONFLICT ({', '.join(key_cols)}) {action}"
-        )
+        return f"ON CONFLICT ({', '.join(key_cols)}) {action}"
 
     def insert_ignore(self, table: str, cols: Sequence[str]) -> str:
-        check_ident(table, max_len=_MAX_IDENT)
-        names = check_columns(cols, max_len=_MAX_IDENT)
-        return (
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
-            "ON CONFLICT DO NOTHING"
-        )
-
-    @property
-    def for_update(self) -> str:
-        return " FOR UPDATE"
-
-    # Unquoted identifiers fold to lower case in PostgreSQL, hence lower(?).
-    def table_exists_sql(self) -> str:
-        return (
-            "SELECT 1 AS present FROM information_schema.tables "
-            "WHERE table_schema = current_schema() AND table_name = lower(?)"
-        )
-
-    def columns_sql(self) -> str:
-        return (
-            "SELECT column_name AS name FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = lower(?) ORDER BY ordinal_position"
-        )
-
-
-def _numeric(text: str) -> int | float:
-    """Decode ``numeric`` (only produced by aggregates such as SUM here) like SQLite would."""
-    return int(text) if text.lstrip("-").isdigit() else float(Decimal(text))
+        return f"INSERT INTO {self._values(table, cols)} ON CONFLICT DO NOTHING"
 
 
 async def _init_connection(conn: Any) -> None:
-    await conn.set_type_codec("numeric", encoder=str, decoder=_numeric, schema="pg_catalog", format="text")
+    await conn.set_type_codec("numeric", encoder=str, decoder=numeric, schema="pg_catalog", format="text")
 
 
 async def _keep_session(conn: Any) -> None:
@@ -215,8 +143,13 @@ class _PgTransaction:
         return [dict(r) for r in records]
 
 
-class PostgresDatabase:
-    """A :class:`~power_loop.store._port.Database` on an asyncpg pool. Open with :func:`connect_postgres`."""
+class PostgresDatabase(ServerDatabase):
+    """A :class:`~power_loop.store._port.Database` on an asyncpg pool. Open with :func:`connect_postgres`.
+
+    :meth:`advisory_lock` takes ``pg_advisory_lock`` under ``SET lock_timeout``.
+    """
+
+    kind = "PostgreSQL"
 
     def __init__(
         self,
@@ -226,151 +159,77 @@ class PostgresDatabase:
         *,
         lock_timeout: float = 30.0,
     ) -> None:
+        super().__init__(asyncpg, parts, connect_kwargs, lock_timeout=lock_timeout)
         self.dialect = PostgresDialect()
-        self._asyncpg = asyncpg
-        self._pool: Any = None
-        self._parts = parts
-        self._lock_timeout = lock_timeout
-        self._connect_kwargs = connect_kwargs
-        self._closed = False
 
-    @property
-    def server(self) -> str:
-        """``host:port/db`` of the server (no credentials)."""
-        return self._parts.where
-
-    def _error(self, exc: BaseException, conn: Any = None, *, connecting: bool = False) -> BaseException:
-        """The power_loop error for driver error ``exc``; non-driver exceptions are returned as is.
-
-        Specific classes first; any other server/driver error (e.g. bad SQL) becomes a plain
-        :class:`StoreError` chained to the driver's exception.
-        """
-        pg = self._asyncpg
+    def _classify(
+        self, exc: BaseException, conn: Any, *, connecting: bool, summary: str
+    ) -> BaseException | None:
+        pg = self._driver
         parts = self._parts
-        summary = describe_error(exc, parts.password)
-        mapped: BaseException | None = None
         if isinstance(exc, (pg.InvalidPasswordError, pg.InvalidAuthorizationSpecificationError)):
-            mapped = auth_failed(_SERVER, parts, summary)
-        elif isinstance(exc, pg.InvalidCatalogNameError):
-            mapped = database_missing(_SERVER, parts, summary)
-        elif isinstance(exc, pg.IntegrityConstraintViolationError):
-            mapped = StoreIntegrityError(summary)
-        elif isinstance(exc, (pg.CannotConnectNowError, pg.TooManyConnectionsError)):
-            mapped = unavailable(_SERVER, parts, summary)
-        elif connecting and isinstance(
+            return auth_failed(self.kind, parts, summary)
+        if isinstance(exc, pg.InvalidCatalogNameError):
+            return database_missing(self.kind, parts, summary)
+        if isinstance(exc, pg.IntegrityConstraintViolationError):
+            return StoreIntegrityError(summary)
+        if isinstance(exc, (pg.CannotConnectNowError, pg.TooManyConnectionsError)):
+            return unavailable(self.kind, parts, summary)
+        if connecting and isinstance(
             exc, (OSError, asyncio.TimeoutError, TimeoutError, pg.PostgresConnectionError)
         ):
-            mapped = unavailable(_SERVER, parts, summary)
-        elif isinstance(
+            return unavailable(self.kind, parts, summary)
+        if isinstance(
             exc, (OSError, pg.PostgresConnectionError, pg.AdminShutdownError, pg.CrashShutdownError)
         ) or (isinstance(exc, pg.InterfaceError) and conn is not None and _is_closed(conn)):
-            mapped = connection_lost(_SERVER, parts, summary)
-        elif isinstance(exc, (pg.PostgresError, pg.InterfaceError)):
-            mapped = StoreError(f"PostgreSQL error at {parts.where}: {summary}")
-        if mapped is None:
-            return exc
-        return sanitized_cause(mapped, exc, parts.password)
+            return connection_lost(self.kind, parts, summary)
+        if isinstance(exc, (pg.PostgresError, pg.InterfaceError)):
+            return StoreError(f"PostgreSQL error at {parts.where}: {summary}")
+        return None
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError(f"the PostgreSQL store at {self._parts.where} is closed")
+    def _transaction(self, conn: Any) -> Transaction:
+        return _PgTransaction(conn, self)
 
-    async def _acquire(self) -> Any:
-        self._check_open()
+    async def _release(self, conn: Any) -> None:
+        await self._pool.release(conn)
+
+    async def _begin(self, conn: Any) -> Any:
+        tx = conn.transaction()
+        await tx.start()
+        return tx
+
+    async def _commit(self, conn: Any, handle: Any) -> None:
+        await handle.commit()
+
+    async def _rollback(self, conn: Any, handle: Any) -> None:
+        await handle.rollback()
+
+    def _is_closed(self, conn: Any) -> bool:
+        return _is_closed(conn)
+
+    def _discard(self, conn: Any) -> None:
+        conn.terminate()
+
+    async def _lock(self, conn: Any, name: str) -> None:
         try:
-            return await self._pool.acquire()
+            await conn.execute(f"SET lock_timeout = {max(1, int(self._lock_timeout * 1000))}")
+            await conn.execute("SELECT pg_advisory_lock($1)", lock_key(name))
+        except self._driver.LockNotAvailableError:
+            raise StoreUnavailable(
+                f"could not take the lock {name!r} on the PostgreSQL server at {self.server} "
+                f"within {self._lock_timeout:g} s: another process holds it (e.g. a schema provisioning "
+                "that hangs); retry, or find the holder in pg_locks (locktype 'advisory')"
+            ) from None
         except Exception as exc:
-            raise self._error(exc, connecting=True)
+            raise self._error(exc, conn)
 
-    async def transact(self, work: UnitOfWork[T]) -> T:
-        conn = await self._acquire()
-        try:
-            tx = conn.transaction()
-            try:
-                await tx.start()
-            except Exception as exc:
-                raise self._error(exc, conn)
-            try:
-                result = await work(_PgTransaction(conn, self))
-            except BaseException:
-                if not _is_closed(conn):
-                    try:
-                        await tx.rollback()
-                    except Exception:
-                        conn.terminate()  # state unknown: never hand it back to the pool
-                raise
-            try:
-                await tx.commit()
-            except Exception as exc:
-                raise self._error(exc, conn)
-            return result
-        finally:
-            await self._pool.release(conn)
+    async def _unlock(self, conn: Any, name: str) -> None:
+        await conn.execute("SELECT pg_advisory_unlock($1)", lock_key(name))
 
-    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
-        conn = await self._acquire()
-        try:
-            return await _PgTransaction(conn, self).fetchone(sql, params)
-        finally:
-            await self._pool.release(conn)
+    async def _close_connection(self, conn: Any) -> None:
+        await conn.close(timeout=5)
 
-    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
-        conn = await self._acquire()
-        try:
-            return await _PgTransaction(conn, self).fetchall(sql, params)
-        finally:
-            await self._pool.release(conn)
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        """One statement in autocommit mode; returns the affected row count."""
-        conn = await self._acquire()
-        try:
-            return await _PgTransaction(conn, self).execute(sql, params)
-        finally:
-            await self._pool.release(conn)
-
-    @asynccontextmanager
-    async def advisory_lock(self, name: str) -> AsyncIterator[None]:
-        """``pg_advisory_lock`` on a dedicated connection (outside the pool, so a pool of size 1 cannot
-        deadlock against statements run inside the block). Waits at most ``lock_timeout`` seconds (30 by
-        default), then raises
-        :class:`~power_loop.errors.StoreUnavailable`."""
-        self._check_open()
-        key = lock_key(name)
-        try:
-            conn = await self._asyncpg.connect(**self._connect_kwargs)
-        except Exception as exc:
-            raise self._error(exc, connecting=True)
-        locked = False
-        try:
-            try:
-                await conn.execute(f"SET lock_timeout = {max(1, int(self._lock_timeout * 1000))}")
-                await conn.execute("SELECT pg_advisory_lock($1)", key)
-            except self._asyncpg.LockNotAvailableError:
-                raise StoreUnavailable(
-                    f"could not take the lock {name!r} on the PostgreSQL server at {self.server} "
-                    f"within {self._lock_timeout:g} s: another process holds it (e.g. a schema provisioning "
-                    "that hangs); retry, or find the holder in pg_locks (locktype 'advisory')"
-                ) from None
-            except Exception as exc:
-                raise self._error(exc, conn)
-            locked = True
-            yield
-        finally:
-            # Unlock explicitly so the next waiter is granted at once; closing the session would
-            # release the lock anyway, which is the fallback when the connection is broken.
-            try:
-                if locked:
-                    await conn.execute("SELECT pg_advisory_unlock($1)", key)
-                await conn.close(timeout=5)
-            except Exception:
-                conn.terminate()
-
-    async def close(self) -> None:
-        """Close the pool (waits for borrowed connections to come back). Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
+    async def _close_pool(self) -> None:
         await self._pool.close()
 
 
@@ -409,10 +268,12 @@ async def connect_postgres(
         if value is not None:
             kwargs[key] = value
     db = PostgresDatabase(asyncpg, parts, kwargs, lock_timeout=lock_timeout)
-    try:
-        db._pool = await asyncpg.create_pool(
-            min_size=min_size, max_size=max_size, init=_init_connection, reset=_keep_session, **kwargs
-        )
-    except Exception as exc:
-        raise db._error(exc, connecting=True)
+    await db._open_pool(
+        asyncpg.create_pool,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        reset=_keep_session,
+        **kwargs,
+    )
     return db

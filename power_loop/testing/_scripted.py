@@ -13,15 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..llm._echo import message_text
-from ..llm._stream import complete_from_stream
 from ..llm._types import (
-    ChunkCallback,
     LLMRequest,
     LLMResponse,
     LLMServiceBase,
     LLMStreamChunk,
     LLMTokenUsage,
-    StreamEndCallback,
 )
 
 __all__ = ["ScriptExhaustedError", "ScriptedCall", "ScriptedLLM", "ScriptedTurn", "Turn"]
@@ -262,23 +259,6 @@ class ScriptedLLM(LLMServiceBase):
             )
         usage = turn.usage if turn.usage is not None else LLMTokenUsage(10, 5, 15)
         yield LLMStreamChunk(tool_calls=final_calls, token_usage=copy.copy(usage), is_final=True)
-
-    async def complete(
-        self,
-        request: LLMRequest,
-        *,
-        on_chunk_delta_text: ChunkCallback | None = None,
-        on_chunk_think: ChunkCallback | None = None,
-        on_stream_end: StreamEndCallback | None = None,
-    ) -> LLMResponse:
-        """The streamed turn, aggregated; callbacks (sync or async) see every delta."""
-        return await complete_from_stream(
-            self.stream(request),
-            on_chunk_delta_text=on_chunk_delta_text,
-            on_chunk_think=on_chunk_think,
-            on_stream_end=on_stream_end,
-            parse_json=request.parse_json,
-        )
 
     async def close(self) -> None:
         self.closed = True

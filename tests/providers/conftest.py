@@ -13,6 +13,8 @@ from power_loop.llm import AnthropicChatConfig, OpenAICompatibleChatConfig
 pytest.importorskip("openai")
 pytest.importorskip("anthropic")
 
+from provider_helpers import SleepRecorder
+
 from power_loop.llm._anthropic import AnthropicMessagesLLMService
 from power_loop.llm._openai import OpenAICompatibleChatLLMService
 
@@ -56,16 +58,6 @@ async def make_anthropic(wire: WireServer) -> AsyncIterator[Callable[..., Anthro
     yield make
     for service in made:
         await service.close()
-
-
-class SleepRecorder:
-    """An injected ``sleep`` for ``with_retry``: records the waits, sleeps for real never."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from typing import Any
 
 import anthropic
 import pytest
-from conftest import SleepRecorder
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from provider_helpers import SleepRecorder
 from wire_server import (
     Reply,
     WireServer,

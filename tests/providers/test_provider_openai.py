@@ -7,7 +7,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import SleepRecorder
+from provider_helpers import SleepRecorder
 from wire_server import (
     Reply,
     WireServer,

@@ -1,0 +1,13 @@
+"""Helpers shared by the provider tests (a module with a unique name: test folders are not packages)."""
+
+from __future__ import annotations
+
+
+class SleepRecorder:
+    """An injected ``sleep`` for ``with_retry``: records the waits, sleeps for real never."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
