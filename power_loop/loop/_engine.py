@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from ._cache import SessionWindow
     from ._types import AgentLoopConfig
 
-__all__ = ["EngineParts", "SendRun"]
+__all__ = ["EngineParts", "SendRun", "run_message_hooks"]
 
 T = TypeVar("T")
 
@@ -787,6 +787,8 @@ class SendRun:
             )
         if not messages and stats is None and interactions is KEEP:
             return
+        if messages and self.p.hooks.has(HP.MESSAGE_APPEND):
+            messages = await run_message_hooks(self.p.hooks, self.sid, messages)
         window = self.window
         result = await self.p.store.append_messages(
             self.sid,
@@ -876,6 +878,34 @@ class SendRun:
         data = make()
         self.p.bus.emit(event_type, data, session_id=self.sid, round_index=round_index, stream_id=stream_id)
         tap.emit(event_type, data, session_id=self.sid, round_index=round_index, stream_id=stream_id)
+
+
+async def run_message_hooks(hooks: AgentHooks, session_id: str, messages: list[NewMessage]) -> list[NewMessage]:
+    """``message.append`` hooks see each message before it is written and may replace it.
+
+    A replacement must keep the history valid (the store refuses, e.g., a result for an unknown call).
+    """
+    out: list[NewMessage] = []
+    for message in messages:
+        shown = _as_dict(message)
+        ctx = C.MessageAppendCtx(session_id=session_id, round_index=message.round_index or 0, message=shown)
+        await hooks.run(HP.MESSAGE_APPEND, ctx)
+        edited = ctx.message
+        if edited is shown and edited == _as_dict(message):
+            out.append(message)
+            continue
+        out.append(
+            NewMessage(
+                role=str(edited.get("role", message.role)),
+                content=edited.get("content"),
+                name=edited.get("name"),
+                tool_calls=edited.get("tool_calls"),
+                tool_call_id=edited.get("tool_call_id"),
+                round_index=message.round_index,
+                meta=message.meta,
+            )
+        )
+    return out
 
 
 def _call_name(call: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from ..errors import (
     SessionPendingError,
 )
 from ..events import AgentEvent, AgentEventBus, AgentEventType, SendCompletedPayload, resolve_event_type
-from ..hooks import AgentHooks
+from ..hooks import AgentHooks, HookPoint
 from ..llm import CancellationLike, CancellationToken, LLMService
 from ..store import (
     DEFAULT_DB_PATH,
@@ -41,7 +41,7 @@ from ..store import (
 from ..tools import ToolRegistry
 from ..tools._runtime import ToolRuntimeContext, use_tool_runtime_context
 from ._cache import SessionWindow, WindowCache
-from ._engine import EngineParts, SendRun
+from ._engine import EngineParts, SendRun, run_message_hooks
 from ._messages import message_dict, row_to_message, user_content
 from ._prompt import build_system_prompt
 from ._sync import SyncRunner
@@ -301,6 +301,11 @@ class StatefulAgentLoop:
         store = await self.ensure_store()
         async with self._session(session_id):
             user = NewMessage(role="user", content=content, name=name, round_index=0)
+            if self._hooks.has(HookPoint.MESSAGE_APPEND):
+                (user,) = await run_message_hooks(self._hooks, session_id, [user])
+                if user.role != "user" or not isinstance(user.content, str):
+                    raise ConfigError("a message.append hook must keep a user message a user message with text")
+                content, name = user.content, user.name
             try:
                 appended = await store.append_messages(
                     session_id, [user], begin_send=True, lease=self._lease_token(session_id)

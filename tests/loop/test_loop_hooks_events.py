@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from loop_helpers import check_history, make_tools
 
-from power_loop import AgentEventBus, AgentEventType, AgentHooks, HookDirective, HookPoint, LLMResponse
+from power_loop import (
+    AgentEventBus,
+    AgentEventType,
+    AgentHooks,
+    HistoryInvariantError,
+    HookDirective,
+    HookPoint,
+    LLMResponse,
+)
 from power_loop.testing import ScriptedLLM
 
 
@@ -95,6 +103,55 @@ async def test_llm_before_short_circuit_and_edit(make_loop):
     sid2 = await loop2.new_session()
     result = await loop2.send("hi", sid2)
     assert result.final_text == "cached answer" and llm2.requests == []
+
+
+async def test_llm_before_break_ends_the_send_without_calling_the_model(make_loop):
+    loop, hooks, llm = _loop(make_loop, [ScriptedLLM.text("never")])
+    hooks.register(HookPoint.LLM_BEFORE, lambda ctx: HookDirective.BREAK)
+    sid = await loop.new_session()
+    result = await loop.send("hi", sid)
+    assert result.status == "completed" and llm.requests == []
+    assert await loop.get_messages(sid) == [{"role": "user", "content": "hi"}]
+
+
+async def test_message_append_hooks_see_and_can_rewrite_every_persisted_message(make_loop):
+    loop, hooks, llm = _loop(
+        make_loop,
+        [ScriptedLLM.tool_call("t", {"x": "a"}), ScriptedLLM.text("the password is hunter2")],
+        t=lambda x: "token hunter2",
+    )
+    seen: list[str] = []
+
+    def redact(ctx):
+        seen.append(ctx.message["role"])
+        if isinstance(ctx.message.get("content"), str):
+            ctx.message = {**ctx.message, "content": ctx.message["content"].replace("hunter2", "***")}
+
+    hooks.register("message.append", redact)
+    sid = await loop.new_session()
+    result = await loop.send("my password is hunter2", sid)
+    assert seen == ["user", "assistant", "tool", "assistant"]
+    messages = await loop.get_messages(sid)
+    check_history(messages)
+    assert all("hunter2" not in (m["content"] or "") for m in messages)
+    assert llm.requests[0].messages == [{"role": "user", "content": "my password is ***"}]
+    assert result.final_text == "the password is hunter2"  # the caller still gets the model's answer
+
+
+async def test_a_message_append_hook_cannot_break_history(make_loop):
+    loop, hooks, _ = _loop(make_loop, [ScriptedLLM.tool_call("t", {"x": "a"}), ScriptedLLM.text("ok")], t=lambda x: x)
+
+    def corrupt(ctx):
+        if ctx.message["role"] == "tool":
+            ctx.message = {**ctx.message, "tool_call_id": "call_bogus"}
+
+    hooks.register(HookPoint.MESSAGE_APPEND, corrupt)
+    sid = await loop.new_session()
+    with pytest.raises(HistoryInvariantError):
+        await loop.send("hi", sid)
+    pending = await loop.get_pending(sid)
+    assert pending is not None and len(pending["tool_calls"]) == 1  # refused write: nothing half-written
+    assert await loop.abort_pending(sid) == 1
 
 
 async def test_llm_after_break_drops_tool_calls(make_loop):
