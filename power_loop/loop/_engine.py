@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,16 +33,14 @@ from ..llm import (
     CancellationToken,
     LLMRequest,
     LLMResponse,
-    LLMStreamChunk,
     complete_from_stream,
     normalize_tool_call,
-    parse_tool_arguments,
     with_retry,
 )
-from ..llm._types import field_of
 from ..store import KEEP, NewMessage, SendAccounting
 from ..tools import HumanInputRequired, execute_tool_call
-from ._messages import message_dict, row_to_message
+from ._messages import call_args, call_name, new_message_dict, row_to_message, run_message_hooks
+from ._streaming import publish_tool_call_deltas, race_cancellation, text_delta_callback
 from ._types import StatefulResult
 
 if TYPE_CHECKING:
@@ -55,7 +53,7 @@ if TYPE_CHECKING:
     from ._cache import SessionWindow
     from ._types import AgentLoopConfig
 
-__all__ = ["EngineParts", "SendRun", "run_message_hooks"]
+__all__ = ["EngineParts", "SendRun"]
 
 T = TypeVar("T")
 
@@ -319,8 +317,8 @@ class SendRun:
             request.max_tokens = ctx.max_tokens
             request.temperature = ctx.temperature
 
-        on_text = self._stream_cb(False) if self._wants(ET.STREAM_DELTA) else None
-        on_think = self._stream_cb(True) if self._wants(ET.STREAM_THINK_DELTA) else None
+        on_text = text_delta_callback(self._emit, False, round_index) if self._wants(ET.STREAM_DELTA) else None
+        on_think = text_delta_callback(self._emit, True, round_index) if self._wants(ET.STREAM_THINK_DELTA) else None
         model = request.model or ""
 
         async def attempt(n: int) -> LLMResponse:
@@ -338,7 +336,7 @@ class SendRun:
                     )
                 else:
                     response = await complete_from_stream(
-                        self._tapped(self.p.llm.stream(request)),
+                        publish_tool_call_deltas(self.p.llm.stream(request), self._emit, self._wants, round_index),
                         on_chunk_delta_text=on_text,
                         on_chunk_think=on_think,
                         parse_json=request.parse_json,
@@ -396,43 +394,6 @@ class SendRun:
             )
         return response
 
-    def _stream_cb(self, think: bool) -> Callable[[str], None]:
-        event = ET.STREAM_THINK_DELTA if think else ET.STREAM_DELTA
-
-        def on_delta(text: str) -> None:
-            self._emit(
-                event,
-                partial(P.StreamDeltaPayload, stream_id="main", text=text, is_think=think),
-                round_index=self.rounds - 1,
-                stream_id="main",
-            )
-
-        return on_delta
-
-    async def _tapped(self, chunks: AsyncIterator[LLMStreamChunk]) -> AsyncIterator[LLMStreamChunk]:
-        """Pass chunks through, publishing each tool-call argument fragment as it arrives."""
-        round_index = self.rounds - 1
-        async for chunk in chunks:
-            deltas = chunk.delta_tool_calls
-            if deltas is not None and self._wants(ET.TOOL_CALL_DELTA):
-                for delta in deltas if isinstance(deltas, (list, tuple)) else (deltas,):
-                    fn = field_of(delta, "function")
-                    index = field_of(delta, "index")
-                    self._emit(
-                        ET.TOOL_CALL_DELTA,
-                        partial(
-                            P.ToolCallDeltaPayload,
-                            stream_id="main",
-                            index=index if isinstance(index, int) else 0,
-                            tool_call_id=str(field_of(delta, "id") or ""),
-                            name=str(field_of(fn, "name") or ""),
-                            arguments_delta=str(field_of(fn, "arguments") or ""),
-                        ),
-                        round_index=round_index,
-                        stream_id="main",
-                    )
-            yield chunk
-
     def _on_retry(self, round_index: int) -> Callable[[int, BaseException, float], None]:
         def on_retry(attempt: int, exc: BaseException, sleep_s: float) -> None:
             self._emit(
@@ -450,23 +411,10 @@ class SendRun:
         return on_retry
 
     async def _race(self, awaitable: Awaitable[T]) -> T:
-        """Await ``awaitable`` unless the cancellation token fires first (then cancel it and raise)."""
+        """Await ``awaitable`` unless the send's cancellation token fires first."""
         if not self.cancellable:
             return await awaitable
-        work = asyncio.ensure_future(awaitable)
-        stop = asyncio.ensure_future(self.token.wait())
-        try:
-            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            work.cancel()
-            stop.cancel()
-            raise
-        if work.done():
-            stop.cancel()
-            return work.result()
-        work.cancel()
-        await asyncio.gather(work, return_exceptions=True)
-        raise CancellationRequested(self.token.reason or "cancelled")
+        return await race_cancellation(awaitable, self.token)
 
     def _account(self, response: LLMResponse, round_index: int) -> None:
         usage = response.token_usage.normalized()
@@ -539,7 +487,7 @@ class SendRun:
         ]
         if human:
             index, request = min(human, key=lambda pair: pair[0])
-            waiting = [request.to_pending(tool_call_id=calls[index]["id"], tool_name=_call_name(calls[index]))]
+            waiting = [request.to_pending(tool_call_id=calls[index]["id"], tool_name=call_name(calls[index]))]
             # Other input requests in the same batch are superseded by the first one.
             rows.extend(
                 self._tool_row(calls[i], "[skipped: superseded by a user-input request]", round_index)
@@ -583,15 +531,15 @@ class SendRun:
 
     async def _invoke(self, round_index: int, call: dict[str, Any]) -> str:
         hooks = self.p.hooks
-        name = _call_name(call)
+        name = call_name(call)
         args: dict[str, Any] | None = None
         if hooks.has(HP.TOOL_BEFORE):
-            args = _call_args(call)
+            args = call_args(call)
             before = C.ToolBeforeCtx(session_id=self.sid, round_index=round_index, tool_call=call, tool_name=name, tool_args=args)
             if await hooks.run(HP.TOOL_BEFORE, before) is HD.SKIP:
                 self._tool_events(round_index, call, name, args, before.output, failed=False)
                 return before.output
-            if before.tool_name != name or before.tool_args is not args or before.tool_args != _call_args(call):
+            if before.tool_name != name or before.tool_args is not args or before.tool_args != call_args(call):
                 name, args = before.tool_name, before.tool_args
                 call = {
                     "id": call["id"],
@@ -599,7 +547,7 @@ class SendRun:
                     "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)},
                 }
         if self._wants(ET.TOOL_CALL_STARTED):
-            shown = args if args is not None else _call_args(call)
+            shown = args if args is not None else call_args(call)
             self._emit(
                 ET.TOOL_CALL_STARTED,
                 lambda: P.ToolCallStartedPayload(name=name, tool_input=shown, tool_call_id=call["id"]),
@@ -806,7 +754,7 @@ class SendRun:
             else:
                 window.messages[:] = [row_to_message(row) for row in rows]
         else:
-            window.messages.extend(_as_dict(m) for m in messages)
+            window.messages.extend(new_message_dict(m) for m in messages)
         window.next_seq = result.next_seq
 
     def _assistant(self, text: str, round_index: int, calls: list[dict[str, Any]] | None = None) -> NewMessage:
@@ -814,7 +762,7 @@ class SendRun:
 
     def _tool_row(self, call: dict[str, Any], output: str, round_index: int) -> NewMessage:
         return NewMessage(
-            role="tool", content=output, tool_call_id=call["id"], name=_call_name(call), round_index=round_index
+            role="tool", content=output, tool_call_id=call["id"], name=call_name(call), round_index=round_index
         )
 
     # ------------------------------------------------------------------ results & events
@@ -878,53 +826,3 @@ class SendRun:
         data = make()
         self.p.bus.emit(event_type, data, session_id=self.sid, round_index=round_index, stream_id=stream_id)
         tap.emit(event_type, data, session_id=self.sid, round_index=round_index, stream_id=stream_id)
-
-
-async def run_message_hooks(hooks: AgentHooks, session_id: str, messages: list[NewMessage]) -> list[NewMessage]:
-    """``message.append`` hooks see each message before it is written and may replace it.
-
-    A replacement must keep the history valid (the store refuses, e.g., a result for an unknown call).
-    """
-    out: list[NewMessage] = []
-    for message in messages:
-        shown = _as_dict(message)
-        ctx = C.MessageAppendCtx(session_id=session_id, round_index=message.round_index or 0, message=shown)
-        await hooks.run(HP.MESSAGE_APPEND, ctx)
-        edited = ctx.message
-        if edited is shown and edited == _as_dict(message):
-            out.append(message)
-            continue
-        out.append(
-            NewMessage(
-                role=str(edited.get("role", message.role)),
-                content=edited.get("content"),
-                name=edited.get("name"),
-                tool_calls=edited.get("tool_calls"),
-                tool_call_id=edited.get("tool_call_id"),
-                round_index=message.round_index,
-                meta=message.meta,
-            )
-        )
-    return out
-
-
-def _call_name(call: dict[str, Any]) -> str:
-    fn = call.get("function")
-    return str(fn.get("name", "")) if isinstance(fn, dict) else ""
-
-
-def _call_args(call: dict[str, Any]) -> dict[str, Any]:
-    fn = call.get("function")
-    raw = fn.get("arguments") if isinstance(fn, dict) else None
-    parsed, _error = parse_tool_arguments(raw)
-    return parsed if parsed is not None else {}
-
-
-def _as_dict(message: NewMessage) -> dict[str, Any]:
-    return message_dict(
-        message.role,
-        message.content,
-        name=message.name,
-        tool_calls=message.tool_calls,
-        tool_call_id=message.tool_call_id,
-    )

@@ -41,8 +41,8 @@ from ..store import (
 from ..tools import ToolRegistry
 from ..tools._runtime import ToolRuntimeContext, use_tool_runtime_context
 from ._cache import SessionWindow, WindowCache
-from ._engine import EngineParts, SendRun, run_message_hooks
-from ._messages import message_dict, row_to_message, user_content
+from ._engine import EngineParts, SendRun
+from ._messages import message_dict, row_to_message, run_message_hooks, user_content
 from ._prompt import build_system_prompt
 from ._sync import SyncRunner
 from ._types import AgentLoopConfig, FollowUpQueued, LoopMessage, StatefulResult

@@ -6,11 +6,18 @@ store) build dicts with `message_dict`, so a cold loop produces byte-identical r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..hooks import HookPoint
+from ..hooks._contexts import MessageAppendCtx
+from ..llm import parse_tool_arguments
+from ..store import NewMessage
 
-__all__ = ["message_dict", "row_to_message", "user_content"]
+if TYPE_CHECKING:
+    from ..hooks import AgentHooks
+
+__all__ = ["call_args", "call_name", "message_dict", "new_message_dict", "row_to_message", "run_message_hooks", "user_content"]
 
 
 def message_dict(
@@ -56,3 +63,53 @@ def user_content(user_input: Any) -> tuple[str, str | None]:
         name = user_input.get("name")
         return content, name if isinstance(name, str) else None
     raise ConfigError(f"send() expects a str or a user message dict, got {type(user_input).__name__}")
+
+
+async def run_message_hooks(hooks: AgentHooks, session_id: str, messages: list[NewMessage]) -> list[NewMessage]:
+    """``message.append`` hooks see each message before it is written and may replace it.
+
+    A replacement must keep the history valid (the store refuses, e.g., a result for an unknown call).
+    """
+    out: list[NewMessage] = []
+    for message in messages:
+        shown = new_message_dict(message)
+        ctx = MessageAppendCtx(session_id=session_id, round_index=message.round_index or 0, message=shown)
+        await hooks.run(HookPoint.MESSAGE_APPEND, ctx)
+        edited = ctx.message
+        if edited is shown and edited == new_message_dict(message):
+            out.append(message)
+            continue
+        out.append(
+            NewMessage(
+                role=str(edited.get("role", message.role)),
+                content=edited.get("content"),
+                name=edited.get("name"),
+                tool_calls=edited.get("tool_calls"),
+                tool_call_id=edited.get("tool_call_id"),
+                round_index=message.round_index,
+                meta=message.meta,
+            )
+        )
+    return out
+
+
+def call_name(call: dict[str, Any]) -> str:
+    fn = call.get("function")
+    return str(fn.get("name", "")) if isinstance(fn, dict) else ""
+
+
+def call_args(call: dict[str, Any]) -> dict[str, Any]:
+    fn = call.get("function")
+    raw = fn.get("arguments") if isinstance(fn, dict) else None
+    parsed, _error = parse_tool_arguments(raw)
+    return parsed if parsed is not None else {}
+
+
+def new_message_dict(message: NewMessage) -> dict[str, Any]:
+    return message_dict(
+        message.role,
+        message.content,
+        name=message.name,
+        tool_calls=message.tool_calls,
+        tool_call_id=message.tool_call_id,
+    )
