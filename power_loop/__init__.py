@@ -82,7 +82,7 @@ if TYPE_CHECKING:
         trim_history,
     )
     from .events import AgentEvent, AgentEventBus, AgentEventType, BaseEventPayload
-    from .hooks import AgentHooks, BaseHookCtx, HookDirective, HookPoint
+    from .hooks import AgentHooks, BaseHookCtx, HookDirective, HookPoint, TimerFireCtx
     from .llm import (
         AnthropicChatConfig,
         CancellationLike,
@@ -109,6 +109,8 @@ if TYPE_CHECKING:
         StatefulAgentLoop,
         StatefulResult,
         SyncCallInEventLoopError,
+        TimerRunner,
+        format_timer_message,
         format_tool_catalog,
     )
     from .store import (
@@ -279,7 +281,9 @@ __all__ = [
     "StructuredOutputSpec",
     "SubagentLifecycle",
     "SyncCallInEventLoopError",
+    "TimerFireCtx",
     "TimerRow",
+    "TimerRunner",
     "TokenEstimator",
     "ToolDefinition",
     "ToolHandlerResult",
@@ -296,6 +300,7 @@ __all__ = [
     "create_llm_service_from_env",
     "estimate_text_tokens",
     "estimate_tokens",
+    "format_timer_message",
     "format_tool_catalog",
     "get_tool_runtime_context",
     "open_store",
@@ -310,6 +315,9 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "TimerRunner": "loop",
+    "format_timer_message": "loop",
+    "TimerFireCtx": "hooks",
     "ContextPipeline": "context",
     "VerbatimRepresentation": "context",
     "ProjectedRepresentation": "context",

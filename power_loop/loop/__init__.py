@@ -3,6 +3,7 @@
 from ._loop import StatefulAgentLoop
 from ._prompt import DEFAULT_AGENT_SYSTEM_PROMPT, format_tool_catalog
 from ._sync import SyncCallInEventLoopError
+from ._timers import TimerRunner, format_timer_message
 from ._types import (
     AgentLoopConfig,
     AgentLoopResult,
@@ -22,5 +23,7 @@ __all__ = [
     "StatefulAgentLoop",
     "StatefulResult",
     "SyncCallInEventLoopError",
+    "TimerRunner",
+    "format_timer_message",
     "format_tool_catalog",
 ]

@@ -271,18 +271,26 @@ class AuxMixin(StoreCore):
         from_status: str,
         to_status: str,
         due_at_ms: int | None = None,
+        now_ms: int | None = None,
     ) -> bool:
-        """Compare-and-set the status; True only for the one caller that won the transition."""
+        """Compare-and-set the status; True only for the one caller that won the transition.
+
+        ``now_ms`` (default: now) is the time stamped into ``updated_at``, the firing heartbeat.
+        """
+        at = _clock() if now_ms is None else int(now_ms)
         count = await self._db.execute(
             f"UPDATE {self.t['timers']} SET status = ?, due_at = COALESCE(?, due_at), updated_at = ? "
             "WHERE session_id = ? AND timer_id = ? AND status = ?",
-            (_status(to_status), due_at_ms, now_ms(), session_id, timer_id, _status(from_status)),
+            (_status(to_status), due_at_ms, at, session_id, timer_id, _status(from_status)),
         )
         return count > 0
 
-    async def finish_firing_timer(self, session_id: str, timer_id: int) -> bool:
-        """A ``firing`` timer is done: one-shot → ``fired``; recurring → ``armed`` again at now+interval."""
-        now = now_ms()
+    async def finish_firing_timer(self, session_id: str, timer_id: int, *, now_ms: int | None = None) -> bool:
+        """A ``firing`` timer is done: one-shot → ``fired``; recurring → ``armed`` again at now+interval.
+
+        ``now_ms`` (default: now) is the fire time; a recurring timer's next due time counts from it.
+        """
+        now = _clock() if now_ms is None else int(now_ms)
         count = await self._db.execute(
             f"UPDATE {self.t['timers']} SET "
             "status = CASE WHEN interval_s IS NULL THEN 'fired' ELSE 'armed' END, "
@@ -292,6 +300,29 @@ class AuxMixin(StoreCore):
             (now, now, now, session_id, timer_id),
         )
         return count > 0
+
+    async def heartbeat_firing_timer(self, session_id: str, timer_id: int, *, now_ms: int | None = None) -> bool:
+        """Refresh a ``firing`` timer's ``updated_at`` (its heartbeat); False once it is no longer firing."""
+        at = _clock() if now_ms is None else int(now_ms)
+        count = await self._db.execute(
+            f"UPDATE {self.t['timers']} SET updated_at = ? "
+            "WHERE session_id = ? AND timer_id = ? AND status = 'firing'",
+            (at, session_id, timer_id),
+        )
+        return count > 0
+
+    async def recover_stale_firing_timers(self, *, older_than_ms: int, now_ms: int | None = None) -> int:
+        """Re-arm ``firing`` timers whose heartbeat (``updated_at``) is older than ``older_than_ms``.
+
+        Their runner died mid-delivery; the timers keep their due time, so the next scan fires them
+        again (timers are at-least-once). Returns how many were re-armed.
+        """
+        at = _clock() if now_ms is None else int(now_ms)
+        return await self._db.execute(
+            f"UPDATE {self.t['timers']} SET status = 'armed', updated_at = ? "
+            "WHERE status = 'firing' AND updated_at < ?",
+            (at, int(older_than_ms)),
+        )
 
     async def cancel_timer(self, session_id: str, timer_id: int) -> bool:
         """Cancel an armed or firing timer; False if it is already finished or unknown."""

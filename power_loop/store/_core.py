@@ -22,7 +22,7 @@ from ._rows import (
 )
 from ._schema import CURRENT_SCHEMA_VERSION, SCHEMA_TABLES, validate_table_prefix
 
-__all__ = ["MESSAGE_COLS", "SESSION_COLS", "StoreCore", "dumps", "now_ms"]
+__all__ = ["ADVANCE_RETURNING", "MESSAGE_COLS", "SESSION_COLS", "StoreCore", "dumps", "now_ms"]
 
 SESSION_COLS = (
     "session_id, created_at, updated_at, system_prompt, model, config_json, status, kind, "
@@ -33,6 +33,9 @@ MESSAGE_COLS = (
     "round_index, state, meta_json, send_index, created_at"
 )
 
+
+# What the advancing UPDATE returns: the state row after the update.
+ADVANCE_RETURNING = " RETURNING next_seq, send_index, prompt_version, pending_json"
 
 _S = TypeVar("_S", bound="StoreCore")
 
@@ -96,6 +99,16 @@ class StoreCore:
             f"UPDATE {t['session_state']} SET next_seq = ?, send_index = ?, round_index = ?, "
             "pending_json = ?, updated_at = ? WHERE session_id = ?"
         )
+        # Where the dialect supports it, an append locks, advances and reads the state row in ONE
+        # statement (see SessionStore._append_returning); _lease adds the fenced variant.
+        self._returning = bool(getattr(self._db.dialect, "supports_update_returning", False))
+        self._sql_advance_where = (
+            f"UPDATE {t['session_state']} SET next_seq = next_seq + ?, send_index = send_index + ?, "
+            "round_index = CASE WHEN ? > round_index THEN ? ELSE round_index END, updated_at = ? "
+            "WHERE session_id = ?"
+        )
+        self._sql_advance = self._sql_advance_where + ADVANCE_RETURNING
+        self._sql_set_pending = f"UPDATE {t['session_state']} SET pending_json = ? WHERE session_id = ?"
         self._sql_insert_message = (
             f"INSERT INTO {t['messages']} ({MESSAGE_COLS}) VALUES ({', '.join('?' * 13)})"
         )

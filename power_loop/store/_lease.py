@@ -27,7 +27,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from ..errors import ConfigError, LeaseLostError, SessionBusy, SessionNotFoundError, StoreError
-from ._core import StoreCore, now_ms
+from ._core import ADVANCE_RETURNING, StoreCore, now_ms
 from ._port import Transaction
 
 __all__ = ["HeldLease", "LeaseMixin", "LeaseToken", "hold_lease", "new_holder_id"]
@@ -87,13 +87,15 @@ class LeaseMixin(StoreCore):
         self._sql_lease_release = (
             f"UPDATE {table} SET holder = '', expires_at_ms = 0 WHERE session_id = ? AND holder = ? AND epoch = ?"
         )
-        # The fenced variant of the state update ending every append: the lease check rides on a
-        # statement the append runs anyway, so fencing costs no extra round trip. It runs after the
-        # state row is locked, as its own statement, so it sees any takeover committed before it.
-        self._sql_update_state_leased = (
-            self._sql_update_state
-            + f" AND EXISTS (SELECT 1 FROM {table} WHERE session_id = ? AND epoch = ? AND holder = ?)"
-        )
+        # The fenced variants of the state update every append runs: the lease check rides on a
+        # statement the append runs anyway, so fencing costs no extra round trip. The plain update
+        # runs after the state row is locked, so it sees any takeover committed before the lock; the
+        # advancing UPDATE … RETURNING is the lock, and sees any takeover committed before it began
+        # (a takeover committing later, or while it waits for the row, is ordered after the write, as
+        # one committing just after a plain update is).
+        fence = f" AND EXISTS (SELECT 1 FROM {table} WHERE session_id = ? AND epoch = ? AND holder = ?)"
+        self._sql_update_state_leased = self._sql_update_state + fence
+        self._sql_advance_leased = self._sql_advance_where + fence + ADVANCE_RETURNING
 
     async def acquire_lease(self, session_id: str, *, holder: str, ttl_s: float) -> LeaseToken:
         """Take the session's lease for ``ttl_s`` seconds.

@@ -89,7 +89,13 @@ UnitOfWork = Callable[[Transaction], Awaitable[T]]
 
 @runtime_checkable
 class Dialect(Protocol):
-    """SQL differences between backends. Everything else is shared."""
+    """SQL differences between backends. Everything else is shared.
+
+    Optional capability (read with ``getattr``, so dialects that predate it keep working):
+    ``supports_update_returning: bool`` (default False) — the backend runs ``UPDATE … RETURNING``
+    (through ``Transaction.fetchall``). The store then allocates an append's seqs with one statement
+    that locks, advances and reads the session's state row instead of a locking read plus an update.
+    """
 
     name: str  # "sqlite" | "postgres" | "mysql" | a custom name
 

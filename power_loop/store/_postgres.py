@@ -37,6 +37,7 @@ class PostgresDialect(ServerDialect[str]):
 
     __slots__ = ()
     name: str = "postgres"
+    supports_update_returning = True
     _max_ident = 63  # NAMEDATALEN - 1; longer names would be silently truncated by the server
     _types = {"key": "TEXT", "text": "TEXT", "enum": "TEXT", "int": "BIGINT", "small": "SMALLINT"}
     _add_column = "ADD COLUMN IF NOT EXISTS"

@@ -47,6 +47,8 @@ class ServerDialect(ABC, Generic[P]):
     _types: ClassVar[Mapping[str, str]]  # logical column type -> SQL type
     _add_column: ClassVar[str]  # the ALTER TABLE clause adding a column
     _table_match: ClassVar[str]  # information_schema condition: this schema, table named by ``?``
+    # MySQL/MariaDB have no UPDATE … RETURNING; PostgreSQL overrides this.
+    supports_update_returning: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._cache: dict[str, P] = {}

@@ -50,6 +50,8 @@ class SqliteDialect:
     """SQL text for SQLite (>= 3.24 for ``ON CONFLICT … DO UPDATE``)."""
 
     name = "sqlite"
+    # RETURNING arrived in SQLite 3.35.
+    supports_update_returning = sqlite3.sqlite_version_info >= (3, 35)
 
     def translate(self, sql: str) -> str:
         return sql

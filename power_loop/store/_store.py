@@ -279,14 +279,97 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
         consume = list(consume_follow_ups)
         max_round = max((m.round_index for m in messages if m.round_index is not None), default=None)
 
-        async def unit(tx: Transaction) -> AppendResult:
-            state = await self._lock_state(tx, session_id)
-            return await self._append_locked(
-                tx, session_id, state, messages, prepared, begin_send, pending_interactions, max_round,
-                consume, stats, round_usage, lease,
-            )
+        if self._returning:
+
+            async def unit(tx: Transaction) -> AppendResult:
+                state, now = await self._advance_state(
+                    tx, session_id, messages, begin_send, pending_interactions, max_round, lease
+                )
+                return await self._append_advanced(
+                    tx, session_id, state, now, messages, prepared, pending_interactions, consume, stats,
+                    round_usage,
+                )
+
+        else:
+
+            async def unit(tx: Transaction) -> AppendResult:
+                state = await self._lock_state(tx, session_id)
+                return await self._append_locked(
+                    tx, session_id, state, messages, prepared, begin_send, pending_interactions, max_round,
+                    consume, stats, round_usage, lease,
+                )
 
         return await self._db.transact(unit)
+
+    async def _advance_state(
+        self,
+        tx: Transaction,
+        sid: str,
+        messages: Sequence[NewMessage],
+        begin_send: bool,
+        interactions: Any,
+        max_round: int | None,
+        lease: LeaseToken | None,
+    ) -> tuple[Row, int]:
+        """Lock the state row, reserve the messages' seqs, bump send/round and return the new row
+        (and the timestamp written): one ``UPDATE … RETURNING`` instead of a locking read + update."""
+        now = now_ms()
+        params: tuple[Any, ...] = (len(messages), 1 if begin_send else 0, max_round, max_round, now, sid)
+        if lease is None:
+            rows = await tx.fetchall(self._sql_advance, params)
+        else:
+            rows = await tx.fetchall(self._sql_advance_leased, (*params, sid, lease.epoch, lease.holder))
+        if rows:
+            return rows[0], now
+        # No row: an unknown session or (only with a lease) a failed fence. Rare, so read to tell,
+        # and report as the locking path does: a write breaking the history invariant says so first.
+        state = None if lease is None else await tx.fetchone(self._sql_get_state, (sid,))
+        if lease is None or state is None:
+            raise SessionNotFoundError(sid)
+        text = state["pending_json"]
+        advance_pending(
+            decode_json(text, "session_state", f"session_id={sid}") if text else None,
+            messages,
+            first_seq=int(state["next_seq"]),
+            send_index=int(state["send_index"]) + (1 if begin_send else 0),
+            interactions=interactions,
+        )
+        raise await self._lease_lost(lease, tx)
+
+    async def _append_advanced(
+        self,
+        tx: Transaction,
+        sid: str,
+        state: Row,
+        now: int,
+        messages: Sequence[NewMessage],
+        prepared: list[tuple[Any, ...]],
+        interactions: Any,
+        consume: Sequence[int],
+        stats: SendAccounting | None,
+        usage: RoundUsage | None,
+    ) -> AppendResult:
+        """The rest of an append after :meth:`_advance_state` (same writes as :meth:`_append_locked`).
+
+        A write breaking the history invariant raises here, and the transaction's rollback undoes the
+        advance too, so nothing is written."""
+        next_seq = int(state["next_seq"])
+        first = next_seq - len(prepared)
+        send_index = int(state["send_index"])
+        pending_text = state["pending_json"]
+        old = decode_json(pending_text, "session_state", f"session_id={sid}") if pending_text else None
+        pending, changed = advance_pending(
+            old, messages, first_seq=first, send_index=send_index, interactions=interactions
+        )
+        if prepared:
+            await tx.executemany(
+                self._sql_insert_message,
+                [(sid, first + i, *p, send_index, now) for i, p in enumerate(prepared)],
+            )
+        if changed:  # tool calls opened or answered, interactions set: plain turns skip this
+            await tx.execute(self._sql_set_pending, (dumps(pending) if pending is not None else None, sid))
+        await self._append_extras(tx, sid, send_index, now, consume, stats, usage)
+        return AppendResult(first, next_seq - 1, next_seq, send_index, pending, int(state["prompt_version"]))
 
     async def _append_locked(
         self,
@@ -329,6 +412,20 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
             (next_seq, send_index, round_index, pending_text, now, sid, sid, lease.epoch, lease.holder),
         ):
             raise await self._lease_lost(lease, tx)
+        await self._append_extras(tx, sid, send_index, now, consume, stats, usage)
+        return AppendResult(first, next_seq - 1, next_seq, send_index, pending, int(state["prompt_version"]))
+
+    async def _append_extras(
+        self,
+        tx: Transaction,
+        sid: str,
+        send_index: int,
+        now: int,
+        consume: Sequence[int],
+        stats: SendAccounting | None,
+        usage: RoundUsage | None,
+    ) -> None:
+        """What an append writes besides messages and state: consumed follow-ups, statistics, usage."""
         for item_id in consume:
             if not await tx.execute(self._sql_consume, (sid, item_id)):
                 raise HistoryInvariantError(
@@ -352,7 +449,6 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
                     usage.total_tokens, usage.cache_read_tokens, usage.reasoning_tokens, usage.model, now,
                 ),
             )
-        return AppendResult(first, next_seq - 1, next_seq, send_index, pending, int(state["prompt_version"]))
 
     async def abort_pending(self, session_id: str, *, reason: str) -> int:
         """Answer every unresolved tool call with ``"<aborted: {reason}>"``; return how many."""
