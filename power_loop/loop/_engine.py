@@ -756,6 +756,8 @@ class SendRun:
         else:
             window.messages.extend(new_message_dict(m) for m in messages)
         window.next_seq = result.next_seq
+        if result.follow_ups_waiting:
+            self.p.follow_up_flags.add(self.sid)
 
     def _assistant(self, text: str, round_index: int, calls: list[dict[str, Any]] | None = None) -> NewMessage:
         return NewMessage(role="assistant", content=text, tool_calls=calls or None, round_index=round_index)

@@ -18,6 +18,7 @@ from ..errors import (
     HistoryInvariantError,
     InteractionNotFoundError,
     LoopClosedError,
+    SessionBusy,
     SessionNotFoundError,
     SessionPendingError,
 )
@@ -329,10 +330,11 @@ class StatefulAgentLoop:
             window = self._cache.get(
                 session_id, expected_next_seq=appended.first_seq, prompt_version=appended.prompt_version
             )
+            if appended.follow_ups_waiting:
+                # Queued by another process, or before a restart: deliver at the first round boundary.
+                self._follow_up_flags.add(session_id)
             if window is None:
                 window = await self._load_window(store, session_id)
-                if await store.list_follow_ups(session_id):
-                    self._follow_up_flags.add(session_id)
             else:
                 window.messages.append(message_dict("user", content, name=name))
                 window.next_seq = appended.next_seq
@@ -386,14 +388,22 @@ class StatefulAgentLoop:
         content, _ = user_content(user_input)
         lock = self._locks.get(session_id)
         if lock is not None and lock.locked():
-            store = await self.ensure_store()
-            item_id = await store.enqueue_follow_up(session_id, content)
-            self._follow_up_flags.add(session_id)
-            depth = len(await store.list_follow_ups(session_id))
-            return FollowUpQueued(session_id=session_id, queue_depth=depth, item_id=item_id)
-        return await self.send(
-            user_input, session_id, stop_event=stop_event, tools=tools, system_prompt=system_prompt
-        )
+            return await self._queue_follow_up(session_id, content)
+        try:
+            return await self.send(
+                user_input, session_id, stop_event=stop_event, tools=tools, system_prompt=system_prompt
+            )
+        except SessionBusy:
+            # Another process drives the session (lease_ttl_s): it picks the follow-up up at its
+            # next round boundary (every append tells it how many are waiting).
+            return await self._queue_follow_up(session_id, content)
+
+    async def _queue_follow_up(self, session_id: str, content: str) -> FollowUpQueued:
+        store = await self.ensure_store()
+        item_id = await store.enqueue_follow_up(session_id, content)
+        self._follow_up_flags.add(session_id)
+        depth = len(await store.list_follow_ups(session_id))
+        return FollowUpQueued(session_id=session_id, queue_depth=depth, item_id=item_id)
 
     def follow_up_sync(
         self,

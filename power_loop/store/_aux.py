@@ -341,7 +341,9 @@ class AuxMixin(StoreCore):
 
         async def unit(tx: Transaction) -> int:
             if not await tx.execute(
-                f"UPDATE {state} SET follow_up_seq = follow_up_seq + 1 WHERE session_id = ?", (session_id,)
+                f"UPDATE {state} SET follow_up_seq = follow_up_seq + 1, follow_ups_waiting = follow_ups_waiting + 1 "
+                "WHERE session_id = ?",
+                (session_id,),
             ):
                 raise SessionNotFoundError(session_id)
             row = await tx.fetchone(f"SELECT follow_up_seq FROM {state} WHERE session_id = ?", (session_id,))

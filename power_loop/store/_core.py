@@ -35,7 +35,7 @@ MESSAGE_COLS = (
 
 
 # What the advancing UPDATE returns: the state row after the update.
-ADVANCE_RETURNING = " RETURNING next_seq, send_index, prompt_version, pending_json"
+ADVANCE_RETURNING = " RETURNING next_seq, send_index, prompt_version, follow_ups_waiting, pending_json"
 
 _S = TypeVar("_S", bound="StoreCore")
 
@@ -88,8 +88,8 @@ class StoreCore:
         for_update = self._db.dialect.for_update
         sfx = f" {for_update}" if for_update else ""
         self._sql_lock_state = (
-            "SELECT next_seq, send_index, round_index, last_compact_seq, prompt_version, pending_json "
-            f"FROM {t['session_state']} WHERE session_id = ?{sfx}"
+            "SELECT next_seq, send_index, round_index, last_compact_seq, prompt_version, follow_ups_waiting, "
+            f"pending_json FROM {t['session_state']} WHERE session_id = ?{sfx}"
         )
         self._sql_get_state = (
             "SELECT session_id, next_seq, send_index, round_index, last_compact_seq, prompt_version, pending_json "
@@ -139,6 +139,9 @@ class StoreCore:
             insert_only_cols=("created_at",),
         )
         self._sql_consume = f"DELETE FROM {t['follow_ups']} WHERE session_id = ? AND item_id = ?"
+        self._sql_consumed = (
+            f"UPDATE {t['session_state']} SET follow_ups_waiting = follow_ups_waiting - ? WHERE session_id = ?"
+        )
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -121,6 +121,8 @@ class AppendResult:
     send_index: int
     pending: dict[str, Any] | None
     prompt_version: int = 0
+    # Follow-ups queued for the session and not delivered yet (by any process).
+    follow_ups_waiting: int = 0
 
 
 @dataclass(frozen=True, slots=True)

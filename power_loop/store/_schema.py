@@ -137,6 +137,9 @@ SCHEMA_TABLES: tuple[TableSpec, ...] = (
             _c("round_index", "int", False, 0),
             _c("last_compact_seq", "int", False, 0),
             _c("follow_up_seq", "int", False, 0),
+            # Queued follow-ups not yet delivered: returned by every append, so a loop learns of a
+            # follow-up queued by another process without an extra query.
+            _c("follow_ups_waiting", "int", False, 0),
             # Bumped by every system-prompt edit: lets a loop's window cache notice one (SPEC §2.2).
             _c("prompt_version", "int", False, 0),
             _c("pending_json", "text"),

@@ -369,7 +369,10 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
         if changed:  # tool calls opened or answered, interactions set: plain turns skip this
             await tx.execute(self._sql_set_pending, (dumps(pending) if pending is not None else None, sid))
         await self._append_extras(tx, sid, send_index, now, consume, stats, usage)
-        return AppendResult(first, next_seq - 1, next_seq, send_index, pending, int(state["prompt_version"]))
+        return AppendResult(
+            first, next_seq - 1, next_seq, send_index, pending, int(state["prompt_version"]),
+            int(state["follow_ups_waiting"]) - len(consume),
+        )
 
     async def _append_locked(
         self,
@@ -413,7 +416,10 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
         ):
             raise await self._lease_lost(lease, tx)
         await self._append_extras(tx, sid, send_index, now, consume, stats, usage)
-        return AppendResult(first, next_seq - 1, next_seq, send_index, pending, int(state["prompt_version"]))
+        return AppendResult(
+            first, next_seq - 1, next_seq, send_index, pending, int(state["prompt_version"]),
+            int(state["follow_ups_waiting"]) - len(consume),
+        )
 
     async def _append_extras(
         self,
@@ -431,6 +437,8 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
                 raise HistoryInvariantError(
                     f"follow-up {item_id} of session {sid} was already delivered (or never queued)"
                 )
+        if consume:
+            await tx.execute(self._sql_consumed, (len(consume), sid))
         if stats is not None:
             stamp = now if stats.sends else None
             await tx.execute(

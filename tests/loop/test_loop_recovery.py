@@ -134,6 +134,36 @@ async def test_follow_up_during_a_send_is_delivered_at_the_next_round(make_loop)
     check_history(await loop.get_messages(sid))
 
 
+async def test_follow_up_from_another_process_reaches_a_running_send(make_loop):
+    entered = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow(x: str) -> str:
+        entered.set()
+        await release.wait()
+        return "slow done"
+
+    llm = ScriptedLLM([ScriptedLLM.tool_call("slow", {"x": "a"}), ScriptedLLM.text("saw it")])
+    driver = make_loop(llm=llm, tool_registry=make_tools(slow=slow), lease_ttl_s=30)
+    sid = await driver.new_session()
+    task = asyncio.create_task(driver.send("start", sid))
+    await entered.wait()
+    # A second loop (another process, as far as the store knows) finds the session leased: it queues.
+    other = make_loop(llm=ScriptedLLM(), lease_ttl_s=30)
+    queued = await other.follow_up("from elsewhere", sid)
+    assert isinstance(queued, FollowUpQueued) and queued.queue_depth == 1
+    release.set()
+    result = await task
+    assert result.final_text == "saw it"
+    assert llm.requests[-1].messages[-1] == {
+        "role": "user",
+        "content": "<follow_up>\nfrom elsewhere\n</follow_up>",
+        "name": "follow_up",
+    }
+    assert await (await other.ensure_store()).list_follow_ups(sid) == []
+    check_history(await driver.get_messages(sid))
+
+
 async def test_follow_up_with_no_send_running_is_a_send(make_loop):
     loop = make_loop(llm=ScriptedLLM([ScriptedLLM.text("direct")]))
     sid = await loop.new_session()

@@ -159,7 +159,8 @@ async def test_follow_ups_consumed_exactly_once(store: SessionStore) -> None:
     b = await store.enqueue_follow_up(sid, "second")
     assert b == a + 1
     assert [(f.item_id, f.content) for f in await store.list_follow_ups(sid)] == [(a, "first"), (b, "second")]
-    await store.append_messages(sid, [NewMessage("user", "first")], consume_follow_ups=[a])
+    consumed = await store.append_messages(sid, [NewMessage("user", "first")], consume_follow_ups=[a])
+    assert consumed.follow_ups_waiting == 1  # every append reports what is still queued
     assert [f.item_id for f in await store.list_follow_ups(sid)] == [b]
     with pytest.raises(HistoryInvariantError, match="already delivered"):
         await store.append_messages(sid, [NewMessage("user", "first again")], consume_follow_ups=[a, b])
@@ -167,6 +168,10 @@ async def test_follow_ups_consumed_exactly_once(store: SessionStore) -> None:
     assert await store.count_messages(sid) == 1
     c = await store.enqueue_follow_up(sid, "third")
     assert c > b  # ids never reused
+    plain = await store.append_messages(sid, [NewMessage("assistant", "a")])
+    assert plain.follow_ups_waiting == 2
+    done = await store.append_messages(sid, [NewMessage("user", "both")], consume_follow_ups=[b, c])
+    assert done.follow_ups_waiting == 0
     with pytest.raises(SessionNotFoundError):
         await store.enqueue_follow_up("nope", "x")
 
