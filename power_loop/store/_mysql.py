@@ -4,10 +4,10 @@
 is opened. The SQL produced here runs unchanged on MySQL >= 8.0 and MariaDB >= 10.6: upserts use
 ``ON DUPLICATE KEY UPDATE c = VALUES(c)`` (the MySQL-only ``AS new_row`` alias is avoided).
 
-Every pooled connection runs with autocommit on, ``READ COMMITTED`` isolation, ``CLIENT_FOUND_ROWS``
-(so an UPDATE reports *matched* rows, as PostgreSQL and SQLite do) and an ``sql_mode`` that makes
-MySQL reject the same things PostgreSQL rejects (strict mode, ``ONLY_FULL_GROUP_BY``) and read
-standard SQL the same way (``ANSI_QUOTES``, ``PIPES_AS_CONCAT``).
+Every pooled connection runs with autocommit off (see :class:`MySQLDatabase`), ``READ COMMITTED``
+isolation, ``CLIENT_FOUND_ROWS`` (so an UPDATE reports *matched* rows, as PostgreSQL and SQLite do)
+and an ``sql_mode`` that makes MySQL reject the same things PostgreSQL rejects (strict mode,
+``ONLY_FULL_GROUP_BY``) and read standard SQL the same way (``ANSI_QUOTES``, ``PIPES_AS_CONCAT``).
 """
 
 from __future__ import annotations
@@ -204,6 +204,15 @@ class MySQLDatabase(ServerDatabase):
     """A :class:`~power_loop.store._port.Database` on an aiomysql pool. Open with :func:`connect_mysql`.
 
     :meth:`advisory_lock` takes ``GET_LOCK`` on a name scoped to the database.
+
+    Pooled connections run with autocommit *off*, so the first statement of a :meth:`transact` unit
+    opens its transaction implicitly and no ``BEGIN`` round trip is sent (a text send is 2 such
+    units). The price is that every use of a pooled connection must end its transaction: a lone
+    :meth:`fetchone` / :meth:`fetchall` / :meth:`execute` is run as a one-statement unit, ended by
+    ``COMMIT`` (``ROLLBACK`` on error). A connection left idle in the pool with a transaction open
+    would hold its metadata locks and block DDL (``DROP`` / ``ALTER TABLE``) from every other session;
+    aiomysql cannot be relied on to notice, as its in-transaction flag is not refreshed by result
+    sets or errors.
     """
 
     kind = "MySQL"
@@ -253,11 +262,25 @@ class MySQLDatabase(ServerDatabase):
         self._pool.release(conn)  # not a coroutine in aiomysql
 
     async def _begin(self, conn: Any) -> Any:
-        await conn.begin()
-        return None
+        return None  # autocommit is off: the unit's first statement opens the transaction
 
     async def _commit(self, conn: Any, handle: Any) -> None:
-        await conn.commit()
+        try:
+            await conn.commit()
+        except BaseException:
+            # The transaction may still be open: never hand this connection back to the pool.
+            self._discard(conn)
+            raise
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
+        return await self.transact(lambda tx: tx.fetchone(sql, params))
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self.transact(lambda tx: tx.fetchall(sql, params))
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """One statement, committed before returning; returns the affected row count."""
+        return await self.transact(lambda tx: tx.execute(sql, params))
 
     async def _rollback(self, conn: Any, handle: Any) -> None:
         await conn.rollback()
@@ -350,6 +373,9 @@ async def connect_mysql(
         "cursorclass": cursor,
         "connect_timeout": timeout,
     }
+    # The dedicated advisory-lock connection keeps autocommit on (it never opens a transaction); the
+    # pool turns it off to save each unit's BEGIN (see MySQLDatabase).
     db = MySQLDatabase(aiomysql, parts, kwargs, dict_cursor, lock_timeout=lock_timeout)
-    await db._open_pool(aiomysql.create_pool, minsize=minsize, maxsize=maxsize, **kwargs)
+    pooled = {**kwargs, "autocommit": False}
+    await db._open_pool(aiomysql.create_pool, minsize=minsize, maxsize=maxsize, **pooled)
     return db

@@ -212,6 +212,70 @@ async def test_integrity_errors_are_typed_and_roll_back(db: Any) -> None:
     assert await db.fetchall(f"SELECT k FROM {t}") == [{"k": "a"}]
 
 
+async def test_an_idle_pooled_connection_holds_no_transaction(db: Any, backend: str) -> None:
+    # MySQL pools run with autocommit off (a unit's first statement opens its transaction, saving
+    # the BEGIN round trip), so every lone read or write, failed statement and unit must still end
+    # its transaction: an idle pooled connection holding one keeps metadata locks on the tables it
+    # touched, and DDL from any other session would wait for them.
+    t = db.test_prefix + "counters"
+    size = {"min_size": 1, "max_size": 1} if backend == "postgres" else {"minsize": 1, "maxsize": 1}
+    worker = await connect(backend, dsn_for(backend), **size)
+
+    async def own_id(tx: Transaction) -> int:
+        return await _own_connection_id(tx, backend)
+
+    async def read(tx: Transaction) -> list[Any]:
+        return await tx.fetchall(f"SELECT k FROM {t}")
+
+    async def lock_then_fail(tx: Transaction) -> None:
+        await tx.fetchone(f"SELECT k FROM {t} WHERE k = ?{db.dialect.for_update}", ("a",))
+        raise KeyError("abort")
+
+    async def insert() -> None:
+        assert await worker.execute(f"INSERT INTO {t} (k) VALUES (?)", ("b",)) == 1
+
+    async def failed_insert() -> None:
+        with pytest.raises(StoreIntegrityError):
+            await worker.execute(f"INSERT INTO {t} (k) VALUES (?)", ("a",))
+
+    async def fetch_one() -> None:
+        assert await worker.fetchone(f"SELECT k FROM {t} WHERE k = ?", ("a",)) == {"k": "a"}
+
+    async def fetch_all() -> None:
+        assert await worker.fetchall(f"SELECT k FROM {t}") == [{"k": "a"}]
+
+    async def read_unit() -> None:
+        assert await worker.transact(read) == [{"k": "a"}]
+
+    async def failed_unit() -> None:
+        with pytest.raises(KeyError, match="abort"):
+            await worker.transact(lock_then_fail)
+
+    async def drop(tx: Transaction) -> None:
+        # A server-side wait limit turns a blocked DROP into an error instead of a hang.
+        limit = (
+            "SET LOCAL lock_timeout = '10s'"
+            if backend == "postgres"
+            else "SET SESSION lock_wait_timeout = 10"
+        )
+        await tx.execute(limit)
+        await tx.execute(f"DROP TABLE {t}")
+
+    try:
+        first = await worker.transact(own_id)
+        for step in (insert, failed_insert, fetch_one, fetch_all, read_unit, failed_unit):
+            await make(db, COUNTERS)
+            await db.execute(f"INSERT INTO {t} (k) VALUES (?)", ("a",))
+            await step()
+            # From another session, while the worker's only connection sits idle in its pool.
+            await db.transact(drop)
+            assert await db.fetchone(db.dialect.table_exists_sql(), (t,)) is None, step.__name__
+        # One pooled connection served it all (none was dropped, which would also free its locks).
+        assert await worker.transact(own_id) == first
+    finally:
+        await worker.close()
+
+
 async def test_fetch_types_round_trip(db: Any) -> None:
     await make(db, TYPES)
     t = db.test_prefix + "types"
