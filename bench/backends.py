@@ -92,9 +92,11 @@ class CountingDatabase:
         self.dialect = inner.dialect
         self.round_trips = 0
         self.transactions = 0
+        # MySQL runs with autocommit off: no BEGIN per unit, but a COMMIT after each lone statement.
+        self._implicit_begin = bool(getattr(inner, "implicit_begin", False))
 
     async def transact(self, work: Callable[[Any], Awaitable[T]]) -> T:
-        self.round_trips += 2  # BEGIN + COMMIT
+        self.round_trips += 1 if self._implicit_begin else 2  # (BEGIN +) COMMIT
         self.transactions += 1
 
         async def counted(tx: Transaction) -> T:
@@ -103,15 +105,15 @@ class CountingDatabase:
         return await self._inner.transact(counted)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        self.round_trips += 1
+        self.round_trips += 2 if self._implicit_begin else 1
         return await self._inner.fetchone(sql, params)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        self.round_trips += 1
+        self.round_trips += 2 if self._implicit_begin else 1
         return await self._inner.fetchall(sql, params)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        self.round_trips += 1
+        self.round_trips += 2 if self._implicit_begin else 1
         return await self._inner.execute(sql, params)
 
     def advisory_lock(self, name: str) -> AbstractAsyncContextManager[None]:

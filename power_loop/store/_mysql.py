@@ -215,6 +215,10 @@ class MySQLDatabase(ServerDatabase):
     sets or errors.
     """
 
+    # Read by round-trip counters (bench.backends): a unit sends no BEGIN, and a lone statement is
+    # followed by a COMMIT.
+    implicit_begin = True
+
     kind = "MySQL"
 
     def __init__(
