@@ -201,6 +201,17 @@ async def test_retry_exhaustion_degrades_and_persists_a_marker(make_loop):
     assert (await loop.get_messages(sid))[-1]["content"] == result.final_text
 
 
+async def test_a_model_slower_than_the_total_timeout_degrades_with_reason_timeout(make_loop):
+    policy = LLMRetryPolicy(max_attempts=3, backoff_initial=0.0, backoff_max=0.0, total_timeout=0.05)
+    llm = ScriptedLLM([ScriptedLLM.delay(5.0, then=ScriptedLLM.text("too late"))])
+    loop = make_loop(llm=llm, config=AgentLoopConfig(retry_policy=policy))
+    sid = await loop.new_session()
+    result = await asyncio.wait_for(loop.send("hi", sid), 5)
+    assert result.status == "degraded" and result.final_text.startswith("[degraded: LLM timeout")
+    messages = await loop.get_messages(sid)
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+
+
 async def test_retry_recovers_from_a_transient_error(make_loop):
     policy = LLMRetryPolicy(max_attempts=3, backoff_initial=0.0, backoff_max=0.0, total_timeout=None)
     llm = ScriptedLLM([ScriptedLLM.error(ConnectionError("blip")), ScriptedLLM.text("fine")])
