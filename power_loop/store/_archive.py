@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ArchiveError, SessionNotFoundError
-from ._core import StoreCore
+from ._core import StoreCore, new_state_version
 from ._port import TableSpec, Transaction
 from ._schema import SCHEMA_TABLES
 
@@ -26,9 +26,13 @@ __all__ = ["ARCHIVE_FORMAT", "ARCHIVE_TABLES", "ARCHIVE_VERSION", "ArchiveMixin"
 ARCHIVE_FORMAT = "power_loop.session"
 ARCHIVE_VERSION = 1
 # Every per-session table; shared_state belongs to no session and a lease to a running process,
-# so neither is exported.
+# so neither is exported. Nor is session_state.state_version: an imported session starts afresh.
 ARCHIVE_TABLES: tuple[TableSpec, ...] = tuple(
-    t for t in SCHEMA_TABLES if t.name not in ("shared_state", "session_leases")
+    TableSpec(
+        t.name, tuple(c for c in t.columns if c.name != "state_version"), t.primary_key, t.indexes
+    )
+    for t in SCHEMA_TABLES
+    if t.name not in ("shared_state", "session_leases")
 )
 _SPECS = {t.name: t for t in ARCHIVE_TABLES}
 _SINGLE_ROW = ("sessions", "session_state")
@@ -117,6 +121,8 @@ class ArchiveMixin(StoreCore):
                     row = {**row, "session_id": target}
                     if name == "sessions":
                         row.update(_LINEAGE)
+                    elif name == "session_state":
+                        row["state_version"] = new_state_version()
                     cols = tuple(k for k in row if row[k] is not None)
                     by_cols.setdefault(cols, []).append([row[c] for c in cols])
                 for cols, values in by_cols.items():

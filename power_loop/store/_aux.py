@@ -341,7 +341,8 @@ class AuxMixin(StoreCore):
 
         async def unit(tx: Transaction) -> int:
             if not await tx.execute(
-                f"UPDATE {state} SET follow_up_seq = follow_up_seq + 1, follow_ups_waiting = follow_ups_waiting + 1 "
+                f"UPDATE {state} SET follow_up_seq = follow_up_seq + 1, "
+                "follow_ups_waiting = follow_ups_waiting + 1, state_version = state_version + 1 "
                 "WHERE session_id = ?",
                 (session_id,),
             ):
@@ -356,6 +357,7 @@ class AuxMixin(StoreCore):
             )
             return item_id
 
+        self._known.pop(session_id, None)  # the next append reads the new count
         return await self._db.transact(unit)
 
     async def list_follow_ups(self, session_id: str) -> list[FollowUpRow]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -22,7 +24,16 @@ from ._rows import (
 )
 from ._schema import CURRENT_SCHEMA_VERSION, SCHEMA_TABLES, validate_table_prefix
 
-__all__ = ["ADVANCE_RETURNING", "MESSAGE_COLS", "SESSION_COLS", "StoreCore", "dumps", "now_ms"]
+__all__ = [
+    "ADVANCE_RETURNING",
+    "MESSAGE_COLS",
+    "SESSION_COLS",
+    "KnownState",
+    "StoreCore",
+    "dumps",
+    "new_state_version",
+    "now_ms",
+]
 
 SESSION_COLS = (
     "session_id, created_at, updated_at, system_prompt, model, config_json, status, kind, "
@@ -35,13 +46,46 @@ MESSAGE_COLS = (
 
 
 # What the advancing UPDATE returns: the state row after the update.
-ADVANCE_RETURNING = " RETURNING next_seq, send_index, prompt_version, follow_ups_waiting, pending_json"
+ADVANCE_RETURNING = (
+    " RETURNING next_seq, send_index, round_index, prompt_version, follow_ups_waiting, pending_json, "
+    "state_version"
+)
+# How many sessions' states one store remembers (see KnownState); the oldest is forgotten first.
+KNOWN_STATES_MAX = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class KnownState:
+    """A session's state row as some committed transaction left it (``state_version`` included).
+
+    Every transaction that changes ``session_state`` bumps ``state_version`` (once is enough: the
+    row stays locked until the commit), so a (session, version) pair names one committed row; a
+    session created again under a closed one's id starts at another, random, version. An append
+    starting from a remembered row writes with ``WHERE state_version = version``: if it matches,
+    the remembered values were the current ones; if not, nothing was written and the append reads.
+    A handle remembers only rows whose transaction committed, and forgets one on any failure.
+    """
+
+    version: int
+    next_seq: int
+    send_index: int
+    round_index: int
+    pending_json: str | None
+    prompt_version: int
+    follow_ups_waiting: int
+
 
 _S = TypeVar("_S", bound="StoreCore")
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def new_state_version() -> int:
+    """Where a new session's ``state_version`` starts: random, so that a session closed and created
+    again under the same id does not repeat the versions another store handle may remember."""
+    return secrets.randbits(53)
 
 
 def dumps(value: Any) -> str:
@@ -58,6 +102,8 @@ class StoreCore:
         self.max_spawn_depth = max_spawn_depth
         self.t: dict[str, str] = {spec.name: table_prefix + spec.name for spec in SCHEMA_TABLES}
         self._closed = False
+        # Per-session state rows this handle last wrote (only after their transaction committed).
+        self._known: dict[str, KnownState] = {}
         self._build_sql()
 
     # -- properties ----------------------------------------------------------------------------
@@ -89,23 +135,31 @@ class StoreCore:
         sfx = f" {for_update}" if for_update else ""
         self._sql_lock_state = (
             "SELECT next_seq, send_index, round_index, last_compact_seq, prompt_version, follow_ups_waiting, "
-            f"pending_json FROM {t['session_state']} WHERE session_id = ?{sfx}"
+            f"pending_json, state_version FROM {t['session_state']} WHERE session_id = ?{sfx}"
         )
         self._sql_get_state = (
             "SELECT session_id, next_seq, send_index, round_index, last_compact_seq, prompt_version, pending_json "
             f"FROM {t['session_state']} WHERE session_id = ?"
         )
+        # Every transaction writing session_state bumps state_version once (see KnownState); the
+        # pending and follow-up updates below run in a transaction whose advance already did.
         self._sql_update_state = (
             f"UPDATE {t['session_state']} SET next_seq = ?, send_index = ?, round_index = ?, "
-            "pending_json = ?, updated_at = ? WHERE session_id = ?"
+            "pending_json = ?, updated_at = ?, state_version = state_version + 1 WHERE session_id = ?"
+        )
+        # The optimistic append: the whole new state, written only over the remembered version.
+        self._sql_update_known = (
+            f"UPDATE {t['session_state']} SET next_seq = ?, send_index = ?, round_index = ?, "
+            "pending_json = ?, updated_at = ?, state_version = state_version + 1 "
+            "WHERE session_id = ? AND state_version = ?"
         )
         # Where the dialect supports it, an append locks, advances and reads the state row in ONE
         # statement (see SessionStore._append_returning); _lease adds the fenced variant.
         self._returning = bool(getattr(self._db.dialect, "supports_update_returning", False))
         self._sql_advance_where = (
             f"UPDATE {t['session_state']} SET next_seq = next_seq + ?, send_index = send_index + ?, "
-            "round_index = CASE WHEN ? > round_index THEN ? ELSE round_index END, updated_at = ? "
-            "WHERE session_id = ?"
+            "round_index = CASE WHEN ? > round_index THEN ? ELSE round_index END, updated_at = ?, "
+            "state_version = state_version + 1 WHERE session_id = ?"
         )
         self._sql_advance = self._sql_advance_where + ADVANCE_RETURNING
         self._sql_set_pending = f"UPDATE {t['session_state']} SET pending_json = ? WHERE session_id = ?"
@@ -144,6 +198,13 @@ class StoreCore:
         )
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _remember(self, session_id: str, known: KnownState) -> None:
+        known_states = self._known
+        known_states.pop(session_id, None)
+        known_states[session_id] = known
+        if len(known_states) > KNOWN_STATES_MAX:
+            del known_states[next(iter(known_states))]
 
     async def _lock_state(self, tx: Transaction, session_id: str) -> Row:
         """Lock and read the session's state row (serialises writers of one session)."""

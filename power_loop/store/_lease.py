@@ -90,11 +90,13 @@ class LeaseMixin(StoreCore):
         # The fenced variants of the state update every append runs: the lease check rides on a
         # statement the append runs anyway, so fencing costs no extra round trip. The plain update
         # runs after the state row is locked, so it sees any takeover committed before the lock; the
-        # advancing UPDATE … RETURNING is the lock, and sees any takeover committed before it began
+        # advancing UPDATE … RETURNING and the optimistic version-checked UPDATE are the lock, and
+        # see any takeover committed before they began
         # (a takeover committing later, or while it waits for the row, is ordered after the write, as
         # one committing just after a plain update is).
         fence = f" AND EXISTS (SELECT 1 FROM {table} WHERE session_id = ? AND epoch = ? AND holder = ?)"
         self._sql_update_state_leased = self._sql_update_state + fence
+        self._sql_update_known_leased = self._sql_update_known + fence
         self._sql_advance_leased = self._sql_advance_where + fence + ADVANCE_RETURNING
 
     async def acquire_lease(self, session_id: str, *, holder: str, ttl_s: float) -> LeaseToken:

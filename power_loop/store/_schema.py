@@ -144,6 +144,10 @@ SCHEMA_TABLES: tuple[TableSpec, ...] = (
             _c("prompt_version", "int", False, 0),
             _c("pending_json", "text"),
             _c("updated_at", "int", False),
+            # Bumped by every transaction that changes this row (sessions start at a random value):
+            # an append that remembers the row it last wrote updates it only if it is still that
+            # version, saving the read (see KnownState in _core). Writers outside the store must bump it.
+            _c("state_version", "int", False, 0),
         ),
         ("session_id",),
     ),

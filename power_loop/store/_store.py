@@ -1,8 +1,9 @@
 """`SessionStore`: the one persistence facade, written once against the storage port.
 
 Every logical step is one transaction. The send hot path is :meth:`SessionStore.append_messages`
-(one transaction = one thread hop on SQLite) and :meth:`SessionStore.load_active_messages` (one
-query). The tool-call history invariant is enforced on every write (see ``_history``).
+(one transaction = one thread hop on SQLite; see ``_append``) and
+:meth:`SessionStore.load_active_messages` (one query). The tool-call history invariant is enforced
+on every write (see ``_history``).
 """
 
 from __future__ import annotations
@@ -12,21 +13,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError, HistoryInvariantError, SessionNotFoundError
+from ._append import AppendMixin, prepare_message
 from ._archive import ArchiveMixin
 from ._aux import AuxMixin
-from ._core import MESSAGE_COLS, SESSION_COLS, dumps, now_ms
-from ._history import advance_pending, check_active_window, pending_ids
-from ._lease import LeaseMixin, LeaseToken
+from ._core import MESSAGE_COLS, SESSION_COLS, dumps, new_state_version, now_ms
+from ._history import check_active_window, pending_ids
 from ._port import Row, Transaction
 from ._rows import (
     KEEP,
-    AppendResult,
     CompactionRow,
     MessageRow,
     MessageState,
     NewMessage,
-    RoundUsage,
-    SendAccounting,
     SessionKind,
     SessionRow,
     SessionStateRow,
@@ -42,33 +40,13 @@ _STATE_ORDER = {MessageState.ACTIVE: 0, MessageState.COMPACTED_OUT: 1, MessageSt
 _SESSION_TABLES = tuple(t.name for t in SCHEMA_TABLES if t.name not in ("sessions", "shared_state"))
 
 
-def _prepare(msg: NewMessage) -> tuple[Any, ...]:
-    """Serialise one message once: the column values after (session_id, seq)."""
-    content = msg.content
-    as_json = 0
-    # Content parts are stored as JSON, and so is text containing NUL (PostgreSQL TEXT refuses it).
-    if content is not None and (not isinstance(content, str) or "\x00" in content):
-        content, as_json = dumps(content), 1
-    return (
-        msg.role,
-        msg.name,
-        content,
-        as_json,
-        None if msg.tool_calls is None else dumps(msg.tool_calls),
-        msg.tool_call_id,
-        msg.round_index,
-        "active",
-        dumps(msg.meta) if msg.meta else None,
-    )
-
-
 def _check_session_id(session_id: Any) -> str:
     if not isinstance(session_id, str) or not session_id or len(session_id) > 255:
         raise ConfigError(f"session_id must be a non-empty string of at most 255 characters, got {session_id!r}")
     return session_id
 
 
-class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
+class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
     """Durable sessions, messages and per-session state over any :class:`Database`.
 
     Usually obtained from :func:`power_loop.store.open_store`; ``SessionStore(db, table_prefix=…)``
@@ -130,7 +108,8 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
                 ),
             )
             await tx.execute(
-                f"INSERT INTO {t['session_state']} (session_id, updated_at) VALUES (?, ?)", (sid, now)
+                f"INSERT INTO {t['session_state']} (session_id, updated_at, state_version) VALUES (?, ?, ?)",
+                (sid, now, new_state_version()),
             )
             await tx.execute(
                 f"INSERT INTO {t['session_stats']} (session_id, updated_at) VALUES (?, ?)", (sid, now)
@@ -192,6 +171,8 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
             keys = [(s,) for s in doomed]
             for name in (*_SESSION_TABLES, "sessions"):
                 await tx.executemany(f"DELETE FROM {t[name]} WHERE session_id = ?", keys)
+            for s in doomed:
+                self._known.pop(s, None)
             return len(doomed)
 
         return await self._db.transact(unit)
@@ -211,10 +192,12 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
                 (system_prompt, now_ms(), session_id),
             )
             await tx.execute(
-                f"UPDATE {t['session_state']} SET prompt_version = prompt_version + 1 WHERE session_id = ?",
+                f"UPDATE {t['session_state']} SET prompt_version = prompt_version + 1, "
+                "state_version = state_version + 1 WHERE session_id = ?",
                 (session_id,),
             )
 
+        self._known.pop(session_id, None)
         await self._db.transact(unit)
 
     async def _update_session(self, session_id: str, assignment: str, params: tuple[Any, ...]) -> None:
@@ -248,216 +231,6 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
 
         return await self._db.transact(unit)
 
-    # -- the hot path --------------------------------------------------------------------------------
-
-    async def append_messages(
-        self,
-        session_id: str,
-        messages: Sequence[NewMessage],
-        *,
-        begin_send: bool = False,
-        pending_interactions: Any = KEEP,
-        consume_follow_ups: Sequence[int] = (),
-        stats: SendAccounting | None = None,
-        round_usage: RoundUsage | None = None,
-        lease: LeaseToken | None = None,
-    ) -> AppendResult:
-        """Append messages with contiguous seqs, in ONE transaction with everything that goes with them.
-
-        ``begin_send`` starts a new send (``send_index + 1``). The pending tool-call blob is kept up
-        to date; a write that would break the history invariant raises
-        :class:`HistoryInvariantError` and writes nothing. ``consume_follow_ups`` deletes those queued
-        follow-ups (all must still exist: exactly-once delivery), ``stats`` accumulates into the
-        session statistics and ``round_usage`` records one round's token usage.
-
-        With ``lease`` (from :meth:`acquire_lease`) the write is fenced: unless the session's lease
-        still has that token's epoch and holder it raises :class:`LeaseLostError` and writes nothing.
-        """
-        if lease is not None and lease.session_id != session_id:
-            raise ConfigError(f"the lease is for session {lease.session_id}, not {session_id}")
-        prepared = [_prepare(m) for m in messages]
-        consume = list(consume_follow_ups)
-        max_round = max((m.round_index for m in messages if m.round_index is not None), default=None)
-
-        if self._returning:
-
-            async def unit(tx: Transaction) -> AppendResult:
-                state, now = await self._advance_state(
-                    tx, session_id, messages, begin_send, pending_interactions, max_round, lease
-                )
-                return await self._append_advanced(
-                    tx, session_id, state, now, messages, prepared, pending_interactions, consume, stats,
-                    round_usage,
-                )
-
-        else:
-
-            async def unit(tx: Transaction) -> AppendResult:
-                state = await self._lock_state(tx, session_id)
-                return await self._append_locked(
-                    tx, session_id, state, messages, prepared, begin_send, pending_interactions, max_round,
-                    consume, stats, round_usage, lease,
-                )
-
-        return await self._db.transact(unit)
-
-    async def _advance_state(
-        self,
-        tx: Transaction,
-        sid: str,
-        messages: Sequence[NewMessage],
-        begin_send: bool,
-        interactions: Any,
-        max_round: int | None,
-        lease: LeaseToken | None,
-    ) -> tuple[Row, int]:
-        """Lock the state row, reserve the messages' seqs, bump send/round and return the new row
-        (and the timestamp written): one ``UPDATE … RETURNING`` instead of a locking read + update."""
-        now = now_ms()
-        params: tuple[Any, ...] = (len(messages), 1 if begin_send else 0, max_round, max_round, now, sid)
-        if lease is None:
-            rows = await tx.fetchall(self._sql_advance, params)
-        else:
-            rows = await tx.fetchall(self._sql_advance_leased, (*params, sid, lease.epoch, lease.holder))
-        if rows:
-            return rows[0], now
-        # No row: an unknown session or (only with a lease) a failed fence. Rare, so read to tell,
-        # and report as the locking path does: a write breaking the history invariant says so first.
-        state = None if lease is None else await tx.fetchone(self._sql_get_state, (sid,))
-        if lease is None or state is None:
-            raise SessionNotFoundError(sid)
-        text = state["pending_json"]
-        advance_pending(
-            decode_json(text, "session_state", f"session_id={sid}") if text else None,
-            messages,
-            first_seq=int(state["next_seq"]),
-            send_index=int(state["send_index"]) + (1 if begin_send else 0),
-            interactions=interactions,
-        )
-        raise await self._lease_lost(lease, tx)
-
-    async def _append_advanced(
-        self,
-        tx: Transaction,
-        sid: str,
-        state: Row,
-        now: int,
-        messages: Sequence[NewMessage],
-        prepared: list[tuple[Any, ...]],
-        interactions: Any,
-        consume: Sequence[int],
-        stats: SendAccounting | None,
-        usage: RoundUsage | None,
-    ) -> AppendResult:
-        """The rest of an append after :meth:`_advance_state` (same writes as :meth:`_append_locked`).
-
-        A write breaking the history invariant raises here, and the transaction's rollback undoes the
-        advance too, so nothing is written."""
-        next_seq = int(state["next_seq"])
-        first = next_seq - len(prepared)
-        send_index = int(state["send_index"])
-        pending_text = state["pending_json"]
-        old = decode_json(pending_text, "session_state", f"session_id={sid}") if pending_text else None
-        pending, changed = advance_pending(
-            old, messages, first_seq=first, send_index=send_index, interactions=interactions
-        )
-        if prepared:
-            await tx.executemany(
-                self._sql_insert_message,
-                [(sid, first + i, *p, send_index, now) for i, p in enumerate(prepared)],
-            )
-        if changed:  # tool calls opened or answered, interactions set: plain turns skip this
-            await tx.execute(self._sql_set_pending, (dumps(pending) if pending is not None else None, sid))
-        await self._append_extras(tx, sid, send_index, now, consume, stats, usage)
-        return AppendResult(
-            first, next_seq - 1, next_seq, send_index, pending, int(state["prompt_version"]),
-            int(state["follow_ups_waiting"]) - len(consume),
-        )
-
-    async def _append_locked(
-        self,
-        tx: Transaction,
-        sid: str,
-        state: Row,
-        messages: Sequence[NewMessage],
-        prepared: list[tuple[Any, ...]],
-        begin_send: bool,
-        interactions: Any,
-        max_round: int | None,
-        consume: Sequence[int],
-        stats: SendAccounting | None,
-        usage: RoundUsage | None,
-        lease: LeaseToken | None = None,
-    ) -> AppendResult:
-        first = int(state["next_seq"])
-        send_index = int(state["send_index"]) + (1 if begin_send else 0)
-        pending_text = state["pending_json"]
-        old = decode_json(pending_text, "session_state", f"session_id={sid}") if pending_text else None
-        pending, changed = advance_pending(
-            old, messages, first_seq=first, send_index=send_index, interactions=interactions
-        )
-        if changed:
-            pending_text = dumps(pending) if pending is not None else None
-        now = now_ms()
-        if prepared:
-            await tx.executemany(
-                self._sql_insert_message,
-                [(sid, first + i, *p, send_index, now) for i, p in enumerate(prepared)],
-            )
-        next_seq = first + len(prepared)
-        round_index = int(state["round_index"])
-        if max_round is not None and max_round > round_index:
-            round_index = max_round
-        if lease is None:
-            await tx.execute(self._sql_update_state, (next_seq, send_index, round_index, pending_text, now, sid))
-        elif not await tx.execute(
-            self._sql_update_state_leased,
-            (next_seq, send_index, round_index, pending_text, now, sid, sid, lease.epoch, lease.holder),
-        ):
-            raise await self._lease_lost(lease, tx)
-        await self._append_extras(tx, sid, send_index, now, consume, stats, usage)
-        return AppendResult(
-            first, next_seq - 1, next_seq, send_index, pending, int(state["prompt_version"]),
-            int(state["follow_ups_waiting"]) - len(consume),
-        )
-
-    async def _append_extras(
-        self,
-        tx: Transaction,
-        sid: str,
-        send_index: int,
-        now: int,
-        consume: Sequence[int],
-        stats: SendAccounting | None,
-        usage: RoundUsage | None,
-    ) -> None:
-        """What an append writes besides messages and state: consumed follow-ups, statistics, usage."""
-        for item_id in consume:
-            if not await tx.execute(self._sql_consume, (sid, item_id)):
-                raise HistoryInvariantError(
-                    f"follow-up {item_id} of session {sid} was already delivered (or never queued)"
-                )
-        if consume:
-            await tx.execute(self._sql_consumed, (len(consume), sid))
-        if stats is not None:
-            stamp = now if stats.sends else None
-            await tx.execute(
-                self._sql_bump_stats,
-                (
-                    stats.sends, stats.rounds, stats.llm_calls, stats.tool_calls, stats.prompt_tokens,
-                    stats.completion_tokens, stats.cache_read_tokens, stats.reasoning_tokens,
-                    stats.total_tokens, stamp, stamp, now, sid,
-                ),
-            )
-        if usage is not None:
-            await tx.execute(
-                self._sql_usage,
-                (
-                    sid, send_index, usage.round_index, usage.prompt_tokens, usage.completion_tokens,
-                    usage.total_tokens, usage.cache_read_tokens, usage.reasoning_tokens, usage.model, now,
-                ),
-            )
-
     async def abort_pending(self, session_id: str, *, reason: str) -> int:
         """Answer every unresolved tool call with ``"<aborted: {reason}>"``; return how many."""
 
@@ -480,10 +253,12 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
                 for tc_id in pending_ids(pending)
             ]
             await self._append_locked(
-                tx, session_id, state, msgs, [_prepare(m) for m in msgs], False, KEEP, None, (), None, None
+                tx, session_id, state, msgs, [prepare_message(m) for m in msgs], False, KEEP, None, (), None,
+                None,
             )
             return len(msgs)
 
+        self._known.pop(session_id, None)  # rare: the next append reads the row again
         return await self._db.transact(unit)
 
     # -- reads ----------------------------------------------------------------------------------------
@@ -651,7 +426,7 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
 
         ``also_seqs`` are further messages compacted out in the same transaction (e.g. the previous
         summary note, which a rolling fold replaces)."""
-        prepared = [_prepare(note)]
+        prepared = [prepare_message(note)]
         extra = {int(s) for s in also_seqs}
 
         async def unit(tx: Transaction) -> CompactionRow:
@@ -663,7 +438,7 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
             )
             seqs = sorted({int(r["seq"]) for r in rows} | extra)
             await self._move_states(tx, session_id, st, seqs, MessageState.COMPACTED_OUT)
-            res = await self._append_locked(
+            res, _ = await self._append_locked(
                 tx, session_id, st, [note], prepared, False, KEEP, note.round_index, (), None, None
             )
             compact_seq = await self._next_id(tx, "compactions", "compact_seq", session_id)
@@ -686,6 +461,7 @@ class SessionStore(AuxMixin, ArchiveMixin, LeaseMixin):
             )
             return row
 
+        self._known.pop(session_id, None)  # rare: the next append reads the row again
         return await self._db.transact(unit)
 
     async def list_compactions(self, session_id: str) -> list[CompactionRow]:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from power_loop.errors import SessionNotFoundError
+from power_loop.errors import HistoryInvariantError, SessionNotFoundError
 from power_loop.store import (
     KEEP,
     ColumnSpec,
@@ -151,23 +151,84 @@ def test_capabilities() -> None:
     assert isinstance(plain, Dialect) and not hasattr(plain, "supports_update_returning")
 
 
+async def _four_appends(store: SessionStore, db: CountingDb, *, remember: bool) -> list[str]:
+    sid = await store.create_session(session_id="s")
+    db.log.clear()
+    for msgs, begin in (
+        ([NewMessage("user", "hi")], True),
+        ([NewMessage("assistant", None, tool_calls=[call("c1")], round_index=1)], False),
+        ([NewMessage("tool", "r", tool_call_id="c1")], False),
+        ([NewMessage("assistant", "done", round_index=2)], False),
+    ):
+        if not remember:
+            store._known.clear()
+        await store.append_messages(sid, msgs, begin_send=begin)
+    return [s.split()[0] for s in db.log]
+
+
 @pytest.mark.skipif(sqlite3.sqlite_version_info < (3, 35), reason="SQLite without RETURNING")
 async def test_returning_path_saves_the_locking_read() -> None:
     plain = PlainDialect(SqliteDialect())
     async with sqlite_store(SqliteDialect()) as (fast, fast_db), sqlite_store(plain) as (slow, slow_db):
-        for store, db in ((fast, fast_db), (slow, slow_db)):
-            sid = await store.create_session(session_id="s")
-            db.log.clear()
-            await store.append_messages(sid, [NewMessage("user", "hi")], begin_send=True)
-            await store.append_messages(sid, [NewMessage("assistant", None, tool_calls=[call("c1")], round_index=1)])
-            await store.append_messages(sid, [NewMessage("tool", "r", tool_call_id="c1")])
-            await store.append_messages(sid, [NewMessage("assistant", "done", round_index=2)])
         # Plain turns: advance + insert; turns changing the pending blob add its update.
-        assert [s.split()[0] for s in fast_db.log] == [
+        assert await _four_appends(fast, fast_db, remember=False) == [
             "UPDATE", "INSERT", "UPDATE", "INSERT", "UPDATE", "UPDATE", "INSERT", "UPDATE", "UPDATE", "INSERT",
         ]
         assert "RETURNING" in fast_db.log[0]
-        assert [s.split()[0] for s in slow_db.log] == ["SELECT", "INSERT", "UPDATE"] * 4
+        assert await _four_appends(slow, slow_db, remember=False) == ["SELECT", "INSERT", "UPDATE"] * 4
+
+
+@pytest.mark.parametrize("dialect", [SqliteDialect(), PlainDialect(SqliteDialect())], ids=["returning", "locking"])
+async def test_remembered_state_saves_the_read_and_the_pending_update(dialect: Dialect) -> None:
+    async with sqlite_store(dialect) as (store, db):
+        log = await _four_appends(store, db, remember=True)
+        # The first append reads (either way); from then on each is one version-checked UPDATE + INSERT.
+        first = 2 if "RETURNING" in db.log[0] else 3
+        assert log[first:] == ["UPDATE", "INSERT"] * 3
+        assert all("state_version = ?" in sql for sql in db.log[first::2])
+
+
+async def test_a_stale_memory_falls_back_in_the_same_transaction(
+    store: SessionStore, make_store: Callable[[], Awaitable[SessionStore]]
+) -> None:
+    db = CountingDb(store.db, store.db.dialect)
+    mine = SessionStore(db, table_prefix=store.table_prefix)
+    other = await make_store()
+    sid = await mine.create_session()
+    await mine.append_messages(sid, [NewMessage("user", "a")], begin_send=True)
+    await other.append_messages(sid, [NewMessage("assistant", None, tool_calls=[call("c1")], round_index=3)])
+    db.log.clear()
+    # Remembered: no pending call, next seq 2. Really: c1 awaits its result at seq 2.
+    res = await mine.append_messages(sid, [NewMessage("tool", "r", tool_call_id="c1")])
+    assert (res.first_seq, res.pending) == (3, None)
+    assert "state_version = ?" not in db.log[0]  # the tool result is refused by the memory: read at once
+    await other.update_session_prompt(sid, "new")
+    await other.enqueue_follow_up(sid, "later")
+    db.log.clear()
+    res = await mine.append_messages(sid, [NewMessage("assistant", "b", round_index=1)])
+    assert "state_version = ?" in db.log[0] and "state_version = ?" not in db.log[1]  # tried, then read
+    assert (res.first_seq, res.prompt_version, res.follow_ups_waiting) == (4, 1, 1)
+    state = await mine.get_state(sid)
+    assert state is not None and (state.next_seq, state.round_index) == (5, 3)
+
+
+async def test_a_session_closed_and_created_again_is_not_mistaken_for_the_old_one(
+    store: SessionStore, make_store: Callable[[], Awaitable[SessionStore]]
+) -> None:
+    other = await make_store()
+    sid = await store.create_session(session_id="again")
+    for _ in range(3):
+        await store.append_messages(sid, [NewMessage("user", "old")], begin_send=True)
+    await other.close_session(sid)
+    await other.create_session(session_id=sid)
+    # As many writes as the old session had, so a version counted from a fixed start would repeat.
+    await other.append_messages(sid, [NewMessage("user", "new")], begin_send=True)
+    await other.append_messages(sid, [NewMessage("user", "new")], begin_send=True)
+    await other.append_messages(sid, [NewMessage("assistant", None, tool_calls=[call("d")])])
+    with pytest.raises(HistoryInvariantError):  # the new session's open call, not the old state
+        await store.append_messages(sid, [NewMessage("user", "late")])
+    res = await store.append_messages(sid, [NewMessage("tool", "r", tool_call_id="d")])
+    assert res.first_seq == 4 and res.pending is None
 
 
 async def test_unknown_session_is_not_found_on_every_path(store: SessionStore) -> None:
@@ -192,6 +253,8 @@ ops = st.lists(
         st.tuples(st.just("zombie"), st.booleans()),
         st.tuples(st.just("abort")),
         st.tuples(st.just("empty"), st.booleans()),
+        # A write through a second store handle (another process), making remembered states stale.
+        st.tuples(st.just("other"), st.sampled_from(["user", "calls", "prompt", "follow_up", "abort"])),
     ),
     max_size=14,
 )
@@ -269,6 +332,21 @@ async def _step(store: SessionStore, sid: str, op: tuple[Any, ...], ctx: dict[st
             res = await store.append_messages(sid, [msg], lease=LeaseToken(sid, "h", 10_000, 0))
         elif op[0] == "abort":
             res = await store.abort_pending(sid, reason="x")
+        elif op[0] == "other":
+            other: SessionStore = ctx["other"]
+            if op[1] == "user":
+                res = await other.append_messages(sid, [NewMessage("user", "o")], begin_send=True)
+            elif op[1] == "calls":
+                ctx["n"] += 1
+                msg = NewMessage("assistant", None, tool_calls=[call(f"o{ctx['n']}")], round_index=9)
+                res = await other.append_messages(sid, [msg])
+            elif op[1] == "prompt":
+                await other.update_session_prompt(sid, "p")
+                res = None
+            elif op[1] == "follow_up":
+                res = await other.enqueue_follow_up(sid, "o")
+            else:
+                res = await other.abort_pending(sid, reason="o")
         else:
             res = await store.append_messages(sid, [], begin_send=op[1], pending_interactions=KEEP if op[1] else [])
     except Exception as exc:
@@ -276,21 +354,34 @@ async def _step(store: SessionStore, sid: str, op: tuple[Any, ...], ctx: dict[st
     return res
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(script=ops)
-async def test_both_paths_write_and_refuse_the_same(store: SessionStore, script: list[tuple[Any, ...]]) -> None:
-    """``store`` takes its backend's path; ``plain`` (same database) always the locking one."""
-    plain = SessionStore(CountingDb(store.db, PlainDialect(store.db.dialect)), table_prefix=store.table_prefix)
-    fast_sid, slow_sid = await store.create_session(), await plain.create_session()
-    fast_ctx: dict[str, Any] = {"n": 0}
-    slow_ctx: dict[str, Any] = {"n": 0}
+async def test_every_path_writes_and_refuses_the_same(
+    store: SessionStore, make_store: Callable[[], Awaitable[SessionStore]], script: list[tuple[Any, ...]]
+) -> None:
+    """The same script on four sessions of one database, each written by another path.
+
+    ``store`` takes its backend's path and ``plain`` always the locking one, each once remembering
+    the state rows it wrote (optimistic appends, falling back to reading when another handle wrote
+    in between) and once forgetting them before every step (always reading). The reference is the
+    forgetful ``plain``: the locking read-then-write."""
+    def handle(dialect: Dialect) -> SessionStore:  # one handle each: a handle's memory is its own
+        return SessionStore(CountingDb(store.db, dialect), table_prefix=store.table_prefix)
+
+    plain = PlainDialect(store.db.dialect)
+    variants = [(handle(plain), False), (handle(plain), True), (handle(store.db.dialect), False), (store, True)]
+    other = await make_store()  # the second handle, writing to every variant's session alike
+    sids = [await s.create_session() for s, _ in variants]
+    ctxs: list[dict[str, Any]] = [{"n": 0, "other": other} for _ in variants]
     for op in script:
-        got = await _step(store, fast_sid, op, fast_ctx)
-        want = await _step(plain, slow_sid, op, slow_ctx)
-        assert _neutral(got, fast_sid) == _neutral(want, slow_sid), op
-        assert _neutral(await _snapshot(store, fast_sid), fast_sid) == _neutral(
-            await _snapshot(plain, slow_sid), slow_sid
-        ), op
+        outcomes = []
+        for (s, remember), sid, ctx in zip(variants, sids, ctxs, strict=True):
+            if not remember:
+                s._known.clear()
+            outcomes.append(
+                (_neutral(await _step(s, sid, op, ctx), sid), _neutral(await _snapshot(s, sid), sid))
+            )
+        assert all(o == outcomes[0] for o in outcomes[1:]), op
 
 
 def _neutral(value: Any, sid: str) -> Any:

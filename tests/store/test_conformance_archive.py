@@ -118,8 +118,11 @@ async def test_corrupt_json_row_names_table_and_key(store: SessionStore) -> None
     with pytest.raises(CorruptRowError, match=r"messages.*seq=1") as err:
         await store.load_active_messages(sid)
     assert err.value.code == "store.corrupt_row"
+    # A writer outside the store bumps state_version (else the store's remembered row stays current).
     await store.db.execute(
-        f"UPDATE {store.t['session_state']} SET pending_json = ? WHERE session_id = ?", ("[", sid)
+        f"UPDATE {store.t['session_state']} SET pending_json = ?, state_version = state_version + 1 "
+        "WHERE session_id = ?",
+        ("[", sid),
     )
     with pytest.raises(CorruptRowError, match="session_state"):
         await store.append_messages(sid, [NewMessage("user", "y")])
