@@ -25,16 +25,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from power_loop import StatefulAgentLoop, ToolDefinition, ToolRegistry
+from bench._common import ROW, echo_tools, median_ms, text_llm, tool_llm
+from power_loop import StatefulAgentLoop
 from power_loop.context import ContextPipeline
-from power_loop.testing import ScriptedLLM
-
-ROW = "x" * 120  # a short chat message
-
-
-def _median_ms(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000.0
-
 
 # --------------------------------------------------------------------------- the floor
 
@@ -68,23 +61,12 @@ def floor_text_send(path: str, n: int) -> float:
         samples.append(time.perf_counter() - start)
         seq += 2
     db.close()
-    return _median_ms(samples)
+    return median_ms(samples)
 
 
 # --------------------------------------------------------------------------- kernel scenarios
 
 
-def _tools() -> ToolRegistry:
-    registry = ToolRegistry()
-    registry.register(
-        ToolDefinition(
-            name="echo",
-            description="Echo a value.",
-            input_schema={"type": "object", "properties": {"v": {"type": "string"}}, "required": ["v"]},
-        ),
-        lambda v: v,
-    )
-    return registry
 
 
 async def _timed(n: int, step: Callable[[], Awaitable[Any]]) -> float:
@@ -93,11 +75,11 @@ async def _timed(n: int, step: Callable[[], Awaitable[Any]]) -> float:
         start = time.perf_counter()
         await step()
         samples.append(time.perf_counter() - start)
-    return _median_ms(samples)
+    return median_ms(samples)
 
 
 async def kernel_text_send(path: str, n: int, context: ContextPipeline | None = None) -> float:
-    llm = ScriptedLLM(default=ScriptedLLM.text(ROW), record_requests=False)
+    llm = text_llm()
     async with StatefulAgentLoop(llm=llm, dsn=path, context=context) as loop:
         sid = await loop.new_session()
         await loop.send(ROW, sid)  # warm up: open store, fill the cache
@@ -105,13 +87,8 @@ async def kernel_text_send(path: str, n: int, context: ContextPipeline | None = 
 
 
 async def kernel_tool_send(path: str, n: int) -> float:
-    turns = [ScriptedLLM.tool_call("echo", {"v": "hi"}), ScriptedLLM.text(ROW)]
-
-    def responder(request: Any) -> Any:
-        return turns[0] if request.messages[-1]["role"] == "user" else turns[1]
-
-    llm = ScriptedLLM(responder=responder, record_requests=False)
-    async with StatefulAgentLoop(llm=llm, dsn=path, tool_registry=_tools()) as loop:
+    llm = tool_llm()
+    async with StatefulAgentLoop(llm=llm, dsn=path, tool_registry=echo_tools()) as loop:
         sid = await loop.new_session()
         await loop.send(ROW, sid)
         return await _timed(n, lambda: loop.send(ROW, sid))
@@ -121,7 +98,7 @@ async def kernel_cold_first_send(
     path: str, history_sends: int, n: int, context: ContextPipeline | None = None
 ) -> float:
     """First send of a brand-new loop on a long session (the store is opened before timing)."""
-    llm = ScriptedLLM(default=ScriptedLLM.text(ROW), record_requests=False)
+    llm = text_llm()
     async with StatefulAgentLoop(llm=llm, dsn=path, context=context) as loop:
         sid = await loop.new_session()
         for _ in range(history_sends):
@@ -133,11 +110,11 @@ async def kernel_cold_first_send(
             start = time.perf_counter()
             await cold.send(ROW, sid)
             samples.append(time.perf_counter() - start)
-    return _median_ms(samples)
+    return median_ms(samples)
 
 
 async def kernel_concurrent(path: str, sessions: int, sends_each: int) -> float:
-    llm = ScriptedLLM(default=ScriptedLLM.text(ROW), record_requests=False)
+    llm = text_llm()
     async with StatefulAgentLoop(llm=llm, dsn=path) as loop:
         sids = [await loop.new_session() for _ in range(sessions)]
 
@@ -174,7 +151,7 @@ def _file_size(path: str) -> int:
 
 
 async def bytes_per_send(path: str, n: int) -> float:
-    llm = ScriptedLLM(default=ScriptedLLM.text(ROW), record_requests=False)
+    llm = text_llm()
     async with StatefulAgentLoop(llm=llm, dsn=path) as loop:
         sid = await loop.new_session()
         await loop.send(ROW, sid)
@@ -189,7 +166,7 @@ async def bytes_per_send(path: str, n: int) -> float:
 
 
 async def memory_growth_mb(path: str, sessions: int, sends_each: int, cache_size: int) -> float:
-    llm = ScriptedLLM(default=ScriptedLLM.text(ROW), record_requests=False)
+    llm = text_llm()
     async with StatefulAgentLoop(llm=llm, dsn=path, session_cache_size=cache_size) as loop:
         sid0 = await loop.new_session()
         await loop.send(ROW, sid0)

@@ -22,7 +22,6 @@ import asyncio
 import json
 import os
 import secrets
-import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,7 +29,8 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from power_loop import StatefulAgentLoop, ToolDefinition, ToolRegistry
+from bench._common import ROW, echo_tools, median_ms, text_llm, tool_llm
+from power_loop import StatefulAgentLoop, ToolRegistry
 from power_loop.store import (
     Database,
     SessionStore,
@@ -42,7 +42,6 @@ from power_loop.store import (
 from power_loop.testing import ScriptedLLM
 
 T = TypeVar("T")
-ROW = "x" * 120  # a short chat message
 DEFAULT_DSNS = {
     "postgres": "postgresql://postgres@127.0.0.1:5432/pl_store_test",
     "mysql": "mysql://root@127.0.0.1:3306/pl_store_test",
@@ -54,8 +53,6 @@ TARGETS = {  # SPEC §9, relative to the floor measured in the same run
 }
 
 
-def _median_ms(samples: list[float]) -> float:
-    return statistics.median(samples) * 1000.0
 
 
 # --------------------------------------------------------------------------- round-trip counting
@@ -152,7 +149,7 @@ async def floor_postgres(dsn: str, prefix: str, n: int) -> float:
                 await conn.execute(stats)
             samples.append(time.perf_counter() - start)
             seq += 2
-        return _median_ms(samples)
+        return median_ms(samples)
     finally:
         for table in (m, s, st):
             await conn.execute(f"DROP TABLE IF EXISTS {table}")
@@ -202,7 +199,7 @@ async def floor_mysql(dsn: str, prefix: str, n: int) -> float:
                 await conn.commit()
                 samples.append(time.perf_counter() - start)
                 seq += 2
-            return _median_ms(samples)
+            return median_ms(samples)
     finally:
         async with conn.cursor() as cur:
             for table in (m, s, st):
@@ -213,30 +210,10 @@ async def floor_mysql(dsn: str, prefix: str, n: int) -> float:
 # --------------------------------------------------------------------------- kernel scenarios
 
 
-def _tools() -> ToolRegistry:
-    registry = ToolRegistry()
-    registry.register(
-        ToolDefinition(
-            name="echo",
-            description="Echo a value.",
-            input_schema={"type": "object", "properties": {"v": {"type": "string"}}, "required": ["v"]},
-        ),
-        lambda v: v,
-    )
-    return registry
 
 
-def _text_llm() -> ScriptedLLM:
-    return ScriptedLLM(default=ScriptedLLM.text(ROW), record_requests=False)
 
 
-def _tool_llm() -> ScriptedLLM:
-    turns = [ScriptedLLM.tool_call("echo", {"v": "hi"}), ScriptedLLM.text(ROW)]
-
-    def responder(request: Any) -> Any:
-        return turns[0] if request.messages[-1]["role"] == "user" else turns[1]
-
-    return ScriptedLLM(responder=responder, record_requests=False)
 
 
 class Bench:
@@ -281,11 +258,11 @@ class Bench:
                 start = time.perf_counter()
                 await loop.send(ROW, sid)
                 samples.append(time.perf_counter() - start)
-            return _median_ms(samples), (db.round_trips - rt0) / n, (db.transactions - tx0) / n
+            return median_ms(samples), (db.round_trips - rt0) / n, (db.transactions - tx0) / n
 
     async def concurrent(self, sessions: int, sends_each: int) -> float:
         assert self.store is not None
-        async with StatefulAgentLoop(llm=_text_llm(), store=self.store) as loop:
+        async with StatefulAgentLoop(llm=text_llm(), store=self.store) as loop:
             sids = [await loop.new_session() for _ in range(sessions)]
             await asyncio.gather(*(loop.send(ROW, sid) for sid in sids))  # warm the pool
 
@@ -305,11 +282,11 @@ async def run_backend(name: str, dsn: str, quick: bool) -> dict[str, Any]:
     results: dict[str, Any] = {}
     results["floor_commit_ms"] = await floor(dsn, f"bench{secrets.token_hex(3)}_", n)
     async with Bench(dsn) as bench:
-        ms, rts, txs = await bench.per_send(_text_llm(), n)
+        ms, rts, txs = await bench.per_send(text_llm(), n)
         results.update(text_send_ms=ms, text_send_round_trips=rts, text_send_transactions=txs)
-        ms, rts, txs = await bench.per_send(_tool_llm(), n // 2, tools=_tools())
+        ms, rts, txs = await bench.per_send(tool_llm(), n // 2, tools=echo_tools())
         results.update(tool_send_ms=ms, tool_send_round_trips=rts, tool_send_transactions=txs)
-        ms, rts, txs = await bench.per_send(_text_llm(), n // 2, lease_ttl_s=30.0)
+        ms, rts, txs = await bench.per_send(text_llm(), n // 2, lease_ttl_s=30.0)
         results.update(leased_text_send_ms=ms, leased_text_send_round_trips=rts)
         results["concurrent_40_sends_per_s"] = await bench.concurrent(40, 10 if quick else 25)
     results["text_send_x_floor"] = results["text_send_ms"] / results["floor_commit_ms"]
