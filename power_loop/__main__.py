@@ -1,8 +1,9 @@
 """The ``power-loop`` command line (``python -m power_loop``).
 
 Subcommands: ``demo`` (offline tool-using conversation, persisted and resumed by a second process),
-``chat`` (interactive chat on the configured provider, session kept in the store) and ``ddl`` (print the
-schema script a DBA can run out of band).
+``chat`` (interactive chat on the configured provider, session kept in the store), ``ddl`` (print the
+schema script a DBA can run out of band), and ``sessions`` / ``show`` / ``export`` / ``import`` to
+inspect and move sessions.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import asyncio
 import sys
 from typing import TYPE_CHECKING
+
+from ._cli_sessions import add_session_commands, run_session_command
 
 if TYPE_CHECKING:
     from .store import Dialect
@@ -33,6 +36,7 @@ def _build_parser() -> argparse.ArgumentParser:
     ddl = sub.add_parser("ddl", help="print the schema DDL for a dialect")
     ddl.add_argument("--dialect", choices=["sqlite", "postgres", "mysql"], default="sqlite")
     ddl.add_argument("--prefix", default="pl_", help="table prefix (default: %(default)s)")
+    add_session_commands(sub)
     return parser
 
 
@@ -89,6 +93,9 @@ async def _chat(dsn: str, session_id: str | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
+    handled = run_session_command(args)
+    if handled is not None:
+        return handled
     if args.command == "demo":
         from ._demo import run_demo
 

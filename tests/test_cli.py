@@ -40,3 +40,31 @@ def test_ddl_prints_the_schema_for_each_dialect(tmp_path: Path, dialect: str, ma
 def test_ddl_rejects_a_bad_prefix(tmp_path: Path) -> None:
     proc = _run(["ddl", "--prefix", "drop table;"], tmp_path)
     assert proc.returncode == 2 and "invalid table_prefix" in proc.stderr
+
+
+def test_sessions_show_export_import_round_trip(tmp_path: Path) -> None:
+    assert _run(["demo"], tmp_path).returncode == 0
+    listing = _run(["sessions"], tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    sid = listing.stdout.split()[0]
+    assert sid.startswith("sess_") and "messages=6" in listing.stdout and "sends=2" in listing.stdout
+    shown = _run(["show", sid], tmp_path)
+    assert shown.returncode == 0 and "[tool/calculator] 391" in shown.stdout and "→ calculator" in shown.stdout
+    assert _run(["export", sid, "-o", "a.json"], tmp_path).returncode == 0
+    imported = _run(["import", "a.json", "--new-id", "sess_copy"], tmp_path)
+    assert imported.returncode == 0 and imported.stdout.strip() == "sess_copy"
+    copy = _run(["show", "sess_copy"], tmp_path)
+    assert copy.returncode == 0 and copy.stdout == shown.stdout
+    again = _run(["import", "a.json", "--new-id", "sess_copy"], tmp_path)
+    assert again.returncode == 2 and "store.archive_invalid" not in again.stdout and "sess_copy" in again.stderr
+
+
+def test_session_commands_report_clear_errors(tmp_path: Path) -> None:
+    assert _run(["demo"], tmp_path).returncode == 0
+    missing = _run(["show", "sess_nope"], tmp_path)
+    assert missing.returncode == 2 and "session not found" in missing.stderr
+    (tmp_path / "bad.json").write_text("{not json")
+    bad = _run(["import", "bad.json"], tmp_path)
+    assert bad.returncode == 2 and "not JSON" in bad.stderr
+    empty = _run(["sessions", "--dsn", str(tmp_path / "other.db")], tmp_path)
+    assert empty.returncode == 2 and "schema" in empty.stderr and "CREATE TABLE" in empty.stderr
