@@ -321,11 +321,11 @@ class SendRun:
         on_think = text_delta_callback(self._emit, True, round_index) if self._wants(ET.STREAM_THINK_DELTA) else None
         model = request.model or ""
 
-        async def attempt(n: int) -> LLMResponse:
-            call_id = f"r{round_index}.a{n + 1}"
+        async def attempt(n: int) -> LLMResponse:  # n counts from 1, as with_retry counts
+            call_id = f"r{round_index}.a{n}"
             self._emit(
                 ET.LLM_CALL_STARTED,
-                lambda: P.LlmCallStartedPayload(call_id=call_id, round_index=round_index, attempt=n + 1, model=model),
+                lambda: P.LlmCallStartedPayload(call_id=call_id, round_index=round_index, attempt=n, model=model),
                 round_index=round_index,
             )
             started = time.perf_counter()
@@ -348,7 +348,7 @@ class SendRun:
                         P.LlmCallCompletedPayload,
                         call_id=call_id,
                         round_index=round_index,
-                        attempt=n + 1,
+                        attempt=n,
                         model=model,
                         duration_ms=(time.perf_counter() - started) * 1000.0,
                         success=False,
@@ -362,7 +362,7 @@ class SendRun:
                 lambda: P.LlmCallCompletedPayload(
                     call_id=call_id,
                     round_index=round_index,
-                    attempt=n + 1,
+                    attempt=n,
                     model=model,
                     duration_ms=(time.perf_counter() - started) * 1000.0,
                 ),
@@ -372,7 +372,7 @@ class SendRun:
 
         policy = self.retry_policy
         if policy is None:
-            call: Awaitable[LLMResponse] = attempt(0)
+            call: Awaitable[LLMResponse] = attempt(1)
         else:
             call = with_retry(attempt, policy=policy, token=self.token, on_retry=self._on_retry(round_index))
         self._emit(ET.STREAM_STARTED, lambda: P.StreamStartedPayload(stream_id="main"), round_index=round_index)

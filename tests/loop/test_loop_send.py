@@ -9,6 +9,8 @@ import pytest
 from loop_helpers import check_history, make_tools
 
 from power_loop import (
+    AgentEventBus,
+    AgentEventType,
     AgentLoopConfig,
     ConfigError,
     LLMRetryPolicy,
@@ -215,9 +217,13 @@ async def test_a_model_slower_than_the_total_timeout_degrades_with_reason_timeou
 async def test_retry_recovers_from_a_transient_error(make_loop):
     policy = LLMRetryPolicy(max_attempts=3, backoff_initial=0.0, backoff_max=0.0, total_timeout=None)
     llm = ScriptedLLM([ScriptedLLM.error(ConnectionError("blip")), ScriptedLLM.text("fine")])
-    loop = make_loop(llm=llm, config=AgentLoopConfig(retry_policy=policy))
+    bus = AgentEventBus()
+    calls = []
+    bus.subscribe(AgentEventType.LLM_CALL_COMPLETED, lambda e: calls.append((e.data.call_id, e.data.attempt, e.data.success)))
+    loop = make_loop(llm=llm, config=AgentLoopConfig(retry_policy=policy), event_bus=bus)
     sid = await loop.new_session()
     assert (await loop.send("hi", sid)).final_text == "fine"
+    assert calls == [("r0.a1", 1, False), ("r0.a2", 2, True)]
 
 
 async def test_without_a_retry_policy_a_provider_error_propagates_and_history_stays_valid(make_loop):
