@@ -31,6 +31,8 @@ error also derives from that builtin so existing ``except`` clauses keep working
     ├── WorkspaceViolation (ValueError)  tool.workspace_violation
     ├── NoteRejectedError (ValueError)  notes.rejected
     │   └── NotesFullError              notes.full
+    ├── MCPError                        mcp.error
+    │   └── MCPToolError                mcp.tool_error
     └── StoreError                      store.error
         ├── InvalidDSN (ValueError)     store.invalid_dsn
         ├── InvalidTablePrefix (ValueError)  store.invalid_prefix
@@ -73,6 +75,8 @@ __all__ = [
     "LLMStreamIncomplete",
     "LLMTimeout",
     "LoopClosedError",
+    "MCPError",
+    "MCPToolError",
     "MissingDependencyError",
     "NoteRejectedError",
     "NotesFullError",
@@ -466,3 +470,29 @@ class NotesFullError(NoteRejectedError):
     (``eviction="reject"``, or ``"fifo"`` with every note pinned)."""
 
     code = "notes.full"
+
+
+class MCPError(PowerLoopError):
+    """An MCP server could not be reached or used: it failed to start or to complete the handshake,
+    exited or closed its pipes mid-session, answered with a protocol error, or did not answer within
+    the client's timeout. ``server`` names the command that was started."""
+
+    code = "mcp.error"
+
+    def __init__(self, server: str, message: str) -> None:
+        self.server = server
+        super().__init__(f"MCP server {server!r}: {message}")
+
+
+class MCPToolError(MCPError):
+    """An MCP tool ran and reported failure (``isError`` in its result); ``content`` is its text.
+
+    Raised from a registered MCP tool's handler, so the loop hands it to the model as a failed tool result.
+    """
+
+    code = "mcp.tool_error"
+
+    def __init__(self, server: str, tool_name: str, content: str) -> None:
+        self.tool_name = tool_name
+        self.content = content
+        super().__init__(server, f"tool {tool_name!r} failed: {content or '(no details)'}")

@@ -27,6 +27,8 @@ FROZEN_CODES = {
     "LLMTimeout": "llm.timeout",
     "LeaseLostError": "store.lease_lost",
     "LoopClosedError": "loop.closed",
+    "MCPError": "mcp.error",
+    "MCPToolError": "mcp.tool_error",
     "MissingDependencyError": "dependency.missing",
     "NoteRejectedError": "notes.rejected",
     "NotesFullError": "notes.full",
