@@ -15,9 +15,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    AgentSpecError,
     ArchiveError,
     AsyncHookInSyncContext,
     AsyncToolInSyncContext,
+    BlackboardError,
     CancellationRequested,
     ConfigError,
     CorruptRowError,
@@ -44,6 +46,7 @@ from .errors import (
     SessionBusy,
     SessionNotFoundError,
     SessionPendingError,
+    SpecValidationError,
     StoreAuthError,
     StoreClosedError,
     StoreConnectionLost,
@@ -60,6 +63,17 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .agents import (
+        SPAWN_AGENT_DEFINITION,
+        AgentSpec,
+        Blackboard,
+        BlackboardEntry,
+        StoreBlackboard,
+        register_blackboard_tools,
+        register_spawn_agent,
+        render_entries,
+        run_agent_spec,
+    )
     from .context import (
         DEFAULT_NOTES_POLICY,
         AgenticFold,
@@ -190,6 +204,7 @@ __all__ = [
     "DEFAULT_DB_PATH",
     "DEFAULT_NOTES_POLICY",
     "DEFAULT_TABLE_PREFIX",
+    "SPAWN_AGENT_DEFINITION",
     "STABLE_API",
     "AgentEvent",
     "AgentEventBus",
@@ -197,6 +212,8 @@ __all__ = [
     "AgentHooks",
     "AgentLoopConfig",
     "AgentLoopResult",
+    "AgentSpec",
+    "AgentSpecError",
     "AgenticFold",
     "AnthropicChatConfig",
     "ArchiveError",
@@ -204,6 +221,9 @@ __all__ = [
     "AsyncToolInSyncContext",
     "BaseEventPayload",
     "BaseHookCtx",
+    "Blackboard",
+    "BlackboardEntry",
+    "BlackboardError",
     "CancellationLike",
     "CancellationRequested",
     "CancellationToken",
@@ -270,9 +290,11 @@ __all__ = [
     "SessionStatsRow",
     "SessionStatus",
     "SessionStore",
+    "SpecValidationError",
     "StatefulAgentLoop",
     "StatefulResult",
     "StoreAuthError",
+    "StoreBlackboard",
     "StoreClosedError",
     "StoreConnectionLost",
     "StoreCorruptError",
@@ -309,9 +331,13 @@ __all__ = [
     "get_tool_runtime_context",
     "open_store",
     "parse_structured",
+    "register_blackboard_tools",
     "register_request_user_input",
+    "register_spawn_agent",
+    "render_entries",
     "render_notes",
     "request_user_input",
+    "run_agent_spec",
     "tag_as_memory",
     "trim_history",
     "validate_tool_args",
@@ -319,6 +345,15 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "AgentSpec": "agents",
+    "run_agent_spec": "agents",
+    "register_spawn_agent": "agents",
+    "SPAWN_AGENT_DEFINITION": "agents",
+    "Blackboard": "agents",
+    "BlackboardEntry": "agents",
+    "StoreBlackboard": "agents",
+    "register_blackboard_tools": "agents",
+    "render_entries": "agents",
     "TimerRunner": "loop",
     "format_timer_message": "loop",
     "TimerFireCtx": "hooks",

@@ -33,6 +33,9 @@ error also derives from that builtin so existing ``except`` clauses keep working
     │   └── NotesFullError              notes.full
     ├── MCPError                        mcp.error
     │   └── MCPToolError                mcp.tool_error
+    ├── SpecValidationError             spec.invalid
+    │   └── AgentSpecError              agent_spec.invalid
+    ├── BlackboardError (ValueError)    blackboard.invalid
     └── StoreError                      store.error
         ├── InvalidDSN (ValueError)     store.invalid_dsn
         ├── InvalidTablePrefix (ValueError)  store.invalid_prefix
@@ -57,8 +60,10 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 __all__ = [
+    "AgentSpecError",
     "ArchiveError",
     "AsyncHookInSyncContext",
+    "BlackboardError",
     "AsyncToolInSyncContext",
     "CancellationRequested",
     "ConfigError",
@@ -86,6 +91,7 @@ __all__ = [
     "SessionBusy",
     "SessionNotFoundError",
     "SessionPendingError",
+    "SpecValidationError",
     "StoreAuthError",
     "StoreClosedError",
     "StoreConnectionLost",
@@ -496,3 +502,25 @@ class MCPToolError(MCPError):
         self.tool_name = tool_name
         self.content = content
         super().__init__(server, f"tool {tool_name!r} failed: {content or '(no details)'}")
+
+
+class SpecValidationError(PowerLoopError):
+    """A declarative spec (JSON/dict) is malformed; ``field`` names the offending key when known."""
+
+    code = "spec.invalid"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class AgentSpecError(SpecValidationError):
+    """An ``AgentSpec`` is invalid: an unknown key, a wrong type or a value out of range."""
+
+    code = "agent_spec.invalid"
+
+
+class BlackboardError(PowerLoopError, ValueError):
+    """A blackboard request is invalid: a bad board id, a full board, an unknown entry, bad text/kind/status."""
+
+    code = "blackboard.invalid"

@@ -9,9 +9,11 @@ import pytest
 import power_loop.errors as errors
 
 FROZEN_CODES = {
+    "AgentSpecError": "agent_spec.invalid",
     "ArchiveError": "store.archive_invalid",
     "AsyncHookInSyncContext": "hook.async_in_sync",
     "AsyncToolInSyncContext": "tool.async_in_sync",
+    "BlackboardError": "blackboard.invalid",
     "CancellationRequested": "cancelled",
     "ConfigError": "config.invalid",
     "CorruptRowError": "store.corrupt_row",
@@ -38,6 +40,7 @@ FROZEN_CODES = {
     "SessionBusy": "session.busy",
     "SessionNotFoundError": "session.not_found",
     "SessionPendingError": "session.pending",
+    "SpecValidationError": "spec.invalid",
     "StoreAuthError": "store.auth_failed",
     "StoreClosedError": "store.closed",
     "StoreConnectionLost": "store.connection_lost",

@@ -1,0 +1,323 @@
+"""A shared blackboard for cooperating agents, stored atomically in the session store.
+
+A board is one JSON document in ``shared_state(owner="blackboard:<board_id>", key="board")``:
+``{"version": 1, "next_id": n, "entries": [...]}``. Every change is a single
+``mutate_shared_state`` read-modify-write, so concurrent writers (tasks, loops, processes, on any
+backend) never lose an update.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import BlackboardError
+from ..store import MUTATE_SKIP, SessionStore
+from ..tools import ToolDefinition, ToolRegistry
+from ..tools._runtime import get_tool_runtime_context
+
+__all__ = [
+    "BOARD_TOOL_NAMES",
+    "Blackboard",
+    "BlackboardEntry",
+    "StoreBlackboard",
+    "register_blackboard_tools",
+    "render_entries",
+]
+
+_BOARD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_KIND = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+BOARD_TOOL_NAMES = ("board_read", "board_post", "board_update", "board_remove")
+
+
+def _now_iso() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
+@dataclass(frozen=True, slots=True)
+class BlackboardEntry:
+    """One entry of a board; ``created_at``/``updated_at`` are ISO-8601 UTC (``...Z``)."""
+
+    id: int
+    text: str
+    kind: str = "note"
+    status: str | None = None
+    author: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "kind": self.kind,
+            "status": self.status,
+            "author": self.author,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BlackboardEntry:
+        return cls(
+            id=int(data["id"]),
+            text=str(data["text"]),
+            kind=str(data.get("kind") or "note"),
+            status=None if data.get("status") is None else str(data["status"]),
+            author=None if data.get("author") is None else str(data["author"]),
+            created_at=str(data.get("created_at") or ""),
+            updated_at=str(data.get("updated_at") or ""),
+        )
+
+    def render(self) -> str:
+        """``- #id [kind·status] (author) text`` (status and author omitted when unset)."""
+        tag = self.kind if self.status is None else f"{self.kind}·{self.status}"
+        who = f"({self.author}) " if self.author else ""
+        return f"- #{self.id} [{tag}] {who}{self.text}"
+
+
+def render_entries(entries: Iterable[BlackboardEntry], *, header: str | None = None, empty: str = "") -> str:
+    """The entries one per line, under ``header``; ``empty`` stands in for an empty board."""
+    lines = [entry.render() for entry in entries]
+    body = "\n".join(lines) if lines else empty
+    if header is None:
+        return body
+    return f"{header}\n{body}" if body else header
+
+
+@runtime_checkable
+class Blackboard(Protocol):
+    """Storage of shared boards, each a list of entries addressed by ``board_id``."""
+
+    async def read(self, board_id: str) -> list[BlackboardEntry]: ...
+
+    async def post(
+        self, board_id: str, *, text: str, kind: str = "note", status: str | None = None, author: str | None = None
+    ) -> BlackboardEntry: ...
+
+    async def update(
+        self, board_id: str, entry_id: int, *, text: str | None = None, status: str | None = None
+    ) -> BlackboardEntry: ...
+
+    async def remove(self, board_id: str, entry_id: int) -> bool: ...
+
+
+def _doc(current: Any) -> dict[str, Any]:
+    if not isinstance(current, Mapping):
+        return {"version": 1, "next_id": 1, "entries": []}
+    return {
+        "version": 1,
+        "next_id": int(current.get("next_id") or 1),
+        "entries": [dict(e) for e in current.get("entries") or []],
+    }
+
+
+class StoreBlackboard:
+    """A `Blackboard` on a `SessionStore`'s shared state: atomic across tasks, processes and backends.
+
+    A board holds at most ``max_entries`` entries (posting to a full board raises `BlackboardError`);
+    entry text is 1..``max_text_len`` characters. Entry ids are never reused within a board.
+    """
+
+    def __init__(self, store: SessionStore, *, max_entries: int = 200, max_text_len: int = 2000) -> None:
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
+            raise BlackboardError(f"max_entries must be an int >= 1, got {max_entries!r}")
+        if isinstance(max_text_len, bool) or not isinstance(max_text_len, int) or max_text_len < 1:
+            raise BlackboardError(f"max_text_len must be an int >= 1, got {max_text_len!r}")
+        self.store = store
+        self.max_entries = max_entries
+        self.max_text_len = max_text_len
+
+    @staticmethod
+    def owner(board_id: str) -> str:
+        """The ``shared_state`` owner holding ``board_id``."""
+        if not isinstance(board_id, str) or not _BOARD_ID.match(board_id):
+            raise BlackboardError(
+                f"invalid board id {board_id!r}: use 1-128 characters from [A-Za-z0-9_.:-], starting alphanumeric"
+            )
+        return f"blackboard:{board_id}"
+
+    def _text(self, text: object) -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise BlackboardError("entry text must be a non-empty string")
+        if len(text) > self.max_text_len:
+            raise BlackboardError(f"entry text is {len(text)} characters; the limit is {self.max_text_len}")
+        return text
+
+    @staticmethod
+    def _label(value: object, what: str) -> str:
+        if not isinstance(value, str) or not _KIND.match(value):
+            raise BlackboardError(f"invalid {what} {value!r}: use 1-32 characters from [A-Za-z0-9_-]")
+        return value
+
+    async def read(self, board_id: str) -> list[BlackboardEntry]:
+        doc = await self.store.get_shared_state(self.owner(board_id), "board")
+        return [BlackboardEntry.from_dict(e) for e in _doc(doc)["entries"]]
+
+    async def post(
+        self, board_id: str, *, text: str, kind: str = "note", status: str | None = None, author: str | None = None
+    ) -> BlackboardEntry:
+        owner = self.owner(board_id)
+        text = self._text(text)
+        kind = self._label(kind, "kind")
+        if status is not None:
+            status = self._label(status, "status")
+        created: list[BlackboardEntry] = []
+
+        def add(current: Any) -> dict[str, Any]:
+            doc = _doc(current)
+            if len(doc["entries"]) >= self.max_entries:
+                raise BlackboardError(f"board {board_id!r} is full ({self.max_entries} entries)")
+            stamp = _now_iso()
+            entry = BlackboardEntry(doc["next_id"], text, kind, status, author, stamp, stamp)
+            doc["entries"].append(entry.to_dict())
+            doc["next_id"] += 1
+            created[:] = [entry]  # the last attempt wins if the backend retries the transaction
+            return doc
+
+        await self.store.mutate_shared_state(owner, "board", add)
+        return created[0]
+
+    async def update(
+        self, board_id: str, entry_id: int, *, text: str | None = None, status: str | None = None
+    ) -> BlackboardEntry:
+        owner = self.owner(board_id)
+        if text is not None:
+            text = self._text(text)
+        if status is not None:
+            status = self._label(status, "status")
+        changed: list[BlackboardEntry] = []
+
+        def edit(current: Any) -> dict[str, Any]:
+            doc = _doc(current)
+            for index, raw in enumerate(doc["entries"]):
+                if int(raw["id"]) == entry_id:
+                    old = BlackboardEntry.from_dict(raw)
+                    entry = BlackboardEntry(
+                        old.id,
+                        old.text if text is None else text,
+                        old.kind,
+                        old.status if status is None else status,
+                        old.author,
+                        old.created_at,
+                        _now_iso(),
+                    )
+                    doc["entries"][index] = entry.to_dict()
+                    changed[:] = [entry]
+                    return doc
+            raise BlackboardError(f"board {board_id!r} has no entry #{entry_id}")
+
+        await self.store.mutate_shared_state(owner, "board", edit)
+        return changed[0]
+
+    async def remove(self, board_id: str, entry_id: int) -> bool:
+        owner = self.owner(board_id)
+        removed: list[bool] = []
+
+        def drop(current: Any) -> Any:
+            doc = _doc(current)
+            kept = [e for e in doc["entries"] if int(e["id"]) != entry_id]
+            removed[:] = [len(kept) != len(doc["entries"])]
+            if not removed[0]:
+                return MUTATE_SKIP
+            doc["entries"] = kept
+            return doc
+
+        await self.store.mutate_shared_state(owner, "board", drop)
+        return removed[0]
+
+
+def register_blackboard_tools(
+    registry: ToolRegistry,
+    board: Blackboard,
+    board_id: str,
+    *,
+    kinds: tuple[str, ...] = ("note", "task"),
+    statuses: tuple[str, ...] = ("open", "doing", "done"),
+    default_kind: str | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Add ``board_read``, ``board_post``, ``board_update`` and ``board_remove`` for one board.
+
+    Every tool answers with the rendered board after its change; problems (unknown entry, full board,
+    bad text) come back as ``"Error: ..."`` strings the model can react to. The author of a post is the
+    session id of the agent that made it.
+    """
+    if not kinds or not statuses:
+        raise BlackboardError("kinds and statuses must each name at least one value")
+    kind_default = kinds[0] if default_kind is None else default_kind
+    if kind_default not in kinds:
+        raise BlackboardError(f"default_kind {kind_default!r} is not one of kinds {kinds!r}")
+    StoreBlackboard.owner(board_id)  # validate the id now, not at the first tool call
+
+    async def snapshot(note: str) -> str:
+        entries = await board.read(board_id)
+        header = f"{note}\nBoard {board_id!r} ({len(entries)} entries):" if note else (
+            f"Board {board_id!r} ({len(entries)} entries):"
+        )
+        return render_entries(entries, header=header, empty="(empty)")
+
+    async def board_read() -> str:
+        return await snapshot("")
+
+    async def board_post(text: str, kind: str = kind_default, status: str | None = None) -> str:
+        ctx = get_tool_runtime_context()
+        try:
+            entry = await board.post(
+                board_id, text=text, kind=kind, status=status, author=ctx.session_id if ctx else None
+            )
+        except BlackboardError as exc:
+            return f"Error: {exc}"
+        return await snapshot(f"Posted #{entry.id}.")
+
+    async def board_update(entry_id: int, text: str | None = None, status: str | None = None) -> str:
+        if text is None and status is None:
+            return "Error: board_update needs text or status"
+        try:
+            entry = await board.update(board_id, entry_id, text=text, status=status)
+        except BlackboardError as exc:
+            return f"Error: {exc}"
+        return await snapshot(f"Updated #{entry.id}.")
+
+    async def board_remove(entry_id: int) -> str:
+        if not await board.remove(board_id, entry_id):
+            return f"Error: board {board_id!r} has no entry #{entry_id}"
+        return await snapshot(f"Removed #{entry_id}.")
+
+    text_schema = {"type": "string", "minLength": 1}
+    status_schema = {"type": "string", "enum": list(statuses)}
+    id_schema = {"type": "integer", "minimum": 1}
+    definitions: list[tuple[ToolDefinition, Callable[..., Any]]] = [
+        (ToolDefinition("board_read", f"Read the shared board {board_id!r}.",
+                        {"type": "object", "properties": {}, "additionalProperties": False}), board_read),
+        (ToolDefinition(
+            "board_post",
+            f"Post an entry to the shared board {board_id!r} that every cooperating agent can read.",
+            {"type": "object", "properties": {
+                "text": text_schema,
+                "kind": {"type": "string", "enum": list(kinds)},
+                "status": status_schema,
+            }, "additionalProperties": False},
+            ("text",),
+        ), board_post),
+        (ToolDefinition(
+            "board_update",
+            f"Change the text and/or status of an entry of the shared board {board_id!r}.",
+            {"type": "object", "properties": {
+                "entry_id": id_schema, "text": text_schema, "status": status_schema,
+            }, "additionalProperties": False},
+            ("entry_id",),
+        ), board_update),
+        (ToolDefinition(
+            "board_remove",
+            f"Remove an entry from the shared board {board_id!r}.",
+            {"type": "object", "properties": {"entry_id": id_schema}, "additionalProperties": False},
+            ("entry_id",),
+        ), board_remove),
+    ]
+    for definition, handler in definitions:
+        registry.register(definition, handler, overwrite=overwrite)
