@@ -150,13 +150,21 @@ if TYPE_CHECKING:
     )
     from .structured import StructuredOutputSpec, parse_structured
     from .tools import (
+        CORE_TOOL_NAMES,
+        DEFAULT_SHELL_BACKEND,
+        EXPLORE_TOOL_NAMES,
+        FULL_TOOL_NAMES,
+        TOOL_PRESETS,
         HumanInputRequired,
+        LocalShellBackend,
+        ShellBackend,
         ToolDefinition,
         ToolHandlerResult,
         ToolOutcome,
         ToolRegistry,
         ToolRuntimeContext,
         build_registry,
+        create_default_tool_registry,
         get_tool_runtime_context,
         register_request_user_input,
         request_user_input,
@@ -200,12 +208,17 @@ STABLE_API: tuple[str, ...] = (
 )
 
 __all__ = [
+    "CORE_TOOL_NAMES",
     "DEFAULT_AGENT_SYSTEM_PROMPT",
     "DEFAULT_DB_PATH",
     "DEFAULT_NOTES_POLICY",
+    "DEFAULT_SHELL_BACKEND",
     "DEFAULT_TABLE_PREFIX",
+    "EXPLORE_TOOL_NAMES",
+    "FULL_TOOL_NAMES",
     "SPAWN_AGENT_DEFINITION",
     "STABLE_API",
+    "TOOL_PRESETS",
     "AgentEvent",
     "AgentEventBus",
     "AgentEventType",
@@ -257,6 +270,7 @@ __all__ = [
     "LLMTokenUsage",
     "LeaseLostError",
     "LeaseToken",
+    "LocalShellBackend",
     "LoopClosedError",
     "LoopMessage",
     "LoopStatus",
@@ -290,6 +304,7 @@ __all__ = [
     "SessionStatsRow",
     "SessionStatus",
     "SessionStore",
+    "ShellBackend",
     "SpecValidationError",
     "StatefulAgentLoop",
     "StatefulResult",
@@ -322,6 +337,7 @@ __all__ = [
     "WorkspaceViolation",
     "__version__",
     "build_registry",
+    "create_default_tool_registry",
     "create_llm_service_from_config",
     "create_llm_service_from_env",
     "estimate_text_tokens",
@@ -345,6 +361,14 @@ __all__ = [
 ]
 
 _LAZY: dict[str, str] = {
+    "create_default_tool_registry": "tools",
+    "CORE_TOOL_NAMES": "tools",
+    "EXPLORE_TOOL_NAMES": "tools",
+    "FULL_TOOL_NAMES": "tools",
+    "TOOL_PRESETS": "tools",
+    "ShellBackend": "tools",
+    "LocalShellBackend": "tools",
+    "DEFAULT_SHELL_BACKEND": "tools",
     "AgentSpec": "agents",
     "run_agent_spec": "agents",
     "register_spawn_agent": "agents",

@@ -29,6 +29,22 @@ EXPECTED = {
     "request_user_input",
     "use_tool_runtime_context",
     "validate_tool_args",
+    # built-in tools (loaded lazily)
+    "BASH_TOOL_DEFINITION",
+    "CORE_TOOL_NAMES",
+    "DEFAULT_SHELL_BACKEND",
+    "EXPLORE_TOOL_NAMES",
+    "FULL_TOOL_NAMES",
+    "LocalShellBackend",
+    "SESSION_TOOL_DEFINITIONS",
+    "SESSION_TOOL_NAMES",
+    "ShellBackend",
+    "TOOL_PRESETS",
+    "WORKSPACE_TOOL_NAMES",
+    "create_default_tool_registry",
+    "register_bash_tool",
+    "register_session_tools",
+    "run_shell_command",
 }
 
 

@@ -1,0 +1,124 @@
+"""Built-in tool presets and :func:`create_default_tool_registry`.
+
+Presets name sets of built-in tools: ``core`` (files + bash + asking the user), ``explore`` (read-only
+files + bash + asking the user) and ``full`` (everything built in). Tools that touch the filesystem
+need an explicit ``workspace_dir``: there is deliberately no fallback to the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from ..errors import ConfigError
+from ._files import FILE_TOOL_NAMES, register_file_tools
+from ._human import register_request_user_input
+from ._registry import ToolRegistry
+from ._session_tools import register_session_tools
+from ._shell import ShellBackend, register_bash_tool
+
+__all__ = [
+    "CORE_TOOL_NAMES",
+    "EXPLORE_TOOL_NAMES",
+    "FULL_TOOL_NAMES",
+    "TOOL_PRESETS",
+    "WORKSPACE_TOOL_NAMES",
+    "create_default_tool_registry",
+]
+
+CORE_TOOL_NAMES: tuple[str, ...] = (
+    "bash", "read_file", "write_file", "edit_file", "glob", "grep", "request_user_input",
+)
+EXPLORE_TOOL_NAMES: tuple[str, ...] = ("bash", "read_file", "glob", "grep", "request_user_input")
+#: Every built-in tool, in the order the published package lists them (minus the ones not built here).
+FULL_TOOL_NAMES: tuple[str, ...] = (
+    "write_file", "read_file", "edit_file", "bash", "glob", "grep", "todo",
+    "note_add", "note_update", "note_delete", "schedule_wakeup", "list_wakeups", "cancel_wakeup",
+    "current_time", "recall_compacted", "recall_send", "request_user_input",
+)
+TOOL_PRESETS: dict[str, tuple[str, ...]] = {
+    "core": CORE_TOOL_NAMES,
+    "explore": EXPLORE_TOOL_NAMES,
+    "full": FULL_TOOL_NAMES,
+}
+#: Tools that need ``workspace_dir``.
+WORKSPACE_TOOL_NAMES: frozenset[str] = frozenset({"bash", *FILE_TOOL_NAMES})
+_NOTE_TOOLS = ("note_add", "note_update", "note_delete")
+_RECALL_TOOLS = ("recall_compacted", "recall_send")
+_SESSION_TOOLS = ("todo", "schedule_wakeup", "list_wakeups", "cancel_wakeup", "current_time")
+
+
+def _select(preset: str | None, include: Sequence[str] | None, exclude: Sequence[str] | None) -> list[str]:
+    for label, names in (("include", include), ("exclude", exclude)):
+        if isinstance(names, str):
+            raise ConfigError(f"{label}= must be a sequence of tool names, not a string ({names!r})")
+        unknown = [n for n in names or () if n not in FULL_TOOL_NAMES]
+        if unknown:
+            raise ConfigError(f"unknown built-in tool(s) {unknown} in {label}=; available: {', '.join(FULL_TOOL_NAMES)}")
+    if include is not None:
+        chosen: Sequence[str] = include
+    elif preset is not None:
+        if preset not in TOOL_PRESETS:
+            raise ConfigError(f"unknown tool preset {preset!r}; available: {', '.join(TOOL_PRESETS)}")
+        chosen = TOOL_PRESETS[preset]
+    else:
+        chosen = FULL_TOOL_NAMES
+    dropped = set(exclude or ())
+    return [name for name in dict.fromkeys(chosen) if name not in dropped]
+
+
+def create_default_tool_registry(
+    *,
+    preset: str | None = None,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    workspace_dir: str | os.PathLike[str] | None = None,
+    shell_backend: ShellBackend | None = None,
+) -> ToolRegistry:
+    """A new registry holding built-in tools.
+
+    Selection: ``include`` (explicit names) wins over ``preset`` (a key of :data:`TOOL_PRESETS`),
+    which wins over "all of :data:`FULL_TOOL_NAMES`"; ``exclude`` is removed last. Unknown presets
+    or names raise ``ConfigError``, as does selecting a workspace tool (``bash``, file tools)
+    without ``workspace_dir`` or with one that is not an existing directory. ``shell_backend``
+    (default :class:`LocalShellBackend`) runs ``bash`` — which is *not* a security boundary.
+
+    The ``note_*`` tools use the default ``NotesPolicy``; with a ``ContextPipeline`` that has its
+    own policy, exclude them here and let the pipeline register its own.
+    """
+    names = _select(preset, include, exclude)
+    needs_workspace = [n for n in names if n in WORKSPACE_TOOL_NAMES]
+    if needs_workspace and workspace_dir is None:
+        raise ConfigError(
+            f"tools {needs_workspace} need a workspace: pass workspace_dir= (there is no fallback to the "
+            "current directory), or exclude them"
+        )
+    # Register the families into a scratch registry, then copy the selection over in its own order
+    # (the order the model sees the tools in); a family registers all its members at once.
+    scratch = ToolRegistry()
+    selected = set(names)
+    if needs_workspace:
+        assert workspace_dir is not None
+        files = [n for n in FILE_TOOL_NAMES if n in selected]
+        workspace = register_file_tools(scratch, workspace_dir, include=files)
+        if "bash" in selected:
+            register_bash_tool(scratch, workspace, backend=shell_backend)
+    session = [n for n in _SESSION_TOOLS if n in selected]
+    if session:
+        register_session_tools(scratch, include=session)
+    if selected.intersection(_NOTE_TOOLS) or selected.intersection(_RECALL_TOOLS):
+        # They live with the context pipeline (imported only when wanted).
+        from ..context import register_note_tools, register_recall_tools
+
+        if selected.intersection(_NOTE_TOOLS):
+            register_note_tools(scratch)
+        if selected.intersection(_RECALL_TOOLS):
+            register_recall_tools(scratch)
+    if "request_user_input" in selected:
+        register_request_user_input(scratch)
+    registry = ToolRegistry()
+    for name in names:
+        entry = scratch.get(name)
+        assert entry is not None, name
+        registry.register(entry.definition, entry.handler)
+    return registry
