@@ -10,10 +10,10 @@ Stability tiers: names in :data:`STABLE_API` never change within a major version
 
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_getattr
 from .errors import (
     AgentSpecError,
     ArchiveError,
@@ -467,15 +467,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # Public names load their subpackage on first access, so `import power_loop` stays cheap and a
-    # program only pays for the parts it touches (SPEC §9).
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'power_loop' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

@@ -4,9 +4,9 @@ their SDKs load when the factory builds a provider."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_getattr
 from ._cancel import CancellationLike, CancellationToken
 from ._retry import LLMRetryPolicy, is_permanent_llm_error, retry_after_s, with_retry
 from ._stream import ToolCallAccumulator, complete_from_stream
@@ -69,10 +69,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'power_loop.llm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

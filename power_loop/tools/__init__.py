@@ -5,9 +5,9 @@ See ``docs/tools.md``. Everything here imports with the standard library only.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_getattr
 from ._definition import ToolDefinition, ToolHandlerResult
 from ._execute import DEFAULT_MAX_RESULT_CHARS, ToolOutcome, execute_tool_call
 from ._human import (
@@ -106,10 +106,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'power_loop.tools' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
