@@ -270,7 +270,7 @@ def register_spawn_agent(registry: ToolRegistry, *, overwrite: bool = False) -> 
                 tools=tools,
                 max_rounds=max_rounds if max_rounds is not None else DEFAULT_MAX_ROUNDS,
             )
-            outcome = await run_agent_spec(spec, task, parent_loop=ctx.loop)
+            outcome = await run_agent_spec(spec, task, parent_loop=ctx.loop, spawn_tool_call_id=ctx.tool_call_id)
         except AgentSpecError as exc:
             return f"Error: invalid AgentSpec — {exc}"
         text = str(outcome["final_text"])

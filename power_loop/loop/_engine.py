@@ -19,7 +19,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,7 +38,8 @@ from ..llm import (
     with_retry,
 )
 from ..store import KEEP, NewMessage, SendAccounting
-from ..tools import HumanInputRequired, execute_tool_call
+from ..tools import HumanInputRequired, ToolOutcome, execute_tool_call
+from ..tools._runtime import get_tool_runtime_context, use_tool_runtime_context
 from ._messages import call_args, call_name, new_message_dict, row_to_message, run_message_hooks
 from ._streaming import publish_tool_call_deltas, race_cancellation, text_delta_callback
 from ._types import StatefulResult
@@ -555,7 +556,7 @@ class SendRun:
             )
         assert self.registry is not None
         self.tool_call_count += 1
-        outcome = await execute_tool_call(self.registry, call, max_result_chars=self.cfg.tool_result_max_chars)
+        outcome = await self._execute(call)
         output, failed = outcome.output, outcome.failed
         if failed and outcome.error is not None and hooks.has(HP.TOOL_ERROR):
             err = C.ToolErrorCtx(session_id=self.sid,
@@ -571,9 +572,7 @@ class SendRun:
             if directive is HD.SKIP:
                 output, failed = err.output or f"Error: {outcome.error}", False
             elif directive is HD.SHORT_CIRCUIT:
-                retry = await execute_tool_call(
-                    self.registry, call, max_result_chars=self.cfg.tool_result_max_chars
-                )
+                retry = await self._execute(call)
                 output, failed = retry.output, retry.failed
         if hooks.has(HP.TOOL_AFTER):
             after = C.ToolAfterCtx(session_id=self.sid,
@@ -589,6 +588,15 @@ class SendRun:
             output, failed = after.output, after.failed
         self._tool_events(round_index, call, name, outcome.args, output, failed=failed)
         return output
+
+    async def _execute(self, call: dict[str, Any]) -> ToolOutcome:
+        """Run one call, with its id in the tool runtime context (e.g. spawn_agent records it)."""
+        assert self.registry is not None
+        runtime = get_tool_runtime_context()
+        if runtime is None:
+            return await execute_tool_call(self.registry, call, max_result_chars=self.cfg.tool_result_max_chars)
+        with use_tool_runtime_context(replace(runtime, tool_call_id=str(call["id"]))):
+            return await execute_tool_call(self.registry, call, max_result_chars=self.cfg.tool_result_max_chars)
 
     def _tool_events(
         self, round_index: int, call: dict[str, Any], name: str, args: Any, output: str, *, failed: bool

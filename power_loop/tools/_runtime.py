@@ -31,6 +31,8 @@ class ToolRuntimeContext:
     loop: Any = None
     config: Any = None
     send_index: int | None = None
+    # The id of the tool call being executed (set per call by the round engine).
+    tool_call_id: str | None = None
 
     @property
     def has_session_store(self) -> bool:

@@ -321,3 +321,39 @@ async def test_cancelling_the_parent_mid_delegation_still_closes_the_event_brack
     store = await loop.ensure_store()
     (child,) = await store.list_children(sid)  # not completed: the ephemeral child is kept
     assert child.session_id == events[-1].data.sub_session_id
+
+
+async def test_each_tool_call_sees_its_own_id_and_spawned_children_record_it(make_loop):
+    seen: dict[str, str | None] = {}
+
+    async def who(text: str) -> str:
+        ctx = get_tool_runtime_context(required=True)
+        seen[text] = ctx.tool_call_id
+        return text
+
+    registry = _registry()
+    registry.register(
+        ToolDefinition("who", "Report the call id.", input_schema={"type": "object", "properties": {"text": {"type": "string"}}}),
+        who,
+    )
+
+    def responder(request: LLMRequest) -> ScriptedTurn:
+        system = request.system_prompt or ""
+        if system.startswith("PARENT"):
+            if _last(request)["role"] == "tool":
+                return ScriptedLLM.text("parent done")
+            return ScriptedLLM.tool_calls(
+                [("who", {"text": "a"}), ("who", {"text": "b"}), ("spawn_agent", {"task": "loop", "max_rounds": 1})]
+            )
+        return ScriptedLLM.tool_call("echo", {"text": "again"})  # the child never finishes: it is kept
+
+    loop = make_loop(llm=ScriptedLLM(responder=responder), tool_registry=registry,
+                     config=AgentLoopConfig(system_prompt="PARENT"))
+    sid = await loop.new_session()
+    await loop.send("go", sid)
+    messages = await loop.get_messages(sid)
+    calls = {c["function"]["name"] + c["function"]["arguments"]: c["id"] for c in messages[1]["tool_calls"]}
+    assert seen == {"a": calls['who{"text": "a"}'], "b": calls['who{"text": "b"}']}
+    (child,) = await (await loop.ensure_store()).list_children(sid)
+    spawn_id = next(c["id"] for c in messages[1]["tool_calls"] if c["function"]["name"] == "spawn_agent")
+    assert child.spawn_tool_call_id == spawn_id
