@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from bench._common import ROW, echo_tools, median_ms, text_llm, tool_llm
+from bench._common import ROW, drive_concurrently, echo_tools, median_ms, text_llm, tool_llm
 from power_loop import StatefulAgentLoop
 from power_loop.context import ContextPipeline
 
@@ -117,15 +117,7 @@ async def kernel_concurrent(path: str, sessions: int, sends_each: int) -> float:
     llm = text_llm()
     async with StatefulAgentLoop(llm=llm, dsn=path) as loop:
         sids = [await loop.new_session() for _ in range(sessions)]
-
-        async def drive(sid: str) -> None:
-            for _ in range(sends_each):
-                await loop.send(ROW, sid)
-
-        start = time.perf_counter()
-        await asyncio.gather(*(drive(sid) for sid in sids))
-        elapsed = time.perf_counter() - start
-    return sessions * sends_each / elapsed
+        return await drive_concurrently(loop, sids, sends_each)
 
 
 def import_time_ms(statement: str) -> float:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
+import time
 from typing import Any
 
 from power_loop import ToolDefinition, ToolRegistry
 from power_loop.testing import ScriptedLLM
 
-__all__ = ["ROW", "echo_tools", "median_ms", "text_llm", "tool_llm"]
+__all__ = ["ROW", "drive_concurrently", "echo_tools", "median_ms", "text_llm", "tool_llm"]
 
 ROW = "x" * 120  # a short chat message
 
@@ -44,3 +46,15 @@ def tool_llm() -> ScriptedLLM:
         return turns[0] if request.messages[-1]["role"] == "user" else turns[1]
 
     return ScriptedLLM(responder=responder, record_requests=False)
+
+
+async def drive_concurrently(loop: Any, session_ids: list[str], sends_each: int) -> float:
+    """Sends per second when every session sends ``sends_each`` times, all sessions at once."""
+
+    async def drive(sid: str) -> None:
+        for _ in range(sends_each):
+            await loop.send(ROW, sid)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(drive(sid) for sid in session_ids))
+    return len(session_ids) * sends_each / (time.perf_counter() - start)

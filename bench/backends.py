@@ -29,7 +29,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench._common import ROW, echo_tools, median_ms, text_llm, tool_llm
+from bench._common import ROW, drive_concurrently, echo_tools, median_ms, text_llm, tool_llm
 from power_loop import StatefulAgentLoop, ToolRegistry
 from power_loop.store import (
     Database,
@@ -265,15 +265,7 @@ class Bench:
         async with StatefulAgentLoop(llm=text_llm(), store=self.store) as loop:
             sids = [await loop.new_session() for _ in range(sessions)]
             await asyncio.gather(*(loop.send(ROW, sid) for sid in sids))  # warm the pool
-
-            async def drive(sid: str) -> None:
-                for _ in range(sends_each):
-                    await loop.send(ROW, sid)
-
-            start = time.perf_counter()
-            await asyncio.gather(*(drive(sid) for sid in sids))
-            elapsed = time.perf_counter() - start
-        return sessions * sends_each / elapsed
+            return await drive_concurrently(loop, sids, sends_each)
 
 
 async def run_backend(name: str, dsn: str, quick: bool) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import pytest
 
 from power_loop import StatefulAgentLoop
 from power_loop.errors import SessionBusy
-from power_loop.store import LeaseToken, NewMessage, SessionStore, open_store
+from power_loop.store import LeaseToken, NewMessage, SessionStore
 from power_loop.store._core import now_ms
 from power_loop.testing import ScriptedLLM
 
@@ -110,16 +110,6 @@ async def take_over(store: SessionStore, sid: str, holder: str) -> tuple[LeaseTo
             refusals.append(exc)
             assert now_ms() < deadline, "the lease never expired"
             await asyncio.sleep(0.1)
-
-
-@pytest.fixture
-async def shared(loop_dsn_and_prefix: tuple[str, str]) -> AsyncIterator[tuple[str, str, SessionStore]]:
-    dsn, prefix = loop_dsn_and_prefix
-    store = await open_store(dsn, table_prefix=prefix)
-    try:
-        yield dsn, prefix, store
-    finally:
-        await store.close()
 
 
 async def test_second_process_gets_session_busy_with_holder_and_expiry(

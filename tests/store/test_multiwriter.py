@@ -12,7 +12,6 @@ import asyncio
 import json
 import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -91,16 +90,6 @@ async def run_workers(dsn: str, prefix: str, mode: str, arg: str) -> list[Any]:
             if p.returncode is None:
                 p.kill()
                 await p.wait()
-
-
-@pytest.fixture
-async def shared(loop_dsn_and_prefix: tuple[str, str]) -> AsyncIterator[tuple[str, str, SessionStore]]:
-    dsn, prefix = loop_dsn_and_prefix
-    store = await open_store(dsn, table_prefix=prefix)
-    try:
-        yield dsn, prefix, store
-    finally:
-        await store.close()
 
 
 async def test_concurrent_appends_from_processes_keep_seqs_contiguous(
