@@ -67,8 +67,6 @@ def floor_text_send(path: str, n: int) -> float:
 # --------------------------------------------------------------------------- kernel scenarios
 
 
-
-
 async def _timed(n: int, step: Callable[[], Awaitable[Any]]) -> float:
     samples = []
     for _ in range(n):
@@ -127,7 +125,11 @@ def import_time_ms(statement: str) -> float:
         samples = []
         for _ in range(7):
             out = subprocess.run(
-                [sys.executable, "-c", f"import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"],
+                [
+                    sys.executable,
+                    "-c",
+                    f"import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)",
+                ],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -192,8 +194,12 @@ async def run(quick: bool) -> dict[str, Any]:
         # With a context pipeline (verbatim + LLMSummaryFold) the active window stays bounded, so a
         # cold send reads only that window; without one every stored message is the window.
         results["text_send_with_context_ms"] = await kernel_text_send(db(), n, ContextPipeline.default())
-        results["cold_first_send_300_ms"] = await kernel_cold_first_send(db(), 300, cold_n, ContextPipeline.default())
-        results["cold_first_send_1200_ms"] = await kernel_cold_first_send(db(), 1200, cold_n, ContextPipeline.default())
+        results["cold_first_send_300_ms"] = await kernel_cold_first_send(
+            db(), 300, cold_n, ContextPipeline.default()
+        )
+        results["cold_first_send_1200_ms"] = await kernel_cold_first_send(
+            db(), 1200, cold_n, ContextPipeline.default()
+        )
         if not quick:
             results["cold_first_send_10000_ms"] = await kernel_cold_first_send(
                 db(), 10_000, cold_n, ContextPipeline.default()
@@ -236,7 +242,9 @@ def main() -> int:
             op, bound = target
             ok = value <= bound if op == "<=" else value >= bound
             mark = f"{op}{bound:g} {'ok' if ok else 'MISSED'}"
-        note = f"{value / floor:.1f}x floor" if key.endswith("send_ms") and key != "floor_text_send_ms" else ""
+        note = (
+            f"{value / floor:.1f}x floor" if key.endswith("send_ms") and key != "floor_text_send_ms" else ""
+        )
         print(f"{key:32} {value:12.3f}  {mark:>10}  {note}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

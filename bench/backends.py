@@ -53,8 +53,6 @@ TARGETS = {  # SPEC §9, relative to the floor measured in the same run
 }
 
 
-
-
 # --------------------------------------------------------------------------- round-trip counting
 
 
@@ -210,12 +208,6 @@ async def floor_mysql(dsn: str, prefix: str, n: int) -> float:
 # --------------------------------------------------------------------------- kernel scenarios
 
 
-
-
-
-
-
-
 class Bench:
     """One backend: a counted store on a fresh table prefix, dropped at the end."""
 
@@ -248,7 +240,9 @@ class Bench:
         """Median ms per send, round trips per send, transactions per send (steady state)."""
         assert self.store is not None and self.db is not None
         db = self.db
-        async with StatefulAgentLoop(llm=llm, store=self.store, tool_registry=tools, lease_ttl_s=lease_ttl_s) as loop:
+        async with StatefulAgentLoop(
+            llm=llm, store=self.store, tool_registry=tools, lease_ttl_s=lease_ttl_s
+        ) as loop:
             sid = await loop.new_session()
             for _ in range(3):  # warm up: prepared statements, the window cache
                 await loop.send(ROW, sid)

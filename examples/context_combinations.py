@@ -62,7 +62,10 @@ async def run(pipeline: ContextPipeline, dsn: str) -> None:
         print(f"  active rows: {len(window)}; audit log: {len(everything)} messages (nothing deleted)")
         print(f"  the last request carried {len(last_request)} messages:")
         for msg in last_request[:4]:
-            text = str(msg["content"]).replace("\n", " / ") or f"[calls {msg['tool_calls'][0]['function']['name']}]"
+            text = (
+                str(msg["content"]).replace("\n", " / ")
+                or f"[calls {msg['tool_calls'][0]['function']['name']}]"
+            )
             print(f"    {msg['role']:>9}: {text[:90]}")
         notes = await (await loop.ensure_store()).list_notes(sid)
         if notes:
@@ -79,7 +82,10 @@ async def main() -> None:
         for f, fold in enumerate(folds):
             budget = 900 if rep.kind == "verbatim" else 400
             print(f"== {rep!r} x {fold!r}")
-            await run(ContextPipeline(representation=rep, fold=fold, context_tokens=budget), str(folder / f"{r}{f}.db"))
+            await run(
+                ContextPipeline(representation=rep, fold=fold, context_tokens=budget),
+                str(folder / f"{r}{f}.db"),
+            )
 
 
 if __name__ == "__main__":

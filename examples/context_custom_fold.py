@@ -60,7 +60,9 @@ async def main() -> None:
         # The newest plain user turn (recalled memory rides after it, named "memory_notes").
         asked = next(m for m in reversed(request.messages) if m["role"] == "user" and not m.get("name"))
         topic = str(asked["content"]).split()[2]
-        return ScriptedLLM.text(f"{topic.capitalize()} are handled by billing/{topic}.py. " + "Details. " * 20)
+        return ScriptedLLM.text(
+            f"{topic.capitalize()} are handled by billing/{topic}.py. " + "Details. " * 20
+        )
 
     llm = ScriptedLLM(responder=answer)
     dsn = str(Path(tempfile.mkdtemp()) / "custom_fold.db")
@@ -71,7 +73,9 @@ async def main() -> None:
         store = await loop.ensure_store()
         print("What the model saw on the last send (window + memory at the end):")
         for msg in llm.requests[-1].messages:
-            print(f"--- {msg['role']}{' (' + msg['name'] + ')' if msg.get('name') else ''}\n{msg['content'][:300]}")
+            print(
+                f"--- {msg['role']}{' (' + msg['name'] + ')' if msg.get('name') else ''}\n{msg['content'][:300]}"
+            )
         compactions = await store.list_compactions(sid)
         print(f"\nAudit log: {await store.count_messages(sid)} messages, compactions: {len(compactions)}")
         assert compactions, "the custom strategy folded older sends"

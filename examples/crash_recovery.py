@@ -31,7 +31,9 @@ async def main() -> None:
     dsn = str(Path(tempfile.mkdtemp()) / "recovery.db")
 
     # 1. Simulate a crash: a loop with no tools stops right after the model asked for one.
-    async with StatefulAgentLoop(llm=ScriptedLLM([ScriptedLLM.tool_call("charge_card", {"amount": 5})]), dsn=dsn) as loop:
+    async with StatefulAgentLoop(
+        llm=ScriptedLLM([ScriptedLLM.tool_call("charge_card", {"amount": 5})]), dsn=dsn
+    ) as loop:
         sid = await loop.new_session()
         print("first send:", (await loop.send("Charge 5", sid)).status)
 
@@ -48,7 +50,10 @@ async def main() -> None:
 
     # 3. Human input: the model asks a question; the send pauses until the answer arrives.
     llm = ScriptedLLM(
-        [ScriptedLLM.tool_call("request_user_input", {"prompt": "Which card?"}), ScriptedLLM.text("Using the visa.")]
+        [
+            ScriptedLLM.tool_call("request_user_input", {"prompt": "Which card?"}),
+            ScriptedLLM.text("Using the visa."),
+        ]
     )
     async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=tools) as loop:
         paused = await loop.send("Charge 10 more", sid)

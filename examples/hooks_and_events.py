@@ -52,7 +52,9 @@ async def main() -> None:
 
     llm = ScriptedLLM(
         [
-            ScriptedLLM.tool_calls([("delete_everything", {"confirm": True}), ("read_secret", {"name": "db_password"})]),
+            ScriptedLLM.tool_calls(
+                [("delete_everything", {"confirm": True}), ("read_secret", {"name": "db_password"})]
+            ),
             ScriptedLLM.text("I could not delete anything; the password is redacted."),
         ]
     )

@@ -43,14 +43,19 @@ def serve() -> None:
 async def main() -> None:
     registry = ToolRegistry()
     # The client starts the server process and stops (and reaps) it when the block ends.
-    async with StdioMCPClient(sys.executable, [__file__, "--serve"], timeout_s=20, name="unit-converter") as mcp:
+    async with StdioMCPClient(
+        sys.executable, [__file__, "--serve"], timeout_s=20, name="unit-converter"
+    ) as mcp:
         names = await register_mcp_tools(registry, mcp, prefix="units_")
         print("registered MCP tools:", ", ".join(names))
 
         llm = ScriptedLLM(
             [
                 ScriptedLLM.tool_calls(
-                    [("units_km_to_miles", {"km": 42.195}), ("units_celsius_to_fahrenheit", {"celsius": -300})]
+                    [
+                        ("units_km_to_miles", {"km": 42.195}),
+                        ("units_celsius_to_fahrenheit", {"celsius": -300}),
+                    ]
                 ),
                 ScriptedLLM.text("A marathon is about 26.22 miles; -300 °C is impossible."),
             ]

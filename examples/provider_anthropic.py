@@ -40,18 +40,46 @@ def event(kind: str, **data: Any) -> str:
 
 def answer(blocks: list[tuple[str, str, str]], stop: str) -> str:
     """``blocks``: (kind, name_or_text, json_input) — kind is "text" or "tool_use"."""
-    usage = {"input_tokens": 12, "cache_read_input_tokens": 2048, "cache_creation_input_tokens": 0, "output_tokens": 1}
-    out = [event("message_start", message={"id": "msg", "type": "message", "role": "assistant", "model": "claude-demo",
-                                           "content": [], "stop_reason": None, "usage": usage})]
+    usage = {
+        "input_tokens": 12,
+        "cache_read_input_tokens": 2048,
+        "cache_creation_input_tokens": 0,
+        "output_tokens": 1,
+    }
+    out = [
+        event(
+            "message_start",
+            message={
+                "id": "msg",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-demo",
+                "content": [],
+                "stop_reason": None,
+                "usage": usage,
+            },
+        )
+    ]
     for index, (kind, value, args) in enumerate(blocks):
         if kind == "text":
             out.append(event("content_block_start", index=index, content_block={"type": "text", "text": ""}))
             out.append(event("content_block_delta", index=index, delta={"type": "text_delta", "text": value}))
         else:
-            out.append(event("content_block_start", index=index,
-                             content_block={"type": "tool_use", "id": f"toolu_{index}", "name": value, "input": {}}))
+            out.append(
+                event(
+                    "content_block_start",
+                    index=index,
+                    content_block={"type": "tool_use", "id": f"toolu_{index}", "name": value, "input": {}},
+                )
+            )
             for i in range(0, len(args), 5):  # arguments arrive as partial JSON
-                out.append(event("content_block_delta", index=index, delta={"type": "input_json_delta", "partial_json": args[i:i + 5]}))
+                out.append(
+                    event(
+                        "content_block_delta",
+                        index=index,
+                        delta={"type": "input_json_delta", "partial_json": args[i : i + 5]},
+                    )
+                )
         out.append(event("content_block_stop", index=index))
     out.append(event("message_delta", delta={"stop_reason": stop}, usage={"output_tokens": 20}))
     out.append(event("message_stop"))
@@ -59,7 +87,13 @@ def answer(blocks: list[tuple[str, str, str]], stop: str) -> str:
 
 
 ANSWERS = [
-    answer([("text", "Let me convert that.", ""), ("tool_use", "convert", json.dumps({"amount": 100, "currency": "USD"}))], "tool_use"),
+    answer(
+        [
+            ("text", "Let me convert that.", ""),
+            ("tool_use", "convert", json.dumps({"amount": 100, "currency": "USD"})),
+        ],
+        "tool_use",
+    ),
     answer([("text", "100 EUR is 110.00 USD.", "")], "end_turn"),
     answer([("tool_use", "quote", json.dumps({"currency": "USD", "amount": 110.0}))], "tool_use"),
 ]
@@ -68,10 +102,14 @@ seen_requests: list[dict[str, Any]] = []
 
 async def fake_api(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     head = (await reader.readuntil(b"\r\n\r\n")).decode()
-    length = next(int(line.split(":")[1]) for line in head.split("\r\n") if line.lower().startswith("content-length"))
+    length = next(
+        int(line.split(":")[1]) for line in head.split("\r\n") if line.lower().startswith("content-length")
+    )
     seen_requests.append(json.loads(await reader.readexactly(length)))
     body = ANSWERS[len(seen_requests) - 1]
-    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n" + body.encode())
+    writer.write(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n" + body.encode()
+    )
     await writer.drain()
     writer.close()
 
@@ -80,7 +118,11 @@ def cache_marks(body: dict[str, Any]) -> list[str]:
     marks = [f"tools[{i}]" for i, t in enumerate(body.get("tools", [])) if "cache_control" in t]
     marks += [f"system[{i}]" for i, b in enumerate(body.get("system", [])) if "cache_control" in b]
     for m, message in enumerate(body["messages"]):
-        marks += [f"messages[{m}].content[{b}]" for b, blk in enumerate(message["content"]) if "cache_control" in blk]
+        marks += [
+            f"messages[{m}].content[{b}]"
+            for b, blk in enumerate(message["content"])
+            if "cache_control" in blk
+        ]
     return marks
 
 
@@ -91,7 +133,13 @@ async def main() -> None:
     server = await asyncio.start_server(fake_api, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     llm = create_llm_service_from_config(
-        LLMProviderConfig(provider="anthropic", base_url=f"http://127.0.0.1:{port}", api_key="sk-ant-demo", model="claude-demo", timeout_s=10)
+        LLMProviderConfig(
+            provider="anthropic",
+            base_url=f"http://127.0.0.1:{port}",
+            api_key="sk-ant-demo",
+            model="claude-demo",
+            timeout_s=10,
+        )
     )
     dsn = str(Path(tempfile.mkdtemp()) / "anthropic_demo.db")
     async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=tools) as loop:
@@ -102,11 +150,14 @@ async def main() -> None:
     assert result.final_text == "100 EUR is 110.00 USD."
 
     # Structured output: the schema becomes a forced tool; its input is the answer.
-    spec = StructuredOutputSpec(name="quote", schema={
-        "type": "object",
-        "properties": {"currency": {"type": "string"}, "amount": {"type": "number"}},
-        "required": ["currency", "amount"],
-    })
+    spec = StructuredOutputSpec(
+        name="quote",
+        schema={
+            "type": "object",
+            "properties": {"currency": {"type": "string"}, "amount": {"type": "number"}},
+            "required": ["currency", "amount"],
+        },
+    )
     request = LLMRequest.from_prompt(prompt="Give me that as data.")
     request.response_format = spec.to_openai_response_format()
     response = await llm.complete(request)

@@ -36,8 +36,13 @@ def get_weather(city: str) -> str:
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> str:
-    body: dict[str, Any] = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "demo",
-                            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    body: dict[str, Any] = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "demo",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
     if usage:
         body["choices"], body["usage"] = [], usage
     return f"data: {json.dumps(body)}\n\n"
@@ -45,10 +50,28 @@ def chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int
 
 ARGS = json.dumps({"city": "Paris"})
 ANSWERS = [
-    [chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                            "function": {"name": "get_weather", "arguments": ""}}]})]
-    + [chunk({"tool_calls": [{"index": 0, "function": {"arguments": ARGS[i:i + 4]}}]}) for i in range(0, len(ARGS), 4)]
-    + [chunk({}, "tool_calls"), chunk({}, usage={"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59})],
+    [
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": ""},
+                    }
+                ]
+            }
+        )
+    ]
+    + [
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": ARGS[i : i + 4]}}]})
+        for i in range(0, len(ARGS), 4)
+    ]
+    + [
+        chunk({}, "tool_calls"),
+        chunk({}, usage={"prompt_tokens": 50, "completion_tokens": 9, "total_tokens": 59}),
+    ],
     [chunk({"content": piece}) for piece in ("It is 21C ", "and sunny ", "in Paris.")]
     + [chunk({}, "stop"), chunk({}, usage={"prompt_tokens": 80, "completion_tokens": 8, "total_tokens": 88})],
 ]
@@ -57,10 +80,14 @@ seen_requests: list[dict[str, Any]] = []
 
 async def fake_api(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     head = (await reader.readuntil(b"\r\n\r\n")).decode()
-    length = next(int(line.split(":")[1]) for line in head.split("\r\n") if line.lower().startswith("content-length"))
+    length = next(
+        int(line.split(":")[1]) for line in head.split("\r\n") if line.lower().startswith("content-length")
+    )
     seen_requests.append(json.loads(await reader.readexactly(length)))
     body = "".join(ANSWERS[len(seen_requests) - 1]) + "data: [DONE]\n\n"
-    writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n" + body.encode())
+    writer.write(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n" + body.encode()
+    )
     await writer.drain()
     writer.close()
 
@@ -72,7 +99,13 @@ async def main() -> None:
     server = await asyncio.start_server(fake_api, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     llm = create_llm_service_from_config(
-        LLMProviderConfig(provider="openai", base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-demo", model="gpt-4o-mini", timeout_s=10)
+        LLMProviderConfig(
+            provider="openai",
+            base_url=f"http://127.0.0.1:{port}/v1",
+            api_key="sk-demo",
+            model="gpt-4o-mini",
+            timeout_s=10,
+        )
     )
     config = AgentLoopConfig(retry_policy=LLMRetryPolicy(max_attempts=3, total_timeout=30))
     dsn = str(Path(tempfile.mkdtemp()) / "openai_demo.db")

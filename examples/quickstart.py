@@ -27,7 +27,9 @@ async def main() -> None:
     async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=tools) as loop:
         sid = await loop.new_session(system_prompt="You are a careful calculator.")
         result = await loop.send("What is 2 + 3?", sid)
-        print(f"{result.status}: {result.final_text} (rounds={result.rounds}, tool_calls={result.tool_calls})")
+        print(
+            f"{result.status}: {result.final_text} (rounds={result.rounds}, tool_calls={result.tool_calls})"
+        )
         assert result.final_text == "2 + 3 = 5"
 
     # A new loop holds no state of its own: the DSN and the session id are enough.
@@ -35,7 +37,13 @@ async def main() -> None:
     async with StatefulAgentLoop(llm=llm2, dsn=dsn, tool_registry=tools) as loop:
         result = await loop.send("What did we do?", sid)
         print("history the model saw:", [m["role"] for m in llm2.requests[0].messages])
-        assert [m["role"] for m in llm2.requests[0].messages] == ["user", "assistant", "tool", "assistant", "user"]
+        assert [m["role"] for m in llm2.requests[0].messages] == [
+            "user",
+            "assistant",
+            "tool",
+            "assistant",
+            "user",
+        ]
 
 
 if __name__ == "__main__":

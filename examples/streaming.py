@@ -20,7 +20,10 @@ def weather(city: str) -> str:
 
 async def main() -> None:
     llm = ScriptedLLM(
-        [ScriptedLLM.tool_call("weather", {"city": "Lisbon"}), ScriptedLLM.text("It is 21°C and clear in Lisbon.")]
+        [
+            ScriptedLLM.tool_call("weather", {"city": "Lisbon"}),
+            ScriptedLLM.text("It is 21°C and clear in Lisbon."),
+        ]
     )
     dsn = str(Path(tempfile.mkdtemp()) / "stream.db")
     async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=tools) as loop:

@@ -33,15 +33,24 @@ def model(request: LLMRequest) -> ScriptedTurn:
     last = request.messages[-1]
     if (request.system_prompt or "").startswith("You lead"):
         plan = [
-            ScriptedLLM.tool_call("board_post", {"text": "research SQLite", "kind": "task", "status": "open"}),
-            ScriptedLLM.tool_call("spawn_agent", {
-                "task": "Research SQLite, then mark task #1 done.",
-                "system_prompt": "You research topics.",
-                "tools": ["lookup", "board_update", "board_post"],
-                "max_rounds": 5,
-            }),
+            ScriptedLLM.tool_call(
+                "board_post", {"text": "research SQLite", "kind": "task", "status": "open"}
+            ),
+            ScriptedLLM.tool_call(
+                "spawn_agent",
+                {
+                    "task": "Research SQLite, then mark task #1 done.",
+                    "system_prompt": "You research topics.",
+                    "tools": ["lookup", "board_update", "board_post"],
+                    "max_rounds": 5,
+                },
+            ),
         ]
-        return plan[done] if done < len(plan) else ScriptedLLM.text(f"Summary from my researcher: {last['content']}")
+        return (
+            plan[done]
+            if done < len(plan)
+            else ScriptedLLM.text(f"Summary from my researcher: {last['content']}")
+        )
     plan = [
         ScriptedLLM.tool_call("lookup", {"topic": "SQLite"}),
         ScriptedLLM.tool_call("board_update", {"entry_id": 1, "status": "done"}),
@@ -53,8 +62,9 @@ def model(request: LLMRequest) -> ScriptedTurn:
 async def main() -> None:
     dsn = str(Path(tempfile.mkdtemp()) / "subagents.db")
     config = AgentLoopConfig(system_prompt="You lead a small team.")
-    async with StatefulAgentLoop(llm=ScriptedLLM(responder=model), dsn=dsn, tool_registry=tools,
-                                 config=config) as loop:
+    async with StatefulAgentLoop(
+        llm=ScriptedLLM(responder=model), dsn=dsn, tool_registry=tools, config=config
+    ) as loop:
         board = StoreBlackboard(await loop.ensure_store())
         register_blackboard_tools(tools, board, "team")
         for kind in (AgentEventType.SUBAGENT_TASK_START, AgentEventType.SUBAGENT_COMPLETED):
@@ -68,8 +78,9 @@ async def main() -> None:
         assert "embedded" in result.final_text
 
         # Hosts can describe sub-agents declaratively too (e.g. loaded from JSON):
-        spec = AgentSpec.from_json('{"name": "critic", "system_prompt": "You review.", "tools": [],'
-                                   ' "lifecycle": "linked"}')
+        spec = AgentSpec.from_json(
+            '{"name": "critic", "system_prompt": "You review.", "tools": [], "lifecycle": "linked"}'
+        )
         print("spec:", spec.to_dict())
 
 

@@ -20,7 +20,9 @@ def add_session_commands(sub: Any) -> None:
     """Register the session subcommands on an ``argparse`` subparsers object."""
 
     def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--dsn", default="./power_loop_sessions.db", help="store DSN (default: %(default)s)")
+        parser.add_argument(
+            "--dsn", default="./power_loop_sessions.db", help="store DSN (default: %(default)s)"
+        )
         parser.add_argument("--prefix", default="pl_", help="table prefix (default: %(default)s)")
 
     listing = sub.add_parser("sessions", help="list sessions with their message counts and statistics")
@@ -75,7 +77,9 @@ async def _run(args: argparse.Namespace, store: SessionStore) -> int:
             calls = ", ".join(c.get("function", {}).get("name", "?") for c in row.tool_calls or [])
             extra = f" → {calls}" if calls else ""
             state = "" if row.state.value == "active" else f" ({row.state.value})"
-            print(f"#{row.seq} [{row.role}{'/' + row.name if row.name else ''}]{state}{extra} {_line(row.content or '')}")
+            print(
+                f"#{row.seq} [{row.role}{'/' + row.name if row.name else ''}]{state}{extra} {_line(row.content or '')}"
+            )
         return 0
     if args.command == "export":
         text = json.dumps(await store.export_session(args.session_id), ensure_ascii=False, indent=1)

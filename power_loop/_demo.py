@@ -22,7 +22,9 @@ from .tools import ToolDefinition, ToolRegistry
 
 __all__ = ["build_demo_llm", "build_demo_tools", "run_demo"]
 
-OFFLINE_BANNER = "offline demo model (scripted; set POWER_LOOP_PROVIDER/BASE_URL/API_KEY/MODEL for a real one)"
+OFFLINE_BANNER = (
+    "offline demo model (scripted; set POWER_LOOP_PROVIDER/BASE_URL/API_KEY/MODEL for a real one)"
+)
 
 _OPS: dict[type, Any] = {
     ast.Add: operator.add,
@@ -152,7 +154,9 @@ async def _second_part(dsn: str, session_id: str) -> None:
         _show("assistant", result.final_text)
         stats = await loop.get_session_stats(session_id)
         if stats is not None:
-            print(f"  -> session stats: sends={stats.sends} llm_calls={stats.llm_calls} tool_calls={stats.tool_calls}")
+            print(
+                f"  -> session stats: sends={stats.sends} llm_calls={stats.llm_calls} tool_calls={stats.tool_calls}"
+            )
     await llm.close()
 
 

@@ -158,9 +158,9 @@ class SessionPendingError(PowerLoopError):
         self.session_id = session_id
         self.assistant_seq = assistant_seq
         self.pending_tool_calls = list(pending_tool_calls)
-        names = ", ".join(
-            str(tc.get("function", {}).get("name", "?")) for tc in self.pending_tool_calls
-        ) or "?"
+        names = (
+            ", ".join(str(tc.get("function", {}).get("name", "?")) for tc in self.pending_tool_calls) or "?"
+        )
         super().__init__(
             f"session {session_id} has {len(self.pending_tool_calls)} unresolved tool call(s) ({names}) "
             "from an interrupted send; recover with loop.resume(session_id), "
@@ -331,9 +331,11 @@ class StoreSchemaError(StoreError, RuntimeError):
         self.reason = message
         text = message
         if self.ddl:
-            text += "\n\nRun this DDL (or open the store with schema='auto_create'):\n\n" + ";\n".join(
-                self.ddl
-            ) + ";"
+            text += (
+                "\n\nRun this DDL (or open the store with schema='auto_create'):\n\n"
+                + ";\n".join(self.ddl)
+                + ";"
+            )
         super().__init__(text)
 
 
@@ -452,14 +454,24 @@ class LeaseLostError(StoreError):
     code = "store.lease_lost"
 
     def __init__(
-        self, session_id: str, *, epoch: int, holder: str, current_epoch: int | None, current_holder: str | None
+        self,
+        session_id: str,
+        *,
+        epoch: int,
+        holder: str,
+        current_epoch: int | None,
+        current_holder: str | None,
     ) -> None:
         self.session_id = session_id
         self.epoch = epoch
         self.holder = holder
         self.current_epoch = current_epoch
         self.current_holder = current_holder
-        now = "no lease" if current_epoch is None else f"epoch {current_epoch} held by {current_holder or '(nobody)'}"
+        now = (
+            "no lease"
+            if current_epoch is None
+            else f"epoch {current_epoch} held by {current_holder or '(nobody)'}"
+        )
         super().__init__(
             f"session {session_id}: lease epoch {epoch} of {holder} was lost (now {now}); the write was rejected"
         )

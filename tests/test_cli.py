@@ -13,7 +13,12 @@ import pytest
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POWER_LOOP_")}
     return subprocess.run(
-        [sys.executable, "-m", "power_loop", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "power_loop", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -29,7 +34,9 @@ def test_demo_uses_a_tool_persists_and_resumes_in_a_second_process(tmp_path: Pat
     assert (tmp_path / "power_loop_sessions.db").exists()
 
 
-@pytest.mark.parametrize("dialect, marker", [("sqlite", "INTEGER"), ("postgres", "BIGINT"), ("mysql", "ENGINE=InnoDB")])
+@pytest.mark.parametrize(
+    "dialect, marker", [("sqlite", "INTEGER"), ("postgres", "BIGINT"), ("mysql", "ENGINE=InnoDB")]
+)
 def test_ddl_prints_the_schema_for_each_dialect(tmp_path: Path, dialect: str, marker: str) -> None:
     proc = _run(["ddl", "--dialect", dialect, "--prefix", "app_"], tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -49,14 +56,18 @@ def test_sessions_show_export_import_round_trip(tmp_path: Path) -> None:
     sid = listing.stdout.split()[0]
     assert sid.startswith("sess_") and "messages=6" in listing.stdout and "sends=2" in listing.stdout
     shown = _run(["show", sid], tmp_path)
-    assert shown.returncode == 0 and "[tool/calculator] 391" in shown.stdout and "→ calculator" in shown.stdout
+    assert (
+        shown.returncode == 0 and "[tool/calculator] 391" in shown.stdout and "→ calculator" in shown.stdout
+    )
     assert _run(["export", sid, "-o", "a.json"], tmp_path).returncode == 0
     imported = _run(["import", "a.json", "--new-id", "sess_copy"], tmp_path)
     assert imported.returncode == 0 and imported.stdout.strip() == "sess_copy"
     copy = _run(["show", "sess_copy"], tmp_path)
     assert copy.returncode == 0 and copy.stdout == shown.stdout
     again = _run(["import", "a.json", "--new-id", "sess_copy"], tmp_path)
-    assert again.returncode == 2 and "store.archive_invalid" not in again.stdout and "sess_copy" in again.stderr
+    assert (
+        again.returncode == 2 and "store.archive_invalid" not in again.stdout and "sess_copy" in again.stderr
+    )
 
 
 def test_session_commands_report_clear_errors(tmp_path: Path) -> None:

@@ -135,9 +135,20 @@ def test_stateful_agent_loop_call_shapes(method):
 @pytest.mark.parametrize(
     "name",
     [
-        "ensure_store", "new_session_sync", "prewarm", "send_sync", "follow_up_sync", "get_pending",
-        "get_session_stats", "list_session_stats", "resolve_system_prompt", "cancel_timer", "list_timers",
-        "close", "__aenter__", "__aexit__",
+        "ensure_store",
+        "new_session_sync",
+        "prewarm",
+        "send_sync",
+        "follow_up_sync",
+        "get_pending",
+        "get_session_stats",
+        "list_session_stats",
+        "resolve_system_prompt",
+        "cancel_timer",
+        "list_timers",
+        "close",
+        "__aenter__",
+        "__aexit__",
     ],
 )
 def test_stateful_agent_loop_has_method(name):
@@ -147,21 +158,49 @@ def test_stateful_agent_loop_has_method(name):
 def test_result_and_config_fields():
     fields = [f.name for f in dataclasses.fields(power_loop.StatefulResult)]
     assert fields[:8] == [
-        "session_id", "status", "final_text", "rounds", "pending_tool_calls", "pending_interactions", "usage",
+        "session_id",
+        "status",
+        "final_text",
+        "rounds",
+        "pending_tool_calls",
+        "pending_interactions",
+        "usage",
         "tool_calls",
     ]
     assert fields[8:] == ["output"]
     config = power_loop.AgentLoopConfig()
-    assert (config.max_rounds, config.temperature, config.max_tokens, config.system_prompt) == (24, 0.0, 8000, None)
-    assert [f.name for f in dataclasses.fields(power_loop.FollowUpQueued)][:2] == ["session_id", "queue_depth"]
+    assert (config.max_rounds, config.temperature, config.max_tokens, config.system_prompt) == (
+        24,
+        0.0,
+        8000,
+        None,
+    )
+    assert [f.name for f in dataclasses.fields(power_loop.FollowUpQueued)][:2] == [
+        "session_id",
+        "queue_depth",
+    ]
 
 
 def test_enum_values():
     assert power_loop.HookPoint.TOOL_BEFORE == "tool.before"
     assert {p.value for p in power_loop.HookPoint} >= {
-        "session.start", "session.end", "round.start", "round.end", "llm.before", "llm.after",
-        "tools.batch.before", "tools.batch.after", "tool.before", "tool.after", "tool.error", "round.decide",
-        "compact.before", "compact.after", "message.append", "memory.recalled", "timer.fire",
+        "session.start",
+        "session.end",
+        "round.start",
+        "round.end",
+        "llm.before",
+        "llm.after",
+        "tools.batch.before",
+        "tools.batch.after",
+        "tool.before",
+        "tool.after",
+        "tool.error",
+        "round.decide",
+        "compact.before",
+        "compact.after",
+        "message.append",
+        "memory.recalled",
+        "timer.fire",
     }
     assert [d.value for d in power_loop.HookDirective] == ["continue", "skip", "break", "short_circuit"]
     assert [x.value for x in power_loop.SubagentLifecycle] == ["ephemeral", "linked", "detached"]
@@ -176,8 +215,16 @@ def test_llm_contract_shapes():
 
 
 def test_import_paths_of_public_subpackages():
-    for module in ["power_loop.store", "power_loop.llm", "power_loop.tools", "power_loop.hooks",
-                   "power_loop.events", "power_loop.testing", "power_loop.loop", "power_loop.errors"]:
+    for module in [
+        "power_loop.store",
+        "power_loop.llm",
+        "power_loop.tools",
+        "power_loop.hooks",
+        "power_loop.events",
+        "power_loop.testing",
+        "power_loop.loop",
+        "power_loop.errors",
+    ]:
         assert importlib.import_module(module).__all__
 
 
@@ -189,7 +236,15 @@ def _modules_after(statement: str) -> set[str]:
 
 def test_import_power_loop_is_lazy():
     loaded = _modules_after("import power_loop")
-    assert not loaded & {"asyncio", "ssl", "subprocess", "http", "email", "power_loop.loop", "power_loop.store"}
+    assert not loaded & {
+        "asyncio",
+        "ssl",
+        "subprocess",
+        "http",
+        "email",
+        "power_loop.loop",
+        "power_loop.store",
+    }
 
 
 def test_using_the_loop_pulls_no_network_or_driver_modules():

@@ -96,7 +96,13 @@ class Blackboard(Protocol):
     async def read(self, board_id: str) -> list[BlackboardEntry]: ...
 
     async def post(
-        self, board_id: str, *, text: str, kind: str = "note", status: str | None = None, author: str | None = None
+        self,
+        board_id: str,
+        *,
+        text: str,
+        kind: str = "note",
+        status: str | None = None,
+        author: str | None = None,
     ) -> BlackboardEntry: ...
 
     async def update(
@@ -159,7 +165,13 @@ class StoreBlackboard:
         return [BlackboardEntry.from_dict(e) for e in _doc(doc)["entries"]]
 
     async def post(
-        self, board_id: str, *, text: str, kind: str = "note", status: str | None = None, author: str | None = None
+        self,
+        board_id: str,
+        *,
+        text: str,
+        kind: str = "note",
+        status: str | None = None,
+        author: str | None = None,
     ) -> BlackboardEntry:
         owner = self.owner(board_id)
         text = self._text(text)
@@ -256,8 +268,10 @@ def register_blackboard_tools(
 
     async def snapshot(note: str) -> str:
         entries = await board.read(board_id)
-        header = f"{note}\nBoard {board_id!r} ({len(entries)} entries):" if note else (
-            f"Board {board_id!r} ({len(entries)} entries):"
+        header = (
+            f"{note}\nBoard {board_id!r} ({len(entries)} entries):"
+            if note
+            else (f"Board {board_id!r} ({len(entries)} entries):")
         )
         return render_entries(entries, header=header, empty="(empty)")
 
@@ -292,32 +306,57 @@ def register_blackboard_tools(
     status_schema = {"type": "string", "enum": list(statuses)}
     id_schema = {"type": "integer", "minimum": 1}
     definitions: list[tuple[ToolDefinition, Callable[..., Any]]] = [
-        (ToolDefinition("board_read", f"Read the shared board {board_id!r}.",
-                        {"type": "object", "properties": {}, "additionalProperties": False}), board_read),
-        (ToolDefinition(
-            "board_post",
-            f"Post an entry to the shared board {board_id!r} that every cooperating agent can read.",
-            {"type": "object", "properties": {
-                "text": text_schema,
-                "kind": {"type": "string", "enum": list(kinds)},
-                "status": status_schema,
-            }, "additionalProperties": False},
-            ("text",),
-        ), board_post),
-        (ToolDefinition(
-            "board_update",
-            f"Change the text and/or status of an entry of the shared board {board_id!r}.",
-            {"type": "object", "properties": {
-                "entry_id": id_schema, "text": text_schema, "status": status_schema,
-            }, "additionalProperties": False},
-            ("entry_id",),
-        ), board_update),
-        (ToolDefinition(
-            "board_remove",
-            f"Remove an entry from the shared board {board_id!r}.",
-            {"type": "object", "properties": {"entry_id": id_schema}, "additionalProperties": False},
-            ("entry_id",),
-        ), board_remove),
+        (
+            ToolDefinition(
+                "board_read",
+                f"Read the shared board {board_id!r}.",
+                {"type": "object", "properties": {}, "additionalProperties": False},
+            ),
+            board_read,
+        ),
+        (
+            ToolDefinition(
+                "board_post",
+                f"Post an entry to the shared board {board_id!r} that every cooperating agent can read.",
+                {
+                    "type": "object",
+                    "properties": {
+                        "text": text_schema,
+                        "kind": {"type": "string", "enum": list(kinds)},
+                        "status": status_schema,
+                    },
+                    "additionalProperties": False,
+                },
+                ("text",),
+            ),
+            board_post,
+        ),
+        (
+            ToolDefinition(
+                "board_update",
+                f"Change the text and/or status of an entry of the shared board {board_id!r}.",
+                {
+                    "type": "object",
+                    "properties": {
+                        "entry_id": id_schema,
+                        "text": text_schema,
+                        "status": status_schema,
+                    },
+                    "additionalProperties": False,
+                },
+                ("entry_id",),
+            ),
+            board_update,
+        ),
+        (
+            ToolDefinition(
+                "board_remove",
+                f"Remove an entry from the shared board {board_id!r}.",
+                {"type": "object", "properties": {"entry_id": id_schema}, "additionalProperties": False},
+                ("entry_id",),
+            ),
+            board_remove,
+        ),
     ]
     for definition, handler in definitions:
         registry.register(definition, handler, overwrite=overwrite)

@@ -88,7 +88,9 @@ def _output_schema(spec: AgentSpec) -> dict[str, Any] | None:
     return schema
 
 
-async def _publish(loop: StatefulAgentLoop, kind: AgentEventType, data: BaseEventPayload, parent: str | None) -> None:
+async def _publish(
+    loop: StatefulAgentLoop, kind: AgentEventType, data: BaseEventPayload, parent: str | None
+) -> None:
     await loop.event_bus.publish_async(AgentEvent(kind, data=data, session_id=parent, source="subagent"))
 
 
@@ -165,8 +167,11 @@ async def run_agent_spec(
         )
     else:
         try:
-            outcome.update(await _run_child(parent_loop, spec, config, registry, user_input, child_sid,
-                                            parent_sid, stop_event))
+            outcome.update(
+                await _run_child(
+                    parent_loop, spec, config, registry, user_input, child_sid, parent_sid, stop_event
+                )
+            )
         except asyncio.CancelledError:
             # The parent send was cancelled mid-delegation: still close the event bracket.
             outcome.update(session_id=child_sid, status="cancelled", final_text="sub-agent cancelled")
@@ -230,7 +235,10 @@ async def _run_child(
             parent_loop,
             AgentEventType.SUBAGENT_TEXT,
             SubagentTextPayload(
-                sub_session_id=child_sid, status=result.status, rounds=result.rounds, final_text=result.final_text
+                sub_session_id=child_sid,
+                status=result.status,
+                rounds=result.rounds,
+                final_text=result.final_text,
             ),
             parent_sid,
         )
@@ -270,7 +278,9 @@ def register_spawn_agent(registry: ToolRegistry, *, overwrite: bool = False) -> 
                 tools=tools,
                 max_rounds=max_rounds if max_rounds is not None else DEFAULT_MAX_ROUNDS,
             )
-            outcome = await run_agent_spec(spec, task, parent_loop=ctx.loop, spawn_tool_call_id=ctx.tool_call_id)
+            outcome = await run_agent_spec(
+                spec, task, parent_loop=ctx.loop, spawn_tool_call_id=ctx.tool_call_id
+            )
         except AgentSpecError as exc:
             return f"Error: invalid AgentSpec — {exc}"
         text = str(outcome["final_text"])

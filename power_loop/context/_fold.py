@@ -120,7 +120,9 @@ def _content(content: Any) -> str:
     return json.dumps(content, ensure_ascii=False, default=str)
 
 
-def render_transcript(sends: Sequence[SendView], *, prior_summary: str | None = None, piece_chars: int = _TRANSCRIPT_PIECE) -> str:
+def render_transcript(
+    sends: Sequence[SendView], *, prior_summary: str | None = None, piece_chars: int = _TRANSCRIPT_PIECE
+) -> str:
     """The sends as plain text for a summarising model (long pieces cut to ``piece_chars``)."""
     lines: list[str] = []
     if prior_summary:
@@ -137,7 +139,9 @@ def render_transcript(sends: Sequence[SendView], *, prior_summary: str | None = 
                 lines.append(f"[{role}] {text}")
             for tc in msg.get("tool_calls") or ():
                 fn = tc.get("function") or {}
-                lines.append(f"[{role} calls {fn.get('name')}] {truncate(str(fn.get('arguments') or ''), piece_chars)}")
+                lines.append(
+                    f"[{role} calls {fn.get('name')}] {truncate(str(fn.get('arguments') or ''), piece_chars)}"
+                )
         lines.append("</send>")
     return "\n".join(lines)
 
@@ -153,7 +157,11 @@ def _validate(keep_last_sends: int, trigger_ratio: float, summary_max_tokens: in
         raise ConfigError(f"keep_last_sends must be an int >= 1, got {keep_last_sends!r}")
     if not isinstance(trigger_ratio, (int, float)) or not 0.0 < trigger_ratio <= 1.0:
         raise ConfigError(f"trigger_ratio must be in (0, 1], got {trigger_ratio!r}")
-    if isinstance(summary_max_tokens, bool) or not isinstance(summary_max_tokens, int) or summary_max_tokens < 1:
+    if (
+        isinstance(summary_max_tokens, bool)
+        or not isinstance(summary_max_tokens, int)
+        or summary_max_tokens < 1
+    ):
         raise ConfigError(f"summary_max_tokens must be an int >= 1, got {summary_max_tokens!r}")
 
 
@@ -199,7 +207,9 @@ async def summarise(llm: Any, context: FoldContext, *, prompt: str, max_tokens: 
     from ..llm import LLMRequest  # the llm package is only needed once a fold actually runs
 
     request = LLMRequest(
-        messages=[{"role": "user", "content": render_transcript(context.sends, prior_summary=context.prior_summary)}],
+        messages=[
+            {"role": "user", "content": render_transcript(context.sends, prior_summary=context.prior_summary)}
+        ],
         system_prompt=prompt,
         model=context.model,
         temperature=0.0,
@@ -301,7 +311,9 @@ class AgenticFold:
         try:
             summary, ops = await self._loop(llm, context)
         except Exception:
-            summary = await summarise(llm, context, prompt=DEFAULT_SUMMARY_PROMPT, max_tokens=self.summary_max_tokens)
+            summary = await summarise(
+                llm, context, prompt=DEFAULT_SUMMARY_PROMPT, max_tokens=self.summary_max_tokens
+            )
             return FoldResult(summary=summary) if summary else None
         return FoldResult(summary=summary, note_ops=tuple(ops)) if summary else None
 
@@ -330,7 +342,9 @@ class AgenticFold:
         response = await _complete(llm, self._request(LLMRequest, messages, context, tools=False))
         return extract_summary(response.text), ops
 
-    def _request(self, factory: Any, messages: list[dict[str, Any]], context: FoldContext, *, tools: bool) -> Any:
+    def _request(
+        self, factory: Any, messages: list[dict[str, Any]], context: FoldContext, *, tools: bool
+    ) -> Any:
         return factory(
             messages=list(messages),
             system_prompt=self.system_prompt,

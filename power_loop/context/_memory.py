@@ -52,7 +52,7 @@ def tag_as_memory(messages: Sequence[LoopMessage], *, prefix: str = "memory_") -
     tagged: list[LoopMessage] = []
     for i, msg in enumerate(messages):
         name = msg.get("name")
-        label = name[len(prefix):] if isinstance(name, str) and name.startswith(prefix) else (name or str(i))
+        label = name[len(prefix) :] if isinstance(name, str) and name.startswith(prefix) else (name or str(i))
         content = msg.get("content")
         text = content if isinstance(content, str) else str(content or "")
         tagged.append({"role": "user", "content": f"<memory>\n{text}\n</memory>", "name": f"{prefix}{label}"})
@@ -65,7 +65,9 @@ class NotesMemory:
     Works on every store backend. Without ``store=`` it uses the store of the send being run.
     """
 
-    def __init__(self, store: SessionStore | None = None, *, policy: NotesPolicy = DEFAULT_NOTES_POLICY) -> None:
+    def __init__(
+        self, store: SessionStore | None = None, *, policy: NotesPolicy = DEFAULT_NOTES_POLICY
+    ) -> None:
         self.store = store
         self.policy = policy
 

@@ -116,6 +116,7 @@ def render_notes(notes: Sequence[NoteRow], *, policy: NotesPolicy = DEFAULT_NOTE
     """
     if not notes:
         return ""
+
     def line(n: NoteRow) -> str:
         return f"#{n.note_id} {'[pinned] ' if n.pinned else ''}{n.content}"
 
@@ -125,7 +126,9 @@ def render_notes(notes: Sequence[NoteRow], *, policy: NotesPolicy = DEFAULT_NOTE
     used = len(header) + sum(len(x) + 1 for x in pinned) + sum(len(x) + 1 for x in unpinned)
     dropped = 0
     # Room for the "not shown" line is reserved once anything has to go; pinned notes always stay.
-    while unpinned and used + (40 if dropped or used > policy.inject_max_chars else 0) > policy.inject_max_chars:
+    while (
+        unpinned and used + (40 if dropped or used > policy.inject_max_chars else 0) > policy.inject_max_chars
+    ):
         used -= len(unpinned.pop(0)) + 1
         dropped += 1
     shown = pinned + unpinned
@@ -144,7 +147,9 @@ async def apply_note_ops(
     for op in ops:
         try:
             if op.op == "add":
-                await add_note_checked(store, session_id, op.content or "", pinned=bool(op.pinned), policy=policy)
+                await add_note_checked(
+                    store, session_id, op.content or "", pinned=bool(op.pinned), policy=policy
+                )
                 applied += 1
             elif op.note_id is not None and await update_note_checked(
                 store, session_id, op.note_id, content=op.content, pinned=op.pinned, policy=policy
@@ -171,9 +176,13 @@ def register_note_tools(
             note = await add_note_checked(ctx.store, ctx.session_id, content, pinned=pinned, policy=policy)
         except NoteRejectedError as exc:
             return ToolHandlerResult(ok=False, content=f"Error: {exc}")
-        return ToolHandlerResult(ok=True, content=f"saved note #{note.note_id}", data={"note_id": note.note_id})
+        return ToolHandlerResult(
+            ok=True, content=f"saved note #{note.note_id}", data={"note_id": note.note_id}
+        )
 
-    async def note_update(note_id: int, content: str | None = None, pinned: bool | None = None) -> ToolHandlerResult:
+    async def note_update(
+        note_id: int, content: str | None = None, pinned: bool | None = None
+    ) -> ToolHandlerResult:
         ctx = get_tool_runtime_context(required=True)
         if ctx.store is None:
             return ToolHandlerResult(ok=False, content="Error: notes need a session store")

@@ -37,7 +37,15 @@ if TYPE_CHECKING:
     from ..store import CompactionRow, MessageRow, SessionStore
     from ..tools import ToolRegistry
 
-__all__ = ["METADATA_KEY", "STATE_KEY", "ContextPipeline", "ContextState", "FoldOutcome", "WindowLike", "row_message"]
+__all__ = [
+    "METADATA_KEY",
+    "STATE_KEY",
+    "ContextPipeline",
+    "ContextState",
+    "FoldOutcome",
+    "WindowLike",
+    "row_message",
+]
 
 LoopMessage = dict[str, Any]
 STATE_KEY = "context"
@@ -190,7 +198,9 @@ class ContextPipeline:
         added: list[str] = []
         if "recall_send" in wanted and not (registry.has("recall_send") or registry.has("recall_compacted")):
             added += register_recall_tools(registry)
-        if "note_add" in wanted and not any(registry.has(n) for n in ("note_add", "note_update", "note_delete")):
+        if "note_add" in wanted and not any(
+            registry.has(n) for n in ("note_add", "note_update", "note_delete")
+        ):
             added += register_note_tools(registry, policy=self.notes_policy)
         return added
 
@@ -242,12 +252,16 @@ class ContextPipeline:
         return state.prefix + (current.raw if current is not None else []), state
 
     def _render_send(self, send: _Send, registry: ToolRegistry | None) -> list[LoopMessage]:
-        rendered = self.representation.render_send(SendView(send.send_index, tuple(send.raw)), tool_registry=registry)
+        rendered = self.representation.render_send(
+            SendView(send.send_index, tuple(send.raw)), tool_registry=registry
+        )
         if rendered is send.raw or self.representation.kind == "verbatim":
             return rendered
         problem = check_messages(rendered)
         if problem is not None:
-            raise ConfigError(f"{self.representation!r} rendered send #{send.send_index} invalidly: {problem}")
+            raise ConfigError(
+                f"{self.representation!r} rendered send #{send.send_index} invalidly: {problem}"
+            )
         return rendered
 
     @staticmethod
@@ -257,7 +271,9 @@ class ContextPipeline:
             prefix.extend(send.rendered)
         return prefix
 
-    def rebuild(self, window: WindowLike, rows: Sequence[MessageRow], *, registry: ToolRegistry | None = None) -> None:
+    def rebuild(
+        self, window: WindowLike, rows: Sequence[MessageRow], *, registry: ToolRegistry | None = None
+    ) -> None:
         """Re-render ``window`` from freshly loaded active ``rows`` (e.g. after another writer was
         detected), keeping the calibration and the send's recalled memory."""
         old = window.extra.get(STATE_KEY)
@@ -318,7 +334,9 @@ class ContextPipeline:
         recorded = meta.get("representation", "verbatim@1")
         if recorded != self.representation_key:
             # A representation switch: derived views need no data migration, only this one record.
-            await store.merge_session_metadata(session_id, {METADATA_KEY: {**meta, "representation": self.representation_key}})
+            await store.merge_session_metadata(
+                session_id, {METADATA_KEY: {**meta, "representation": self.representation_key}}
+            )
             if bus is not None:
                 key = self.representation_key
                 bus.emit(
@@ -358,8 +376,18 @@ class ContextPipeline:
         outcome = None
         if self.fold is not None:
             outcome = await self._maybe_fold(
-                store, session_id, window, state, llm=llm, registry=registry, hooks=hooks, bus=bus,
-                system_prompt=system_prompt, tools=tools, model=model, budget_tokens=budget_tokens,
+                store,
+                session_id,
+                window,
+                state,
+                llm=llm,
+                registry=registry,
+                hooks=hooks,
+                bus=bus,
+                system_prompt=system_prompt,
+                tools=tools,
+                model=model,
+                budget_tokens=budget_tokens,
             )
         await self._recall(store, session_id, window, hooks=hooks, bus=bus)
         return outcome
@@ -422,8 +450,12 @@ class ContextPipeline:
         state = window.extra.get(STATE_KEY)
         if self.memory is not None:
             snapshot = MemorySnapshot(
-                session_id=session_id, messages=list(window.messages), final_text=final_text, rounds=rounds,
-                status=status, metadata=dict(metadata or {}),
+                session_id=session_id,
+                messages=list(window.messages),
+                final_text=final_text,
+                rounds=rounds,
+                status=status,
+                metadata=dict(metadata or {}),
             )
             try:
                 with use_tool_runtime_context(ToolRuntimeContext(session_id=session_id, store=store)):
@@ -515,7 +547,11 @@ class ContextPipeline:
             _compact_status(bus, sid, "skipped" if result is None else "failed", problem, before, before)
             return FoldOutcome("skipped" if result is None else "failed", problem, before, before)
         assert result is not None
-        count = len(foldable) if result.fold_through is None else 1 + [s.send_index for s in foldable].index(result.fold_through)
+        count = (
+            len(foldable)
+            if result.fold_through is None
+            else 1 + [s.send_index for s in foldable].index(result.fold_through)
+        )
         folded = foldable[:count]
         view = CompactView(
             summary=result.summary.strip(),
@@ -525,8 +561,10 @@ class ContextPipeline:
         rendered = self.representation.render_compact(view)
         remaining = state.finished[count:]
         after_prefix = [*rendered, *(m for s in remaining for m in s.rendered)]
-        current = window.messages[len(state.prefix):]
-        after = state.estimator.estimate([*after_prefix, *current], model, system_prompt=system_prompt, tools=tools)
+        current = window.messages[len(state.prefix) :]
+        after = state.estimator.estimate(
+            [*after_prefix, *current], model, system_prompt=system_prompt, tools=tools
+        )
         note = NewMessage(
             role="system",
             name=COMPACT_NOTE_NAME,
@@ -545,8 +583,13 @@ class ContextPipeline:
         before_count = len(window.messages)
         try:
             row = await store.record_compaction(
-                sid, from_seq=folded[0].first_seq, to_seq=folded[-1].last_seq, note=note,
-                before_tokens=before, after_tokens=after, also_seqs=also,
+                sid,
+                from_seq=folded[0].first_seq,
+                to_seq=folded[-1].last_seq,
+                note=note,
+                before_tokens=before,
+                after_tokens=after,
+                also_seqs=also,
             )
         except PowerLoopError as exc:
             _compact_status(bus, sid, "failed", f"{type(exc).__name__}: {exc}"[:300], before, before)
@@ -571,8 +614,10 @@ class ContextPipeline:
             await hooks.run(
                 HookPoint.COMPACT_AFTER,
                 C.CompactAfterCtx(
-                    session_id=sid, messages=window.messages,
-                    messages_before_count=before_count, messages_after_count=len(window.messages),
+                    session_id=sid,
+                    messages=window.messages,
+                    messages_before_count=before_count,
+                    messages_after_count=len(window.messages),
                 ),
             )
         _compact_status(bus, sid, "completed", "token_budget", before, after)
@@ -583,7 +628,13 @@ class ContextPipeline:
     # ------------------------------------------------------------------ memory
 
     async def _recall(
-        self, store: SessionStore, sid: str, window: WindowLike, *, hooks: AgentHooks | None, bus: AgentEventBus | None
+        self,
+        store: SessionStore,
+        sid: str,
+        window: WindowLike,
+        *,
+        hooks: AgentHooks | None,
+        bus: AgentEventBus | None,
     ) -> None:
         state = window.extra.get(STATE_KEY)
         if self.memory is None or not isinstance(state, ContextState):
@@ -591,7 +642,11 @@ class ContextPipeline:
         budget = self.memory_budget_tokens
         try:
             with use_tool_runtime_context(ToolRuntimeContext(session_id=sid, store=store)):
-                recalled = list(await self.memory.recall(messages=list(window.messages), session_id=sid, budget_tokens=budget))
+                recalled = list(
+                    await self.memory.recall(
+                        messages=list(window.messages), session_id=sid, budget_tokens=budget
+                    )
+                )
         except Exception as exc:
             state.ephemeral = []
             _memory_failed(bus, sid, "recall", exc)
@@ -631,14 +686,18 @@ def _check_result(result: FoldResult | None, foldable: list[_Send]) -> str | Non
     return None
 
 
-def _compact_status(bus: AgentEventBus | None, sid: str, phase: str, trigger: str, before: int, after: int) -> None:
+def _compact_status(
+    bus: AgentEventBus | None, sid: str, phase: str, trigger: str, before: int, after: int
+) -> None:
     if bus is None:
         return
     from ..events import _payloads as P
 
     bus.emit(
         "status_changed",
-        lambda: P.AutoCompactStatusPayload(phase=phase, trigger=trigger, before_tokens=before, after_tokens=after),
+        lambda: P.AutoCompactStatusPayload(
+            phase=phase, trigger=trigger, before_tokens=before, after_tokens=after
+        ),
         session_id=sid,
     )
 
@@ -650,6 +709,8 @@ def _memory_failed(bus: AgentEventBus | None, sid: str, phase: str, exc: BaseExc
 
     bus.emit(
         "memory_failed",
-        lambda: P.MemoryFailedPayload(phase=phase, error_type=type(exc).__name__, error_message=str(exc)[:500]),
+        lambda: P.MemoryFailedPayload(
+            phase=phase, error_type=type(exc).__name__, error_message=str(exc)[:500]
+        ),
         session_id=sid,
     )

@@ -64,9 +64,7 @@ def format_recalled(rows: Sequence[MessageRow], *, max_chars: int) -> str:
     return "\n\n".join(blocks)
 
 
-async def recall_send(
-    store: SessionStore, session_id: str, send_index: int, *, max_chars: int = 8000
-) -> str:
+async def recall_send(store: SessionStore, session_id: str, send_index: int, *, max_chars: int = 8000) -> str:
     """Every stored message of send ``send_index`` (active, folded or dropped), oldest first."""
     rows = [r for r in await store.load_send(session_id, send_index) if not is_compact_note(r)]
     if not rows:
@@ -95,7 +93,9 @@ async def recall_compacted(
         if (from_seq is not None and row.seq < from_seq) or (to_seq is not None and row.seq > to_seq):
             continue
         if needle is not None:
-            haystack = row.content if isinstance(row.content, str) else json.dumps(row.content, ensure_ascii=False)
+            haystack = (
+                row.content if isinstance(row.content, str) else json.dumps(row.content, ensure_ascii=False)
+            )
             calls = json.dumps(row.tool_calls, ensure_ascii=False) if row.tool_calls else ""
             if needle not in (haystack or "").lower() and needle not in calls.lower():
                 continue

@@ -83,7 +83,9 @@ def _text(content: Any) -> str:
         return content
     if isinstance(content, list):
         return " ".join(
-            str(p.get("text")) if isinstance(p, Mapping) and "text" in p else json.dumps(p, ensure_ascii=False)
+            str(p.get("text"))
+            if isinstance(p, Mapping) and "text" in p
+            else json.dumps(p, ensure_ascii=False)
             for p in content
         )
     return json.dumps(content, ensure_ascii=False, default=str)
@@ -184,7 +186,9 @@ class ProjectedRepresentation:
             except Exception:  # a faulty projector must not break the request; fall back below
                 summary = None
             if isinstance(summary, Mapping):
-                pairs = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in summary.items())
+                pairs = ", ".join(
+                    f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in summary.items()
+                )
                 return truncate(f"{name}({pairs})", self.max_chars)
             if isinstance(summary, str):
                 return truncate(f"{name}: {summary}", self.max_chars)

@@ -195,7 +195,10 @@ class TokenEstimator:
 
     def to_dict(self) -> dict[str, Any]:
         """The calibration as plain JSON data (floats round-trip exactly through JSON)."""
-        return {k: {"chars_per_token": r.chars_per_token, "samples": r.samples} for k, r in sorted(self._ratios.items())}
+        return {
+            k: {"chars_per_token": r.chars_per_token, "samples": r.samples}
+            for k, r in sorted(self._ratios.items())
+        }
 
     def load_dict(self, data: Mapping[str, Any] | None) -> None:
         """Replace the calibration with one produced by :meth:`to_dict` (bad entries are ignored)."""

@@ -68,7 +68,10 @@ def _image_block(part: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     if url.startswith("data:") and ";base64," in url:
         header, data = url[5:].split(";base64,", 1)
-        return {"type": "image", "source": {"type": "base64", "media_type": header or "image/png", "data": data}}
+        return {
+            "type": "image",
+            "source": {"type": "base64", "media_type": header or "image/png", "data": data},
+        }
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
@@ -301,7 +304,9 @@ class _StreamTranslator:
             self.tool_count += 1
             self.blocks[index] = ("tool_use", position)
             initial = block.get("input")
-            arguments = json.dumps(initial, ensure_ascii=False) if isinstance(initial, dict) and initial else ""
+            arguments = (
+                json.dumps(initial, ensure_ascii=False) if isinstance(initial, dict) and initial else ""
+            )
             head = {
                 "index": position,
                 "id": str(block.get("id") or f"toolu_{position}"),
@@ -370,8 +375,12 @@ class AnthropicMessagesLLMService(SDKChatService[AnthropicChatConfig]):
         base_url = cfg.base_url.rstrip("/")
         if base_url.endswith("/v1"):
             base_url = base_url[:-3]  # the SDK appends /v1/messages itself
-        self._client = client if client is not None else anthropic.AsyncAnthropic(
-            api_key=cfg.api_key, base_url=base_url, timeout=cfg.timeout_s, max_retries=0
+        self._client = (
+            client
+            if client is not None
+            else anthropic.AsyncAnthropic(
+                api_key=cfg.api_key, base_url=base_url, timeout=cfg.timeout_s, max_retries=0
+            )
         )
         self._known = sdk_parameters(self._client.messages.create)
 
@@ -393,7 +402,8 @@ class AnthropicMessagesLLMService(SDKChatService[AnthropicChatConfig]):
             tools.append(
                 {
                     "name": structured.name,
-                    "description": structured.description or "Give the final answer as this structured object.",
+                    "description": structured.description
+                    or "Give the final answer as this structured object.",
                     "input_schema": dict(structured.schema),
                 }
             )

@@ -109,8 +109,12 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
         openai = _import_openai()
         self.cfg = cfg
         self._openai = openai
-        self._client = client if client is not None else openai.AsyncOpenAI(
-            api_key=cfg.api_key, base_url=cfg.base_url, timeout=cfg.timeout_s, max_retries=0
+        self._client = (
+            client
+            if client is not None
+            else openai.AsyncOpenAI(
+                api_key=cfg.api_key, base_url=cfg.base_url, timeout=cfg.timeout_s, max_retries=0
+            )
         )
         self._known = sdk_parameters(self._client.chat.completions.create)
 
@@ -189,7 +193,9 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
         calls = _tool_call_deltas(delta.get("tool_calls"))
         if not (text or think or calls):
             return None
-        return LLMStreamChunk(delta_text=text or "", think=think, delta_tool_calls=calls or None, raw_event=event)
+        return LLMStreamChunk(
+            delta_text=text or "", think=think, delta_tool_calls=calls or None, raw_event=event
+        )
 
     async def _single(self, request: LLMRequest, state: CallState) -> AsyncIterator[LLMStreamChunk]:
         completion = await self._client.chat.completions.create(**self.build_arguments(request, stream=False))
@@ -198,7 +204,9 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
         state.model = data.get("model")
         choices = data.get("choices") or []
         if not choices:
-            raise LLMStreamIncomplete(provider=PROVIDER, reason="no_terminator", chunks=0, detail="no choices")
+            raise LLMStreamIncomplete(
+                provider=PROVIDER, reason="no_terminator", chunks=0, detail="no choices"
+            )
         choice = as_dict(choices[0])
         state.finish_reason = choice.get("finish_reason") or "stop"
         message = as_dict(choice.get("message"))

@@ -172,7 +172,9 @@ def normalize_tool_call(tc: Any, index: int = 0) -> dict[str, Any]:
     return {"id": str(call_id), "type": "function", "function": {"name": str(name), "arguments": arguments}}
 
 
-def parse_tool_arguments(arguments: str | Mapping[str, Any] | None) -> tuple[dict[str, Any] | None, str | None]:
+def parse_tool_arguments(
+    arguments: str | Mapping[str, Any] | None,
+) -> tuple[dict[str, Any] | None, str | None]:
     """Parse a tool call's ``arguments``: ``(dict, None)`` or ``(None, message for the model)``.
 
     Raw control characters inside JSON strings (a common model slip) are tolerated.
@@ -416,4 +418,3 @@ class LLMServiceBase:
         async for chunk in self.stream(request):
             if chunk.delta_text:
                 yield chunk.delta_text
-

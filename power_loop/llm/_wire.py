@@ -125,7 +125,10 @@ async def guarded_events(
             if passthrough(exc):
                 raise
             raise LLMStreamIncomplete(
-                provider=provider, reason=_failure_reason(exc), chunks=state.events, detail=f"{type(exc).__name__}: {exc}"
+                provider=provider,
+                reason=_failure_reason(exc),
+                chunks=state.events,
+                detail=f"{type(exc).__name__}: {exc}",
             ) from exc
         state.events += 1
         yield event

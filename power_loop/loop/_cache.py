@@ -40,10 +40,16 @@ class WindowCache:
         self.misses = 0
         self.evictions = 0
 
-    def get(self, session_id: str, *, expected_next_seq: int, prompt_version: int = 0) -> SessionWindow | None:
+    def get(
+        self, session_id: str, *, expected_next_seq: int, prompt_version: int = 0
+    ) -> SessionWindow | None:
         """The entry if it is provably current (same ``next_seq`` and prompt version), else None (dropped)."""
         entry = self._entries.get(session_id)
-        if entry is not None and entry.next_seq == expected_next_seq and entry.prompt_version == prompt_version:
+        if (
+            entry is not None
+            and entry.next_seq == expected_next_seq
+            and entry.prompt_version == prompt_version
+        ):
             self._entries.move_to_end(session_id)
             self.hits += 1
             return entry

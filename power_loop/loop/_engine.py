@@ -137,7 +137,9 @@ class SendRun:
         """Run rounds until a terminal status; with ``pending`` first re-execute those tool calls."""
         self._emit(ET.SESSION_STARTED, lambda: P.SessionStartedPayload(scope="main"))
         if self.p.hooks.has(HP.SESSION_START):
-            await self.p.hooks.run(HP.SESSION_START, C.SessionStartCtx(session_id=self.sid, messages=self.window.messages))
+            await self.p.hooks.run(
+                HP.SESSION_START, C.SessionStartCtx(session_id=self.sid, messages=self.window.messages)
+            )
         try:
             result = await self._drive(pending)
         except (asyncio.CancelledError, Exception) as exc:
@@ -151,7 +153,8 @@ class SendRun:
         if self.p.hooks.has(HP.SESSION_END):
             await self.p.hooks.run(
                 HP.SESSION_END,
-                C.SessionEndCtx(session_id=self.sid,
+                C.SessionEndCtx(
+                    session_id=self.sid,
                     round_index=self.rounds,
                     reason=result.status,
                     messages=self.window.messages,
@@ -179,7 +182,9 @@ class SendRun:
             if self.token.is_cancelled():
                 return await self._cancelled(round_index)
             if hooks.has(HP.ROUND_START):
-                ctx = C.RoundStartCtx(session_id=self.sid, round_index=round_index, messages=self.window.messages)
+                ctx = C.RoundStartCtx(
+                    session_id=self.sid, round_index=round_index, messages=self.window.messages
+                )
                 directive = await hooks.run(HP.ROUND_START, ctx)
                 if directive is HD.BREAK:
                     return await self._terminal("completed", "", reason=ctx.reason or "hook_break")
@@ -202,7 +207,12 @@ class SendRun:
             text = response.text
             calls = [normalize_tool_call(tc) for tc in response.get_tool_calls()]
             if hooks.has(HP.LLM_AFTER):
-                ctx_after = C.LlmAfterCtx(session_id=self.sid, round_index=round_index, messages=self.window.messages, output=response)
+                ctx_after = C.LlmAfterCtx(
+                    session_id=self.sid,
+                    round_index=round_index,
+                    messages=self.window.messages,
+                    output=response,
+                )
                 if await hooks.run(HP.LLM_AFTER, ctx_after) is HD.BREAK:
                     await self._commit([self._assistant(text, round_index)], final=True)
                     return self._result("completed", text)
@@ -242,8 +252,12 @@ class SendRun:
             skip_output: str | None = None
             stop_after = False
             if hooks.has(HP.ROUND_DECIDE):
-                decide = C.RoundDecideCtx(session_id=self.sid,
-                    round_index=round_index, messages=self.window.messages, tool_calls=calls, assistant_text=text
+                decide = C.RoundDecideCtx(
+                    session_id=self.sid,
+                    round_index=round_index,
+                    messages=self.window.messages,
+                    tool_calls=calls,
+                    assistant_text=text,
                 )
                 directive = await hooks.run(HP.ROUND_DECIDE, decide)
                 if directive is HD.SKIP:
@@ -253,7 +267,12 @@ class SendRun:
 
             await self._commit([self._assistant(text, round_index, calls)])
             if skip_output is None and hooks.has(HP.TOOLS_BATCH_BEFORE):
-                batch = C.ToolsBatchBeforeCtx(session_id=self.sid, round_index=round_index, messages=self.window.messages, tool_calls=calls)
+                batch = C.ToolsBatchBeforeCtx(
+                    session_id=self.sid,
+                    round_index=round_index,
+                    messages=self.window.messages,
+                    tool_calls=calls,
+                )
                 if await hooks.run(HP.TOOLS_BATCH_BEFORE, batch) is HD.SKIP:
                     skip_output = batch.output
 
@@ -270,7 +289,10 @@ class SendRun:
                 return outcome
             if hooks.has(HP.TOOLS_BATCH_AFTER):
                 await hooks.run(
-                    HP.TOOLS_BATCH_AFTER, C.ToolsBatchAfterCtx(session_id=self.sid, round_index=round_index, messages=self.window.messages)
+                    HP.TOOLS_BATCH_AFTER,
+                    C.ToolsBatchAfterCtx(
+                        session_id=self.sid, round_index=round_index, messages=self.window.messages
+                    ),
                 )
             await self._round_completed(round_index, has_tools=True, text=text)
             if self._batch_broken:
@@ -284,7 +306,9 @@ class SendRun:
         cfg = self.cfg
         context = self.p.context
         request = LLMRequest(
-            messages=context.request_messages(self.window) if context is not None else list(self.window.messages),
+            messages=context.request_messages(self.window)
+            if context is not None
+            else list(self.window.messages),
             system_prompt=self.system_prompt,
             model=cfg.model,
             temperature=cfg.temperature,
@@ -295,7 +319,8 @@ class SendRun:
         )
         hooks = self.p.hooks
         if hooks.has(HP.LLM_BEFORE):
-            ctx = C.LlmBeforeCtx(session_id=self.sid,
+            ctx = C.LlmBeforeCtx(
+                session_id=self.sid,
                 round_index=round_index,
                 messages=request.messages,
                 system_prompt=request.system_prompt or "",
@@ -318,15 +343,21 @@ class SendRun:
             request.max_tokens = ctx.max_tokens
             request.temperature = ctx.temperature
 
-        on_text = text_delta_callback(self._emit, False, round_index) if self._wants(ET.STREAM_DELTA) else None
-        on_think = text_delta_callback(self._emit, True, round_index) if self._wants(ET.STREAM_THINK_DELTA) else None
+        on_text = (
+            text_delta_callback(self._emit, False, round_index) if self._wants(ET.STREAM_DELTA) else None
+        )
+        on_think = (
+            text_delta_callback(self._emit, True, round_index) if self._wants(ET.STREAM_THINK_DELTA) else None
+        )
         model = request.model or ""
 
         async def attempt(n: int) -> LLMResponse:  # n counts from 1, as with_retry counts
             call_id = f"r{round_index}.a{n}"
             self._emit(
                 ET.LLM_CALL_STARTED,
-                lambda: P.LlmCallStartedPayload(call_id=call_id, round_index=round_index, attempt=n, model=model),
+                lambda: P.LlmCallStartedPayload(
+                    call_id=call_id, round_index=round_index, attempt=n, model=model
+                ),
                 round_index=round_index,
             )
             started = time.perf_counter()
@@ -337,7 +368,9 @@ class SendRun:
                     )
                 else:
                     response = await complete_from_stream(
-                        publish_tool_call_deltas(self.p.llm.stream(request), self._emit, self._wants, round_index),
+                        publish_tool_call_deltas(
+                            self.p.llm.stream(request), self._emit, self._wants, round_index
+                        ),
                         on_chunk_delta_text=on_text,
                         on_chunk_think=on_think,
                         parse_json=request.parse_json,
@@ -376,7 +409,9 @@ class SendRun:
             call: Awaitable[LLMResponse] = attempt(1)
         else:
             call = with_retry(attempt, policy=policy, token=self.token, on_retry=self._on_retry(round_index))
-        self._emit(ET.STREAM_STARTED, lambda: P.StreamStartedPayload(stream_id="main"), round_index=round_index)
+        self._emit(
+            ET.STREAM_STARTED, lambda: P.StreamStartedPayload(stream_id="main"), round_index=round_index
+        )
         try:
             response = await self._race(call)
         finally:
@@ -422,7 +457,9 @@ class SendRun:
         for key in self.usage:
             self.usage[key] += usage.get(key, 0)
         if self._wants(ET.USAGE_UPDATED):
-            self._emit(ET.USAGE_UPDATED, lambda: P.UsageUpdatedPayload(usage=dict(usage)), round_index=round_index)
+            self._emit(
+                ET.USAGE_UPDATED, lambda: P.UsageUpdatedPayload(usage=dict(usage)), round_index=round_index
+            )
 
     def _structured(self, text: str) -> tuple[dict[str, Any] | None, str | None]:
         """``(object, None)`` when no schema is set or the answer is valid, else ``(None, problem)``."""
@@ -536,11 +573,17 @@ class SendRun:
         args: dict[str, Any] | None = None
         if hooks.has(HP.TOOL_BEFORE):
             args = call_args(call)
-            before = C.ToolBeforeCtx(session_id=self.sid, round_index=round_index, tool_call=call, tool_name=name, tool_args=args)
+            before = C.ToolBeforeCtx(
+                session_id=self.sid, round_index=round_index, tool_call=call, tool_name=name, tool_args=args
+            )
             if await hooks.run(HP.TOOL_BEFORE, before) is HD.SKIP:
                 self._tool_events(round_index, call, name, args, before.output, failed=False)
                 return before.output
-            if before.tool_name != name or before.tool_args is not args or before.tool_args != call_args(call):
+            if (
+                before.tool_name != name
+                or before.tool_args is not args
+                or before.tool_args != call_args(call)
+            ):
                 name, args = before.tool_name, before.tool_args
                 call = {
                     "id": call["id"],
@@ -559,7 +602,8 @@ class SendRun:
         outcome = await self._execute(call)
         output, failed = outcome.output, outcome.failed
         if failed and outcome.error is not None and hooks.has(HP.TOOL_ERROR):
-            err = C.ToolErrorCtx(session_id=self.sid,
+            err = C.ToolErrorCtx(
+                session_id=self.sid,
                 round_index=round_index,
                 tool_call=call,
                 tool_name=name,
@@ -575,7 +619,8 @@ class SendRun:
                 retry = await self._execute(call)
                 output, failed = retry.output, retry.failed
         if hooks.has(HP.TOOL_AFTER):
-            after = C.ToolAfterCtx(session_id=self.sid,
+            after = C.ToolAfterCtx(
+                session_id=self.sid,
                 round_index=round_index,
                 tool_call=call,
                 tool_name=name,
@@ -594,9 +639,13 @@ class SendRun:
         assert self.registry is not None
         runtime = get_tool_runtime_context()
         if runtime is None:
-            return await execute_tool_call(self.registry, call, max_result_chars=self.cfg.tool_result_max_chars)
+            return await execute_tool_call(
+                self.registry, call, max_result_chars=self.cfg.tool_result_max_chars
+            )
         with use_tool_runtime_context(replace(runtime, tool_call_id=str(call["id"]))):
-            return await execute_tool_call(self.registry, call, max_result_chars=self.cfg.tool_result_max_chars)
+            return await execute_tool_call(
+                self.registry, call, max_result_chars=self.cfg.tool_result_max_chars
+            )
 
     def _tool_events(
         self, round_index: int, call: dict[str, Any], name: str, args: Any, output: str, *, failed: bool
@@ -604,7 +653,9 @@ class SendRun:
         if failed and self._wants(ET.TOOL_CALL_FAILED):
             self._emit(
                 ET.TOOL_CALL_FAILED,
-                lambda: P.ToolCallFailedPayload(name=name, output=output, tool_input=args, tool_call_id=call["id"]),
+                lambda: P.ToolCallFailedPayload(
+                    name=name, output=output, tool_input=args, tool_call_id=call["id"]
+                ),
                 round_index=round_index,
             )
         if self._wants(ET.TOOL_CALL_COMPLETED):
@@ -622,7 +673,9 @@ class SendRun:
         round_index = int(pending.get("round_index") or 0)
         self.rounds = round_index + 1
         if self.registry is None:
-            rows = [self._tool_row(tc, "<aborted: no tools available on resume>", round_index) for tc in calls]
+            rows = [
+                self._tool_row(tc, "<aborted: no tools available on resume>", round_index) for tc in calls
+            ]
             await self._commit(rows)
             return None
         return await self._run_tools(round_index, calls)
@@ -662,7 +715,9 @@ class SendRun:
         await self._commit([], final=True)
         return self._result(status, text)
 
-    async def _cancelled(self, round_index: int, reason: str = "cancelled", *, committed: bool = False) -> StatefulResult:
+    async def _cancelled(
+        self, round_index: int, reason: str = "cancelled", *, committed: bool = False
+    ) -> StatefulResult:
         reason = self.token.reason or reason
         self._emit(
             ET.LOOP_CANCELLED,
@@ -680,7 +735,10 @@ class SendRun:
         self._emit(
             ET.LLM_DEGRADED,
             lambda: P.LlmDegradedPayload(
-                reason=kind, attempts=attempts, error_type=type(cause).__name__, error_message=str(cause)[:500]
+                reason=kind,
+                attempts=attempts,
+                error_type=type(cause).__name__,
+                error_message=str(cause)[:500],
             ),
             round_index=round_index,
         )
@@ -693,7 +751,9 @@ class SendRun:
         spent = self.usage["prompt_tokens"] + self.usage["completion_tokens"]
         self._emit(
             ET.STATUS_CHANGED,
-            lambda: P.BudgetExceededStatusPayload(budget_tokens=cap, spent_tokens=spent, rounds=self.rounds - 1),
+            lambda: P.BudgetExceededStatusPayload(
+                budget_tokens=cap, spent_tokens=spent, rounds=self.rounds - 1
+            ),
         )
         self.rounds -= 1
         return await self._terminal("budget_exceeded", "[budget_exceeded]", reason="budget_exceeded")
@@ -739,7 +799,8 @@ class SendRun:
                 completion_tokens=self.usage["completion_tokens"],
                 cache_read_tokens=self.usage["cache_read_tokens"],
                 reasoning_tokens=self.usage["reasoning_tokens"],
-                total_tokens=self.usage["total_tokens"] or self.usage["prompt_tokens"] + self.usage["completion_tokens"],
+                total_tokens=self.usage["total_tokens"]
+                or self.usage["prompt_tokens"] + self.usage["completion_tokens"],
             )
         if not messages and stats is None and interactions is KEEP:
             return
@@ -767,20 +828,30 @@ class SendRun:
         if result.follow_ups_waiting:
             self.p.follow_up_flags.add(self.sid)
 
-    def _assistant(self, text: str, round_index: int, calls: list[dict[str, Any]] | None = None) -> NewMessage:
+    def _assistant(
+        self, text: str, round_index: int, calls: list[dict[str, Any]] | None = None
+    ) -> NewMessage:
         return NewMessage(role="assistant", content=text, tool_calls=calls or None, round_index=round_index)
 
     def _tool_row(self, call: dict[str, Any], output: str, round_index: int) -> NewMessage:
         return NewMessage(
-            role="tool", content=output, tool_call_id=call["id"], name=call_name(call), round_index=round_index
+            role="tool",
+            content=output,
+            tool_call_id=call["id"],
+            name=call_name(call),
+            round_index=round_index,
         )
 
     # ------------------------------------------------------------------ results & events
 
     async def _round_completed(self, round_index: int, *, has_tools: bool, text: str) -> None:
         if self.p.hooks.has(HP.ROUND_END):
-            ctx = C.RoundEndCtx(session_id=self.sid,
-                round_index=round_index, messages=self.window.messages, has_tools=has_tools, response_text=text
+            ctx = C.RoundEndCtx(
+                session_id=self.sid,
+                round_index=round_index,
+                messages=self.window.messages,
+                has_tools=has_tools,
+                response_text=text,
             )
             await self.p.hooks.run(HP.ROUND_END, ctx)
         self._emit(
@@ -829,7 +900,9 @@ class SendRun:
         """Publish an event, building its payload only when someone listens (SPEC §9)."""
         tap = self.tap
         if tap is None:
-            self.p.bus.emit(event_type, make, session_id=self.sid, round_index=round_index, stream_id=stream_id)
+            self.p.bus.emit(
+                event_type, make, session_id=self.sid, round_index=round_index, stream_id=stream_id
+            )
             return
         if not self._wants(event_type):
             return

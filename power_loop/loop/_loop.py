@@ -305,7 +305,9 @@ class StatefulAgentLoop:
             if self._hooks.has(HookPoint.MESSAGE_APPEND):
                 (user,) = await run_message_hooks(self._hooks, session_id, [user])
                 if user.role != "user" or not isinstance(user.content, str):
-                    raise ConfigError("a message.append hook must keep a user message a user message with text")
+                    raise ConfigError(
+                        "a message.append hook must keep a user message a user message with text"
+                    )
                 content, name = user.content, user.name
             try:
                 appended = await store.append_messages(
@@ -715,12 +717,19 @@ class StatefulAgentLoop:
                         hooks=self._hooks,
                         bus=self._bus,
                         system_prompt=prompt,
-                        tools=registry.to_openai_tools() if registry is not None and registry.names() else None,
+                        tools=registry.to_openai_tools()
+                        if registry is not None and registry.names()
+                        else None,
                         model=self.config.model,
                     )
                 elif "context" not in window.extra:
                     await ctx.attach(
-                        store, session_id, window, registry=self.tool_registry, hooks=self._hooks, bus=self._bus
+                        store,
+                        session_id,
+                        window,
+                        registry=self.tool_registry,
+                        hooks=self._hooks,
+                        bus=self._bus,
                     )
             parts = EngineParts(
                 store=store,

@@ -17,7 +17,15 @@ from ..store import NewMessage
 if TYPE_CHECKING:
     from ..hooks import AgentHooks
 
-__all__ = ["call_args", "call_name", "message_dict", "new_message_dict", "row_to_message", "run_message_hooks", "user_content"]
+__all__ = [
+    "call_args",
+    "call_name",
+    "message_dict",
+    "new_message_dict",
+    "row_to_message",
+    "run_message_hooks",
+    "user_content",
+]
 
 
 def message_dict(
@@ -65,7 +73,9 @@ def user_content(user_input: Any) -> tuple[str, str | None]:
     raise ConfigError(f"send() expects a str or a user message dict, got {type(user_input).__name__}")
 
 
-async def run_message_hooks(hooks: AgentHooks, session_id: str, messages: list[NewMessage]) -> list[NewMessage]:
+async def run_message_hooks(
+    hooks: AgentHooks, session_id: str, messages: list[NewMessage]
+) -> list[NewMessage]:
     """``message.append`` hooks see each message before it is written and may replace it.
 
     A replacement must keep the history valid (the store refuses, e.g., a result for an unknown call).

@@ -47,7 +47,12 @@ async def publish_tool_call_deltas(
         deltas = chunk.delta_tool_calls
         if deltas is not None and wants(ET.TOOL_CALL_DELTA):
             for delta in deltas if isinstance(deltas, (list, tuple)) else (deltas,):
-                emit(ET.TOOL_CALL_DELTA, partial(_delta_payload, delta), round_index=round_index, stream_id="main")
+                emit(
+                    ET.TOOL_CALL_DELTA,
+                    partial(_delta_payload, delta),
+                    round_index=round_index,
+                    stream_id="main",
+                )
         yield chunk
 
 

@@ -85,8 +85,18 @@ class AppendMixin(LeaseMixin):
         async def unit(tx: Transaction) -> _Appended:
             if known is not None:
                 done = await self._append_known(
-                    tx, session_id, known, messages, prepared, begin_send, pending_interactions, max_round,
-                    consume, stats, round_usage, lease,
+                    tx,
+                    session_id,
+                    known,
+                    messages,
+                    prepared,
+                    begin_send,
+                    pending_interactions,
+                    max_round,
+                    consume,
+                    stats,
+                    round_usage,
+                    lease,
                 )
                 if done is not None:
                     return done
@@ -95,13 +105,31 @@ class AppendMixin(LeaseMixin):
                     tx, session_id, messages, begin_send, pending_interactions, max_round, lease
                 )
                 return await self._append_advanced(
-                    tx, session_id, state, now, messages, prepared, pending_interactions, consume, stats,
+                    tx,
+                    session_id,
+                    state,
+                    now,
+                    messages,
+                    prepared,
+                    pending_interactions,
+                    consume,
+                    stats,
                     round_usage,
                 )
             state = await self._lock_state(tx, session_id)
             return await self._append_locked(
-                tx, session_id, state, messages, prepared, begin_send, pending_interactions, max_round,
-                consume, stats, round_usage, lease,
+                tx,
+                session_id,
+                state,
+                messages,
+                prepared,
+                begin_send,
+                pending_interactions,
+                max_round,
+                consume,
+                stats,
+                round_usage,
+                lease,
             )
 
         try:
@@ -150,7 +178,9 @@ class AppendMixin(LeaseMixin):
         if lease is None:
             matched = await tx.execute(self._sql_update_known, params)
         else:
-            matched = await tx.execute(self._sql_update_known_leased, (*params, sid, lease.epoch, lease.holder))
+            matched = await tx.execute(
+                self._sql_update_known_leased, (*params, sid, lease.epoch, lease.holder)
+            )
         if not matched:
             return None
         if prepared:
@@ -163,7 +193,13 @@ class AppendMixin(LeaseMixin):
         return (
             AppendResult(first, next_seq - 1, next_seq, send_index, pending, known.prompt_version, waiting),
             KnownState(
-                known.version + 1, next_seq, send_index, round_index, pending_text, known.prompt_version, waiting
+                known.version + 1,
+                next_seq,
+                send_index,
+                round_index,
+                pending_text,
+                known.prompt_version,
+                waiting,
             ),
         )
 
@@ -241,8 +277,13 @@ class AppendMixin(LeaseMixin):
         return (
             AppendResult(first, next_seq - 1, next_seq, send_index, pending, prompt_version, waiting),
             KnownState(
-                int(state["state_version"]), next_seq, send_index, int(state["round_index"]), pending_text,
-                prompt_version, waiting,
+                int(state["state_version"]),
+                next_seq,
+                send_index,
+                int(state["round_index"]),
+                pending_text,
+                prompt_version,
+                waiting,
             ),
         )
 
@@ -282,7 +323,9 @@ class AppendMixin(LeaseMixin):
         if max_round is not None and max_round > round_index:
             round_index = max_round
         if lease is None:
-            await tx.execute(self._sql_update_state, (next_seq, send_index, round_index, pending_text, now, sid))
+            await tx.execute(
+                self._sql_update_state, (next_seq, send_index, round_index, pending_text, now, sid)
+            )
         elif not await tx.execute(
             self._sql_update_state_leased,
             (next_seq, send_index, round_index, pending_text, now, sid, sid, lease.epoch, lease.holder),
@@ -294,8 +337,13 @@ class AppendMixin(LeaseMixin):
         return (
             AppendResult(first, next_seq - 1, next_seq, send_index, pending, prompt_version, waiting),
             KnownState(
-                int(state["state_version"]) + 1, next_seq, send_index, round_index, pending_text,
-                prompt_version, waiting,
+                int(state["state_version"]) + 1,
+                next_seq,
+                send_index,
+                round_index,
+                pending_text,
+                prompt_version,
+                waiting,
             ),
         )
 
@@ -322,17 +370,34 @@ class AppendMixin(LeaseMixin):
             await tx.execute(
                 self._sql_bump_stats,
                 (
-                    stats.sends, stats.rounds, stats.llm_calls, stats.tool_calls, stats.prompt_tokens,
-                    stats.completion_tokens, stats.cache_read_tokens, stats.reasoning_tokens,
-                    stats.total_tokens, stamp, stamp, now, sid,
+                    stats.sends,
+                    stats.rounds,
+                    stats.llm_calls,
+                    stats.tool_calls,
+                    stats.prompt_tokens,
+                    stats.completion_tokens,
+                    stats.cache_read_tokens,
+                    stats.reasoning_tokens,
+                    stats.total_tokens,
+                    stamp,
+                    stamp,
+                    now,
+                    sid,
                 ),
             )
         if usage is not None:
             await tx.execute(
                 self._sql_usage,
                 (
-                    sid, send_index, usage.round_index, usage.prompt_tokens, usage.completion_tokens,
-                    usage.total_tokens, usage.cache_read_tokens, usage.reasoning_tokens, usage.model, now,
+                    sid,
+                    send_index,
+                    usage.round_index,
+                    usage.prompt_tokens,
+                    usage.completion_tokens,
+                    usage.total_tokens,
+                    usage.cache_read_tokens,
+                    usage.reasoning_tokens,
+                    usage.model,
+                    now,
                 ),
             )
-

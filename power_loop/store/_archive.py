@@ -28,9 +28,7 @@ ARCHIVE_VERSION = 1
 # Every per-session table; shared_state belongs to no session and a lease to a running process,
 # so neither is exported. Nor is session_state.state_version: an imported session starts afresh.
 ARCHIVE_TABLES: tuple[TableSpec, ...] = tuple(
-    TableSpec(
-        t.name, tuple(c for c in t.columns if c.name != "state_version"), t.primary_key, t.indexes
-    )
+    TableSpec(t.name, tuple(c for c in t.columns if c.name != "state_version"), t.primary_key, t.indexes)
     for t in SCHEMA_TABLES
     if t.name not in ("shared_state", "session_leases")
 )

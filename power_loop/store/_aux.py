@@ -22,9 +22,7 @@ from ._rows import (
 
 __all__ = ["AuxMixin"]
 
-_TIMER_COLS = (
-    "session_id, timer_id, due_at, note, status, interval_s, fire_count, last_fired_at, created_at, updated_at"
-)
+_TIMER_COLS = "session_id, timer_id, due_at, note, status, interval_s, fire_count, last_fired_at, created_at, updated_at"
 _NOTE_COLS = "session_id, note_id, content, pinned, created_at, updated_at"
 _STATS_COLS = (
     "session_id, sends, rounds, llm_calls, tool_calls, prompt_tokens, completion_tokens, "
@@ -129,7 +127,9 @@ class AuxMixin(StoreCore):
         return decode_json(row["value_json"], "shared_state", f"owner={owner}, key={key}")
 
     async def set_shared_state(self, owner: str, key: str, value: Any) -> None:
-        sql = self._db.dialect.upsert(self.t["shared_state"], ("owner", "state_key"), ("value_json", "updated_at"))
+        sql = self._db.dialect.upsert(
+            self.t["shared_state"], ("owner", "state_key"), ("value_json", "updated_at")
+        )
         await self._db.execute(sql, (owner, key, dumps(value), now_ms()))
 
     async def mutate_shared_state(
@@ -301,7 +301,9 @@ class AuxMixin(StoreCore):
         )
         return count > 0
 
-    async def heartbeat_firing_timer(self, session_id: str, timer_id: int, *, now_ms: int | None = None) -> bool:
+    async def heartbeat_firing_timer(
+        self, session_id: str, timer_id: int, *, now_ms: int | None = None
+    ) -> bool:
         """Refresh a ``firing`` timer's ``updated_at`` (its heartbeat); False once it is no longer firing."""
         at = _clock() if now_ms is None else int(now_ms)
         count = await self._db.execute(

@@ -187,15 +187,17 @@ class StoreCore:
             t["usage_rounds"],
             ("session_id", "send_index", "round_index"),
             (
-                "prompt_tokens", "completion_tokens", "total_tokens", "cache_read_tokens",
-                "reasoning_tokens", "model",
+                "prompt_tokens",
+                "completion_tokens",
+                "total_tokens",
+                "cache_read_tokens",
+                "reasoning_tokens",
+                "model",
             ),
             insert_only_cols=("created_at",),
         )
         self._sql_consume = f"DELETE FROM {t['follow_ups']} WHERE session_id = ? AND item_id = ?"
-        self._sql_consumed = (
-            f"UPDATE {t['session_state']} SET follow_ups_waiting = follow_ups_waiting - ? WHERE session_id = ?"
-        )
+        self._sql_consumed = f"UPDATE {t['session_state']} SET follow_ups_waiting = follow_ups_waiting - ? WHERE session_id = ?"
 
     # -- helpers -------------------------------------------------------------------------------
 

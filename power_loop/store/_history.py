@@ -31,7 +31,9 @@ def _call_ids(tool_calls: Sequence[Any], seq: int) -> list[str]:
     for tc in tool_calls:
         tc_id = tc.get("id") if isinstance(tc, Mapping) else None
         if not isinstance(tc_id, str) or not tc_id:
-            raise HistoryInvariantError(f"assistant message #{seq}: every tool call needs a non-empty string 'id'")
+            raise HistoryInvariantError(
+                f"assistant message #{seq}: every tool call needs a non-empty string 'id'"
+            )
         if tc_id in ids:
             raise HistoryInvariantError(f"assistant message #{seq}: duplicate tool call id {tc_id!r}")
         ids.append(tc_id)

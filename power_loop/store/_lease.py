@@ -62,7 +62,9 @@ def _ttl_ms(ttl_s: float) -> int:
 
 def _check_holder(holder: str) -> str:
     if not isinstance(holder, str) or not holder or len(holder) > 255:
-        raise ConfigError(f"lease holder must be a non-empty string of at most 255 characters, got {holder!r}")
+        raise ConfigError(
+            f"lease holder must be a non-empty string of at most 255 characters, got {holder!r}"
+        )
     return holder
 
 
@@ -84,9 +86,7 @@ class LeaseMixin(StoreCore):
         self._sql_lease_renew = (
             f"UPDATE {table} SET expires_at_ms = ? WHERE session_id = ? AND holder = ? AND epoch = ?"
         )
-        self._sql_lease_release = (
-            f"UPDATE {table} SET holder = '', expires_at_ms = 0 WHERE session_id = ? AND holder = ? AND epoch = ?"
-        )
+        self._sql_lease_release = f"UPDATE {table} SET holder = '', expires_at_ms = 0 WHERE session_id = ? AND holder = ? AND epoch = ?"
         # The fenced variants of the state update every append runs: the lease check rides on a
         # statement the append runs anyway, so fencing costs no extra round trip. The plain update
         # runs after the state row is locked, so it sees any takeover committed before the lock; the
@@ -162,7 +162,9 @@ class LeaseMixin(StoreCore):
     async def _lease_lost(self, token: LeaseToken, tx: Transaction | None = None) -> LeaseLostError:
         """The error for a fenced write or renewal that found ``token`` stale (names the new holder)."""
         params = (token.session_id,)
-        row = await (tx.fetchone(self._sql_lease_get, params) if tx else self._db.fetchone(self._sql_lease_get, params))
+        row = await (
+            tx.fetchone(self._sql_lease_get, params) if tx else self._db.fetchone(self._sql_lease_get, params)
+        )
         return LeaseLostError(
             token.session_id,
             epoch=token.epoch,

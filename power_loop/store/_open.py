@@ -30,7 +30,7 @@ def _sqlite_path(dsn: str) -> str:
     if m is None:
         path = dsn
     else:
-        rest = dsn[m.end():]
+        rest = dsn[m.end() :]
         if rest in ("", ":memory:", "/:memory:"):
             return ":memory:"
         if not rest.startswith("/"):

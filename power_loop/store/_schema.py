@@ -302,9 +302,7 @@ def _stamp_sql(dialect: Dialect, prefix: str) -> str:
     return dialect.insert_ignore(prefix + VERSION_TABLE.name, ("id", "version"))
 
 
-def provisioning_ddl(
-    dialect: Dialect, prefix: str, *, version: int = CURRENT_SCHEMA_VERSION
-) -> list[str]:
+def provisioning_ddl(dialect: Dialect, prefix: str, *, version: int = CURRENT_SCHEMA_VERSION) -> list[str]:
     """The exact script creating the schema at ``version`` (what ``power-loop ddl`` prints)."""
     validate_table_prefix(prefix)
     script = list(dialect.create_table(VERSION_TABLE, prefix))
@@ -344,9 +342,7 @@ async def _missing_parts(tx: Transaction, dialect: Dialect, prefix: str) -> list
 def _check_ladder(migrations: Sequence[MigrationStep], start: int, target: int) -> list[MigrationStep]:
     steps = [m for m in migrations if start < m.version <= target]
     if [m.version for m in steps] != list(range(start + 1, target + 1)):
-        raise StoreSchemaError(
-            f"no complete migration path from schema version {start} to {target}"
-        )
+        raise StoreSchemaError(f"no complete migration path from schema version {start} to {target}")
     return steps
 
 

@@ -59,9 +59,7 @@ class SqliteDialect:
     def create_table(self, table: TableSpec, prefix: str) -> list[str]:
         cols = ", ".join(_column_sql(c) for c in table.columns)
         full = prefix + table.name
-        stmts = [
-            f"CREATE TABLE IF NOT EXISTS {full} ({cols}, PRIMARY KEY ({', '.join(table.primary_key)}))"
-        ]
+        stmts = [f"CREATE TABLE IF NOT EXISTS {full} ({cols}, PRIMARY KEY ({', '.join(table.primary_key)}))"]
         for idx in table.indexes:
             unique = "UNIQUE " if idx.unique else ""
             stmts.append(
@@ -120,9 +118,7 @@ def map_sqlite_error(exc: sqlite3.Error, path: str) -> StoreError:
             f"cannot open SQLite database {path!r} ({msg}); check that the directory exists and is writable"
         )
     if "locked" in low or "busy" in low:
-        return StoreError(
-            f"SQLite database {path!r} stayed locked by another connection for 5 s ({msg})"
-        )
+        return StoreError(f"SQLite database {path!r} stayed locked by another connection for 5 s ({msg})")
     return StoreError(f"SQLite error on {path!r}: {msg}")
 
 
@@ -332,7 +328,7 @@ class SqliteDatabase:
                     # earlier units of this batch are lost too.
                     lost = StoreError(f"SQLite rolled back the transaction on {self.path!r}: {exc}")
                     outcomes = [(j, False, v if not ok else lost) for j, ok, v in outcomes]
-                    rest = batch[len(outcomes):]
+                    rest = batch[len(outcomes) :]
                     return outcomes + [(j, False, lost) for j in rest]
                 if single:
                     conn.execute("ROLLBACK")
@@ -430,6 +426,7 @@ class SqliteDatabase:
 
     async def backup(self, dest_path: str) -> None:
         """Copy the live database to ``dest_path`` with SQLite's online backup API."""
+
         def run(conn: sqlite3.Connection) -> None:
             dest = Path(dest_path).expanduser()
             dest.parent.mkdir(parents=True, exist_ok=True)

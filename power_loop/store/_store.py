@@ -42,7 +42,9 @@ _SESSION_TABLES = tuple(t.name for t in SCHEMA_TABLES if t.name not in ("session
 
 def _check_session_id(session_id: Any) -> str:
     if not isinstance(session_id, str) or not session_id or len(session_id) > 255:
-        raise ConfigError(f"session_id must be a non-empty string of at most 255 characters, got {session_id!r}")
+        raise ConfigError(
+            f"session_id must be a non-empty string of at most 255 characters, got {session_id!r}"
+        )
     return session_id
 
 
@@ -92,9 +94,7 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
                 depth = int(parent["spawn_depth"]) + 1
                 kind_now = SessionKind.SUBAGENT.value
                 if depth > self.max_spawn_depth:
-                    raise ConfigError(
-                        f"spawn depth {depth} exceeds max_spawn_depth={self.max_spawn_depth}"
-                    )
+                    raise ConfigError(f"spawn depth {depth} exceeds max_spawn_depth={self.max_spawn_depth}")
             if session_id is not None and await tx.fetchone(
                 f"SELECT 1 AS present FROM {t['sessions']} WHERE session_id = ?", (sid,)
             ):
@@ -103,8 +103,19 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
             await tx.execute(
                 f"INSERT INTO {t['sessions']} ({SESSION_COLS}) VALUES ({', '.join('?' * 13)})",
                 (
-                    sid, now, now, system_prompt, model, config_json, SessionStatus.ACTIVE.value, kind_now,
-                    parent_session_id, spawn_tool_call_id, depth, lifecycle_value, metadata_json,
+                    sid,
+                    now,
+                    now,
+                    system_prompt,
+                    model,
+                    config_json,
+                    SessionStatus.ACTIVE.value,
+                    kind_now,
+                    parent_session_id,
+                    spawn_tool_call_id,
+                    depth,
+                    lifecycle_value,
+                    metadata_json,
                 ),
             )
             await tx.execute(
@@ -147,7 +158,12 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
         t = self.t
 
         async def unit(tx: Transaction) -> int:
-            if await tx.fetchone(f"SELECT 1 AS present FROM {t['sessions']} WHERE session_id = ?", (session_id,)) is None:
+            if (
+                await tx.fetchone(
+                    f"SELECT 1 AS present FROM {t['sessions']} WHERE session_id = ?", (session_id,)
+                )
+                is None
+            ):
                 return 0
             doomed = [session_id]
             orphans: list[str] = []
@@ -155,7 +171,8 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
             while frontier:
                 parent = frontier.pop()
                 for child in await tx.fetchall(
-                    f"SELECT session_id, lifecycle FROM {t['sessions']} WHERE parent_session_id = ?", (parent,)
+                    f"SELECT session_id, lifecycle FROM {t['sessions']} WHERE parent_session_id = ?",
+                    (parent,),
                 ):
                     if cascade and child["lifecycle"] != SubagentLifecycle.DETACHED.value:
                         doomed.append(child["session_id"])
@@ -214,7 +231,9 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
 
         async def unit(tx: Transaction) -> dict[str, Any]:
             await self._lock_state(tx, session_id)
-            row = await tx.fetchone(f"SELECT metadata_json FROM {t['sessions']} WHERE session_id = ?", (session_id,))
+            row = await tx.fetchone(
+                f"SELECT metadata_json FROM {t['sessions']} WHERE session_id = ?", (session_id,)
+            )
             if row is None:
                 raise SessionNotFoundError(session_id)
             merged = dict(decode_json(row["metadata_json"], "sessions", f"session_id={session_id}") or {})
@@ -240,7 +259,9 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
             pending = decode_json(text, "session_state", f"session_id={session_id}") if text else None
             if not pending:
                 return 0
-            names = {str(tc.get("id")): (tc.get("function") or {}).get("name") for tc in pending["tool_calls"]}
+            names = {
+                str(tc.get("id")): (tc.get("function") or {}).get("name") for tc in pending["tool_calls"]
+            }
             msgs = [
                 NewMessage(
                     role="tool",
@@ -253,7 +274,16 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
                 for tc_id in pending_ids(pending)
             ]
             await self._append_locked(
-                tx, session_id, state, msgs, [prepare_message(m) for m in msgs], False, KEEP, None, (), None,
+                tx,
+                session_id,
+                state,
+                msgs,
+                [prepare_message(m) for m in msgs],
+                False,
+                KEEP,
+                None,
+                (),
+                None,
                 None,
             )
             return len(msgs)
@@ -269,8 +299,13 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
             return None
         pending = decode_json(r["pending_json"], "session_state", f"session_id={session_id}")
         return SessionStateRow(
-            session_id, int(r["next_seq"]), int(r["send_index"]), int(r["round_index"]),
-            int(r["last_compact_seq"]), pending or None, int(r["prompt_version"]),
+            session_id,
+            int(r["next_seq"]),
+            int(r["send_index"]),
+            int(r["round_index"]),
+            int(r["last_compact_seq"]),
+            pending or None,
+            int(r["prompt_version"]),
         )
 
     async def load_window(
@@ -293,13 +328,20 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
         session, r, rows = found
         pending = decode_json(r["pending_json"], "session_state", f"session_id={session_id}")
         state = SessionStateRow(
-            session_id, int(r["next_seq"]), int(r["send_index"]), int(r["round_index"]),
-            int(r["last_compact_seq"]), pending or None, int(r["prompt_version"]),
+            session_id,
+            int(r["next_seq"]),
+            int(r["send_index"]),
+            int(r["round_index"]),
+            int(r["last_compact_seq"]),
+            pending or None,
+            int(r["prompt_version"]),
         )
         decode = self._message_row
         return self._session_row(session), state, [decode(row) for row in rows]
 
-    async def load_active_messages(self, session_id: str, *, after_seq: int | None = None) -> list[MessageRow]:
+    async def load_active_messages(
+        self, session_id: str, *, after_seq: int | None = None
+    ) -> list[MessageRow]:
         """Active messages in seq order (optionally only those after ``after_seq``); one query."""
         if after_seq is None:
             rows = await self._db.fetchall(self._sql_active, (session_id,))
@@ -311,7 +353,8 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
     async def load_all_messages(self, session_id: str) -> list[MessageRow]:
         """Every message of the session in seq order, whatever its state."""
         rows = await self._db.fetchall(
-            f"SELECT {MESSAGE_COLS} FROM {self.t['messages']} WHERE session_id = ? ORDER BY seq", (session_id,)
+            f"SELECT {MESSAGE_COLS} FROM {self.t['messages']} WHERE session_id = ? ORDER BY seq",
+            (session_id,),
         )
         return [self._message_row(r) for r in rows]
 
@@ -326,7 +369,8 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
 
     async def get_message(self, session_id: str, seq: int) -> MessageRow | None:
         row = await self._db.fetchone(
-            f"SELECT {MESSAGE_COLS} FROM {self.t['messages']} WHERE session_id = ? AND seq = ?", (session_id, seq)
+            f"SELECT {MESSAGE_COLS} FROM {self.t['messages']} WHERE session_id = ? AND seq = ?",
+            (session_id, seq),
         )
         return None if row is None else self._message_row(row)
 
@@ -338,9 +382,7 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
 
     # -- message states, compaction, retention ------------------------------------------------------------
 
-    async def set_message_state(
-        self, session_id: str, seqs: Sequence[int], state: MessageState | str
-    ) -> int:
+    async def set_message_state(self, session_id: str, seqs: Sequence[int], state: MessageState | str) -> int:
         """Move messages forward (active → compacted_out → dropped); return how many changed.
 
         Moving backwards, naming an unknown seq, or leaving a tool call and its result split between
@@ -392,7 +434,9 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
                     "seq": r["seq"],
                     "role": r["role"],
                     "tool_call_id": r["tool_call_id"],
-                    "tool_calls": decode_json(r["tool_calls_json"], "messages", f"session_id={sid}, seq={r['seq']}"),
+                    "tool_calls": decode_json(
+                        r["tool_calls_json"], "messages", f"session_id={sid}, seq={r['seq']}"
+                    ),
                 }
                 for r in rows
                 if int(r["seq"]) not in leaving_active
@@ -443,15 +487,29 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
             )
             compact_seq = await self._next_id(tx, "compactions", "compact_seq", session_id)
             row = CompactionRow(
-                session_id, compact_seq, res.first_seq, from_seq, to_seq, before_tokens, after_tokens,
-                note.round_index, now_ms(),
+                session_id,
+                compact_seq,
+                res.first_seq,
+                from_seq,
+                to_seq,
+                before_tokens,
+                after_tokens,
+                note.round_index,
+                now_ms(),
             )
             await tx.execute(
                 f"INSERT INTO {self.t['compactions']} (session_id, compact_seq, note_seq, from_seq, to_seq, "
                 "before_tokens, after_tokens, round_index, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    session_id, compact_seq, row.note_seq, from_seq, to_seq, before_tokens, after_tokens,
-                    row.round_index, row.created_at,
+                    session_id,
+                    compact_seq,
+                    row.note_seq,
+                    from_seq,
+                    to_seq,
+                    before_tokens,
+                    after_tokens,
+                    row.round_index,
+                    row.created_at,
                 ),
             )
             await tx.execute(
@@ -482,7 +540,7 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
                 f"SELECT seq FROM {msgs} WHERE session_id = ? AND state <> 'active' ORDER BY seq DESC",
                 (session_id,),
             )
-            doomed = [(session_id, int(r["seq"])) for r in rows[max(keep_recent, 0):]]
+            doomed = [(session_id, int(r["seq"])) for r in rows[max(keep_recent, 0) :]]
             if doomed:
                 await tx.executemany(f"DELETE FROM {msgs} WHERE session_id = ? AND seq = ?", doomed)
             return len(doomed)

@@ -67,12 +67,16 @@ class StructuredOutputSpec:
         return {"type": "json_schema", "json_schema": body}
 
     @classmethod
-    def from_any(cls, value: StructuredOutputSpec | Mapping[str, Any], *, name: str = "output") -> StructuredOutputSpec:
+    def from_any(
+        cls, value: StructuredOutputSpec | Mapping[str, Any], *, name: str = "output"
+    ) -> StructuredOutputSpec:
         """A spec from a spec, an OpenAI ``json_schema`` response format, or a bare JSON Schema."""
         if isinstance(value, StructuredOutputSpec):
             return value
         if not isinstance(value, Mapping):
-            raise ConfigError(f"an output schema must be a dict or StructuredOutputSpec, not {type(value).__name__}")
+            raise ConfigError(
+                f"an output schema must be a dict or StructuredOutputSpec, not {type(value).__name__}"
+            )
         if value.get("type") == "json_schema" and isinstance(value.get("json_schema"), Mapping):
             body = value["json_schema"]
             return cls(

@@ -21,7 +21,16 @@ class VirtualClock:
     requested duration, in order.
     """
 
-    __slots__ = ("_heap", "_jump_scheduled", "_now", "_seq", "_wall_offset", "autojump", "settle_iterations", "sleeps")
+    __slots__ = (
+        "_heap",
+        "_jump_scheduled",
+        "_now",
+        "_seq",
+        "_wall_offset",
+        "autojump",
+        "settle_iterations",
+        "sleeps",
+    )
 
     def __init__(
         self,

@@ -88,7 +88,9 @@ def _coerce(turn: Turn) -> ScriptedTurn:
         return ScriptedTurn(
             text=turn.raw_text or turn.content_text, calls=calls, think=turn.think, usage=turn.token_usage
         )
-    raise TypeError(f"a ScriptedLLM turn must be a ScriptedTurn, str or LLMResponse, not {type(turn).__name__}")
+    raise TypeError(
+        f"a ScriptedLLM turn must be a ScriptedTurn, str or LLMResponse, not {type(turn).__name__}"
+    )
 
 
 class ScriptedLLM(LLMServiceBase):
@@ -250,12 +252,21 @@ class ScriptedLLM(LLMServiceBase):
         final_calls: list[dict[str, Any]] = []
         for index, call in enumerate(turn.calls):
             call_id = self._call_id(call.id)
-            head = {"index": index, "id": call_id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+            head = {
+                "index": index,
+                "id": call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": ""},
+            }
             yield LLMStreamChunk(delta_tool_calls=[head])
             for piece in _pieces(call.arguments, self._chunks):
                 yield LLMStreamChunk(delta_tool_calls=[{"index": index, "function": {"arguments": piece}}])
             final_calls.append(
-                {"id": call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
             )
         usage = turn.usage if turn.usage is not None else LLMTokenUsage(10, 5, 15)
         yield LLMStreamChunk(tool_calls=final_calls, token_usage=copy.copy(usage), is_final=True)

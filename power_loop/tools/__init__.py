@@ -84,12 +84,19 @@ __all__ = [
 # The built-in tools load on first use: a loop that never registers them never pays for them (nor for
 # the shell runner's subprocess machinery).
 _LAZY = {
-    **{name: "._files" for name in ("FILE_TOOL_DEFINITIONS", "FILE_TOOL_NAMES", "Workspace", "register_file_tools")},
+    **{
+        name: "._files"
+        for name in ("FILE_TOOL_DEFINITIONS", "FILE_TOOL_NAMES", "Workspace", "register_file_tools")
+    },
     **{
         name: "._shell"
         for name in (
-            "BASH_TOOL_DEFINITION", "DEFAULT_SHELL_BACKEND", "LocalShellBackend", "ShellBackend",
-            "register_bash_tool", "run_shell_command",
+            "BASH_TOOL_DEFINITION",
+            "DEFAULT_SHELL_BACKEND",
+            "LocalShellBackend",
+            "ShellBackend",
+            "register_bash_tool",
+            "run_shell_command",
         )
     },
     **{
@@ -99,7 +106,11 @@ _LAZY = {
     **{
         name: "._presets"
         for name in (
-            "CORE_TOOL_NAMES", "EXPLORE_TOOL_NAMES", "FULL_TOOL_NAMES", "TOOL_PRESETS", "WORKSPACE_TOOL_NAMES",
+            "CORE_TOOL_NAMES",
+            "EXPLORE_TOOL_NAMES",
+            "FULL_TOOL_NAMES",
+            "TOOL_PRESETS",
+            "WORKSPACE_TOOL_NAMES",
             "create_default_tool_registry",
         )
     },

@@ -112,7 +112,9 @@ def derive_definition(
             raise ConfigError(
                 f"tool {tool_name!r}: positional-only parameter {param.name!r} cannot receive a keyword argument"
             )
-        prop = annotation_schema(hints.get(param.name, param.annotation), f"tool {tool_name!r} parameter {param.name!r}")
+        prop = annotation_schema(
+            hints.get(param.name, param.annotation), f"tool {tool_name!r} parameter {param.name!r}"
+        )
         if param.default is inspect.Parameter.empty:
             required.append(param.name)
         elif isinstance(param.default, _JSON_DEFAULT_TYPES):

@@ -13,7 +13,13 @@ from ._human import HumanInputRequired
 from ._registry import ToolRegistry, format_problems
 from ._schema import json_type_name
 
-__all__ = ["DEFAULT_MAX_RESULT_CHARS", "ToolOutcome", "execute_tool_call", "normalise_result", "truncate_output"]
+__all__ = [
+    "DEFAULT_MAX_RESULT_CHARS",
+    "ToolOutcome",
+    "execute_tool_call",
+    "normalise_result",
+    "truncate_output",
+]
 
 #: Tool results longer than this are cut (the published package's ``RESULT_MAX_CHARS``).
 DEFAULT_MAX_RESULT_CHARS = 50_000

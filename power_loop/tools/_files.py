@@ -30,8 +30,23 @@ _MAX_DIR_ENTRIES = 200
 _MAX_LINE_CHARS = 2000
 _MAX_GREP_LINE = 300
 _MAX_DIFF_LINES = 200
-_SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".mypy_cache",
-                        ".pytest_cache", ".ruff_cache", ".tox", "build", "dist"})
+_SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "node_modules",
+        "__pycache__",
+        ".venv",
+        "venv",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".tox",
+        "build",
+        "dist",
+    }
+)
 
 
 class Workspace:
@@ -74,7 +89,9 @@ class Workspace:
             candidate = self.root / candidate
         real = os.path.realpath(candidate)
         if not self.contains(real):
-            raise WorkspaceViolation(path, "it resolves (through a symlink) to a location outside the workspace")
+            raise WorkspaceViolation(
+                path, "it resolves (through a symlink) to a location outside the workspace"
+            )
         return Path(real)
 
     def display(self, real_path: Path) -> str:
@@ -142,9 +159,7 @@ class _FileTools:
         if not chunk:
             return f"{shown} has {len(all_lines)} lines; nothing at offset {start}"
         width = len(str(start + len(chunk) - 1))
-        body = "\n".join(
-            f"{n:>{width}}\t{line[:_MAX_LINE_CHARS]}" for n, line in enumerate(chunk, start)
-        )
+        body = "\n".join(f"{n:>{width}}\t{line[:_MAX_LINE_CHARS]}" for n, line in enumerate(chunk, start))
         end = start + len(chunk) - 1
         if end < len(all_lines):
             body += f"\n... (lines {start}-{end} of {len(all_lines)}; continue with offset={end + 1})"
@@ -188,13 +203,17 @@ class _FileTools:
         updated = work.replace(old, new) if replace_all else work.replace(old, new, 1)
         out = updated.replace("\n", "\r\n") if crlf else updated
         target.write_bytes((("\ufeff" if bom else "") + out).encode("utf-8"))
-        diff = list(difflib.unified_diff(work.splitlines(), updated.splitlines(), shown, shown, lineterm="", n=2))
+        diff = list(
+            difflib.unified_diff(work.splitlines(), updated.splitlines(), shown, shown, lineterm="", n=2)
+        )
         if len(diff) > _MAX_DIFF_LINES:
             diff = [*diff[:_MAX_DIFF_LINES], f"... ({len(diff) - _MAX_DIFF_LINES} more diff lines)"]
         replaced = f"{count} occurrences" if replace_all and count > 1 else "1 occurrence"
         return f"edited {shown} ({replaced} replaced)\n" + "\n".join(diff)
 
-    def glob(self, pattern: str, path: str = ".", max_results: int = 100, include_hidden: bool = False) -> str:
+    def glob(
+        self, pattern: str, path: str = ".", max_results: int = 100, include_hidden: bool = False
+    ) -> str:
         base = self.ws.resolve(path)
         if not base.is_dir():
             raise NotADirectoryError(f"{self.ws.display(base)} is not a directory")
@@ -236,7 +255,9 @@ class _FileTools:
         try:
             regex = re.compile(re.escape(pattern) if literal else pattern, flags)
         except re.error as exc:
-            raise ValueError(f"invalid regular expression {pattern!r}: {exc}; pass literal=true to search plain text")
+            raise ValueError(
+                f"invalid regular expression {pattern!r}: {exc}; pass literal=true to search plain text"
+            )
         limit = _clamp(max_results, 1, 500)
         files = [base] if base.is_file() else _walk_files(self.ws, base, include_hidden)
         hits: list[str] = []
@@ -313,8 +334,18 @@ FILE_TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
                 "type": "object",
                 "properties": {
                     "path": _PATH,
-                    "offset": {"type": "integer", "minimum": 1, "default": 1, "description": "First line (1-based)."},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": _MAX_READ_LINES, "default": _DEFAULT_READ_LINES},
+                    "offset": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "default": 1,
+                        "description": "First line (1-based).",
+                    },
+                    "limit": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": _MAX_READ_LINES,
+                        "default": _DEFAULT_READ_LINES,
+                    },
                 },
                 "additionalProperties": False,
             },
@@ -325,7 +356,11 @@ FILE_TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
             description="Create or overwrite a text file (parent directories are created).",
             input_schema={
                 "type": "object",
-                "properties": {"path": _PATH, "content": _STR, "overwrite": {"type": "boolean", "default": True}},
+                "properties": {
+                    "path": _PATH,
+                    "content": _STR,
+                    "overwrite": {"type": "boolean", "default": True},
+                },
                 "additionalProperties": False,
             },
             required_params=("path", "content"),
@@ -371,7 +406,10 @@ FILE_TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
                 "properties": {
                     "pattern": {"type": "string", "minLength": 1},
                     "path": {**_PATH, "default": "."},
-                    "include": {"type": "string", "description": "Only files whose name matches this glob, e.g. '*.py'."},
+                    "include": {
+                        "type": "string",
+                        "description": "Only files whose name matches this glob, e.g. '*.py'.",
+                    },
                     "max_results": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
                     "literal": {"type": "boolean", "default": False},
                     "case_sensitive": {"type": "boolean", "default": True},

@@ -101,7 +101,9 @@ def request_user_input(
         elif isinstance(option, Mapping) and "id" in option:
             normalised.append({"label": str(option["id"]), **option})
         else:
-            raise ConfigError(f"request_user_input option must be a string or a dict with an 'id': {option!r}")
+            raise ConfigError(
+                f"request_user_input option must be a string or a dict with an 'id': {option!r}"
+            )
     raise HumanInputRequired(kind=kind, prompt=prompt, options=normalised, metadata=metadata)
 
 

@@ -27,14 +27,34 @@ __all__ = [
 ]
 
 CORE_TOOL_NAMES: tuple[str, ...] = (
-    "bash", "read_file", "write_file", "edit_file", "glob", "grep", "request_user_input",
+    "bash",
+    "read_file",
+    "write_file",
+    "edit_file",
+    "glob",
+    "grep",
+    "request_user_input",
 )
 EXPLORE_TOOL_NAMES: tuple[str, ...] = ("bash", "read_file", "glob", "grep", "request_user_input")
 #: Every built-in tool, in the order the published package lists them (minus the ones not built here).
 FULL_TOOL_NAMES: tuple[str, ...] = (
-    "write_file", "read_file", "edit_file", "bash", "glob", "grep", "todo",
-    "note_add", "note_update", "note_delete", "schedule_wakeup", "list_wakeups", "cancel_wakeup",
-    "current_time", "recall_compacted", "recall_send", "request_user_input",
+    "write_file",
+    "read_file",
+    "edit_file",
+    "bash",
+    "glob",
+    "grep",
+    "todo",
+    "note_add",
+    "note_update",
+    "note_delete",
+    "schedule_wakeup",
+    "list_wakeups",
+    "cancel_wakeup",
+    "current_time",
+    "recall_compacted",
+    "recall_send",
+    "request_user_input",
 )
 TOOL_PRESETS: dict[str, tuple[str, ...]] = {
     "core": CORE_TOOL_NAMES,
@@ -54,7 +74,9 @@ def _select(preset: str | None, include: Sequence[str] | None, exclude: Sequence
             raise ConfigError(f"{label}= must be a sequence of tool names, not a string ({names!r})")
         unknown = [n for n in names or () if n not in FULL_TOOL_NAMES]
         if unknown:
-            raise ConfigError(f"unknown built-in tool(s) {unknown} in {label}=; available: {', '.join(FULL_TOOL_NAMES)}")
+            raise ConfigError(
+                f"unknown built-in tool(s) {unknown} in {label}=; available: {', '.join(FULL_TOOL_NAMES)}"
+            )
     if include is not None:
         chosen: Sequence[str] = include
     elif preset is not None:

@@ -95,12 +95,12 @@ def _takes_args_dict(handler: Any, definition: ToolDefinition) -> bool:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return False
     positional = [
-        p for p in params
+        p
+        for p in params
         if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     ]
     required_others = [
-        p for p in params
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty
+        p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty
     ]
     if len(positional) != 1 or required_others:
         return False
@@ -288,7 +288,8 @@ class ToolRegistry:
 
 
 def build_registry(
-    definitions: Iterable[ToolDefinition], handlers: Mapping[str, ToolCallable | Callable[..., Awaitable[Any]]]
+    definitions: Iterable[ToolDefinition],
+    handlers: Mapping[str, ToolCallable | Callable[..., Awaitable[Any]]],
 ) -> ToolRegistry:
     """A registry from definitions plus a name → handler mapping (``ConfigError`` if one is missing)."""
     registry = ToolRegistry()

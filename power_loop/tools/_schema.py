@@ -186,8 +186,14 @@ class _Compiler:
         checks: list[_Check] = []
         if "$ref" in schema:
             checks.append(self.compile_ref(schema["$ref"], where))
-        for builder in (self.compile_enum_const, self.compile_number, self.compile_string,
-                        self.compile_array, self.compile_object, self.compile_combinators):
+        for builder in (
+            self.compile_enum_const,
+            self.compile_number,
+            self.compile_string,
+            self.compile_array,
+            self.compile_object,
+            self.compile_combinators,
+        ):
             checks.extend(builder(schema, where))
 
         if type_check is None:
@@ -220,8 +226,10 @@ class _Compiler:
             return None
         raw = schema["type"]
         names = [raw] if isinstance(raw, str) else raw
-        if not isinstance(names, list) or not names or not all(
-            isinstance(n, str) and n in _TYPE_PREDICATES for n in names
+        if (
+            not isinstance(names, list)
+            or not names
+            or not all(isinstance(n, str) and n in _TYPE_PREDICATES for n in names)
         ):
             raise self.fail(
                 where,
@@ -236,7 +244,9 @@ class _Compiler:
 
     def compile_ref(self, ref: Any, where: str) -> _Check:
         if not isinstance(ref, str) or not ref.startswith("#"):
-            raise self.fail(where, f"only local '$ref' values ('#/$defs/...') are supported, got {_snippet(ref)}")
+            raise self.fail(
+                where, f"only local '$ref' values ('#/$defs/...') are supported, got {_snippet(ref)}"
+            )
         cell = self.refs.get(ref)
         if cell is None:
             cell = []
@@ -332,7 +342,9 @@ class _Compiler:
                 if not ok(instance):
                     problems.append(f"{path}: must be {text}, got {_fmt_num(instance)}")
             if divisor is not None and not _is_multiple(instance, divisor):
-                problems.append(f"{path}: must be a multiple of {_fmt_num(divisor)}, got {_fmt_num(instance)}")
+                problems.append(
+                    f"{path}: must be a multiple of {_fmt_num(divisor)}, got {_fmt_num(instance)}"
+                )
 
         return [check_number]
 
@@ -381,7 +393,14 @@ class _Compiler:
             closed = True
         elif raw_items is not None:
             items = self.compile(raw_items, f"{where}/{tail_key}")
-        if min_items is None and max_items is None and not unique and not prefix and items is None and not closed:
+        if (
+            min_items is None
+            and max_items is None
+            and not unique
+            and not prefix
+            and items is None
+            and not closed
+        ):
             return []
         n_prefix = len(prefix)
 
@@ -400,7 +419,9 @@ class _Compiler:
                 for i, value in enumerate(instance):
                     key = _freeze(value)
                     if key in seen:
-                        problems.append(f"{path}: items must be unique, but [{seen[key]}] and [{i}] are equal")
+                        problems.append(
+                            f"{path}: items must be unique, but [{seen[key]}] and [{i}] are equal"
+                        )
                         break
                     seen[key] = i
             for i in range(min(n, n_prefix)):
@@ -433,13 +454,22 @@ class _Compiler:
         ]
         raw_additional = schema.get("additionalProperties", True)
         forbid_extra = raw_additional is False
-        additional = None if raw_additional in (True, False) else self.compile(
-            raw_additional, f"{where}/additionalProperties"
+        additional = (
+            None
+            if raw_additional in (True, False)
+            else self.compile(raw_additional, f"{where}/additionalProperties")
         )
         min_props = self.count(schema, "minProperties", where)
         max_props = self.count(schema, "maxProperties", where)
-        if (not props and not required and not patterns and not forbid_extra and additional is None
-                and min_props is None and max_props is None):
+        if (
+            not props
+            and not required
+            and not patterns
+            and not forbid_extra
+            and additional is None
+            and min_props is None
+            and max_props is None
+        ):
             return []
         required_t = tuple(dict.fromkeys(required))
         prop_items = tuple((k, c, s) for k, (c, s) in props.items())
@@ -451,7 +481,9 @@ class _Compiler:
                 return
             for name in required_t:
                 if name not in instance:
-                    problems.append(f"{path}: missing required property {json.dumps(name, ensure_ascii=False)}")
+                    problems.append(
+                        f"{path}: missing required property {json.dumps(name, ensure_ascii=False)}"
+                    )
             n = len(instance)
             if min_props is not None and n < min_props:
                 problems.append(f"{path}: expected at least {_plural(min_props, 'property')}, got {n}")
@@ -501,7 +533,9 @@ class _Compiler:
                     if not found:
                         return
                     branch_problems.append(found)
-                problems.append(f"{path}: does not match any allowed alternative: {_summarise(branch_problems)}")
+                problems.append(
+                    f"{path}: does not match any allowed alternative: {_summarise(branch_problems)}"
+                )
 
             checks.append(check_any)
         if "oneOf" in schema:

@@ -62,13 +62,16 @@ def render_todo(items: list[dict[str, str]]) -> str:
 async def _todo(items: list[dict[str, Any]]) -> ToolHandlerResult:
     ctx = get_tool_runtime_context(required=True)
     store = _store_of(ctx)
-    clean = [{"id": str(item["id"]), "text": item["text"].strip(), "status": item["status"]} for item in items]
+    clean = [
+        {"id": str(item["id"]), "text": item["text"].strip(), "status": item["status"]} for item in items
+    ]
     ids = [item["id"] for item in clean]
     if len(set(ids)) != len(ids):
         return ToolHandlerResult(ok=False, content="Error: todo item ids must be unique.")
     if sum(1 for item in clean if item["status"] == "in_progress") > 1:
         return ToolHandlerResult(
-            ok=False, content="Error: at most one todo item may be in_progress; finish one before starting another."
+            ok=False,
+            content="Error: at most one todo item may be in_progress; finish one before starting another.",
         )
     await store.set_runtime_state(ctx.session_id, TODO_STATE_KEY, clean)
     rendered = render_todo(clean)
@@ -138,7 +141,9 @@ def _local(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000).astimezone().strftime(_TIME_FORMAT)
 
 
-async def _schedule_wakeup(delay_seconds: int, note: str, every_seconds: int | None = None) -> ToolHandlerResult:
+async def _schedule_wakeup(
+    delay_seconds: int, note: str, every_seconds: int | None = None
+) -> ToolHandlerResult:
     ctx = get_tool_runtime_context(required=True)
     store = _store_of(ctx)
     # Count-then-create is not atomic; concurrent calls in one round may overshoot by a few, which is
@@ -199,7 +204,12 @@ SCHEDULE_WAKEUP_DEFINITION = ToolDefinition(
         "type": "object",
         "properties": {
             "delay_seconds": {**_SECONDS, "description": "Seconds from now until the first wake-up."},
-            "note": {"type": "string", "minLength": 1, "pattern": r"\S", "description": "What to do on waking."},
+            "note": {
+                "type": "string",
+                "minLength": 1,
+                "pattern": r"\S",
+                "description": "What to do on waking.",
+            },
             "every_seconds": {**_SECONDS, "description": "Repeat interval; omit for a one-shot wake-up."},
         },
         "additionalProperties": False,

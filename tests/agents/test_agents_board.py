@@ -31,8 +31,12 @@ async def test_post_read_update_remove(store):
     assert (first.id, second.id) == (1, 2)
     assert first.created_at.endswith("Z") and first.created_at == first.updated_at
     updated = await board.update("b1", 1, status="done")
-    assert (updated.text, updated.status, updated.author, updated.created_at) == ("plan", "done", "sess_a",
-                                                                                   first.created_at)
+    assert (updated.text, updated.status, updated.author, updated.created_at) == (
+        "plan",
+        "done",
+        "sess_a",
+        first.created_at,
+    )
     assert await board.remove("b1", 2) is True
     assert await board.remove("b1", 2) is False
     third = await board.post("b1", text="later")
@@ -61,7 +65,9 @@ async def test_invalid_requests_raise_blackboard_error_and_change_nothing(store)
         StoreBlackboard(store, max_entries=0)
     assert [e.text for e in await board.read("b")] == ["one", "two"]
     err = BlackboardError("x")
-    assert isinstance(err, PowerLoopError) and isinstance(err, ValueError) and err.code == "blackboard.invalid"
+    assert (
+        isinstance(err, PowerLoopError) and isinstance(err, ValueError) and err.code == "blackboard.invalid"
+    )
 
 
 def test_render_and_dict_round_trip():
@@ -120,8 +126,10 @@ async def test_concurrent_posts_from_two_processes_lose_nothing(tmp_path: Path):
     try:
         script = tmp_path / "writer.py"
         script.write_text(_WRITER)
-        procs = [await asyncio.create_subprocess_exec(sys.executable, str(script), path, tag, "25")
-                 for tag in ("p1", "p2")]
+        procs = [
+            await asyncio.create_subprocess_exec(sys.executable, str(script), path, tag, "25")
+            for tag in ("p1", "p2")
+        ]
         board = StoreBlackboard(store)
         await asyncio.to_thread(_open_gate, path, ("p1", "p2"))
         for i in range(25):
@@ -144,12 +152,16 @@ async def test_board_tools(tmp_path: Path):
         register_blackboard_tools(registry, board, "team", kinds=("note", "task"), statuses=("open", "done"))
         assert {"board_read", "board_post", "board_update", "board_remove"} <= set(registry.names())
         with use_tool_runtime_context(ToolRuntimeContext(session_id="sess_agent")):
-            out = await registry.invoke_async("board_post", {"text": "hello", "kind": "task", "status": "open"})
+            out = await registry.invoke_async(
+                "board_post", {"text": "hello", "kind": "task", "status": "open"}
+            )
             assert out.startswith("Posted #1.") and "- #1 [task·open] (sess_agent) hello" in out
             assert "(1 entries)" in await registry.invoke_async("board_read", {})
             out = await registry.invoke_async("board_update", {"entry_id": 1, "status": "done"})
             assert "[task·done]" in out
-            assert (await registry.invoke_async("board_update", {"entry_id": 7, "text": "x"})).startswith("Error:")
+            assert (await registry.invoke_async("board_update", {"entry_id": 7, "text": "x"})).startswith(
+                "Error:"
+            )
             assert (await registry.invoke_async("board_update", {"entry_id": 1})).startswith("Error:")
             assert "(empty)" in await registry.invoke_async("board_remove", {"entry_id": 1})
             assert (await registry.invoke_async("board_remove", {"entry_id": 1})).startswith("Error:")

@@ -27,21 +27,24 @@ def test_spec_is_frozen_and_copies_its_lists():
         spec.name = "x"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("changes, field", [
-    ({"max_rounds": 0}, "max_rounds"),
-    ({"max_rounds": 51}, "max_rounds"),
-    ({"max_rounds": True}, "max_rounds"),
-    ({"max_tokens": 0}, "max_tokens"),
-    ({"temperature": 3}, "temperature"),
-    ({"lifecycle": "forever"}, "lifecycle"),
-    ({"tools": "echo"}, "tools"),
-    ({"tools": ["ok", ""]}, "tools"),
-    ({"name": " "}, "name"),
-    ({"system_prompt": ""}, "system_prompt"),
-    ({"output_schema": "x"}, "output_schema"),
-    ({"model": ""}, "model"),
-    ({"metadata": []}, "metadata"),
-])
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"max_rounds": 0}, "max_rounds"),
+        ({"max_rounds": 51}, "max_rounds"),
+        ({"max_rounds": True}, "max_rounds"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"temperature": 3}, "temperature"),
+        ({"lifecycle": "forever"}, "lifecycle"),
+        ({"tools": "echo"}, "tools"),
+        ({"tools": ["ok", ""]}, "tools"),
+        ({"name": " "}, "name"),
+        ({"system_prompt": ""}, "system_prompt"),
+        ({"output_schema": "x"}, "output_schema"),
+        ({"model": ""}, "model"),
+        ({"metadata": []}, "metadata"),
+    ],
+)
 def test_invalid_values_raise_agent_spec_error_naming_the_field(changes, field):
     data = {"name": "w", "system_prompt": "p", **changes}
     with pytest.raises(AgentSpecError) as info:
@@ -86,6 +89,14 @@ names = st.text(min_size=1, max_size=12).filter(lambda s: s.strip() != "")
     metadata=st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
 )
 def test_json_round_trip(name, prompt, tools, max_rounds, max_tokens, temperature, lifecycle, metadata):
-    spec = AgentSpec(name=name, system_prompt=prompt, tools=tools, max_rounds=max_rounds, max_tokens=max_tokens,
-                     temperature=temperature, lifecycle=lifecycle, metadata=metadata)
+    spec = AgentSpec(
+        name=name,
+        system_prompt=prompt,
+        tools=tools,
+        max_rounds=max_rounds,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        lifecycle=lifecycle,
+        metadata=metadata,
+    )
     assert AgentSpec.from_json(json.dumps(spec.to_dict())) == spec

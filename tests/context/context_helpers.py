@@ -55,7 +55,9 @@ class Driver:
         assert state is not None
         rows = await self.store.load_active_messages(self.sid)
         return SessionWindow(
-            messages=[row_message(r) for r in rows], next_seq=state.next_seq, system_prompt=None,
+            messages=[row_message(r) for r in rows],
+            next_seq=state.next_seq,
+            system_prompt=None,
             send_index=state.send_index,
         )
 
@@ -80,7 +82,9 @@ class Driver:
         problem = check_messages(request)
         assert problem is None, problem
         self.requests.append(request)
-        self.pipeline.observe(self.window, model=self.model, messages=request, prompt_tokens=usage_for(request))
+        self.pipeline.observe(
+            self.window, model=self.model, messages=request, prompt_tokens=usage_for(request)
+        )
         return request
 
     async def send(self, text: str, rounds: list[list[Call]] | None = None, final: str = "done") -> Any:
@@ -96,8 +100,14 @@ class Driver:
         window.send_index = appended.send_index
         self.window = window
         outcome = await self.pipeline.begin_send(
-            self.store, self.sid, window, llm=self.llm, registry=self.registry, hooks=self.hooks,
-            bus=self.bus, model=self.model,
+            self.store,
+            self.sid,
+            window,
+            llm=self.llm,
+            registry=self.registry,
+            hooks=self.hooks,
+            bus=self.bus,
+            model=self.model,
         )
         self.outcomes.append(outcome)
         for round_index, calls in enumerate(rounds or []):
@@ -106,19 +116,28 @@ class Driver:
             for name, args, _ in calls:
                 self.ids += 1
                 tool_calls.append(
-                    {"id": f"c{self.ids}", "type": "function",
-                     "function": {"name": name, "arguments": json.dumps(args)}}
+                    {
+                        "id": f"c{self.ids}",
+                        "type": "function",
+                        "function": {"name": name, "arguments": json.dumps(args)},
+                    }
                 )
-            await self._commit([NewMessage(role="assistant", content="", tool_calls=tool_calls, round_index=round_index)])
+            await self._commit(
+                [NewMessage(role="assistant", content="", tool_calls=tool_calls, round_index=round_index)]
+            )
             await self._commit(
                 [
-                    NewMessage(role="tool", content=result, tool_call_id=tc["id"], name=name, round_index=round_index)
+                    NewMessage(
+                        role="tool", content=result, tool_call_id=tc["id"], name=name, round_index=round_index
+                    )
                     for tc, (name, _, result) in zip(tool_calls, calls, strict=True)
                 ]
             )
         self._request()
         await self._commit([NewMessage(role="assistant", content=final, round_index=len(rounds or []))])
-        await self.pipeline.end_send(self.store, self.sid, window, status="completed", final_text=final, bus=self.bus)
+        await self.pipeline.end_send(
+            self.store, self.sid, window, status="completed", final_text=final, bus=self.bus
+        )
         if not self.warm:
             self.window = None
         return outcome

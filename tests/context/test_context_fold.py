@@ -74,8 +74,12 @@ async def test_summary_llm_takes_precedence_and_empty_summary_declines() -> None
 async def test_agentic_fold_captures_notes_then_summarises() -> None:
     llm = ScriptedLLM(
         [
-            ScriptedLLM.tool_calls([("note_add", {"content": "user is Ada", "pinned": True}),
-                                    ("note_update", {"note_id": 99, "content": "x"})]),
+            ScriptedLLM.tool_calls(
+                [
+                    ("note_add", {"content": "user is Ada", "pinned": True}),
+                    ("note_update", {"note_id": 99, "content": "x"}),
+                ]
+            ),
             ScriptedLLM.tool_call("note_add", {"content": "prefers tabs"}),
             "<summary>set-up done</summary>",
         ]
@@ -90,9 +94,7 @@ async def test_agentic_fold_captures_notes_then_summarises() -> None:
 
 
 async def test_agentic_fold_forces_a_summary_after_max_rounds() -> None:
-    llm = ScriptedLLM(
-        [ScriptedLLM.tool_call("note_add", {"content": "a"}), "<summary>final</summary>"]
-    )
+    llm = ScriptedLLM([ScriptedLLM.tool_call("note_add", {"content": "a"}), "<summary>final</summary>"])
     result = await AgenticFold(max_rounds=1).fold(_ctx(llm=llm))
     assert result is not None and result.summary == "final" and len(result.note_ops) == 1
     assert llm.requests[1].tools is None
@@ -182,7 +184,8 @@ async def test_fold_hooks_events_and_skip(store: SessionStore) -> None:
 
     hooks.register(HookPoint.COMPACT_BEFORE, before)
     hooks.register(
-        HookPoint.COMPACT_AFTER, lambda ctx: after.append((ctx.messages_before_count, ctx.messages_after_count))
+        HookPoint.COMPACT_AFTER,
+        lambda ctx: after.append((ctx.messages_before_count, ctx.messages_after_count)),
     )
     pipeline = ContextPipeline(fold=LLMSummaryFold(keep_last_sends=1), context_tokens=400)
     driver = await _drive(store, pipeline, 4, hooks=hooks, bus=bus)
@@ -332,19 +335,28 @@ async def test_record_compaction_also_seqs_is_atomic(store: SessionStore) -> Non
     call = {"id": "c1", "type": "function", "function": {"name": "t", "arguments": "{}"}}
     await store.append_messages(
         sid,
-        [NewMessage(role="user", content="b"), NewMessage(role="assistant", content="", tool_calls=[call]),
-         NewMessage(role="tool", content="r", tool_call_id="c1")],
+        [
+            NewMessage(role="user", content="b"),
+            NewMessage(role="assistant", content="", tool_calls=[call]),
+            NewMessage(role="tool", content="r", tool_call_id="c1"),
+        ],
         begin_send=True,
     )
     # Compacting the call (seq 4) without its result (seq 5) is refused and changes nothing.
     with pytest.raises(HistoryInvariantError):
         await store.record_compaction(
-            sid, from_seq=3, to_seq=3, also_seqs=[4],
+            sid,
+            from_seq=3,
+            to_seq=3,
+            also_seqs=[4],
             note=NewMessage(role="system", name="compact_note", content="bad"),
         )
     assert [r.seq for r in await store.load_active_messages(sid)] == [2, 3, 4, 5]
     await store.record_compaction(
-        sid, from_seq=3, to_seq=5, also_seqs=[note1.note_seq],
+        sid,
+        from_seq=3,
+        to_seq=5,
+        also_seqs=[note1.note_seq],
         note=NewMessage(role="system", name="compact_note", content="s2"),
     )
     active = await store.load_active_messages(sid)

@@ -37,8 +37,12 @@ def _agent_llm() -> ScriptedLLM:
         if request.system_prompt in (DEFAULT_SUMMARY_PROMPT, DEFAULT_FOLD_AGENT_PROMPT):
             return f"<summary>{len(request.messages[0]['content'])} chars folded</summary>"
         if request.messages and request.messages[-1]["role"] == "tool":
-            return ScriptedLLM.text("done " + LONG[:200]).with_usage(len(json.dumps(request.messages)) // 4, 20)
-        asked = next(m["content"] for m in reversed(request.messages) if m["role"] == "user" and not m.get("name"))
+            return ScriptedLLM.text("done " + LONG[:200]).with_usage(
+                len(json.dumps(request.messages)) // 4, 20
+            )
+        asked = next(
+            m["content"] for m in reversed(request.messages) if m["role"] == "user" and not m.get("name")
+        )
         return ScriptedLLM.tool_call("shell", {"cmd": asked[:20]})
 
     return ScriptedLLM(responder=respond)
@@ -84,8 +88,12 @@ async def test_warm_and_cold_loops_send_identical_requests_after_folds(store: Se
     await warm.aclose()
 
 
-@pytest.mark.parametrize("rep", [VerbatimRepresentation(), ProjectedRepresentation()], ids=["verbatim", "projected"])
-@pytest.mark.parametrize("fold", [LLMSummaryFold(keep_last_sends=2), AgenticFold(keep_last_sends=2)], ids=["summary", "agentic"])
+@pytest.mark.parametrize(
+    "rep", [VerbatimRepresentation(), ProjectedRepresentation()], ids=["verbatim", "projected"]
+)
+@pytest.mark.parametrize(
+    "fold", [LLMSummaryFold(keep_last_sends=2), AgenticFold(keep_last_sends=2)], ids=["summary", "agentic"]
+)
 async def test_thirty_long_sends_keep_requests_bounded(store: SessionStore, rep: Any, fold: Any) -> None:
     llm = _agent_llm()
     pipeline = ContextPipeline(representation=rep, fold=fold, memory=NotesMemory(), context_tokens=3000)
@@ -113,7 +121,9 @@ async def test_recall_tool_is_registered_and_reads_the_session(store: SessionSto
             "recalled",
         ]
     )
-    loop = StatefulAgentLoop(llm=llm, store=store, tool_registry=ToolRegistry(), context=_pipeline(ProjectedRepresentation()))
+    loop = StatefulAgentLoop(
+        llm=llm, store=store, tool_registry=ToolRegistry(), context=_pipeline(ProjectedRepresentation())
+    )
     sid = await loop.new_session()
     await loop.send("remember the word PAPAYA", sid)
     result = await loop.send("what was the word?", sid)

@@ -77,8 +77,13 @@ def test_render_notes_keeps_pinned_and_elides_oldest() -> None:
     assert render_notes([]) == ""
     notes = [_note(1, "a" * 50), _note(2, "b" * 50, pinned=True), _note(3, "c" * 50), _note(4, "d" * 50)]
     full = render_notes(notes)
-    assert full.splitlines() == ["Notes (4):", "#2 [pinned] " + "b" * 50, "#1 " + "a" * 50, "#3 " + "c" * 50,
-                                 "#4 " + "d" * 50]
+    assert full.splitlines() == [
+        "Notes (4):",
+        "#2 [pinned] " + "b" * 50,
+        "#1 " + "a" * 50,
+        "#3 " + "c" * 50,
+        "#4 " + "d" * 50,
+    ]
     small = render_notes(notes, policy=NotesPolicy(inject_max_chars=200))
     lines = small.splitlines()
     assert lines[1].startswith("#2 [pinned]") and lines[-1].endswith("not shown)")
@@ -88,10 +93,16 @@ def test_render_notes_keeps_pinned_and_elides_oldest() -> None:
 async def test_note_tools_use_the_runtime_context(store: SessionStore) -> None:
     sid = await store.create_session()
     registry = ToolRegistry()
-    assert register_note_tools(registry, policy=NotesPolicy(max_notes=1)) == ["note_add", "note_update", "note_delete"]
+    assert register_note_tools(registry, policy=NotesPolicy(max_notes=1)) == [
+        "note_add",
+        "note_update",
+        "note_delete",
+    ]
 
     async def call(name: str, args: str) -> Any:
-        return await execute_tool_call(registry, {"id": "c", "type": "function", "function": {"name": name, "arguments": args}})
+        return await execute_tool_call(
+            registry, {"id": "c", "type": "function", "function": {"name": name, "arguments": args}}
+        )
 
     outside = await call("note_add", '{"content": "x"}')
     assert outside.failed and "needs a session" in outside.output
@@ -100,7 +111,9 @@ async def test_note_tools_use_the_runtime_context(store: SessionStore) -> None:
         assert not added.failed and added.output == "saved note #1"
         full = await call("note_add", '{"content": "two"}')
         assert full.failed and "already has 1 notes" in full.output
-        assert (await call("note_update", '{"note_id": 1, "content": "likes green tea"}')).output == "updated note #1"
+        assert (
+            await call("note_update", '{"note_id": 1, "content": "likes green tea"}')
+        ).output == "updated note #1"
         assert (await call("note_update", '{"note_id": 9, "pinned": true}')).failed
         assert (await call("note_delete", '{"note_id": 9}')).failed
         schema = await call("note_add", '{"content": ""}')
@@ -122,7 +135,9 @@ async def test_runtime_context_is_per_task() -> None:
             await asyncio.sleep(0)
             ctx = get_tool_runtime_context()
             seen[name] = None if ctx is None else ctx.session_id
-            seen[name + "-thread"] = await asyncio.to_thread(lambda: get_tool_runtime_context(required=True).session_id)
+            seen[name + "-thread"] = await asyncio.to_thread(
+                lambda: get_tool_runtime_context(required=True).session_id
+            )
 
     await asyncio.gather(worker("a"), worker("b"))
     assert seen == {"a": "a", "b": "b", "a-thread": "a", "b-thread": "b"}
@@ -145,7 +160,9 @@ async def test_notes_memory_recalls_notes_and_works_with_explicit_store(store: S
     assert await memory.recall(messages=[], session_id=sid) == []
     await store.add_note(sid, "timezone is UTC+2", pinned=True)
     recalled = await memory.recall(messages=[], session_id=sid)
-    assert recalled == [{"role": "user", "name": "memory_notes", "content": "Notes (1):\n#1 [pinned] timezone is UTC+2"}]
+    assert recalled == [
+        {"role": "user", "name": "memory_notes", "content": "Notes (1):\n#1 [pinned] timezone is UTC+2"}
+    ]
     assert await NotesMemory().recall(messages=[], session_id=sid) == []  # no store anywhere
     assert await memory.remember(snapshot=MemorySnapshot(session_id=sid), session_id=sid) is None
 
@@ -173,7 +190,9 @@ class _Flaky:
     def __init__(self) -> None:
         self.snapshots: list[MemorySnapshot] = []
 
-    async def recall(self, *, messages: list[Any], session_id: str | None, budget_tokens: int = 1500) -> list[Any]:
+    async def recall(
+        self, *, messages: list[Any], session_id: str | None, budget_tokens: int = 1500
+    ) -> list[Any]:
         raise RuntimeError("vector db down")
 
     async def remember(self, *, snapshot: MemorySnapshot, session_id: str | None) -> None:
@@ -194,8 +213,13 @@ async def test_memory_failures_emit_events_and_never_fail_the_send(store: Sessio
 
 
 class _Static:
-    async def recall(self, *, messages: list[Any], session_id: str | None, budget_tokens: int = 1500) -> list[Any]:
-        return [{"role": "system", "name": "memory_a", "content": "A"}, {"role": "system", "name": "b", "content": "B"}]
+    async def recall(
+        self, *, messages: list[Any], session_id: str | None, budget_tokens: int = 1500
+    ) -> list[Any]:
+        return [
+            {"role": "system", "name": "memory_a", "content": "A"},
+            {"role": "system", "name": "b", "content": "B"},
+        ]
 
     async def remember(self, *, snapshot: MemorySnapshot, session_id: str | None) -> None:
         return None

@@ -37,7 +37,11 @@ def _registry() -> ToolRegistry:
 
 async def _script(driver: Driver, sends: int) -> None:
     for i in range(sends):
-        rounds = [[("grep", {"i": i}, "hit " + TEXT)]] if i % 2 else [[("grep", {"i": i}, "a"), ("grep", {"i": -i}, "b")]]
+        rounds = (
+            [[("grep", {"i": i}, "hit " + TEXT)]]
+            if i % 2
+            else [[("grep", {"i": i}, "a"), ("grep", {"i": -i}, "b")]]
+        )
         await driver.send(f"ask {i} " + TEXT, rounds, final=f"answer {i}")
 
 
@@ -53,7 +57,9 @@ async def test_warm_and_cold_loops_send_identical_requests(store: SessionStore, 
 
     registry = _registry()
     warm = Driver(store, await store.create_session(), pipeline(), llm=summary_llm(), registry=registry)
-    cold = Driver(store, await store.create_session(), pipeline(), llm=summary_llm(), registry=registry, warm=False)
+    cold = Driver(
+        store, await store.create_session(), pipeline(), llm=summary_llm(), registry=registry, warm=False
+    )
     for driver in (warm, cold):
         await store.add_note(driver.sid, "remember me")
         await _script(driver, 8)
@@ -91,7 +97,9 @@ async def test_representation_switch_is_recorded_once(store: SessionStore) -> No
     await verbatim.send("one", [[("grep", {"i": 1}, "found")]])
     session = await store.get_session(sid)
     assert session is not None and METADATA_KEY not in session.metadata  # verbatim is the default: no write
-    projected = Driver(store, sid, ContextPipeline(representation=ProjectedRepresentation(), calibrate=False), bus=bus)
+    projected = Driver(
+        store, sid, ContextPipeline(representation=ProjectedRepresentation(), calibrate=False), bus=bus
+    )
     await projected.send("two")
     await projected.send("three")
     session = await store.get_session(sid)
@@ -173,11 +181,18 @@ async def test_rebuild_keeps_recalled_memory(store: SessionStore) -> None:
 def test_tool_registration() -> None:
     assert ContextPipeline().tool_names() == []
     assert ContextPipeline(fold=LLMSummaryFold()).tool_names() == ["recall_send", "recall_compacted"]
-    assert ContextPipeline(representation=ProjectedRepresentation()).tool_names() == ["recall_send", "recall_compacted"]
+    assert ContextPipeline(representation=ProjectedRepresentation()).tool_names() == [
+        "recall_send",
+        "recall_compacted",
+    ]
     pipeline = ContextPipeline(fold=LLMSummaryFold(), note_tools=True)
     registry = ToolRegistry()
     assert pipeline.register_tools(registry) == [
-        "recall_send", "recall_compacted", "note_add", "note_update", "note_delete"
+        "recall_send",
+        "recall_compacted",
+        "note_add",
+        "note_update",
+        "note_delete",
     ]
     assert pipeline.register_tools(registry) == []  # already there: left alone
     assert ContextPipeline.default().fold is not None

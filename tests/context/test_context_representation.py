@@ -28,8 +28,11 @@ SEND = SendView(
     3,
     (
         {"role": "user", "content": "please read the config"},
-        {"role": "assistant", "content": "reading", "tool_calls": [_call("c1", "read", {"path": "a.toml"}),
-                                                                    _call("c2", "grep", {"q": "port"})]},
+        {
+            "role": "assistant",
+            "content": "reading",
+            "tool_calls": [_call("c1", "read", {"path": "a.toml"}), _call("c2", "grep", {"q": "port"})],
+        },
         {"role": "tool", "tool_call_id": "c1", "name": "read", "content": "port = 8080\nhost = x"},
         {"role": "tool", "tool_call_id": "c2", "name": "grep", "content": "a.toml:1: port = 8080"},
         {"role": "assistant", "content": "The port is 8080."},
@@ -103,12 +106,22 @@ def test_projection_truncates_and_marks_missing_results() -> None:
     assert len(user["content"]) <= len("[#7] ") + 40 and user["content"].endswith("…")
     last_line = assistant["content"].splitlines()[-1]
     assert len(last_line) == 40 and last_line.endswith("…")
-    unanswered = SendView(2, ({"role": "user", "content": "x"},
-                              {"role": "assistant", "content": "", "tool_calls": [_call("c1", "t", {})]}))
+    unanswered = SendView(
+        2,
+        (
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "content": "", "tool_calls": [_call("c1", "t", {})]},
+        ),
+    )
     _, a2 = ProjectedRepresentation().render_send(unanswered, tool_registry=None)
     assert "<missing>" in a2["content"]
-    empty = ProjectedRepresentation().render_send(SendView(4, ({"role": "user", "content": ""},)), tool_registry=None)
-    assert empty == [{"role": "user", "content": "[#4] (no text)"}, {"role": "assistant", "content": "#4 (no output)"}]
+    empty = ProjectedRepresentation().render_send(
+        SendView(4, ({"role": "user", "content": ""},)), tool_registry=None
+    )
+    assert empty == [
+        {"role": "user", "content": "[#4] (no text)"},
+        {"role": "assistant", "content": "#4 (no output)"},
+    ]
     compact = rep.render_compact(CompactView("sum", 2, 2))
     assert compact[0]["content"].startswith("[older sends #2 folded")
 
@@ -136,7 +149,11 @@ def test_projection_rejects_tiny_max_chars() -> None:
         ),
         (
             [
-                {"role": "assistant", "content": "", "tool_calls": [_call("a", "t", {}), _call("a", "t", {})]},
+                {
+                    "role": "assistant",
+                    "content": "",
+                    "tool_calls": [_call("a", "t", {}), _call("a", "t", {})],
+                },
             ],
             "duplicate",
         ),

@@ -42,16 +42,23 @@ WORDS = st.text(alphabet="abcdefghij klmnop", min_size=1, max_size=120)
 def _pipelines() -> dict[str, ContextPipeline]:
     fold = LLMSummaryFold(keep_last_sends=2)
     return {
-        "verbatim": ContextPipeline(representation=VerbatimRepresentation(), fold=fold, memory=NotesMemory(),
-                                    context_tokens=700),
-        "projection": ContextPipeline(representation=ProjectedRepresentation(max_chars=50), fold=fold,
-                                      memory=NotesMemory(), context_tokens=350),
+        "verbatim": ContextPipeline(
+            representation=VerbatimRepresentation(), fold=fold, memory=NotesMemory(), context_tokens=700
+        ),
+        "projection": ContextPipeline(
+            representation=ProjectedRepresentation(max_chars=50),
+            fold=fold,
+            memory=NotesMemory(),
+            context_tokens=350,
+        ),
     }
 
 
 def _registry() -> ToolRegistry:
     registry = ToolRegistry()
-    registry.register(ToolDefinition("lookup", "look something up", project=lambda a, r: {"k": a.get("k")}), lambda k: "")
+    registry.register(
+        ToolDefinition("lookup", "look something up", project=lambda a, r: {"k": a.get("k")}), lambda k: ""
+    )
     registry.register(ToolDefinition("shell", "run a command"), lambda cmd: "")
     return registry
 
@@ -98,7 +105,8 @@ class SessionMachine(RuleBasedStateMachine):
     @rule(
         text=WORDS,
         rounds=st.lists(
-            st.lists(st.tuples(st.sampled_from(["lookup", "shell"]), WORDS), min_size=1, max_size=3), max_size=2
+            st.lists(st.tuples(st.sampled_from(["lookup", "shell"]), WORDS), min_size=1, max_size=3),
+            max_size=2,
         ),
         final=WORDS,
     )
@@ -149,7 +157,10 @@ class SessionMachine(RuleBasedStateMachine):
         original = self.run(self.driver.cold_messages())
         twin = Driver(self.store, copy_id, self.driver.pipeline, registry=self.registry)
         assert self.run(twin.cold_messages()) == original  # (e)
-        assert self.run(self.store.list_notes(copy_id)) != [] or self.run(self.store.list_notes(self.driver.sid)) == []
+        assert (
+            self.run(self.store.list_notes(copy_id)) != []
+            or self.run(self.store.list_notes(self.driver.sid)) == []
+        )
         self.run(self.store.close_session(copy_id))
 
     @invariant()
@@ -185,7 +196,8 @@ test_context_session_machine = SessionMachine.TestCase
 
 async def test_thirty_long_sends_stay_bounded(store: SessionStore) -> None:
     pipeline = ContextPipeline(
-        representation=ProjectedRepresentation(max_chars=120), fold=LLMSummaryFold(keep_last_sends=3),
+        representation=ProjectedRepresentation(max_chars=120),
+        fold=LLMSummaryFold(keep_last_sends=3),
         context_tokens=2000,
     )
     sid = await store.create_session()

@@ -120,7 +120,8 @@ def _history(spec: list[int]) -> list[dict[str, Any]]:
                     "role": "assistant",
                     "content": "",
                     "tool_calls": [
-                        {"id": i, "type": "function", "function": {"name": "t", "arguments": "{}"}} for i in ids
+                        {"id": i, "type": "function", "function": {"name": "t", "arguments": "{}"}}
+                        for i in ids
                     ],
                 }
             )

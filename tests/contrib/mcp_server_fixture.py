@@ -52,7 +52,9 @@ TOOLS = [
         input_schema={"type": "object", "properties": {"seconds": {"type": "number"}}},
     ),
     types.Tool(name="picture", description="A caption and an image.", input_schema={"type": "object"}),
-    types.Tool(name="where", description="Working directory and test variable.", input_schema={"type": "object"}),
+    types.Tool(
+        name="where", description="Working directory and test variable.", input_schema={"type": "object"}
+    ),
 ]
 
 
@@ -60,11 +62,15 @@ def _text(text: str, *, is_error: bool = False) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=text)], is_error=is_error)
 
 
-async def list_tools(ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+async def list_tools(
+    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+) -> types.ListToolsResult:
     return types.ListToolsResult(tools=TOOLS)
 
 
-async def call_tool(ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+async def call_tool(
+    ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+) -> types.CallToolResult:
     args = params.arguments or {}
     if params.name == "add":
         return _text(str(int(args["a"]) + int(args["b"])))

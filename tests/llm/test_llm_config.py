@@ -55,12 +55,24 @@ def test_repr_hides_api_key() -> None:
 
 def test_transport_conversions() -> None:
     cfg = LLMProviderConfig(
-        base_url="u", api_key="k", model="m", timeout_s=5, max_tokens=7, temperature=0.3, max_retries=1,
+        base_url="u",
+        api_key="k",
+        model="m",
+        timeout_s=5,
+        max_tokens=7,
+        temperature=0.3,
+        max_retries=1,
         extra={"request_extra": {"top_k": 2}},
     )
     oa = cfg.to_openai_compatible()
     assert isinstance(oa, OpenAICompatibleChatConfig)
-    assert (oa.timeout_s, oa.max_tokens, oa.temperature, oa.max_retries, oa.request_extra) == (5, 7, 0.3, 1, {"top_k": 2})
+    assert (oa.timeout_s, oa.max_tokens, oa.temperature, oa.max_retries, oa.request_extra) == (
+        5,
+        7,
+        0.3,
+        1,
+        {"top_k": 2},
+    )
     an = cfg.to_anthropic()
     assert isinstance(an, AnthropicChatConfig) and an.is_ready and an.max_tokens == 7
     policy = oa.retry_policy()
@@ -69,19 +81,35 @@ def test_transport_conversions() -> None:
 
 
 def test_from_env_defaults_and_parsing() -> None:
-    env = {**REAL, "POWER_LOOP_TIMEOUT_S": "12.5", "POWER_LOOP_MAX_TOKENS": "100",
-           "POWER_LOOP_TEMPERATURE": "0.7", "POWER_LOOP_MAX_RETRIES": "0"}
+    env = {
+        **REAL,
+        "POWER_LOOP_TIMEOUT_S": "12.5",
+        "POWER_LOOP_MAX_TOKENS": "100",
+        "POWER_LOOP_TEMPERATURE": "0.7",
+        "POWER_LOOP_MAX_RETRIES": "0",
+    }
     cfg = LLMProviderConfig.from_env(env=env)
     assert (cfg.provider, cfg.base_url, cfg.api_key, cfg.model) == ("openai", "http://h/v1", SECRET, "m")
     assert (cfg.timeout_s, cfg.max_tokens, cfg.temperature, cfg.max_retries) == (12.5, 100, 0.7, 0)
     default = LLMProviderConfig.from_env(env=REAL)
-    assert (default.timeout_s, default.max_tokens, default.temperature, default.max_retries) == (180.0, 8000, 0.0, 3)
+    assert (default.timeout_s, default.max_tokens, default.temperature, default.max_retries) == (
+        180.0,
+        8000,
+        0.0,
+        3,
+    )
     assert default.extra == {}
 
 
 def test_from_env_fallback_prefix_and_custom_prefixes() -> None:
-    env = {"POWER_LOOP_MODEL": "", "OPENAI_COMPAT_MODEL": "legacy-model", "OPENAI_COMPAT_BASE_URL": "http://legacy",
-           "POWER_LOOP_BASE_URL": "http://new", "OPENAI_COMPAT_API_KEY": "k2", "OPENAI_COMPAT_MAX_TOKENS": "42"}
+    env = {
+        "POWER_LOOP_MODEL": "",
+        "OPENAI_COMPAT_MODEL": "legacy-model",
+        "OPENAI_COMPAT_BASE_URL": "http://legacy",
+        "POWER_LOOP_BASE_URL": "http://new",
+        "OPENAI_COMPAT_API_KEY": "k2",
+        "OPENAI_COMPAT_MAX_TOKENS": "42",
+    }
     cfg = LLMProviderConfig.from_env(env=env)
     assert (cfg.model, cfg.base_url, cfg.api_key, cfg.max_tokens) == ("legacy-model", "http://new", "k2", 42)
     with pytest.raises(ConfigError, match="model"):
@@ -112,8 +140,12 @@ def test_from_env_missing_everything_is_a_clear_error() -> None:
 
 
 def test_from_env_echo_extras() -> None:
-    env = {"POWER_LOOP_PROVIDER": "stub", "POWER_LOOP_ECHO_REPLY": "pong", "POWER_LOOP_ECHO_SLEEP": "0.25",
-           "POWER_LOOP_ECHO_PREFIX": "> "}
+    env = {
+        "POWER_LOOP_PROVIDER": "stub",
+        "POWER_LOOP_ECHO_REPLY": "pong",
+        "POWER_LOOP_ECHO_SLEEP": "0.25",
+        "POWER_LOOP_ECHO_PREFIX": "> ",
+    }
     cfg = LLMProviderConfig.from_env(env=env)
     assert cfg.extra == {"echo_reply": "pong", "echo_sleep_s": 0.25, "echo_prefix": "> "}
     with pytest.raises(ConfigError, match="POWER_LOOP_ECHO_SLEEP"):
@@ -131,8 +163,13 @@ def test_from_env_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -
 
 def test_factory_routes_echo() -> None:
     svc = create_llm_service_from_config(
-        LLMProviderConfig(base_url="", api_key="", model="", provider="stub",
-                          extra={"echo_reply": "r", "echo_prefix": "p", "echo_sleep_s": "0.5"})
+        LLMProviderConfig(
+            base_url="",
+            api_key="",
+            model="",
+            provider="stub",
+            extra={"echo_reply": "r", "echo_prefix": "p", "echo_sleep_s": "0.5"},
+        )
     )
     assert isinstance(svc, EchoLLMService)
     assert (svc.reply, svc.prefix, svc.sleep_s) == ("r", "p", 0.5)
@@ -191,7 +228,9 @@ def test_missing_adapter_is_provider_not_available(
 ) -> None:
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(ProviderNotAvailable, match=module.replace(".", r"\.")) as err:
-        create_llm_service_from_config(LLMProviderConfig(base_url="u", api_key="k", model="m", provider=provider))
+        create_llm_service_from_config(
+            LLMProviderConfig(base_url="u", api_key="k", model="m", provider=provider)
+        )
     assert err.value.code == "llm.provider_unavailable"
 
 

@@ -32,7 +32,10 @@ async def test_echo_returns_last_user_message_with_usage() -> None:
 
 
 async def test_echo_reply_prefix_and_multimodal() -> None:
-    parts = {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}]}
+    parts = {
+        "role": "user",
+        "content": [{"type": "text", "text": "a"}, {"type": "image_url"}, {"type": "text", "text": "b"}],
+    }
     assert (await EchoLLMService(prefix="echo: ").complete(_req(parts))).text == "echo: ab"
     assert (await EchoLLMService(reply="fixed", prefix="> ").complete(_req(parts))).text == "> fixed"
     assert (await EchoLLMService(prefix="p").complete(_req())).text == "p"

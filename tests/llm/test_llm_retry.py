@@ -66,7 +66,9 @@ def test_backoff_schedule_without_jitter() -> None:
     initial=st.floats(min_value=0.0, max_value=5.0),
     seed=st.integers(min_value=0, max_value=2**32),
 )
-def test_jitter_stays_in_bounds_and_is_deterministic(attempt: int, jitter: float, initial: float, seed: int) -> None:
+def test_jitter_stays_in_bounds_and_is_deterministic(
+    attempt: int, jitter: float, initial: float, seed: int
+) -> None:
     p = LLMRetryPolicy(backoff_initial=initial, backoff_max=8.0, jitter=jitter, rng=random.Random(seed))
     q = LLMRetryPolicy(backoff_initial=initial, backoff_max=8.0, jitter=jitter, rng=random.Random(seed))
     base = min(initial * 2 ** (attempt - 1), 8.0)
@@ -181,7 +183,9 @@ async def test_exhaustion_raises_retry_exhausted_from_last_error() -> None:
     last = ProviderError(503)
     call, attempts = flaky([ProviderError(500), last, ProviderError(500)])
     with pytest.raises(LLMRetryExhausted) as err:
-        await with_retry(call, policy=LLMRetryPolicy(max_attempts=2, jitter=0), sleep=clock.sleep, clock=clock)
+        await with_retry(
+            call, policy=LLMRetryPolicy(max_attempts=2, jitter=0), sleep=clock.sleep, clock=clock
+        )
     assert type(err.value) is LLMRetryExhausted
     assert err.value.attempts == 2 and err.value.last_error is last and err.value.__cause__ is last
     assert attempts == [1, 2]
@@ -207,7 +211,9 @@ async def test_non_retryable_from_call_and_foreign_errors_propagate_unchanged() 
     assert err.value is nr
     call, attempts = flaky([KeyError("k")])
     with pytest.raises(KeyError):
-        await with_retry(call, policy=LLMRetryPolicy(retry_on=(ProviderError,)), sleep=clock.sleep, clock=clock)
+        await with_retry(
+            call, policy=LLMRetryPolicy(retry_on=(ProviderError,)), sleep=clock.sleep, clock=clock
+        )
     assert attempts == [1]
     call, attempts = flaky([CancellationRequested("stop")])
     with pytest.raises(CancellationRequested):
@@ -220,7 +226,11 @@ async def test_retry_after_replaces_backoff() -> None:
     call, _ = flaky([ProviderError(429, {"retry-after": "7"})])
     waits: list[float] = []
     await with_retry(
-        call, policy=LLMRetryPolicy(jitter=0), on_retry=lambda a, e, w: waits.append(w), sleep=clock.sleep, clock=clock
+        call,
+        policy=LLMRetryPolicy(jitter=0),
+        on_retry=lambda a, e, w: waits.append(w),
+        sleep=clock.sleep,
+        clock=clock,
     )
     assert waits == [7.0]
     assert clock.monotonic() == pytest.approx(7.0)
@@ -243,7 +253,10 @@ async def test_hanging_attempt_is_bounded_by_total_timeout() -> None:
     req = LLMRequest(messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(LLMTimeout) as err:
         await with_retry(
-            lambda attempt: llm.complete(req), policy=LLMRetryPolicy(total_timeout=10), sleep=clock.sleep, clock=clock
+            lambda attempt: llm.complete(req),
+            policy=LLMRetryPolicy(total_timeout=10),
+            sleep=clock.sleep,
+            clock=clock,
         )
     assert err.value.attempts == 1
     assert err.value.elapsed == pytest.approx(10.0)
@@ -254,7 +267,9 @@ async def test_fast_attempt_beats_the_deadline_timer() -> None:
     clock = VirtualClock()
     llm = ScriptedLLM([ScriptedLLM.delay(3, "in time")], sleep=clock.sleep)
     req = LLMRequest(messages=[{"role": "user", "content": "hi"}])
-    resp = await with_retry(lambda a: llm.complete(req), policy=LLMRetryPolicy(total_timeout=10), sleep=clock.sleep, clock=clock)
+    resp = await with_retry(
+        lambda a: llm.complete(req), policy=LLMRetryPolicy(total_timeout=10), sleep=clock.sleep, clock=clock
+    )
     assert resp.text == "in time"
     assert clock.monotonic() == pytest.approx(3.0)
 
@@ -279,7 +294,12 @@ async def test_deadline_consumed_by_slow_failures() -> None:
 async def test_unbounded_total_timeout_still_retries() -> None:
     call, attempts = flaky([ProviderError(500)])
     clock = VirtualClock()
-    assert await with_retry(call, policy=LLMRetryPolicy(total_timeout=None, jitter=0), sleep=clock.sleep, clock=clock) == "ok"
+    assert (
+        await with_retry(
+            call, policy=LLMRetryPolicy(total_timeout=None, jitter=0), sleep=clock.sleep, clock=clock
+        )
+        == "ok"
+    )
     assert attempts == [1, 2]
 
 
@@ -303,8 +323,12 @@ async def test_cancel_during_backoff_sleep() -> None:
     call, attempts = flaky([ProviderError(500), ProviderError(500)])
     with pytest.raises(CancellationRequested) as err:
         await with_retry(
-            call, policy=LLMRetryPolicy(backoff_initial=5, jitter=0, total_timeout=None), token=token, on_retry=on_retry,
-            sleep=clock.sleep, clock=clock,
+            call,
+            policy=LLMRetryPolicy(backoff_initial=5, jitter=0, total_timeout=None),
+            token=token,
+            on_retry=on_retry,
+            sleep=clock.sleep,
+            clock=clock,
         )
     assert err.value.reason == "shutdown"
     assert attempts == [1]

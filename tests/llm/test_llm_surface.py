@@ -8,13 +8,33 @@ import power_loop.testing as testing
 
 
 def test_public_surface_is_pinned() -> None:
-    assert sorted(llm.__all__) == sorted([
-        "AnthropicChatConfig", "CancellationLike", "CancellationToken", "EchoLLMService", "LLMProviderConfig",
-        "LLMRequest", "LLMResponse", "LLMRetryPolicy", "LLMService", "LLMServiceBase", "LLMStreamChunk",
-        "LLMTokenUsage", "OpenAICompatibleChatConfig", "ToolCallAccumulator", "complete_from_stream",
-        "create_llm_service_from_config", "create_llm_service_from_env", "normalize_tool_call",
-        "normalize_usage", "is_permanent_llm_error", "parse_tool_arguments", "retry_after_s", "with_retry",
-    ])
+    assert sorted(llm.__all__) == sorted(
+        [
+            "AnthropicChatConfig",
+            "CancellationLike",
+            "CancellationToken",
+            "EchoLLMService",
+            "LLMProviderConfig",
+            "LLMRequest",
+            "LLMResponse",
+            "LLMRetryPolicy",
+            "LLMService",
+            "LLMServiceBase",
+            "LLMStreamChunk",
+            "LLMTokenUsage",
+            "OpenAICompatibleChatConfig",
+            "ToolCallAccumulator",
+            "complete_from_stream",
+            "create_llm_service_from_config",
+            "create_llm_service_from_env",
+            "normalize_tool_call",
+            "normalize_usage",
+            "is_permanent_llm_error",
+            "parse_tool_arguments",
+            "retry_after_s",
+            "with_retry",
+        ]
+    )
     assert sorted(testing.__all__) == sorted(
         ["ScriptExhaustedError", "ScriptedCall", "ScriptedLLM", "ScriptedTurn", "Turn", "VirtualClock"]
     )

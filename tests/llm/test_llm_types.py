@@ -121,9 +121,13 @@ class _Dumpable:
         LLMResponse(raw_text="", raw_completion={"choices": [{"message": {"tool_calls": [CALL]}}]}),
         LLMResponse(
             raw_text="",
-            raw_completion=SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(tool_calls=[_sdk_call()]))]),
+            raw_completion=SimpleNamespace(
+                choices=[SimpleNamespace(message=SimpleNamespace(tool_calls=[_sdk_call()]))]
+            ),
         ),
-        LLMResponse(raw_text="", raw_completion=_Dumpable({"choices": [{"message": {"tool_calls": [CALL]}}]})),
+        LLMResponse(
+            raw_text="", raw_completion=_Dumpable({"choices": [{"message": {"tool_calls": [CALL]}}]})
+        ),
     ],
 )
 def test_get_tool_calls_digs_everywhere(response: LLMResponse) -> None:
@@ -223,7 +227,9 @@ async def test_complete_from_stream_aggregates_and_calls_back() -> None:
         _chunks(
             LLMStreamChunk(think="hm"),
             LLMStreamChunk(delta_text='{"a"'),
-            LLMStreamChunk(delta_text=": 1}", delta_tool_calls=[{"index": 0, "id": "x", "function": {"name": "f"}}]),
+            LLMStreamChunk(
+                delta_text=": 1}", delta_tool_calls=[{"index": 0, "id": "x", "function": {"name": "f"}}]
+            ),
             LLMStreamChunk(token_usage=usage, is_final=True),
         ),
         on_chunk_delta_text=lambda t: seen.append(("text", t)),
@@ -246,7 +252,9 @@ async def test_complete_from_stream_prefers_final_tool_calls_and_reports_bad_jso
     final = [{"id": "z", "type": "function", "function": {"name": "g", "arguments": '{"b": 2}'}}]
     resp = await complete_from_stream(
         _chunks(
-            LLMStreamChunk(delta_text="nope", delta_tool_calls=[{"index": 0, "id": "x", "function": {"name": "f"}}]),
+            LLMStreamChunk(
+                delta_text="nope", delta_tool_calls=[{"index": 0, "id": "x", "function": {"name": "f"}}]
+            ),
             LLMStreamChunk(tool_calls=final, is_final=True),
         ),
         parse_json=True,

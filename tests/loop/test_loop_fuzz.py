@@ -69,7 +69,9 @@ async def _scenario(turns: list[tuple[str, Any]], cancel_after: int | None, fold
 
     bus.subscribe(None, count)
     tools = make_tools(fast=lambda x: f"fast:{x}", slow=_slow, boom=_boom)
-    async with StatefulAgentLoop(llm=llm, dsn=str(folder / "fuzz.db"), tool_registry=tools, event_bus=bus) as loop:
+    async with StatefulAgentLoop(
+        llm=llm, dsn=str(folder / "fuzz.db"), tool_registry=tools, event_bus=bus
+    ) as loop:
         sid = await loop.new_session()
         status = "error"
         try:
@@ -85,7 +87,9 @@ async def _scenario(turns: list[tuple[str, Any]], cancel_after: int | None, fold
         if status == "cancelled":
             assert token.is_cancelled()
     # The session stays usable afterwards, from a brand-new loop.
-    async with StatefulAgentLoop(llm=ScriptedLLM(default=ScriptedLLM.text("ok")), dsn=str(folder / "fuzz.db")) as fresh:
+    async with StatefulAgentLoop(
+        llm=ScriptedLLM(default=ScriptedLLM.text("ok")), dsn=str(folder / "fuzz.db")
+    ) as fresh:
         again = await fresh.send("again", sid)
         assert again.status == "completed"
         check_history(await fresh.get_messages(sid))
@@ -96,6 +100,8 @@ async def _scenario(turns: list[tuple[str, Any]], cancel_after: int | None, fold
     turns=st.lists(TURN, min_size=1, max_size=5),
     cancel_after=st.one_of(st.none(), st.integers(min_value=1, max_value=40)),
 )
-def test_history_stays_valid_wherever_a_send_is_stopped(turns: list[tuple[str, Any]], cancel_after: int | None) -> None:
+def test_history_stays_valid_wherever_a_send_is_stopped(
+    turns: list[tuple[str, Any]], cancel_after: int | None
+) -> None:
     with tempfile.TemporaryDirectory() as folder:
         asyncio.run(_scenario(turns, cancel_after, Path(folder)))

@@ -25,7 +25,9 @@ def _loop(make_loop, script, **tools):
 
 
 async def test_hooks_registered_by_string_value_fire(make_loop):
-    loop, hooks, _ = _loop(make_loop, [ScriptedLLM.tool_call("t", {"x": "a"}), ScriptedLLM.text("ok")], t=lambda x: x)
+    loop, hooks, _ = _loop(
+        make_loop, [ScriptedLLM.tool_call("t", {"x": "a"}), ScriptedLLM.text("ok")], t=lambda x: x
+    )
     seen: list[str] = []
     hooks.register("tool.before", lambda ctx: seen.append(ctx.tool_name))
     hooks.register("TOOL_AFTER", lambda ctx: seen.append(ctx.session_id))
@@ -61,7 +63,9 @@ async def test_round_start_break_and_skip(make_loop):
     assert result.status == "completed" and llm.requests == []
 
     skip_loop, skip_hooks, skip_llm = _loop(make_loop, [ScriptedLLM.text("second round")])
-    skip_hooks.register(HookPoint.ROUND_START, lambda ctx: HookDirective.SKIP if ctx.round_index == 0 else None)
+    skip_hooks.register(
+        HookPoint.ROUND_START, lambda ctx: HookDirective.SKIP if ctx.round_index == 0 else None
+    )
     sid2 = await skip_loop.new_session()
     result = await skip_loop.send("hi", sid2)
     assert result.final_text == "second round" and result.rounds == 2 and len(skip_llm.requests) == 1
@@ -139,7 +143,9 @@ async def test_message_append_hooks_see_and_can_rewrite_every_persisted_message(
 
 
 async def test_a_message_append_hook_cannot_break_history(make_loop):
-    loop, hooks, _ = _loop(make_loop, [ScriptedLLM.tool_call("t", {"x": "a"}), ScriptedLLM.text("ok")], t=lambda x: x)
+    loop, hooks, _ = _loop(
+        make_loop, [ScriptedLLM.tool_call("t", {"x": "a"}), ScriptedLLM.text("ok")], t=lambda x: x
+    )
 
     def corrupt(ctx):
         if ctx.message["role"] == "tool":
@@ -155,7 +161,9 @@ async def test_a_message_append_hook_cannot_break_history(make_loop):
 
 
 async def test_llm_after_break_drops_tool_calls(make_loop):
-    loop, hooks, _ = _loop(make_loop, [ScriptedLLM.tool_calls([("t", {"x": "a"})], text="thinking")], t=lambda x: x)
+    loop, hooks, _ = _loop(
+        make_loop, [ScriptedLLM.tool_calls([("t", {"x": "a"})], text="thinking")], t=lambda x: x
+    )
     hooks.register(HookPoint.LLM_AFTER, lambda ctx: HookDirective.BREAK)
     sid = await loop.new_session()
     result = await loop.send("hi", sid)
@@ -165,11 +173,15 @@ async def test_llm_after_break_drops_tool_calls(make_loop):
     assert messages[-1] == {"role": "assistant", "content": "thinking"}
 
 
-@pytest.mark.parametrize("point", [HookPoint.ROUND_DECIDE, HookPoint.TOOLS_BATCH_BEFORE, HookPoint.TOOL_BEFORE])
+@pytest.mark.parametrize(
+    "point", [HookPoint.ROUND_DECIDE, HookPoint.TOOLS_BATCH_BEFORE, HookPoint.TOOL_BEFORE]
+)
 async def test_skip_directives_answer_calls_without_running_them(make_loop, point):
     ran: list[str] = []
     loop, hooks, _ = _loop(
-        make_loop, [ScriptedLLM.tool_call("t", {"x": "a"}), ScriptedLLM.text("ok")], t=lambda x: ran.append(x) or x
+        make_loop,
+        [ScriptedLLM.tool_call("t", {"x": "a"}), ScriptedLLM.text("ok")],
+        t=lambda x: ran.append(x) or x,
     )
 
     def skip(ctx):
@@ -196,7 +208,11 @@ async def test_round_decide_break_answers_and_stops(make_loop):
 
 async def test_tool_before_can_rewrite_arguments(make_loop):
     got: list[str] = []
-    loop, hooks, _ = _loop(make_loop, [ScriptedLLM.tool_call("t", {"x": "raw"}), ScriptedLLM.text("ok")], t=lambda x: got.append(x) or x)
+    loop, hooks, _ = _loop(
+        make_loop,
+        [ScriptedLLM.tool_call("t", {"x": "raw"}), ScriptedLLM.text("ok")],
+        t=lambda x: got.append(x) or x,
+    )
 
     def rewrite(ctx):
         ctx.tool_args = {"x": "rewritten"}
@@ -216,7 +232,9 @@ async def test_tool_error_skip_and_short_circuit_retry(make_loop):
             raise RuntimeError("first try fails")
         return "second try works"
 
-    loop, hooks, _ = _loop(make_loop, [ScriptedLLM.tool_call("flaky", {"x": "a"}), ScriptedLLM.text("ok")], flaky=flaky)
+    loop, hooks, _ = _loop(
+        make_loop, [ScriptedLLM.tool_call("flaky", {"x": "a"}), ScriptedLLM.text("ok")], flaky=flaky
+    )
     hooks.register(HookPoint.TOOL_ERROR, lambda ctx: HookDirective.SHORT_CIRCUIT)
     sid = await loop.new_session()
     await loop.send("hi", sid)
@@ -226,7 +244,9 @@ async def test_tool_error_skip_and_short_circuit_retry(make_loop):
     def always(x: str) -> str:
         raise RuntimeError("nope")
 
-    loop2, hooks2, _ = _loop(make_loop, [ScriptedLLM.tool_call("always", {"x": "a"}), ScriptedLLM.text("ok")], always=always)
+    loop2, hooks2, _ = _loop(
+        make_loop, [ScriptedLLM.tool_call("always", {"x": "a"}), ScriptedLLM.text("ok")], always=always
+    )
 
     def replace(ctx):
         ctx.output = "friendly fallback"
@@ -270,10 +290,23 @@ async def test_events_of_a_tool_round_in_order_with_monotonic_seq(make_loop):
     T = AgentEventType
     assert types == [
         T.SESSION_STARTED,
-        T.ROUND_STARTED, T.STREAM_STARTED, T.LLM_CALL_STARTED, T.LLM_CALL_COMPLETED, T.STREAM_COMPLETED,
-        T.USAGE_UPDATED, T.ROUND_TOOLS_PRESENT, T.TOOL_CALL_STARTED, T.TOOL_CALL_COMPLETED, T.ROUND_COMPLETED,
-        T.ROUND_STARTED, T.STREAM_STARTED, T.LLM_CALL_STARTED, T.LLM_CALL_COMPLETED, T.STREAM_COMPLETED,
-        T.USAGE_UPDATED, T.ROUND_COMPLETED,
+        T.ROUND_STARTED,
+        T.STREAM_STARTED,
+        T.LLM_CALL_STARTED,
+        T.LLM_CALL_COMPLETED,
+        T.STREAM_COMPLETED,
+        T.USAGE_UPDATED,
+        T.ROUND_TOOLS_PRESENT,
+        T.TOOL_CALL_STARTED,
+        T.TOOL_CALL_COMPLETED,
+        T.ROUND_COMPLETED,
+        T.ROUND_STARTED,
+        T.STREAM_STARTED,
+        T.LLM_CALL_STARTED,
+        T.LLM_CALL_COMPLETED,
+        T.STREAM_COMPLETED,
+        T.USAGE_UPDATED,
+        T.ROUND_COMPLETED,
         T.SESSION_ENDED,
     ]
     seqs = [e.seq for e in events]
@@ -282,7 +315,11 @@ async def test_events_of_a_tool_round_in_order_with_monotonic_seq(make_loop):
     assert monos == sorted(monos)
     assert all(e.session_id == sid for e in events)
     completed = next(e for e in events if e.type == T.TOOL_CALL_COMPLETED)
-    assert completed.data.name == "t" and completed.data.output == "a" and completed.data.tool_input == {"x": "a"}
+    assert (
+        completed.data.name == "t"
+        and completed.data.output == "a"
+        and completed.data.tool_input == {"x": "a"}
+    )
     deltas = "".join(e.data.text for e in events if e.type == T.STREAM_DELTA)
     assert deltas == "ok"
 

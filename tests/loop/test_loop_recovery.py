@@ -84,7 +84,9 @@ def _human_registry() -> ToolRegistry:
 
 
 async def test_request_user_input_pauses_and_submit_input_resumes_from_another_loop(make_loop):
-    llm = ScriptedLLM([ScriptedLLM.tool_call("request_user_input", {"prompt": "Which colour?", "kind": "text"})])
+    llm = ScriptedLLM(
+        [ScriptedLLM.tool_call("request_user_input", {"prompt": "Which colour?", "kind": "text"})]
+    )
     loop = make_loop(llm=llm, tool_registry=_human_registry())
     sid = await loop.new_session()
     result = await loop.send("paint it", sid)
@@ -130,7 +132,11 @@ async def test_follow_up_during_a_send_is_delivered_at_the_next_round(make_loop)
     result = await task
     assert result.final_text == "saw the follow-up"
     last_request = llm.requests[-1].messages
-    assert last_request[-1] == {"role": "user", "content": "<follow_up>\nalso do this\n</follow_up>", "name": "follow_up"}
+    assert last_request[-1] == {
+        "role": "user",
+        "content": "<follow_up>\nalso do this\n</follow_up>",
+        "name": "follow_up",
+    }
     check_history(await loop.get_messages(sid))
 
 
@@ -229,7 +235,9 @@ async def test_task_cancellation_mid_tool_leaves_no_open_call(make_loop):
         await asyncio.sleep(30)
         return "never"
 
-    loop = make_loop(llm=ScriptedLLM([ScriptedLLM.tool_call("hang", {"x": "a"})]), tool_registry=make_tools(hang=hang))
+    loop = make_loop(
+        llm=ScriptedLLM([ScriptedLLM.tool_call("hang", {"x": "a"})]), tool_registry=make_tools(hang=hang)
+    )
     sid = await loop.new_session()
     task = asyncio.create_task(loop.send("go", sid))
     await entered.wait()

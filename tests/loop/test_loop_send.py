@@ -76,7 +76,12 @@ async def test_tool_round_executes_and_feeds_the_result_back(make_loop):
     assert seen == ["hey"]
     messages = await loop.get_messages(sid)
     check_history(messages)
-    assert messages[2] == {"role": "tool", "content": "HEY", "tool_call_id": messages[1]["tool_calls"][0]["id"], "name": "shout"}
+    assert messages[2] == {
+        "role": "tool",
+        "content": "HEY",
+        "tool_call_id": messages[1]["tool_calls"][0]["id"],
+        "name": "shout",
+    }
     assert llm.requests[1].messages[-1]["content"] == "HEY"
     assert llm.requests[0].tool_choice == "auto"
     assert [t["function"]["name"] for t in llm.requests[0].tools] == ["shout"]
@@ -96,7 +101,9 @@ async def test_a_rounds_calls_run_concurrently_and_results_keep_call_order(make_
         await asyncio.sleep(0)
         return "B"
 
-    llm = ScriptedLLM([ScriptedLLM.tool_calls([("slow_a", {"x": "1"}), ("fast_b", {"x": "2"})]), ScriptedLLM.text("ok")])
+    llm = ScriptedLLM(
+        [ScriptedLLM.tool_calls([("slow_a", {"x": "1"}), ("fast_b", {"x": "2"})]), ScriptedLLM.text("ok")]
+    )
     loop = make_loop(llm=llm, tool_registry=make_tools(slow_a=slow_a, fast_b=fast_b))
     sid = await loop.new_session()
     result = await loop.send("go", sid)
@@ -170,7 +177,9 @@ async def test_round_limit_makes_a_tool_free_summary_call(make_loop):
         return summary if request.tools is None else ScriptedLLM.tool_call("echo", {"x": "again"})
 
     llm = ScriptedLLM(responder=responder)
-    loop = make_loop(llm=llm, tool_registry=make_tools(echo=lambda x: x), config=AgentLoopConfig(max_rounds=2))
+    loop = make_loop(
+        llm=llm, tool_registry=make_tools(echo=lambda x: x), config=AgentLoopConfig(max_rounds=2)
+    )
     sid = await loop.new_session()
     result = await loop.send("loop forever", sid)
     assert result.status == "hit_round_limit"
@@ -194,7 +203,9 @@ async def test_token_budget_stops_at_a_round_boundary(make_loop):
 
 async def test_retry_exhaustion_degrades_and_persists_a_marker(make_loop):
     policy = LLMRetryPolicy(max_attempts=2, backoff_initial=0.0, backoff_max=0.0, total_timeout=None)
-    llm = ScriptedLLM([ScriptedLLM.error(ConnectionError("down")), ScriptedLLM.error(ConnectionError("down"))])
+    llm = ScriptedLLM(
+        [ScriptedLLM.error(ConnectionError("down")), ScriptedLLM.error(ConnectionError("down"))]
+    )
     loop = make_loop(llm=llm, config=AgentLoopConfig(retry_policy=policy))
     sid = await loop.new_session()
     result = await loop.send("hi", sid)
@@ -219,7 +230,10 @@ async def test_retry_recovers_from_a_transient_error(make_loop):
     llm = ScriptedLLM([ScriptedLLM.error(ConnectionError("blip")), ScriptedLLM.text("fine")])
     bus = AgentEventBus()
     calls = []
-    bus.subscribe(AgentEventType.LLM_CALL_COMPLETED, lambda e: calls.append((e.data.call_id, e.data.attempt, e.data.success)))
+    bus.subscribe(
+        AgentEventType.LLM_CALL_COMPLETED,
+        lambda e: calls.append((e.data.call_id, e.data.attempt, e.data.success)),
+    )
     loop = make_loop(llm=llm, config=AgentLoopConfig(retry_policy=policy), event_bus=bus)
     sid = await loop.new_session()
     assert (await loop.send("hi", sid)).final_text == "fine"

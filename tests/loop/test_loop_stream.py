@@ -34,7 +34,9 @@ async def test_stream_yields_deltas_tool_events_and_the_final_result(make_loop):
     assert text == "all done, loudly"
 
     kinds = [e.type for e in events]
-    assert kinds.index(T.TOOL_CALL_DELTA) < kinds.index(T.TOOL_CALL_STARTED) < kinds.index(T.TOOL_CALL_COMPLETED)
+    assert (
+        kinds.index(T.TOOL_CALL_DELTA) < kinds.index(T.TOOL_CALL_STARTED) < kinds.index(T.TOOL_CALL_COMPLETED)
+    )
     assert kinds.count(T.ROUND_COMPLETED) == 2
     completed = next(e for e in events if e.type == T.TOOL_CALL_COMPLETED)
     assert completed.data.output == "HELLO WORLD, STREAMED"
@@ -93,7 +95,9 @@ async def test_cancelling_the_consumer_cancels_the_send(make_loop):
         await asyncio.sleep(30)
         return "never"
 
-    loop = make_loop(llm=ScriptedLLM([ScriptedLLM.tool_call("hang", {"x": "a"})]), tool_registry=make_tools(hang=hang))
+    loop = make_loop(
+        llm=ScriptedLLM([ScriptedLLM.tool_call("hang", {"x": "a"})]), tool_registry=make_tools(hang=hang)
+    )
     sid = await loop.new_session()
 
     async def consume() -> None:

@@ -28,7 +28,9 @@ async def test_output_schema_becomes_response_format_and_is_parsed(make_loop):
 
 
 async def test_one_repair_round_then_success(make_loop):
-    llm = ScriptedLLM([ScriptedLLM.text("It is cold in Oslo."), ScriptedLLM.json({"city": "Oslo", "temp_c": 1})])
+    llm = ScriptedLLM(
+        [ScriptedLLM.text("It is cold in Oslo."), ScriptedLLM.json({"city": "Oslo", "temp_c": 1})]
+    )
     spec = StructuredOutputSpec(name="weather", schema=SCHEMA)
     loop = make_loop(llm=llm, config=AgentLoopConfig(output_schema=spec))
     sid = await loop.new_session()
@@ -62,6 +64,8 @@ def test_output_schema_and_response_format_are_exclusive():
 
 async def test_a_services_default_retry_policy_is_used_when_config_has_none(make_loop):
     llm = ScriptedLLM([ScriptedLLM.error(ConnectionError("blip")), ScriptedLLM.text("ok")])
-    llm.default_retry_policy = LLMRetryPolicy(max_attempts=2, backoff_initial=0, backoff_max=0, total_timeout=None)
+    llm.default_retry_policy = LLMRetryPolicy(
+        max_attempts=2, backoff_initial=0, backoff_max=0, total_timeout=None
+    )
     loop = make_loop(llm=llm)
     assert (await loop.send("hi", await loop.new_session())).final_text == "ok"

@@ -41,9 +41,15 @@ def _tool_names(request: LLMRequest) -> set[str]:
 
 def _registry() -> ToolRegistry:
     registry = ToolRegistry()
-    registry.register(ToolDefinition("echo", "Echo text.", required_params=("text",),
-                                     input_schema={"type": "object", "properties": {"text": {"type": "string"}}}),
-                      lambda text: f"echo:{text}")
+    registry.register(
+        ToolDefinition(
+            "echo",
+            "Echo text.",
+            required_params=("text",),
+            input_schema={"type": "object", "properties": {"text": {"type": "string"}}},
+        ),
+        lambda text: f"echo:{text}",
+    )
     registry.register(ToolDefinition("secret", "Parent-only tool."), lambda: "classified")
     register_spawn_agent(registry)
     return registry
@@ -90,7 +96,9 @@ async def test_depth_limit_rejects_without_creating_a_session(make_loop):
         if system.startswith("PARENT"):
             return ScriptedLLM.tool_call("spawn_agent", {"task": "level 1", "system_prompt": "CHILD: go"})
         if system.startswith("CHILD"):
-            return ScriptedLLM.tool_call("spawn_agent", {"task": "level 2", "system_prompt": "GRANDCHILD: go"})
+            return ScriptedLLM.tool_call(
+                "spawn_agent", {"task": "level 2", "system_prompt": "GRANDCHILD: go"}
+            )
         raise AssertionError("the grandchild must never run")
 
     loop = make_loop(
@@ -123,17 +131,28 @@ def _delegating_loop(make_loop, *, child_rounds_forever: bool = False, **loop_kw
 
     async def delegate(lifecycle: str, max_rounds: int = 4) -> str:
         ctx = get_tool_runtime_context(required=True)
-        spec = AgentSpec(name="worker", system_prompt="CHILD", tools=["echo"], max_rounds=max_rounds,
-                         lifecycle=lifecycle, metadata={"team": "a"})
+        spec = AgentSpec(
+            name="worker",
+            system_prompt="CHILD",
+            tools=["echo"],
+            max_rounds=max_rounds,
+            lifecycle=lifecycle,
+            metadata={"team": "a"},
+        )
         outcome = await run_agent_spec(spec, "work", parent_loop=ctx.loop, spawn_tool_call_id="call_x")
         outcomes.append(outcome)
         return json.dumps({k: outcome[k] for k in ("status", "final_text")})
 
     registry.register(
-        ToolDefinition("delegate", "Run a worker.", required_params=("lifecycle",), input_schema={
-            "type": "object",
-            "properties": {"lifecycle": {"type": "string"}, "max_rounds": {"type": "integer"}},
-        }),
+        ToolDefinition(
+            "delegate",
+            "Run a worker.",
+            required_params=("lifecycle",),
+            input_schema={
+                "type": "object",
+                "properties": {"lifecycle": {"type": "string"}, "max_rounds": {"type": "integer"}},
+            },
+        ),
         delegate,
     )
     script: dict[str, Any] = {"args": {"lifecycle": "ephemeral"}}
@@ -149,8 +168,12 @@ def _delegating_loop(make_loop, *, child_rounds_forever: bool = False, **loop_kw
             return ScriptedLLM.tool_call("echo", {"text": "again"})
         return ScriptedLLM.text("worker finished")
 
-    loop = make_loop(llm=ScriptedLLM(responder=responder), tool_registry=registry,
-                     config=AgentLoopConfig(system_prompt="PARENT"), **loop_kwargs)
+    loop = make_loop(
+        llm=ScriptedLLM(responder=responder),
+        tool_registry=registry,
+        config=AgentLoopConfig(system_prompt="PARENT"),
+        **loop_kwargs,
+    )
     return loop, outcomes, script
 
 
@@ -194,10 +217,13 @@ async def test_ephemeral_child_that_hits_its_round_limit_is_kept(make_loop):
     assert [c.session_id for c in await store.list_children(sid)] == [outcome["session_id"]]
 
 
-@pytest.mark.parametrize("forever, expected", [
-    (False, ["subagent_task_start", "subagent_text", "subagent_completed"]),
-    (True, ["subagent_task_start", "subagent_limit", "subagent_completed"]),
-])
+@pytest.mark.parametrize(
+    "forever, expected",
+    [
+        (False, ["subagent_task_start", "subagent_text", "subagent_completed"]),
+        (True, ["subagent_task_start", "subagent_limit", "subagent_completed"]),
+    ],
+)
 async def test_subagent_events_in_order_on_the_parent_session(make_loop, forever, expected):
     loop, outcomes, script = _delegating_loop(make_loop, child_rounds_forever=forever)
     script["args"] = {"lifecycle": "linked", "max_rounds": 2}
@@ -224,10 +250,15 @@ async def test_invalid_specs_and_failing_children(make_loop):
             return ScriptedLLM.error(RuntimeError("provider down"))
         if _last(request)["role"] == "tool":
             return ScriptedLLM.text(str(_last(request)["content"]))
-        return ScriptedLLM.tool_call("spawn_agent", {"task": "t", "system_prompt": "CHILD", "tools": ["nope"]})
+        return ScriptedLLM.tool_call(
+            "spawn_agent", {"task": "t", "system_prompt": "CHILD", "tools": ["nope"]}
+        )
 
-    loop = make_loop(llm=ScriptedLLM(responder=responder), tool_registry=_registry(),
-                     config=AgentLoopConfig(system_prompt="PARENT"))
+    loop = make_loop(
+        llm=ScriptedLLM(responder=responder),
+        tool_registry=_registry(),
+        config=AgentLoopConfig(system_prompt="PARENT"),
+    )
     sid = await loop.new_session()
     result = await loop.send("go", sid)
     assert result.final_text.startswith("Error: invalid AgentSpec")
@@ -236,9 +267,12 @@ async def test_invalid_specs_and_failing_children(make_loop):
     store = await loop.ensure_store()
     with use_tool_runtime_context(ToolRuntimeContext(session_id=sid, store=store, loop=loop)):
         with pytest.raises(AgentSpecError):
-            await run_agent_spec({"name": "x", "system_prompt": "CHILD", "tool": ["echo"]}, "t", parent_loop=loop)
-        failed = await run_agent_spec('{"name": "x", "system_prompt": "CHILD", "lifecycle": "ephemeral"}',
-                                      "t", parent_loop=loop)
+            await run_agent_spec(
+                {"name": "x", "system_prompt": "CHILD", "tool": ["echo"]}, "t", parent_loop=loop
+            )
+        failed = await run_agent_spec(
+            '{"name": "x", "system_prompt": "CHILD", "lifecycle": "ephemeral"}', "t", parent_loop=loop
+        )
     assert failed["status"] == "failed" and "provider down" in failed["final_text"]
     kept = await store.get_session(failed["session_id"])
     assert kept is not None and kept.parent_session_id == sid  # not completed: kept for inspection
@@ -258,9 +292,17 @@ async def test_parent_and_child_share_one_board(make_loop):
         tool_turns = sum(1 for m in request.messages if m["role"] == "tool")
         if system.startswith("PARENT"):
             steps = [
-                ScriptedLLM.tool_call("board_post", {"text": "plan the work", "kind": "task", "status": "open"}),
-                ScriptedLLM.tool_call("spawn_agent", {"task": "do #1", "system_prompt": "CHILD",
-                                                      "tools": ["board_read", "board_post", "board_update"]}),
+                ScriptedLLM.tool_call(
+                    "board_post", {"text": "plan the work", "kind": "task", "status": "open"}
+                ),
+                ScriptedLLM.tool_call(
+                    "spawn_agent",
+                    {
+                        "task": "do #1",
+                        "system_prompt": "CHILD",
+                        "tools": ["board_read", "board_post", "board_update"],
+                    },
+                ),
                 ScriptedLLM.tool_call("board_read", {}),
             ]
             return steps[tool_turns] if tool_turns < len(steps) else ScriptedLLM.text(str(last["content"]))
@@ -271,8 +313,11 @@ async def test_parent_and_child_share_one_board(make_loop):
         return steps[tool_turns] if tool_turns < len(steps) else ScriptedLLM.text("ok")
 
     registry = _registry()
-    loop = make_loop(llm=ScriptedLLM(responder=responder), tool_registry=registry,
-                     config=AgentLoopConfig(system_prompt="PARENT"))
+    loop = make_loop(
+        llm=ScriptedLLM(responder=responder),
+        tool_registry=registry,
+        config=AgentLoopConfig(system_prompt="PARENT"),
+    )
     store = await loop.ensure_store()
     board = StoreBlackboard(store)
     register_blackboard_tools(registry, board, "team-1")
@@ -303,10 +348,15 @@ async def test_cancelling_the_parent_mid_delegation_still_closes_the_event_brack
     def responder(request: LLMRequest) -> ScriptedTurn:
         if (request.system_prompt or "").startswith("CHILD"):
             return ScriptedLLM.tool_call("block", {})
-        return ScriptedLLM.tool_call("spawn_agent", {"task": "t", "system_prompt": "CHILD", "tools": ["block"]})
+        return ScriptedLLM.tool_call(
+            "spawn_agent", {"task": "t", "system_prompt": "CHILD", "tools": ["block"]}
+        )
 
-    loop = make_loop(llm=ScriptedLLM(responder=responder), tool_registry=registry,
-                     config=AgentLoopConfig(system_prompt="PARENT"))
+    loop = make_loop(
+        llm=ScriptedLLM(responder=responder),
+        tool_registry=registry,
+        config=AgentLoopConfig(system_prompt="PARENT"),
+    )
     events: list[Any] = []
     for kind in SUBAGENT_EVENTS:
         loop.event_bus.subscribe(kind, events.append)
@@ -333,7 +383,11 @@ async def test_each_tool_call_sees_its_own_id_and_spawned_children_record_it(mak
 
     registry = _registry()
     registry.register(
-        ToolDefinition("who", "Report the call id.", input_schema={"type": "object", "properties": {"text": {"type": "string"}}}),
+        ToolDefinition(
+            "who",
+            "Report the call id.",
+            input_schema={"type": "object", "properties": {"text": {"type": "string"}}},
+        ),
         who,
     )
 
@@ -343,12 +397,19 @@ async def test_each_tool_call_sees_its_own_id_and_spawned_children_record_it(mak
             if _last(request)["role"] == "tool":
                 return ScriptedLLM.text("parent done")
             return ScriptedLLM.tool_calls(
-                [("who", {"text": "a"}), ("who", {"text": "b"}), ("spawn_agent", {"task": "loop", "max_rounds": 1})]
+                [
+                    ("who", {"text": "a"}),
+                    ("who", {"text": "b"}),
+                    ("spawn_agent", {"task": "loop", "max_rounds": 1}),
+                ]
             )
         return ScriptedLLM.tool_call("echo", {"text": "again"})  # the child never finishes: it is kept
 
-    loop = make_loop(llm=ScriptedLLM(responder=responder), tool_registry=registry,
-                     config=AgentLoopConfig(system_prompt="PARENT"))
+    loop = make_loop(
+        llm=ScriptedLLM(responder=responder),
+        tool_registry=registry,
+        config=AgentLoopConfig(system_prompt="PARENT"),
+    )
     sid = await loop.new_session()
     await loop.send("go", sid)
     messages = await loop.get_messages(sid)

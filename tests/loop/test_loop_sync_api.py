@@ -19,6 +19,7 @@ def test_send_sync_round_trip(target):
         assert loop.follow_up_sync("more", sid).final_text == "again"
     finally:
         loop.close()
+
     # The store was closed and the data is durable for a fresh loop.
     async def read() -> list[dict]:
         async with StatefulAgentLoop(llm=ScriptedLLM(), **target) as fresh:

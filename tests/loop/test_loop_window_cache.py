@@ -36,7 +36,9 @@ def _responder_for(steps: list[dict]):
             n = steps[index]["calls"]
             names = [t["function"]["name"] for t in request.tools or []]
             if n and names:
-                return ScriptedLLM.tool_calls([(names[k % len(names)], {"x": f"{index}-{k}"}) for k in range(n)])
+                return ScriptedLLM.tool_calls(
+                    [(names[k % len(names)], {"x": f"{index}-{k}"}) for k in range(n)]
+                )
         return ScriptedLLM.text(f"answer after {len(request.messages)} messages")
 
     return responder
@@ -77,7 +79,9 @@ async def test_warm_and_cold_loops_send_identical_requests(target):
             await editor.update_session_prompt(cold_sid, f"edited prompt {i}")
         kwargs = {"system_prompt": step["prompt"], "tools": step["tools"]}
         await warm.send(step["text"], warm_sid, **kwargs)
-        cold = StatefulAgentLoop(llm=cold_llm, **target, tool_registry=tools, hooks=_hooks(), session_cache_size=0)
+        cold = StatefulAgentLoop(
+            llm=cold_llm, **target, tool_registry=tools, hooks=_hooks(), session_cache_size=0
+        )
         await cold.send(step["text"], cold_sid, **kwargs)
         await cold.aclose()
 

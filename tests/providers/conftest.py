@@ -33,7 +33,12 @@ async def make_openai(wire: WireServer) -> AsyncIterator[Callable[..., OpenAICom
     made: list[OpenAICompatibleChatLLMService] = []
 
     def make(**overrides: Any) -> OpenAICompatibleChatLLMService:
-        fields: dict[str, Any] = {"base_url": wire.url + "/v1", "api_key": "sk-wire-secret", "model": "wire-model", "timeout_s": TIMEOUT_S}
+        fields: dict[str, Any] = {
+            "base_url": wire.url + "/v1",
+            "api_key": "sk-wire-secret",
+            "model": "wire-model",
+            "timeout_s": TIMEOUT_S,
+        }
         fields.update(overrides)
         service = OpenAICompatibleChatLLMService(OpenAICompatibleChatConfig(**fields))
         made.append(service)
@@ -49,7 +54,12 @@ async def make_anthropic(wire: WireServer) -> AsyncIterator[Callable[..., Anthro
     made: list[AnthropicMessagesLLMService] = []
 
     def make(**overrides: Any) -> AnthropicMessagesLLMService:
-        fields: dict[str, Any] = {"base_url": wire.url, "api_key": "sk-ant-wire", "model": "wire-claude", "timeout_s": TIMEOUT_S}
+        fields: dict[str, Any] = {
+            "base_url": wire.url,
+            "api_key": "sk-ant-wire",
+            "model": "wire-claude",
+            "timeout_s": TIMEOUT_S,
+        }
         fields.update(overrides)
         service = AnthropicMessagesLLMService(AnthropicChatConfig(**fields))
         made.append(service)

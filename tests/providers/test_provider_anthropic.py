@@ -41,7 +41,12 @@ TOOLS = [
         },
     }
 ]
-CACHE_USAGE = {"input_tokens": 20, "cache_read_input_tokens": 1500, "cache_creation_input_tokens": 300, "output_tokens": 1}
+CACHE_USAGE = {
+    "input_tokens": 20,
+    "cache_read_input_tokens": 1500,
+    "cache_creation_input_tokens": 300,
+    "output_tokens": 1,
+}
 
 
 def request(**kw: Any) -> LLMRequest:
@@ -57,16 +62,24 @@ def cache_marks(body: dict[str, Any]) -> list[str]:
     where = [f"tools[{i}]" for i, t in enumerate(body.get("tools") or []) if "cache_control" in t]
     where += [f"system[{i}]" for i, b in enumerate(body.get("system") or []) if "cache_control" in b]
     for m, message in enumerate(body["messages"]):
-        where += [f"messages[{m}][{b}]" for b, block in enumerate(message["content"]) if "cache_control" in block]
+        where += [
+            f"messages[{m}][{b}]" for b, block in enumerate(message["content"]) if "cache_control" in block
+        ]
     return where
 
 
 async def test_text_and_thinking_stream_with_cache_usage(wire: WireServer, make_anthropic: Any) -> None:
-    wire.push_anthropic_stream(anthropic_text_events("Bonjour le monde", thinking="hmm, French", pieces=4, usage=CACHE_USAGE))
+    wire.push_anthropic_stream(
+        anthropic_text_events("Bonjour le monde", thinking="hmm, French", pieces=4, usage=CACHE_USAGE)
+    )
     texts: list[str] = []
     thinks: list[str] = []
     llm = make_anthropic()
-    response = await llm.complete(request(system_prompt="be kind", max_tokens=99), on_chunk_delta_text=texts.append, on_chunk_think=thinks.append)
+    response = await llm.complete(
+        request(system_prompt="be kind", max_tokens=99),
+        on_chunk_delta_text=texts.append,
+        on_chunk_think=thinks.append,
+    )
     assert response.text == "Bonjour le monde" and len(texts) == 4
     assert "".join(thinks) == "hmm, French"
     usage = response.token_usage.normalized()
@@ -100,7 +113,11 @@ def test_history_conversion_covers_tools_images_system_and_merging() -> None:
             "role": "assistant",
             "content": "checking",
             "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "tea"}'}},
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "lookup", "arguments": '{"q": "tea"}'},
+                },
                 {"id": "call_2", "type": "function", "function": {"name": "lookup", "arguments": "not json"}},
             ],
         },
@@ -132,20 +149,30 @@ def test_tool_choice_mapping() -> None:
     assert to_anthropic_tool_choice("auto") == {"type": "auto"}
     assert to_anthropic_tool_choice("required") == {"type": "any"}
     assert to_anthropic_tool_choice("none") == {"type": "none"}
-    assert to_anthropic_tool_choice({"type": "function", "function": {"name": "x"}}) == {"type": "tool", "name": "x"}
+    assert to_anthropic_tool_choice({"type": "function", "function": {"name": "x"}}) == {
+        "type": "tool",
+        "name": "x",
+    }
     assert to_anthropic_tool_choice(None) is None
 
 
 async def test_parallel_tool_use_split_across_many_json_deltas(wire: WireServer, make_anthropic: Any) -> None:
     args_a = json.dumps({"q": "the quick brown fox"})
     args_b = json.dumps({"q": "jumps"})
-    events = anthropic_tool_events([("toolu_a", "lookup", args_a), ("toolu_b", "lookup", args_b)], text="Let me look.", pieces=6)
+    events = anthropic_tool_events(
+        [("toolu_a", "lookup", args_a), ("toolu_b", "lookup", args_b)], text="Let me look.", pieces=6
+    )
     wire.push_anthropic_stream(events)
     llm = make_anthropic()
     deltas: list[dict[str, Any]] = []
     async for chunk in llm.stream(request(tools=TOOLS, tool_choice="auto")):
         deltas.extend(chunk.delta_tool_calls or [])
-    assert deltas[0] == {"index": 0, "id": "toolu_a", "type": "function", "function": {"name": "lookup", "arguments": ""}}
+    assert deltas[0] == {
+        "index": 0,
+        "id": "toolu_a",
+        "type": "function",
+        "function": {"name": "lookup", "arguments": ""},
+    }
     assert sum(1 for d in deltas if d["function"].get("arguments")) >= 8
 
     wire.push_anthropic_stream(events)
@@ -174,11 +201,16 @@ async def test_cache_breakpoints_on_the_stable_prefix(wire: WireServer, make_ant
     assert body["tools"][0]["cache_control"] == {"type": "ephemeral"}
 
     wire.push_anthropic_stream(anthropic_text_events("ok"))
-    await make_anthropic(prompt_caching=False).complete(LLMRequest(messages=history, system_prompt="sys", tools=TOOLS))
+    await make_anthropic(prompt_caching=False).complete(
+        LLMRequest(messages=history, system_prompt="sys", tools=TOOLS)
+    )
     assert cache_marks(wire.requests[1].body) == []
 
 
-block = st.fixed_dictionaries({"type": st.sampled_from(["text", "thinking", "tool_use"])}, optional={"cache_control": st.just({"type": "ephemeral"})})
+block = st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "thinking", "tool_use"])},
+    optional={"cache_control": st.just({"type": "ephemeral"})},
+)
 
 
 @settings(max_examples=100, deadline=None)
@@ -187,7 +219,9 @@ block = st.fixed_dictionaries({"type": st.sampled_from(["text", "thinking", "too
     tools=st.lists(block, max_size=3),
     turns=st.lists(st.lists(block, min_size=1, max_size=3), max_size=5),
 )
-def test_breakpoints_never_exceed_the_provider_limit(system: list[dict[str, Any]], tools: list[dict[str, Any]], turns: list[list[dict[str, Any]]]) -> None:
+def test_breakpoints_never_exceed_the_provider_limit(
+    system: list[dict[str, Any]], tools: list[dict[str, Any]], turns: list[list[dict[str, Any]]]
+) -> None:
     messages = [{"role": "user", "content": blocks} for blocks in turns]
     every = [*system, *tools, *(b for t in turns for b in t)]
     unmarked_thinking = [b for b in every if b["type"] == "thinking" and "cache_control" not in b]
@@ -201,7 +235,9 @@ def test_breakpoints_never_exceed_the_provider_limit(system: list[dict[str, Any]
         assert "cache_control" in [b for b in tools if b["type"] != "thinking"][-1]
 
 
-async def test_retry_after_ms_and_overloaded_then_success(wire: WireServer, make_anthropic: Any, sleeps: SleepRecorder) -> None:
+async def test_retry_after_ms_and_overloaded_then_success(
+    wire: WireServer, make_anthropic: Any, sleeps: SleepRecorder
+) -> None:
     wire.push(error(429, headers={"retry-after-ms": "1500"}, kind="rate_limit_error"))
     wire.push(error(529, kind="overloaded_error"))
     wire.push_anthropic_stream(anthropic_text_events("made it"))
@@ -212,7 +248,9 @@ async def test_retry_after_ms_and_overloaded_then_success(wire: WireServer, make
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404])
-async def test_permanent_statuses_are_not_retried(wire: WireServer, make_anthropic: Any, sleeps: SleepRecorder, status: int) -> None:
+async def test_permanent_statuses_are_not_retried(
+    wire: WireServer, make_anthropic: Any, sleeps: SleepRecorder, status: int
+) -> None:
     wire.push(error(status, kind="invalid_request_error"), error(status))
     llm = make_anthropic()
     with pytest.raises(LLMNonRetryable) as info:
@@ -228,15 +266,21 @@ async def test_stream_without_message_stop_is_a_failure(wire: WireServer, make_a
     assert info.value.reason == "no_terminator" and info.value.provider == "anthropic"
 
 
-async def test_events_without_event_lines_are_dropped_by_the_sdk_and_detected(wire: WireServer, make_anthropic: Any) -> None:
+async def test_events_without_event_lines_are_dropped_by_the_sdk_and_detected(
+    wire: WireServer, make_anthropic: Any
+) -> None:
     wire.push(Reply(events=[sse(e) for e in anthropic_text_events("ghost")]))
     with pytest.raises(LLMStreamIncomplete) as info:
         await make_anthropic().complete(request())
     assert info.value.reason == "no_terminator"
 
 
-async def test_stream_cut_mid_tool_call_then_retry(wire: WireServer, make_anthropic: Any, sleeps: SleepRecorder) -> None:
-    events = anthropic_sse(anthropic_tool_events([("toolu_a", "lookup", json.dumps({"q": "long enough query"}))], pieces=8))
+async def test_stream_cut_mid_tool_call_then_retry(
+    wire: WireServer, make_anthropic: Any, sleeps: SleepRecorder
+) -> None:
+    events = anthropic_sse(
+        anthropic_tool_events([("toolu_a", "lookup", json.dumps({"q": "long enough query"}))], pieces=8)
+    )
     wire.push(Reply(events=events, cut_after=5))
     llm = make_anthropic()
     with pytest.raises(LLMStreamIncomplete) as info:
@@ -258,7 +302,10 @@ async def test_malformed_event_is_a_failure(wire: WireServer, make_anthropic: An
 
 async def test_error_event_mid_stream_is_an_sdk_status_error(wire: WireServer, make_anthropic: Any) -> None:
     events = anthropic_sse(anthropic_text_events("abc"))
-    events.insert(3, sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, event="error"))
+    events.insert(
+        3,
+        sse({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, event="error"),
+    )
     wire.push(Reply(events=events))
     with pytest.raises(anthropic.APIStatusError):
         await make_anthropic().complete(request())
@@ -271,11 +318,16 @@ async def test_server_that_never_answers_times_out(wire: WireServer, make_anthro
 
 
 async def test_structured_output_via_a_forced_tool(wire: WireServer, make_anthropic: Any) -> None:
-    spec = StructuredOutputSpec(name="verdict", schema={"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]})
+    spec = StructuredOutputSpec(
+        name="verdict",
+        schema={"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]},
+    )
     wire.push_anthropic_stream(anthropic_tool_events([("toolu_s", "verdict", '{"ok": true}')], pieces=3))
     llm = make_anthropic()
     texts: list[str] = []
-    response = await llm.complete(request(response_format=spec.to_openai_response_format()), on_chunk_delta_text=texts.append)
+    response = await llm.complete(
+        request(response_format=spec.to_openai_response_format()), on_chunk_delta_text=texts.append
+    )
     body = wire.requests[0].body
     assert body["tool_choice"] == {"type": "tool", "name": "verdict"}
     assert body["tools"][-1]["name"] == "verdict" and body["tools"][-1]["input_schema"] == spec.schema
@@ -301,7 +353,9 @@ async def test_non_streaming_mode_and_v1_suffix_in_base_url(wire: WireServer, ma
     response = await llm.complete(request(tools=TOOLS))
     assert wire.requests[0].path == "/v1/messages" and "stream" not in wire.requests[0].body
     assert response.text == "calling"
-    assert response.tool_calls == [{"id": "toolu_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "z"}'}}]
+    assert response.tool_calls == [
+        {"id": "toolu_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "z"}'}}
+    ]
     assert response.token_usage.normalized()["cache_read_tokens"] == 1500
 
 

@@ -29,10 +29,14 @@ TIMEOUT_S = 0.5
 def make_service(llmock: Any, provider: str) -> Any:
     if provider == "openai":
         return OpenAICompatibleChatLLMService(
-            OpenAICompatibleChatConfig(base_url=llmock.base_url("openai"), api_key="k", model="gpt-mock", timeout_s=TIMEOUT_S)
+            OpenAICompatibleChatConfig(
+                base_url=llmock.base_url("openai"), api_key="k", model="gpt-mock", timeout_s=TIMEOUT_S
+            )
         )
     return AnthropicMessagesLLMService(
-        AnthropicChatConfig(base_url=llmock.base_url("anthropic"), api_key="k", model="claude-mock", timeout_s=TIMEOUT_S)
+        AnthropicChatConfig(
+            base_url=llmock.base_url("anthropic"), api_key="k", model="claude-mock", timeout_s=TIMEOUT_S
+        )
     )
 
 
@@ -55,12 +59,16 @@ def roles_are_paired(history: list[dict[str, Any]]) -> bool:
     return called == answered
 
 
-async def run(llmock: Any, provider: str, tmp_path: Path, *, policy: LLMRetryPolicy) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+async def run(
+    llmock: Any, provider: str, tmp_path: Path, *, policy: LLMRetryPolicy
+) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
     calls: list[dict[str, Any]] = []
     llm = make_service(llmock, provider)
     cfg = AgentLoopConfig(retry_policy=policy)
     try:
-        async with StatefulAgentLoop(llm=llm, dsn=str(tmp_path / "x.db"), tool_registry=tools(calls), config=cfg) as loop:
+        async with StatefulAgentLoop(
+            llm=llm, dsn=str(tmp_path / "x.db"), tool_registry=tools(calls), config=cfg
+        ) as loop:
             sid = await loop.new_session(system_prompt="Help with the weather.")
             result = await loop.send("What's the weather in Paris?", sid)
             history = await loop.get_messages(sid)
@@ -108,7 +116,9 @@ async def test_loop_survives_chaos_mode(llmock: Any, provider: str, fault: str, 
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_permanent_client_error_is_not_retried_and_history_survives(llmock: Any, provider: str, tmp_path: Path) -> None:
+async def test_permanent_client_error_is_not_retried_and_history_survives(
+    llmock: Any, provider: str, tmp_path: Path
+) -> None:
     llmock.fail(400, provider=provider, message="bad request")
     result, history, calls = await run(llmock, provider, tmp_path, policy=retrying())
     assert result.status == "degraded" and "400" in result.final_text

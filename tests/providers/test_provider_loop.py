@@ -36,12 +36,16 @@ def registry(calls: list[dict[str, Any]]) -> ToolRegistry:
 
 
 def script_openai(wire: WireServer) -> None:
-    wire.push_openai_stream(openai_tool_chunks([("call_add", "add", json.dumps({"a": 2, "b": 40}))], pieces=5))
+    wire.push_openai_stream(
+        openai_tool_chunks([("call_add", "add", json.dumps({"a": 2, "b": 40}))], pieces=5)
+    )
     wire.push_openai_stream(openai_text_chunks("2 + 40 = 42"))
 
 
 def script_anthropic(wire: WireServer) -> None:
-    wire.push_anthropic_stream(anthropic_tool_events([("toolu_add", "add", json.dumps({"a": 2, "b": 40}))], text="Adding.", pieces=5))
+    wire.push_anthropic_stream(
+        anthropic_tool_events([("toolu_add", "add", json.dumps({"a": 2, "b": 40}))], text="Adding.", pieces=5)
+    )
     wire.push_anthropic_stream(anthropic_text_events("2 + 40 = 42"))
 
 
@@ -53,7 +57,9 @@ def service(provider: str, make_openai: Any, make_anthropic: Any) -> Any:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_tool_conversation_through_the_real_sdk(provider: str, wire: WireServer, make_openai: Any, make_anthropic: Any, tmp_path: Path) -> None:
+async def test_tool_conversation_through_the_real_sdk(
+    provider: str, wire: WireServer, make_openai: Any, make_anthropic: Any, tmp_path: Path
+) -> None:
     (script_openai if provider == "openai" else script_anthropic)(wire)
     calls: list[dict[str, Any]] = []
     llm = service(provider, make_openai, make_anthropic)
@@ -67,7 +73,11 @@ async def test_tool_conversation_through_the_real_sdk(provider: str, wire: WireS
     second = wire.requests[1].body
     if provider == "openai":
         tool_message = second["messages"][-1]
-        assert tool_message["role"] == "tool" and tool_message["tool_call_id"] == "call_add" and tool_message["content"] == "42"
+        assert (
+            tool_message["role"] == "tool"
+            and tool_message["tool_call_id"] == "call_add"
+            and tool_message["content"] == "42"
+        )
         assert second["tools"][0]["function"]["name"] == "add"
     else:
         last = second["messages"][-1]
@@ -80,22 +90,32 @@ async def test_tool_conversation_through_the_real_sdk(provider: str, wire: WireS
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_loop_survives_rate_limit_and_a_cut_stream_with_a_retry_policy(provider: str, wire: WireServer, make_openai: Any, make_anthropic: Any, tmp_path: Path) -> None:
+async def test_loop_survives_rate_limit_and_a_cut_stream_with_a_retry_policy(
+    provider: str, wire: WireServer, make_openai: Any, make_anthropic: Any, tmp_path: Path
+) -> None:
     wire.push(error(429, headers={"retry-after-ms": "10"}))
     if provider == "openai":
         events = openai_sse(openai_tool_chunks([("call_add", "add", json.dumps({"a": 1, "b": 1}))], pieces=5))
         wire.push(Reply(events=events, cut_after=3), Reply(events=events))
-        wire.push(Reply(events=openai_sse(openai_text_chunks("two"))[:-2], cut_after=None))  # truncated: no finish_reason
+        wire.push(
+            Reply(events=openai_sse(openai_text_chunks("two"))[:-2], cut_after=None)
+        )  # truncated: no finish_reason
         wire.push_openai_stream(openai_text_chunks("two"))
     else:
-        events = anthropic_sse(anthropic_tool_events([("toolu_add", "add", json.dumps({"a": 1, "b": 1}))], pieces=5))
+        events = anthropic_sse(
+            anthropic_tool_events([("toolu_add", "add", json.dumps({"a": 1, "b": 1}))], pieces=5)
+        )
         wire.push(Reply(events=events, cut_after=3), Reply(events=events))
         wire.push(Reply(events=anthropic_sse(anthropic_text_events("two"))[:-1]))  # no message_stop
         wire.push_anthropic_stream(anthropic_text_events("two"))
     calls: list[dict[str, Any]] = []
-    cfg = AgentLoopConfig(retry_policy=LLMRetryPolicy(max_attempts=3, backoff_initial=0.01, jitter=0.0, total_timeout=10.0))
+    cfg = AgentLoopConfig(
+        retry_policy=LLMRetryPolicy(max_attempts=3, backoff_initial=0.01, jitter=0.0, total_timeout=10.0)
+    )
     llm = service(provider, make_openai, make_anthropic)
-    async with StatefulAgentLoop(llm=llm, dsn=str(tmp_path / "x.db"), tool_registry=registry(calls), config=cfg) as loop:
+    async with StatefulAgentLoop(
+        llm=llm, dsn=str(tmp_path / "x.db"), tool_registry=registry(calls), config=cfg
+    ) as loop:
         sid = await loop.new_session()
         result = await loop.send("1 + 1?", sid)
     assert result.status == "completed" and result.final_text == "two"
@@ -104,11 +124,17 @@ async def test_loop_survives_rate_limit_and_a_cut_stream_with_a_retry_policy(pro
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_permanent_error_degrades_with_history_intact(provider: str, wire: WireServer, make_openai: Any, make_anthropic: Any, tmp_path: Path) -> None:
+async def test_permanent_error_degrades_with_history_intact(
+    provider: str, wire: WireServer, make_openai: Any, make_anthropic: Any, tmp_path: Path
+) -> None:
     wire.push(error(401, message="bad key"))
-    cfg = AgentLoopConfig(retry_policy=LLMRetryPolicy(max_attempts=3, backoff_initial=0.01, total_timeout=10.0))
+    cfg = AgentLoopConfig(
+        retry_policy=LLMRetryPolicy(max_attempts=3, backoff_initial=0.01, total_timeout=10.0)
+    )
     llm = service(provider, make_openai, make_anthropic)
-    async with StatefulAgentLoop(llm=llm, dsn=str(tmp_path / "x.db"), tool_registry=registry([]), config=cfg) as loop:
+    async with StatefulAgentLoop(
+        llm=llm, dsn=str(tmp_path / "x.db"), tool_registry=registry([]), config=cfg
+    ) as loop:
         sid = await loop.new_session()
         result = await loop.send("hello?", sid)
         history = await loop.get_messages(sid)
@@ -118,7 +144,9 @@ async def test_permanent_error_degrades_with_history_intact(provider: str, wire:
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_loop_stream_surfaces_provider_tool_call_argument_deltas(provider: str, wire: WireServer, make_openai: Any, make_anthropic: Any, tmp_path: Path) -> None:
+async def test_loop_stream_surfaces_provider_tool_call_argument_deltas(
+    provider: str, wire: WireServer, make_openai: Any, make_anthropic: Any, tmp_path: Path
+) -> None:
     from power_loop.events import AgentEventType
 
     (script_openai if provider == "openai" else script_anthropic)(wire)

@@ -50,7 +50,9 @@ def policy(attempts: int = 3) -> LLMRetryPolicy:
     return LLMRetryPolicy(max_attempts=attempts, backoff_initial=0.01, total_timeout=None, jitter=0.0)
 
 
-async def test_text_stream_fires_callbacks_and_reports_usage_from_a_usage_only_chunk(wire: WireServer, make_openai: Any) -> None:
+async def test_text_stream_fires_callbacks_and_reports_usage_from_a_usage_only_chunk(
+    wire: WireServer, make_openai: Any
+) -> None:
     chunks = openai_text_chunks("Hello wire world", pieces=4, reasoning="let me think")
     chunks.append(openai_chunk(no_choices=True, usage=USAGE))
     wire.push_openai_stream(chunks)
@@ -80,10 +82,16 @@ async def test_text_stream_fires_callbacks_and_reports_usage_from_a_usage_only_c
     assert body["messages"] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
 
 
-async def test_parallel_tool_calls_split_across_many_deltas_are_reassembled(wire: WireServer, make_openai: Any) -> None:
+async def test_parallel_tool_calls_split_across_many_deltas_are_reassembled(
+    wire: WireServer, make_openai: Any
+) -> None:
     args_a = json.dumps({"q": "alpha beta gamma", "limit": 10})
     args_b = json.dumps({"q": "delta"})
-    wire.push_openai_stream(openai_tool_chunks([("call_a", "lookup", args_a), ("call_b", "lookup", args_b)], pieces=7, interleave=True))
+    wire.push_openai_stream(
+        openai_tool_chunks(
+            [("call_a", "lookup", args_a), ("call_b", "lookup", args_b)], pieces=7, interleave=True
+        )
+    )
     llm = make_openai()
     deltas: list[dict[str, Any]] = []
     final = None
@@ -97,7 +105,11 @@ async def test_parallel_tool_calls_split_across_many_deltas_are_reassembled(wire
     assert {d["index"] for d in deltas} == {0, 1}
     assert deltas[0] == {"index": 0, "id": "call_a", "type": "function", "function": {"name": "lookup"}}
 
-    wire.push_openai_stream(openai_tool_chunks([("call_a", "lookup", args_a), ("call_b", "lookup", args_b)], pieces=7, interleave=True))
+    wire.push_openai_stream(
+        openai_tool_chunks(
+            [("call_a", "lookup", args_a), ("call_b", "lookup", args_b)], pieces=7, interleave=True
+        )
+    )
     response = await llm.complete(request(tools=TOOLS, tool_choice="auto"))
     assert response.tool_calls == [
         {"id": "call_a", "type": "function", "function": {"name": "lookup", "arguments": args_a}},
@@ -119,18 +131,24 @@ async def test_non_streaming_mode(wire: WireServer, make_openai: Any) -> None:
     assert "stream" not in wire.requests[0].body
 
 
-async def test_request_extra_goes_to_known_parameters_or_extra_body(wire: WireServer, make_openai: Any) -> None:
+async def test_request_extra_goes_to_known_parameters_or_extra_body(
+    wire: WireServer, make_openai: Any
+) -> None:
     wire.push_openai_stream(openai_text_chunks("ok"))
     llm = make_openai(request_extra={"vendor_flag": True})
     fmt = {"type": "json_object"}
-    await llm.complete(request(response_format=fmt, reason=True, extra={"top_p": 0.5, "seed": 7}, model="other-model"))
+    await llm.complete(
+        request(response_format=fmt, reason=True, extra={"top_p": 0.5, "seed": 7}, model="other-model")
+    )
     body = wire.requests[0].body
     assert body["top_p"] == 0.5 and body["seed"] == 7
     assert body["vendor_flag"] is True and body["reason"] is True
     assert body["response_format"] == fmt and body["model"] == "other-model"
 
 
-async def test_429_with_retry_after_is_honoured_then_succeeds(wire: WireServer, make_openai: Any, sleeps: SleepRecorder) -> None:
+async def test_429_with_retry_after_is_honoured_then_succeeds(
+    wire: WireServer, make_openai: Any, sleeps: SleepRecorder
+) -> None:
     wire.push(error(429, headers={"retry-after": "2"}, kind="rate_limit_exceeded"))
     wire.push(error(429, headers={"retry-after-ms": "250"}, kind="rate_limit_exceeded"))
     wire.push_openai_stream(openai_text_chunks("finally"))
@@ -150,7 +168,9 @@ async def test_500_then_success(wire: WireServer, make_openai: Any, sleeps: Slee
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404])
-async def test_permanent_statuses_are_not_retried(wire: WireServer, make_openai: Any, sleeps: SleepRecorder, status: int) -> None:
+async def test_permanent_statuses_are_not_retried(
+    wire: WireServer, make_openai: Any, sleeps: SleepRecorder, status: int
+) -> None:
     wire.push(error(status), error(status))
     llm = make_openai()
     with pytest.raises(LLMNonRetryable) as info:
@@ -161,7 +181,9 @@ async def test_permanent_statuses_are_not_retried(wire: WireServer, make_openai:
     assert len(wire.requests) == 1 and sleeps.waits == []
 
 
-async def test_stream_cut_mid_tool_call_raises_then_retry_succeeds(wire: WireServer, make_openai: Any, sleeps: SleepRecorder) -> None:
+async def test_stream_cut_mid_tool_call_raises_then_retry_succeeds(
+    wire: WireServer, make_openai: Any, sleeps: SleepRecorder
+) -> None:
     chunks = openai_tool_chunks([("call_a", "lookup", json.dumps({"q": "a long query string"}))], pieces=8)
     wire.push(Reply(events=openai_sse(chunks), cut_after=4))
     llm = make_openai()
@@ -202,7 +224,9 @@ async def test_error_event_inside_a_stream_keeps_the_sdk_error(wire: WireServer,
     assert "overloaded" in str(info.value)
 
 
-async def test_server_that_never_answers_times_out_and_exhausts_retries(wire: WireServer, make_openai: Any, sleeps: SleepRecorder) -> None:
+async def test_server_that_never_answers_times_out_and_exhausts_retries(
+    wire: WireServer, make_openai: Any, sleeps: SleepRecorder
+) -> None:
     wire.push(Reply(hang=True), Reply(hang=True))
     llm = make_openai()
     with pytest.raises(LLMRetryExhausted) as info:
@@ -221,7 +245,11 @@ async def test_stream_that_stalls_mid_way_times_out(wire: WireServer, make_opena
 async def test_structured_output_happy_path_and_invalid_json(wire: WireServer, make_openai: Any) -> None:
     spec = StructuredOutputSpec(
         name="person",
-        schema={"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name", "age"]},
+        schema={
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+            "required": ["name", "age"],
+        },
     )
     wire.push_openai_stream(openai_text_chunks('{"name": "Ada", "age": 36}', pieces=5))
     llm = make_openai()
@@ -267,14 +295,20 @@ async def test_factory_builds_the_openai_adapter_from_the_environment(wire: Wire
     assert "sk-env" not in repr(llm)
 
 
-async def test_a_tool_round_is_not_judged_as_the_structured_answer(wire: WireServer, make_openai: Any) -> None:
+async def test_a_tool_round_is_not_judged_as_the_structured_answer(
+    wire: WireServer, make_openai: Any
+) -> None:
     spec = StructuredOutputSpec(name="person", schema={"type": "object", "required": ["name"]})
     wire.push_openai_stream(openai_tool_chunks([("call_a", "lookup", '{"q": "x"}')]))
-    response = await make_openai().complete(request(tools=TOOLS, response_format=spec.to_openai_response_format()))
+    response = await make_openai().complete(
+        request(tools=TOOLS, response_format=spec.to_openai_response_format())
+    )
     assert response.tool_calls and response.parse_error is None and response.json_data == {}
 
 
-async def test_a_failing_callback_propagates_and_the_service_stays_usable(wire: WireServer, make_openai: Any) -> None:
+async def test_a_failing_callback_propagates_and_the_service_stays_usable(
+    wire: WireServer, make_openai: Any
+) -> None:
     wire.push_openai_stream(openai_text_chunks("first answer", pieces=4))
     wire.push_openai_stream(openai_text_chunks("second answer"))
     llm = make_openai()

@@ -60,7 +60,13 @@ class Recorded:
     body: Any
 
 
-def error(status: int, *, headers: dict[str, str] | None = None, message: str = "scripted error", kind: str = "api_error") -> Reply:
+def error(
+    status: int,
+    *,
+    headers: dict[str, str] | None = None,
+    message: str = "scripted error",
+    kind: str = "api_error",
+) -> Reply:
     """An error reply whose body both SDKs understand."""
     body = {"type": "error", "error": {"type": kind, "message": message, "code": kind}}
     return Reply(status=status, headers=dict(headers or {}), body=body)
@@ -125,11 +131,20 @@ def openai_tool_chunks(
     """
     chunks = [openai_chunk({"role": "assistant", "content": None})]
     heads = [
-        openai_chunk({"tool_calls": [{"index": i, "id": cid, "type": "function", "function": {"name": name, "arguments": ""}}]})
+        openai_chunk(
+            {
+                "tool_calls": [
+                    {"index": i, "id": cid, "type": "function", "function": {"name": name, "arguments": ""}}
+                ]
+            }
+        )
         for i, (cid, name, _args) in enumerate(calls)
     ]
     bodies = [
-        [openai_chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}) for piece in _split(args, pieces)]
+        [
+            openai_chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
+            for piece in _split(args, pieces)
+        ]
         for i, (_cid, _name, args) in enumerate(calls)
     ]
     if interleave:
@@ -143,7 +158,12 @@ def openai_tool_chunks(
     return chunks
 
 
-def openai_completion(text: str | None = "", *, tool_calls: list[dict[str, Any]] | None = None, usage: dict[str, Any] | None = None) -> dict[str, Any]:
+def openai_completion(
+    text: str | None = "",
+    *,
+    tool_calls: list[dict[str, Any]] | None = None,
+    usage: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": text}
     if tool_calls:
         message["tool_calls"] = tool_calls
@@ -152,7 +172,9 @@ def openai_completion(text: str | None = "", *, tool_calls: list[dict[str, Any]]
         "object": "chat.completion",
         "created": 1700000000,
         "model": "wire-model",
-        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}],
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if tool_calls else "stop"}
+        ],
         "usage": usage or {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
     }
 
@@ -182,37 +204,77 @@ def _message_start(usage: dict[str, Any] | None) -> dict[str, Any]:
 
 def _message_end(stop_reason: str, output_tokens: int) -> list[dict[str, Any]]:
     return [
-        {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": {"output_tokens": output_tokens}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": output_tokens},
+        },
         {"type": "message_stop"},
     ]
 
 
-def anthropic_text_events(text: str, *, pieces: int = 3, thinking: str = "", usage: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def anthropic_text_events(
+    text: str, *, pieces: int = 3, thinking: str = "", usage: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     events = [_message_start(usage)]
     index = 0
     if thinking:
-        events.append({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "", "signature": ""}})
-        events += [{"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": p}} for p in _split(thinking, pieces)]
+        events.append(
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+            }
+        )
+        events += [
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": p}}
+            for p in _split(thinking, pieces)
+        ]
         events.append({"type": "content_block_stop", "index": 0})
         index = 1
-    events.append({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}})
-    events += [{"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": p}} for p in _split(text, pieces)]
+    events.append(
+        {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
+    )
+    events += [
+        {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": p}}
+        for p in _split(text, pieces)
+    ]
     events.append({"type": "content_block_stop", "index": index})
     return events + _message_end("end_turn", 5)
 
 
-def anthropic_tool_events(calls: Sequence[tuple[str, str, str]], *, text: str = "", pieces: int = 6, usage: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def anthropic_tool_events(
+    calls: Sequence[tuple[str, str, str]],
+    *,
+    text: str = "",
+    pieces: int = 6,
+    usage: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     events = [_message_start(usage)]
     index = 0
     if text:
-        events.append({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
-        events.append({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}})
+        events.append(
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+        )
+        events.append(
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+        )
         events.append({"type": "content_block_stop", "index": 0})
         index = 1
     for cid, name, args in calls:
-        events.append({"type": "content_block_start", "index": index, "content_block": {"type": "tool_use", "id": cid, "name": name, "input": {}}})
+        events.append(
+            {
+                "type": "content_block_start",
+                "index": index,
+                "content_block": {"type": "tool_use", "id": cid, "name": name, "input": {}},
+            }
+        )
         events += [
-            {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": p}}
+            {
+                "type": "content_block_delta",
+                "index": index,
+                "delta": {"type": "input_json_delta", "partial_json": p},
+            }
             for p in _split(args, pieces)
         ]
         events.append({"type": "content_block_stop", "index": index})
@@ -220,7 +282,9 @@ def anthropic_tool_events(calls: Sequence[tuple[str, str, str]], *, text: str = 
     return events + _message_end("tool_use", 9)
 
 
-def anthropic_message(content: list[dict[str, Any]], *, stop_reason: str = "end_turn", usage: dict[str, Any] | None = None) -> dict[str, Any]:
+def anthropic_message(
+    content: list[dict[str, Any]], *, stop_reason: str = "end_turn", usage: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "id": "msg_wire",
         "type": "message",
@@ -337,8 +401,14 @@ class WireServer:
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
     async def _send_body(self, writer: asyncio.StreamWriter, reply: Reply) -> None:
-        data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body if reply.body is not None else {}).encode()
-        writer.write(self._head(reply, {"content-type": "application/json", "content-length": str(len(data))}) + data)
+        data = (
+            reply.body
+            if isinstance(reply.body, bytes)
+            else json.dumps(reply.body if reply.body is not None else {}).encode()
+        )
+        writer.write(
+            self._head(reply, {"content-type": "application/json", "content-length": str(len(data))}) + data
+        )
         await writer.drain()
 
     async def _send_events(self, writer: asyncio.StreamWriter, reply: Reply) -> None:

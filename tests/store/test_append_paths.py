@@ -66,7 +66,9 @@ class PlainDialect:
         add_cols: Sequence[str] = (),
         insert_only_cols: Sequence[str] = (),
     ) -> str:
-        return self._inner.upsert(table, key_cols, val_cols, add_cols=add_cols, insert_only_cols=insert_only_cols)
+        return self._inner.upsert(
+            table, key_cols, val_cols, add_cols=add_cols, insert_only_cols=insert_only_cols
+        )
 
     def insert_ignore(self, table: str, cols: Sequence[str]) -> str:
         return self._inner.insert_ignore(table, cols)
@@ -172,13 +174,24 @@ async def test_returning_path_saves_the_locking_read() -> None:
     async with sqlite_store(SqliteDialect()) as (fast, fast_db), sqlite_store(plain) as (slow, slow_db):
         # Plain turns: advance + insert; turns changing the pending blob add its update.
         assert await _four_appends(fast, fast_db, remember=False) == [
-            "UPDATE", "INSERT", "UPDATE", "INSERT", "UPDATE", "UPDATE", "INSERT", "UPDATE", "UPDATE", "INSERT",
+            "UPDATE",
+            "INSERT",
+            "UPDATE",
+            "INSERT",
+            "UPDATE",
+            "UPDATE",
+            "INSERT",
+            "UPDATE",
+            "UPDATE",
+            "INSERT",
         ]
         assert "RETURNING" in fast_db.log[0]
         assert await _four_appends(slow, slow_db, remember=False) == ["SELECT", "INSERT", "UPDATE"] * 4
 
 
-@pytest.mark.parametrize("dialect", [SqliteDialect(), PlainDialect(SqliteDialect())], ids=["returning", "locking"])
+@pytest.mark.parametrize(
+    "dialect", [SqliteDialect(), PlainDialect(SqliteDialect())], ids=["returning", "locking"]
+)
 async def test_remembered_state_saves_the_read_and_the_pending_update(dialect: Dialect) -> None:
     async with sqlite_store(dialect) as (store, db):
         log = await _four_appends(store, db, remember=True)
@@ -293,8 +306,11 @@ async def _step(store: SessionStore, sid: str, op: tuple[Any, ...], ctx: dict[st
         elif op[0] == "assistant":
             usage = RoundUsage(op[1], prompt_tokens=3, total_tokens=5) if op[2] else None
             res = await store.append_messages(
-                sid, [NewMessage("assistant", "a", round_index=op[1])], round_usage=usage,
-                stats=SendAccounting(rounds=1, llm_calls=1), lease=lease,
+                sid,
+                [NewMessage("assistant", "a", round_index=op[1])],
+                round_usage=usage,
+                stats=SendAccounting(rounds=1, llm_calls=1),
+                lease=lease,
             )
         elif op[0] == "calls":
             ids = [f"c{ctx['n'] + i}" for i in range(op[1])]
@@ -303,23 +319,31 @@ async def _step(store: SessionStore, sid: str, op: tuple[Any, ...], ctx: dict[st
             res = await store.append_messages(sid, [msg], lease=lease)
         elif op[0] == "answer":
             state = await store.get_state(sid)
-            open_ids = [tc["id"] for tc in state.pending["tool_calls"]] if state and state.pending else ["none"]
+            open_ids = (
+                [tc["id"] for tc in state.pending["tool_calls"]] if state and state.pending else ["none"]
+            )
             msgs = [NewMessage("tool", "r", tool_call_id=open_ids[op[1] % len(open_ids)])]
             if op[2]:  # two answers in one append
                 msgs.append(NewMessage("tool", "r", tool_call_id=open_ids[(op[1] + 1) % len(open_ids)]))
             res = await store.append_messages(sid, msgs, lease=lease)
         elif op[0] == "bogus":
             target = "c0" if op[1] == "dup" else "zz"
-            res = await store.append_messages(sid, [NewMessage("tool", "r", tool_call_id=target)], lease=lease)
+            res = await store.append_messages(
+                sid, [NewMessage("tool", "r", tool_call_id=target)], lease=lease
+            )
         elif op[0] == "ask":
             state = await store.get_state(sid)
-            open_ids = [tc["id"] for tc in state.pending["tool_calls"]] if state and state.pending else ["none"]
+            open_ids = (
+                [tc["id"] for tc in state.pending["tool_calls"]] if state and state.pending else ["none"]
+            )
             ask = {"interaction_id": "i", "tool_call_id": open_ids[op[1] % len(open_ids)]}
             res = await store.append_messages(sid, [], pending_interactions=[ask], lease=lease)
         elif op[0] == "follow_up":
             item = await store.enqueue_follow_up(sid, "later")
             consume = [item] if op[1] else [item, item + 100]
-            res = await store.append_messages(sid, [NewMessage("user", "f")], consume_follow_ups=consume, lease=lease)
+            res = await store.append_messages(
+                sid, [NewMessage("user", "f")], consume_follow_ups=consume, lease=lease
+            )
         elif op[0] == "lease":
             if op[1] == "take":
                 ctx["lease"] = await store.acquire_lease(sid, holder="h", ttl_s=60)
@@ -348,7 +372,9 @@ async def _step(store: SessionStore, sid: str, op: tuple[Any, ...], ctx: dict[st
             else:
                 res = await other.abort_pending(sid, reason="o")
         else:
-            res = await store.append_messages(sid, [], begin_send=op[1], pending_interactions=KEEP if op[1] else [])
+            res = await store.append_messages(
+                sid, [], begin_send=op[1], pending_interactions=KEEP if op[1] else []
+            )
     except Exception as exc:
         return type(exc).__name__, str(exc)
     return res
@@ -365,11 +391,17 @@ async def test_every_path_writes_and_refuses_the_same(
     the state rows it wrote (optimistic appends, falling back to reading when another handle wrote
     in between) and once forgetting them before every step (always reading). The reference is the
     forgetful ``plain``: the locking read-then-write."""
+
     def handle(dialect: Dialect) -> SessionStore:  # one handle each: a handle's memory is its own
         return SessionStore(CountingDb(store.db, dialect), table_prefix=store.table_prefix)
 
     plain = PlainDialect(store.db.dialect)
-    variants = [(handle(plain), False), (handle(plain), True), (handle(store.db.dialect), False), (store, True)]
+    variants = [
+        (handle(plain), False),
+        (handle(plain), True),
+        (handle(store.db.dialect), False),
+        (store, True),
+    ]
     other = await make_store()  # the second handle, writing to every variant's session alike
     sids = [await s.create_session() for s, _ in variants]
     ctxs: list[dict[str, Any]] = [{"n": 0, "other": other} for _ in variants]

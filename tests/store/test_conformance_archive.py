@@ -23,11 +23,24 @@ def renamed(archive: dict[str, Any], sid: str) -> dict[str, Any]:
 
 async def populated(store: SessionStore) -> str:
     sid = await store.create_session(system_prompt="sys", model="m", config={"a": 1}, metadata={"m": "é"})
-    await store.append_messages(sid, [NewMessage("user", [{"type": "text", "text": "hi"}])], begin_send=True,
-                                stats=SendAccounting(sends=1))
-    await store.append_messages(sid, [NewMessage("assistant", None, tool_calls=[
-        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}], round_index=0)],
-        round_usage=RoundUsage(0, prompt_tokens=3, total_tokens=3))
+    await store.append_messages(
+        sid,
+        [NewMessage("user", [{"type": "text", "text": "hi"}])],
+        begin_send=True,
+        stats=SendAccounting(sends=1),
+    )
+    await store.append_messages(
+        sid,
+        [
+            NewMessage(
+                "assistant",
+                None,
+                tool_calls=[{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+                round_index=0,
+            )
+        ],
+        round_usage=RoundUsage(0, prompt_tokens=3, total_tokens=3),
+    )
     await store.append_messages(sid, [NewMessage("tool", "r", tool_call_id="c1", meta={"ms": 2})])
     await store.append_messages(sid, [NewMessage("assistant", "done")])
     await store.record_compaction(sid, from_seq=1, to_seq=1, note=NewMessage("system", "sum"))
@@ -44,8 +57,16 @@ async def test_export_import_export_is_lossless(store: SessionStore) -> None:
     assert archive["format"] == "power_loop.session" and archive["version"] == 1
     assert json.loads(json.dumps(archive)) == archive  # JSON-able
     assert {k for k, v in archive["tables"].items() if v} >= {
-        "sessions", "session_state", "messages", "session_runtime_state", "session_stats",
-        "usage_rounds", "timers", "notes", "follow_ups", "compactions",
+        "sessions",
+        "session_state",
+        "messages",
+        "session_runtime_state",
+        "session_stats",
+        "usage_rounds",
+        "timers",
+        "notes",
+        "follow_ups",
+        "compactions",
     }
     new = await store.import_session(json.loads(json.dumps(archive)), new_session_id="copy1")
     assert new == "copy1"
@@ -88,8 +109,18 @@ async def test_import_resets_lineage(store: SessionStore) -> None:
         (lambda a: a["tables"]["sessions"].clear(), "exactly one row"),
         (lambda a: a["tables"]["messages"][0].pop("role"), "required column"),
     ],
-    ids=["newer", "format", "version-type", "no-tables", "unknown-table", "unknown-col", "type", "json",
-         "no-session", "missing-col"],
+    ids=[
+        "newer",
+        "format",
+        "version-type",
+        "no-tables",
+        "unknown-table",
+        "unknown-col",
+        "type",
+        "json",
+        "no-session",
+        "missing-col",
+    ],
 )
 async def test_import_refuses_malformed(store: SessionStore, mutate: Any, match: str) -> None:
     sid = await store.create_session()

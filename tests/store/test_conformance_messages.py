@@ -22,7 +22,9 @@ def call(cid: str, name: str = "f") -> dict[str, Any]:
 
 
 async def tool_round(store: SessionStore, sid: str, *ids: str) -> AppendResult:
-    return await store.append_messages(sid, [NewMessage("assistant", None, tool_calls=[call(i) for i in ids])])
+    return await store.append_messages(
+        sid, [NewMessage("assistant", None, tool_calls=[call(i) for i in ids])]
+    )
 
 
 async def test_append_allocates_contiguous_seqs_and_sends(store: SessionStore) -> None:
@@ -30,14 +32,18 @@ async def test_append_allocates_contiguous_seqs_and_sends(store: SessionStore) -
     r1 = await store.append_messages(sid, [NewMessage("user", "a")], begin_send=True)
     assert (r1.first_seq, r1.last_seq, r1.next_seq, r1.send_index, r1.pending) == (1, 1, 2, 1, None)
     r2 = await store.append_messages(
-        sid, [NewMessage("assistant", "b", round_index=0), NewMessage("system", "c", name="n", meta={"k": [1]})]
+        sid,
+        [NewMessage("assistant", "b", round_index=0), NewMessage("system", "c", name="n", meta={"k": [1]})],
     )
     assert (r2.first_seq, r2.last_seq, r2.send_index) == (2, 3, 1)
     r3 = await store.append_messages(sid, [NewMessage("user", "d")], begin_send=True)
     assert (r3.first_seq, r3.send_index) == (4, 2)
     rows = await store.load_all_messages(sid)
     assert [(m.seq, m.role, m.content, m.send_index) for m in rows] == [
-        (1, "user", "a", 1), (2, "assistant", "b", 1), (3, "system", "c", 1), (4, "user", "d", 2)
+        (1, "user", "a", 1),
+        (2, "assistant", "b", 1),
+        (3, "system", "c", 1),
+        (4, "user", "d", 2),
     ]
     assert rows[2].name == "n" and rows[2].meta == {"k": [1]} and rows[0].meta == {}
     assert all(m.state is MessageState.ACTIVE for m in rows)
@@ -70,17 +76,23 @@ async def test_pending_blob_follows_tool_calls(store: SessionStore) -> None:
     sid = await store.create_session()
     await store.append_messages(sid, [NewMessage("user", "go")], begin_send=True)
     r = await store.append_messages(
-        sid, [NewMessage("assistant", "calling", tool_calls=[call("c1", "a"), call("c2", "b")], round_index=3)]
+        sid,
+        [NewMessage("assistant", "calling", tool_calls=[call("c1", "a"), call("c2", "b")], round_index=3)],
     )
     assert r.pending == {
-        "assistant_seq": 2, "round_index": 3, "send_index": 1,
-        "tool_calls": [call("c1", "a"), call("c2", "b")], "pending_interactions": [],
+        "assistant_seq": 2,
+        "round_index": 3,
+        "send_index": 1,
+        "tool_calls": [call("c1", "a"), call("c2", "b")],
+        "pending_interactions": [],
     }
     state = await store.get_state(sid)
     assert state is not None and state.pending == r.pending and state.round_index == 3
     r = await store.append_messages(sid, [NewMessage("tool", "one", tool_call_id="c2")])
     assert r.pending is not None and [tc["id"] for tc in r.pending["tool_calls"]] == ["c1"]
-    r = await store.append_messages(sid, [NewMessage("tool", "two", tool_call_id="c1"), NewMessage("assistant", "ok")])
+    r = await store.append_messages(
+        sid, [NewMessage("tool", "two", tool_call_id="c1"), NewMessage("assistant", "ok")]
+    )
     assert r.pending is None
     state = await store.get_state(sid)
     assert state is not None and state.pending is None
@@ -139,12 +151,18 @@ async def test_abort_pending(store: SessionStore) -> None:
     sid = await store.create_session()
     assert await store.abort_pending(sid, reason="nothing") == 0
     await store.append_messages(sid, [NewMessage("user", "go")], begin_send=True)
-    await store.append_messages(sid, [NewMessage("assistant", None, tool_calls=[call("c1", "x"), call("c2", "y")], round_index=1)])
+    await store.append_messages(
+        sid, [NewMessage("assistant", None, tool_calls=[call("c1", "x"), call("c2", "y")], round_index=1)]
+    )
     await store.append_messages(sid, [NewMessage("tool", "done", tool_call_id="c1")])
     assert await store.abort_pending(sid, reason="crash") == 1
     last = (await store.load_active_messages(sid))[-1]
     assert (last.role, last.content, last.tool_call_id, last.name, last.round_index) == (
-        "tool", "<aborted: crash>", "c2", "y", 1
+        "tool",
+        "<aborted: crash>",
+        "c2",
+        "y",
+        1,
     )
     state = await store.get_state(sid)
     assert state is not None and state.pending is None
@@ -179,13 +197,24 @@ async def test_follow_ups_consumed_exactly_once(store: SessionStore) -> None:
 async def test_stats_and_round_usage(store: SessionStore) -> None:
     sid = await store.create_session()
     await store.append_messages(
-        sid, [NewMessage("user", "q")], begin_send=True,
+        sid,
+        [NewMessage("user", "q")],
+        begin_send=True,
         stats=SendAccounting(sends=1),
     )
     await store.append_messages(
-        sid, [NewMessage("assistant", "a", round_index=0)],
-        stats=SendAccounting(rounds=1, llm_calls=1, prompt_tokens=10, completion_tokens=5,
-                             cache_read_tokens=2, reasoning_tokens=1, total_tokens=15, tool_calls=0),
+        sid,
+        [NewMessage("assistant", "a", round_index=0)],
+        stats=SendAccounting(
+            rounds=1,
+            llm_calls=1,
+            prompt_tokens=10,
+            completion_tokens=5,
+            cache_read_tokens=2,
+            reasoning_tokens=1,
+            total_tokens=15,
+            tool_calls=0,
+        ),
         round_usage=RoundUsage(0, prompt_tokens=10, completion_tokens=5, total_tokens=15, model="m"),
     )
     await store.append_messages(
@@ -193,7 +222,14 @@ async def test_stats_and_round_usage(store: SessionStore) -> None:
     )
     st = await store.get_session_stats(sid)
     assert st is not None
-    assert (st.sends, st.rounds, st.llm_calls, st.prompt_tokens, st.completion_tokens, st.total_tokens) == (1, 1, 1, 10, 5, 15)
+    assert (st.sends, st.rounds, st.llm_calls, st.prompt_tokens, st.completion_tokens, st.total_tokens) == (
+        1,
+        1,
+        1,
+        10,
+        5,
+        15,
+    )
     assert (st.cache_read_tokens, st.reasoning_tokens) == (2, 1)
     assert st.first_send_at is not None and st.last_send_at is not None
     usage = await store.list_usage_rounds(sid)
@@ -220,7 +256,9 @@ async def test_set_message_state_refuses_to_split_a_tool_call(store: SessionStor
     sid = await store.create_session()
     await store.append_messages(sid, [NewMessage("user", "q")])
     await tool_round(store, sid, "c1")
-    await store.append_messages(sid, [NewMessage("tool", "r", tool_call_id="c1"), NewMessage("assistant", "a")])
+    await store.append_messages(
+        sid, [NewMessage("tool", "r", tool_call_id="c1"), NewMessage("assistant", "a")]
+    )
     with pytest.raises(HistoryInvariantError, match="without their results"):
         await store.set_message_state(sid, [3], MessageState.DROPPED)
     with pytest.raises(HistoryInvariantError, match="without its assistant call"):
@@ -238,8 +276,12 @@ async def test_record_compaction_and_prune(store: SessionStore) -> None:
     sid = await store.create_session()
     await store.append_messages(sid, [NewMessage("user", str(i)) for i in range(6)])
     row = await store.record_compaction(
-        sid, from_seq=1, to_seq=4, note=NewMessage("system", "summary", meta={"kind": "compaction"}),
-        before_tokens=100, after_tokens=10,
+        sid,
+        from_seq=1,
+        to_seq=4,
+        note=NewMessage("system", "summary", meta={"kind": "compaction"}),
+        before_tokens=100,
+        after_tokens=10,
     )
     assert (row.compact_seq, row.note_seq, row.from_seq, row.to_seq) == (1, 7, 1, 4)
     assert await store.list_compactions(sid) == [row]

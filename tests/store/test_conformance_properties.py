@@ -25,8 +25,11 @@ ops = st.lists(
         st.tuples(st.just("answer"), st.integers(0, 5)),
         st.tuples(st.just("bogus"), st.sampled_from(["zz", "dup"])),
         st.tuples(st.just("abort")),
-        st.tuples(st.just("state"), st.sampled_from(["compacted_out", "dropped", "active"]),
-                  st.lists(st.integers(1, 30), max_size=4)),
+        st.tuples(
+            st.just("state"),
+            st.sampled_from(["compacted_out", "dropped", "active"]),
+            st.lists(st.integers(1, 30), max_size=4),
+        ),
     ),
     max_size=14,
 )

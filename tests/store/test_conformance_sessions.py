@@ -24,7 +24,12 @@ async def test_create_and_get_session(store: SessionStore) -> None:
     assert re.fullmatch(r"sess_[0-9a-f]{24}", sid)
     row = await store.get_session(sid)
     assert row is not None
-    assert (row.system_prompt, row.model, row.config, row.metadata) == ("be brief", "m1", {"t": 0.5}, {"owner": "ann"})
+    assert (row.system_prompt, row.model, row.config, row.metadata) == (
+        "be brief",
+        "m1",
+        {"t": 0.5},
+        {"owner": "ann"},
+    )
     assert row.kind is SessionKind.ROOT and row.status is SessionStatus.ACTIVE
     assert row.lifecycle is SubagentLifecycle.EPHEMERAL and row.spawn_depth == 0
     assert row.created_at == row.updated_at > 0
@@ -57,13 +62,18 @@ async def test_unknown_session_reads(store: SessionStore) -> None:
 async def test_subagent_depth_and_kind(store: SessionStore) -> None:
     store.max_spawn_depth = 2
     root = await store.create_session()
-    child = await store.create_session(parent_session_id=root, spawn_tool_call_id="call_1", kind=SessionKind.ROOT)
+    child = await store.create_session(
+        parent_session_id=root, spawn_tool_call_id="call_1", kind=SessionKind.ROOT
+    )
     grandchild = await store.create_session(parent_session_id=child)
     c = await store.get_session(child)
     g = await store.get_session(grandchild)
     assert c is not None and g is not None
     assert (c.kind, c.spawn_depth, c.parent_session_id, c.spawn_tool_call_id) == (
-        SessionKind.SUBAGENT, 1, root, "call_1"
+        SessionKind.SUBAGENT,
+        1,
+        root,
+        "call_1",
     )
     assert g.spawn_depth == 2
     with pytest.raises(ConfigError, match="max_spawn_depth"):

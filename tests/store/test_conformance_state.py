@@ -33,7 +33,9 @@ async def test_mutate_runtime_state_is_atomic_under_concurrency(store: SessionSt
     def incr(v: int) -> int:
         return v + 1
 
-    results = await asyncio.gather(*[store.mutate_runtime_state(sid, "n", incr, default=0) for _ in range(25)])
+    results = await asyncio.gather(
+        *[store.mutate_runtime_state(sid, "n", incr, default=0) for _ in range(25)]
+    )
     assert sorted(results) == list(range(1, 26))
     assert await store.get_runtime_state(sid, "n") == 25
     assert await store.mutate_runtime_state(sid, "n", lambda v: MUTATE_SKIP) == 25
@@ -61,7 +63,9 @@ async def test_shared_state(store: SessionStore) -> None:
 
         return fn
 
-    await asyncio.gather(*[store.mutate_shared_state(owner, "board", add(f"e{i}"), default={}) for i in range(10)])
+    await asyncio.gather(
+        *[store.mutate_shared_state(owner, "board", add(f"e{i}"), default={}) for i in range(10)]
+    )
     board = await store.get_shared_state(owner, "board")
     assert set(board) == {"a", *(f"e{i}" for i in range(10))}
     # mutate of a missing key that skips leaves it absent

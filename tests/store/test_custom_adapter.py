@@ -51,7 +51,9 @@ async def test_adapter_and_builtin_backend_share_one_file(adapter: Any, tmp_path
         await builtin.close()
 
 
-async def test_a_failing_unit_rolls_back_and_the_connection_stays_usable(adapter: Any, tmp_path: Path) -> None:
+async def test_a_failing_unit_rolls_back_and_the_connection_stays_usable(
+    adapter: Any, tmp_path: Path
+) -> None:
     store: SessionStore = await adapter.open_aiosqlite_store(str(tmp_path / "r.db"))
     try:
         sid = await store.create_session()

@@ -73,9 +73,18 @@ HANG_GUARD_S = 60.0  # only a guard against a hung worker; no test asserts on du
 
 
 @asynccontextmanager
-async def worker(dsn: str, prefix: str, sid: str, mode: str, ttl: float) -> AsyncIterator[asyncio.subprocess.Process]:
+async def worker(
+    dsn: str, prefix: str, sid: str, mode: str, ttl: float
+) -> AsyncIterator[asyncio.subprocess.Process]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", WORKER, dsn, prefix, sid, mode, str(ttl),
+        sys.executable,
+        "-c",
+        WORKER,
+        dsn,
+        prefix,
+        sid,
+        mode,
+        str(ttl),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -129,7 +138,9 @@ async def test_second_process_gets_session_busy_with_holder_and_expiry(
         assert info.value.holder == held["holder"]
 
 
-async def test_sigkilled_holder_lease_expires_and_is_taken_over(shared: tuple[str, str, SessionStore]) -> None:
+async def test_sigkilled_holder_lease_expires_and_is_taken_over(
+    shared: tuple[str, str, SessionStore],
+) -> None:
     dsn, prefix, store = shared
     sid = await store.create_session()
     async with worker(dsn, prefix, sid, "hold", 1.0) as holder:

@@ -63,7 +63,13 @@ HANG_GUARD_S = 120.0  # only a guard against a hung worker; no test asserts on d
 async def run_workers(dsn: str, prefix: str, mode: str, arg: str) -> list[Any]:
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", WORKER, dsn, prefix, mode, arg,
+            sys.executable,
+            "-c",
+            WORKER,
+            dsn,
+            prefix,
+            mode,
+            arg,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

@@ -71,7 +71,9 @@ async def test_newer_schema_is_refused(store_dsn_and_prefix: tuple[str, str]) ->
     db = await connect_database(dsn)
     try:
         await ensure_schema(db, prefix)
-        await db.execute(f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (CURRENT_SCHEMA_VERSION + 1, 1))
+        await db.execute(
+            f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (CURRENT_SCHEMA_VERSION + 1, 1)
+        )
         for policy in ("auto_create", "verify"):
             with pytest.raises(SchemaTooNewError, match="upgrade power_loop") as err:
                 await ensure_schema(db, prefix, policy=policy)
@@ -98,7 +100,9 @@ async def test_migration_ladder_runs_fake_v2_step(store_dsn_and_prefix: tuple[st
         assert await ensure_schema(db, prefix, migrations=[step], target_version=2) == 2
         row = await db.fetchone(f"SELECT version FROM {prefix}schema_migrations WHERE id = ?", (1,))
         assert row is not None and row["version"] == 2
-        cols = {str(r["name"]).lower() for r in await db.fetchall(db.dialect.columns_sql(), (prefix + "notes",))}
+        cols = {
+            str(r["name"]).lower() for r in await db.fetchall(db.dialect.columns_sql(), (prefix + "notes",))
+        }
         assert "flag" in cols
         assert [n.content for n in await store.list_notes(sid)] == ["kept"]
         # re-running is a no-op; a step re-applied after a crash is idempotent
@@ -168,7 +172,9 @@ async def test_sqlite_dsn_with_host_is_rejected() -> None:
 
 
 @pytest.mark.parametrize("form", ["bare", "rel", "abs", "driver"])
-async def test_sqlite_dsn_forms(form: str, tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_sqlite_dsn_forms(
+    form: str, tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # type: ignore[arg-type]
     dsn = {
         "bare": "nested/dir/a.db",

@@ -13,13 +13,50 @@ from power_loop.store import KEEP, NewMessage
 from power_loop.store._history import advance_pending, check_active_window
 
 EXPECTED = {
-    "CURRENT_SCHEMA_VERSION", "DEFAULT_DB_PATH", "DEFAULT_TABLE_PREFIX", "KEEP", "MUTATE_SKIP",
-    "AppendResult", "ColumnSpec", "CompactionRow", "Database", "Dialect", "FollowUpRow", "IndexSpec",
-    "Maintenance", "MessageRow", "MessageState", "MigrationStep", "NewMessage", "NoteRow", "RoundUsage",
-    "SchemaPolicy", "SendAccounting", "SessionKind", "SessionRow", "SessionStateRow", "SessionStatsRow",
-    "SessionStatus", "SessionStore", "SqliteDatabase", "SqliteDialect", "SubagentLifecycle", "TableSpec",
-    "TimerRow", "TimerStatus", "Transaction", "UsageRoundRow", "all_table_names", "connect_database",
-    "ensure_schema", "open_store", "provisioning_ddl", "HeldLease", "LeaseToken", "hold_lease", "new_holder_id",
+    "CURRENT_SCHEMA_VERSION",
+    "DEFAULT_DB_PATH",
+    "DEFAULT_TABLE_PREFIX",
+    "KEEP",
+    "MUTATE_SKIP",
+    "AppendResult",
+    "ColumnSpec",
+    "CompactionRow",
+    "Database",
+    "Dialect",
+    "FollowUpRow",
+    "IndexSpec",
+    "Maintenance",
+    "MessageRow",
+    "MessageState",
+    "MigrationStep",
+    "NewMessage",
+    "NoteRow",
+    "RoundUsage",
+    "SchemaPolicy",
+    "SendAccounting",
+    "SessionKind",
+    "SessionRow",
+    "SessionStateRow",
+    "SessionStatsRow",
+    "SessionStatus",
+    "SessionStore",
+    "SqliteDatabase",
+    "SqliteDialect",
+    "SubagentLifecycle",
+    "TableSpec",
+    "TimerRow",
+    "TimerStatus",
+    "Transaction",
+    "UsageRoundRow",
+    "all_table_names",
+    "connect_database",
+    "ensure_schema",
+    "open_store",
+    "provisioning_ddl",
+    "HeldLease",
+    "LeaseToken",
+    "hold_lease",
+    "new_holder_id",
 }
 
 
@@ -47,12 +84,20 @@ def test_advance_pending_is_pure() -> None:
         None, [NewMessage("assistant", tool_calls=calls, round_index=4)], first_seq=10, send_index=2
     )
     assert changed and pending == {
-        "assistant_seq": 10, "round_index": 4, "send_index": 2, "tool_calls": calls, "pending_interactions": [],
+        "assistant_seq": 10,
+        "round_index": 4,
+        "send_index": 2,
+        "tool_calls": calls,
+        "pending_interactions": [],
     }
-    after, _ = advance_pending(pending, [NewMessage("tool", "x", tool_call_id="a")], first_seq=11, send_index=2)
+    after, _ = advance_pending(
+        pending, [NewMessage("tool", "x", tool_call_id="a")], first_seq=11, send_index=2
+    )
     assert after is not None and after["tool_calls"] == [{"id": "b"}]
     assert pending["tool_calls"] == calls  # input untouched
-    same, changed = advance_pending(None, [NewMessage("user", "x")], first_seq=1, send_index=1, interactions=KEEP)
+    same, changed = advance_pending(
+        None, [NewMessage("user", "x")], first_seq=1, send_index=1, interactions=KEEP
+    )
     assert (same, changed) == (None, False)
 
 

@@ -123,7 +123,10 @@ json_values = st.recursive(
 
 
 @settings(max_examples=100, deadline=None)
-@given(obj=st.dictionaries(st.text(max_size=8), json_values, max_size=4), prose=st.sampled_from(["", "Answer: ", "```json\n"]))
+@given(
+    obj=st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+    prose=st.sampled_from(["", "Answer: ", "```json\n"]),
+)
 def test_any_object_survives_wrapping(obj: dict[str, Any], prose: str) -> None:
     body = json.dumps(obj)
     text = prose + body + ("\n```" if prose.startswith("```") else "")

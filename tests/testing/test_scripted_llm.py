@@ -51,8 +51,9 @@ async def test_text_turn_streams_in_several_chunks_to_callbacks() -> None:
     deltas: list[str] = []
     thinks: list[str] = []
     ended: list[LLMResponse] = []
-    resp = await llm.complete(req(), on_chunk_delta_text=deltas.append, on_chunk_think=thinks.append,
-                              on_stream_end=ended.append)
+    resp = await llm.complete(
+        req(), on_chunk_delta_text=deltas.append, on_chunk_think=thinks.append, on_stream_end=ended.append
+    )
     assert len(deltas) > 1 and "".join(deltas) == "hello there world"
     assert "".join(thinks) == "pondering" and resp.think == "pondering"
     assert ended == [resp]
@@ -75,11 +76,15 @@ async def test_async_callbacks_are_awaited() -> None:
 
 
 async def test_tool_call_turns_get_deterministic_ids() -> None:
-    llm = ScriptedLLM([
-        ScriptedLLM.tool_call("add", {"a": 1, "b": 2}),
-        ScriptedLLM.tool_calls([("read", {"path": "x"}), ("ls", None, "mine"), ("grep", {"q": "é"})], text="doing"),
-        ScriptedLLM.tool_call("add", {}, id="explicit"),
-    ])
+    llm = ScriptedLLM(
+        [
+            ScriptedLLM.tool_call("add", {"a": 1, "b": 2}),
+            ScriptedLLM.tool_calls(
+                [("read", {"path": "x"}), ("ls", None, "mine"), ("grep", {"q": "é"})], text="doing"
+            ),
+            ScriptedLLM.tool_call("add", {}, id="explicit"),
+        ]
+    )
     first = await llm.complete(req())
     assert first.tool_calls == [
         {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a": 1, "b": 2}'}}
@@ -98,7 +103,9 @@ async def test_stream_uses_openai_delta_shape_and_final_chunk() -> None:
     llm = ScriptedLLM([ScriptedLLM.tool_call("search", {"query": "power loop docs"}, text="let me look")])
     chunks = await collect(llm, req())
     heads = [d for c in chunks for d in (c.delta_tool_calls or []) if "id" in d]
-    assert heads == [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "search", "arguments": ""}}]
+    assert heads == [
+        {"index": 0, "id": "call_1", "type": "function", "function": {"name": "search", "arguments": ""}}
+    ]
     arg_deltas = [d for c in chunks for d in (c.delta_tool_calls or []) if "id" not in d]
     assert len(arg_deltas) > 1 and all(set(d) == {"index", "function"} for d in arg_deltas)
     final = chunks[-1]
@@ -237,7 +244,9 @@ turns = st.builds(
     lambda text, calls: ScriptedLLM.tool_calls(calls, text=text) if calls else ScriptedLLM.text(text),
     st.text(max_size=60),
     st.lists(
-        st.tuples(st.text(min_size=1, max_size=12), st.dictionaries(st.text(max_size=8), json_values, max_size=4)),
+        st.tuples(
+            st.text(min_size=1, max_size=12), st.dictionaries(st.text(max_size=8), json_values, max_size=4)
+        ),
         max_size=3,
     ),
 )

@@ -37,7 +37,10 @@ def test_schema_derived_from_signature_and_docstring() -> None:
             "limit": {"type": "integer", "default": 10},
             "ratio": {"type": "number", "default": 0.5},
             "exact": {"type": "boolean", "default": False},
-            "tags": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}], "default": None},
+            "tags": {
+                "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
+                "default": None,
+            },
             "mode": {"enum": ["fast", "deep"], "type": "string", "default": "fast"},
             "filters": {
                 "anyOf": [{"type": "object", "additionalProperties": {"type": "integer"}}, {"type": "null"}],
@@ -92,7 +95,10 @@ def test_tuple_and_set_annotations() -> None:
 
     props = reg.get("pairs").definition.input_schema["properties"]  # type: ignore[union-attr]
     assert props["point"] == {
-        "type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "items": False, "minItems": 2
+        "type": "array",
+        "prefixItems": [{"type": "integer"}, {"type": "string"}],
+        "items": False,
+        "minItems": 2,
     }
     assert props["ids"] == {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}
     assert props["rest"] == {"type": "array", "items": {"type": "number"}}

@@ -14,7 +14,11 @@ def test_defaults_and_openai_shape() -> None:
     assert d.required_params == ()
     assert d.to_openai_tool() == {
         "type": "function",
-        "function": {"name": "ping", "description": "Ping.", "parameters": {"type": "object", "properties": {}}},
+        "function": {
+            "name": "ping",
+            "description": "Ping.",
+            "parameters": {"type": "object", "properties": {}},
+        },
     }
 
 

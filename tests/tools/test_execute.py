@@ -60,7 +60,12 @@ async def test_success_with_json_string_arguments(registry: ToolRegistry, spy: S
     outcome = await execute_tool_call(registry, call("write_note", '{"title": "t", "tags": ["a"]}'))
     assert outcome == ToolOutcome("call_1", "write_note", {"title": "t", "tags": ["a"]}, "ok", False, None)
     assert spy.calls == [{"title": "t", "tags": ["a"]}]
-    assert outcome.to_message() == {"role": "tool", "tool_call_id": "call_1", "name": "write_note", "content": "ok"}
+    assert outcome.to_message() == {
+        "role": "tool",
+        "tool_call_id": "call_1",
+        "name": "write_note",
+        "content": "ok",
+    }
 
 
 async def test_dict_arguments_pass_through(registry: ToolRegistry, spy: Spy) -> None:
@@ -84,8 +89,12 @@ async def test_bad_json_is_a_failed_outcome_and_handler_not_called(registry: Too
     assert spy.calls == []
 
 
-@pytest.mark.parametrize(("arguments", "kind"), [("[1, 2]", "array"), ('"text"', "string"), ("3", "integer"), ("null", "null")])
-async def test_non_object_json_is_rejected(registry: ToolRegistry, spy: Spy, arguments: str, kind: str) -> None:
+@pytest.mark.parametrize(
+    ("arguments", "kind"), [("[1, 2]", "array"), ('"text"', "string"), ("3", "integer"), ("null", "null")]
+)
+async def test_non_object_json_is_rejected(
+    registry: ToolRegistry, spy: Spy, arguments: str, kind: str
+) -> None:
     outcome = await execute_tool_call(registry, call("write_note", arguments))
     assert outcome.failed and f"must be a JSON object ({{...}}), got {kind}" in outcome.output
     assert spy.calls == []
@@ -99,7 +108,10 @@ async def test_non_string_non_dict_arguments_rejected(registry: ToolRegistry, sp
 async def test_unknown_tool_lists_available_names(registry: ToolRegistry) -> None:
     outcome = await execute_tool_call(registry, call("delete_everything", "{}"))
     assert outcome.failed and outcome.name == "delete_everything"
-    assert "unknown tool 'delete_everything'" in outcome.output and "Available tools: write_note" in outcome.output
+    assert (
+        "unknown tool 'delete_everything'" in outcome.output
+        and "Available tools: write_note" in outcome.output
+    )
 
 
 async def test_unknown_tool_list_is_truncated() -> None:
@@ -252,7 +264,9 @@ async def test_human_input_request_propagates() -> None:
     reg = ToolRegistry()
     register_request_user_input(reg)
     with pytest.raises(HumanInputRequired) as info:
-        await execute_tool_call(reg, call("request_user_input", json.dumps({"prompt": "Proceed?", "kind": "confirm"})))
+        await execute_tool_call(
+            reg, call("request_user_input", json.dumps({"prompt": "Proceed?", "kind": "confirm"}))
+        )
     assert info.value.prompt == "Proceed?" and info.value.kind == "confirm"
 
 

@@ -38,7 +38,9 @@ def registry(layout: dict[str, Path]) -> ToolRegistry:
 
 
 async def run(reg: ToolRegistry, name: str, **args: Any) -> Any:
-    return await execute_tool_call(reg, {"id": "c", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}})
+    return await execute_tool_call(
+        reg, {"id": "c", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+    )
 
 
 # -- Workspace.resolve: every escape attempt ----------------------------------------------------
@@ -50,7 +52,9 @@ def test_resolve_inside(layout: dict[str, Path]) -> None:
     assert ws.resolve(str(layout["root"] / "README.md")) == ws.root / "README.md"  # absolute inside is fine
 
 
-@pytest.mark.parametrize("path", ["..", "../outside/secret.txt", "src/../../outside/secret.txt", "src/../README.md"])
+@pytest.mark.parametrize(
+    "path", ["..", "../outside/secret.txt", "src/../../outside/secret.txt", "src/../README.md"]
+)
 def test_dotdot_rejected(layout: dict[str, Path], path: str) -> None:
     with pytest.raises(WorkspaceViolation, match=r"'\.\.' segments"):
         Workspace(layout["root"]).resolve(path)
@@ -109,7 +113,9 @@ def test_workspace_root_must_exist(tmp_path: Path) -> None:
 
 # -- the tools through execute_tool_call --------------------------------------------------------
 def test_registration(registry: ToolRegistry) -> None:
-    assert registry.names() == list(FILE_TOOL_NAMES) == ["read_file", "write_file", "edit_file", "glob", "grep"]
+    assert (
+        registry.names() == list(FILE_TOOL_NAMES) == ["read_file", "write_file", "edit_file", "glob", "grep"]
+    )
     reg = ToolRegistry()
     register_file_tools(reg, Workspace("."), include=["read_file"])
     assert reg.names() == ["read_file"]
@@ -136,7 +142,9 @@ async def test_read_file_directory_and_errors(registry: ToolRegistry, layout: di
     assert binary.failed and "binary" in binary.output
 
 
-async def test_read_escape_is_a_failed_outcome_without_leaking(registry: ToolRegistry, layout: dict[str, Path]) -> None:
+async def test_read_escape_is_a_failed_outcome_without_leaking(
+    registry: ToolRegistry, layout: dict[str, Path]
+) -> None:
     (layout["root"] / "link.txt").symlink_to(layout["outside"] / "secret.txt")
     for path in ("../outside/secret.txt", "link.txt", str(layout["outside"] / "secret.txt")):
         out = await run(registry, "read_file", path=path)
@@ -144,7 +152,9 @@ async def test_read_escape_is_a_failed_outcome_without_leaking(registry: ToolReg
         assert "TOP SECRET" not in out.output
 
 
-async def test_write_file_creates_parents_and_respects_overwrite(registry: ToolRegistry, layout: dict[str, Path]) -> None:
+async def test_write_file_creates_parents_and_respects_overwrite(
+    registry: ToolRegistry, layout: dict[str, Path]
+) -> None:
     out = await run(registry, "write_file", path="a/b/new.txt", content="hi ü")
     assert out.output == "created a/b/new.txt (5 bytes)"
     assert (layout["root"] / "a" / "b" / "new.txt").read_text(encoding="utf-8") == "hi ü"
@@ -154,13 +164,17 @@ async def test_write_file_creates_parents_and_respects_overwrite(registry: ToolR
     assert over.output.startswith("overwrote")
 
 
-async def test_write_through_symlinked_dir_is_refused(registry: ToolRegistry, layout: dict[str, Path]) -> None:
+async def test_write_through_symlinked_dir_is_refused(
+    registry: ToolRegistry, layout: dict[str, Path]
+) -> None:
     (layout["root"] / "sneaky").symlink_to(layout["outside"], target_is_directory=True)
     out = await run(registry, "write_file", path="sneaky/planted.txt", content="x")
     assert out.failed and not (layout["outside"] / "planted.txt").exists()
 
 
-async def test_edit_file_unique_match_diff_and_line_endings(registry: ToolRegistry, layout: dict[str, Path]) -> None:
+async def test_edit_file_unique_match_diff_and_line_endings(
+    registry: ToolRegistry, layout: dict[str, Path]
+) -> None:
     target = layout["root"] / "crlf.txt"
     target.write_bytes("\ufeffone\r\ntwo\r\nthree\r\n".encode())
     out = await run(registry, "edit_file", path="crlf.txt", old_text="two\n", new_text="TWO\n")
@@ -173,7 +187,9 @@ async def test_edit_file_ambiguity_and_absence(registry: ToolRegistry, layout: d
     amb = await run(registry, "edit_file", path="dup.txt", old_text="x = 1", new_text="x = 2")
     assert amb.failed and "occurs 2 times" in amb.output
     assert (layout["root"] / "dup.txt").read_text() == "x = 1\nx = 1\n"
-    both = await run(registry, "edit_file", path="dup.txt", old_text="x = 1", new_text="x = 2", replace_all=True)
+    both = await run(
+        registry, "edit_file", path="dup.txt", old_text="x = 1", new_text="x = 2", replace_all=True
+    )
     assert "2 occurrences" in both.output and (layout["root"] / "dup.txt").read_text() == "x = 2\nx = 2\n"
     absent = await run(registry, "edit_file", path="dup.txt", old_text="nope", new_text="")
     assert absent.failed and "not found" in absent.output
@@ -206,7 +222,9 @@ async def test_grep(registry: ToolRegistry, layout: dict[str, Path]) -> None:
     out = await run(registry, "grep", pattern=r"def \w+")
     assert out.output == "src/app.py:3:def main():"
     assert (await run(registry, "grep", pattern="HELLO", case_sensitive=False)).output == "README.md:1:hello"
-    assert (await run(registry, "grep", pattern="o", include="*.md", max_results=1)).output.startswith("README.md:1:hello\n...")
+    assert (await run(registry, "grep", pattern="o", include="*.md", max_results=1)).output.startswith(
+        "README.md:1:hello\n..."
+    )
     literal = await run(registry, "grep", pattern="main()", literal=True)
     assert literal.output == "src/app.py:3:def main():"
     bad = await run(registry, "grep", pattern="(")

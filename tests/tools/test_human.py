@@ -17,7 +17,9 @@ from power_loop.tools import (
 
 def test_request_user_input_raises_with_fields() -> None:
     with pytest.raises(HumanInputRequired) as info:
-        request_user_input(prompt="Pick one", kind="choice", options=["a", {"id": "b", "label": "Bee"}], metadata={"k": 1})
+        request_user_input(
+            prompt="Pick one", kind="choice", options=["a", {"id": "b", "label": "Bee"}], metadata={"k": 1}
+        )
     exc = info.value
     assert (exc.kind, exc.prompt, exc.metadata) == ("choice", "Pick one", {"k": 1})
     assert exc.options == [{"id": "a", "label": "a"}, {"id": "b", "label": "Bee"}]
@@ -32,7 +34,9 @@ def test_interaction_ids_are_unique_and_defaults_empty() -> None:
 
 
 def test_to_pending_round_trips_through_json() -> None:
-    exc = HumanInputRequired(kind="confirm", prompt="Deploy?", options=[{"id": "y", "label": "Yes"}], metadata={"env": "prod"})
+    exc = HumanInputRequired(
+        kind="confirm", prompt="Deploy?", options=[{"id": "y", "label": "Yes"}], metadata={"env": "prod"}
+    )
     record = exc.to_pending(tool_call_id="call_7")
     assert record == {
         "interaction_id": exc.interaction_id,
@@ -48,7 +52,10 @@ def test_to_pending_round_trips_through_json() -> None:
     assert again.to_pending(tool_call_id="call_7") == record
 
 
-@pytest.mark.parametrize("bad", [{"prompt": ""}, {"prompt": "ok", "options": [3]}, {"prompt": "ok", "options": [{"label": "no id"}]}])
+@pytest.mark.parametrize(
+    "bad",
+    [{"prompt": ""}, {"prompt": "ok", "options": [3]}, {"prompt": "ok", "options": [{"label": "no id"}]}],
+)
 def test_bad_python_calls_are_config_errors(bad: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         request_user_input(**bad)  # type: ignore[arg-type]

@@ -60,5 +60,7 @@ def test_imports_with_the_standard_library_only() -> None:
         "bad = [m for m in ('jsonschema', 'hypothesis', 'openai', 'anthropic', 'pytest') if m in sys.modules]; "
         "print(bad)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[]"

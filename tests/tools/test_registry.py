@@ -13,7 +13,11 @@ from power_loop.tools import RegisteredTool, ToolDefinition, ToolRegistry, build
 ECHO = ToolDefinition(
     name="echo",
     description="Echo text.",
-    input_schema={"type": "object", "properties": {"text": {"type": "string"}}, "additionalProperties": False},
+    input_schema={
+        "type": "object",
+        "properties": {"text": {"type": "string"}},
+        "additionalProperties": False,
+    },
     required_params=("text",),
 )
 
@@ -56,7 +60,9 @@ def test_register_rejects_bad_inputs_and_bad_schema() -> None:
         reg.register({"name": "x"}, echo)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="not callable"):
         reg.register(ECHO, "nope")  # type: ignore[arg-type]
-    bad = ToolDefinition(name="bad", description="", input_schema={"type": "object", "properties": {"a": {"type": 7}}})
+    bad = ToolDefinition(
+        name="bad", description="", input_schema={"type": "object", "properties": {"a": {"type": 7}}}
+    )
     with pytest.raises(ConfigError, match="invalid JSON Schema"):
         reg.register(bad, echo)
     assert not reg.has("bad")
@@ -105,7 +111,7 @@ def test_validate_messages() -> None:
     assert message is not None
     assert "$.text: expected string, got integer" in message
     assert 'unexpected property "extra"' in message
-    assert "missing required property \"text\"" in (reg.validate("echo", {}) or "")
+    assert 'missing required property "text"' in (reg.validate("echo", {}) or "")
 
 
 def test_invoke_errors() -> None:
@@ -150,7 +156,10 @@ async def test_invoke_async_awaits_async_handlers_and_awaitable_results() -> Non
     reg = ToolRegistry()
     reg.register(ECHO, _async_echo)
     reg.register(ToolDefinition(name="obj", description="", input_schema=ECHO.input_schema), AsyncCallable())
-    reg.register(ToolDefinition(name="lazy", description="", input_schema=ECHO.input_schema), lambda text: _async_echo(text))
+    reg.register(
+        ToolDefinition(name="lazy", description="", input_schema=ECHO.input_schema),
+        lambda text: _async_echo(text),
+    )
     assert await reg.invoke_async("echo", {"text": "a"}) == "a"
     assert await reg.invoke_async("obj", {"text": "b"}) == "obj:b"
     assert await reg.invoke_async("lazy", {"text": "c"}) == "c"
@@ -261,5 +270,7 @@ async def test_concurrent_invocations_do_not_interfere() -> None:
     reg = ToolRegistry()
     reg.register(ECHO, _async_echo)
     reg.register(ToolDefinition(name="sync", description="", input_schema=ECHO.input_schema), echo)
-    results = await asyncio.gather(*(reg.invoke_async("echo" if i % 2 else "sync", {"text": str(i)}) for i in range(20)))
+    results = await asyncio.gather(
+        *(reg.invoke_async("echo" if i % 2 else "sync", {"text": str(i)}) for i in range(20))
+    )
     assert results == [str(i) for i in range(20)]

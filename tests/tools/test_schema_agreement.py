@@ -62,7 +62,9 @@ LEAF_KEYWORDS: dict[str, st.SearchStrategy[Any]] = {
 def _pick(keywords: dict[str, st.SearchStrategy[Any]], max_size: int) -> st.SearchStrategy[dict[str, Any]]:
     """A schema with a few (not all) keywords, so that generated schemas stay satisfiable."""
     # permutations, not lists of sampled_from: the latter strongly favours the first names
-    chosen = st.tuples(st.permutations(sorted(keywords)), st.integers(0, max_size)).map(lambda pk: pk[0][: pk[1]])
+    chosen = st.tuples(st.permutations(sorted(keywords)), st.integers(0, max_size)).map(
+        lambda pk: pk[0][: pk[1]]
+    )
     return chosen.flatmap(lambda names: st.fixed_dictionaries({n: keywords[n] for n in names}))
 
 
@@ -101,13 +103,34 @@ rooted_schemas = st.one_of(
 # Every generated schema is also checked against these values, which sit on the classic traps
 # (bool vs integer, 1 vs 1.0, empty containers, duplicates, unicode lengths).
 PROBES: list[Any] = [
-    0, 1, 1.0, 2.5, -3, True, False, None, "", "a", "ab", "é9", [], [1, 1.0], [True, 1], ["a", 2],
-    {}, {"a": 1}, {"a": "b", "b": None}, {"ab": [1], "b9": {}}, 1e20,
+    0,
+    1,
+    1.0,
+    2.5,
+    -3,
+    True,
+    False,
+    None,
+    "",
+    "a",
+    "ab",
+    "é9",
+    [],
+    [1, 1.0],
+    [True, 1],
+    ["a", 2],
+    {},
+    {"a": 1},
+    {"a": "b", "b": None},
+    {"ab": [1], "b9": {}},
+    1e20,
 ]
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(schema=rooted_schemas, instances=st.lists(st.one_of(json_scalars, json_values), min_size=1, max_size=6))
+@given(
+    schema=rooted_schemas, instances=st.lists(st.one_of(json_scalars, json_values), min_size=1, max_size=6)
+)
 def test_verdict_matches_jsonschema(schema: Any, instances: list[Any]) -> None:
     ours = compile_schema(schema)
     reference = jsonschema.Draft202012Validator(schema)

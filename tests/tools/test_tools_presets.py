@@ -35,7 +35,15 @@ def _call(name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
 
 def test_preset_contents() -> None:
     assert TOOL_PRESETS == {"core": CORE_TOOL_NAMES, "explore": EXPLORE_TOOL_NAMES, "full": FULL_TOOL_NAMES}
-    assert CORE_TOOL_NAMES == ("bash", "read_file", "write_file", "edit_file", "glob", "grep", "request_user_input")
+    assert CORE_TOOL_NAMES == (
+        "bash",
+        "read_file",
+        "write_file",
+        "edit_file",
+        "glob",
+        "grep",
+        "request_user_input",
+    )
     assert EXPLORE_TOOL_NAMES == ("bash", "read_file", "glob", "grep", "request_user_input")
     assert set(CORE_TOOL_NAMES) <= set(FULL_TOOL_NAMES) and set(EXPLORE_TOOL_NAMES) <= set(FULL_TOOL_NAMES)
     assert len(set(FULL_TOOL_NAMES)) == len(FULL_TOOL_NAMES) == 17
@@ -55,17 +63,24 @@ def test_default_is_everything(tmp_path: Path) -> None:
 
 def test_include_wins_over_preset_and_exclude_applies_last(tmp_path: Path) -> None:
     registry = create_default_tool_registry(
-        preset="core", include=["todo", "read_file", "current_time"], exclude=["read_file"], workspace_dir=tmp_path
+        preset="core",
+        include=["todo", "read_file", "current_time"],
+        exclude=["read_file"],
+        workspace_dir=tmp_path,
     )
     assert registry.names() == ["todo", "current_time"]
-    registry = create_default_tool_registry(preset="explore", exclude=["bash", "grep"], workspace_dir=tmp_path)
+    registry = create_default_tool_registry(
+        preset="explore", exclude=["bash", "grep"], workspace_dir=tmp_path
+    )
     assert registry.names() == ["read_file", "glob", "request_user_input"]
 
 
 def test_session_only_selection_needs_no_workspace() -> None:
     registry = create_default_tool_registry(include=["todo", "current_time", "note_add", "recall_send"])
     assert registry.names() == ["todo", "current_time", "note_add", "recall_send"]
-    registry = create_default_tool_registry(preset="full", exclude=["bash", "read_file", "write_file", "edit_file", "glob", "grep"])
+    registry = create_default_tool_registry(
+        preset="full", exclude=["bash", "read_file", "write_file", "edit_file", "glob", "grep"]
+    )
     assert "bash" not in registry and "todo" in registry
 
 
@@ -110,7 +125,13 @@ def test_register_session_tools_rejects_unknown() -> None:
     assert register_session_tools(registry, include=["current_time"]) == ["current_time"]
     with pytest.raises(ConfigError):
         register_session_tools(registry, include=["nope"])
-    assert set(SESSION_TOOL_NAMES) == {"todo", "schedule_wakeup", "list_wakeups", "cancel_wakeup", "current_time"}
+    assert set(SESSION_TOOL_NAMES) == {
+        "todo",
+        "schedule_wakeup",
+        "list_wakeups",
+        "cancel_wakeup",
+        "current_time",
+    }
 
 
 # -- outside a loop run ----------------------------------------------------------------------------------
@@ -136,7 +157,9 @@ async def test_current_time_needs_no_session() -> None:
     registry = create_default_tool_registry(include=["current_time"])
     outcome = await execute_tool_call(registry, _call("current_time"))
     assert not outcome.failed
-    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d .*\((Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day\)$", outcome.output)
+    assert re.match(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d .*\((Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day\)$", outcome.output
+    )
 
 
 # -- through a real StatefulAgentLoop ---------------------------------------------------------------------
@@ -152,13 +175,22 @@ async def test_todo_is_stored_for_the_calling_session(tmp_path: Path) -> None:
         {"id": 2, "text": "implement", "status": "in_progress"},
         {"id": "3", "text": "docs", "status": "pending"},
     ]
-    llm = ScriptedLLM([
-        ScriptedLLM.tool_call("todo", {"items": items}),
-        ScriptedLLM.text("planned"),
-        ScriptedLLM.tool_call("todo", {"items": [{"id": "a", "text": "x", "status": "in_progress"},
-                                                 {"id": "b", "text": "y", "status": "in_progress"}]}),
-        ScriptedLLM.text("oops"),
-    ])
+    llm = ScriptedLLM(
+        [
+            ScriptedLLM.tool_call("todo", {"items": items}),
+            ScriptedLLM.text("planned"),
+            ScriptedLLM.tool_call(
+                "todo",
+                {
+                    "items": [
+                        {"id": "a", "text": "x", "status": "in_progress"},
+                        {"id": "b", "text": "y", "status": "in_progress"},
+                    ]
+                },
+            ),
+            ScriptedLLM.text("oops"),
+        ]
+    )
     events: list[AgentEvent] = []
     registry = create_default_tool_registry(include=["todo"])
     async with StatefulAgentLoop(llm=llm, dsn=str(tmp_path / "x.db"), tool_registry=registry) as loop:
@@ -168,43 +200,61 @@ async def test_todo_is_stored_for_the_calling_session(tmp_path: Path) -> None:
         assert result.status == "completed"
         store = await loop.ensure_store()
         stored = await store.get_runtime_state(sid, "todo")
-        assert stored == [{"id": "1", "text": "write tests", "status": "completed"},
-                          {"id": "2", "text": "implement", "status": "in_progress"},
-                          {"id": "3", "text": "docs", "status": "pending"}]
+        assert stored == [
+            {"id": "1", "text": "write tests", "status": "completed"},
+            {"id": "2", "text": "implement", "status": "in_progress"},
+            {"id": "3", "text": "docs", "status": "pending"},
+        ]
         assert await store.get_runtime_state(other, "todo") is None
         (rendered,) = await _tool_outputs(loop, sid)
-        assert rendered.splitlines() == ["Todo list (1/3 completed):", "[x] 1: write tests", "[>] 2: implement", "[ ] 3: docs"]
+        assert rendered.splitlines() == [
+            "Todo list (1/3 completed):",
+            "[x] 1: write tests",
+            "[>] 2: implement",
+            "[ ] 3: docs",
+        ]
 
         await loop.send("again", other)  # two in_progress items: refused, nothing stored
         assert "at most one todo item may be in_progress" in (await _tool_outputs(loop, other))[0]
         assert await store.get_runtime_state(other, "todo") is None
     assert len(events) == 1 and events[0].session_id == sid
     assert events[0].data is not None and events[0].data.to_dict()["counts"] == {
-        "pending": 1, "in_progress": 1, "completed": 1
+        "pending": 1,
+        "in_progress": 1,
+        "completed": 1,
     }
 
 
 async def test_wakeup_tools_arm_list_and_cancel_timers_of_the_session(tmp_path: Path) -> None:
-    llm = ScriptedLLM([
-        ScriptedLLM.tool_calls([
-            ("schedule_wakeup", {"delay_seconds": 3600, "note": "check the build"}),
-            ("schedule_wakeup", {"delay_seconds": 60, "note": "ping", "every_seconds": 300}),
-        ]),
-        ScriptedLLM.text("scheduled"),
-        ScriptedLLM.tool_call("list_wakeups"),
-        ScriptedLLM.text("listed"),
-        ScriptedLLM.tool_calls([("cancel_wakeup", {"timer_id": 1}), ("cancel_wakeup", {"timer_id": 1})]),
-        ScriptedLLM.text("cancelled"),
-    ])
+    llm = ScriptedLLM(
+        [
+            ScriptedLLM.tool_calls(
+                [
+                    ("schedule_wakeup", {"delay_seconds": 3600, "note": "check the build"}),
+                    ("schedule_wakeup", {"delay_seconds": 60, "note": "ping", "every_seconds": 300}),
+                ]
+            ),
+            ScriptedLLM.text("scheduled"),
+            ScriptedLLM.tool_call("list_wakeups"),
+            ScriptedLLM.text("listed"),
+            ScriptedLLM.tool_calls([("cancel_wakeup", {"timer_id": 1}), ("cancel_wakeup", {"timer_id": 1})]),
+            ScriptedLLM.text("cancelled"),
+        ]
+    )
     registry = create_default_tool_registry(include=["schedule_wakeup", "list_wakeups", "cancel_wakeup"])
     async with StatefulAgentLoop(llm=llm, dsn=str(tmp_path / "x.db"), tool_registry=registry) as loop:
         sid, other = await loop.new_session(), await loop.new_session()
         await loop.send("remind me", sid)
         timers = await loop.list_timers(sid)
-        assert [(t.timer_id, t.note, t.interval_s) for t in timers] == [(2, "ping", 300), (1, "check the build", None)]
+        assert [(t.timer_id, t.note, t.interval_s) for t in timers] == [
+            (2, "ping", 300),
+            (1, "check the build", None),
+        ]
         assert await loop.list_timers(other) == []
         outputs = await _tool_outputs(loop, sid)
-        assert outputs[0].startswith("Wake-up #1 scheduled for ") and outputs[0].endswith("(in 3600s): check the build")
+        assert outputs[0].startswith("Wake-up #1 scheduled for ") and outputs[0].endswith(
+            "(in 3600s): check the build"
+        )
         assert outputs[1].endswith("(in 60s, then every 300s): ping")
 
         await loop.send("what is armed?", sid)
@@ -220,11 +270,18 @@ async def test_wakeup_tools_arm_list_and_cancel_timers_of_the_session(tmp_path: 
 
 
 async def test_wakeup_budget_and_bounds(tmp_path: Path) -> None:
-    script: list[Any] = [ScriptedLLM.tool_call("schedule_wakeup", {"delay_seconds": 100 + i, "note": f"n{i}"})
-                         for i in range(11)]
-    script += [ScriptedLLM.tool_call("schedule_wakeup", {"delay_seconds": 4, "note": "too soon"}), ScriptedLLM.text("done")]
+    script: list[Any] = [
+        ScriptedLLM.tool_call("schedule_wakeup", {"delay_seconds": 100 + i, "note": f"n{i}"})
+        for i in range(11)
+    ]
+    script += [
+        ScriptedLLM.tool_call("schedule_wakeup", {"delay_seconds": 4, "note": "too soon"}),
+        ScriptedLLM.text("done"),
+    ]
     registry = create_default_tool_registry(include=["schedule_wakeup"])
-    async with StatefulAgentLoop(llm=ScriptedLLM(script), dsn=str(tmp_path / "x.db"), tool_registry=registry) as loop:
+    async with StatefulAgentLoop(
+        llm=ScriptedLLM(script), dsn=str(tmp_path / "x.db"), tool_registry=registry
+    ) as loop:
         sid = await loop.new_session()
         await loop.send("go", sid)
         outputs = await _tool_outputs(loop, sid)

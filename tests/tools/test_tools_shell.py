@@ -78,7 +78,9 @@ async def test_no_output(tmp_path: Path) -> None:
 async def test_timeout_kills_the_process_group(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
     # The backgrounded sleep is a grandchild of bash: killing only bash would leave it running.
-    result = await run_shell_command(f"echo started; sleep 5 & echo $! > {pid_file}; wait", tmp_path, timeout_s=1)
+    result = await run_shell_command(
+        f"echo started; sleep 5 & echo $! > {pid_file}; wait", tmp_path, timeout_s=1
+    )
     assert not result.ok
     assert result.data["timed_out"] is True
     assert "started" in result.content
@@ -175,7 +177,9 @@ def test_local_backend_shape(tmp_path: Path) -> None:
 
 def test_shell_module_is_loaded_lazily() -> None:
     code = "import sys, power_loop.tools; print('power_loop.tools._shell' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "False"
 
 
