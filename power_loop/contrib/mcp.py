@@ -56,6 +56,8 @@ _MAX_NAME_LEN = 64
 _WATCHDOG_GRACE_S = 5.0
 #: The SDK's stdio shutdown is bounded (stdin close, 2 s grace, SIGTERM, 2 s, SIGKILL); wait a bit longer.
 _CLOSE_TIMEOUT_S = 10.0
+# Starting a server process (often through npx or uvx) and its handshake, unless the caller says otherwise.
+_DEFAULT_CONNECT_TIMEOUT_S = 30.0
 #: JSON-RPC codes the SDK uses for a dead connection and for an expired request timeout.
 _CONNECTION_CLOSED = -32000
 _REQUEST_TIMEOUT = -32001
@@ -235,7 +237,9 @@ async def register_mcp_tools(
             logger.warning(
                 "MCP tool %r (registered as %r): input schema not usable as given (%s); "
                 "registered with a permissive schema, the server validates the arguments",
-                spec.name, local, problem,
+                spec.name,
+                local,
+                problem,
             )
         required = tuple(r for r in schema.get("required", ()) if isinstance(r, str))
         definition = ToolDefinition(
@@ -274,7 +278,10 @@ class StdioMCPClient:
 
     ``command``/``args`` start the server; ``env`` adds variables on top of the SDK's safe default
     environment (``PATH``, ``HOME``, ...: the parent's secrets are not inherited); ``cwd`` is its
-    working directory. ``timeout_s`` bounds the handshake and every request. ``name`` labels the server
+    working directory. ``timeout_s`` bounds each tool call; ``connect_timeout_s`` bounds starting the
+    server, the handshake and listing its tools (default: ``timeout_s``, but at least 30 s — starting a
+    process on a busy host, or through ``npx``, takes far longer than answering a call). ``name`` labels
+    the server
     in errors and logs (default: the command's file name; ``args`` are never shown, they may hold
     tokens). Use ``async with``, or ``await connect()`` ... ``await aclose()``: closing stops the
     server (stdin closed, then SIGTERM, then SIGKILL of its process group) and reaps it. The client
@@ -289,6 +296,7 @@ class StdioMCPClient:
         env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
         timeout_s: float = 30.0,
+        connect_timeout_s: float | None = None,
         name: str | None = None,
     ) -> None:
         if not isinstance(command, str) or not command:
@@ -297,11 +305,24 @@ class StdioMCPClient:
             raise ConfigError("StdioMCPClient args must be a list of strings, not one string")
         if not isinstance(timeout_s, (int, float)) or isinstance(timeout_s, bool) or not timeout_s > 0:
             raise ConfigError(f"StdioMCPClient timeout_s must be a positive number, got {timeout_s!r}")
+        if connect_timeout_s is not None and (
+            not isinstance(connect_timeout_s, (int, float))
+            or isinstance(connect_timeout_s, bool)
+            or not connect_timeout_s > 0
+        ):
+            raise ConfigError(
+                f"StdioMCPClient connect_timeout_s must be a positive number, got {connect_timeout_s!r}"
+            )
         self.command = command
         self.args = [str(a) for a in args or ()]
         self.env = dict(env) if env is not None else None
         self.cwd = os.fspath(cwd) if cwd is not None else None
         self.timeout_s = float(timeout_s)
+        self.connect_timeout_s = (
+            float(connect_timeout_s)
+            if connect_timeout_s is not None
+            else max(self.timeout_s, _DEFAULT_CONNECT_TIMEOUT_S)
+        )
         self.name = name or os.path.basename(command) or command
         self._session: ClientSession | None = None
         self._runner: asyncio.Task[None] | None = None
@@ -335,7 +356,7 @@ class StdioMCPClient:
         """Start the server and complete the MCP handshake; returns ``self``. Idempotent.
 
         Raises :class:`MCPError` if the server cannot be started, exits, or does not finish the
-        handshake within ``timeout_s`` (the process is cleaned up in every case).
+        handshake within ``connect_timeout_s`` (the process is cleaned up in every case).
         """
         async with self._connect_lock:
             if self._closed:
@@ -347,12 +368,12 @@ class StdioMCPClient:
             self._stop = asyncio.Event()
             self._runner = asyncio.create_task(self._run(ready, self._stop), name=f"mcp-stdio:{self.name}")
             try:
-                await asyncio.wait_for(asyncio.shield(ready), self.timeout_s)
+                await asyncio.wait_for(asyncio.shield(ready), self.connect_timeout_s)
             except asyncio.TimeoutError:
                 ready.cancel()  # nobody will read it now; _run must not leave an unretrieved exception in it
                 await self._shutdown(cancel=True)
                 raise MCPError(
-                    self.name, f"did not complete the MCP handshake within {self.timeout_s:g}s"
+                    self.name, f"did not complete the MCP handshake within {self.connect_timeout_s:g}s"
                 ) from None
             except BaseException:
                 ready.cancel()
@@ -368,7 +389,9 @@ class StdioMCPClient:
         params = StdioServerParameters(command=self.command, args=self.args, env=self.env, cwd=self.cwd)
         try:
             async with stdio_client(params) as (read_stream, write_stream):
-                async with ClientSession(read_stream, write_stream, read_timeout_seconds=self.timeout_s) as session:
+                async with ClientSession(
+                    read_stream, write_stream, read_timeout_seconds=self.connect_timeout_s
+                ) as session:
                     await session.initialize()
                     self._session = session
                     ready.set_result(None)
@@ -377,8 +400,9 @@ class StdioMCPClient:
             if not ready.done():
                 ready.set_exception(self._startup_error(exc))
             else:
-                logger.warning("MCP server %r: connection ended with an error: %s", self.name,
-                               _describe_exception(exc))
+                logger.warning(
+                    "MCP server %r: connection ended with an error: %s", self.name, _describe_exception(exc)
+                )
         finally:
             self._session = None
 
@@ -410,7 +434,9 @@ class StdioMCPClient:
             await asyncio.wait_for(asyncio.shield(runner), _CLOSE_TIMEOUT_S)
         except asyncio.TimeoutError:
             runner.cancel()
-            logger.warning("MCP server %r did not shut down within %gs; cancelled", self.name, _CLOSE_TIMEOUT_S)
+            logger.warning(
+                "MCP server %r did not shut down within %gs; cancelled", self.name, _CLOSE_TIMEOUT_S
+            )
         except asyncio.CancelledError:
             if not runner.cancelled():
                 raise  # our caller is being cancelled, not just the runner
@@ -428,18 +454,20 @@ class StdioMCPClient:
             if self._closed:
                 raise MCPError(self.name, "the client is closed")
             if self._runner is None:
-                raise MCPError(self.name, "not connected: call `await client.connect()` (or use `async with`)")
+                raise MCPError(
+                    self.name, "not connected: call `await client.connect()` (or use `async with`)"
+                )
             raise MCPError(self.name, "the server process has exited; create a new client to restart it")
         return session
 
-    async def _request(self, what: str, request: Awaitable[_T]) -> _T:
+    async def _request(self, what: str, request: Awaitable[_T], timeout_s: float) -> _T:
         """Await one SDK request and translate every failure into :class:`MCPError`."""
         sdk_error = _import_mcp().MCPError
         try:
             # The SDK enforces `timeout_s` per request; this watchdog only guards against a stuck transport.
-            return await asyncio.wait_for(request, self.timeout_s + _WATCHDOG_GRACE_S)
+            return await asyncio.wait_for(request, timeout_s + _WATCHDOG_GRACE_S)
         except asyncio.TimeoutError:
-            raise MCPError(self.name, f"{what}: no answer within {self.timeout_s:g}s") from None
+            raise MCPError(self.name, f"{what}: no answer within {timeout_s:g}s") from None
         except sdk_error as exc:
             if exc.code == _CONNECTION_CLOSED:
                 # The server is gone: let the owner task wind the transport down and reap the process now.
@@ -447,7 +475,7 @@ class StdioMCPClient:
                     self._stop.set()
                 message = f"{what}: the server process exited or closed its connection"
             elif exc.code == _REQUEST_TIMEOUT:
-                message = f"{what}: no answer within {self.timeout_s:g}s"
+                message = f"{what}: no answer within {timeout_s:g}s"
             else:
                 message = f"{what}: the server answered with error {exc.code}: {exc.message}"
             raise MCPError(self.name, message) from exc
@@ -462,7 +490,8 @@ class StdioMCPClient:
         cursor: str | None = None
         while True:
             params = None if cursor is None else mcp.types.PaginatedRequestParams(cursor=cursor)
-            result = await self._request("tools/list", session.list_tools(params=params))
+            listing = session.list_tools(params=params)  # under the session's connect_timeout_s
+            result = await self._request("tools/list", listing, self.connect_timeout_s)
             for tool in result.tools:
                 schema = tool.input_schema if isinstance(tool.input_schema, dict) else _object_schema()
                 specs.append(McpToolSpec(tool.name, tool.description or "", schema))
@@ -477,7 +506,8 @@ class StdioMCPClient:
         :class:`MCPError` when the call could not be made or answered.
         """
         session = self._require_session()
-        result = await self._request(f"tools/call {name!r}", session.call_tool(name, dict(arguments or {})))
+        call = session.call_tool(name, dict(arguments or {}), read_timeout_seconds=self.timeout_s)
+        result = await self._request(f"tools/call {name!r}", call, self.timeout_s)
         text = render_tool_content(result.content, result.structured_content)
         if result.is_error:
             raise MCPToolError(self.name, name, text)

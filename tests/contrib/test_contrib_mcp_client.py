@@ -74,11 +74,15 @@ async def test_an_error_result_raises_mcp_tool_error(client: StdioMCPClient) -> 
 
 
 async def test_a_slow_tool_times_out_with_a_clear_error() -> None:
-    async with StdioMCPClient(sys.executable, [SERVER], timeout_s=0.5, name="fixture") as c:
+    # The call timeout is short, but the handshake keeps its own (default >= 30 s) budget: on a loaded
+    # machine starting the server alone can take longer than a short call timeout.
+    client = StdioMCPClient(sys.executable, [SERVER], timeout_s=2, name="fixture")
+    assert client.connect_timeout_s == 30
+    async with client as c:
         with pytest.raises(MCPError) as info:
-            await c.call_tool("sleep", {"seconds": 30})
+            await c.call_tool("sleep", {"seconds": 120})
         assert info.value.code == "mcp.error"
-        assert "no answer within 0.5s" in str(info.value)
+        assert "no answer within 2s" in str(info.value)
         assert "fixture" in str(info.value)
         assert await c.call_tool("add", {"a": 2, "b": 2}) == "4"  # still usable afterwards
 
@@ -137,7 +141,7 @@ async def test_a_server_that_exits_at_start_is_a_clear_error() -> None:
 async def test_a_server_that_never_answers_the_handshake_times_out_and_is_cleaned_up(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     script = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(120)"
-    c = StdioMCPClient(sys.executable, ["-c", script, str(pid_file)], timeout_s=1)
+    c = StdioMCPClient(sys.executable, ["-c", script, str(pid_file)], timeout_s=10, connect_timeout_s=1)
     with pytest.raises(MCPError, match="did not complete the MCP handshake within 1s"):
         await c.connect()
     pid = int(pid_file.read_text())
@@ -165,6 +169,8 @@ async def test_connect_is_idempotent_and_env_and_cwd_reach_the_server(tmp_path: 
         ({"command": "x", "args": "--flag"}, "list of strings"),
         ({"command": "x", "timeout_s": 0}, "positive number"),
         ({"command": "x", "timeout_s": True}, "positive number"),
+        ({"command": "x", "connect_timeout_s": 0}, "connect_timeout_s must be a positive number"),
+        ({"command": "x", "connect_timeout_s": "5"}, "connect_timeout_s must be a positive number"),
     ],
 )
 def test_bad_constructor_arguments(kwargs: dict[str, object], message: str) -> None:
