@@ -11,11 +11,13 @@ place retries happen, and it reads the status code and ``Retry-After`` off the S
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from ..errors import LLMStreamIncomplete, MissingDependencyError
 from ._config import OpenAICompatibleChatConfig
+from ._openai_compat import ServerQuirks, ToolCallIds, history_call_ids, rejects_stream_options, wire_messages
 from ._types import LLMRequest, LLMStreamChunk, LLMTokenUsage
 from ._wire import (
     CallState,
@@ -30,6 +32,7 @@ from ._wire import (
 __all__ = ["OpenAICompatibleChatLLMService", "openai_usage"]
 
 PROVIDER = "openai"
+logger = logging.getLogger("power_loop.llm.openai")
 _REASONING_KEYS = ("reasoning_content", "reasoning")
 
 
@@ -96,6 +99,12 @@ def _tool_call_deltas(raw: Any) -> list[dict[str, Any]]:
     return deltas
 
 
+def _tool_stream_failed(state: CallState) -> bool:
+    """A streamed answer to a request with tools that shows the server cannot stream tool calls: it
+    ended without a terminator, or said ``tool_calls`` without sending any."""
+    return state.finish_reason in (None, "tool_calls")
+
+
 class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig]):
     """``LLMService`` over ``openai.AsyncOpenAI`` chat completions.
 
@@ -117,6 +126,8 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
             )
         )
         self._known = sdk_parameters(self._client.chat.completions.create)
+        self.quirks = ServerQuirks()
+        self._notices: list[str] = []
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleChatLLMService(base_url={self.cfg.base_url!r}, model={self.cfg.model!r})"
@@ -128,20 +139,20 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
         cfg = self.cfg
         args: dict[str, Any] = {
             "model": request.model or cfg.model,
-            "messages": request.to_messages(),
+            "messages": wire_messages(request.to_messages()),
             "max_tokens": request.max_tokens or cfg.max_tokens,
             "temperature": cfg.temperature if request.temperature is None else request.temperature,
             "timeout": cfg.timeout_s,
         }
         if request.tools:
             args["tools"] = list(request.tools)
-            if request.tool_choice is not None:
-                args["tool_choice"] = request.tool_choice
+            # Explicit "auto": some compatible servers only consider tools when tool_choice is sent.
+            args["tool_choice"] = request.tool_choice if request.tool_choice is not None else "auto"
         if request.response_format:
             args["response_format"] = dict(request.response_format)
         if stream:
             args["stream"] = True
-            if cfg.stream_usage:
+            if cfg.stream_usage and not self.quirks.no_stream_options:
                 args["stream_options"] = {"include_usage": True}
         options: dict[str, Any] = dict(cfg.request_extra)
         options.update(request.extra)
@@ -153,12 +164,15 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
     # ------------------------------------------------------------------------------ stream
 
     async def _chunks(self, request: LLMRequest, state: CallState) -> AsyncIterator[LLMStreamChunk]:
-        if not self.cfg.stream:
-            async for single in self._single(request, state):
+        ids = ToolCallIds(history_call_ids(request.messages))
+        model = request.model or self.cfg.model
+        if not self.cfg.stream or (request.tools and model in self.quirks.no_tool_streaming):
+            async for single in self._single(request, state, ids):
                 yield single
             return
-        sdk_stream = await self._client.chat.completions.create(**self.build_arguments(request, stream=True))
+        sdk_stream = await self._open_stream(request)
         usage: LLMTokenUsage | None = None
+        delivered = False
         try:
             async for event in guarded_events(PROVIDER, sdk_stream.__aiter__(), state, self._passthrough):
                 data = as_dict(event)
@@ -167,11 +181,18 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
                     state.raw_usage = as_dict(data["usage"])
                     usage = openai_usage(state.raw_usage)
                 for choice in data.get("choices") or ():
-                    chunk = self._choice_chunk(as_dict(choice), state, event)
+                    chunk = self._choice_chunk(as_dict(choice), state, event, ids)
                     if chunk is not None:
+                        delivered = True
                         yield chunk
         finally:
             await sdk_stream.close()
+        if request.tools and not delivered and _tool_stream_failed(state):
+            # Nothing reached the caller yet, so the request can be repeated without streaming.
+            self._stop_streaming_tools(model)
+            async for single in self._single(request, state, ids, after_broken_stream=True):
+                yield single
+            return
         if state.finish_reason is None:
             raise LLMStreamIncomplete(
                 provider=PROVIDER,
@@ -179,10 +200,44 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
                 chunks=state.events,
                 detail="the stream ended without a finish_reason",
             )
-        yield final_chunk(usage)
+        yield final_chunk(usage, self._take_notices())
+
+    async def _open_stream(self, request: LLMRequest) -> Any:
+        """Start the SDK stream; a server refusing ``stream_options`` is asked again without it."""
+        args = self.build_arguments(request, stream=True)
+        try:
+            return await self._client.chat.completions.create(**args)
+        except self._openai.APIStatusError as exc:
+            if "stream_options" not in args or not rejects_stream_options(exc.status_code, str(exc)):
+                raise
+        self.quirks.no_stream_options = True
+        self._notice("the server rejects stream_options: streaming without it (no usage in streams)")
+        del args["stream_options"]
+        return await self._client.chat.completions.create(**args)
+
+    def _stop_streaming_tools(self, model: str) -> None:
+        self.quirks.no_tool_streaming.add(model)
+        self._notice(
+            f"the server sent an empty stream for a request with tools (model {model!r}): repeating it "
+            "without streaming, and not streaming requests with tools to this model from now on",
+        )
+
+    def _notice(self, message: str) -> None:
+        """Tell the application about a fallback: logged now, and carried by the final chunk of the next
+        call that succeeds (the repeat that follows a fallback may itself fail and be retried)."""
+        text = f"openai-compatible server at {self.cfg.base_url}: {message}"
+        logger.warning("%s", text)
+        self._notices.append(text)
+
+    def _take_notices(self) -> tuple[str, ...]:
+        taken = tuple(self._notices)
+        self._notices.clear()
+        return taken
 
     @staticmethod
-    def _choice_chunk(choice: dict[str, Any], state: CallState, event: Any) -> LLMStreamChunk | None:
+    def _choice_chunk(
+        choice: dict[str, Any], state: CallState, event: Any, ids: ToolCallIds
+    ) -> LLMStreamChunk | None:
         if choice.get("index", 0) != 0:
             return None
         delta = as_dict(choice.get("delta"))
@@ -191,14 +246,26 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
         text = delta.get("content") if isinstance(delta.get("content"), str) else ""
         think = _reasoning_text(delta)
         calls = _tool_call_deltas(delta.get("tool_calls"))
+        for call in calls:
+            ids.fix_delta(call)
         if not (text or think or calls):
             return None
         return LLMStreamChunk(
             delta_text=text or "", think=think, delta_tool_calls=calls or None, raw_event=event
         )
 
-    async def _single(self, request: LLMRequest, state: CallState) -> AsyncIterator[LLMStreamChunk]:
-        completion = await self._client.chat.completions.create(**self.build_arguments(request, stream=False))
+    async def _single(
+        self, request: LLMRequest, state: CallState, ids: ToolCallIds, *, after_broken_stream: bool = False
+    ) -> AsyncIterator[LLMStreamChunk]:
+        args = self.build_arguments(request, stream=False)
+        try:
+            completion = await self._client.chat.completions.create(**args)
+        except self._openai.APIConnectionError:
+            if not after_broken_stream:
+                raise
+            # A server that failed the stream (llama.cpp raises inside its handler) may also drop the
+            # pooled connection the repeat is sent on: one immediate second try, on a fresh connection.
+            completion = await self._client.chat.completions.create(**args)
         state.raw_completion = completion
         data = as_dict(completion)
         state.model = data.get("model")
@@ -217,9 +284,10 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
             raw_event=completion,
         )
         yield LLMStreamChunk(
-            tool_calls=list(message.get("tool_calls") or []),
+            tool_calls=ids.fix_calls(message.get("tool_calls") or []),
             token_usage=openai_usage(state.raw_usage) if state.raw_usage else None,
             is_final=True,
+            notices=self._take_notices(),
         )
 
     def _passthrough(self, exc: BaseException) -> bool:

@@ -117,6 +117,7 @@ async def complete_from_stream(
     final_calls: list[dict[str, Any]] = []
     usage: LLMTokenUsage | None = None
     kept: list[LLMStreamChunk] = []
+    notices: list[str] = []
     async for chunk in chunks:
         if keep_chunks:
             kept.append(chunk)
@@ -131,6 +132,7 @@ async def complete_from_stream(
             final_calls = [normalize_tool_call(tc, i) for i, tc in enumerate(chunk.tool_calls)]
         if chunk.token_usage is not None:
             usage = chunk.token_usage
+        notices.extend(chunk.notices)
     text = "".join(text_parts)
     response = LLMResponse(
         raw_text=text,
@@ -140,6 +142,8 @@ async def complete_from_stream(
         tool_calls=final_calls or acc.result(),
         stream_chunks=kept,
     )
+    if notices:
+        response.debug["notices"] = notices
     if parse_json:
         data, error = parse_json_text(text)
         response.raw_json_data = data

@@ -294,6 +294,9 @@ class LLMStreamChunk:
     token_usage: LLMTokenUsage | None = None
     raw_event: Any = None
     is_final: bool = False
+    # Things the provider adapter wants the application told (a fallback it took); the loop publishes
+    # each as a ``system_log`` event. Not part of the model's answer.
+    notices: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

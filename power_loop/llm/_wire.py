@@ -178,9 +178,9 @@ def structured_fields(response: LLMResponse, response_format: Mapping[str, Any] 
     response.raw_json_error = error
 
 
-def final_chunk(usage: LLMTokenUsage | None) -> LLMStreamChunk:
-    """The closing chunk: usage only; tool calls are reassembled from the deltas."""
-    return LLMStreamChunk(token_usage=usage, is_final=True)
+def final_chunk(usage: LLMTokenUsage | None, notices: tuple[str, ...] = ()) -> LLMStreamChunk:
+    """The closing chunk: usage (and notices) only; tool calls are reassembled from the deltas."""
+    return LLMStreamChunk(token_usage=usage, is_final=True, notices=notices)
 
 
 class _TransportConfig(Protocol):

@@ -418,6 +418,13 @@ class SendRun:
             self._emit(ET.STREAM_COMPLETED, lambda: P.StreamCompletedPayload(), round_index=round_index)
         self.llm_calls += 1
         self._account(response, round_index)
+        for notice in response.debug.get("notices") or ():
+            # A provider fallback (e.g. a server that cannot stream tool calls): tell the application.
+            self._emit(
+                ET.SYSTEM_LOG,
+                partial(P.SystemLogPayload, message=str(notice), level="warning"),
+                round_index=round_index,
+            )
         if context is not None:
             # Calibrates the token estimator with what the provider reported for this exact request.
             context.observe(
