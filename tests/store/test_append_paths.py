@@ -25,7 +25,9 @@ from power_loop.store import (
     Database,
     Dialect,
     LeaseToken,
+    MySQLDialect,
     NewMessage,
+    PostgresDialect,
     RoundUsage,
     SendAccounting,
     SessionStore,
@@ -35,8 +37,6 @@ from power_loop.store import (
     Transaction,
     ensure_schema,
 )
-from power_loop.store._mysql import MySQLDialect
-from power_loop.store._postgres import PostgresDialect
 
 T = TypeVar("T")
 

@@ -29,8 +29,10 @@ EXPECTED = {
     "MessageRow",
     "MessageState",
     "MigrationStep",
+    "MySQLDialect",
     "NewMessage",
     "NoteRow",
+    "PostgresDialect",
     "RoundUsage",
     "SchemaPolicy",
     "SendAccounting",
@@ -70,10 +72,16 @@ def test_public_names() -> None:
 
 
 def test_store_imports_without_optional_drivers() -> None:
+    # The server dialects load on first access: neither they nor any driver come with the package.
     code = (
         "import sys, power_loop.store\n"
         "bad = [m for m in ('asyncpg', 'aiomysql', 'pymysql', 'aiosqlite') if m in sys.modules]\n"
         "assert not bad, bad\n"
+        "lazy = [m for m in ('power_loop.store._postgres', 'power_loop.store._mysql') if m in sys.modules]\n"
+        "assert not lazy, lazy\n"
+        "assert power_loop.store.PostgresDialect().name == 'postgres'\n"
+        "assert power_loop.store.MySQLDialect().name == 'mysql'\n"
+        "assert 'asyncpg' not in sys.modules and 'aiomysql' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
