@@ -67,7 +67,9 @@ async def test_epochs_only_grow_across_release_reacquire_and_takeover(store: Ses
     assert (await store.get_lease(sid)) == after
 
 
-async def test_an_expired_lease_is_taken_over_with_a_new_epoch(store: SessionStore, make_store: MakeStore) -> None:
+async def test_an_expired_lease_is_taken_over_with_a_new_epoch(
+    store: SessionStore, make_store: MakeStore
+) -> None:
     sid = await store.create_session()
     dead = await store.acquire_lease(sid, holder="dead", ttl_s=0.05)
     await _wait_expired(store, sid)
@@ -101,7 +103,9 @@ async def test_fenced_append_succeeds_while_current(store: SessionStore) -> None
     assert [m.content for m in await store.load_active_messages(sid)] == ["hi", "hello"]
 
 
-async def test_zombie_write_is_rejected_and_writes_nothing(store: SessionStore, make_store: MakeStore) -> None:
+async def test_zombie_write_is_rejected_and_writes_nothing(
+    store: SessionStore, make_store: MakeStore
+) -> None:
     sid = await store.create_session()
     zombie = await store.acquire_lease(sid, holder="zombie", ttl_s=0.05)
     await store.append_messages(sid, [NewMessage("user", "before")], begin_send=True, lease=zombie)
@@ -243,8 +247,9 @@ async def test_loop_with_leases_holds_during_a_send_and_refuses_a_second_loop(
         return ScriptedLLM.text("first")
 
     first = StatefulAgentLoop(llm=ScriptedLLM(responder=responder), store=store, lease_ttl_s=30)
-    second = StatefulAgentLoop(llm=ScriptedLLM(default=ScriptedLLM.text("second")), store=await make_store(),
-                               lease_ttl_s=30)
+    second = StatefulAgentLoop(
+        llm=ScriptedLLM(default=ScriptedLLM.text("second")), store=await make_store(), lease_ttl_s=30
+    )
     sid = await first.new_session()
     running = asyncio.create_task(first.send("one", sid))
     await entered.wait()
