@@ -16,19 +16,19 @@ All three write the same rows and raise the same errors (tests/store/test_append
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from ..errors import ConfigError, HistoryInvariantError, SessionNotFoundError
+from ._append_request import AppendRequest
 from ._core import KnownState, StoreContext, dumps, now_ms
 from ._history import advance_pending, pending_ids
 from ._lease import LeaseRepository, LeaseToken, lease_fence
 from ._messages import MESSAGE_COLS
 from ._port import Row, Transaction
-from ._rows import KEEP, AppendResult, NewMessage, RoundUsage, SendAccounting, decode_json
+from ._rows import AppendResult, NewMessage, RoundUsage, SendAccounting, decode_json
 
-__all__ = ["AppendRequest", "Appender", "prepare_message"]
+__all__ = ["Appender"]
 
 _Appended = tuple[AppendResult, KnownState]
 # What the advancing UPDATE returns: the state row after the update.
@@ -36,55 +36,6 @@ _ADVANCE_RETURNING = (
     " RETURNING next_seq, send_index, round_index, prompt_version, follow_ups_waiting, pending_json, "
     "state_version"
 )
-
-
-def prepare_message(msg: NewMessage) -> tuple[Any, ...]:
-    """Serialise one message once: the column values after (session_id, seq)."""
-    content = msg.content
-    as_json = 0
-    # Content parts are stored as JSON, and so is text containing NUL (PostgreSQL TEXT refuses it).
-    if content is not None and (not isinstance(content, str) or "\x00" in content):
-        content, as_json = dumps(content), 1
-    return (
-        msg.role,
-        msg.name,
-        content,
-        as_json,
-        None if msg.tool_calls is None else dumps(msg.tool_calls),
-        msg.tool_call_id,
-        msg.round_index,
-        "active",
-        dumps(msg.meta) if msg.meta else None,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class AppendRequest:
-    """Everything one append writes in its transaction, whichever path writes it.
-
-    ``rows`` (each message serialised once) and ``max_round`` (the highest round index among the
-    messages) are derived. ``expected`` is the state row the handle remembers for the session: the
-    optimistic path writes over exactly that version, the reading paths ignore it.
-    """
-
-    session_id: str
-    messages: Sequence[NewMessage]
-    begin_send: bool = False
-    interactions: Any = KEEP
-    consume: Sequence[int] = ()
-    stats: SendAccounting | None = None
-    usage: RoundUsage | None = None
-    lease: LeaseToken | None = None
-    expected: KnownState | None = None
-    rows: list[tuple[Any, ...]] = field(init=False, repr=False)
-    max_round: int | None = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        messages = self.messages
-        object.__setattr__(self, "consume", tuple(self.consume))
-        object.__setattr__(self, "rows", [prepare_message(m) for m in messages])
-        rounds = [m.round_index for m in messages if m.round_index is not None]
-        object.__setattr__(self, "max_round", max(rounds) if rounds else None)
 
 
 def _outcome(first: int, pending: dict[str, Any] | None, after: KnownState) -> _Appended:

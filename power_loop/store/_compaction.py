@@ -7,9 +7,11 @@ tool call and its result split between active and inactive is refused (see ``_hi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import astuple
 
 from ..errors import HistoryInvariantError
-from ._append import Appender, AppendRequest
+from ._append import Appender
+from ._append_request import AppendRequest
 from ._core import StoreContext, now_ms
 from ._history import check_active_window
 from ._port import Row, Transaction
@@ -145,17 +147,7 @@ class CompactionRepository:
             )
             await tx.execute(
                 f"INSERT INTO {t['compactions']} ({_COMPACTION_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session_id,
-                    compact_seq,
-                    row.note_seq,
-                    from_seq,
-                    to_seq,
-                    before_tokens,
-                    after_tokens,
-                    row.round_index,
-                    row.created_at,
-                ),
+                astuple(row),  # the fields in _COMPACTION_COLS order
             )
             await tx.execute(
                 f"UPDATE {t['session_state']} SET last_compact_seq = ? "

@@ -120,3 +120,9 @@ def test_check_active_window() -> None:
     check_active_window(rows[:1], {"tool_calls": [{"id": "a"}]})
     with pytest.raises(HistoryInvariantError):
         check_active_window(rows[1:], None)
+
+
+async def test_schema_version_is_the_version_this_code_writes() -> None:
+    # Published on SessionStore (power-loop 3.0.2 §7.5): kept as part of the facade.
+    async with await store_pkg.open_store(":memory:") as store:
+        assert store.schema_version == store_pkg.CURRENT_SCHEMA_VERSION
