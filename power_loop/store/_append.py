@@ -151,16 +151,17 @@ class Appender:
         if lease is not None and lease.session_id != session_id:
             raise ConfigError(f"the lease is for session {lease.session_id}, not {session_id}")
         known = self._ctx.known
+        # Positional: this runs on every append, and keywords cost a frozen dataclass extra time.
         req = AppendRequest(
             session_id,
             messages,
-            begin_send=begin_send,
-            interactions=pending_interactions,
-            consume=consume_follow_ups,
-            stats=stats,
-            usage=round_usage,
-            lease=lease,
-            expected=known.get(session_id),
+            begin_send,
+            pending_interactions,
+            consume_follow_ups,
+            stats,
+            round_usage,
+            lease,
+            known.get(session_id),
         )
         try:
             result, after = await self._ctx.db.transact(partial(self._write, req))
