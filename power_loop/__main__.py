@@ -43,14 +43,14 @@ def _build_parser() -> argparse.ArgumentParser:
 def _dialect(name: str) -> Dialect:
     # The dialect classes hold SQL text only; no database driver is imported here.
     if name == "postgres":
-        from .store._postgres import PostgresDialect
+        from .store import PostgresDialect
 
         return PostgresDialect()
     if name == "mysql":
-        from .store._mysql import MySQLDialect
+        from .store import MySQLDialect
 
         return MySQLDialect()
-    from .store._sqlite import SqliteDialect
+    from .store import SqliteDialect
 
     return SqliteDialect()
 

@@ -10,6 +10,9 @@ Fixtures
 - ``loop_dsn_and_prefix``: the same for loop tests, on ``sqlite-file``, ``postgres`` and ``mysql``.
 - ``make_store``: ``await make_store()`` opens another store handle on the same database and prefix
   (as a second process would); on ``sqlite-memory`` it shares the in-memory database.
+- ``server_backend`` (``postgres`` / ``mysql``), ``server_dsn(backend)`` and
+  ``await connect_server(backend, dsn, **pool_options)``: for tests of the server backends' raw
+  ``Database`` (no schema, no store).
 
 Server backends read ``POWER_LOOP_TEST_POSTGRES_DSN`` / ``POWER_LOOP_TEST_MYSQL_DSN``. When unset or
 unreachable the test is skipped with the reason — unless ``CI`` is set, where that is a failure.
@@ -26,6 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any, NoReturn
 
 import pytest
 
@@ -45,26 +49,44 @@ _SERVER = {
     "postgres": ("POWER_LOOP_TEST_POSTGRES_DSN", "power_loop.store._postgres"),
     "mysql": ("POWER_LOOP_TEST_MYSQL_DSN", "power_loop.store._mysql"),
 }
+SERVER_BACKENDS = [b for b in BACKENDS if b.values[0] in _SERVER]
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI is set, so server backends are required)")
     pytest.skip(reason)
 
 
+def _configured_dsn(backend: str) -> str:
+    """The test server's DSN from its environment variable (skip, or fail under ``CI``, if unset)."""
+    env = _SERVER[backend][0]
+    dsn = os.environ.get(env)
+    if not dsn:
+        _unavailable(f"{backend}: set {env} to a test database DSN to run this backend")
+    return dsn
+
+
+async def _connect_server(backend: str, dsn: str, **pool_options: Any) -> Any:
+    """The server backend's own ``Database`` (``connect_postgres`` / ``connect_mysql``)."""
+    if backend == "postgres":
+        from power_loop.store._postgres import connect_postgres
+
+        return await connect_postgres(dsn, **pool_options)
+    from power_loop.store._mysql import connect_mysql
+
+    return await connect_mysql(dsn, **pool_options)
+
+
 async def _server_dsn(backend: str) -> str:
-    env, module = _SERVER[backend]
+    module = _SERVER[backend][1]
     try:
         importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name == module:
             _unavailable(f"{backend}: backend not built")
         raise
-    dsn = os.environ.get(env)
-    if not dsn:
-        _unavailable(f"{backend}: set {env} to a test database DSN to run this backend")
-        raise AssertionError("unreachable")
+    dsn = _configured_dsn(backend)
     try:
         db = await connect_database(dsn)
     except (StoreError, MissingDependencyError, OSError) as exc:
@@ -193,3 +215,21 @@ async def make_store(
     finally:
         for s in opened:
             await s.close()
+
+
+@pytest.fixture(params=SERVER_BACKENDS)
+def server_backend(request: pytest.FixtureRequest) -> str:
+    """``postgres`` or ``mysql``: tests of a server backend itself."""
+    return str(request.param)
+
+
+@pytest.fixture
+def server_dsn() -> Callable[[str], str]:
+    """``server_dsn(backend)``: the test server's DSN (skips, or fails under ``CI``, when unset)."""
+    return _configured_dsn
+
+
+@pytest.fixture
+def connect_server() -> Callable[..., Awaitable[Any]]:
+    """``await connect_server(backend, dsn, **pool_options)``: the backend's raw ``Database``."""
+    return _connect_server

@@ -5,10 +5,16 @@ Open one with :func:`open_store` (a DSN picks the backend)::
     store = await open_store("./power_loop_sessions.db")
     sid = await store.create_session(system_prompt="be brief")
     await store.append_messages(sid, [NewMessage("user", "hi")], begin_send=True)
+
+The server dialects (``PostgresDialect``, ``MySQLDialect``) load on first access, so importing the
+package stays cheap for SQLite-only programs.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
 from ._capabilities import Maintenance
 from ._lease import HeldLease, LeaseToken, hold_lease, new_holder_id
 from ._open import DEFAULT_DB_PATH, DEFAULT_TABLE_PREFIX, connect_database, open_store
@@ -46,6 +52,10 @@ from ._schema import (
 from ._sqlite import SqliteDatabase, SqliteDialect
 from ._store import SessionStore
 
+if TYPE_CHECKING:
+    from ._mysql import MySQLDialect
+    from ._postgres import PostgresDialect
+
 __all__ = [
     "CURRENT_SCHEMA_VERSION",
     "DEFAULT_DB_PATH",
@@ -65,8 +75,10 @@ __all__ = [
     "MessageRow",
     "MessageState",
     "MigrationStep",
+    "MySQLDialect",
     "NewMessage",
     "NoteRow",
+    "PostgresDialect",
     "RoundUsage",
     "SchemaPolicy",
     "SendAccounting",
@@ -92,3 +104,8 @@ __all__ = [
     "open_store",
     "provisioning_ddl",
 ]
+
+# SQL text of the server dialects; no database driver is imported with them either.
+_LAZY = {"MySQLDialect": "._mysql", "PostgresDialect": "._postgres"}
+
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

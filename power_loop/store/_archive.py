@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ArchiveError, SessionNotFoundError
-from ._core import StoreCore, new_state_version
+from ._core import StoreContext, new_state_version
 from ._port import TableSpec, Transaction
 from ._schema import SCHEMA_TABLES
+from ._sessions import SessionRepository
 
-__all__ = ["ARCHIVE_FORMAT", "ARCHIVE_TABLES", "ARCHIVE_VERSION", "ArchiveMixin"]
+__all__ = ["ARCHIVE_FORMAT", "ARCHIVE_TABLES", "ARCHIVE_VERSION", "ArchiveRepository"]
 
 ARCHIVE_FORMAT = "power_loop.session"
 ARCHIVE_VERSION = 1
@@ -70,9 +71,17 @@ def _validate_row(table: TableSpec, row: Any, index: int) -> dict[str, Any]:
     return dict(row)
 
 
-class ArchiveMixin(StoreCore):
+class ArchiveRepository:
+    """Reads and writes every per-session table at once: one transaction each way."""
+
+    __slots__ = ("_ctx", "_sessions")
+
+    def __init__(self, ctx: StoreContext, sessions: SessionRepository) -> None:
+        self._ctx = ctx
+        self._sessions = sessions
+
     async def export_session(self, session_id: str) -> dict[str, Any]:
-        """Every row of the session, as a JSON-serialisable archive (see the module docstring)."""
+        t = self._ctx.t
 
         async def unit(tx: Transaction) -> dict[str, Any]:
             tables: dict[str, list[dict[str, Any]]] = {}
@@ -80,7 +89,7 @@ class ArchiveMixin(StoreCore):
                 cols = ", ".join(c.name for c in spec.columns)
                 order = ", ".join(spec.primary_key)
                 rows = await tx.fetchall(
-                    f"SELECT {cols} FROM {self.t[spec.name]} WHERE session_id = ? ORDER BY {order}",
+                    f"SELECT {cols} FROM {t[spec.name]} WHERE session_id = ? ORDER BY {order}",
                     (session_id,),
                 )
                 tables[spec.name] = [dict(r) for r in rows]
@@ -88,7 +97,7 @@ class ArchiveMixin(StoreCore):
                 raise SessionNotFoundError(session_id)
             return tables
 
-        tables = await self._db.transact(unit)
+        tables = await self._ctx.db.transact(unit)
         return {
             "format": ARCHIVE_FORMAT,
             "version": ARCHIVE_VERSION,
@@ -96,22 +105,15 @@ class ArchiveMixin(StoreCore):
             "tables": tables,
         }
 
-    async def import_session(self, data: Mapping[str, Any], *, new_session_id: str | None = None) -> str:
-        """Recreate an exported session (in one transaction); returns its id.
-
-        Refuses (:class:`ArchiveError`) a malformed archive, one from a newer format version, and a
-        target id that already exists. The imported session is a root session.
-        """
-        plan = self._plan_import(data)
+    async def import_session(self, data: Mapping[str, Any], *, new_session_id: str | None) -> str:
+        plan = _plan_import(data)
+        t = self._ctx.t
         target = new_session_id if new_session_id is not None else data["session_id"]
         if not isinstance(target, str) or not target or len(target) > 255:
             raise ArchiveError(f"invalid target session id {target!r}")
 
         async def unit(tx: Transaction) -> str:
-            exists = await tx.fetchone(
-                f"SELECT 1 AS present FROM {self.t['sessions']} WHERE session_id = ?", (target,)
-            )
-            if exists is not None:
+            if await self._sessions.exists(tx, target):
                 raise ArchiveError(f"session {target} already exists; import with new_session_id=...")
             for name, rows in plan:
                 by_cols: dict[tuple[str, ...], list[list[Any]]] = {}
@@ -125,40 +127,41 @@ class ArchiveMixin(StoreCore):
                     by_cols.setdefault(cols, []).append([row[c] for c in cols])
                 for cols, values in by_cols.items():
                     await tx.executemany(
-                        f"INSERT INTO {self.t[name]} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                        f"INSERT INTO {t[name]} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                         values,
                     )
             return target
 
-        return await self._db.transact(unit)
+        return await self._ctx.db.transact(unit)
 
-    @staticmethod
-    def _plan_import(data: Any) -> list[tuple[str, list[dict[str, Any]]]]:
-        if not isinstance(data, Mapping):
-            raise ArchiveError("a session archive must be a JSON object")
-        if data.get("format") != ARCHIVE_FORMAT:
-            raise ArchiveError(f"not a power_loop session archive (format {data.get('format')!r})")
-        version = data.get("version")
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise ArchiveError(f"archive version {version!r} is not a positive integer")
-        if version > ARCHIVE_VERSION:
-            raise ArchiveError(
-                f"archive version {version} is newer than this power_loop supports ({ARCHIVE_VERSION})"
-            )
-        if not isinstance(data.get("session_id"), str):
-            raise ArchiveError("archive lacks a string 'session_id'")
-        tables = data.get("tables")
-        if not isinstance(tables, Mapping):
-            raise ArchiveError("archive lacks the 'tables' object")
-        unknown = sorted(set(tables) - set(_SPECS))
-        if unknown:
-            raise ArchiveError(f"archive has unknown table(s) {unknown}")
-        plan: list[tuple[str, list[dict[str, Any]]]] = []
-        for spec in ARCHIVE_TABLES:
-            rows = tables.get(spec.name, [])
-            if not isinstance(rows, list):
-                raise ArchiveError(f"tables.{spec.name} must be a list")
-            if spec.name in _SINGLE_ROW and len(rows) != 1:
-                raise ArchiveError(f"tables.{spec.name} must hold exactly one row, has {len(rows)}")
-            plan.append((spec.name, [_validate_row(spec, r, i) for i, r in enumerate(rows)]))
-        return plan
+
+def _plan_import(data: Any) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Validate an archive: its rows per table, in insertion order (or ArchiveError)."""
+    if not isinstance(data, Mapping):
+        raise ArchiveError("a session archive must be a JSON object")
+    if data.get("format") != ARCHIVE_FORMAT:
+        raise ArchiveError(f"not a power_loop session archive (format {data.get('format')!r})")
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ArchiveError(f"archive version {version!r} is not a positive integer")
+    if version > ARCHIVE_VERSION:
+        raise ArchiveError(
+            f"archive version {version} is newer than this power_loop supports ({ARCHIVE_VERSION})"
+        )
+    if not isinstance(data.get("session_id"), str):
+        raise ArchiveError("archive lacks a string 'session_id'")
+    tables = data.get("tables")
+    if not isinstance(tables, Mapping):
+        raise ArchiveError("archive lacks the 'tables' object")
+    unknown = sorted(set(tables) - set(_SPECS))
+    if unknown:
+        raise ArchiveError(f"archive has unknown table(s) {unknown}")
+    plan: list[tuple[str, list[dict[str, Any]]]] = []
+    for spec in ARCHIVE_TABLES:
+        rows = tables.get(spec.name, [])
+        if not isinstance(rows, list):
+            raise ArchiveError(f"tables.{spec.name} must be a list")
+        if spec.name in _SINGLE_ROW and len(rows) != 1:
+            raise ArchiveError(f"tables.{spec.name} must hold exactly one row, has {len(rows)}")
+        plan.append((spec.name, [_validate_row(spec, r, i) for i, r in enumerate(rows)]))
+    return plan

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Maintenance"]
+from ..errors import StoreError
+from ._port import Database
+
+__all__ = ["DatabaseMaintenance", "Maintenance"]
 
 
 @runtime_checkable
@@ -22,3 +25,28 @@ class Maintenance(Protocol):
     async def backup(self, dest_path: str) -> None:
         """Write a consistent copy of the database to ``dest_path`` while it stays in use."""
         ...
+
+
+class DatabaseMaintenance:
+    """The store's maintenance calls, passed on to a database that offers :class:`Maintenance`."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def checkpoint(self, *, mode: str) -> None:
+        if isinstance(self._db, Maintenance):
+            await self._db.checkpoint(mode=mode)
+
+    async def vacuum(self, *, incremental: bool) -> None:
+        if isinstance(self._db, Maintenance):
+            await self._db.vacuum(incremental=incremental)
+
+    async def backup(self, dest_path: str) -> None:
+        if not isinstance(self._db, Maintenance):
+            raise StoreError(
+                f"backup() needs a SQLite store; use the {self._db.dialect.name} server's own "
+                "backup tools (or export_session for single sessions)"
+            )
+        await self._db.backup(dest_path)

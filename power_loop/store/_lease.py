@@ -22,20 +22,30 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..errors import ConfigError, LeaseLostError, SessionBusy, SessionNotFoundError, StoreError
-from ._core import ADVANCE_RETURNING, StoreCore, now_ms
-from ._port import Transaction
+from ._core import StoreContext, now_ms
+from ._port import Database, Transaction
+from ._sessions import SessionRepository
 
-__all__ = ["HeldLease", "LeaseMixin", "LeaseToken", "hold_lease", "new_holder_id"]
+__all__ = [
+    "HeldLease",
+    "LeaseRepository",
+    "LeaseToken",
+    "SupportsLeases",
+    "hold_lease",
+    "lease_fence",
+    "new_holder_id",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class LeaseToken:
-    """One holding of a session's lease (also the shape :meth:`LeaseMixin.get_lease` returns).
+    """One holding of a session's lease (also the shape ``SessionStore.get_lease`` returns).
 
     ``epoch`` increases by one at every acquisition; writes fenced with this token are accepted only
     while the session's lease still has this ``epoch`` and ``holder``.
@@ -68,103 +78,99 @@ def _check_holder(holder: str) -> str:
     return holder
 
 
-class LeaseMixin(StoreCore):
-    """The lease methods of :class:`~power_loop.store.SessionStore`."""
+def lease_fence(t: Mapping[str, str]) -> str:
+    """The condition a fenced write appends to its ``WHERE``: the lease still has the token's epoch
+    and holder (parameters: session id, epoch, holder). It rides on a statement the write runs
+    anyway, so fencing costs no extra round trip."""
+    return (
+        f" AND EXISTS (SELECT 1 FROM {t['session_leases']} WHERE session_id = ? AND epoch = ? AND holder = ?)"
+    )
 
-    def _build_sql(self) -> None:
-        super()._build_sql()
-        table = self.t["session_leases"]
-        self._sql_lease_get = f"SELECT holder, epoch, expires_at_ms FROM {table} WHERE session_id = ?"
-        self._sql_lease_insert = self._db.dialect.insert_ignore(
+
+class SupportsLeases(Protocol):
+    """What :func:`hold_lease` needs: a :class:`~power_loop.store.SessionStore` (or its lease part)."""
+
+    async def acquire_lease(self, session_id: str, *, holder: str, ttl_s: float) -> LeaseToken: ...
+
+    async def renew_lease(self, token: LeaseToken, *, ttl_s: float) -> LeaseToken: ...
+
+    async def release_lease(self, token: LeaseToken) -> bool: ...
+
+
+class LeaseRepository:
+    """The ``session_leases`` table: acquire, renew, release, read; the error a stale token gets."""
+
+    __slots__ = ("_ctx", "_sessions", "_sql_get", "_sql_insert", "_sql_release", "_sql_renew", "_sql_take")
+
+    def __init__(self, ctx: StoreContext, sessions: SessionRepository) -> None:
+        self._ctx = ctx
+        self._sessions = sessions
+        table = ctx.t["session_leases"]
+        self._sql_get = f"SELECT holder, epoch, expires_at_ms FROM {table} WHERE session_id = ?"
+        self._sql_insert = ctx.db.dialect.insert_ignore(
             table, ("session_id", "holder", "epoch", "expires_at_ms")
         )
         # Take the row if it is free (expired or released) or already ours; bumps the epoch atomically.
-        self._sql_lease_take = (
+        self._sql_take = (
             f"UPDATE {table} SET holder = ?, epoch = epoch + 1, expires_at_ms = ? "
             "WHERE session_id = ? AND (expires_at_ms <= ? OR holder = ?)"
         )
-        self._sql_lease_renew = (
+        self._sql_renew = (
             f"UPDATE {table} SET expires_at_ms = ? WHERE session_id = ? AND holder = ? AND epoch = ?"
         )
-        self._sql_lease_release = f"UPDATE {table} SET holder = '', expires_at_ms = 0 WHERE session_id = ? AND holder = ? AND epoch = ?"
-        # The fenced variants of the state update every append runs: the lease check rides on a
-        # statement the append runs anyway, so fencing costs no extra round trip. The plain update
-        # runs after the state row is locked, so it sees any takeover committed before the lock; the
-        # advancing UPDATE … RETURNING and the optimistic version-checked UPDATE are the lock, and
-        # see any takeover committed before they began
-        # (a takeover committing later, or while it waits for the row, is ordered after the write, as
-        # one committing just after a plain update is).
-        fence = f" AND EXISTS (SELECT 1 FROM {table} WHERE session_id = ? AND epoch = ? AND holder = ?)"
-        self._sql_update_state_leased = self._sql_update_state + fence
-        self._sql_update_known_leased = self._sql_update_known + fence
-        self._sql_advance_leased = self._sql_advance_where + fence + ADVANCE_RETURNING
+        self._sql_release = f"UPDATE {table} SET holder = '', expires_at_ms = 0 WHERE session_id = ? AND holder = ? AND epoch = ?"
 
-    async def acquire_lease(self, session_id: str, *, holder: str, ttl_s: float) -> LeaseToken:
-        """Take the session's lease for ``ttl_s`` seconds.
-
-        Succeeds when the lease is free, released, expired or already ``holder``'s (each success bumps
-        the epoch). Raises :class:`SessionBusy` (with ``holder`` and ``expires_at_ms``) while another
-        holder's lease is live, and :class:`SessionNotFoundError` for an unknown session.
-
-        Two round trips when the session was leased before: one atomic conditional ``UPDATE`` takes
-        the row (bumping the epoch) and one read returns the epoch it got. No transaction is needed:
-        once taken, the row cannot change hands before the new expiry.
-        """
+    async def acquire(self, session_id: str, *, holder: str, ttl_s: float) -> LeaseToken:
         ttl = _ttl_ms(ttl_s)
         _check_holder(holder)
+        db = self._ctx.db
         now = now_ms()
         expires = now + ttl
-        if await self._db.execute(self._sql_lease_take, (holder, expires, session_id, now, holder)):
-            row = await self._db.fetchone(self._sql_lease_get, (session_id,))
+        if await db.execute(self._sql_take, (holder, expires, session_id, now, holder)):
+            row = await db.fetchone(self._sql_get, (session_id,))
             if row is not None and row["holder"] == holder and int(row["expires_at_ms"]) == expires:
                 return LeaseToken(session_id, holder, int(row["epoch"]), expires)
             # Taken over again in between (only possible with a TTL shorter than a round trip).
         else:
-            row = await self._db.fetchone(self._sql_lease_get, (session_id,))
+            row = await db.fetchone(self._sql_get, (session_id,))
             if row is None:  # never leased: create the row at epoch 1
-                if await self._db.fetchone(self._sql_get_session, (session_id,)) is None:
+                if not await self._sessions.exists(db, session_id):
                     raise SessionNotFoundError(session_id)
-                if await self._db.execute(self._sql_lease_insert, (session_id, holder, 1, expires)):
+                if await db.execute(self._sql_insert, (session_id, holder, 1, expires)):
                     return LeaseToken(session_id, holder, 1, expires)
                 # Another process created it first; its holding decides.
-                row = await self._db.fetchone(self._sql_lease_get, (session_id,))
+                row = await db.fetchone(self._sql_get, (session_id,))
                 if row is None:
                     raise SessionNotFoundError(session_id)
                 if int(row["expires_at_ms"]) <= now_ms():
-                    return await self.acquire_lease(session_id, holder=holder, ttl_s=ttl_s)
+                    return await self.acquire(session_id, holder=holder, ttl_s=ttl_s)
         if row is None:  # the session was closed meanwhile
             raise SessionNotFoundError(session_id)
         raise SessionBusy(session_id, holder=str(row["holder"]), expires_at_ms=int(row["expires_at_ms"]))
 
-    async def renew_lease(self, token: LeaseToken, *, ttl_s: float) -> LeaseToken:
-        """Extend a held lease to ``now + ttl_s`` (one statement); :class:`LeaseLostError` if it was
-        taken over. A lease that expired but was not taken over is revived with the same epoch."""
+    async def renew(self, token: LeaseToken, *, ttl_s: float) -> LeaseToken:
         expires = now_ms() + _ttl_ms(ttl_s)
-        if not await self._db.execute(
-            self._sql_lease_renew, (expires, token.session_id, token.holder, token.epoch)
+        if not await self._ctx.db.execute(
+            self._sql_renew, (expires, token.session_id, token.holder, token.epoch)
         ):
-            raise await self._lease_lost(token)
+            raise await self.lost(token)
         return LeaseToken(token.session_id, token.holder, token.epoch, expires)
 
-    async def release_lease(self, token: LeaseToken) -> bool:
-        """Give the lease up now (the epoch is kept); False if it was no longer ours."""
+    async def release(self, token: LeaseToken) -> bool:
         return bool(
-            await self._db.execute(self._sql_lease_release, (token.session_id, token.holder, token.epoch))
+            await self._ctx.db.execute(self._sql_release, (token.session_id, token.holder, token.epoch))
         )
 
-    async def get_lease(self, session_id: str) -> LeaseToken | None:
-        """The session's lease row (``holder`` is ``''`` once released), or None if never leased."""
-        row = await self._db.fetchone(self._sql_lease_get, (session_id,))
+    async def get(self, session_id: str) -> LeaseToken | None:
+        row = await self._ctx.db.fetchone(self._sql_get, (session_id,))
         if row is None:
             return None
         return LeaseToken(session_id, str(row["holder"]), int(row["epoch"]), int(row["expires_at_ms"]))
 
-    async def _lease_lost(self, token: LeaseToken, tx: Transaction | None = None) -> LeaseLostError:
+    async def lost(self, token: LeaseToken, tx: Transaction | None = None) -> LeaseLostError:
         """The error for a fenced write or renewal that found ``token`` stale (names the new holder)."""
-        params = (token.session_id,)
-        row = await (
-            tx.fetchone(self._sql_lease_get, params) if tx else self._db.fetchone(self._sql_lease_get, params)
-        )
+        q: Transaction | Database = self._ctx.db if tx is None else tx
+        row = await q.fetchone(self._sql_get, (token.session_id,))
         return LeaseLostError(
             token.session_id,
             epoch=token.epoch,
@@ -183,7 +189,7 @@ class HeldLease:
 
     __slots__ = ("_store", "_ttl_s", "lost", "token")
 
-    def __init__(self, store: LeaseMixin, token: LeaseToken, ttl_s: float) -> None:
+    def __init__(self, store: SupportsLeases, token: LeaseToken, ttl_s: float) -> None:
         self._store = store
         self._ttl_s = ttl_s
         self.token = token
@@ -206,7 +212,7 @@ class HeldLease:
 
 @asynccontextmanager
 async def hold_lease(
-    store: LeaseMixin, session_id: str, *, ttl_s: float, holder: str | None = None
+    store: SupportsLeases, session_id: str, *, ttl_s: float, holder: str | None = None
 ) -> AsyncIterator[HeldLease]:
     """Acquire the session's lease, keep it renewed while the block runs, release it afterwards.
 

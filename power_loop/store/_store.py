@@ -1,59 +1,138 @@
-"""`SessionStore`: the one persistence facade, written once against the storage port.
+"""`SessionStore`: the one persistence facade, over small repositories written against the storage port.
 
-Every logical step is one transaction. The send hot path is :meth:`SessionStore.append_messages`
-(one transaction = one thread hop on SQLite; see ``_append``) and
-:meth:`SessionStore.load_active_messages` (one query). The tool-call history invariant is enforced
-on every write (see ``_history``).
+Each method hands over, in one line, to the repository owning the SQL of its concern (sessions,
+messages, appends, compaction, leases, key/value state, notes, timers, follow-ups, statistics,
+archives); they share one :class:`~power_loop.store._core.StoreContext` (database, table names, the
+handle's remembered state rows). Every logical step is one transaction. The send hot path is
+:meth:`SessionStore.append_messages` (one transaction = one thread hop on SQLite; see ``_append``)
+and :meth:`SessionStore.load_active_messages` (one query). The tool-call history invariant is
+enforced on every write (see ``_history``).
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
 
-from ..errors import ConfigError, HistoryInvariantError, SessionNotFoundError
-from ._append import AppendMixin, prepare_message
-from ._archive import ArchiveMixin
-from ._aux import AuxMixin
-from ._core import MESSAGE_COLS, SESSION_COLS, dumps, new_state_version, now_ms
-from ._history import check_active_window, pending_ids
-from ._port import Row, Transaction
+from ._append import Appender
+from ._archive import ArchiveRepository
+from ._capabilities import DatabaseMaintenance
+from ._compaction import CompactionRepository
+from ._core import StoreContext
+from ._follow_ups import FollowUpRepository
+from ._lease import LeaseRepository, LeaseToken
+from ._messages import MessageRepository
+from ._notes import NoteRepository
+from ._port import Database
 from ._rows import (
     KEEP,
+    AppendResult,
     CompactionRow,
+    FollowUpRow,
     MessageRow,
     MessageState,
     NewMessage,
+    NoteRow,
+    RoundUsage,
+    SendAccounting,
     SessionKind,
     SessionRow,
     SessionStateRow,
-    SessionStatus,
+    SessionStatsRow,
     SubagentLifecycle,
-    decode_json,
+    TimerRow,
+    UsageRoundRow,
 )
-from ._schema import SCHEMA_TABLES
+from ._schema import CURRENT_SCHEMA_VERSION
+from ._sessions import SessionRepository
+from ._state import RuntimeStateRepository, SharedStateRepository
+from ._stats import StatsRepository
+from ._timers import TimerRepository
 
 __all__ = ["SessionStore"]
 
-_STATE_ORDER = {MessageState.ACTIVE: 0, MessageState.COMPACTED_OUT: 1, MessageState.DROPPED: 2}
-_SESSION_TABLES = tuple(t.name for t in SCHEMA_TABLES if t.name not in ("sessions", "shared_state"))
+_S = TypeVar("_S", bound="SessionStore")
 
 
-def _check_session_id(session_id: Any) -> str:
-    if not isinstance(session_id, str) or not session_id or len(session_id) > 255:
-        raise ConfigError(
-            f"session_id must be a non-empty string of at most 255 characters, got {session_id!r}"
-        )
-    return session_id
-
-
-class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
+class SessionStore:
     """Durable sessions, messages and per-session state over any :class:`Database`.
 
     Usually obtained from :func:`power_loop.store.open_store`; ``SessionStore(db, table_prefix=…)``
-    wraps an already-open database whose schema is in place.
+    wraps an already-open database whose schema is in place. ``t`` maps each logical table name to
+    its prefixed name.
     """
+
+    def __init__(self, db: Database, *, table_prefix: str = "pl_", max_spawn_depth: int = 3) -> None:
+        ctx = StoreContext(db, table_prefix)
+        self._db = db
+        self._closed = False
+        self.table_prefix = ctx.table_prefix
+        self.t = ctx.t
+        self._ctx = ctx
+        self._sessions = sessions = SessionRepository(ctx, max_spawn_depth=max_spawn_depth)
+        self._leases = leases = LeaseRepository(ctx, sessions)
+        self._appender = appender = Appender(ctx, leases)
+        self._messages = MessageRepository(ctx, sessions)
+        self._compaction = CompactionRepository(ctx, appender)
+        self._runtime_state = RuntimeStateRepository(ctx)
+        self._shared_state = SharedStateRepository(ctx)
+        self._notes = NoteRepository(ctx)
+        self._timers = TimerRepository(ctx)
+        self._follow_ups = FollowUpRepository(ctx)
+        self._stats = StatsRepository(ctx)
+        self._archive = ArchiveRepository(ctx, sessions)
+        self._maintenance = DatabaseMaintenance(db)
+
+    # -- properties and lifecycle ---------------------------------------------------------------
+
+    @property
+    def db(self) -> Database:
+        """The underlying :class:`Database` (shared by every store opened on it)."""
+        return self._db
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version this code writes (:data:`CURRENT_SCHEMA_VERSION`)."""
+        return CURRENT_SCHEMA_VERSION
+
+    @property
+    def max_spawn_depth(self) -> int:
+        """How deep sub-agent sessions may nest (an int >= 1; settable)."""
+        return self._sessions.max_spawn_depth
+
+    @max_spawn_depth.setter
+    def max_spawn_depth(self, value: int) -> None:
+        self._sessions.max_spawn_depth = value
+
+    async def checkpoint(self, *, mode: str = "TRUNCATE") -> None:
+        """Fold the SQLite WAL into the main file; a no-op on server databases."""
+        await self._maintenance.checkpoint(mode=mode)
+
+    async def vacuum(self, *, incremental: bool = True) -> None:
+        """Return free SQLite pages to the file system; a no-op on server databases."""
+        await self._maintenance.vacuum(incremental=incremental)
+
+    async def backup(self, dest_path: str) -> None:
+        """Write a consistent copy of a SQLite database to ``dest_path``."""
+        await self._maintenance.backup(dest_path)
+
+    async def close(self) -> None:
+        """Close the underlying database (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            await self._db.close()
+
+    async def __aenter__(self: _S) -> _S:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
     # -- sessions -------------------------------------------------------------------------------
 
@@ -75,79 +154,29 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
         With ``parent_session_id`` the session is a sub-agent one level deeper than its parent;
         deeper than ``max_spawn_depth`` raises :class:`ConfigError`.
         """
-        sid = "sess_" + secrets.token_hex(12) if session_id is None else _check_session_id(session_id)
-        kind_value = SessionKind(kind).value
-        lifecycle_value = SubagentLifecycle(lifecycle).value
-        config_json = dumps(dict(config)) if config else None
-        metadata_json = dumps(dict(metadata)) if metadata else None
-        t = self.t
-
-        async def unit(tx: Transaction) -> str:
-            depth = 0
-            kind_now = kind_value
-            if parent_session_id is not None:
-                parent = await tx.fetchone(
-                    f"SELECT spawn_depth FROM {t['sessions']} WHERE session_id = ?", (parent_session_id,)
-                )
-                if parent is None:
-                    raise SessionNotFoundError(parent_session_id)
-                depth = int(parent["spawn_depth"]) + 1
-                kind_now = SessionKind.SUBAGENT.value
-                if depth > self.max_spawn_depth:
-                    raise ConfigError(f"spawn depth {depth} exceeds max_spawn_depth={self.max_spawn_depth}")
-            if session_id is not None and await tx.fetchone(
-                f"SELECT 1 AS present FROM {t['sessions']} WHERE session_id = ?", (sid,)
-            ):
-                raise ConfigError(f"session {sid} already exists")
-            now = now_ms()
-            await tx.execute(
-                f"INSERT INTO {t['sessions']} ({SESSION_COLS}) VALUES ({', '.join('?' * 13)})",
-                (
-                    sid,
-                    now,
-                    now,
-                    system_prompt,
-                    model,
-                    config_json,
-                    SessionStatus.ACTIVE.value,
-                    kind_now,
-                    parent_session_id,
-                    spawn_tool_call_id,
-                    depth,
-                    lifecycle_value,
-                    metadata_json,
-                ),
-            )
-            await tx.execute(
-                f"INSERT INTO {t['session_state']} (session_id, updated_at, state_version) VALUES (?, ?, ?)",
-                (sid, now, new_state_version()),
-            )
-            await tx.execute(
-                f"INSERT INTO {t['session_stats']} (session_id, updated_at) VALUES (?, ?)", (sid, now)
-            )
-            return sid
-
-        return await self._db.transact(unit)
+        return await self._sessions.create(
+            system_prompt=system_prompt,
+            model=model,
+            config=config,
+            parent_session_id=parent_session_id,
+            spawn_tool_call_id=spawn_tool_call_id,
+            kind=kind,
+            lifecycle=lifecycle,
+            metadata=metadata,
+            session_id=session_id,
+        )
 
     async def get_session(self, session_id: str) -> SessionRow | None:
-        row = await self._db.fetchone(self._sql_get_session, (session_id,))
-        return None if row is None else self._session_row(row)
+        """The session's row, or ``None`` for an unknown id."""
+        return await self._sessions.get(session_id)
 
     async def list_sessions(self, *, limit: int = 100, offset: int = 0) -> list[SessionRow]:
         """Sessions, oldest first."""
-        rows = await self._db.fetchall(
-            f"SELECT {SESSION_COLS} FROM {self.t['sessions']} ORDER BY created_at, session_id LIMIT ? OFFSET ?",
-            (int(limit), int(offset)),
-        )
-        return [self._session_row(r) for r in rows]
+        return await self._sessions.list_sessions(limit=limit, offset=offset)
 
     async def list_children(self, parent_session_id: str) -> list[SessionRow]:
-        rows = await self._db.fetchall(
-            f"SELECT {SESSION_COLS} FROM {self.t['sessions']} WHERE parent_session_id = ? "
-            "ORDER BY created_at, session_id",
-            (parent_session_id,),
-        )
-        return [self._session_row(r) for r in rows]
+        """The direct sub-agent sessions of a session, oldest first."""
+        return await self._sessions.list_children(parent_session_id)
 
     async def close_session(self, session_id: str, *, cascade: bool = True) -> int:
         """Delete a session and every row it owns; return how many sessions were deleted.
@@ -155,232 +184,96 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
         With ``cascade`` its ephemeral and linked sub-agents (recursively) go too; detached ones (and,
         without ``cascade``, all children) survive with no parent. Unknown ids delete nothing.
         """
-        t = self.t
-
-        async def unit(tx: Transaction) -> int:
-            if (
-                await tx.fetchone(
-                    f"SELECT 1 AS present FROM {t['sessions']} WHERE session_id = ?", (session_id,)
-                )
-                is None
-            ):
-                return 0
-            doomed = [session_id]
-            orphans: list[str] = []
-            frontier = [session_id]
-            while frontier:
-                parent = frontier.pop()
-                for child in await tx.fetchall(
-                    f"SELECT session_id, lifecycle FROM {t['sessions']} WHERE parent_session_id = ?",
-                    (parent,),
-                ):
-                    if cascade and child["lifecycle"] != SubagentLifecycle.DETACHED.value:
-                        doomed.append(child["session_id"])
-                        frontier.append(child["session_id"])
-                    else:
-                        orphans.append(child["session_id"])
-            if orphans:
-                now = now_ms()
-                await tx.executemany(
-                    f"UPDATE {t['sessions']} SET parent_session_id = NULL, updated_at = ? WHERE session_id = ?",
-                    [(now, o) for o in orphans],
-                )
-            keys = [(s,) for s in doomed]
-            for name in (*_SESSION_TABLES, "sessions"):
-                await tx.executemany(f"DELETE FROM {t[name]} WHERE session_id = ?", keys)
-            for s in doomed:
-                self._known.pop(s, None)
-            return len(doomed)
-
-        return await self._db.transact(unit)
+        return await self._sessions.close(session_id, cascade=cascade)
 
     async def archive_session(self, session_id: str) -> None:
         """Mark a session archived (kept, but flagged as no longer in use)."""
-        await self._update_session(session_id, "status = ?", (SessionStatus.ARCHIVED.value,))
+        await self._sessions.archive(session_id)
 
     async def update_session_prompt(self, session_id: str, system_prompt: str | None) -> None:
         """Replace the session's system prompt (and bump ``prompt_version`` so cached windows notice)."""
-        t = self.t
-
-        async def unit(tx: Transaction) -> None:
-            await self._lock_state(tx, session_id)
-            await tx.execute(
-                f"UPDATE {t['sessions']} SET system_prompt = ?, updated_at = ? WHERE session_id = ?",
-                (system_prompt, now_ms(), session_id),
-            )
-            await tx.execute(
-                f"UPDATE {t['session_state']} SET prompt_version = prompt_version + 1, "
-                "state_version = state_version + 1 WHERE session_id = ?",
-                (session_id,),
-            )
-
-        self._known.pop(session_id, None)
-        await self._db.transact(unit)
-
-    async def _update_session(self, session_id: str, assignment: str, params: tuple[Any, ...]) -> None:
-        count = await self._db.execute(
-            f"UPDATE {self.t['sessions']} SET {assignment}, updated_at = ? WHERE session_id = ?",
-            (*params, now_ms(), session_id),
-        )
-        if not count:
-            raise SessionNotFoundError(session_id)
+        await self._sessions.update_prompt(session_id, system_prompt)
 
     async def merge_session_metadata(self, session_id: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         """Shallow-merge ``patch`` into the session metadata (a ``None`` value removes the key)."""
-        t = self.t
+        return await self._sessions.merge_metadata(session_id, patch)
 
-        async def unit(tx: Transaction) -> dict[str, Any]:
-            await self._lock_state(tx, session_id)
-            row = await tx.fetchone(
-                f"SELECT metadata_json FROM {t['sessions']} WHERE session_id = ?", (session_id,)
-            )
-            if row is None:
-                raise SessionNotFoundError(session_id)
-            merged = dict(decode_json(row["metadata_json"], "sessions", f"session_id={session_id}") or {})
-            for key, value in patch.items():
-                if value is None:
-                    merged.pop(key, None)
-                else:
-                    merged[key] = value
-            await tx.execute(
-                f"UPDATE {t['sessions']} SET metadata_json = ?, updated_at = ? WHERE session_id = ?",
-                (dumps(merged) if merged else None, now_ms(), session_id),
-            )
-            return merged
+    # -- writing history ------------------------------------------------------------------------
 
-        return await self._db.transact(unit)
+    async def append_messages(
+        self,
+        session_id: str,
+        messages: Sequence[NewMessage],
+        *,
+        begin_send: bool = False,
+        pending_interactions: Any = KEEP,
+        consume_follow_ups: Sequence[int] = (),
+        stats: SendAccounting | None = None,
+        round_usage: RoundUsage | None = None,
+        lease: LeaseToken | None = None,
+    ) -> AppendResult:
+        """Append messages with contiguous seqs, in ONE transaction with everything that goes with them.
+
+        ``begin_send`` starts a new send (``send_index + 1``). The pending tool-call blob is kept up
+        to date; a write that would break the history invariant raises
+        :class:`HistoryInvariantError` and writes nothing. ``consume_follow_ups`` deletes those queued
+        follow-ups (all must still exist: exactly-once delivery), ``stats`` accumulates into the
+        session statistics and ``round_usage`` records one round's token usage.
+
+        With ``lease`` (from :meth:`acquire_lease`) the write is fenced: unless the session's lease
+        still has that token's epoch and holder it raises :class:`LeaseLostError` and writes nothing.
+        """
+        return await self._appender.append(
+            session_id,
+            messages,
+            begin_send=begin_send,
+            pending_interactions=pending_interactions,
+            consume_follow_ups=consume_follow_ups,
+            stats=stats,
+            round_usage=round_usage,
+            lease=lease,
+        )
 
     async def abort_pending(self, session_id: str, *, reason: str) -> int:
         """Answer every unresolved tool call with ``"<aborted: {reason}>"``; return how many."""
+        return await self._appender.abort_pending(session_id, reason=reason)
 
-        async def unit(tx: Transaction) -> int:
-            state = await self._lock_state(tx, session_id)
-            text = state["pending_json"]
-            pending = decode_json(text, "session_state", f"session_id={session_id}") if text else None
-            if not pending:
-                return 0
-            names = {
-                str(tc.get("id")): (tc.get("function") or {}).get("name") for tc in pending["tool_calls"]
-            }
-            msgs = [
-                NewMessage(
-                    role="tool",
-                    content=f"<aborted: {reason}>",
-                    name=names.get(tc_id),
-                    tool_call_id=tc_id,
-                    round_index=pending.get("round_index"),
-                    meta={"aborted": True},
-                )
-                for tc_id in pending_ids(pending)
-            ]
-            await self._append_locked(
-                tx,
-                session_id,
-                state,
-                msgs,
-                [prepare_message(m) for m in msgs],
-                False,
-                KEEP,
-                None,
-                (),
-                None,
-                None,
-            )
-            return len(msgs)
-
-        self._known.pop(session_id, None)  # rare: the next append reads the row again
-        return await self._db.transact(unit)
-
-    # -- reads ----------------------------------------------------------------------------------------
+    # -- reading history ------------------------------------------------------------------------
 
     async def get_state(self, session_id: str) -> SessionStateRow | None:
-        r = await self._db.fetchone(self._sql_get_state, (session_id,))
-        if r is None:
-            return None
-        pending = decode_json(r["pending_json"], "session_state", f"session_id={session_id}")
-        return SessionStateRow(
-            session_id,
-            int(r["next_seq"]),
-            int(r["send_index"]),
-            int(r["round_index"]),
-            int(r["last_compact_seq"]),
-            pending or None,
-            int(r["prompt_version"]),
-        )
+        """The session's state row (sequence counters, pending tool calls), or ``None``."""
+        return await self._messages.get_state(session_id)
 
     async def load_window(
         self, session_id: str
     ) -> tuple[SessionRow, SessionStateRow, list[MessageRow]] | None:
         """The session row, its state and its active messages, read in one transaction (one hop on
         SQLite): what a loop needs to rebuild a session's window cold. ``None`` for an unknown session."""
-
-        async def unit(tx: Transaction) -> tuple[Row, Row, list[Row]] | None:
-            session = await tx.fetchone(self._sql_get_session, (session_id,))
-            if session is None:
-                return None
-            state = await tx.fetchone(self._sql_get_state, (session_id,))
-            rows = await tx.fetchall(self._sql_active, (session_id,))
-            return (session, state, rows) if state is not None else None
-
-        found = await self._db.transact(unit)
-        if found is None:
-            return None
-        session, r, rows = found
-        pending = decode_json(r["pending_json"], "session_state", f"session_id={session_id}")
-        state = SessionStateRow(
-            session_id,
-            int(r["next_seq"]),
-            int(r["send_index"]),
-            int(r["round_index"]),
-            int(r["last_compact_seq"]),
-            pending or None,
-            int(r["prompt_version"]),
-        )
-        decode = self._message_row
-        return self._session_row(session), state, [decode(row) for row in rows]
+        return await self._messages.load_window(session_id)
 
     async def load_active_messages(
         self, session_id: str, *, after_seq: int | None = None
     ) -> list[MessageRow]:
         """Active messages in seq order (optionally only those after ``after_seq``); one query."""
-        if after_seq is None:
-            rows = await self._db.fetchall(self._sql_active, (session_id,))
-        else:
-            rows = await self._db.fetchall(self._sql_active_after, (session_id, after_seq))
-        decode = self._message_row
-        return [decode(r) for r in rows]
+        return await self._messages.load_active(session_id, after_seq=after_seq)
 
     async def load_all_messages(self, session_id: str) -> list[MessageRow]:
         """Every message of the session in seq order, whatever its state."""
-        rows = await self._db.fetchall(
-            f"SELECT {MESSAGE_COLS} FROM {self.t['messages']} WHERE session_id = ? ORDER BY seq",
-            (session_id,),
-        )
-        return [self._message_row(r) for r in rows]
+        return await self._messages.load_all(session_id)
 
     async def load_send(self, session_id: str, send_index: int) -> list[MessageRow]:
         """The messages written by one send (any state), in seq order."""
-        rows = await self._db.fetchall(
-            f"SELECT {MESSAGE_COLS} FROM {self.t['messages']} WHERE session_id = ? AND send_index = ? "
-            "ORDER BY seq",
-            (session_id, send_index),
-        )
-        return [self._message_row(r) for r in rows]
+        return await self._messages.load_send(session_id, send_index)
 
     async def get_message(self, session_id: str, seq: int) -> MessageRow | None:
-        row = await self._db.fetchone(
-            f"SELECT {MESSAGE_COLS} FROM {self.t['messages']} WHERE session_id = ? AND seq = ?",
-            (session_id, seq),
-        )
-        return None if row is None else self._message_row(row)
+        """One message by seq (any state), or ``None``."""
+        return await self._messages.get(session_id, seq)
 
     async def count_messages(self, session_id: str) -> int:
-        row = await self._db.fetchone(
-            f"SELECT COUNT(*) AS n FROM {self.t['messages']} WHERE session_id = ?", (session_id,)
-        )
-        return 0 if row is None else int(row["n"])
+        """How many messages the session has, in any state."""
+        return await self._messages.count(session_id)
 
-    # -- message states, compaction, retention ------------------------------------------------------------
+    # -- message states, compaction, retention --------------------------------------------------
 
     async def set_message_state(self, session_id: str, seqs: Sequence[int], state: MessageState | str) -> int:
         """Move messages forward (active → compacted_out → dropped); return how many changed.
@@ -388,71 +281,7 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
         Moving backwards, naming an unknown seq, or leaving a tool call and its result split between
         active and inactive raises :class:`HistoryInvariantError` and changes nothing.
         """
-        target = MessageState(state)
-        wanted = sorted(set(int(s) for s in seqs))
-
-        async def unit(tx: Transaction) -> int:
-            st = await self._lock_state(tx, session_id)
-            return await self._move_states(tx, session_id, st, wanted, target)
-
-        return await self._db.transact(unit)
-
-    async def _move_states(
-        self, tx: Transaction, sid: str, st: Row, seqs: list[int], target: MessageState
-    ) -> int:
-        if not seqs:
-            return 0
-        msgs = self.t["messages"]
-        current: dict[int, MessageState] = {}
-        for i in range(0, len(seqs), 500):
-            chunk = seqs[i : i + 500]
-            for r in await tx.fetchall(
-                f"SELECT seq, state FROM {msgs} WHERE session_id = ? AND seq IN ({', '.join('?' * len(chunk))})",
-                (sid, *chunk),
-            ):
-                current[int(r["seq"])] = MessageState(r["state"])
-        missing = [s for s in seqs if s not in current]
-        if missing:
-            raise HistoryInvariantError(f"session {sid} has no message(s) with seq {missing[:10]}")
-        backwards = [s for s in seqs if _STATE_ORDER[current[s]] > _STATE_ORDER[target]]
-        if backwards:
-            raise HistoryInvariantError(
-                f"message states only move forward; cannot set {backwards[:10]} back to {target.value}"
-            )
-        moving = [s for s in seqs if current[s] is not target]
-        if not moving:
-            return 0
-        leaving_active = {s for s in moving if current[s] is MessageState.ACTIVE}
-        if leaving_active:
-            rows = await tx.fetchall(
-                f"SELECT seq, role, tool_calls_json, tool_call_id FROM {msgs} "
-                "WHERE session_id = ? AND state = 'active' ORDER BY seq",
-                (sid,),
-            )
-            window = [
-                {
-                    "seq": r["seq"],
-                    "role": r["role"],
-                    "tool_call_id": r["tool_call_id"],
-                    "tool_calls": decode_json(
-                        r["tool_calls_json"], "messages", f"session_id={sid}, seq={r['seq']}"
-                    ),
-                }
-                for r in rows
-                if int(r["seq"]) not in leaving_active
-            ]
-            text = st["pending_json"]
-            pending = decode_json(text, "session_state", f"session_id={sid}") if text else None
-            if pending and pending.get("assistant_seq") in leaving_active:
-                raise HistoryInvariantError(
-                    f"message #{pending['assistant_seq']} awaits tool results and must stay active"
-                )
-            check_active_window(window, pending)
-        await tx.executemany(
-            f"UPDATE {msgs} SET state = ? WHERE session_id = ? AND seq = ?",
-            [(target.value, sid, s) for s in moving],
-        )
-        return len(moving)
+        return await self._compaction.set_message_state(session_id, seqs, state)
 
     async def record_compaction(
         self,
@@ -470,79 +299,220 @@ class SessionStore(AuxMixin, ArchiveMixin, AppendMixin):
 
         ``also_seqs`` are further messages compacted out in the same transaction (e.g. the previous
         summary note, which a rolling fold replaces)."""
-        prepared = [prepare_message(note)]
-        extra = {int(s) for s in also_seqs}
-
-        async def unit(tx: Transaction) -> CompactionRow:
-            st = await self._lock_state(tx, session_id)
-            rows = await tx.fetchall(
-                f"SELECT seq FROM {self.t['messages']} WHERE session_id = ? AND state = 'active' "
-                "AND seq >= ? AND seq <= ? ORDER BY seq",
-                (session_id, from_seq, to_seq),
-            )
-            seqs = sorted({int(r["seq"]) for r in rows} | extra)
-            await self._move_states(tx, session_id, st, seqs, MessageState.COMPACTED_OUT)
-            res, _ = await self._append_locked(
-                tx, session_id, st, [note], prepared, False, KEEP, note.round_index, (), None, None
-            )
-            compact_seq = await self._next_id(tx, "compactions", "compact_seq", session_id)
-            row = CompactionRow(
-                session_id,
-                compact_seq,
-                res.first_seq,
-                from_seq,
-                to_seq,
-                before_tokens,
-                after_tokens,
-                note.round_index,
-                now_ms(),
-            )
-            await tx.execute(
-                f"INSERT INTO {self.t['compactions']} (session_id, compact_seq, note_seq, from_seq, to_seq, "
-                "before_tokens, after_tokens, round_index, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session_id,
-                    compact_seq,
-                    row.note_seq,
-                    from_seq,
-                    to_seq,
-                    before_tokens,
-                    after_tokens,
-                    row.round_index,
-                    row.created_at,
-                ),
-            )
-            await tx.execute(
-                f"UPDATE {self.t['session_state']} SET last_compact_seq = ? "
-                "WHERE session_id = ? AND last_compact_seq < ?",
-                (to_seq, session_id, to_seq),
-            )
-            return row
-
-        self._known.pop(session_id, None)  # rare: the next append reads the row again
-        return await self._db.transact(unit)
+        return await self._compaction.record(
+            session_id,
+            from_seq=from_seq,
+            to_seq=to_seq,
+            note=note,
+            before_tokens=before_tokens,
+            after_tokens=after_tokens,
+            also_seqs=also_seqs,
+        )
 
     async def list_compactions(self, session_id: str) -> list[CompactionRow]:
-        rows = await self._db.fetchall(
-            f"SELECT session_id, compact_seq, note_seq, from_seq, to_seq, before_tokens, after_tokens, "
-            f"round_index, created_at FROM {self.t['compactions']} WHERE session_id = ? ORDER BY compact_seq",
-            (session_id,),
-        )
-        return [CompactionRow(**r) for r in rows]
+        """The session's compactions, oldest first."""
+        return await self._compaction.list_compactions(session_id)
 
     async def prune_compacted_messages(self, session_id: str, *, keep_recent: int = 0) -> int:
         """Delete inactive (compacted-out or dropped) messages except the ``keep_recent`` newest."""
-        msgs = self.t["messages"]
+        return await self._compaction.prune(session_id, keep_recent=keep_recent)
 
-        async def unit(tx: Transaction) -> int:
-            await self._lock_state(tx, session_id)
-            rows = await tx.fetchall(
-                f"SELECT seq FROM {msgs} WHERE session_id = ? AND state <> 'active' ORDER BY seq DESC",
-                (session_id,),
-            )
-            doomed = [(session_id, int(r["seq"])) for r in rows[max(keep_recent, 0) :]]
-            if doomed:
-                await tx.executemany(f"DELETE FROM {msgs} WHERE session_id = ? AND seq = ?", doomed)
-            return len(doomed)
+    # -- leases ---------------------------------------------------------------------------------
 
-        return await self._db.transact(unit)
+    async def acquire_lease(self, session_id: str, *, holder: str, ttl_s: float) -> LeaseToken:
+        """Take the session's lease for ``ttl_s`` seconds.
+
+        Succeeds when the lease is free, released, expired or already ``holder``'s (each success bumps
+        the epoch). Raises :class:`SessionBusy` (with ``holder`` and ``expires_at_ms``) while another
+        holder's lease is live, and :class:`SessionNotFoundError` for an unknown session.
+
+        Two round trips when the session was leased before: one atomic conditional ``UPDATE`` takes
+        the row (bumping the epoch) and one read returns the epoch it got. No transaction is needed:
+        once taken, the row cannot change hands before the new expiry.
+        """
+        return await self._leases.acquire(session_id, holder=holder, ttl_s=ttl_s)
+
+    async def renew_lease(self, token: LeaseToken, *, ttl_s: float) -> LeaseToken:
+        """Extend a held lease to ``now + ttl_s`` (one statement); :class:`LeaseLostError` if it was
+        taken over. A lease that expired but was not taken over is revived with the same epoch."""
+        return await self._leases.renew(token, ttl_s=ttl_s)
+
+    async def release_lease(self, token: LeaseToken) -> bool:
+        """Give the lease up now (the epoch is kept); False if it was no longer ours."""
+        return await self._leases.release(token)
+
+    async def get_lease(self, session_id: str) -> LeaseToken | None:
+        """The session's lease row (``holder`` is ``''`` once released), or None if never leased."""
+        return await self._leases.get(session_id)
+
+    # -- per-session runtime state and shared state ----------------------------------------------
+
+    async def get_runtime_state(self, session_id: str, key: str, default: Any = None) -> Any:
+        """The JSON value stored under ``key`` for the session, or ``default``."""
+        return await self._runtime_state.get(session_id, key, default)
+
+    async def set_runtime_state(self, session_id: str, key: str, value: Any) -> None:
+        """Store a JSON-serialisable ``value`` under ``key`` (SessionNotFoundError if no session)."""
+        await self._runtime_state.set(session_id, key, value)
+
+    async def mutate_runtime_state(
+        self, session_id: str, key: str, fn: Callable[[Any], Any], *, default: Any = None
+    ) -> Any:
+        """Atomically replace the value with ``fn(current)``; return the value now stored.
+
+        ``fn`` runs inside the transaction (on SQLite, on the connection thread): keep it quick and
+        free of I/O. Returning :data:`MUTATE_SKIP` leaves the value untouched.
+        """
+        return await self._runtime_state.mutate(session_id, key, fn, default=default)
+
+    async def delete_runtime_state(self, session_id: str, key: str) -> bool:
+        """Remove the value under ``key``; False if there was none."""
+        return await self._runtime_state.delete(session_id, key)
+
+    async def get_shared_state(self, owner: str, key: str, default: Any = None) -> Any:
+        """The JSON value ``owner`` (any string, e.g. ``"blackboard:<id>"``) stores under ``key``."""
+        return await self._shared_state.get(owner, key, default)
+
+    async def set_shared_state(self, owner: str, key: str, value: Any) -> None:
+        """Store a JSON-serialisable ``value`` under (``owner``, ``key``)."""
+        await self._shared_state.set(owner, key, value)
+
+    async def mutate_shared_state(
+        self, owner: str, key: str, fn: Callable[[Any], Any], *, default: Any = None
+    ) -> Any:
+        """Atomic read-modify-write of a shared value (same contract as ``mutate_runtime_state``)."""
+        return await self._shared_state.mutate(owner, key, fn, default=default)
+
+    async def delete_shared_state(self, owner: str, key: str) -> bool:
+        """Remove the shared value; False if there was none."""
+        return await self._shared_state.delete(owner, key)
+
+    # -- notes ----------------------------------------------------------------------------------
+
+    async def add_note(self, session_id: str, content: str, *, pinned: bool = False) -> NoteRow:
+        """Add a note to the session (ids count from 1 per session)."""
+        return await self._notes.add(session_id, content, pinned=pinned)
+
+    async def update_note(
+        self, session_id: str, note_id: int, *, content: str | None = None, pinned: bool | None = None
+    ) -> bool:
+        """Change a note's content and/or pin; False if it does not exist."""
+        return await self._notes.update(session_id, note_id, content=content, pinned=pinned)
+
+    async def delete_note(self, session_id: str, note_id: int) -> bool:
+        """Delete a note; False if it does not exist."""
+        return await self._notes.delete(session_id, note_id)
+
+    async def list_notes(self, session_id: str) -> list[NoteRow]:
+        """The session's notes by id."""
+        return await self._notes.list_notes(session_id)
+
+    async def count_notes(self, session_id: str) -> int:
+        """How many notes the session has."""
+        return await self._notes.count(session_id)
+
+    # -- timers ---------------------------------------------------------------------------------
+
+    async def create_timer(
+        self, session_id: str, *, due_at_ms: int, note: str, interval_s: int | None = None
+    ) -> TimerRow:
+        """Arm a timer due at ``due_at_ms`` (epoch ms); ``interval_s`` makes it recurring."""
+        return await self._timers.create(session_id, due_at_ms=due_at_ms, note=note, interval_s=interval_s)
+
+    async def get_timer(self, session_id: str, timer_id: int) -> TimerRow | None:
+        """One timer, or ``None``."""
+        return await self._timers.get(session_id, timer_id)
+
+    async def list_timers(
+        self, session_id: str, *, statuses: Sequence[str] = ("armed", "firing")
+    ) -> list[TimerRow]:
+        """The session's timers in ``statuses``, soonest first."""
+        return await self._timers.list_timers(session_id, statuses=statuses)
+
+    async def due_timers(self, *, now_ms: int | None = None, limit: int = 50) -> list[TimerRow]:
+        """Armed timers of every session that are due at ``now_ms`` (default: now), earliest first."""
+        return await self._timers.due(now_ms=now_ms, limit=limit)
+
+    async def transition_timer(
+        self,
+        session_id: str,
+        timer_id: int,
+        *,
+        from_status: str,
+        to_status: str,
+        due_at_ms: int | None = None,
+        now_ms: int | None = None,
+    ) -> bool:
+        """Compare-and-set the status; True only for the one caller that won the transition.
+
+        ``now_ms`` (default: now) is the time stamped into ``updated_at``, the firing heartbeat.
+        """
+        return await self._timers.transition(
+            session_id,
+            timer_id,
+            from_status=from_status,
+            to_status=to_status,
+            due_at_ms=due_at_ms,
+            now_ms=now_ms,
+        )
+
+    async def finish_firing_timer(self, session_id: str, timer_id: int, *, now_ms: int | None = None) -> bool:
+        """A ``firing`` timer is done: one-shot → ``fired``; recurring → ``armed`` again at now+interval.
+
+        ``now_ms`` (default: now) is the fire time; a recurring timer's next due time counts from it.
+        """
+        return await self._timers.finish_firing(session_id, timer_id, now_ms=now_ms)
+
+    async def heartbeat_firing_timer(
+        self, session_id: str, timer_id: int, *, now_ms: int | None = None
+    ) -> bool:
+        """Refresh a ``firing`` timer's ``updated_at`` (its heartbeat); False once it is no longer firing."""
+        return await self._timers.heartbeat_firing(session_id, timer_id, now_ms=now_ms)
+
+    async def recover_stale_firing_timers(self, *, older_than_ms: int, now_ms: int | None = None) -> int:
+        """Re-arm ``firing`` timers whose heartbeat (``updated_at``) is older than ``older_than_ms``.
+
+        Their runner died mid-delivery; the timers keep their due time, so the next scan fires them
+        again (timers are at-least-once). Returns how many were re-armed.
+        """
+        return await self._timers.recover_stale_firing(older_than_ms=older_than_ms, now_ms=now_ms)
+
+    async def cancel_timer(self, session_id: str, timer_id: int) -> bool:
+        """Cancel an armed or firing timer; False if it is already finished or unknown."""
+        return await self._timers.cancel(session_id, timer_id)
+
+    # -- follow-ups and statistics --------------------------------------------------------------
+
+    async def enqueue_follow_up(self, session_id: str, content: str) -> int:
+        """Queue a message for delivery at the session's next round boundary; returns its item id."""
+        return await self._follow_ups.enqueue(session_id, content)
+
+    async def list_follow_ups(self, session_id: str) -> list[FollowUpRow]:
+        """Queued follow-ups in arrival order (consume them via ``append_messages(consume_follow_ups=)``)."""
+        return await self._follow_ups.list_follow_ups(session_id)
+
+    async def get_session_stats(self, session_id: str) -> SessionStatsRow | None:
+        """The session's cumulative accounting, or ``None`` for an unknown session."""
+        return await self._stats.get(session_id)
+
+    async def list_session_stats(self) -> list[SessionStatsRow]:
+        """Every session's accounting, by session id."""
+        return await self._stats.list_stats()
+
+    async def list_usage_rounds(self, session_id: str) -> list[UsageRoundRow]:
+        """Token usage per (send, round) of the session, in order."""
+        return await self._stats.list_usage_rounds(session_id)
+
+    # -- archives -------------------------------------------------------------------------------
+
+    async def export_session(self, session_id: str) -> dict[str, Any]:
+        """Every row of the session, as a JSON-serialisable archive (see ``power_loop.store._archive``)."""
+        return await self._archive.export_session(session_id)
+
+    async def import_session(self, data: Mapping[str, Any], *, new_session_id: str | None = None) -> str:
+        """Recreate an exported session (in one transaction); returns its id.
+
+        Refuses (:class:`ArchiveError`) a malformed archive, one from a newer format version, and a
+        target id that already exists. The imported session is a root session.
+        """
+        return await self._archive.import_session(data, new_session_id=new_session_id)

@@ -25,7 +25,9 @@ from power_loop.store import (
     Database,
     Dialect,
     LeaseToken,
+    MySQLDialect,
     NewMessage,
+    PostgresDialect,
     RoundUsage,
     SendAccounting,
     SessionStore,
@@ -35,8 +37,6 @@ from power_loop.store import (
     Transaction,
     ensure_schema,
 )
-from power_loop.store._mysql import MySQLDialect
-from power_loop.store._postgres import PostgresDialect
 
 T = TypeVar("T")
 
@@ -163,7 +163,7 @@ async def _four_appends(store: SessionStore, db: CountingDb, *, remember: bool) 
         ([NewMessage("assistant", "done", round_index=2)], False),
     ):
         if not remember:
-            store._known.clear()
+            store._ctx.known.clear()
         await store.append_messages(sid, msgs, begin_send=begin)
     return [s.split()[0] for s in db.log]
 
@@ -409,7 +409,7 @@ async def test_every_path_writes_and_refuses_the_same(
         outcomes = []
         for (s, remember), sid, ctx in zip(variants, sids, ctxs, strict=True):
             if not remember:
-                s._known.clear()
+                s._ctx.known.clear()
             outcomes.append(
                 (_neutral(await _step(s, sid, op, ctx), sid), _neutral(await _snapshot(s, sid), sid))
             )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 import textwrap
 import uuid
@@ -26,8 +25,8 @@ from power_loop.errors import (
 )
 from power_loop.store._port import ColumnSpec, Database, IndexSpec, TableSpec, Transaction
 
-ENV = {"postgres": "POWER_LOOP_TEST_POSTGRES_DSN", "mysql": "POWER_LOOP_TEST_MYSQL_DSN"}
-
+DsnFor = Callable[[str], str]
+ConnectServer = Callable[..., Awaitable[Any]]  # the conftest fixtures
 TYPES = TableSpec(
     "types",
     (
@@ -53,26 +52,6 @@ COUNTERS = TableSpec(
 )
 
 
-def dsn_for(backend: str) -> str:
-    dsn = os.environ.get(ENV[backend])
-    if not dsn:
-        message = f"{ENV[backend]} is not set: no {backend} server configured for the store tests"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI is set, so this is an error)")
-        pytest.skip(message)
-    return dsn
-
-
-async def connect(backend: str, dsn: str, **kw: Any) -> Any:
-    if backend == "postgres":
-        from power_loop.store._postgres import connect_postgres
-
-        return await connect_postgres(dsn, **kw)
-    from power_loop.store._mysql import connect_mysql
-
-    return await connect_mysql(dsn, **kw)
-
-
 async def drop_prefixed(db: Any, prefix: str) -> None:
     rows = await db.fetchall(
         "SELECT table_name AS name FROM information_schema.tables "
@@ -83,14 +62,9 @@ async def drop_prefixed(db: Any, prefix: str) -> None:
             await db.execute(f"DROP TABLE {row['name']}")
 
 
-@pytest.fixture(params=["postgres", "mysql"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
-async def db(backend: str) -> AsyncIterator[Any]:
-    database = await connect(backend, dsn_for(backend))
+async def db(server_backend: str, server_dsn: DsnFor, connect_server: ConnectServer) -> AsyncIterator[Any]:
+    database = await connect_server(server_backend, server_dsn(server_backend))
     database.test_prefix = f"t{uuid.uuid4().hex[:10]}_"
     try:
         yield database
@@ -212,17 +186,19 @@ async def test_integrity_errors_are_typed_and_roll_back(db: Any) -> None:
     assert await db.fetchall(f"SELECT k FROM {t}") == [{"k": "a"}]
 
 
-async def test_an_idle_pooled_connection_holds_no_transaction(db: Any, backend: str) -> None:
+async def test_an_idle_pooled_connection_holds_no_transaction(
+    db: Any, server_backend: str, server_dsn: DsnFor, connect_server: ConnectServer
+) -> None:
     # MySQL pools run with autocommit off (a unit's first statement opens its transaction, saving
     # the BEGIN round trip), so every lone read or write, failed statement and unit must still end
     # its transaction: an idle pooled connection holding one keeps metadata locks on the tables it
     # touched, and DDL from any other session would wait for them.
     t = db.test_prefix + "counters"
-    size = {"min_size": 1, "max_size": 1} if backend == "postgres" else {"minsize": 1, "maxsize": 1}
-    worker = await connect(backend, dsn_for(backend), **size)
+    size = {"min_size": 1, "max_size": 1} if server_backend == "postgres" else {"minsize": 1, "maxsize": 1}
+    worker = await connect_server(server_backend, server_dsn(server_backend), **size)
 
     async def own_id(tx: Transaction) -> int:
-        return await _own_connection_id(tx, backend)
+        return await _own_connection_id(tx, server_backend)
 
     async def read(tx: Transaction) -> list[Any]:
         return await tx.fetchall(f"SELECT k FROM {t}")
@@ -255,7 +231,7 @@ async def test_an_idle_pooled_connection_holds_no_transaction(db: Any, backend: 
         # A server-side wait limit turns a blocked DROP into an error instead of a hang.
         limit = (
             "SET LOCAL lock_timeout = '10s'"
-            if backend == "postgres"
+            if server_backend == "postgres"
             else "SET SESSION lock_wait_timeout = 10"
         )
         await tx.execute(limit)
@@ -334,8 +310,10 @@ async def _wait_for(probe: Callable[[], Awaitable[bool]]) -> None:
     raise AssertionError("condition never became true")
 
 
-async def test_advisory_lock_excludes_a_second_holder(db: Any, backend: str) -> None:
-    other = await connect(backend, dsn_for(backend))
+async def test_advisory_lock_excludes_a_second_holder(
+    db: Any, server_backend: str, server_dsn: DsnFor, connect_server: ConnectServer
+) -> None:
+    other = await connect_server(server_backend, server_dsn(server_backend))
     # Short enough that MySQL's database-scoped lock name stays readable (names over 64 chars are hashed).
     name = f"plt:{uuid.uuid4().hex[:12]}"
     events: list[str] = []
@@ -355,7 +333,7 @@ async def test_advisory_lock_excludes_a_second_holder(db: Any, backend: str) -> 
             events.append("b-in")
 
     async def b_is_waiting() -> bool:
-        if backend == "postgres":
+        if server_backend == "postgres":
             row = await db.fetchone(
                 "SELECT COUNT(*) AS c FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
             )
@@ -382,8 +360,10 @@ async def test_advisory_lock_excludes_a_second_holder(db: Any, backend: str) -> 
         await other.close()
 
 
-async def test_advisory_lock_gives_up_after_lock_timeout(db: Any, backend: str) -> None:
-    impatient = await connect(backend, dsn_for(backend), lock_timeout=0.2)
+async def test_advisory_lock_gives_up_after_lock_timeout(
+    db: Any, server_backend: str, server_dsn: DsnFor, connect_server: ConnectServer
+) -> None:
+    impatient = await connect_server(server_backend, server_dsn(server_backend), lock_timeout=0.2)
     name = f"power_loop:test:{uuid.uuid4().hex}"
     try:
         async with db.advisory_lock(name):
@@ -404,15 +384,17 @@ async def _own_connection_id(tx: Transaction, backend: str) -> int:
     return int(row["id"])
 
 
-async def test_lost_connection_mid_transaction_then_pool_recovers(db: Any, backend: str) -> None:
+async def test_lost_connection_mid_transaction_then_pool_recovers(
+    db: Any, server_backend: str, server_dsn: DsnFor, connect_server: ConnectServer
+) -> None:
     await make(db, COUNTERS)
     t = db.test_prefix + "counters"
-    killer = await connect(backend, dsn_for(backend))
-    kill = "SELECT pg_terminate_backend(?, 10000)" if backend == "postgres" else "KILL ?"
+    killer = await connect_server(server_backend, server_dsn(server_backend))
+    kill = "SELECT pg_terminate_backend(?, 10000)" if server_backend == "postgres" else "KILL ?"
 
     async def victim(tx: Transaction) -> None:
         await tx.execute(f"INSERT INTO {t} (k) VALUES (?)", ("lost",))
-        await killer.execute(kill, (await _own_connection_id(tx, backend),))
+        await killer.execute(kill, (await _own_connection_id(tx, server_backend),))
         await tx.execute(f"INSERT INTO {t} (k) VALUES (?)", ("after",))
 
     try:
@@ -432,15 +414,17 @@ async def test_lost_connection_mid_transaction_then_pool_recovers(db: Any, backe
         await killer.close()
 
 
-async def test_lost_connection_mid_statement(db: Any, backend: str) -> None:
-    killer = await connect(backend, dsn_for(backend))
-    sleep = "SELECT pg_sleep(30)" if backend == "postgres" else "SELECT SLEEP(30)"
-    kill = "SELECT pg_terminate_backend(?, 10000)" if backend == "postgres" else "KILL ?"
+async def test_lost_connection_mid_statement(
+    db: Any, server_backend: str, server_dsn: DsnFor, connect_server: ConnectServer
+) -> None:
+    killer = await connect_server(server_backend, server_dsn(server_backend))
+    sleep = "SELECT pg_sleep(30)" if server_backend == "postgres" else "SELECT SLEEP(30)"
+    kill = "SELECT pg_terminate_backend(?, 10000)" if server_backend == "postgres" else "KILL ?"
     started = asyncio.Event()
     ids: list[int] = []
 
     async def slow(tx: Transaction) -> None:
-        ids.append(await _own_connection_id(tx, backend))
+        ids.append(await _own_connection_id(tx, server_backend))
         started.set()
         await tx.fetchone(sleep)
 
@@ -455,16 +439,16 @@ async def test_lost_connection_mid_statement(db: Any, backend: str) -> None:
         await killer.close()
 
 
-async def test_cancelled_unit_rolls_back_and_pool_stays_usable(db: Any, backend: str) -> None:
+async def test_cancelled_unit_rolls_back_and_pool_stays_usable(db: Any, server_backend: str) -> None:
     await make(db, COUNTERS)
     t = db.test_prefix + "counters"
-    sleep = "SELECT pg_sleep(30)" if backend == "postgres" else "SELECT SLEEP(30)"
+    sleep = "SELECT pg_sleep(30)" if server_backend == "postgres" else "SELECT SLEEP(30)"
     started = asyncio.Event()
     ids: list[int] = []
 
     async def slow(tx: Transaction) -> None:
         await tx.execute(f"INSERT INTO {t} (k) VALUES (?)", ("cancelled",))
-        ids.append(await _own_connection_id(tx, backend))
+        ids.append(await _own_connection_id(tx, server_backend))
         started.set()
         await tx.fetchone(sleep)
 
@@ -475,16 +459,20 @@ async def test_cancelled_unit_rolls_back_and_pool_stays_usable(db: Any, backend:
         await task
     assert await db.fetchall(f"SELECT k FROM {t}") == []
     assert await db.execute(f"INSERT INTO {t} (k) VALUES (?)", ("next",)) == 1
-    if backend == "mysql":
+    if server_backend == "mysql":
         # The client dropped the connection; end the server-side SLEEP now rather than when the
         # server notices, so the teardown's DROP TABLE does not wait for its metadata lock.
         with contextlib.suppress(Exception):
             await db.execute("KILL ?", (ids[0],))
 
 
-async def test_closed_database_refuses_work(backend: str) -> None:
-    database = await connect(
-        backend, dsn_for(backend), **({"max_size": 1} if backend == "postgres" else {"maxsize": 1})
+async def test_closed_database_refuses_work(
+    server_backend: str, server_dsn: DsnFor, connect_server: ConnectServer
+) -> None:
+    database = await connect_server(
+        server_backend,
+        server_dsn(server_backend),
+        **({"max_size": 1} if server_backend == "postgres" else {"maxsize": 1}),
     )
     # A pool of one connection must not deadlock when statements run inside the advisory lock.
     async with database.advisory_lock("power_loop:test:pool-of-one"):
@@ -528,14 +516,16 @@ PROVISION_SCRIPT = textwrap.dedent(
 )
 
 
-async def test_concurrent_processes_provision_under_the_lock(db: Any, backend: str) -> None:
-    dsn = dsn_for(backend)
+async def test_concurrent_processes_provision_under_the_lock(
+    db: Any, server_backend: str, server_dsn: DsnFor
+) -> None:
+    dsn = server_dsn(server_backend)
     procs = [
         await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
             PROVISION_SCRIPT,
-            backend,
+            server_backend,
             dsn,
             db.test_prefix,
             str(i),

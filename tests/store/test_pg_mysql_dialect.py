@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from power_loop.errors import InvalidDSN, MissingDependencyError, StoreUnavailable
+from power_loop.store import ColumnSpec, Dialect, IndexSpec, MySQLDialect, PostgresDialect, TableSpec
 from power_loop.store._dsn import parse_dsn, redact_dsn, sanitized_cause
-from power_loop.store._mysql import MySQLDialect, connect_mysql, lock_name
-from power_loop.store._port import ColumnSpec, Dialect, IndexSpec, TableSpec
-from power_loop.store._postgres import PostgresDialect, connect_postgres, lock_key
+from power_loop.store._mysql import connect_mysql, lock_name
+from power_loop.store._postgres import connect_postgres, lock_key
 
 TABLE = TableSpec(
     "things",

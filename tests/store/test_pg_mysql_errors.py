@@ -9,10 +9,10 @@ real wrong password for a user created by the test.
 
 from __future__ import annotations
 
-import os
 import socket
 import traceback
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,18 +25,9 @@ from power_loop.errors import (
     StoreUnavailable,
 )
 
-ENV = {"postgres": "POWER_LOOP_TEST_POSTGRES_DSN", "mysql": "POWER_LOOP_TEST_MYSQL_DSN"}
+DsnFor = Callable[[str], str]
+ConnectServer = Callable[..., Awaitable[Any]]  # the conftest fixtures
 SECRET = "Pw-" + uuid.uuid4().hex  # must never appear in any error text
-
-
-def dsn_for(backend: str) -> str:
-    dsn = os.environ.get(ENV[backend])
-    if not dsn:
-        message = f"{ENV[backend]} is not set: no {backend} server configured for the store tests"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI is set, so this is an error)")
-        pytest.skip(message)
-    return dsn
 
 
 def with_parts(
@@ -54,16 +45,6 @@ def with_parts(
     return urlunsplit((parts.scheme, netloc, path, parts.query, ""))
 
 
-async def connect(backend: str, dsn: str) -> Any:
-    if backend == "postgres":
-        from power_loop.store._postgres import connect_postgres
-
-        return await connect_postgres(dsn, connect_timeout=10)
-    from power_loop.store._mysql import connect_mysql
-
-    return await connect_mysql(dsn, connect_timeout=10)
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -77,52 +58,59 @@ def assert_no_secret(exc: BaseException) -> None:
     assert "Traceback" in text
 
 
-@pytest.fixture(params=["postgres", "mysql"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-async def test_unreachable_server(backend: str) -> None:
+async def test_unreachable_server(
+    server_backend: str, server_dsn: DsnFor, connect_server: ConnectServer
+) -> None:
     port = free_port()
     with pytest.raises(StoreUnavailable) as info:
-        await connect(backend, with_parts(dsn_for(backend), password=SECRET, port=port))
+        await connect_server(
+            server_backend,
+            with_parts(server_dsn(server_backend), password=SECRET, port=port),
+            connect_timeout=10,
+        )
     exc = info.value
     assert type(exc) is StoreUnavailable and exc.code == "store.unavailable"
     assert f"127.0.0.1:{port}" in str(exc) and "running" in str(exc)
     assert_no_secret(exc)
 
 
-async def test_missing_database(backend: str) -> None:
+async def test_missing_database(
+    server_backend: str, server_dsn: DsnFor, connect_server: ConnectServer
+) -> None:
     name = "pl_missing_" + uuid.uuid4().hex[:8]
-    dsn = dsn_for(backend)
+    dsn = server_dsn(server_backend)
     # MariaDB checks the password before the database: keep the real one there (trust auth on PG).
-    password = SECRET if backend == "postgres" else (urlsplit(dsn).password or "")
+    password = SECRET if server_backend == "postgres" else (urlsplit(dsn).password or "")
     with pytest.raises(StoreDatabaseMissing) as info:
-        await connect(backend, with_parts(dsn, password=password, database=name))
+        await connect_server(
+            server_backend, with_parts(dsn, password=password, database=name), connect_timeout=10
+        )
     exc = info.value
     assert exc.code == "store.database_missing" and isinstance(exc, StoreUnavailable)
     assert name in str(exc) and "CREATE DATABASE" in str(exc)
     assert_no_secret(exc)
 
 
-async def test_postgres_rejected_role() -> None:
+async def test_postgres_rejected_role(server_dsn: DsnFor, connect_server: ConnectServer) -> None:
     role = "pl_no_role_" + uuid.uuid4().hex[:8]
     with pytest.raises(StoreAuthError) as info:
-        await connect("postgres", with_parts(dsn_for("postgres"), user=role, password=SECRET))
+        await connect_server(
+            "postgres", with_parts(server_dsn("postgres"), user=role, password=SECRET), connect_timeout=10
+        )
     exc = info.value
     assert exc.code == "store.auth_failed" and role in str(exc)
     assert_no_secret(exc)
 
 
-async def test_mysql_wrong_password() -> None:
-    dsn = dsn_for("mysql")
-    admin = await connect("mysql", dsn)
+async def test_mysql_wrong_password(server_dsn: DsnFor, connect_server: ConnectServer) -> None:
+    dsn = server_dsn("mysql")
+    admin = await connect_server("mysql", dsn, connect_timeout=10)
     user = "pl_u_" + uuid.uuid4().hex[:8]
     try:
         for host in ("%", "localhost"):
             await admin.execute(f"CREATE USER '{user}'@'{host}' IDENTIFIED BY 'the-right-one'")
         with pytest.raises(StoreAuthError) as info:
-            await connect("mysql", with_parts(dsn, user=user, password=SECRET))
+            await connect_server("mysql", with_parts(dsn, user=user, password=SECRET), connect_timeout=10)
         exc = info.value
         assert exc.code == "store.auth_failed" and user in str(exc)
         assert_no_secret(exc)
@@ -132,8 +120,10 @@ async def test_mysql_wrong_password() -> None:
         await admin.close()
 
 
-async def test_other_sql_errors_become_store_errors(backend: str) -> None:
-    db = await connect(backend, dsn_for(backend))
+async def test_other_sql_errors_become_store_errors(
+    server_backend: str, server_dsn: DsnFor, connect_server: ConnectServer
+) -> None:
+    db = await connect_server(server_backend, server_dsn(server_backend), connect_timeout=10)
     try:
         with pytest.raises(StoreError) as info:
             await db.execute("SELECT * FROM pl_table_that_does_not_exist_x")

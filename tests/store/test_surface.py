@@ -29,8 +29,10 @@ EXPECTED = {
     "MessageRow",
     "MessageState",
     "MigrationStep",
+    "MySQLDialect",
     "NewMessage",
     "NoteRow",
+    "PostgresDialect",
     "RoundUsage",
     "SchemaPolicy",
     "SendAccounting",
@@ -70,10 +72,16 @@ def test_public_names() -> None:
 
 
 def test_store_imports_without_optional_drivers() -> None:
+    # The server dialects load on first access: neither they nor any driver come with the package.
     code = (
         "import sys, power_loop.store\n"
         "bad = [m for m in ('asyncpg', 'aiomysql', 'pymysql', 'aiosqlite') if m in sys.modules]\n"
         "assert not bad, bad\n"
+        "lazy = [m for m in ('power_loop.store._postgres', 'power_loop.store._mysql') if m in sys.modules]\n"
+        "assert not lazy, lazy\n"
+        "assert power_loop.store.PostgresDialect().name == 'postgres'\n"
+        "assert power_loop.store.MySQLDialect().name == 'mysql'\n"
+        "assert 'asyncpg' not in sys.modules and 'aiomysql' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -112,3 +120,9 @@ def test_check_active_window() -> None:
     check_active_window(rows[:1], {"tool_calls": [{"id": "a"}]})
     with pytest.raises(HistoryInvariantError):
         check_active_window(rows[1:], None)
+
+
+async def test_schema_version_is_the_version_this_code_writes() -> None:
+    # Published on SessionStore (power-loop 3.0.2 §7.5): kept as part of the facade.
+    async with await store_pkg.open_store(":memory:") as store:
+        assert store.schema_version == store_pkg.CURRENT_SCHEMA_VERSION

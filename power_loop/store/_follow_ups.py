@@ -1,0 +1,56 @@
+"""Follow-ups: messages queued for a session's next round boundary, delivered exactly once.
+
+Delivery is part of an append (``append_messages(consume_follow_ups=...)``, see ``_append``); the
+session's state row counts the waiting ones so the send path learns of them without a query.
+"""
+
+from __future__ import annotations
+
+from ..errors import SessionNotFoundError
+from ._core import StoreContext, now_ms
+from ._port import Transaction
+from ._rows import FollowUpRow
+
+__all__ = ["FollowUpRepository"]
+
+
+class FollowUpRepository:
+    """The ``follow_ups`` table and the state row's follow-up counters."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx: StoreContext) -> None:
+        self._ctx = ctx
+
+    async def enqueue(self, session_id: str, content: str) -> int:
+        ctx = self._ctx
+        state = ctx.t["session_state"]
+
+        async def unit(tx: Transaction) -> int:
+            if not await tx.execute(
+                f"UPDATE {state} SET follow_up_seq = follow_up_seq + 1, "
+                "follow_ups_waiting = follow_ups_waiting + 1, state_version = state_version + 1 "
+                "WHERE session_id = ?",
+                (session_id,),
+            ):
+                raise SessionNotFoundError(session_id)
+            row = await tx.fetchone(f"SELECT follow_up_seq FROM {state} WHERE session_id = ?", (session_id,))
+            assert row is not None
+            item_id = int(row["follow_up_seq"])
+            await tx.execute(
+                f"INSERT INTO {ctx.t['follow_ups']} (session_id, item_id, content, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (session_id, item_id, content, now_ms()),
+            )
+            return item_id
+
+        ctx.known.pop(session_id, None)  # the next append reads the new count
+        return await ctx.db.transact(unit)
+
+    async def list_follow_ups(self, session_id: str) -> list[FollowUpRow]:
+        rows = await self._ctx.db.fetchall(
+            f"SELECT session_id, item_id, content, created_at FROM {self._ctx.t['follow_ups']} "
+            "WHERE session_id = ? ORDER BY item_id",
+            (session_id,),
+        )
+        return [FollowUpRow(r["session_id"], int(r["item_id"]), r["content"], r["created_at"]) for r in rows]
