@@ -235,7 +235,9 @@ async def register_mcp_tools(
             logger.warning(
                 "MCP tool %r (registered as %r): input schema not usable as given (%s); "
                 "registered with a permissive schema, the server validates the arguments",
-                spec.name, local, problem,
+                spec.name,
+                local,
+                problem,
             )
         required = tuple(r for r in schema.get("required", ()) if isinstance(r, str))
         definition = ToolDefinition(
@@ -368,7 +370,9 @@ class StdioMCPClient:
         params = StdioServerParameters(command=self.command, args=self.args, env=self.env, cwd=self.cwd)
         try:
             async with stdio_client(params) as (read_stream, write_stream):
-                async with ClientSession(read_stream, write_stream, read_timeout_seconds=self.timeout_s) as session:
+                async with ClientSession(
+                    read_stream, write_stream, read_timeout_seconds=self.timeout_s
+                ) as session:
                     await session.initialize()
                     self._session = session
                     ready.set_result(None)
@@ -377,8 +381,9 @@ class StdioMCPClient:
             if not ready.done():
                 ready.set_exception(self._startup_error(exc))
             else:
-                logger.warning("MCP server %r: connection ended with an error: %s", self.name,
-                               _describe_exception(exc))
+                logger.warning(
+                    "MCP server %r: connection ended with an error: %s", self.name, _describe_exception(exc)
+                )
         finally:
             self._session = None
 
@@ -410,7 +415,9 @@ class StdioMCPClient:
             await asyncio.wait_for(asyncio.shield(runner), _CLOSE_TIMEOUT_S)
         except asyncio.TimeoutError:
             runner.cancel()
-            logger.warning("MCP server %r did not shut down within %gs; cancelled", self.name, _CLOSE_TIMEOUT_S)
+            logger.warning(
+                "MCP server %r did not shut down within %gs; cancelled", self.name, _CLOSE_TIMEOUT_S
+            )
         except asyncio.CancelledError:
             if not runner.cancelled():
                 raise  # our caller is being cancelled, not just the runner
@@ -428,7 +435,9 @@ class StdioMCPClient:
             if self._closed:
                 raise MCPError(self.name, "the client is closed")
             if self._runner is None:
-                raise MCPError(self.name, "not connected: call `await client.connect()` (or use `async with`)")
+                raise MCPError(
+                    self.name, "not connected: call `await client.connect()` (or use `async with`)"
+                )
             raise MCPError(self.name, "the server process has exited; create a new client to restart it")
         return session
 

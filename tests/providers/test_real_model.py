@@ -65,9 +65,21 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     model = _model_file()
     port = _free_port()
     cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-        "--port", str(port), "--chat_format", "chatml-function-calling", "--n_ctx", "2048",
-        "--model_alias", "smollm2",
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--chat_format",
+        "chatml-function-calling",
+        "--n_ctx",
+        "2048",
+        "--model_alias",
+        "smollm2",
     ]
     # The server logs a lot while loading: send it to a file (a full pipe would block the server).
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
