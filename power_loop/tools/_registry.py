@@ -125,11 +125,13 @@ class ToolRegistry:
     provides when a loop uses the registry).
     """
 
-    __slots__ = ("_openai_cache", "_tools")
+    __slots__ = ("_open", "_openai_cache", "_tools")
 
     def __init__(self) -> None:
-        # None marks a reserved place (see reserve()); every lookup treats it as absent.
+        # None marks a reserved place (see reserve()); every lookup treats it as absent. `_open`
+        # counts them, so a registry without reservations (the usual case) lists in one step.
         self._tools: dict[str, RegisteredTool | None] = {}
+        self._open = 0
         self._openai_cache: list[dict[str, Any]] | None = None
 
     # -- registration ------------------------------------------------------------------------
@@ -144,6 +146,8 @@ class ToolRegistry:
                 f"Tool already registered: {definition.name} (pass overwrite=True to replace it)"
             )
         validator = compile_schema(definition.parameters_schema())
+        if definition.name in self._tools and self._tools[definition.name] is None:
+            self._open -= 1
         self._tools[definition.name] = RegisteredTool(
             definition=definition,
             handler=handler,
@@ -159,15 +163,23 @@ class ToolRegistry:
         Until then the name is not a tool: not in :meth:`names`, not sent to the model, unknown when
         called. :meth:`register` fills the place; :meth:`reserved` lists the open ones.
         """
-        self._tools.setdefault(name, None)
+        if name not in self._tools:
+            self._tools[name] = None
+            self._open += 1
 
     def reserved(self) -> list[str]:
         """Reserved names not registered yet, in order."""
+        if not self._open:
+            return []
         return [name for name, entry in self._tools.items() if entry is None]
 
     def unregister(self, name: str) -> None:
         """Remove a tool (or a reservation); silently does nothing if it is not registered."""
-        if self._tools.pop(name, None) is not None:
+        if name not in self._tools:
+            return
+        if self._tools.pop(name) is None:
+            self._open -= 1
+        else:
             self._openai_cache = None
 
     @overload
@@ -225,10 +237,12 @@ class ToolRegistry:
 
     def names(self) -> list[str]:
         """All tool names in registration order."""
+        if not self._open:
+            return list(self._tools)
         return [name for name, entry in self._tools.items() if entry is not None]
 
     def __len__(self) -> int:
-        return sum(1 for entry in self._tools.values() if entry is not None)
+        return len(self._tools) - self._open
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._tools.get(name) is not None
@@ -242,6 +256,7 @@ class ToolRegistry:
         wanted = set(names)
         child = ToolRegistry()
         child._tools = {name: entry for name, entry in self._tools.items() if name in wanted}
+        child._open = sum(1 for entry in child._tools.values() if entry is None)
         return child
 
     def to_openai_tools(self) -> list[dict[str, Any]]:
