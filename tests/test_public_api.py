@@ -6,11 +6,13 @@ change that needs a major version.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -214,20 +216,6 @@ def test_llm_contract_shapes():
     assert {"on_chunk_delta_text", "on_chunk_think", "on_stream_end"} <= set(params)
 
 
-def test_import_paths_of_public_subpackages():
-    for module in [
-        "power_loop.store",
-        "power_loop.llm",
-        "power_loop.tools",
-        "power_loop.hooks",
-        "power_loop.events",
-        "power_loop.testing",
-        "power_loop.loop",
-        "power_loop.errors",
-    ]:
-        assert importlib.import_module(module).__all__
-
-
 def _modules_after(statement: str) -> set[str]:
     code = f"import sys; {statement}; print(' '.join(sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -256,3 +244,196 @@ def test_using_the_loop_pulls_no_network_or_driver_modules():
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError):
         power_loop.does_not_exist  # noqa: B018
+
+
+# -- every public surface, pinned ---------------------------------------------------------------------
+# Exact sorted ``__all__`` of the facade and of every public subpackage. Adding a name means adding it
+# here (and to docs/ and CHANGELOG.md); removing or renaming one is a breaking change for its users.
+
+PUBLIC_ALL: dict[str, list[str]] = {
+    "power_loop": """
+        AgentEvent AgentEventBus AgentEventType AgentHooks AgentLoopConfig AgentLoopResult AgentSpec
+        AgentSpecError AgenticFold AnthropicChatConfig ArchiveError AsyncHookInSyncContext
+        AsyncToolInSyncContext BaseEventPayload BaseHookCtx Blackboard BlackboardEntry
+        BlackboardError CORE_TOOL_NAMES CancellationLike CancellationRequested CancellationToken
+        ConfigError ContextPipeline CorruptRowError DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_DB_PATH
+        DEFAULT_NOTES_POLICY DEFAULT_SHELL_BACKEND DEFAULT_TABLE_PREFIX EXPLORE_TOOL_NAMES
+        FULL_TOOL_NAMES FoldContext FoldResult FoldStrategy FollowUpQueued HistoryInvariantError
+        HookDirective HookDirectiveError HookPoint HumanInputRequired InteractionNotFoundError
+        InvalidDSN InvalidTablePrefix LLMError LLMNonRetryable LLMProviderConfig LLMRequest
+        LLMResponse LLMRetryExhausted LLMRetryPolicy LLMService LLMStreamChunk LLMStreamIncomplete
+        LLMSummaryFold LLMTimeout LLMTokenUsage LeaseLostError LeaseToken LocalShellBackend
+        LoopClosedError LoopMessage LoopStatus MCPError MCPToolError MemoryProvider MemorySnapshot
+        MessageRow MessageState MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow
+        NotesFullError NotesMemory NotesPolicy OpenAICompatibleChatConfig PowerLoopError
+        ProjectedRepresentation ProviderNotAvailable Representation SPAWN_AGENT_DEFINITION
+        STABLE_API SchemaPolicy SchemaTooNewError SessionBusy SessionKind SessionNotFoundError
+        SessionPendingError SessionRow SessionStateRow SessionStatsRow SessionStatus SessionStore
+        ShellBackend SpecValidationError StatefulAgentLoop StatefulResult StoreAuthError
+        StoreBlackboard StoreClosedError StoreConnectionLost StoreCorruptError StoreDatabaseMissing
+        StoreError StoreIntegrityError StoreSchemaError StoreUnavailable StructuredOutputError
+        StructuredOutputSpec SubagentLifecycle SyncCallInEventLoopError TOOL_PRESETS TimerFireCtx
+        TimerRow TimerRunner TokenEstimator ToolDefinition ToolHandlerResult ToolNotFound
+        ToolOutcome ToolRegistry ToolRuntimeContext ToolValidationError VerbatimRepresentation
+        WorkspaceViolation __version__ build_registry create_default_tool_registry
+        create_llm_service_from_config create_llm_service_from_env estimate_text_tokens
+        estimate_tokens format_timer_message format_tool_catalog get_tool_runtime_context open_store
+        parse_structured register_blackboard_tools register_request_user_input register_spawn_agent
+        render_entries render_notes request_user_input run_agent_spec tag_as_memory trim_history
+        validate_tool_args with_retry
+    """.split(),
+    "power_loop.agents": """
+        AgentSpec BOARD_TOOL_NAMES Blackboard BlackboardEntry DEFAULT_DELEGATE_PROMPT
+        DEFAULT_MAX_ROUNDS LIFECYCLES MAX_SPEC_ROUNDS SPAWN_AGENT_DEFINITION StoreBlackboard
+        register_blackboard_tools register_spawn_agent render_entries run_agent_spec
+    """.split(),
+    "power_loop.base": """
+        ScheduledTimer SchemaValidator StructuredOutputSpec ToolEventEmitter ToolLoop
+        ToolRuntimeContext compile_schema extract_json_object get_tool_runtime_context
+        json_type_name parse_structured_text schema_from_response_format structured_result
+        use_tool_runtime_context validate_tool_args
+    """.split(),
+    "power_loop.context": """
+        AgenticFold CHARS_PER_TOKEN COMPACT_NOTE_NAME CONTEXT_TOOL_NAMES CompactView ContextPipeline
+        ContextState DEFAULT_FOLD_AGENT_PROMPT DEFAULT_NOTES_POLICY DEFAULT_SUMMARY_PROMPT
+        FoldContext FoldOutcome FoldResult FoldStrategy LLMSummaryFold METADATA_KEY MemoryProvider
+        MemorySnapshot NOTE_TOOL_NAMES NoteOp NotesMemory NotesPolicy ProjectedRepresentation
+        RECALL_TOOL_NAMES Representation STATE_KEY SendView TokenEstimator ToolRuntimeContext
+        VerbatimRepresentation WindowLike add_note_checked apply_note_ops check_messages
+        estimate_message_tokens estimate_text_tokens estimate_tokens extract_summary
+        get_tool_runtime_context is_compact_note message_chars recall_compacted recall_send
+        register_note_tools register_recall_tools register_reserved_tools render_notes
+        render_transcript request_chars row_message tag_as_memory trim_history update_note_checked
+        use_tool_runtime_context
+    """.split(),
+    "power_loop.contrib": [],
+    "power_loop.contrib.jsonl_sink": """
+        DEFAULT_MAX_BYTES JsonlSink attach_jsonl_sink replay
+    """.split(),
+    "power_loop.contrib.logging_sink": """
+        DEFAULT_LOGGER_NAME attach_logging_sink event_log_record
+    """.split(),
+    "power_loop.contrib.mcp": """
+        MCPToolSource McpToolSpec StdioMCPClient mcp_tool_name normalise_input_schema
+        register_mcp_tools render_tool_content
+    """.split(),
+    "power_loop.contrib.metrics_sink": """
+        InMemoryMetricsBackend MetricsBackend PrometheusBackend StatsDBackend attach_metrics_sink
+    """.split(),
+    "power_loop.contrib.otel_sink": """
+        OtelSpanBridge attach_otel_sink
+    """.split(),
+    "power_loop.errors": """
+        AgentSpecError ArchiveError AsyncHookInSyncContext AsyncToolInSyncContext BlackboardError
+        CancellationRequested ConfigError CorruptRowError HistoryInvariantError HookDirectiveError
+        InteractionNotFoundError InvalidDSN InvalidTablePrefix LLMError LLMNonRetryable
+        LLMRetryExhausted LLMStreamIncomplete LLMTimeout LeaseLostError LoopClosedError MCPError
+        MCPToolError MissingDependencyError NoteRejectedError NotesFullError PowerLoopError
+        ProviderNotAvailable SchemaTooNewError SessionBusy SessionNotFoundError SessionPendingError
+        SpecValidationError StoreAuthError StoreClosedError StoreConnectionLost StoreCorruptError
+        StoreDatabaseMissing StoreError StoreIntegrityError StoreSchemaError StoreUnavailable
+        StructuredOutputError ToolNotFound ToolValidationError WorkspaceViolation
+    """.split(),
+    "power_loop.events": """
+        AgentErrorPayload AgentEvent AgentEventBus AgentEventType AutoCompactStatusPayload
+        BaseEventPayload BudgetExceededStatusPayload EventBusProtocol EventHandler EventStream
+        FollowUpDeliveredPayload HitRoundLimitStatusPayload InputRequestedPayload
+        LlmCallCompletedPayload LlmCallStartedPayload LlmDegradedPayload LlmRetryAttemptedPayload
+        LoopCancelledPayload MemoryFailedPayload MemoryRecalledPayload PAYLOAD_TYPES
+        PhaseEventPayload RoundCompletedPayload RoundStartedPayload RoundToolsPresentPayload
+        RoundUsageStatusPayload SendCompletedPayload SessionEndedPayload SessionStartedPayload
+        StatusChangedPayload StreamCompletedPayload StreamDeltaPayload StreamStartedPayload
+        SubagentCompletedPayload SubagentLimitPayload SubagentTaskStartPayload SubagentTextPayload
+        SystemLogPayload TimerFiredPayload TodoUpdatedPayload ToolCallCompletedPayload
+        ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload UsageUpdatedPayload
+        UserNotificationPayload resolve_event_type
+    """.split(),
+    "power_loop.hooks": """
+        ALLOWED_DIRECTIVES AgentHooks BaseHookCtx CTX_TYPES CompactAfterCtx CompactBeforeCtx
+        HookDirective HookHandler HookPoint LlmAfterCtx LlmBeforeCtx MemoryRecalledCtx
+        MessageAppendCtx RoundDecideCtx RoundEndCtx RoundStartCtx SessionEndCtx SessionStartCtx
+        TimerFireCtx ToolAfterCtx ToolBeforeCtx ToolErrorCtx ToolsBatchAfterCtx ToolsBatchBeforeCtx
+        allowed_directives resolve_hook_point
+    """.split(),
+    "power_loop.llm": """
+        AnthropicChatConfig CancellationLike CancellationToken EchoLLMService LLMProviderConfig
+        LLMRequest LLMResponse LLMRetryPolicy LLMService LLMServiceBase LLMStreamChunk LLMTokenUsage
+        OpenAICompatibleChatConfig ToolCallAccumulator complete_from_stream
+        create_llm_service_from_config create_llm_service_from_env field_of is_permanent_llm_error
+        message_text normalize_tool_call normalize_usage parse_tool_arguments retry_after_s
+        with_retry
+    """.split(),
+    "power_loop.loop": """
+        AgentLoopConfig AgentLoopResult DEFAULT_AGENT_SYSTEM_PROMPT FollowUpQueued LoopMessage
+        LoopStatus StatefulAgentLoop StatefulResult SyncCallInEventLoopError TimerRunner
+        format_timer_message format_tool_catalog
+    """.split(),
+    "power_loop.store": """
+        AppendResult CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow DEFAULT_DB_PATH
+        DEFAULT_TABLE_PREFIX Database Dialect FollowUpRow HeldLease IndexSpec KEEP LeaseToken
+        MUTATE_SKIP Maintenance MessageRow MessageState MigrationStep MySQLDialect NewMessage NoteRow
+        PostgresDialect RoundUsage
+        SchemaPolicy SendAccounting SessionKind SessionRow SessionStateRow SessionStatsRow
+        SessionStatus SessionStore SqliteDatabase SqliteDialect SubagentLifecycle TableSpec TimerRow
+        TimerStatus Transaction UsageRoundRow all_table_names connect_database ensure_schema
+        hold_lease new_holder_id open_store provisioning_ddl
+    """.split(),
+    "power_loop.structured": """
+        StructuredOutputError StructuredOutputSpec extract_json_object parse_structured
+        parse_structured_text schema_from_response_format structured_result
+    """.split(),
+    "power_loop.testing": """
+        ScriptExhaustedError ScriptedCall ScriptedLLM ScriptedTurn Turn VirtualClock
+    """.split(),
+    "power_loop.tools": """
+        BASH_TOOL_DEFINITION CORE_TOOL_NAMES DEFAULT_MAX_RESULT_CHARS DEFAULT_SHELL_BACKEND
+        EXPLORE_TOOL_NAMES FILE_TOOL_DEFINITIONS FILE_TOOL_NAMES FULL_TOOL_NAMES HumanInputRequired
+        LocalShellBackend REQUEST_USER_INPUT_DEFINITION RegisteredTool SESSION_TOOL_DEFINITIONS
+        SESSION_TOOL_NAMES SchemaValidator ShellBackend TOOL_PRESETS ToolCallable ToolDefinition
+        ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext WORKSPACE_TOOL_NAMES Workspace
+        build_registry compile_schema create_default_tool_registry execute_tool_call
+        get_tool_runtime_context register_bash_tool register_file_tools register_request_user_input
+        register_session_tools request_user_input run_shell_command use_tool_runtime_context
+        validate_tool_args
+    """.split(),
+}
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC_ALL))
+def test_public_surface_is_pinned(module: str) -> None:
+    names = importlib.import_module(module).__all__
+    assert len(names) == len(set(names)), f"{module}.__all__ lists a name twice"
+    assert sorted(names) == PUBLIC_ALL[module]
+    for name in names:
+        assert getattr(importlib.import_module(module), name) is not None, name
+
+
+def _type_checking_imports() -> dict[str, str]:
+    """``{name: subpackage}`` of the ``if TYPE_CHECKING:`` imports in power_loop/__init__.py."""
+    tree = ast.parse(Path(power_loop.__file__).read_text(encoding="utf-8"))
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for stmt in node.body:
+                assert isinstance(stmt, ast.ImportFrom) and stmt.level == 1 and stmt.module, ast.dump(stmt)
+                for alias in stmt.names:
+                    assert alias.asname == alias.name, (
+                        f"{alias.name}: re-export it as `{alias.name} as {alias.name}`"
+                    )
+                    assert alias.name not in found, f"{alias.name} imported twice"
+                    found[alias.name] = stmt.module
+    return found
+
+
+def test_one_table_feeds___all___lazy_loading_and_the_type_checking_imports() -> None:
+    table = power_loop._EXPORTS
+    listed = [name for names in table.values() for name in names]
+    assert len(listed) == len(set(listed)), "a name is listed under two subpackages"
+    assert _type_checking_imports() == {name: module for module, names in table.items() for name in names}
+    assert power_loop.__all__ == ["STABLE_API", "__version__", *listed]
+    for module, names in table.items():
+        package = importlib.import_module(f"power_loop.{module}")
+        for name in names:
+            assert name in package.__all__, f"power_loop.{module} does not export {name}"
+            assert getattr(power_loop, name) is getattr(package, name)
+    assert set(dir(power_loop)) >= set(power_loop.__all__)

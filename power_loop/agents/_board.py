@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from ..base import get_tool_runtime_context
 from ..errors import BlackboardError
 from ..store import MUTATE_SKIP, SessionStore
 from ..tools import ToolDefinition, ToolRegistry
-from ..tools._runtime import get_tool_runtime_context
 
 __all__ = [
     "BOARD_TOOL_NAMES",

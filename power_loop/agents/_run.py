@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from ..base import get_tool_runtime_context
 from ..errors import AgentSpecError, SessionNotFoundError
 from ..events import (
     AgentEvent,
@@ -20,7 +21,6 @@ from ..llm import CancellationLike
 from ..loop import AgentLoopConfig, StatefulAgentLoop
 from ..store import SessionKind
 from ..tools import ToolDefinition, ToolRegistry
-from ..tools._runtime import get_tool_runtime_context
 from ._spec import DEFAULT_MAX_ROUNDS, MAX_SPEC_ROUNDS, AgentSpec
 
 __all__ = [

@@ -15,7 +15,7 @@ See ``docs/context.md``. Everything here imports with the standard library only.
 
 from __future__ import annotations
 
-from ..tools._runtime import ToolRuntimeContext, get_tool_runtime_context, use_tool_runtime_context
+from ..base import ToolRuntimeContext, get_tool_runtime_context, use_tool_runtime_context
 from ._fold import (
     DEFAULT_FOLD_AGENT_PROMPT,
     DEFAULT_SUMMARY_PROMPT,
@@ -64,6 +64,7 @@ from ._representation import (
     VerbatimRepresentation,
     check_messages,
 )
+from ._reserved import CONTEXT_TOOL_NAMES, register_reserved_tools
 from ._tokens import (
     CHARS_PER_TOKEN,
     TokenEstimator,
@@ -78,6 +79,7 @@ from ._tokens import (
 __all__ = [
     "CHARS_PER_TOKEN",
     "COMPACT_NOTE_NAME",
+    "CONTEXT_TOOL_NAMES",
     "DEFAULT_FOLD_AGENT_PROMPT",
     "DEFAULT_NOTES_POLICY",
     "DEFAULT_SUMMARY_PROMPT",
@@ -120,6 +122,7 @@ __all__ = [
     "recall_send",
     "register_note_tools",
     "register_recall_tools",
+    "register_reserved_tools",
     "render_notes",
     "render_transcript",
     "request_chars",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ..tools._runtime import get_tool_runtime_context
+from ..base import get_tool_runtime_context
 from ._notes import DEFAULT_NOTES_POLICY, NotesPolicy, render_notes
 
 if TYPE_CHECKING:

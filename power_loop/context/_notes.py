@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..base import get_tool_runtime_context
 from ..errors import ConfigError, NoteRejectedError, NotesFullError, PowerLoopError
-from ..tools._runtime import get_tool_runtime_context
 
 if TYPE_CHECKING:
     from ..store import NoteRow, SessionStore

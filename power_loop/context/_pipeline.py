@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..base import ToolRuntimeContext, use_tool_runtime_context
 from ..errors import ConfigError, PowerLoopError, SessionNotFoundError
 from ..store import NewMessage
-from ..tools._runtime import ToolRuntimeContext, use_tool_runtime_context
 from ._fold import FoldContext, FoldResult, FoldStrategy, LLMSummaryFold
 from ._memory import MemoryProvider, MemorySnapshot, tag_as_memory
 from ._notes import DEFAULT_NOTES_POLICY, NotesPolicy, apply_note_ops, register_note_tools
@@ -510,8 +510,8 @@ class ContextPipeline:
         keep = max(1, int(fold.keep_last_sends))
         if before < int(budget * fold.trigger_ratio) or len(state.finished) <= keep:
             return None
+        from .. import hooks as C
         from ..hooks import HookDirective, HookPoint
-        from ..hooks import _contexts as C
 
         if hooks is not None and hooks.has(HookPoint.COMPACT_BEFORE):
             ctx_before = C.CompactBeforeCtx(session_id=sid, messages=window.messages)
@@ -653,8 +653,8 @@ class ContextPipeline:
             return
         returned = len(recalled)
         if hooks is not None:
+            from .. import hooks as C
             from ..hooks import HookDirective, HookPoint
-            from ..hooks import _contexts as C
 
             if hooks.has(HookPoint.MEMORY_RECALLED):
                 ctx = C.MemoryRecalledCtx(session_id=sid, recalled=recalled, budget_tokens=budget)
@@ -664,7 +664,7 @@ class ContextPipeline:
                     recalled = list(ctx.recalled)
         state.ephemeral = tag_as_memory(recalled)
         if bus is not None:
-            from ..events import _payloads as P
+            from .. import events as P
 
             injected = len(state.ephemeral)
             bus.emit(
@@ -691,7 +691,7 @@ def _compact_status(
 ) -> None:
     if bus is None:
         return
-    from ..events import _payloads as P
+    from .. import events as P
 
     bus.emit(
         "status_changed",
@@ -705,7 +705,7 @@ def _compact_status(
 def _memory_failed(bus: AgentEventBus | None, sid: str, phase: str, exc: BaseException) -> None:
     if bus is None:
         return
-    from ..events import _payloads as P
+    from .. import events as P
 
     bus.emit(
         "memory_failed",

@@ -11,8 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..base import get_tool_runtime_context
 from ..store import MessageState
-from ..tools._runtime import get_tool_runtime_context
 
 if TYPE_CHECKING:
     from ..store import MessageRow, SessionStore

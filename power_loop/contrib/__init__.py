@@ -12,3 +12,7 @@ Observability sinks subscribe to a loop's :class:`~power_loop.events.AgentEventB
 Every sink redacts secrets (see :mod:`power_loop.contrib._redact`). Nothing is imported eagerly here: the
 modules import with the standard library only and load their optional SDK when first used.
 """
+
+from __future__ import annotations
+
+__all__: list[str] = []

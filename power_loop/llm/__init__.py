@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_getattr
 from ._cancel import CancellationLike, CancellationToken
 from ._retry import LLMRetryPolicy, is_permanent_llm_error, retry_after_s, with_retry
+from ._service import LLMServiceBase
 from ._stream import ToolCallAccumulator, complete_from_stream
 from ._types import (
     LLMRequest,
     LLMResponse,
     LLMService,
-    LLMServiceBase,
     LLMStreamChunk,
     LLMTokenUsage,
+    field_of,
+    message_text,
     normalize_tool_call,
     normalize_usage,
     parse_tool_arguments,
@@ -50,6 +52,8 @@ __all__ = [
     "complete_from_stream",
     "create_llm_service_from_config",
     "create_llm_service_from_env",
+    "field_of",
+    "message_text",
     "normalize_tool_call",
     "normalize_usage",
     "is_permanent_llm_error",

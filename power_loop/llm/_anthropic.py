@@ -14,13 +14,14 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+from ..base import schema_from_response_format
 from ..errors import LLMStreamIncomplete, MissingDependencyError
 from ._config import AnthropicChatConfig
-from ._echo import message_text
 from ._types import (
     LLMRequest,
     LLMStreamChunk,
     LLMTokenUsage,
+    message_text,
     parse_tool_arguments,
 )
 from ._wire import (
@@ -391,8 +392,6 @@ class AnthropicMessagesLLMService(SDKChatService[AnthropicChatConfig]):
 
     def build_arguments(self, request: LLMRequest, *, stream: bool) -> tuple[dict[str, Any], str | None]:
         """``(keyword arguments for messages.create, name of the structured-output tool or None)``."""
-        from ..structured._spec import schema_from_response_format
-
         cfg = self.cfg
         system, messages = to_anthropic_messages(request.messages, request.system_prompt)
         tools = to_anthropic_tools(request.tools)

@@ -4,26 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
-from ._types import LLMRequest, LLMServiceBase, LLMStreamChunk, LLMTokenUsage
+from ._service import LLMServiceBase
+from ._types import LLMRequest, LLMStreamChunk, LLMTokenUsage, message_text
 
-__all__ = ["EchoLLMService", "message_text"]
-
-
-def message_text(content: Any) -> str:
-    """The text of a message ``content``: a string, or the ``text`` parts of a multimodal list."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(part.get("text", ""))
-            for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
-        )
-    return str(content)
+__all__ = ["EchoLLMService"]
 
 
 class EchoLLMService(LLMServiceBase):

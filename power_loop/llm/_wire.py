@@ -15,14 +15,15 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from ..base import schema_from_response_format, structured_result
 from ..errors import LLMStreamIncomplete
 from ._retry import LLMRetryPolicy
+from ._service import LLMServiceBase
 from ._stream import complete_from_stream
 from ._types import (
     ChunkCallback,
     LLMRequest,
     LLMResponse,
-    LLMServiceBase,
     LLMStreamChunk,
     LLMTokenUsage,
     StreamEndCallback,
@@ -165,8 +166,6 @@ async def complete_call(
 
 def structured_fields(response: LLMResponse, response_format: Mapping[str, Any] | None) -> None:
     """Parse and validate a structured answer into ``json_data`` / ``parse_error`` (never raises)."""
-    from ..structured._spec import schema_from_response_format, structured_result
-
     spec = schema_from_response_format(response_format)
     if spec is None or response.tool_calls:
         # A round that calls tools is not the structured answer yet.

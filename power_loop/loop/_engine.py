@@ -23,12 +23,13 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import events as P
+from .. import hooks as C
+from ..base import get_tool_runtime_context, use_tool_runtime_context
 from ..errors import CancellationRequested, LLMRetryExhausted, LLMTimeout, StructuredOutputError
 from ..events import AgentEventType as ET
-from ..events import _payloads as P
 from ..hooks import HookDirective as HD
 from ..hooks import HookPoint as HP
-from ..hooks import _contexts as C
 from ..llm import (
     CancellationToken,
     LLMRequest,
@@ -39,7 +40,6 @@ from ..llm import (
 )
 from ..store import KEEP, NewMessage, SendAccounting
 from ..tools import HumanInputRequired, ToolOutcome, execute_tool_call
-from ..tools._runtime import get_tool_runtime_context, use_tool_runtime_context
 from ._messages import call_args, call_name, new_message_dict, row_to_message, run_message_hooks
 from ._streaming import publish_tool_call_deltas, race_cancellation, text_delta_callback
 from ._types import StatefulResult

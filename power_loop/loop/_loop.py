@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from ..base import ToolRuntimeContext, use_tool_runtime_context
 from ..errors import (
     ConfigError,
     HistoryInvariantError,
@@ -40,11 +41,11 @@ from ..store import (
     open_store,
 )
 from ..tools import ToolRegistry
-from ..tools._runtime import ToolRuntimeContext, use_tool_runtime_context
 from ._cache import SessionWindow, WindowCache
 from ._engine import EngineParts, SendRun
 from ._messages import message_dict, row_to_message, run_message_hooks, user_content
 from ._prompt import build_system_prompt
+from ._reserved import fill_reserved_tools
 from ._sync import SyncRunner
 from ._types import AgentLoopConfig, FollowUpQueued, LoopMessage, StatefulResult
 
@@ -104,6 +105,8 @@ class StatefulAgentLoop:
         self.store: SessionStore | None = store
         self.config = config if config is not None else AgentLoopConfig()
         self.tool_registry = tool_registry
+        if tool_registry is not None:
+            fill_reserved_tools(tool_registry)
         self._hooks = hooks if hooks is not None else AgentHooks()
         self._bus = event_bus if event_bus is not None else AgentEventBus()
         self._dsn = dsn or db_path or DEFAULT_DB_PATH
@@ -662,7 +665,7 @@ class StatefulAgentLoop:
         if tools is None:
             return self.tool_registry
         if isinstance(tools, ToolRegistry):
-            return tools
+            return fill_reserved_tools(tools)
         if isinstance(tools, str):
             raise ConfigError("tools= takes a list of tool names or a ToolRegistry, not a string")
         key = tuple(tools)

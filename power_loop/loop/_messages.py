@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..hooks import HookPoint
-from ..hooks._contexts import MessageAppendCtx
+from ..hooks import HookPoint, MessageAppendCtx
 from ..llm import parse_tool_arguments
 from ..store import NewMessage
 

@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
+from .. import events as P
 from ..errors import CancellationRequested
 from ..events import AgentEventType as ET
-from ..events import _payloads as P
-from ..llm import CancellationToken, LLMStreamChunk
-from ..llm._types import field_of
+from ..llm import CancellationToken, LLMStreamChunk, field_of
 
 __all__ = ["Emit", "publish_tool_call_deltas", "race_cancellation", "text_delta_callback"]
 

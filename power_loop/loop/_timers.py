@@ -80,8 +80,8 @@ class TimerRunner:
     ``TIMER_FIRED`` event with `TimerFiredPayload`.
 
     ``clock`` returns epoch milliseconds (default: wall clock) and decides what is due and every time
-    written to the timer rows; tests pass a controllable one, e.g. ``lambda: int(vclock.time() * 1000)``
-    with a `power_loop.testing.VirtualClock`. The scan and heartbeat intervals are real seconds.
+    written to the timer rows; tests pass a controllable one, e.g. the ``epoch_ms``
+    of a `power_loop.testing.VirtualClock`. The scan and heartbeat intervals are real seconds.
     """
 
     def __init__(

@@ -13,7 +13,7 @@ class VirtualClock:
     """Controllable time for tests, pluggable wherever power_loop accepts ``clock=``/``sleep=``.
 
     ``clock()`` / ``monotonic()`` read virtual seconds; ``time()`` is the matching wall clock (epoch
-    seconds). ``await clock.sleep(s)`` parks the caller until virtual time reaches ``now + s``.
+    seconds; :meth:`epoch_ms` the same in milliseconds). ``await clock.sleep(s)`` parks the caller until virtual time reaches ``now + s``.
     With ``autojump=True`` (default) time jumps straight to the earliest pending wake-up once the
     event loop has had ``settle_iterations`` turns to let other tasks run and register their own
     sleeps, so concurrent sleeps (a call racing a timeout) resolve in deadline order without real
@@ -58,6 +58,13 @@ class VirtualClock:
     def time(self) -> float:
         """Virtual wall-clock seconds since the epoch (moves with :meth:`monotonic`)."""
         return self._now + self._wall_offset
+
+    def epoch_ms(self) -> int:
+        """Virtual wall-clock milliseconds since the epoch: the ``clock=`` a ``TimerRunner`` takes.
+
+        Rounded, not truncated, so whole-millisecond starts and steps stay exact despite floats.
+        """
+        return round(self.time() * 1000)
 
     @property
     def pending(self) -> int:

@@ -12,13 +12,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from dataclasses import dataclass
 from typing import Any
 
-from ..llm._echo import message_text
-from ..llm._types import (
+from ..llm import (
     LLMRequest,
     LLMResponse,
     LLMServiceBase,
     LLMStreamChunk,
     LLMTokenUsage,
+    message_text,
 )
 
 __all__ = ["ScriptExhaustedError", "ScriptedCall", "ScriptedLLM", "ScriptedTurn", "Turn"]

@@ -8,6 +8,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_getattr
+from ..base import (
+    SchemaValidator,
+    ToolRuntimeContext,
+    compile_schema,
+    get_tool_runtime_context,
+    use_tool_runtime_context,
+    validate_tool_args,
+)
 from ._definition import ToolDefinition, ToolHandlerResult
 from ._execute import DEFAULT_MAX_RESULT_CHARS, ToolOutcome, execute_tool_call
 from ._human import (
@@ -17,8 +25,6 @@ from ._human import (
     request_user_input,
 )
 from ._registry import RegisteredTool, ToolCallable, ToolRegistry, build_registry
-from ._runtime import ToolRuntimeContext, get_tool_runtime_context, use_tool_runtime_context
-from ._schema import SchemaValidator, compile_schema, validate_tool_args
 
 if TYPE_CHECKING:
     from ._files import FILE_TOOL_DEFINITIONS, FILE_TOOL_NAMES, Workspace, register_file_tools

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..base import json_type_name
 from ..errors import CancellationRequested, ConfigError
 from ._definition import ToolHandlerResult
 from ._human import HumanInputRequired
 from ._registry import ToolRegistry, format_problems
-from ._schema import json_type_name
 
 __all__ = [
     "DEFAULT_MAX_RESULT_CHARS",

@@ -3,6 +3,10 @@
 Presets name sets of built-in tools: ``core`` (files + bash + asking the user), ``explore`` (read-only
 files + bash + asking the user) and ``full`` (everything built in). Tools that touch the filesystem
 need an explicit ``workspace_dir``: there is deliberately no fallback to the current directory.
+
+The note and recall tools belong to the context layer, which sits above this one: a preset only
+*reserves* their places (:meth:`ToolRegistry.reserve`), and ``power_loop.context.register_reserved_tools``
+fills them — ``StatefulAgentLoop`` does so for every registry it is given.
 """
 
 from __future__ import annotations
@@ -63,8 +67,8 @@ TOOL_PRESETS: dict[str, tuple[str, ...]] = {
 }
 #: Tools that need ``workspace_dir``.
 WORKSPACE_TOOL_NAMES: frozenset[str] = frozenset({"bash", *FILE_TOOL_NAMES})
-_NOTE_TOOLS = ("note_add", "note_update", "note_delete")
-_RECALL_TOOLS = ("recall_compacted", "recall_send")
+# Built-in tools provided by ``power_loop.context`` (reserved here, registered there).
+_CONTEXT_TOOLS = frozenset({"note_add", "note_update", "note_delete", "recall_compacted", "recall_send"})
 _SESSION_TOOLS = ("todo", "schedule_wakeup", "list_wakeups", "cancel_wakeup", "current_time")
 
 
@@ -105,8 +109,11 @@ def create_default_tool_registry(
     without ``workspace_dir`` or with one that is not an existing directory. ``shell_backend``
     (default :class:`LocalShellBackend`) runs ``bash`` — which is *not* a security boundary.
 
-    The ``note_*`` tools use the default ``NotesPolicy``; with a ``ContextPipeline`` that has its
-    own policy, exclude them here and let the pipeline register its own.
+    The note and recall tools live in ``power_loop.context``: here
+    their places are only reserved, in order, and ``StatefulAgentLoop`` registers them (the notes
+    with the default ``NotesPolicy``) when it is given the registry — or call
+    ``power_loop.context.register_reserved_tools(registry)`` yourself. With a ``ContextPipeline``
+    that has its own notes policy, exclude them here and let the pipeline register its own.
     """
     names = _select(preset, include, exclude)
     needs_workspace = [n for n in names if n in WORKSPACE_TOOL_NAMES]
@@ -128,19 +135,14 @@ def create_default_tool_registry(
     session = [n for n in _SESSION_TOOLS if n in selected]
     if session:
         register_session_tools(scratch, include=session)
-    if selected.intersection(_NOTE_TOOLS) or selected.intersection(_RECALL_TOOLS):
-        # They live with the context pipeline (imported only when wanted).
-        from ..context import register_note_tools, register_recall_tools
-
-        if selected.intersection(_NOTE_TOOLS):
-            register_note_tools(scratch)
-        if selected.intersection(_RECALL_TOOLS):
-            register_recall_tools(scratch)
     if "request_user_input" in selected:
         register_request_user_input(scratch)
     registry = ToolRegistry()
     for name in names:
         entry = scratch.get(name)
-        assert entry is not None, name
-        registry.register(entry.definition, entry.handler)
+        if entry is None:
+            assert name in _CONTEXT_TOOLS, name
+            registry.reserve(name)
+        else:
+            registry.register(entry.definition, entry.handler)
     return registry

@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
+from ..base import SchemaValidator, compile_schema
 from ..errors import AsyncToolInSyncContext, ConfigError, ToolNotFound, ToolValidationError
 from ._definition import ToolDefinition
 from ._derive import derive_definition
-from ._schema import SchemaValidator, compile_schema
 
 __all__ = ["RegisteredTool", "ToolCallable", "ToolRegistry", "build_registry", "format_problems"]
 
@@ -119,12 +119,19 @@ class ToolRegistry:
     Handlers are called as ``handler(**args)``. A handler whose signature is a single positional
     parameter that is not one of the tool's argument names (``def handler(args): ...``) is instead
     called with the arguments dict.
+
+    A name can be :meth:`reserve`-d: it keeps its place in the order but is not a tool until someone
+    registers it (the built-in presets reserve the note and recall tools, which the context layer
+    provides when a loop uses the registry).
     """
 
-    __slots__ = ("_openai_cache", "_tools")
+    __slots__ = ("_open", "_openai_cache", "_tools")
 
     def __init__(self) -> None:
-        self._tools: dict[str, RegisteredTool] = {}
+        # None marks a reserved place (see reserve()); every lookup treats it as absent. `_open`
+        # counts them, so a registry without reservations (the usual case) lists in one step.
+        self._tools: dict[str, RegisteredTool | None] = {}
+        self._open = 0
         self._openai_cache: list[dict[str, Any]] | None = None
 
     # -- registration ------------------------------------------------------------------------
@@ -134,11 +141,13 @@ class ToolRegistry:
             raise ConfigError(f"register() needs a ToolDefinition, got {type(definition).__name__}")
         if not callable(handler):
             raise ConfigError(f"tool {definition.name!r}: handler is not callable")
-        if definition.name in self._tools and not overwrite:
+        if self._tools.get(definition.name) is not None and not overwrite:
             raise ConfigError(
                 f"Tool already registered: {definition.name} (pass overwrite=True to replace it)"
             )
         validator = compile_schema(definition.parameters_schema())
+        if definition.name in self._tools and self._tools[definition.name] is None:
+            self._open -= 1
         self._tools[definition.name] = RegisteredTool(
             definition=definition,
             handler=handler,
@@ -148,13 +157,29 @@ class ToolRegistry:
         )
         self._openai_cache = None
 
-    def _add_entry(self, entry: RegisteredTool) -> None:
-        self._tools[entry.definition.name] = entry
-        self._openai_cache = None
+    def reserve(self, name: str) -> None:
+        """Keep a place in the order for a tool registered later (no effect on a known name).
+
+        Until then the name is not a tool: not in :meth:`names`, not sent to the model, unknown when
+        called. :meth:`register` fills the place; :meth:`reserved` lists the open ones.
+        """
+        if name not in self._tools:
+            self._tools[name] = None
+            self._open += 1
+
+    def reserved(self) -> list[str]:
+        """Reserved names not registered yet, in order."""
+        if not self._open:
+            return []
+        return [name for name, entry in self._tools.items() if entry is None]
 
     def unregister(self, name: str) -> None:
-        """Remove a tool; silently does nothing if it is not registered."""
-        if self._tools.pop(name, None) is not None:
+        """Remove a tool (or a reservation); silently does nothing if it is not registered."""
+        if name not in self._tools:
+            return
+        if self._tools.pop(name) is None:
+            self._open -= 1
+        else:
             self._openai_cache = None
 
     @overload
@@ -201,41 +226,45 @@ class ToolRegistry:
 
     # -- lookup ------------------------------------------------------------------------------
     def has(self, name: str) -> bool:
-        return name in self._tools
+        return self._tools.get(name) is not None
 
     def get(self, name: str) -> RegisteredTool | None:
         return self._tools.get(name)
 
     def definitions(self) -> list[ToolDefinition]:
         """All definitions in registration order."""
-        return [t.definition for t in self._tools.values()]
+        return [t.definition for t in self._tools.values() if t is not None]
 
     def names(self) -> list[str]:
         """All tool names in registration order."""
-        return list(self._tools)
+        if not self._open:
+            return list(self._tools)
+        return [name for name, entry in self._tools.items() if entry is not None]
 
     def __len__(self) -> int:
-        return len(self._tools)
+        return len(self._tools) - self._open
 
     def __contains__(self, name: object) -> bool:
-        return name in self._tools
+        return isinstance(name, str) and self._tools.get(name) is not None
 
     def __repr__(self) -> str:
         return f"ToolRegistry({self.names()!r})"
 
     def subset(self, names: Iterable[str]) -> ToolRegistry:
-        """A new registry with only the named tools (unknown names ignored); handlers are shared."""
+        """A new registry with only the named tools and reservations (unknown names ignored);
+        handlers are shared."""
         wanted = set(names)
         child = ToolRegistry()
-        for name, entry in self._tools.items():
-            if name in wanted:
-                child._add_entry(entry)
+        child._tools = {name: entry for name, entry in self._tools.items() if name in wanted}
+        child._open = sum(1 for entry in child._tools.values() if entry is None)
         return child
 
     def to_openai_tools(self) -> list[dict[str, Any]]:
         """The ``tools`` list for an LLM request (cached until the registry changes)."""
         if self._openai_cache is None:
-            self._openai_cache = [t.definition.to_openai_tool() for t in self._tools.values()]
+            self._openai_cache = [
+                t.definition.to_openai_tool() for t in self._tools.values() if t is not None
+            ]
         return list(self._openai_cache)
 
     # -- validation and invocation -----------------------------------------------------------

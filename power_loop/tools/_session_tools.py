@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from ..base import ScheduledTimer, ToolRuntimeContext, get_tool_runtime_context
 from ..errors import ConfigError
+from ..events import AgentEventType, TodoUpdatedPayload
 from ._definition import ToolDefinition, ToolHandlerResult
 from ._registry import ToolRegistry
-from ._runtime import ToolRuntimeContext, get_tool_runtime_context
 
 __all__ = [
     "MAX_ARMED_WAKEUPS",
@@ -75,12 +76,9 @@ async def _todo(items: list[dict[str, Any]]) -> ToolHandlerResult:
         )
     await store.set_runtime_state(ctx.session_id, TODO_STATE_KEY, clean)
     rendered = render_todo(clean)
-    bus = getattr(ctx.loop, "event_bus", None)
-    if bus is not None:
-        from ..events import AgentEventType, TodoUpdatedPayload
-
+    if ctx.loop is not None:
         counts = {status: sum(1 for item in clean if item["status"] == status) for status in _TODO_STATUSES}
-        bus.emit(
+        ctx.loop.event_bus.emit(
             AgentEventType.TODO_UPDATED,
             lambda: TodoUpdatedPayload(items=clean, counts=counts, rendered=rendered, text=rendered),
             session_id=ctx.session_id,
@@ -157,9 +155,11 @@ async def _schedule_wakeup(
                 f"{MAX_ARMED_WAKEUPS}). Cancel one with cancel_wakeup before scheduling another."
             ),
         )
-    schedule = getattr(ctx.loop, "schedule_timer", None)
-    if schedule is not None:
-        timer = await schedule(ctx.session_id, delay_s=delay_seconds, note=note, interval_s=every_seconds)
+    timer: ScheduledTimer
+    if ctx.loop is not None:
+        timer = await ctx.loop.schedule_timer(
+            ctx.session_id, delay_s=delay_seconds, note=note, interval_s=every_seconds
+        )
     else:
         due = time.time_ns() // 1_000_000 + delay_seconds * 1000
         timer = await store.create_timer(ctx.session_id, due_at_ms=due, note=note, interval_s=every_seconds)

@@ -4,8 +4,7 @@ import asyncio
 
 import pytest
 
-from power_loop.llm import EchoLLMService, LLMRequest, LLMService, LLMTokenUsage
-from power_loop.llm._echo import message_text
+from power_loop.llm import EchoLLMService, LLMRequest, LLMService, LLMTokenUsage, message_text
 
 
 def _req(*messages: dict[str, object], parse_json: bool = False) -> LLMRequest:

@@ -37,6 +37,21 @@ def test_spec_to_openai_response_format() -> None:
     assert "strict" not in loose.to_openai_response_format()["json_schema"]
 
 
+def test_examples_are_sent_in_the_description() -> None:
+    examples = [{"title": "Hello", "tags": ["a"]}, {"title": "Ünïcode"}]
+    spec = StructuredOutputSpec(name="article", schema=SCHEMA, description="An article", examples=examples)
+    description = spec.to_openai_response_format()["json_schema"]["description"]
+    assert description == (
+        "An article\n\nExamples of valid answers, one per line:\n"
+        '{"tags": ["a"], "title": "Hello"}\n{"title": "Ünïcode"}'
+    )
+    bare = StructuredOutputSpec(name="a", schema=SCHEMA, examples=[{"title": "x"}])
+    assert bare.full_description() == 'Examples of valid answers, one per line:\n{"title": "x"}'
+    # What a provider adapter reads back from the request carries the examples too.
+    back = schema_from_response_format(spec.to_openai_response_format())
+    assert back is not None and back.full_description() == description
+
+
 def test_spec_rejects_bad_names_and_schemas() -> None:
     with pytest.raises(ConfigError):
         StructuredOutputSpec(name="has space", schema=SCHEMA)

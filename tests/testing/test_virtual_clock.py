@@ -66,3 +66,13 @@ async def test_manual_mode_only_moves_on_advance() -> None:
     assert clock.monotonic() == 5.0 and clock.pending == 0
     with pytest.raises(ValueError, match="backwards"):
         clock.advance(-1)
+
+
+def test_epoch_ms_is_the_wall_clock_in_whole_milliseconds() -> None:
+    clock = VirtualClock(wall_start=1_700_000_000.123, autojump=False)
+    assert clock.epoch_ms() == 1_700_000_000_123
+    for _ in range(1000):  # repeated float steps never drift off the millisecond
+        clock.advance(0.001)
+    assert clock.epoch_ms() == 1_700_000_001_123
+    clock.advance(59)
+    assert clock.epoch_ms() == 1_700_000_060_123

@@ -274,3 +274,26 @@ async def test_concurrent_invocations_do_not_interfere() -> None:
         *(reg.invoke_async("echo" if i % 2 else "sync", {"text": str(i)}) for i in range(20))
     )
     assert results == [str(i) for i in range(20)]
+
+
+def test_a_reserved_name_keeps_its_place_but_is_no_tool_until_registered() -> None:
+    registry = ToolRegistry()
+    registry.register(make("a"), echo)
+    registry.reserve("b")
+    registry.register(make("c"), echo)
+    registry.reserve("a")  # a known name: no effect
+    assert registry.names() == ["a", "c"] and registry.reserved() == ["b"] and len(registry) == 2
+    assert "b" not in registry and not registry.has("b") and registry.get("b") is None
+    assert [t["function"]["name"] for t in registry.to_openai_tools()] == ["a", "c"]
+    assert [d.name for d in registry.definitions()] == ["a", "c"]
+    with pytest.raises(ToolNotFound):
+        registry.invoke("b", {"text": "x"})
+    child = registry.subset(["b", "c"])
+    assert child.names() == ["c"] and child.reserved() == ["b"]
+
+    registry.register(make("b"), echo)  # fills the place, no overwrite= needed
+    assert registry.names() == ["a", "b", "c"] and registry.reserved() == [] and len(registry) == 3
+    assert [t["function"]["name"] for t in registry.to_openai_tools()] == ["a", "b", "c"]
+
+    child.unregister("b")  # drops the reservation
+    assert child.reserved() == [] and child.names() == ["c"] and len(child) == 1

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from power_loop import StatefulAgentLoop
+from power_loop.context import CONTEXT_TOOL_NAMES, register_reserved_tools
 from power_loop.errors import ConfigError
 from power_loop.events import AgentEvent, AgentEventType
 from power_loop.testing import ScriptedLLM
@@ -28,6 +29,14 @@ from power_loop.tools import (
 
 def _call(name: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"id": "c1", "type": "function", "function": {"name": name, "arguments": json.dumps(args or {})}}
+
+
+def _built(**kwargs: Any) -> ToolRegistry:
+    """A preset registry with the context's note/recall places filled, as a loop fills them."""
+    registry = create_default_tool_registry(**kwargs)
+    register_reserved_tools(registry)
+    assert registry.reserved() == []
+    return registry
 
 
 # -- presets and selection ----------------------------------------------------------------------------
@@ -53,12 +62,41 @@ def test_preset_contents() -> None:
 
 @pytest.mark.parametrize("preset", sorted(TOOL_PRESETS))
 def test_each_preset_builds_in_order(preset: str, tmp_path: Path) -> None:
-    registry = create_default_tool_registry(preset=preset, workspace_dir=tmp_path)
+    registry = _built(preset=preset, workspace_dir=tmp_path)
     assert registry.names() == list(TOOL_PRESETS[preset])
 
 
 def test_default_is_everything(tmp_path: Path) -> None:
-    assert create_default_tool_registry(workspace_dir=tmp_path).names() == list(FULL_TOOL_NAMES)
+    assert _built(workspace_dir=tmp_path).names() == list(FULL_TOOL_NAMES)
+
+
+def test_context_tools_are_reserved_in_place_and_filled_by_the_context_layer(tmp_path: Path) -> None:
+    registry = create_default_tool_registry(workspace_dir=tmp_path)
+    assert registry.names() == [n for n in FULL_TOOL_NAMES if n not in CONTEXT_TOOL_NAMES]
+    assert registry.reserved() == [n for n in FULL_TOOL_NAMES if n in CONTEXT_TOOL_NAMES]
+    assert "note_add" not in registry and registry.get("note_add") is None
+    assert [t["function"]["name"] for t in registry.to_openai_tools()] == registry.names()
+    reserved = registry.reserved()
+    assert register_reserved_tools(registry) == reserved
+    assert registry.names() == list(FULL_TOOL_NAMES) and registry.reserved() == []
+    assert register_reserved_tools(registry) == []  # idempotent
+
+
+async def test_a_loop_fills_the_reserved_tools_of_its_registry_and_of_a_per_send_one(tmp_path: Path) -> None:
+    llm = ScriptedLLM(default=ScriptedLLM.text("ok"))
+    names = ["todo", "note_add", "current_time", "recall_send"]
+    registry = create_default_tool_registry(include=names)
+    async with StatefulAgentLoop(llm=llm, dsn=str(tmp_path / "x.db"), tool_registry=registry) as loop:
+        assert loop.tool_registry is registry and registry.names() == names
+        sid = await loop.new_session()
+        await loop.send("hi", sid)
+        assert [t["function"]["name"] for t in llm.last_request.tools or []] == names
+        per_send = create_default_tool_registry(include=["recall_compacted", "current_time"])
+        await loop.send("again", sid, tools=per_send)
+        assert [t["function"]["name"] for t in llm.last_request.tools or []] == [
+            "recall_compacted",
+            "current_time",
+        ]
 
 
 def test_include_wins_over_preset_and_exclude_applies_last(tmp_path: Path) -> None:
@@ -76,7 +114,7 @@ def test_include_wins_over_preset_and_exclude_applies_last(tmp_path: Path) -> No
 
 
 def test_session_only_selection_needs_no_workspace() -> None:
-    registry = create_default_tool_registry(include=["todo", "current_time", "note_add", "recall_send"])
+    registry = _built(include=["todo", "current_time", "note_add", "recall_send"])
     assert registry.names() == ["todo", "current_time", "note_add", "recall_send"]
     registry = create_default_tool_registry(
         preset="full", exclude=["bash", "read_file", "write_file", "edit_file", "glob", "grep"]

@@ -1,34 +1,80 @@
-"""The tool runtime context: which session and store a tool handler is running for.
+"""The tool runtime context: which session, store and loop a tool handler is running for.
 
 The round engine sets it (a ``contextvars.ContextVar``) around tool execution; handlers read it with
 :func:`get_tool_runtime_context`. Context variables follow ``asyncio`` tasks and ``asyncio.to_thread``,
 so both async and sync handlers see the value of the send that called them, and concurrent sends on
 one loop never see each other's.
+
+This module sits below the store and the loop, so it names what tools use of the loop as small
+Protocols (:class:`ToolLoop`) instead of importing the loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import Any, Literal, Protocol, overload
 
 from ..errors import ConfigError
 
-if TYPE_CHECKING:
-    from ..store import SessionStore
+__all__ = [
+    "ScheduledTimer",
+    "ToolEventEmitter",
+    "ToolLoop",
+    "ToolRuntimeContext",
+    "get_tool_runtime_context",
+    "use_tool_runtime_context",
+]
 
-__all__ = ["ToolRuntimeContext", "get_tool_runtime_context", "use_tool_runtime_context"]
+
+class ToolEventEmitter(Protocol):
+    """The part of an event bus a tool uses (``AgentEventBus`` fits): emit one event, built lazily."""
+
+    def emit(
+        self,
+        event_type: str,
+        data: Callable[[], Any] | None = None,
+        *,
+        session_id: str | None = None,
+        source: str | None = None,
+    ) -> object: ...
+
+
+class ScheduledTimer(Protocol):
+    """A timer as a tool reports it (``power_loop.store.TimerRow`` fits); ``due_at`` is epoch ms."""
+
+    @property
+    def timer_id(self) -> int: ...
+
+    @property
+    def due_at(self) -> int: ...
+
+
+class ToolLoop(Protocol):
+    """What tool handlers use of the loop running them (``StatefulAgentLoop`` fits)."""
+
+    @property
+    def event_bus(self) -> ToolEventEmitter: ...
+
+    async def schedule_timer(
+        self, session_id: str, *, delay_s: float | None = None, note: str, interval_s: int | None = None
+    ) -> ScheduledTimer: ...
 
 
 @dataclass(frozen=True, slots=True)
 class ToolRuntimeContext:
-    """What a tool handler may need about the send that called it."""
+    """What a tool handler may need about the send that called it.
+
+    ``store`` is the session's ``power_loop.store.SessionStore`` and ``config`` the loop's
+    ``AgentLoopConfig`` (typed ``Any`` because this module sits below both); ``loop`` is the running
+    loop as far as tools may use it.
+    """
 
     session_id: str
-    store: SessionStore | None = None
-    loop: Any = None
+    store: Any = None
+    loop: ToolLoop | None = None
     config: Any = None
     send_index: int | None = None
     # The id of the tool call being executed (set per call by the round engine).

@@ -2,8 +2,11 @@
 
 ``StructuredOutputSpec`` describes the wanted object; ``to_openai_response_format()`` is the
 ``response_format`` sent to OpenAI-compatible servers (the Anthropic adapter turns the same
-``response_format`` into a forced tool). ``parse_structured`` turns an answer into a validated dict
-or raises :class:`~power_loop.errors.StructuredOutputError`.
+``response_format`` into a forced tool). ``parse_structured_text`` turns an answer's text into a
+validated dict or raises :class:`~power_loop.errors.StructuredOutputError`.
+
+This lives in the shared base because both the provider adapters (``llm``) and the loop's
+``structured`` package need it; ``power_loop.structured.parse_structured`` adds ``LLMResponse`` input.
 """
 
 from __future__ import annotations
@@ -15,13 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, StructuredOutputError
-from ..llm._types import LLMResponse
-from ..tools._schema import compile_schema
+from ._schema import compile_schema
 
 __all__ = [
     "StructuredOutputSpec",
     "extract_json_object",
-    "parse_structured",
+    "parse_structured_text",
     "schema_from_response_format",
     "structured_result",
 ]
@@ -38,8 +40,9 @@ class StructuredOutputSpec:
 
     ``name`` (``[A-Za-z0-9_-]``, at most 64 characters) names the schema for the provider;
     ``strict`` asks OpenAI for strict schema adherence; ``description`` and ``examples`` help the
-    model. The schema is compiled when the spec is built, so a malformed schema fails at once with
-    :class:`~power_loop.errors.ConfigError`.
+    model: both are sent as the response format's description (each example as one line of JSON),
+    which the Anthropic adapter uses as its answer tool's description. The schema is compiled when
+    the spec is built, so a malformed schema fails at once with :class:`~power_loop.errors.ConfigError`.
     """
 
     name: str
@@ -62,9 +65,20 @@ class StructuredOutputSpec:
         body: dict[str, Any] = {"name": self.name, "schema": dict(self.schema)}
         if self.strict:
             body["strict"] = True
-        if self.description:
-            body["description"] = self.description
+        description = self.full_description()
+        if description:
+            body["description"] = description
         return {"type": "json_schema", "json_schema": body}
+
+    def full_description(self) -> str | None:
+        """``description`` followed by the ``examples`` (one JSON value per line), or ``None``."""
+        if not self.examples:
+            return self.description
+        lines = "\n".join(
+            json.dumps(e, ensure_ascii=False, sort_keys=True, default=str) for e in self.examples
+        )
+        head = f"{self.description}\n\n" if self.description else ""
+        return f"{head}Examples of valid answers, one per line:\n{lines}"
 
     @classmethod
     def from_any(
@@ -167,23 +181,16 @@ def extract_json_object(text: str) -> dict[str, Any]:
     return value
 
 
-def _answer_text(output: LLMResponse | str) -> str:
-    if isinstance(output, str):
-        return output
-    return output.raw_text or output.content_text
-
-
-def parse_structured(
-    output: LLMResponse | str, *, schema: StructuredOutputSpec | Mapping[str, Any] | None = None
+def parse_structured_text(
+    text: str, *, schema: StructuredOutputSpec | Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """The validated JSON object of a structured answer (an :class:`LLMResponse` or its text).
+    """The validated JSON object of a structured answer's text.
 
     With ``schema`` (a JSON Schema dict, a ``response_format`` or a :class:`StructuredOutputSpec`)
     the object is validated in full: a missing top-level required field raises reason
     ``missing_required:<field>``, any other violation ``schema_mismatch`` with the first problems
     (JSON paths) in ``detail``.
     """
-    text = _answer_text(output)
     value = extract_json_object(text)
     if schema is None:
         return value
@@ -207,6 +214,6 @@ def structured_result(text: str, spec: StructuredOutputSpec) -> tuple[dict[str, 
     """``(object, None)`` or ``({}, "reason: detail")``: the non-raising form adapters use to fill
     ``LLMResponse.json_data`` / ``parse_error``."""
     try:
-        return parse_structured(text, schema=spec), None
+        return parse_structured_text(text, schema=spec), None
     except StructuredOutputError as exc:
         return {}, f"{exc.reason}: {exc.detail}" if exc.detail else exc.reason
