@@ -97,7 +97,9 @@ class SendRun:
         if hooks.has(HP.SESSION_START):
             await hooks.run(HP.SESSION_START, SessionStartCtx(session_id=s.sid, messages=s.window.messages))
         try:
-            result = await self._drive(pending)
+            result = await self._finish_pending(pending) if pending else None
+            if result is None:
+                result = await self._rounds()
         except (asyncio.CancelledError, Exception) as exc:
             if not isinstance(exc, asyncio.CancelledError):
                 s.emit(
@@ -118,13 +120,6 @@ class SendRun:
         reason = s.end_reason or result.status
         s.emit(ET.SESSION_ENDED, lambda: SessionEndedPayload(reason=reason))
         return result
-
-    async def _drive(self, pending: dict[str, Any] | None) -> StatefulResult:
-        if pending:
-            done = await self._finish_pending(pending)
-            if done is not None:
-                return done
-        return await self._rounds()
 
     async def _finish_pending(self, pending: dict[str, Any]) -> StatefulResult | None:
         """Resume: re-execute the calls an interrupted send left unanswered, then continue."""
@@ -157,9 +152,14 @@ class SendRun:
             if round_index > 0 and self._budget_exceeded():
                 return await budget_stop(s)
 
-            response = await self._model_turn(round_index)
-            if isinstance(response, StatefulResult):
-                return response
+            try:
+                response = await call_llm(s, round_index, tools=s.tools)
+            except CancellationRequested as exc:
+                return await cancelled(s, round_index, exc.reason)
+            except (LLMRetryExhausted, LLMTimeout) as exc:
+                return await degraded(s, round_index, exc)
+            if response is None:  # LLM_BEFORE hook broke the round
+                return await terminal(s, "completed", "", reason="hook_break")
             text = response.text
             calls = [normalize_tool_call(tc) for tc in response.get_tool_calls()]
             if s.p.hooks.has(HP.LLM_AFTER) and await self._llm_after_breaks(round_index, response):
@@ -179,19 +179,6 @@ class SendRun:
         ctx = RoundStartCtx(session_id=s.sid, round_index=round_index, messages=s.window.messages)
         directive = await s.p.hooks.run(HP.ROUND_START, ctx)
         return directive, ctx.reason
-
-    async def _model_turn(self, round_index: int) -> LLMResponse | StatefulResult:
-        """The round's model call, or the result of the send when it cannot go on."""
-        s = self.state
-        try:
-            response = await call_llm(s, round_index, tools=s.tools)
-        except CancellationRequested as exc:
-            return await cancelled(s, round_index, exc.reason)
-        except (LLMRetryExhausted, LLMTimeout) as exc:
-            return await degraded(s, round_index, exc)
-        if response is None:  # LLM_BEFORE hook broke the round
-            return await terminal(s, "completed", "", reason="hook_break")
-        return response
 
     async def _llm_after_breaks(self, round_index: int, response: LLMResponse) -> bool:
         s = self.state
@@ -240,7 +227,9 @@ class SendRun:
         if s.registry is None:
             await s.commit([s.assistant(text, round_index, calls)], final=True)
             return s.result("pending_tools", text, pending_tool_calls=calls)
-        skip_output, stop_after = await self._round_decide(round_index, text, calls)
+        skip_output, stop_after = None, False
+        if s.p.hooks.has(HP.ROUND_DECIDE):
+            skip_output, stop_after = await self._round_decide(round_index, text, calls)
         await s.commit([s.assistant(text, round_index, calls)])
         if skip_output is None and s.p.hooks.has(HP.TOOLS_BATCH_BEFORE):
             skip_output = await self._batch_before(round_index, calls)
@@ -270,8 +259,6 @@ class SendRun:
     ) -> tuple[str | None, bool]:
         """The ``round.decide`` hook: ``(stand-in output for every call or None, stop after it)``."""
         s = self.state
-        if not s.p.hooks.has(HP.ROUND_DECIDE):
-            return None, False
         ctx = RoundDecideCtx(
             session_id=s.sid,
             round_index=round_index,

@@ -33,7 +33,17 @@ async def call_llm(
     s: SendState, round_index: int, *, tools: list[dict[str, Any]] | None
 ) -> LLMResponse | None:
     """Call the model once for ``round_index`` (``None``: an ``llm.before`` hook broke the round)."""
-    request = _request(s, tools)
+    cfg, context = s.cfg, s.p.context
+    request = LLMRequest(
+        messages=context.request_messages(s.window) if context is not None else list(s.window.messages),
+        system_prompt=s.system_prompt,
+        model=cfg.model,
+        temperature=cfg.temperature,
+        max_tokens=cfg.max_tokens,
+        tools=tools,
+        tool_choice="auto" if tools else None,
+        response_format=s.response_format,
+    )
     if s.p.hooks.has(HP.LLM_BEFORE):
         directive, short = await _llm_before(s, round_index, request)
         if directive is HD.BREAK:
@@ -53,7 +63,6 @@ async def call_llm(
         s.emit(ET.STREAM_COMPLETED, lambda: StreamCompletedPayload(), round_index=round_index)
     s.llm_calls += 1
     _account(s, response, round_index)
-    context = s.p.context
     if context is not None:
         # Calibrates the token estimator with what the provider reported for this exact request.
         context.observe(
@@ -65,20 +74,6 @@ async def call_llm(
             tools=request.tools,
         )
     return response
-
-
-def _request(s: SendState, tools: list[dict[str, Any]] | None) -> LLMRequest:
-    cfg, context = s.cfg, s.p.context
-    return LLMRequest(
-        messages=context.request_messages(s.window) if context is not None else list(s.window.messages),
-        system_prompt=s.system_prompt,
-        model=cfg.model,
-        temperature=cfg.temperature,
-        max_tokens=cfg.max_tokens,
-        tools=tools,
-        tool_choice="auto" if tools else None,
-        response_format=s.response_format,
-    )
 
 
 async def _llm_before(s: SendState, round_index: int, request: LLMRequest) -> tuple[HD, LLMResponse | None]:
@@ -135,7 +130,18 @@ class _Attempt:
         )
         started = time.perf_counter()
         try:
-            response = await self._complete()
+            if s.tap is None:
+                response = await s.p.llm.complete(
+                    self.request, on_chunk_delta_text=self.on_text, on_chunk_think=self.on_think
+                )
+            else:
+                # A tapped send streams, so tool-call argument fragments are published as they arrive.
+                response = await complete_from_stream(
+                    publish_tool_call_deltas(s.p.llm.stream(self.request), s.emit, s.wants, round_index),
+                    on_chunk_delta_text=self.on_text,
+                    on_chunk_think=self.on_think,
+                    parse_json=self.request.parse_json,
+                )
         except Exception as exc:
             s.emit(
                 ET.LLM_CALL_COMPLETED,
@@ -164,20 +170,6 @@ class _Attempt:
             round_index=round_index,
         )
         return response
-
-    async def _complete(self) -> LLMResponse:
-        s, request = self.s, self.request
-        if s.tap is None:
-            return await s.p.llm.complete(
-                request, on_chunk_delta_text=self.on_text, on_chunk_think=self.on_think
-            )
-        # A tapped send streams, so tool-call argument fragments can be published as they arrive.
-        return await complete_from_stream(
-            publish_tool_call_deltas(s.p.llm.stream(request), s.emit, s.wants, self.round_index),
-            on_chunk_delta_text=self.on_text,
-            on_chunk_think=self.on_think,
-            parse_json=request.parse_json,
-        )
 
 
 def _on_retry(s: SendState, round_index: int) -> Callable[[int, BaseException, float], None]:

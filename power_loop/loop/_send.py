@@ -6,6 +6,7 @@ window; this runs the send on it and leaves the window current for the cache.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ..tools import ToolRuntimeContext, use_tool_runtime_context
@@ -66,12 +67,17 @@ async def run_send(
 def _context_driver(
     parts: EngineParts, session_id: str, window: SessionWindow, registry: ToolRegistry | None
 ) -> ContextDriver:
-    # Imported here, not at the top: it loads ``power_loop.context``, which only loops constructed
-    # with a context pipeline need (and those have already imported it), so the plain loop's
-    # import stays free of it.
-    from ._context_driver import ContextDriver
-
     assert parts.context is not None
-    return ContextDriver(
+    return _driver_class()(
         parts.context, parts.store, session_id, window, hooks=parts.hooks, bus=parts.bus, registry=registry
     )
+
+
+@cache
+def _driver_class() -> type[ContextDriver]:
+    # Imported on first use, not at the top: it loads ``power_loop.context``, which only loops
+    # constructed with a context pipeline need, so the plain loop's import stays free of it.
+    # Memoized because an import statement costs microseconds on every send.
+    from ._context_driver import ContextDriver
+
+    return ContextDriver

@@ -112,11 +112,12 @@ class SendState:
         self.retry_policy = self.cfg.retry_policy or getattr(parts.llm, "default_retry_policy", None)
         self.end_reason = ""
 
-    async def race(self, awaitable: Awaitable[T]) -> T:
-        """Await ``awaitable`` unless the send's cancellation token fires first."""
+    def race(self, awaitable: Awaitable[T]) -> Awaitable[T]:
+        """``awaitable`` raced against the send's cancellation token — or, without a cancellation
+        source, ``awaitable`` itself (no extra coroutine frame to resume on every await)."""
         if not self.cancellable:
-            return await awaitable
-        return await race_cancellation(awaitable, self.token)
+            return awaitable
+        return race_cancellation(awaitable, self.token)
 
     # ------------------------------------------------------------------ persistence
 
@@ -151,7 +152,9 @@ class SendState:
             else:
                 window.messages[:] = [row_to_message(row) for row in rows]
         else:
-            window.messages.extend(new_message_dict(m) for m in messages)
+            append = window.messages.append
+            for message in messages:
+                append(new_message_dict(message))
         window.next_seq = result.next_seq
         if result.follow_ups_waiting:
             self.p.follow_up_flags.add(self.sid)
