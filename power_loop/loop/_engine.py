@@ -1,6 +1,8 @@
 """The round engine: one send, read top to bottom.
 
-A *send* is one persisted user row plus every round it triggers. A *round* is:
+A *send* is one persisted user row plus every round it triggers. :func:`run_send` prepares the
+window's context (the pipeline's decisions, acted on by :mod:`._context_driver`), runs the rounds
+with the tool runtime context set, then ends the send (memory, calibration). A *round* is:
 
 1. ``ROUND_START`` hook, delivery of queued follow-ups, budget check;
 2. one LLM call (retry policy, cancellation race, streaming callbacks — :mod:`._model_call`);
@@ -18,7 +20,7 @@ send's :class:`~._send_state.SendState`.
 from __future__ import annotations
 
 import asyncio
-from functools import partial
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CancellationRequested, LLMRetryExhausted, LLMTimeout, StructuredOutputError
@@ -46,6 +48,7 @@ from ..hooks import (
 )
 from ..llm import LLMResponse, normalize_tool_call
 from ..store import NewMessage
+from ..tools import ToolRuntimeContext, use_tool_runtime_context
 from ._model_call import call_llm
 from ._send_state import SendState
 from ._terminal import budget_stop, cancelled, degraded, round_limit, terminal
@@ -57,15 +60,75 @@ if TYPE_CHECKING:
     from ..llm import CancellationToken
     from ..tools import ToolRegistry
     from ._cache import SessionWindow
+    from ._context_driver import ContextDriver
     from ._send_state import EngineParts
 
-__all__ = ["SendRun"]
+__all__ = ["SendRun", "run_send"]
 
 STRUCTURED_REPAIR = (
     "Your previous answer is not a valid JSON object for the required schema ({problem}). "
     "Reply again with only the JSON object."
 )
 FOLLOW_UP_NAME = "follow_up"
+
+
+async def run_send(
+    parts: EngineParts,
+    session_id: str,
+    window: SessionWindow,
+    *,
+    registry: ToolRegistry | None,
+    context_registry: ToolRegistry | None,
+    system_prompt: str,
+    token: CancellationToken | None,
+    runtime: ToolRuntimeContext,
+    pending: dict[str, Any] | None = None,
+    tap: AgentEventBus | None = None,
+    new_send: bool = False,
+) -> StatefulResult:
+    """Run one send (``new_send``: its user row was just stored) or continue one (``pending``: the
+    tool calls to re-execute first) on ``window``, with ``runtime`` set for the tool handlers.
+
+    ``registry`` holds the tools offered to the model; ``context_registry`` (the loop's full
+    registry) is what the context pipeline renders and folds with.
+    """
+    run = SendRun(
+        parts, session_id, window, registry=registry, system_prompt=system_prompt, token=token, tap=tap
+    )
+    driver = None
+    if parts.context is not None:
+        driver = _context_driver(parts, session_id, window, context_registry)
+        if new_send:
+            # A send boundary: the only place a fold may run (it covers whole earlier sends).
+            await driver.begin_send(
+                llm=parts.llm, system_prompt=system_prompt, tools=run.state.tools, model=parts.config.model
+            )
+        else:
+            await driver.continue_send()
+    with use_tool_runtime_context(runtime):
+        result = await run.run(pending=pending)
+    if driver is not None:
+        await driver.end_send(status=result.status, final_text=result.final_text, rounds=result.rounds)
+    return result
+
+
+def _context_driver(
+    parts: EngineParts, session_id: str, window: SessionWindow, registry: ToolRegistry | None
+) -> ContextDriver:
+    assert parts.context is not None
+    return _driver_class()(
+        parts.context, parts.store, session_id, window, hooks=parts.hooks, bus=parts.bus, registry=registry
+    )
+
+
+@cache
+def _driver_class() -> type[ContextDriver]:
+    # Imported on first use, not at the top: it loads ``power_loop.context``, which only loops
+    # constructed with a context pipeline need, so the plain loop's import stays free of it.
+    # Memoized because an import statement costs microseconds on every send.
+    from ._context_driver import ContextDriver
+
+    return ContextDriver
 
 
 class SendRun:

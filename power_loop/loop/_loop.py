@@ -39,12 +39,11 @@ from ..store import (
     new_holder_id,
     open_store,
 )
-from ..tools import ToolRegistry
-from ..tools._runtime import ToolRuntimeContext
+from ..tools import ToolRegistry, ToolRuntimeContext
 from ._cache import SessionWindow, WindowCache
+from ._engine import run_send
 from ._messages import message_dict, row_to_message, run_message_hooks, user_content
 from ._prompt import build_system_prompt
-from ._send import run_send
 from ._send_state import EngineParts
 from ._sync import SyncRunner
 from ._types import AgentLoopConfig, FollowUpQueued, LoopMessage, StatefulResult

@@ -4,7 +4,6 @@ publishes, what it has counted, and its one commit path."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..events import AgentEventType as ET
@@ -30,18 +29,32 @@ __all__ = ["EngineParts", "SendState"]
 T = TypeVar("T")
 
 
-@dataclass(slots=True)
 class EngineParts:
-    """What the engine borrows from its `StatefulAgentLoop`."""
+    """What the engine borrows from its `StatefulAgentLoop` (a plain slotted class rather than a
+    dataclass: it is cheaper to create at import, and nothing compares or prints it)."""
 
-    store: SessionStore
-    llm: LLMService
-    config: AgentLoopConfig
-    hooks: AgentHooks
-    bus: AgentEventBus
-    follow_up_flags: set[str]
-    lease: LeaseToken | None = None  # the session lease fencing every write of the send (if leasing)
-    context: ContextPipeline | None = None  # representation and fold; None = the verbatim window
+    __slots__ = ("bus", "config", "context", "follow_up_flags", "hooks", "lease", "llm", "store")
+
+    def __init__(
+        self,
+        *,
+        store: SessionStore,
+        llm: LLMService,
+        config: AgentLoopConfig,
+        hooks: AgentHooks,
+        bus: AgentEventBus,
+        follow_up_flags: set[str],
+        lease: LeaseToken | None = None,
+        context: ContextPipeline | None = None,
+    ) -> None:
+        self.store = store
+        self.llm = llm
+        self.config = config
+        self.hooks = hooks
+        self.bus = bus
+        self.follow_up_flags = follow_up_flags
+        self.lease = lease  # the session lease fencing every write of the send (if leasing)
+        self.context = context  # representation and fold; None = the verbatim window
 
 
 class SendState:
