@@ -294,11 +294,12 @@ PUBLIC_ALL: dict[str, list[str]] = {
         use_tool_runtime_context validate_tool_args
     """.split(),
     "power_loop.context": """
-        AgenticFold CHARS_PER_TOKEN COMPACT_NOTE_NAME CONTEXT_TOOL_NAMES CompactView ContextPipeline
-        ContextState DEFAULT_FOLD_AGENT_PROMPT DEFAULT_NOTES_POLICY DEFAULT_SUMMARY_PROMPT
-        FoldContext FoldOutcome FoldResult FoldStrategy LLMSummaryFold METADATA_KEY MemoryProvider
-        MemorySnapshot NOTE_TOOL_NAMES NoteOp NotesMemory NotesPolicy ProjectedRepresentation
-        RECALL_TOOL_NAMES Representation STATE_KEY SendView TokenEstimator ToolRuntimeContext
+        AgenticFold CHARS_PER_TOKEN COMPACT_NOTE_NAME CONTEXT_TOOL_NAMES CalibrationUpdate
+        CompactView ContextPipeline ContextState DEFAULT_FOLD_AGENT_PROMPT DEFAULT_NOTES_POLICY
+        DEFAULT_SUMMARY_PROMPT FoldCommit FoldContext FoldFailure FoldOutcome FoldPlan FoldResult
+        FoldStrategy LLMSummaryFold METADATA_KEY MemoryProvider MemorySnapshot NOTE_TOOL_NAMES
+        NoteOp NotesMemory NotesPolicy ProjectedRepresentation RECALL_TOOL_NAMES Representation
+        RepresentationSwitch STATE_KEY SendView TokenEstimator ToolRuntimeContext
         VerbatimRepresentation WindowLike add_note_checked apply_note_ops check_messages
         estimate_message_tokens estimate_text_tokens estimate_tokens extract_summary
         get_tool_runtime_context is_compact_note message_chars recall_compacted recall_send

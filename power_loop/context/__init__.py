@@ -9,13 +9,23 @@ Two independent axes (any combination works):
 
 Plus notes (:class:`NotesPolicy`, note tools), memory (:class:`MemoryProvider`, :class:`NotesMemory`),
 recall tools reading the untouched audit log, and token estimation (:class:`TokenEstimator`
-calibrates itself per model). :class:`ContextPipeline` ties them together for the round engine.
+calibrates itself per model). :class:`ContextPipeline` ties them together: it *decides* (what the window is, whether and what to
+fold, what memory brings back) and the loop acts on those decisions (hooks, events, store writes).
 See ``docs/context.md``. Everything here imports with the standard library only.
 """
 
 from __future__ import annotations
 
 from ..base import ToolRuntimeContext, get_tool_runtime_context, use_tool_runtime_context
+from ._decisions import (
+    METADATA_KEY,
+    CalibrationUpdate,
+    FoldCommit,
+    FoldFailure,
+    FoldOutcome,
+    FoldPlan,
+    RepresentationSwitch,
+)
 from ._fold import (
     DEFAULT_FOLD_AGENT_PROMPT,
     DEFAULT_SUMMARY_PROMPT,
@@ -39,15 +49,7 @@ from ._notes import (
     render_notes,
     update_note_checked,
 )
-from ._pipeline import (
-    METADATA_KEY,
-    STATE_KEY,
-    ContextPipeline,
-    ContextState,
-    FoldOutcome,
-    WindowLike,
-    row_message,
-)
+from ._pipeline import ContextPipeline
 from ._recall import (
     COMPACT_NOTE_NAME,
     RECALL_TOOL_NAMES,
@@ -65,6 +67,7 @@ from ._representation import (
     check_messages,
 )
 from ._reserved import CONTEXT_TOOL_NAMES, register_reserved_tools
+from ._state import STATE_KEY, ContextState, WindowLike, row_message
 from ._tokens import (
     CHARS_PER_TOKEN,
     TokenEstimator,
@@ -88,11 +91,15 @@ __all__ = [
     "RECALL_TOOL_NAMES",
     "STATE_KEY",
     "AgenticFold",
+    "CalibrationUpdate",
     "CompactView",
     "ContextPipeline",
     "ContextState",
+    "FoldCommit",
     "FoldContext",
+    "FoldFailure",
     "FoldOutcome",
+    "FoldPlan",
     "FoldResult",
     "FoldStrategy",
     "LLMSummaryFold",
@@ -103,6 +110,7 @@ __all__ = [
     "NotesPolicy",
     "ProjectedRepresentation",
     "Representation",
+    "RepresentationSwitch",
     "SendView",
     "TokenEstimator",
     "ToolRuntimeContext",

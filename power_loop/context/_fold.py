@@ -1,7 +1,7 @@
 """Fold strategies: how old sends are folded into one summary when the window grows past its budget.
 
 A strategy only *decides*: it receives the sends to fold (already rendered by the session's
-representation) and returns a :class:`FoldResult`. The pipeline writes it (one transaction), so a
+representation) and returns a :class:`FoldResult`. The loop records it (one transaction), so a
 strategy never touches the store and any representation composes with any strategy.
 """
 

@@ -1,13 +1,13 @@
-"""`ContextPipeline`: representation x fold strategy, memory and token budget, for the round engine.
+"""`ContextPipeline`: representation x fold strategy, memory and token budget — it *decides*.
 
-The engine calls four things (see ``docs/context.md`` § "Engine integration"):
-
-- :meth:`ContextPipeline.begin_send` at a send boundary (the new user row is stored and is the last
-  message of the window): re-renders the window (the send that just finished gets its
-  representation), folds whole earlier sends when over budget, and recalls memory;
-- :meth:`ContextPipeline.request_messages` for every LLM call of the send (window + ephemeral memory);
-- :meth:`ContextPipeline.observe` after every LLM call (calibrates the token estimator);
-- :meth:`ContextPipeline.end_send` when the send ends (memory ``remember``, calibration persisted).
+The loop asks it, at a send boundary (the new user row is stored and is the last message of the
+window), to :meth:`~ContextPipeline.advance` the cached window or :meth:`~ContextPipeline.attach_rows`
+freshly read rows (the send that just finished gets its representation), whether and what to fold
+(:meth:`~ContextPipeline.plan_fold`, :meth:`~ContextPipeline.run_fold`), and what memory
+:meth:`~ContextPipeline.recall` brings back. Every LLM call of the send uses
+:meth:`~ContextPipeline.request_messages` and :meth:`~ContextPipeline.observe`. The loop fires the
+hooks, emits the events and commits the rows around these decisions (``docs/context.md`` §
+"Engine integration"); nothing here writes the store.
 
 The window is a pure function of the session's stored rows (active messages, the latest summary
 note) and of durable session metadata (the estimator calibration), so a loop that has the window
@@ -17,109 +17,34 @@ cached and a loop that rebuilds it from the store produce identical requests, in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ..base import ToolRuntimeContext, use_tool_runtime_context
-from ..errors import ConfigError, PowerLoopError, SessionNotFoundError
+from ..errors import ConfigError
 from ..store import NewMessage
+from ._decisions import (
+    METADATA_KEY,
+    CalibrationUpdate,
+    FoldCommit,
+    FoldFailure,
+    FoldPlan,
+    RepresentationSwitch,
+)
 from ._fold import FoldContext, FoldResult, FoldStrategy, LLMSummaryFold
 from ._memory import MemoryProvider, MemorySnapshot, tag_as_memory
-from ._notes import DEFAULT_NOTES_POLICY, NotesPolicy, apply_note_ops, register_note_tools
+from ._notes import DEFAULT_NOTES_POLICY, NotesPolicy, register_note_tools
 from ._recall import COMPACT_NOTE_NAME, is_compact_note, register_recall_tools
 from ._representation import CompactView, Representation, SendView, VerbatimRepresentation, check_messages
+from ._state import STATE_KEY, ContextState, RenderedCompact, RenderedSend, WindowLike, row_message
 from ._tokens import TokenEstimator
 
 if TYPE_CHECKING:
-    from ..events import AgentEventBus
-    from ..hooks import AgentHooks
-    from ..store import CompactionRow, MessageRow, SessionStore
+    from ..store import MessageRow, NoteRow
     from ..tools import ToolRegistry
 
-__all__ = [
-    "METADATA_KEY",
-    "STATE_KEY",
-    "ContextPipeline",
-    "ContextState",
-    "FoldOutcome",
-    "WindowLike",
-    "row_message",
-]
+__all__ = ["ContextPipeline"]
 
 LoopMessage = dict[str, Any]
-STATE_KEY = "context"
-"""Key of the pipeline's :class:`ContextState` in ``SessionWindow.extra``."""
-METADATA_KEY = "power_loop.context"
-"""Session metadata key holding the representation in force and the estimator calibration."""
-
-
-class WindowLike(Protocol):
-    """The engine's cached window (``power_loop.loop.SessionWindow`` fits)."""
-
-    messages: list[dict[str, Any]]
-    next_seq: int
-    send_index: int
-    extra: dict[str, Any]
-
-
-def row_message(row: MessageRow) -> LoopMessage:
-    """A stored row as the provider-shape dict the engine builds (same keys, same order)."""
-    msg: LoopMessage = {"role": row.role, "content": row.content}
-    if row.tool_calls:
-        msg["tool_calls"] = row.tool_calls
-    if row.tool_call_id is not None:
-        msg["tool_call_id"] = row.tool_call_id
-    if row.name is not None:
-        msg["name"] = row.name
-    return msg
-
-
-@dataclass(slots=True)
-class _Send:
-    send_index: int
-    first_seq: int
-    last_seq: int
-    raw: list[LoopMessage]
-    rendered: list[LoopMessage]
-
-
-@dataclass(slots=True)
-class _Compact:
-    view: CompactView
-    note_seq: int
-    rendered: list[LoopMessage]
-
-
-@dataclass(slots=True)
-class ContextState:
-    """What the pipeline caches per session (in ``window.extra[STATE_KEY]``); rebuildable from the store."""
-
-    rep_key: str
-    compact: _Compact | None
-    finished: list[_Send]
-    current_index: int
-    current_first_seq: int
-    prefix: list[LoopMessage]
-    estimator: TokenEstimator
-    persisted: dict[str, Any]
-    stale_notes: list[int] = field(default_factory=list)
-    ephemeral: list[LoopMessage] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class FoldOutcome:
-    """What :meth:`ContextPipeline.begin_send` did about folding (``None`` when under budget)."""
-
-    status: str  # "folded" | "skipped" | "failed"
-    reason: str = ""
-    before_tokens: int = 0
-    after_tokens: int = 0
-    from_send: int | None = None
-    to_send: int | None = None
-    compaction: CompactionRow | None = None
-    notes_applied: int = 0
-    note_problems: tuple[str, ...] = ()
 
 
 class ContextPipeline:
@@ -223,18 +148,18 @@ class ContextPipeline:
                 from_send=int(meta.get("from_send", last)),
                 to_send=last,
             )
-            compact = _Compact(view, note.seq, self.representation.render_compact(view))
+            compact = RenderedCompact(view, note.seq, self.representation.render_compact(view))
         groups: dict[int, list[MessageRow]] = {}
         for row in rows:
             if not is_compact_note(row):
                 groups.setdefault(row.send_index if row.send_index is not None else 0, []).append(row)
         order = sorted(groups)
-        sends: list[_Send] = []
+        sends: list[RenderedSend] = []
         for index in order:
             group = groups[index]
             raw = [row_message(r) for r in group]
-            sends.append(_Send(index, group[0].seq, group[-1].seq, raw, raw))
-        current: _Send | None = sends.pop() if sends else None
+            sends.append(RenderedSend(index, group[0].seq, group[-1].seq, raw, raw))
+        current: RenderedSend | None = sends.pop() if sends else None
         for send in sends:
             send.rendered = self._render_send(send, registry)
         state = ContextState(
@@ -251,7 +176,7 @@ class ContextPipeline:
         state.prefix = self._prefix(state)
         return state.prefix + (current.raw if current is not None else []), state
 
-    def _render_send(self, send: _Send, registry: ToolRegistry | None) -> list[LoopMessage]:
+    def _render_send(self, send: RenderedSend, registry: ToolRegistry | None) -> list[LoopMessage]:
         rendered = self.representation.render_send(
             SendView(send.send_index, tuple(send.raw)), tool_registry=registry
         )
@@ -285,11 +210,14 @@ class ContextPipeline:
         window.messages[:] = messages
         window.extra[STATE_KEY] = state
 
-    def _advance(self, window: WindowLike, registry: ToolRegistry | None) -> ContextState | None:
-        """Warm path: the cached state plus exactly one new user message → the finished send is rendered."""
+    # ------------------------------------------------------------------ the window at a send boundary
+
+    def advance(self, window: WindowLike, registry: ToolRegistry | None = None) -> bool:
+        """Warm path: the cached state plus exactly one new user message → the finished send is
+        rendered. False when the cached state cannot be advanced (attach freshly read rows instead)."""
         state = window.extra.get(STATE_KEY)
         if not isinstance(state, ContextState) or state.rep_key != self.representation_key:
-            return None
+            return False
         msgs = window.messages
         n = len(state.prefix)
         if (
@@ -298,11 +226,13 @@ class ContextPipeline:
             or msgs[-1].get("role") != "user"
             or any(a is not b for a, b in zip(msgs, state.prefix, strict=False))
         ):
-            return None
+            return False
         previous = msgs[n:-1]
         user_seq = window.next_seq - 1
         if previous:
-            send = _Send(state.current_index, state.current_first_seq, user_seq - 1, list(previous), [])
+            send = RenderedSend(
+                state.current_index, state.current_first_seq, user_seq - 1, list(previous), []
+            )
             send.rendered = self._render_send(send, registry)
             state.finished.append(send)
         state.current_index = window.send_index
@@ -310,105 +240,33 @@ class ContextPipeline:
         state.prefix = self._prefix(state)
         msgs[:] = [*state.prefix, msgs[-1]]
         state.ephemeral = []
-        return state
+        return True
 
-    async def _cold(
+    def attach_rows(
         self,
-        store: SessionStore,
-        session_id: str,
         window: WindowLike,
-        rows: Sequence[MessageRow] | None,
-        registry: ToolRegistry | None,
-        bus: AgentEventBus | None,
-    ) -> ContextState:
-        session = await store.get_session(session_id)
-        if session is None:
-            raise SessionNotFoundError(session_id)
-        if rows is None:
-            rows = await store.load_active_messages(session_id)
-        meta = session.metadata.get(METADATA_KEY)
+        rows: Sequence[MessageRow],
+        session_metadata: Mapping[str, Any],
+        *,
+        registry: ToolRegistry | None = None,
+    ) -> RepresentationSwitch | None:
+        """Render ``window`` from the session's active ``rows`` and metadata (cold path).
+
+        Returns the switch to record when the session was last shown with another representation
+        (derived views need no data migration, only that one record), else ``None``.
+        """
+        meta = session_metadata.get(METADATA_KEY)
         meta = meta if isinstance(meta, dict) else {}
         messages, state = self.render_rows(rows, registry=registry, calibration=meta.get("calibration"))
         window.messages[:] = messages
         window.extra[STATE_KEY] = state
         recorded = meta.get("representation", "verbatim@1")
-        if recorded != self.representation_key:
-            # A representation switch: derived views need no data migration, only this one record.
-            await store.merge_session_metadata(
-                session_id, {METADATA_KEY: {**meta, "representation": self.representation_key}}
-            )
-            if bus is not None:
-                key = self.representation_key
-                bus.emit(
-                    "status_changed",
-                    lambda: {"kind": "representation_switched", "from": recorded, "to": key},
-                    session_id=session_id,
-                )
-        return state
+        key = self.representation_key
+        if recorded == key:
+            return None
+        return RepresentationSwitch(recorded, key, {METADATA_KEY: {**meta, "representation": key}})
 
-    # ------------------------------------------------------------------ engine entry points
-
-    async def begin_send(
-        self,
-        store: SessionStore,
-        session_id: str,
-        window: WindowLike,
-        *,
-        llm: Any = None,
-        registry: ToolRegistry | None = None,
-        hooks: AgentHooks | None = None,
-        bus: AgentEventBus | None = None,
-        system_prompt: str | None = None,
-        tools: Sequence[dict[str, Any]] | None = None,
-        model: str | None = None,
-        rows: Sequence[MessageRow] | None = None,
-        budget_tokens: int | None = None,
-    ) -> FoldOutcome | None:
-        """At a send boundary: render, fold if over budget, recall memory. Mutates ``window`` in place.
-
-        ``window.messages`` must end with the new send's user message and ``window.next_seq`` /
-        ``window.send_index`` must be current. ``rows`` (the active rows, if the caller just loaded
-        them) saves a query on a cold window. Never raises for fold or memory failures.
-        """
-        state = self._advance(window, registry)
-        if state is None:
-            state = await self._cold(store, session_id, window, rows, registry, bus)
-        outcome = None
-        if self.fold is not None:
-            outcome = await self._maybe_fold(
-                store,
-                session_id,
-                window,
-                state,
-                llm=llm,
-                registry=registry,
-                hooks=hooks,
-                bus=bus,
-                system_prompt=system_prompt,
-                tools=tools,
-                model=model,
-                budget_tokens=budget_tokens,
-            )
-        await self._recall(store, session_id, window, hooks=hooks, bus=bus)
-        return outcome
-
-    async def attach(
-        self,
-        store: SessionStore,
-        session_id: str,
-        window: WindowLike,
-        *,
-        registry: ToolRegistry | None = None,
-        hooks: AgentHooks | None = None,
-        bus: AgentEventBus | None = None,
-        rows: Sequence[MessageRow] | None = None,
-        recall: bool = True,
-    ) -> None:
-        """For a window loaded to *continue* a send (resume, submit_input) or to prewarm: render it
-        from the store without folding; ``recall`` re-runs memory recall for the continued send."""
-        await self._cold(store, session_id, window, rows, registry, bus)
-        if recall:
-            await self._recall(store, session_id, window, hooks=hooks, bus=bus)
+    # ------------------------------------------------------------------ every model call
 
     def request_messages(self, window: WindowLike) -> list[LoopMessage]:
         """The message list of the next LLM request: the window, then this send's recalled memory."""
@@ -434,46 +292,6 @@ class ContextPipeline:
                 model, messages, prompt_tokens=prompt_tokens, system_prompt=system_prompt, tools=tools
             )
 
-    async def end_send(
-        self,
-        store: SessionStore,
-        session_id: str,
-        window: WindowLike,
-        *,
-        status: str,
-        final_text: str = "",
-        rounds: int = 0,
-        bus: AgentEventBus | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        """When a send ends (any status): ``memory.remember`` and persist a changed calibration."""
-        state = window.extra.get(STATE_KEY)
-        if self.memory is not None:
-            snapshot = MemorySnapshot(
-                session_id=session_id,
-                messages=list(window.messages),
-                final_text=final_text,
-                rounds=rounds,
-                status=status,
-                metadata=dict(metadata or {}),
-            )
-            try:
-                with use_tool_runtime_context(ToolRuntimeContext(session_id=session_id, store=store)):
-                    await self.memory.remember(snapshot=snapshot, session_id=session_id)
-            except Exception as exc:
-                _memory_failed(bus, session_id, "remember", exc)
-        if self.calibrate and isinstance(state, ContextState):
-            calibration = state.estimator.to_dict()
-            if calibration and calibration != state.persisted:
-                session = await store.get_session(session_id)
-                meta = session.metadata.get(METADATA_KEY) if session is not None else None
-                meta = dict(meta) if isinstance(meta, dict) else {"representation": self.representation_key}
-                meta["calibration"] = calibration
-                await store.merge_session_metadata(session_id, {METADATA_KEY: meta})
-                state.persisted = calibration
-
-    # ------------------------------------------------------------------ folding
-
     def estimate(
         self,
         window: WindowLike,
@@ -487,83 +305,87 @@ class ContextPipeline:
         estimator = state.estimator if isinstance(state, ContextState) else self._estimator_factory()
         return estimator.estimate(window.messages, model, system_prompt=system_prompt, tools=tools)
 
-    async def _maybe_fold(
+    # ------------------------------------------------------------------ folding
+
+    def plan_fold(
         self,
-        store: SessionStore,
-        sid: str,
         window: WindowLike,
-        state: ContextState,
         *,
-        llm: Any,
-        registry: ToolRegistry | None,
-        hooks: AgentHooks | None,
-        bus: AgentEventBus | None,
-        system_prompt: str | None,
-        tools: Sequence[dict[str, Any]] | None,
-        model: str | None,
-        budget_tokens: int | None,
-    ) -> FoldOutcome | None:
+        model: str | None = None,
+        system_prompt: str | None = None,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> FoldPlan | None:
+        """Whether to fold: a plan when the window reaches the trigger and has sends to spare."""
         fold = self.fold
-        assert fold is not None
-        budget = budget_tokens if budget_tokens is not None else self.context_tokens
+        state = window.extra.get(STATE_KEY)
+        if fold is None or not isinstance(state, ContextState):
+            return None
+        budget = self.context_tokens
         before = state.estimator.estimate(window.messages, model, system_prompt=system_prompt, tools=tools)
         keep = max(1, int(fold.keep_last_sends))
         if before < int(budget * fold.trigger_ratio) or len(state.finished) <= keep:
             return None
-        from .. import hooks as C
-        from ..hooks import HookDirective, HookPoint
+        offered = tuple(s.send_index for s in state.finished[:-keep])
+        return FoldPlan(before, budget, offered, model, system_prompt, tools)
 
-        if hooks is not None and hooks.has(HookPoint.COMPACT_BEFORE):
-            ctx_before = C.CompactBeforeCtx(session_id=sid, messages=window.messages)
-            if await hooks.run(HookPoint.COMPACT_BEFORE, ctx_before) is HookDirective.SKIP:
-                _compact_status(bus, sid, "skipped", "hook", before, before)
-                return FoldOutcome("skipped", "compact.before hook", before, before)
-        _compact_status(bus, sid, "started", "token_budget", before, 0)
-        foldable = state.finished[:-keep]
-        notes = tuple(await store.list_notes(sid))
+    async def run_fold(
+        self,
+        plan: FoldPlan,
+        window: WindowLike,
+        *,
+        session_id: str,
+        llm: Any,
+        notes: Sequence[NoteRow] = (),
+        registry: ToolRegistry | None = None,
+    ) -> FoldCommit | FoldFailure:
+        """What to fold: run the strategy on the planned sends (bounded by ``fold_timeout_s``) and
+        validate its result into a :class:`FoldCommit`, or say why nothing is folded."""
+        fold = self.fold
+        state = window.extra.get(STATE_KEY)
+        assert fold is not None and isinstance(state, ContextState)
+        foldable = state.finished[: len(plan.send_indexes)]
         context = FoldContext(
-            session_id=sid,
+            session_id=session_id,
             sends=tuple(SendView(s.send_index, tuple(s.rendered)) for s in foldable),
             raw_sends=tuple(SendView(s.send_index, tuple(s.raw)) for s in foldable),
             representation=self.representation,
             prior_summary=state.compact.view.summary if state.compact is not None else None,
             llm=llm,
             tool_registry=registry,
-            notes=notes,
-            budget_tokens=budget,
-            current_tokens=before,
-            model=model,
+            notes=tuple(notes),
+            budget_tokens=plan.budget_tokens,
+            current_tokens=plan.before_tokens,
+            model=plan.model,
         )
         try:
             result = await asyncio.wait_for(fold.fold(context), timeout=self.fold_timeout_s)
         except asyncio.TimeoutError:
-            _compact_status(bus, sid, "failed", f"timeout after {self.fold_timeout_s:g}s", before, before)
-            return FoldOutcome("failed", "timeout", before, before)
+            return FoldFailure("failed", "timeout", f"timeout after {self.fold_timeout_s:g}s")
         except Exception as exc:
-            _compact_status(bus, sid, "failed", f"{type(exc).__name__}: {exc}"[:300], before, before)
-            return FoldOutcome("failed", f"{type(exc).__name__}: {exc}", before, before)
+            text = f"{type(exc).__name__}: {exc}"
+            return FoldFailure("failed", text, text[:300])
         problem = _check_result(result, foldable)
         if problem is not None:
-            _compact_status(bus, sid, "skipped" if result is None else "failed", problem, before, before)
-            return FoldOutcome("skipped" if result is None else "failed", problem, before, before)
+            return FoldFailure("skipped" if result is None else "failed", problem, problem)
         assert result is not None
-        count = (
-            len(foldable)
-            if result.fold_through is None
-            else 1 + [s.send_index for s in foldable].index(result.fold_through)
-        )
-        folded = foldable[:count]
+        return self._fold_commit(plan, window, state, fold.fold_id, result)
+
+    def _fold_commit(
+        self, plan: FoldPlan, window: WindowLike, state: ContextState, fold_id: str, result: FoldResult
+    ) -> FoldCommit:
+        indexes = list(plan.send_indexes)
+        count = len(indexes) if result.fold_through is None else 1 + indexes.index(result.fold_through)
+        folded = state.finished[:count]
         view = CompactView(
             summary=result.summary.strip(),
             from_send=state.compact.view.from_send if state.compact is not None else folded[0].send_index,
             to_send=folded[-1].send_index,
         )
         rendered = self.representation.render_compact(view)
-        remaining = state.finished[count:]
-        after_prefix = [*rendered, *(m for s in remaining for m in s.rendered)]
+        after_prefix = [*rendered, *(m for s in state.finished[count:] for m in s.rendered)]
         current = window.messages[len(state.prefix) :]
         after = state.estimator.estimate(
-            [*after_prefix, *current], model, system_prompt=system_prompt, tools=tools
+            [*after_prefix, *current], plan.model, system_prompt=plan.system_prompt, tools=plan.tools
         )
         note = NewMessage(
             role="system",
@@ -572,109 +394,97 @@ class ContextPipeline:
             round_index=0,
             meta={
                 "kind": "compact",
-                "fold_id": fold.fold_id,
+                "fold_id": fold_id,
                 "from_send": view.from_send,
                 "to_send": view.to_send,
                 "representation": self.representation_key,
                 **({"fold_meta": result.meta} if result.meta else {}),
             },
         )
-        also = list(state.stale_notes) + ([state.compact.note_seq] if state.compact is not None else [])
-        before_count = len(window.messages)
-        try:
-            row = await store.record_compaction(
-                sid,
-                from_seq=folded[0].first_seq,
-                to_seq=folded[-1].last_seq,
-                note=note,
-                before_tokens=before,
-                after_tokens=after,
-                also_seqs=also,
-            )
-        except PowerLoopError as exc:
-            _compact_status(bus, sid, "failed", f"{type(exc).__name__}: {exc}"[:300], before, before)
-            return FoldOutcome("failed", f"{type(exc).__name__}: {exc}", before, before)
-        if row.note_seq != window.next_seq:
-            # Someone else wrote to the session meanwhile: the store is the truth.
-            self.rebuild(window, await store.load_active_messages(sid), registry=registry)
-            fresh = await store.get_state(sid)
-            if fresh is not None:
-                window.next_seq = fresh.next_seq
-        else:
-            state.compact = _Compact(view, row.note_seq, rendered)
-            state.finished = remaining
-            state.stale_notes = []
-            state.prefix = self._prefix(state)
-            window.messages[:] = [*state.prefix, *current]
-            window.next_seq = row.note_seq + 1
-        applied, problems = 0, list[str]()
-        if result.note_ops:
-            applied, problems = await apply_note_ops(store, sid, result.note_ops, policy=self.notes_policy)
-        if hooks is not None and hooks.has(HookPoint.COMPACT_AFTER):
-            await hooks.run(
-                HookPoint.COMPACT_AFTER,
-                C.CompactAfterCtx(
-                    session_id=sid,
-                    messages=window.messages,
-                    messages_before_count=before_count,
-                    messages_after_count=len(window.messages),
-                ),
-            )
-        _compact_status(bus, sid, "completed", "token_budget", before, after)
-        return FoldOutcome(
-            "folded", fold.fold_id, before, after, view.from_send, view.to_send, row, applied, tuple(problems)
+        also = [*state.stale_notes, *([state.compact.note_seq] if state.compact is not None else [])]
+        return FoldCommit(
+            fold_id=fold_id,
+            view=view,
+            rendered=rendered,
+            folded_sends=count,
+            from_seq=folded[0].first_seq,
+            to_seq=folded[-1].last_seq,
+            note=note,
+            after_tokens=after,
+            also_seqs=tuple(also),
+            note_ops=tuple(result.note_ops),
         )
 
-    # ------------------------------------------------------------------ memory
+    def apply_fold(self, window: WindowLike, commit: FoldCommit, note_seq: int) -> None:
+        """Show a recorded fold in the cached window (its summary note was stored as ``note_seq``)."""
+        state = window.extra[STATE_KEY]
+        current = window.messages[len(state.prefix) :]
+        state.compact = RenderedCompact(commit.view, note_seq, commit.rendered)
+        state.finished = state.finished[commit.folded_sends :]
+        state.stale_notes = []
+        state.prefix = self._prefix(state)
+        window.messages[:] = [*state.prefix, *current]
 
-    async def _recall(
-        self,
-        store: SessionStore,
-        sid: str,
-        window: WindowLike,
-        *,
-        hooks: AgentHooks | None,
-        bus: AgentEventBus | None,
-    ) -> None:
-        state = window.extra.get(STATE_KEY)
-        if self.memory is None or not isinstance(state, ContextState):
-            return
-        budget = self.memory_budget_tokens
-        try:
-            with use_tool_runtime_context(ToolRuntimeContext(session_id=sid, store=store)):
-                recalled = list(
-                    await self.memory.recall(
-                        messages=list(window.messages), session_id=sid, budget_tokens=budget
-                    )
-                )
-        except Exception as exc:
-            state.ephemeral = []
-            _memory_failed(bus, sid, "recall", exc)
-            return
-        returned = len(recalled)
-        if hooks is not None:
-            from .. import hooks as C
-            from ..hooks import HookDirective, HookPoint
+    # ------------------------------------------------------------------ memory and calibration
 
-            if hooks.has(HookPoint.MEMORY_RECALLED):
-                ctx = C.MemoryRecalledCtx(session_id=sid, recalled=recalled, budget_tokens=budget)
-                if await hooks.run(HookPoint.MEMORY_RECALLED, ctx) is HookDirective.SKIP:
-                    recalled = []
-                else:
-                    recalled = list(ctx.recalled)
-        state.ephemeral = tag_as_memory(recalled)
-        if bus is not None:
-            from .. import events as P
+    def wants_recall(self, window: WindowLike) -> bool:
+        """Whether this send recalls memory (a provider is set and the window is attached)."""
+        return self.memory is not None and isinstance(window.extra.get(STATE_KEY), ContextState)
 
-            injected = len(state.ephemeral)
-            bus.emit(
-                "memory_recalled",
-                lambda: P.MemoryRecalledPayload(returned=returned, injected=injected, budget_tokens=budget),
-                session_id=sid,
+    async def recall(self, window: WindowLike, session_id: str) -> list[LoopMessage]:
+        """What the memory provider brings back for this send (it may raise; nothing is kept yet)."""
+        assert self.memory is not None
+        return list(
+            await self.memory.recall(
+                messages=list(window.messages),
+                session_id=session_id,
+                budget_tokens=self.memory_budget_tokens,
             )
+        )
+
+    def keep_recalled(self, window: WindowLike, recalled: Sequence[LoopMessage]) -> int:
+        """Make ``recalled`` this send's ephemeral memory (tagged); returns how many messages it is."""
+        state = window.extra[STATE_KEY]
+        state.ephemeral = tag_as_memory(recalled)
+        return len(state.ephemeral)
+
+    async def remember(
+        self,
+        window: WindowLike,
+        session_id: str,
+        *,
+        status: str,
+        final_text: str = "",
+        rounds: int = 0,
+    ) -> None:
+        """Hand the finished send to the memory provider (no-op without one; it may raise)."""
+        if self.memory is None:
+            return
+        snapshot = MemorySnapshot(
+            session_id=session_id,
+            messages=list(window.messages),
+            final_text=final_text,
+            rounds=rounds,
+            status=status,
+        )
+        await self.memory.remember(snapshot=snapshot, session_id=session_id)
+
+    def calibration_update(self, window: WindowLike) -> CalibrationUpdate | None:
+        """The estimator calibration to persist when the send ends, if it changed."""
+        state = window.extra.get(STATE_KEY)
+        if not self.calibrate or not isinstance(state, ContextState):
+            return None
+        calibration = state.estimator.to_dict()
+        if not calibration or calibration == state.persisted:
+            return None
+        return CalibrationUpdate(calibration, self.representation_key)
+
+    def calibration_saved(self, window: WindowLike, update: CalibrationUpdate) -> None:
+        """Note that ``update`` is persisted (the next send only writes a further change)."""
+        window.extra[STATE_KEY].persisted = update.calibration
 
 
-def _check_result(result: FoldResult | None, foldable: list[_Send]) -> str | None:
+def _check_result(result: FoldResult | None, foldable: list[RenderedSend]) -> str | None:
     if result is None:
         return "fold strategy declined"
     if not isinstance(result, FoldResult):
@@ -684,33 +494,3 @@ def _check_result(result: FoldResult | None, foldable: list[_Send]) -> str | Non
     if result.fold_through is not None and result.fold_through not in [s.send_index for s in foldable]:
         return f"fold_through={result.fold_through} is not one of the offered sends"
     return None
-
-
-def _compact_status(
-    bus: AgentEventBus | None, sid: str, phase: str, trigger: str, before: int, after: int
-) -> None:
-    if bus is None:
-        return
-    from .. import events as P
-
-    bus.emit(
-        "status_changed",
-        lambda: P.AutoCompactStatusPayload(
-            phase=phase, trigger=trigger, before_tokens=before, after_tokens=after
-        ),
-        session_id=sid,
-    )
-
-
-def _memory_failed(bus: AgentEventBus | None, sid: str, phase: str, exc: BaseException) -> None:
-    if bus is None:
-        return
-    from .. import events as P
-
-    bus.emit(
-        "memory_failed",
-        lambda: P.MemoryFailedPayload(
-            phase=phase, error_type=type(exc).__name__, error_message=str(exc)[:500]
-        ),
-        session_id=sid,
-    )

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from ..base import ToolRuntimeContext, use_tool_runtime_context
+from ..base import ToolRuntimeContext
 from ..errors import (
     ConfigError,
     HistoryInvariantError,
@@ -42,10 +42,11 @@ from ..store import (
 )
 from ..tools import ToolRegistry
 from ._cache import SessionWindow, WindowCache
-from ._engine import EngineParts, SendRun
+from ._engine import run_send
 from ._messages import message_dict, row_to_message, run_message_hooks, user_content
 from ._prompt import build_system_prompt
 from ._reserved import fill_reserved_tools
+from ._send_state import EngineParts
 from ._sync import SyncRunner
 from ._types import AgentLoopConfig, FollowUpQueued, LoopMessage, StatefulResult
 
@@ -706,72 +707,33 @@ class StatefulAgentLoop:
         assert store is not None
         registry = self._registry_for(tools)
         prompt = self._system_prompt(system_prompt, window.system_prompt, registry)
-        ctx = self.context
+        parts = EngineParts(
+            store=store,
+            llm=self.llm,
+            config=self.config,
+            hooks=self._hooks,
+            bus=self._bus,
+            follow_up_flags=self._follow_up_flags,
+            lease=self._lease_token(session_id),
+            context=self.context,
+        )
+        runtime = ToolRuntimeContext(
+            session_id=session_id, store=store, loop=self, config=self.config, send_index=window.send_index
+        )
         try:
-            if ctx is not None:
-                if new_send:
-                    # A send boundary: the only place a fold may run (it covers whole earlier sends).
-                    await ctx.begin_send(
-                        store,
-                        session_id,
-                        window,
-                        llm=self.llm,
-                        registry=self.tool_registry,
-                        hooks=self._hooks,
-                        bus=self._bus,
-                        system_prompt=prompt,
-                        tools=registry.to_openai_tools()
-                        if registry is not None and registry.names()
-                        else None,
-                        model=self.config.model,
-                    )
-                elif "context" not in window.extra:
-                    await ctx.attach(
-                        store,
-                        session_id,
-                        window,
-                        registry=self.tool_registry,
-                        hooks=self._hooks,
-                        bus=self._bus,
-                    )
-            parts = EngineParts(
-                store=store,
-                llm=self.llm,
-                config=self.config,
-                hooks=self._hooks,
-                bus=self._bus,
-                follow_up_flags=self._follow_up_flags,
-                lease=self._lease_token(session_id),
-                context=ctx,
-            )
-            run = SendRun(
+            result = await run_send(
                 parts,
                 session_id,
                 window,
                 registry=registry,
+                context_registry=self.tool_registry,
                 system_prompt=prompt,
                 token=CancellationToken.from_any(stop_event) if stop_event is not None else None,
+                runtime=runtime,
+                pending=pending,
                 tap=tap,
+                new_send=new_send,
             )
-            runtime = ToolRuntimeContext(
-                session_id=session_id,
-                store=store,
-                loop=self,
-                config=self.config,
-                send_index=window.send_index,
-            )
-            with use_tool_runtime_context(runtime):
-                result = await run.run(pending=pending)
-            if ctx is not None:
-                await ctx.end_send(
-                    store,
-                    session_id,
-                    window,
-                    status=result.status,
-                    final_text=result.final_text,
-                    rounds=result.rounds,
-                    bus=self._bus,
-                )
         except BaseException:
             self._cache.drop(session_id)
             raise

@@ -2,6 +2,7 @@
 
 It persists through the real store and keeps a real `SessionWindow`, so the tests exercise the
 pipeline's warm path (cached window advanced send by send) and cold path (window rebuilt from rows).
+The pipeline's decisions are acted on by the loop's own `ContextDriver` (hooks, events, store writes).
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from power_loop.context import ContextPipeline, check_messages, row_message
+from power_loop.events import AgentEventBus
+from power_loop.hooks import AgentHooks
 from power_loop.loop._cache import SessionWindow
+from power_loop.loop._context_driver import ContextDriver
 from power_loop.store import NewMessage, SessionStore
 from power_loop.testing import ScriptedLLM
 
@@ -99,16 +103,8 @@ class Driver:
             window = await self._cold_window()
         window.send_index = appended.send_index
         self.window = window
-        outcome = await self.pipeline.begin_send(
-            self.store,
-            self.sid,
-            window,
-            llm=self.llm,
-            registry=self.registry,
-            hooks=self.hooks,
-            bus=self.bus,
-            model=self.model,
-        )
+        driver = self.driver_for(window)
+        outcome = await driver.begin_send(llm=self.llm, model=self.model)
         self.outcomes.append(outcome)
         for round_index, calls in enumerate(rounds or []):
             self._request()
@@ -135,9 +131,7 @@ class Driver:
             )
         self._request()
         await self._commit([NewMessage(role="assistant", content=final, round_index=len(rounds or []))])
-        await self.pipeline.end_send(
-            self.store, self.sid, window, status="completed", final_text=final, bus=self.bus
-        )
+        await driver.end_send(status="completed", final_text=final)
         if not self.warm:
             self.window = None
         return outcome
@@ -145,5 +139,16 @@ class Driver:
     async def cold_messages(self) -> list[dict[str, Any]]:
         """What a brand-new loop would build for this session right now."""
         window = await self._cold_window()
-        await self.pipeline.attach(self.store, self.sid, window, registry=self.registry, recall=False)
+        await self.driver_for(window).attach(recall=False)
         return window.messages
+
+    def driver_for(self, window: SessionWindow) -> ContextDriver:
+        return ContextDriver(
+            self.pipeline,
+            self.store,
+            self.sid,
+            window,
+            hooks=self.hooks if self.hooks is not None else AgentHooks(),
+            bus=self.bus if self.bus is not None else AgentEventBus(),
+            registry=self.registry,
+        )

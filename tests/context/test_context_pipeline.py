@@ -147,7 +147,7 @@ async def test_estimate_follows_calibration(store: SessionStore) -> None:
     sid = await store.create_session()
     await store.append_messages(sid, [NewMessage(role="user", content="a" * 400)], begin_send=True)
     window.send_index = 1
-    await pipeline.attach(store, sid, window, recall=False)
+    await Driver(store, sid, pipeline).driver_for(window).attach(recall=False)
     pipeline.observe(window, model="m", messages=window.messages, prompt_tokens=208)
     assert pipeline.estimate(window, model="m") == 208
     assert pipeline.estimate(window, model="other") == base

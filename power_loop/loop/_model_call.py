@@ -1,0 +1,205 @@
+"""One model call of a round: the request, the ``LLM_BEFORE`` hook, attempts under the retry policy
+(streamed when the send has a tap), the cancellation race, events and usage accounting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from ..events import AgentEventType as ET
+from ..events import (
+    LlmCallCompletedPayload,
+    LlmCallStartedPayload,
+    LlmRetryAttemptedPayload,
+    StreamCompletedPayload,
+    StreamStartedPayload,
+    SystemLogPayload,
+    UsageUpdatedPayload,
+)
+from ..hooks import HookDirective as HD
+from ..hooks import HookPoint as HP
+from ..hooks import LlmBeforeCtx
+from ..llm import LLMRequest, LLMResponse, complete_from_stream, with_retry
+from ._streaming import publish_tool_call_deltas, text_delta_callback
+
+if TYPE_CHECKING:
+    from ._send_state import SendState
+
+__all__ = ["call_llm"]
+
+
+async def call_llm(
+    s: SendState, round_index: int, *, tools: list[dict[str, Any]] | None
+) -> LLMResponse | None:
+    """Call the model once for ``round_index`` (``None``: an ``llm.before`` hook broke the round)."""
+    cfg, context = s.cfg, s.p.context
+    request = LLMRequest(
+        messages=context.request_messages(s.window) if context is not None else list(s.window.messages),
+        system_prompt=s.system_prompt,
+        model=cfg.model,
+        temperature=cfg.temperature,
+        max_tokens=cfg.max_tokens,
+        tools=tools,
+        tool_choice="auto" if tools else None,
+        response_format=s.response_format,
+    )
+    if s.p.hooks.has(HP.LLM_BEFORE):
+        directive, short = await _llm_before(s, round_index, request)
+        if directive is HD.BREAK:
+            return None
+        if short is not None:
+            return short
+    attempt = _Attempt(s, request, round_index)
+    policy = s.retry_policy
+    if policy is None:
+        call: Awaitable[LLMResponse] = attempt(1)
+    else:
+        call = with_retry(attempt, policy=policy, token=s.token, on_retry=_on_retry(s, round_index))
+    s.emit(ET.STREAM_STARTED, lambda: StreamStartedPayload(stream_id="main"), round_index=round_index)
+    try:
+        response = await s.race(call)
+    finally:
+        s.emit(ET.STREAM_COMPLETED, lambda: StreamCompletedPayload(), round_index=round_index)
+    s.llm_calls += 1
+    _account(s, response, round_index)
+    for notice in response.debug.get("notices") or ():
+        # A provider fallback (e.g. a server that cannot stream tool calls): tell the application.
+        s.emit(
+            ET.SYSTEM_LOG,
+            partial(SystemLogPayload, message=str(notice), level="warning"),
+            round_index=round_index,
+        )
+    if context is not None:
+        # Calibrates the token estimator with what the provider reported for this exact request.
+        context.observe(
+            s.window,
+            model=request.model,
+            messages=request.messages,
+            prompt_tokens=response.token_usage.prompt_tokens,
+            system_prompt=request.system_prompt,
+            tools=request.tools,
+        )
+    return response
+
+
+async def _llm_before(s: SendState, round_index: int, request: LLMRequest) -> tuple[HD, LLMResponse | None]:
+    """Run the ``llm.before`` hook: its edits go into ``request``; a SHORT_CIRCUIT brings the answer."""
+    ctx = LlmBeforeCtx(
+        session_id=s.sid,
+        round_index=round_index,
+        messages=request.messages,
+        system_prompt=request.system_prompt or "",
+        tools=request.tools,
+        max_tokens=request.max_tokens or 0,
+        temperature=request.temperature or 0.0,
+        tool_choice=request.tool_choice,
+    )
+    directive = await s.p.hooks.run(HP.LLM_BEFORE, ctx)
+    if directive is HD.BREAK:
+        return directive, None
+    if directive is HD.SHORT_CIRCUIT:
+        if not isinstance(ctx.output, LLMResponse):
+            raise TypeError("an llm.before SHORT_CIRCUIT needs ctx.output to be an LLMResponse")
+        return directive, ctx.output
+    request.messages = ctx.messages
+    request.system_prompt = ctx.system_prompt
+    request.tools = ctx.tools
+    request.tool_choice = (ctx.tool_choice or "auto") if ctx.tools else None
+    request.max_tokens = ctx.max_tokens
+    request.temperature = ctx.temperature
+    return directive, None
+
+
+class _Attempt:
+    """One try of the request (``n`` counts from 1, as `with_retry` counts), between its
+    ``llm_call_started`` and ``llm_call_completed`` events."""
+
+    __slots__ = ("model", "on_text", "on_think", "request", "round_index", "s")
+
+    def __init__(self, s: SendState, request: LLMRequest, round_index: int) -> None:
+        self.s = s
+        self.request = request
+        self.round_index = round_index
+        self.model = request.model or ""
+        self.on_text = text_delta_callback(s.emit, False, round_index) if s.wants(ET.STREAM_DELTA) else None
+        self.on_think = (
+            text_delta_callback(s.emit, True, round_index) if s.wants(ET.STREAM_THINK_DELTA) else None
+        )
+
+    async def __call__(self, n: int) -> LLMResponse:
+        s, round_index, model = self.s, self.round_index, self.model
+        call_id = f"r{round_index}.a{n}"
+        s.emit(
+            ET.LLM_CALL_STARTED,
+            lambda: LlmCallStartedPayload(call_id=call_id, round_index=round_index, attempt=n, model=model),
+            round_index=round_index,
+        )
+        started = time.perf_counter()
+        try:
+            if s.tap is None:
+                response = await s.p.llm.complete(
+                    self.request, on_chunk_delta_text=self.on_text, on_chunk_think=self.on_think
+                )
+            else:
+                # A tapped send streams, so tool-call argument fragments are published as they arrive.
+                response = await complete_from_stream(
+                    publish_tool_call_deltas(s.p.llm.stream(self.request), s.emit, s.wants, round_index),
+                    on_chunk_delta_text=self.on_text,
+                    on_chunk_think=self.on_think,
+                    parse_json=self.request.parse_json,
+                )
+        except Exception as exc:
+            s.emit(
+                ET.LLM_CALL_COMPLETED,
+                partial(
+                    LlmCallCompletedPayload,
+                    call_id=call_id,
+                    round_index=round_index,
+                    attempt=n,
+                    model=model,
+                    duration_ms=(time.perf_counter() - started) * 1000.0,
+                    success=False,
+                    error_type=type(exc).__name__,
+                ),
+                round_index=round_index,
+            )
+            raise
+        s.emit(
+            ET.LLM_CALL_COMPLETED,
+            lambda: LlmCallCompletedPayload(
+                call_id=call_id,
+                round_index=round_index,
+                attempt=n,
+                model=model,
+                duration_ms=(time.perf_counter() - started) * 1000.0,
+            ),
+            round_index=round_index,
+        )
+        return response
+
+
+def _on_retry(s: SendState, round_index: int) -> Callable[[int, BaseException, float], None]:
+    def on_retry(attempt: int, exc: BaseException, sleep_s: float) -> None:
+        s.emit(
+            ET.LLM_RETRY_ATTEMPTED,
+            lambda: LlmRetryAttemptedPayload(
+                attempt=attempt,
+                max_attempts=s.retry_policy.max_attempts if s.retry_policy else 1,
+                error_type=type(exc).__name__,
+                error_message=str(exc)[:500],
+                next_sleep_seconds=sleep_s,
+            ),
+            round_index=round_index,
+        )
+
+    return on_retry
+
+
+def _account(s: SendState, response: LLMResponse, round_index: int) -> None:
+    usage = response.token_usage.normalized()
+    for key in s.usage:
+        s.usage[key] += usage.get(key, 0)
+    if s.wants(ET.USAGE_UPDATED):
+        s.emit(ET.USAGE_UPDATED, lambda: UsageUpdatedPayload(usage=dict(usage)), round_index=round_index)

@@ -1,0 +1,255 @@
+"""What one send shares between the round engine and its helpers: where it writes, where it
+publishes, what it has counted, and its one commit path."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..events import AgentEventType as ET
+from ..hooks import HookPoint as HP
+from ..llm import CancellationToken
+from ..store import KEEP, NewMessage, SendAccounting
+from ._messages import call_name, new_message_dict, row_to_message, run_message_hooks
+from ._streaming import race_cancellation
+from ._types import StatefulResult
+
+if TYPE_CHECKING:
+    from ..context import ContextPipeline
+    from ..events import AgentEventBus
+    from ..hooks import AgentHooks
+    from ..llm import LLMService
+    from ..store import LeaseToken, SessionStore
+    from ..tools import ToolRegistry
+    from ._cache import SessionWindow
+    from ._types import AgentLoopConfig
+
+__all__ = ["EngineParts", "SendState"]
+
+T = TypeVar("T")
+
+
+class EngineParts:
+    """What the engine borrows from its `StatefulAgentLoop` (a plain slotted class rather than a
+    dataclass: it is cheaper to create at import, and nothing compares or prints it)."""
+
+    __slots__ = ("bus", "config", "context", "follow_up_flags", "hooks", "lease", "llm", "store")
+
+    def __init__(
+        self,
+        *,
+        store: SessionStore,
+        llm: LLMService,
+        config: AgentLoopConfig,
+        hooks: AgentHooks,
+        bus: AgentEventBus,
+        follow_up_flags: set[str],
+        lease: LeaseToken | None = None,
+        context: ContextPipeline | None = None,
+    ) -> None:
+        self.store = store
+        self.llm = llm
+        self.config = config
+        self.hooks = hooks
+        self.bus = bus
+        self.follow_up_flags = follow_up_flags
+        self.lease = lease  # the session lease fencing every write of the send (if leasing)
+        self.context = context  # representation and fold; None = the verbatim window
+
+
+class SendState:
+    """One send's state: its session window, tools and cancellation, its counters and usage."""
+
+    __slots__ = (
+        "_accounted",
+        "cancellable",
+        "cfg",
+        "end_reason",
+        "llm_calls",
+        "p",
+        "registry",
+        "response_format",
+        "retry_policy",
+        "rounds",
+        "sid",
+        "spec",
+        "system_prompt",
+        "tap",
+        "token",
+        "tool_call_count",
+        "tools",
+        "usage",
+        "window",
+    )
+
+    def __init__(
+        self,
+        parts: EngineParts,
+        session_id: str,
+        window: SessionWindow,
+        *,
+        registry: ToolRegistry | None,
+        system_prompt: str,
+        token: CancellationToken | None,
+        tap: AgentEventBus | None = None,
+    ) -> None:
+        self.p = parts
+        # A per-send bus (``loop.stream()``): also receives this send's events, and makes the model
+        # call stream so tool-call argument deltas can be surfaced.
+        self.tap = tap
+        self.sid = session_id
+        self.window = window
+        self.registry = registry if registry is not None and registry.names() else None
+        self.tools = self.registry.to_openai_tools() if self.registry is not None else None
+        self.system_prompt = system_prompt
+        # Without a cancellation source the LLM call and tool batch are awaited directly (no race tasks).
+        self.cancellable = token is not None
+        self.token = token if token is not None else CancellationToken.never()
+        self.cfg = parts.config
+        self.rounds = 0
+        self.tool_call_count = 0
+        self.llm_calls = 0
+        self.usage = {
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "cache_read_tokens": 0,
+            "reasoning_tokens": 0,
+            "total_tokens": 0,
+        }
+        self._accounted = False
+        self.spec = self.cfg.output_spec
+        self.response_format = (
+            self.spec.to_openai_response_format() if self.spec is not None else self.cfg.response_format
+        )
+        # A service may suggest its own retries (e.g. POWER_LOOP_MAX_RETRIES); the config wins.
+        self.retry_policy = self.cfg.retry_policy or getattr(parts.llm, "default_retry_policy", None)
+        self.end_reason = ""
+
+    def race(self, awaitable: Awaitable[T]) -> Awaitable[T]:
+        """``awaitable`` raced against the send's cancellation token — or, without a cancellation
+        source, ``awaitable`` itself (no extra coroutine frame to resume on every await)."""
+        if not self.cancellable:
+            return awaitable
+        return race_cancellation(awaitable, self.token)
+
+    # ------------------------------------------------------------------ persistence
+
+    async def commit(
+        self,
+        messages: list[NewMessage],
+        *,
+        final: bool = False,
+        interactions: Any = KEEP,
+        consume: list[int] | None = None,
+    ) -> None:
+        """One transaction: append ``messages`` (and the send's accounting when ``final``)."""
+        stats = self._accounting() if final else None
+        if not messages and stats is None and interactions is KEEP:
+            return
+        if messages and self.p.hooks.has(HP.MESSAGE_APPEND):
+            messages = await run_message_hooks(self.p.hooks, self.sid, messages)
+        window = self.window
+        result = await self.p.store.append_messages(
+            self.sid,
+            messages,
+            pending_interactions=interactions,
+            consume_follow_ups=consume or (),
+            stats=stats,
+            lease=self.p.lease,
+        )
+        if messages and result.first_seq != window.next_seq:
+            # Someone else wrote to this session: the store is the truth, reload the window.
+            rows = await self.p.store.load_active_messages(self.sid)
+            if self.p.context is not None:
+                self.p.context.rebuild(window, rows)
+            else:
+                window.messages[:] = [row_to_message(row) for row in rows]
+        else:
+            append = window.messages.append
+            for message in messages:
+                append(new_message_dict(message))
+        window.next_seq = result.next_seq
+        if result.follow_ups_waiting:
+            self.p.follow_up_flags.add(self.sid)
+
+    def _accounting(self) -> SendAccounting | None:
+        """The send's statistics, once: the first final commit carries them."""
+        if self._accounted:
+            return None
+        self._accounted = True
+        usage = self.usage
+        return SendAccounting(
+            sends=1,
+            rounds=self.rounds,
+            llm_calls=self.llm_calls,
+            tool_calls=self.tool_call_count,
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            cache_read_tokens=usage["cache_read_tokens"],
+            reasoning_tokens=usage["reasoning_tokens"],
+            total_tokens=usage["total_tokens"] or usage["prompt_tokens"] + usage["completion_tokens"],
+        )
+
+    def assistant(self, text: str, round_index: int, calls: list[dict[str, Any]] | None = None) -> NewMessage:
+        return NewMessage(role="assistant", content=text, tool_calls=calls or None, round_index=round_index)
+
+    def tool_row(self, call: dict[str, Any], output: str, round_index: int) -> NewMessage:
+        return NewMessage(
+            role="tool",
+            content=output,
+            tool_call_id=call["id"],
+            name=call_name(call),
+            round_index=round_index,
+        )
+
+    # ------------------------------------------------------------------ results & events
+
+    def result(
+        self,
+        status: str,
+        text: str,
+        *,
+        pending_tool_calls: list[dict[str, Any]] | None = None,
+        pending_interactions: list[dict[str, Any]] | None = None,
+        output: dict[str, Any] | None = None,
+    ) -> StatefulResult:
+        usage = dict(self.usage)
+        if self.llm_calls:
+            usage["calls"] = self.llm_calls
+            if not usage["total_tokens"]:
+                usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        return StatefulResult(
+            session_id=self.sid,
+            status=status,
+            final_text=text,
+            rounds=self.rounds,
+            pending_tool_calls=pending_tool_calls or [],
+            pending_interactions=pending_interactions or [],
+            usage=usage if self.llm_calls else {},
+            tool_calls=self.tool_call_count,
+            output=output,
+        )
+
+    def wants(self, event_type: ET) -> bool:
+        return self.p.bus.wants(event_type) or (self.tap is not None and self.tap.wants(event_type))
+
+    def emit(
+        self,
+        event_type: ET,
+        make: Callable[[], Any],
+        *,
+        round_index: int | None = None,
+        stream_id: str | None = None,
+    ) -> None:
+        """Publish an event, building its payload only when someone listens (SPEC §9)."""
+        tap = self.tap
+        if tap is None:
+            self.p.bus.emit(
+                event_type, make, session_id=self.sid, round_index=round_index, stream_id=stream_id
+            )
+            return
+        if not self.wants(event_type):
+            return
+        data = make()
+        self.p.bus.emit(event_type, data, session_id=self.sid, round_index=round_index, stream_id=stream_id)
+        tap.emit(event_type, data, session_id=self.sid, round_index=round_index, stream_id=stream_id)
