@@ -58,9 +58,6 @@ class WindowCache:
         self.misses += 1
         return None
 
-    def peek(self, session_id: str) -> SessionWindow | None:
-        return self._entries.get(session_id)
-
     def put(self, session_id: str, window: SessionWindow) -> None:
         if self.capacity == 0:
             return
