@@ -15,8 +15,8 @@ The guard also knows when no session is held at all, which is what a graceful sh
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 
 from ..errors import ConfigError
 from ..store import HeldLease, LeaseToken, SessionStore, hold_lease, new_holder_id
@@ -58,34 +58,10 @@ class SessionGuard:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    @asynccontextmanager
-    async def hold(self, session_id: str, store: SessionStore, *, lease: bool = True) -> AsyncIterator[None]:
-        """Drive ``session_id`` exclusively for the block (and hold its lease when leasing is on)."""
-        entry = self._entries.get(session_id)
-        if entry is None:
-            entry = self._entries[session_id] = _Entry()
-        entry.users += 1
-        self._users += 1
-        self._idle.clear()
-        try:
-            async with entry.lock:
-                if lease and self._ttl_s is not None:
-                    async with hold_lease(store, session_id, ttl_s=self._ttl_s, holder=self._holder) as held:
-                        self._leases[session_id] = held
-                        try:
-                            yield
-                        finally:
-                            del self._leases[session_id]
-                else:
-                    yield
-        finally:
-            # An entry is in the table exactly while it has users, so this one is still the table's.
-            entry.users -= 1
-            if entry.users == 0:
-                del self._entries[session_id]
-            self._users -= 1
-            if self._users == 0:
-                self._idle.set()
+    def hold(self, session_id: str, store: SessionStore, *, lease: bool = True) -> _Hold:
+        """Drive ``session_id`` exclusively for an ``async with`` block (holding its lease when leasing)."""
+        leased = lease and self._ttl_s is not None
+        return _Hold(self, session_id, store if leased else None)
 
     def busy(self, session_id: str) -> bool:
         """Whether a task of this process is driving ``session_id`` right now."""
@@ -102,6 +78,24 @@ class SessionGuard:
         """How many sessions have a holder or a waiter right now."""
         return len(self._entries)
 
+    def _join(self, session_id: str) -> _Entry:
+        entry = self._entries.get(session_id)
+        if entry is None:
+            entry = self._entries[session_id] = _Entry()
+        entry.users += 1
+        self._users += 1
+        self._idle.clear()
+        return entry
+
+    def _leave(self, session_id: str, entry: _Entry) -> None:
+        # An entry is in the table exactly while it has users, so this one is still the table's.
+        entry.users -= 1
+        if entry.users == 0:
+            del self._entries[session_id]
+        self._users -= 1
+        if self._users == 0:
+            self._idle.set()
+
     async def wait_idle(self, timeout_s: float) -> bool:
         """Wait until no session is held (at most ``timeout_s``); False when the time ran out."""
         if self._users == 0:
@@ -111,3 +105,51 @@ class SessionGuard:
         except asyncio.TimeoutError:
             return False
         return True
+
+
+class _Hold:
+    """One `SessionGuard.hold`: join the session's entry, take its lock, then (leasing) its lease.
+
+    A class rather than a generator-based context manager because it runs on every send; whatever
+    step fails or is cancelled, the steps before it are undone and the entry is left.
+    """
+
+    __slots__ = ("_entry", "_guard", "_lease", "_session_id", "_store")
+
+    def __init__(self, guard: SessionGuard, session_id: str, store: SessionStore | None) -> None:
+        self._guard = guard
+        self._session_id = session_id
+        self._store = store  # None: no lease for this hold
+        self._lease: AbstractAsyncContextManager[HeldLease] | None = None
+
+    async def __aenter__(self) -> None:
+        guard, session_id = self._guard, self._session_id
+        entry = self._entry = guard._join(session_id)
+        try:
+            await entry.lock.acquire()
+        except BaseException:
+            guard._leave(session_id, entry)
+            raise
+        if self._store is None:
+            return
+        assert guard._ttl_s is not None
+        lease = hold_lease(self._store, session_id, ttl_s=guard._ttl_s, holder=guard._holder)
+        try:
+            guard._leases[session_id] = await lease.__aenter__()
+        except BaseException:
+            entry.lock.release()
+            guard._leave(session_id, entry)
+            raise
+        self._lease = lease
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        guard, session_id, entry = self._guard, self._session_id, self._entry
+        try:
+            if self._lease is not None:
+                del guard._leases[session_id]
+                await self._lease.__aexit__(exc_type, exc, tb)
+        finally:
+            entry.lock.release()
+            guard._leave(session_id, entry)
