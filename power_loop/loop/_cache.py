@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import SessionNotFoundError
+from ..errors import ConfigError, SessionNotFoundError
 from ..store import AppendResult, NewMessage, SessionStore
 from ._messages import message_dict, row_to_message
 
@@ -38,7 +38,9 @@ class WindowCache:
     __slots__ = ("_entries", "capacity", "evictions", "hits", "misses")
 
     def __init__(self, capacity: int) -> None:
-        self.capacity = max(0, int(capacity))
+        if capacity < 0:
+            raise ConfigError("session_cache_size must be >= 0")
+        self.capacity = int(capacity)
         self._entries: OrderedDict[str, SessionWindow] = OrderedDict()
         self.hits = 0
         self.misses = 0

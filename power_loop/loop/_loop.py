@@ -88,10 +88,8 @@ class StatefulAgentLoop:
             schema=schema,
             max_spawn_depth=max_spawn_depth,
         )
-        if session_cache_size < 0:
-            raise ConfigError("session_cache_size must be >= 0")
-        self._guard = SessionGuard(lease_ttl_s)
         self._cache = WindowCache(session_cache_size)
+        self._guard = SessionGuard(lease_ttl_s)
         self._recovery = Recovery(self._cache, self._guard)
         # Sessions with follow-ups waiting: raised by `follow_up`, read and cleared by the round engine.
         self._follow_up_flags: set[str] = set()
