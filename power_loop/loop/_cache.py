@@ -13,7 +13,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SessionWindow", "WindowCache"]
+from ..errors import ConfigError, SessionNotFoundError
+from ..store import AppendResult, NewMessage, SessionStore
+from ._messages import message_dict, row_to_message
+
+__all__ = ["SessionWindow", "WindowCache", "load_window", "window_for_send"]
 
 
 @dataclass(slots=True)
@@ -34,7 +38,9 @@ class WindowCache:
     __slots__ = ("_entries", "capacity", "evictions", "hits", "misses")
 
     def __init__(self, capacity: int) -> None:
-        self.capacity = max(0, int(capacity))
+        if capacity < 0:
+            raise ConfigError("session_cache_size must be >= 0")
+        self.capacity = int(capacity)
         self._entries: OrderedDict[str, SessionWindow] = OrderedDict()
         self.hits = 0
         self.misses = 0
@@ -58,9 +64,6 @@ class WindowCache:
         self.misses += 1
         return None
 
-    def peek(self, session_id: str) -> SessionWindow | None:
-        return self._entries.get(session_id)
-
     def put(self, session_id: str, window: SessionWindow) -> None:
         if self.capacity == 0:
             return
@@ -83,3 +86,37 @@ class WindowCache:
             "evictions": self.evictions,
             "entries": len(self._entries),
         }
+
+
+async def load_window(store: SessionStore, session_id: str) -> SessionWindow:
+    """The session's active window read from the store (one transaction); the cold path."""
+    loaded = await store.load_window(session_id)
+    if loaded is None:
+        raise SessionNotFoundError(session_id)
+    session, state, rows = loaded
+    return SessionWindow(
+        messages=[row_to_message(row) for row in rows],
+        next_seq=state.next_seq,
+        system_prompt=session.system_prompt,
+        send_index=state.send_index,
+        prompt_version=state.prompt_version,
+    )
+
+
+async def window_for_send(
+    cache: WindowCache, store: SessionStore, session_id: str, appended: AppendResult, user: NewMessage
+) -> SessionWindow:
+    """The window a send runs on once its ``user`` row is ``appended``.
+
+    The cached window extended by that row when the append proves it current, else read afresh.
+    """
+    window = cache.get(
+        session_id, expected_next_seq=appended.first_seq, prompt_version=appended.prompt_version
+    )
+    if window is None:
+        window = await load_window(store, session_id)
+    else:
+        window.messages.append(message_dict("user", user.content, name=user.name))
+        window.next_seq = appended.next_seq
+    window.send_index = appended.send_index
+    return window

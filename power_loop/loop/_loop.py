@@ -2,51 +2,43 @@
 
 It owns no authoritative state. Everything that matters is in the store; a new loop on the same DSN
 continues any session. One loop drives many sessions concurrently; one session runs one send at a time.
+
+The class is a facade: each public method checks its input, takes the session when it drives one, and
+hands the work to a collaborator with one job —
+
+* `StoreRef` (``_store_ref``): the shared store, or the owned one opened lazily from a DSN;
+* `SessionGuard` (``_guard``): one driver per session (in-process lock, cross-process lease);
+* `WindowCache` (``_cache``): each session's active window, validated by the store's sequence numbers;
+* `Recovery` (``_recovery``): resume, heal, abort and human input for interrupted sends;
+* `DeferredInput` (``_deferred``): follow-ups queued for a running send, durable timers;
+* the round engine (``_engine``), which runs one send's rounds; `send_events` (``_send_stream``),
+  which turns a send into an event iterator; `SyncRunner` (``_sync``) for the ``*_sync`` methods.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from ..base import ToolRuntimeContext
-from ..errors import (
-    ConfigError,
-    HistoryInvariantError,
-    InteractionNotFoundError,
-    LoopClosedError,
-    SessionBusy,
-    SessionNotFoundError,
-    SessionPendingError,
-)
-from ..events import AgentEvent, AgentEventBus, AgentEventType, SendCompletedPayload, resolve_event_type
-from ..hooks import AgentHooks, HookPoint
+from ..errors import ConfigError, LoopClosedError, SessionBusy, SessionNotFoundError
+from ..events import AgentEvent, AgentEventBus, AgentEventType
+from ..hooks import AgentHooks
 from ..llm import CancellationLike, CancellationToken, LLMService
-from ..store import (
-    DEFAULT_DB_PATH,
-    DEFAULT_TABLE_PREFIX,
-    HeldLease,
-    LeaseToken,
-    NewMessage,
-    SchemaPolicy,
-    SessionStatsRow,
-    SessionStore,
-    TimerRow,
-    hold_lease,
-    new_holder_id,
-    open_store,
-)
+from ..store import LeaseToken, SchemaPolicy, SessionStatsRow, SessionStore, TimerRow
 from ..tools import ToolRegistry
-from ._cache import SessionWindow, WindowCache
+from ._cache import SessionWindow, WindowCache, load_window, window_for_send
+from ._deferred import DeferredInput
 from ._engine import run_send
-from ._messages import message_dict, row_to_message, run_message_hooks, user_content
+from ._guard import SessionGuard
+from ._messages import row_to_message, user_content, user_row
 from ._prompt import build_system_prompt
+from ._recovery import Continuation, Recovery
 from ._reserved import fill_reserved_tools
 from ._send_state import EngineParts
+from ._send_stream import send_events
+from ._store_ref import StoreRef
 from ._sync import SyncRunner
 from ._types import AgentLoopConfig, FollowUpQueued, LoopMessage, StatefulResult
 
@@ -90,54 +82,47 @@ class StatefulAgentLoop:
         lease_ttl_s: float | None = None,
         context: ContextPipeline | None = None,
     ) -> None:
-        if store is not None and any(x is not None for x in (dsn, db_path, table_prefix, schema)):
-            raise ConfigError("pass either store= or dsn/db_path/table_prefix/schema, not both")
-        if dsn is not None and db_path is not None and dsn != db_path:
-            raise ConfigError("dsn= and db_path= name different databases; pass one of them")
-        if session_cache_size < 0:
-            raise ConfigError("session_cache_size must be >= 0")
-        if lease_ttl_s is not None and (
-            isinstance(lease_ttl_s, bool) or not isinstance(lease_ttl_s, (int, float)) or not lease_ttl_s > 0
-        ):
-            raise ConfigError("lease_ttl_s must be None (no leases) or a number of seconds > 0")
-        if max_spawn_depth is not None and (not isinstance(max_spawn_depth, int) or max_spawn_depth < 0):
-            raise ConfigError("max_spawn_depth must be an int >= 0")
+        self._stores = StoreRef(
+            store,
+            dsn=dsn,
+            db_path=db_path,
+            table_prefix=table_prefix,
+            schema=schema,
+            max_spawn_depth=max_spawn_depth,
+        )
+        self._cache = WindowCache(session_cache_size)
+        self._guard = SessionGuard(lease_ttl_s)
+        self._recovery = Recovery(self._cache, self._guard)
+        # Sessions with follow-ups waiting: raised by `follow_up`, read and cleared by the round engine.
+        self._follow_up_flags: set[str] = set()
+        self._deferred = DeferredInput(self._stores, self._follow_up_flags)
+        self._sync = SyncRunner()
+        self._subsets: dict[tuple[str, ...], ToolRegistry] = {}
+        self._closing = False
         self.llm = llm
-        self.store: SessionStore | None = store
         self.config = config if config is not None else AgentLoopConfig()
         self.tool_registry = tool_registry
         if tool_registry is not None:
             fill_reserved_tools(tool_registry)
         self._hooks = hooks if hooks is not None else AgentHooks()
         self._bus = event_bus if event_bus is not None else AgentEventBus()
-        self._dsn = dsn or db_path or DEFAULT_DB_PATH
-        self._table_prefix = DEFAULT_TABLE_PREFIX if table_prefix is None else table_prefix
-        self._schema = schema
-        self._max_spawn_depth = max_spawn_depth
-        self._owns_store = store is None
-        if store is not None and max_spawn_depth is not None:
-            store.max_spawn_depth = max_spawn_depth
-        self._open_lock: asyncio.Lock | None = None
-        self._cache = WindowCache(session_cache_size)
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._follow_up_flags: set[str] = set()
-        self._active = 0
-        self._idle: asyncio.Event | None = None
-        self._closing = False
-        self._sync = SyncRunner()
-        self._subsets: dict[tuple[str, ...], ToolRegistry] = {}
         # Context handling (representation and fold, memory, recall/note tools); None = verbatim, no folds.
         self.context = context
         if context is not None and context.tool_names():
             if self.tool_registry is None:
                 self.tool_registry = ToolRegistry()
             context.register_tools(self.tool_registry)
-        # Cross-process session leases (off by default): one holder id per loop instance.
-        self._lease_ttl_s = lease_ttl_s
-        self._lease_holder = new_holder_id() if lease_ttl_s is not None else ""
-        self._leases: dict[str, HeldLease] = {}
 
     # ------------------------------------------------------------------ properties
+
+    @property
+    def store(self) -> SessionStore | None:
+        """The store in use; None until an owned store is opened (`ensure_store`)."""
+        return self._stores.current
+
+    @store.setter
+    def store(self, store: SessionStore | None) -> None:
+        self._stores.current = store
 
     @property
     def hooks(self) -> AgentHooks:
@@ -155,17 +140,7 @@ class StatefulAgentLoop:
 
     async def ensure_store(self) -> SessionStore:
         """Open the owned store if needed and return it."""
-        if self.store is not None:
-            return self.store
-        if self._open_lock is None:
-            self._open_lock = asyncio.Lock()
-        async with self._open_lock:
-            if self.store is None:
-                kwargs: dict[str, Any] = {"table_prefix": self._table_prefix, "schema": self._schema}
-                if self._max_spawn_depth is not None:
-                    kwargs["max_spawn_depth"] = self._max_spawn_depth
-                self.store = await open_store(self._dsn, **kwargs)
-        return self.store
+        return await self._stores.ensure()
 
     async def new_session(
         self, *, metadata: dict[str, Any] | None = None, system_prompt: str | None = None
@@ -189,7 +164,7 @@ class StatefulAgentLoop:
         """Delete a session and its rows (linked sub-sessions too when ``cascade``); returns the count."""
         store = await self.ensure_store()
         try:
-            async with self._session(session_id):
+            async with self._guard.hold(session_id, store):
                 self._cache.drop(session_id)
                 return await store.close_session(session_id, cascade=cascade)
         except SessionNotFoundError:  # raised by the lease acquisition: nothing to close
@@ -198,9 +173,9 @@ class StatefulAgentLoop:
     async def prewarm(self, session_id: str) -> bool:
         """Load a session's window into the cache ahead of its next send (pure optimisation)."""
         store = await self.ensure_store()
-        async with self._session(session_id, lease=False):
+        async with self._guard.hold(session_id, store, lease=False):
             try:
-                self._cache.put(session_id, await self._load_window(store, session_id))
+                self._cache.put(session_id, await load_window(store, session_id))
             except SessionNotFoundError:
                 return False
         return True
@@ -250,15 +225,9 @@ class StatefulAgentLoop:
         limits which types are yielded (``send_completed`` always is). Leaving the iteration early or
         cancelling it cancels the send: open tool calls are answered and the session stays valid.
         """
-        tap = AgentEventBus()
-        queue: asyncio.Queue[AgentEvent | None] = asyncio.Queue()
-        targets: list[AgentEventType | None] = (
-            [None] if events is None else [resolve_event_type(t) for t in events]
-        )
-        for event_type in targets:
-            tap.subscribe(event_type, queue.put_nowait)
-        task = asyncio.ensure_future(
-            self._send(
+
+        def start(tap: AgentEventBus) -> Coroutine[Any, Any, StatefulResult]:
+            return self._send(
                 user_input,
                 session_id,
                 stop_event=stop_event,
@@ -267,28 +236,10 @@ class StatefulAgentLoop:
                 heal_pending=heal_pending,
                 tap=tap,
             )
-        )
-        task.add_done_callback(lambda _: queue.put_nowait(None))
-        try:
-            while (item := await queue.get()) is not None:
-                yield item
-            result = task.result()
-            yield AgentEvent(
-                AgentEventType.SEND_COMPLETED,
-                data=SendCompletedPayload(
-                    status=result.status,
-                    final_text=result.final_text,
-                    rounds=result.rounds,
-                    tool_calls=result.tool_calls,
-                    result=result,
-                ),
-                session_id=session_id,
-            )
-        finally:
-            if not task.done():
-                task.cancel()
-            # Wait for the send to finish its cleanup (answering open calls) before returning.
-            await asyncio.gather(task, return_exceptions=True)
+
+        async with aclosing(send_events(start, session_id, events)) as stream:
+            async for event in stream:
+                yield event
 
     async def _send(
         self,
@@ -304,47 +255,13 @@ class StatefulAgentLoop:
         self._check_open()
         content, name = user_content(user_input)
         store = await self.ensure_store()
-        async with self._session(session_id):
-            user = NewMessage(role="user", content=content, name=name, round_index=0)
-            if self._hooks.has(HookPoint.MESSAGE_APPEND):
-                (user,) = await run_message_hooks(self._hooks, session_id, [user])
-                if user.role != "user" or not isinstance(user.content, str):
-                    raise ConfigError(
-                        "a message.append hook must keep a user message a user message with text"
-                    )
-                content, name = user.content, user.name
-            try:
-                appended = await store.append_messages(
-                    session_id, [user], begin_send=True, lease=self._lease_token(session_id)
-                )
-            except HistoryInvariantError:
-                state = await store.get_state(session_id)
-                pending = state.pending if state is not None else None
-                if not pending:
-                    raise
-                if not heal_pending:
-                    raise SessionPendingError(
-                        session_id,
-                        assistant_seq=int(pending.get("assistant_seq") or 0),
-                        pending_tool_calls=list(pending.get("tool_calls") or []),
-                    ) from None
-                await store.abort_pending(session_id, reason="auto-healed by send(heal_pending=True)")
-                self._cache.drop(session_id)
-                appended = await store.append_messages(
-                    session_id, [user], begin_send=True, lease=self._lease_token(session_id)
-                )
-            window = self._cache.get(
-                session_id, expected_next_seq=appended.first_seq, prompt_version=appended.prompt_version
-            )
+        async with self._guard.hold(session_id, store):
+            user = await user_row(self._hooks, session_id, content, name)
+            appended = await self._recovery.begin_send(store, session_id, user, heal=heal_pending)
             if appended.follow_ups_waiting:
                 # Queued by another process, or before a restart: deliver at the first round boundary.
                 self._follow_up_flags.add(session_id)
-            if window is None:
-                window = await self._load_window(store, session_id)
-            else:
-                window.messages.append(message_dict("user", content, name=name))
-                window.next_seq = appended.next_seq
-            window.send_index = appended.send_index
+            window = await window_for_send(self._cache, store, session_id, appended, user)
             return await self._run(
                 session_id,
                 window,
@@ -392,9 +309,8 @@ class StatefulAgentLoop:
         """
         self._check_open()
         content, _ = user_content(user_input)
-        lock = self._locks.get(session_id)
-        if lock is not None and lock.locked():
-            return await self._queue_follow_up(session_id, content)
+        if self._guard.busy(session_id):
+            return await self._deferred.queue_follow_up(session_id, content)
         try:
             return await self.send(
                 user_input, session_id, stop_event=stop_event, tools=tools, system_prompt=system_prompt
@@ -402,14 +318,7 @@ class StatefulAgentLoop:
         except SessionBusy:
             # Another process drives the session (lease_ttl_s): it picks the follow-up up at its
             # next round boundary (every append tells it how many are waiting).
-            return await self._queue_follow_up(session_id, content)
-
-    async def _queue_follow_up(self, session_id: str, content: str) -> FollowUpQueued:
-        store = await self.ensure_store()
-        item_id = await store.enqueue_follow_up(session_id, content)
-        self._follow_up_flags.add(session_id)
-        depth = len(await store.list_follow_ups(session_id))
-        return FollowUpQueued(session_id=session_id, queue_depth=depth, item_id=item_id)
+            return await self._deferred.queue_follow_up(session_id, content)
 
     def follow_up_sync(
         self,
@@ -432,20 +341,9 @@ class StatefulAgentLoop:
         """Continue an interrupted send: re-execute its unanswered tool calls, then keep going."""
         self._check_open()
         store = await self.ensure_store()
-        async with self._session(session_id):
-            state = await store.get_state(session_id)
-            if state is None:
-                raise SessionNotFoundError(session_id)
-            pending = state.pending
-            if pending and pending.get("pending_interactions"):
-                return StatefulResult(
-                    session_id=session_id,
-                    status="waiting_for_input",
-                    pending_tool_calls=list(pending.get("tool_calls") or []),
-                    pending_interactions=list(pending["pending_interactions"]),
-                )
-            window = await self._load_window(store, session_id)
-            return await self._run(session_id, window, stop_event=stop_event, pending=pending or None)
+        async with self._guard.hold(session_id, store):
+            step = await self._recovery.resume(store, session_id)
+            return await self._continue(session_id, step, stop_event)
 
     async def submit_input(
         self,
@@ -458,53 +356,18 @@ class StatefulAgentLoop:
         """Answer a paused ``request_user_input`` call and continue the send (from any process)."""
         self._check_open()
         store = await self.ensure_store()
-        async with self._session(session_id):
-            state = await store.get_state(session_id)
-            if state is None:
-                raise SessionNotFoundError(session_id)
-            pending = state.pending or {}
-            interactions = list(pending.get("pending_interactions") or [])
-            match = next((i for i in interactions if i.get("interaction_id") == interaction_id), None)
-            if match is None:
-                raise InteractionNotFoundError(session_id, interaction_id)
-            answer = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-            remaining = [i for i in interactions if i is not match]
-            row = NewMessage(
-                role="tool",
-                content=answer,
-                tool_call_id=str(match["tool_call_id"]),
-                name=str(match.get("tool_name") or "request_user_input"),
-                round_index=int(pending.get("round_index") or 0),
-            )
-            await store.append_messages(
-                session_id, [row], pending_interactions=remaining, lease=self._lease_token(session_id)
-            )
-            self._cache.drop(session_id)
-            window = await self._load_window(store, session_id)
-            state = await store.get_state(session_id)
-            still = state.pending if state is not None else None
-            if still and still.get("pending_interactions"):
-                return StatefulResult(
-                    session_id=session_id,
-                    status="waiting_for_input",
-                    pending_tool_calls=list(still.get("tool_calls") or []),
-                    pending_interactions=list(still["pending_interactions"]),
-                )
-            return await self._run(session_id, window, stop_event=stop_event, pending=still or None)
+        async with self._guard.hold(session_id, store):
+            step = await self._recovery.submit_input(store, session_id, interaction_id, value)
+            return await self._continue(session_id, step, stop_event)
 
     async def abort_pending(self, session_id: str, *, reason: str = "aborted") -> int:
         """Answer every unresolved tool call with ``<aborted: reason>``; returns how many."""
         store = await self.ensure_store()
-        async with self._session(session_id):
-            self._cache.drop(session_id)
-            return await store.abort_pending(session_id, reason=reason)
+        async with self._guard.hold(session_id, store):
+            return await self._recovery.abort_pending(store, session_id, reason=reason)
 
     async def get_pending(self, session_id: str) -> dict[str, Any] | None:
-        store = await self.ensure_store()
-        state = await store.get_state(session_id)
-        if state is None:
-            raise SessionNotFoundError(session_id)
-        return state.pending
+        return await self._recovery.get_pending(await self.ensure_store(), session_id)
 
     # ------------------------------------------------------------------ reading
 
@@ -548,39 +411,25 @@ class StatefulAgentLoop:
         interval_s: int | None = None,
     ) -> TimerRow:
         """Arm a durable timer: exactly one of ``delay_s`` / ``due_at_ms``; ``interval_s`` makes it recur."""
-        if (delay_s is None) == (due_at_ms is None):
-            raise ConfigError("schedule_timer needs exactly one of delay_s= or due_at_ms=")
-        if not isinstance(note, str) or not note.strip():
-            raise ConfigError("schedule_timer needs a non-blank note")
-        if interval_s is not None and (not isinstance(interval_s, int) or interval_s < 1):
-            raise ConfigError("interval_s must be an int >= 1")
-        if delay_s is not None:
-            if delay_s < 0:
-                raise ConfigError("delay_s must be >= 0")
-            due_at_ms = time.time_ns() // 1_000_000 + int(delay_s * 1000)
-        assert due_at_ms is not None
-        store = await self.ensure_store()
-        return await store.create_timer(session_id, due_at_ms=due_at_ms, note=note, interval_s=interval_s)
+        return await self._deferred.schedule_timer(
+            session_id, delay_s=delay_s, due_at_ms=due_at_ms, note=note, interval_s=interval_s
+        )
 
     async def cancel_timer(self, session_id: str, timer_id: int) -> bool:
-        return await (await self.ensure_store()).cancel_timer(session_id, timer_id)
+        return await self._deferred.cancel_timer(session_id, timer_id)
 
     async def list_timers(self, session_id: str) -> list[TimerRow]:
-        return await (await self.ensure_store()).list_timers(session_id)
+        return await self._deferred.list_timers(session_id)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def aclose(self, *, drain_timeout_s: float = 30.0) -> None:
         """Graceful shutdown: refuse new sends, wait for running ones, drain events, close an owned store."""
         self._closing = True
-        if self._active and self._idle is not None:
-            try:
-                await asyncio.wait_for(self._idle.wait(), timeout=drain_timeout_s)
-            except asyncio.TimeoutError:
-                pass
+        await self._guard.wait_idle(drain_timeout_s)
         await self._bus.drain(timeout=drain_timeout_s)
-        if self._owns_store and self.store is not None:
-            store, self.store = self.store, None
+        store = self._stores.take_owned()
+        if store is not None:
             try:
                 await store.checkpoint()
             finally:
@@ -591,8 +440,8 @@ class StatefulAgentLoop:
         """Synchronous close for code that used the ``*_sync`` API (closes an owned store)."""
         self._closing = True
         if self._sync.started:
-            if self._owns_store and self.store is not None:
-                store, self.store = self.store, None
+            store = self._stores.take_owned()
+            if store is not None:
                 self._sync.run(store.close())
             self._sync.stop()
         self._cache.clear()
@@ -609,58 +458,16 @@ class StatefulAgentLoop:
         if self._closing:
             raise LoopClosedError("StatefulAgentLoop is closing; create a new loop to send more")
 
-    @asynccontextmanager
-    async def _session(self, session_id: str, *, lease: bool = True) -> AsyncIterator[None]:
-        """Drive ``session_id`` exclusively: the in-process lock, plus (with ``lease_ttl_s``) the
-        cross-process lease, renewed in the background while the block runs and released after."""
-        lock = self._locks.get(session_id)
-        if lock is None:
-            lock = self._locks[session_id] = asyncio.Lock()
-        self._active += 1
-        if self._idle is None:
-            self._idle = asyncio.Event()
-        self._idle.clear()
-        try:
-            async with lock:
-                if lease and self._lease_ttl_s is not None:
-                    store = await self.ensure_store()
-                    async with hold_lease(
-                        store, session_id, ttl_s=self._lease_ttl_s, holder=self._lease_holder
-                    ) as held:
-                        self._leases[session_id] = held
-                        try:
-                            yield
-                        finally:
-                            del self._leases[session_id]
-                else:
-                    yield
-        finally:
-            self._active -= 1
-            if (
-                not lock.locked()
-                and self._locks.get(session_id) is lock
-                and not getattr(lock, "_waiters", None)
-            ):
-                del self._locks[session_id]
-            if self._active == 0:
-                self._idle.set()
-
     def _lease_token(self, session_id: str) -> LeaseToken | None:
-        held = self._leases.get(session_id)
-        return None if held is None else held.token
+        return self._guard.lease_token(session_id)
 
-    async def _load_window(self, store: SessionStore, session_id: str) -> SessionWindow:
-        loaded = await store.load_window(session_id)
-        if loaded is None:
-            raise SessionNotFoundError(session_id)
-        session, state, rows = loaded
-        return SessionWindow(
-            messages=[row_to_message(row) for row in rows],
-            next_seq=state.next_seq,
-            system_prompt=session.system_prompt,
-            send_index=state.send_index,
-            prompt_version=state.prompt_version,
-        )
+    async def _continue(
+        self, session_id: str, step: StatefulResult | Continuation, stop_event: CancellationLike
+    ) -> StatefulResult:
+        """Run a recovery step's rounds (the session is held), or return its waiting result as is."""
+        if isinstance(step, StatefulResult):
+            return step
+        return await self._run(session_id, step.window, stop_event=stop_event, pending=step.pending)
 
     def _registry_for(self, tools: ToolsArg) -> ToolRegistry | None:
         if tools is None:

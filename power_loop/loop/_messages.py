@@ -24,6 +24,7 @@ __all__ = [
     "row_to_message",
     "run_message_hooks",
     "user_content",
+    "user_row",
 ]
 
 
@@ -70,6 +71,17 @@ def user_content(user_input: Any) -> tuple[str, str | None]:
         name = user_input.get("name")
         return content, name if isinstance(name, str) else None
     raise ConfigError(f"send() expects a str or a user message dict, got {type(user_input).__name__}")
+
+
+async def user_row(hooks: AgentHooks, session_id: str, content: str, name: str | None) -> NewMessage:
+    """A send's user row, as the ``message.append`` hooks leave it (still a user message with text)."""
+    user = NewMessage(role="user", content=content, name=name, round_index=0)
+    if not hooks.has(HookPoint.MESSAGE_APPEND):
+        return user
+    (user,) = await run_message_hooks(hooks, session_id, [user])
+    if user.role != "user" or not isinstance(user.content, str):
+        raise ConfigError("a message.append hook must keep a user message a user message with text")
+    return user
 
 
 async def run_message_hooks(

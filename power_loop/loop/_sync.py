@@ -29,18 +29,18 @@ class SyncRunner:
 
     def __init__(self, name: str = "power-loop-sync") -> None:
         self._name = name
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
         with self._lock:
-            if self._loop is None:
+            if self._event_loop is None:
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(target=loop.run_forever, name=self._name, daemon=True)
                 thread.start()
-                self._loop, self._thread = loop, thread
-            return self._loop
+                self._event_loop, self._thread = loop, thread
+            return self._event_loop
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
@@ -56,12 +56,12 @@ class SyncRunner:
 
     @property
     def started(self) -> bool:
-        return self._loop is not None
+        return self._event_loop is not None
 
     def stop(self) -> None:
         with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
+            loop, thread = self._event_loop, self._thread
+            self._event_loop = self._thread = None
         if loop is not None and thread is not None:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=5)

@@ -9,6 +9,7 @@ from power_loop import (
     AgentEventBus,
     AgentEventType,
     AgentHooks,
+    ConfigError,
     HistoryInvariantError,
     HookDirective,
     HookPoint,
@@ -158,6 +159,20 @@ async def test_a_message_append_hook_cannot_break_history(make_loop):
     pending = await loop.get_pending(sid)
     assert pending is not None and len(pending["tool_calls"]) == 1  # refused write: nothing half-written
     assert await loop.abort_pending(sid) == 1
+
+
+async def test_a_message_append_hook_must_keep_the_users_row_a_user_message(make_loop):
+    loop, hooks, llm = _loop(make_loop, [ScriptedLLM.text("ok")])
+
+    def to_assistant(ctx):
+        if ctx.message["role"] == "user":
+            ctx.message = {**ctx.message, "role": "assistant"}
+
+    hooks.register(HookPoint.MESSAGE_APPEND, to_assistant)
+    sid = await loop.new_session()
+    with pytest.raises(ConfigError, match="user message"):
+        await loop.send("hi", sid)
+    assert await loop.get_messages(sid) == [] and llm.requests == []
 
 
 async def test_llm_after_break_drops_tool_calls(make_loop):
