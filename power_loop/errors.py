@@ -66,6 +66,7 @@ __all__ = [
     "BlackboardError",
     "AsyncToolInSyncContext",
     "CancellationRequested",
+    "CompactionFailed",
     "ConfigError",
     "CorruptRowError",
     "HistoryInvariantError",
@@ -488,6 +489,13 @@ class NotesFullError(NoteRejectedError):
     (``eviction="reject"``, or ``"fifo"`` with every note pinned)."""
 
     code = "notes.full"
+
+
+class CompactionFailed(PowerLoopError):
+    """A fold strategy could not fold the window. Raise it from a custom ``FoldStrategy``: the loop
+    then keeps the unfolded window for this round, reports the failure as an event and goes on."""
+
+    code = "compaction.failed"
 
 
 class MCPError(PowerLoopError):

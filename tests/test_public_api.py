@@ -252,40 +252,56 @@ def test_unknown_attribute_is_an_attribute_error():
 
 PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop": """
-        AgentEvent AgentEventBus AgentEventType AgentHooks AgentLoopConfig AgentLoopResult AgentSpec
-        AgentSpecError AgenticFold AnthropicChatConfig ArchiveError AsyncHookInSyncContext
-        AsyncToolInSyncContext BaseEventPayload BaseHookCtx Blackboard BlackboardEntry
-        BlackboardError CORE_TOOL_NAMES CancellationLike CancellationRequested CancellationToken
-        ConfigError ContextPipeline CorruptRowError DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_DB_PATH
+        AgentErrorPayload AgentEvent AgentEventBus AgentEventType AgentHooks AgentLoopConfig
+        AgentLoopResult AgentMessage AgentSpec AgentSpecError AgenticFold AnthropicChatConfig
+        ArchiveError AsyncHookInSyncContext AsyncToolInSyncContext AutoCompactStatusPayload
+        BaseEventPayload BaseHookCtx Blackboard BlackboardEntry BlackboardError
+        BudgetExceededStatusPayload CORE_TOOL_NAMES CancellationLike CancellationRequested
+        CancellationToken CompactAfterCtx CompactBeforeCtx CompactionFailed ConfigError
+        ContextPipeline CorruptRowError DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_DB_PATH
         DEFAULT_NOTES_POLICY DEFAULT_SHELL_BACKEND DEFAULT_TABLE_PREFIX EXPLORE_TOOL_NAMES
-        FULL_TOOL_NAMES FoldContext FoldResult FoldStrategy FollowUpQueued HistoryInvariantError
-        HookDirective HookDirectiveError HookPoint HumanInputRequired InteractionNotFoundError
-        InvalidDSN InvalidTablePrefix LLMError LLMNonRetryable LLMProviderConfig LLMRequest
-        LLMResponse LLMRetryExhausted LLMRetryPolicy LLMService LLMStreamChunk LLMStreamIncomplete
-        LLMSummaryFold LLMTimeout LLMTokenUsage LeaseLostError LeaseToken LocalShellBackend
-        LoopClosedError LoopMessage LoopStatus MCPError MCPToolError MemoryProvider MemorySnapshot
-        MessageRow MessageState MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow
-        NotesFullError NotesMemory NotesPolicy OpenAICompatibleChatConfig PowerLoopError
-        ProjectedRepresentation ProviderNotAvailable Representation SPAWN_AGENT_DEFINITION
-        STABLE_API SchemaPolicy SchemaTooNewError SessionBusy SessionKind SessionNotFoundError
-        SessionPendingError SessionRow SessionStateRow SessionStatsRow SessionStatus SessionStore
-        ShellBackend SpecValidationError StatefulAgentLoop StatefulResult StoreAuthError
-        StoreBlackboard StoreClosedError StoreConnectionLost StoreCorruptError StoreDatabaseMissing
-        StoreError StoreIntegrityError StoreSchemaError StoreUnavailable StructuredOutputError
-        StructuredOutputSpec SubagentLifecycle SyncCallInEventLoopError TOOL_PRESETS TimerFireCtx
-        TimerRow TimerRunner TokenEstimator ToolDefinition ToolHandlerResult ToolNotFound
-        ToolOutcome ToolRegistry ToolRuntimeContext ToolValidationError VerbatimRepresentation
-        WorkspaceViolation __version__ build_registry create_default_tool_registry
-        create_llm_service_from_config create_llm_service_from_env estimate_text_tokens
-        estimate_tokens format_timer_message format_tool_catalog get_tool_runtime_context open_store
-        parse_structured register_blackboard_tools register_request_user_input register_spawn_agent
-        render_entries render_notes request_user_input run_agent_spec tag_as_memory trim_history
-        validate_tool_args with_retry
+        EventBusProtocol EventHandler EventStream FULL_TOOL_NAMES FoldContext FoldResult
+        FoldStrategy FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError
+        HitRoundLimitStatusPayload HookDirective HookDirectiveError HookHandler HookPoint
+        HumanInputRequired InputRequestedPayload InteractionNotFoundError InvalidDSN
+        InvalidTablePrefix LLMError LLMNonRetryable LLMProviderConfig LLMRequest LLMResponse
+        LLMRetryExhausted LLMRetryPolicy LLMService LLMStreamChunk LLMStreamIncomplete
+        LLMSummaryFold LLMTimeout LLMTokenUsage LeaseLostError LeaseToken LlmAfterCtx LlmBeforeCtx
+        LlmCallCompletedPayload LlmCallStartedPayload LlmDegradedPayload LlmRetryAttemptedPayload
+        LocalShellBackend LoopCancelledPayload LoopClosedError LoopMessage LoopStatus
+        MAX_SPAWN_DEPTH MCPError MCPToolError MemoryFailedPayload MemoryProvider MemoryRecalledCtx
+        MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState
+        MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow NotesFullError
+        NotesMemory NotesPolicy OpenAICompatibleChatConfig PhaseEventPayload PowerLoopError
+        ProjectedRepresentation ProviderNotAvailable Representation RoundCompletedPayload
+        RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload RoundToolsPresentPayload
+        RoundUsageStatusPayload SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy
+        SchemaTooNewError SendCompletedPayload SessionBusy SessionEndCtx SessionEndedPayload
+        SessionKind SessionNotFoundError SessionPendingError SessionRow SessionStartCtx
+        SessionStartedPayload SessionStateRow SessionStatsRow SessionStatus SessionStore
+        ShellBackend SpecValidationError SqliteBlackboard StatefulAgentLoop StatefulResult
+        StatusChangedPayload StoreAuthError StoreBlackboard StoreClosedError StoreConnectionLost
+        StoreCorruptError StoreDatabaseMissing StoreError StoreIntegrityError StoreSchemaError
+        StoreUnavailable StreamCompletedPayload StreamDeltaPayload StreamStartedPayload
+        StructuredOutputError StructuredOutputSpec SubagentCompletedPayload SubagentLifecycle
+        SubagentLimitPayload SubagentTaskStartPayload SubagentTextPayload SyncCallInEventLoopError
+        SystemLogPayload TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow TimerRunner
+        TodoUpdatedPayload TokenEstimator ToolAfterCtx ToolArgsValidator ToolBeforeCtx ToolCall
+        ToolCallCompletedPayload ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload
+        ToolDefinition ToolErrorCtx ToolHandler ToolHandlerResult ToolNotFound ToolOutcome
+        ToolRegistry ToolRuntimeContext ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx
+        UsageUpdatedPayload UserNotificationPayload VerbatimRepresentation WorkspaceViolation
+        __version__ build_registry create_default_tool_registry create_llm_service_from_config
+        create_llm_service_from_env estimate_text_tokens estimate_tokens format_timer_message
+        format_tool_catalog get_tool_runtime_context open_store parse_structured
+        register_blackboard_tools register_request_user_input register_spawn_agent render_entries
+        render_notes request_user_input run_agent_spec tag_as_memory trim_history validate_tool_args
+        with_retry
     """.split(),
     "power_loop.agents": """
         AgentSpec BOARD_TOOL_NAMES Blackboard BlackboardEntry DEFAULT_DELEGATE_PROMPT
-        DEFAULT_MAX_ROUNDS LIFECYCLES MAX_SPEC_ROUNDS SPAWN_AGENT_DEFINITION StoreBlackboard
-        register_blackboard_tools register_spawn_agent render_entries run_agent_spec
+        DEFAULT_MAX_ROUNDS LIFECYCLES MAX_SPEC_ROUNDS SPAWN_AGENT_DEFINITION SqliteBlackboard
+        StoreBlackboard register_blackboard_tools register_spawn_agent render_entries run_agent_spec
     """.split(),
     "power_loop.base": """
         ScheduledTimer SchemaValidator StructuredOutputSpec ToolEventEmitter ToolLoop
@@ -299,7 +315,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         DEFAULT_SUMMARY_PROMPT FoldCommit FoldContext FoldFailure FoldOutcome FoldPlan FoldResult
         FoldStrategy LLMSummaryFold METADATA_KEY MemoryProvider MemorySnapshot NOTE_TOOL_NAMES
         NoteOp NotesMemory NotesPolicy ProjectedRepresentation RECALL_TOOL_NAMES Representation
-        RepresentationSwitch STATE_KEY SendView TokenEstimator ToolRuntimeContext
+        RepresentationSwitch SQLiteNoteMemory STATE_KEY SendView TokenEstimator ToolRuntimeContext
         VerbatimRepresentation WindowLike add_note_checked apply_note_ops check_messages
         estimate_message_tokens estimate_text_tokens estimate_tokens extract_summary
         get_tool_runtime_context is_compact_note message_chars recall_compacted recall_send
@@ -326,14 +342,15 @@ PUBLIC_ALL: dict[str, list[str]] = {
     """.split(),
     "power_loop.errors": """
         AgentSpecError ArchiveError AsyncHookInSyncContext AsyncToolInSyncContext BlackboardError
-        CancellationRequested ConfigError CorruptRowError HistoryInvariantError HookDirectiveError
-        InteractionNotFoundError InvalidDSN InvalidTablePrefix LLMError LLMNonRetryable
-        LLMRetryExhausted LLMStreamIncomplete LLMTimeout LeaseLostError LoopClosedError MCPError
-        MCPToolError MissingDependencyError NoteRejectedError NotesFullError PowerLoopError
-        ProviderNotAvailable SchemaTooNewError SessionBusy SessionNotFoundError SessionPendingError
-        SpecValidationError StoreAuthError StoreClosedError StoreConnectionLost StoreCorruptError
-        StoreDatabaseMissing StoreError StoreIntegrityError StoreSchemaError StoreUnavailable
-        StructuredOutputError ToolNotFound ToolValidationError WorkspaceViolation
+        CancellationRequested CompactionFailed ConfigError CorruptRowError HistoryInvariantError
+        HookDirectiveError InteractionNotFoundError InvalidDSN InvalidTablePrefix LLMError
+        LLMNonRetryable LLMRetryExhausted LLMStreamIncomplete LLMTimeout LeaseLostError
+        LoopClosedError MCPError MCPToolError MissingDependencyError NoteRejectedError
+        NotesFullError PowerLoopError ProviderNotAvailable SchemaTooNewError SessionBusy
+        SessionNotFoundError SessionPendingError SpecValidationError StoreAuthError StoreClosedError
+        StoreConnectionLost StoreCorruptError StoreDatabaseMissing StoreError StoreIntegrityError
+        StoreSchemaError StoreUnavailable StructuredOutputError ToolNotFound ToolValidationError
+        WorkspaceViolation
     """.split(),
     "power_loop.events": """
         AgentErrorPayload AgentEvent AgentEventBus AgentEventType AutoCompactStatusPayload
@@ -357,12 +374,12 @@ PUBLIC_ALL: dict[str, list[str]] = {
         allowed_directives resolve_hook_point
     """.split(),
     "power_loop.llm": """
-        AnthropicChatConfig CancellationLike CancellationToken EchoLLMService LLMProviderConfig
-        LLMRequest LLMResponse LLMRetryPolicy LLMService LLMServiceBase LLMStreamChunk LLMTokenUsage
-        OpenAICompatibleChatConfig ToolCallAccumulator complete_from_stream
-        create_llm_service_from_config create_llm_service_from_env field_of is_permanent_llm_error
-        message_text normalize_tool_call normalize_usage parse_tool_arguments retry_after_s
-        with_retry
+        AgentMessage AnthropicChatConfig CancellationLike CancellationToken EchoLLMService
+        LLMProviderConfig LLMRequest LLMResponse LLMRetryPolicy LLMService LLMServiceBase
+        LLMStreamChunk LLMTokenUsage MessageRole OpenAICompatibleChatConfig ToolCall
+        ToolCallAccumulator complete_from_stream create_llm_service_from_config
+        create_llm_service_from_env field_of is_permanent_llm_error message_text normalize_tool_call
+        normalize_usage parse_tool_arguments retry_after_s with_retry
     """.split(),
     "power_loop.loop": """
         AgentLoopConfig AgentLoopResult DEFAULT_AGENT_SYSTEM_PROMPT FollowUpQueued LoopMessage
@@ -372,12 +389,12 @@ PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop.store": """
         AppendResult CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow DEFAULT_DB_PATH
         DEFAULT_TABLE_PREFIX Database Dialect FollowUpRow HeldLease IndexSpec KEEP LeaseToken
-        MUTATE_SKIP Maintenance MessageRow MessageState MigrationStep MySQLDialect NewMessage NoteRow
-        PostgresDialect RoundUsage
-        SchemaPolicy SendAccounting SessionKind SessionRow SessionStateRow SessionStatsRow
-        SessionStatus SessionStore SqliteDatabase SqliteDialect SubagentLifecycle TableSpec TimerRow
-        TimerStatus Transaction UsageRoundRow all_table_names connect_database ensure_schema
-        hold_lease new_holder_id open_store provisioning_ddl
+        MAX_SPAWN_DEPTH MUTATE_SKIP Maintenance MessageRow MessageState MigrationStep MySQLDialect
+        NewMessage NoteRow PostgresDialect RoundUsage SchemaPolicy SendAccounting SessionKind
+        SessionRow SessionStateRow SessionStatsRow SessionStatus SessionStore SqliteDatabase
+        SqliteDialect SubagentLifecycle TableSpec TimerRow TimerStatus Transaction UsageRoundRow
+        all_table_names connect_database ensure_schema hold_lease new_holder_id open_store
+        provisioning_ddl
     """.split(),
     "power_loop.structured": """
         StructuredOutputError StructuredOutputSpec extract_json_object parse_structured
@@ -390,12 +407,12 @@ PUBLIC_ALL: dict[str, list[str]] = {
         BASH_TOOL_DEFINITION CORE_TOOL_NAMES DEFAULT_MAX_RESULT_CHARS DEFAULT_SHELL_BACKEND
         EXPLORE_TOOL_NAMES FILE_TOOL_DEFINITIONS FILE_TOOL_NAMES FULL_TOOL_NAMES HumanInputRequired
         LocalShellBackend REQUEST_USER_INPUT_DEFINITION RegisteredTool SESSION_TOOL_DEFINITIONS
-        SESSION_TOOL_NAMES SchemaValidator ShellBackend TOOL_PRESETS ToolCallable ToolDefinition
-        ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext WORKSPACE_TOOL_NAMES Workspace
-        build_registry compile_schema create_default_tool_registry execute_tool_call
-        get_tool_runtime_context register_bash_tool register_file_tools register_request_user_input
-        register_session_tools request_user_input run_shell_command use_tool_runtime_context
-        validate_tool_args
+        SESSION_TOOL_NAMES SchemaValidator ShellBackend TOOL_PRESETS ToolArgsValidator ToolCallable
+        ToolDefinition ToolHandler ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext
+        WORKSPACE_TOOL_NAMES Workspace build_registry compile_schema create_default_tool_registry
+        execute_tool_call get_tool_runtime_context register_bash_tool register_file_tools
+        register_request_user_input register_session_tools request_user_input run_shell_command
+        use_tool_runtime_context validate_tool_args
     """.split(),
 }
 

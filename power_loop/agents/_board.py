@@ -23,6 +23,7 @@ __all__ = [
     "BOARD_TOOL_NAMES",
     "Blackboard",
     "BlackboardEntry",
+    "SqliteBlackboard",
     "StoreBlackboard",
     "register_blackboard_tools",
     "render_entries",
@@ -360,3 +361,13 @@ def register_blackboard_tools(
     ]
     for definition, handler in definitions:
         registry.register(definition, handler, overwrite=overwrite)
+
+
+class SqliteBlackboard(StoreBlackboard):
+    """:class:`StoreBlackboard` under the published name and defaults (at most 60 entries).
+
+    The name is historical: like every store-backed class here it works on SQLite, PostgreSQL and MySQL.
+    """
+
+    def __init__(self, store: SessionStore, *, max_entries: int = 60, max_text_len: int = 2000) -> None:
+        super().__init__(store, max_entries=max_entries, max_text_len=max_text_len)

@@ -38,7 +38,7 @@ from ._fold import (
     extract_summary,
     render_transcript,
 )
-from ._memory import MemoryProvider, MemorySnapshot, NotesMemory, tag_as_memory
+from ._memory import MemoryProvider, MemorySnapshot, NotesMemory, SQLiteNoteMemory, tag_as_memory
 from ._notes import (
     DEFAULT_NOTES_POLICY,
     NOTE_TOOL_NAMES,
@@ -107,6 +107,7 @@ __all__ = [
     "MemorySnapshot",
     "NoteOp",
     "NotesMemory",
+    "SQLiteNoteMemory",
     "NotesPolicy",
     "ProjectedRepresentation",
     "Representation",

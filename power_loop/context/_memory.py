@@ -18,7 +18,7 @@ from ._notes import DEFAULT_NOTES_POLICY, NotesPolicy, render_notes
 if TYPE_CHECKING:
     from ..store import SessionStore
 
-__all__ = ["MemoryProvider", "MemorySnapshot", "NotesMemory", "tag_as_memory"]
+__all__ = ["MemoryProvider", "MemorySnapshot", "NotesMemory", "SQLiteNoteMemory", "tag_as_memory"]
 
 LoopMessage = dict[str, Any]
 
@@ -91,3 +91,13 @@ class NotesMemory:
 
     async def remember(self, *, snapshot: MemorySnapshot, session_id: str | None) -> None:
         return None
+
+
+class SQLiteNoteMemory(NotesMemory):
+    """:class:`NotesMemory` under the published name: the store is required, any backend works."""
+
+    def __init__(self, store: SessionStore, *, policy: NotesPolicy = DEFAULT_NOTES_POLICY) -> None:
+        super().__init__(store, policy=policy)
+
+    def __repr__(self) -> str:
+        return f"SQLiteNoteMemory(policy={self.policy!r})"

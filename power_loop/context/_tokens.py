@@ -212,20 +212,17 @@ class TokenEstimator:
                 self._ratios[str(key)] = _Ratio(bounded, samples)
 
 
-def _units(messages: Sequence[Mapping[str, Any]]) -> list[list[int]]:
-    """Indices grouped so an assistant message with tool calls and its results form one unit."""
-    units: list[list[int]] = []
-    i = 0
-    while i < len(messages):
-        msg = messages[i]
-        unit = [i]
-        i += 1
-        if msg.get("role") == "assistant" and msg.get("tool_calls"):
-            while i < len(messages) and messages[i].get("role") == "tool":
-                unit.append(i)
-                i += 1
-        units.append(unit)
-    return units
+def _exchanges(messages: Sequence[Mapping[str, Any]]) -> list[range]:
+    """Index ranges of user exchanges: a user message and everything up to the next one.
+
+    Messages before the first user message form a leading exchange of their own. Tool results stay
+    with the call that precedes them because a call and its results never straddle a user message.
+    """
+    starts = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    ends = [*starts[1:], len(messages)]
+    return [range(a, b) for a, b in zip(starts, ends, strict=True) if b > a]
 
 
 def trim_history(
@@ -237,16 +234,19 @@ def trim_history(
     estimator: TokenEstimator | None = None,
     model: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Drop the oldest messages until the estimate fits ``max_tokens``; never splits a tool call
-    from its results and never leaves a result without its call.
+    """Drop the oldest user exchanges until the estimate fits ``max_tokens``.
 
-    Leading ``system`` messages are kept when ``keep_system``; the last ``keep_last_n`` units (a unit
-    is one message, or an assistant tool-call message with its results) are always kept, so the
-    result may still exceed ``max_tokens``. Orphan tool results at the start are dropped too.
-    Returns new lists of the same dict objects (the input is not modified).
+    An exchange is a user message with every reply, tool call and tool result up to the next user
+    message, so a call is never split from its results and a trimmed result always starts with a
+    user message (after the leading ``system`` messages, kept when ``keep_system``). The last
+    ``keep_last_n`` exchanges are always kept, so the result may still exceed ``max_tokens``; a
+    budget of 0 returns ``[]``. Returns a new list of the same dict objects (the input is not
+    modified).
     """
     if max_tokens < 0:
         raise ConfigError(f"trim_history max_tokens must be >= 0, got {max_tokens!r}")
+    if max_tokens == 0:
+        return []
 
     def size(msg: Mapping[str, Any]) -> int:
         # Characters with a calibrated estimator, fixed-ratio tokens without: both add up per message.
@@ -265,11 +265,11 @@ def trim_history(
     # Results whose call is not in the body cannot be sent; they go first.
     while body and body[0].get("role") == "tool":
         body.pop(0)
-    units = _units(body)
-    costs = [sum(size(body[j]) for j in unit) for unit in units]
+    exchanges = _exchanges(body)
+    costs = [sum(size(body[j]) for j in ex) for ex in exchanges]
     total = sum(size(m) for m in head) + sum(costs)
     first = 0
-    while len(units) - first > max(0, keep_last_n) and not fits(total):
+    while len(exchanges) - first > max(0, keep_last_n) and not fits(total):
         total -= costs[first]
         first += 1
-    return [*head, *(body[j] for unit in units[first:] for j in unit)]
+    return [*head, *(body[j] for ex in exchanges[first:] for j in ex)]

@@ -33,8 +33,10 @@ if TYPE_CHECKING:
         create_llm_service_from_env,
     )
     from ._echo import EchoLLMService
+    from ._messages import AgentMessage, MessageRole, ToolCall
 
 __all__ = [
+    "AgentMessage",
     "AnthropicChatConfig",
     "CancellationLike",
     "CancellationToken",
@@ -47,7 +49,9 @@ __all__ = [
     "LLMServiceBase",
     "LLMStreamChunk",
     "LLMTokenUsage",
+    "MessageRole",
     "OpenAICompatibleChatConfig",
+    "ToolCall",
     "ToolCallAccumulator",
     "complete_from_stream",
     "create_llm_service_from_config",
@@ -70,6 +74,9 @@ _LAZY = {
     "create_llm_service_from_config": "._config",
     "create_llm_service_from_env": "._config",
     "EchoLLMService": "._echo",
+    "AgentMessage": "._messages",
+    "MessageRole": "._messages",
+    "ToolCall": "._messages",
 }
 
 

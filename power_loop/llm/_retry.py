@@ -191,8 +191,21 @@ async def _sleep_cancellable(
     token.raise_if_cancelled()
 
 
+def _takes_attempt(call: Callable[..., Awaitable[T]]) -> bool:
+    """Whether ``call`` accepts the attempt number; the published shape is a zero-argument callable."""
+    try:
+        signature = inspect.signature(call)
+    except (TypeError, ValueError):  # builtins without a signature: assume the published shape
+        return False
+    try:
+        signature.bind(1)
+    except TypeError:
+        return False
+    return True
+
+
 async def with_retry(
-    call: Callable[[int], Awaitable[T]],
+    call: Callable[[int], Awaitable[T]] | Callable[[], Awaitable[T]],
     *,
     policy: LLMRetryPolicy | None = None,
     token: CancellationLike = None,
@@ -202,6 +215,8 @@ async def with_retry(
 ) -> T:
     """Run ``call(attempt)`` (attempt starts at 1) until it succeeds, under ``policy``.
 
+    ``call`` may also take no argument (the published call shape): it is then called as ``call()``.
+
     Raises :class:`LLMTimeout` when the total deadline passes (an in-flight attempt is abandoned, a
     sleep that would cross the deadline is not started), :class:`LLMNonRetryable` (from the original)
     on a permanent error, :class:`LLMRetryExhausted` (from the last error) after ``max_attempts``, and
@@ -210,6 +225,7 @@ async def with_retry(
     """
     pol = policy if policy is not None else LLMRetryPolicy()
     tok = CancellationToken.from_any(token)
+    with_attempt = _takes_attempt(call)
     total = pol.total_timeout
     start = clock()
 
@@ -224,7 +240,8 @@ async def with_retry(
         if remaining is not None and remaining <= 0:
             raise timeout(attempt - 1)
         try:
-            return await _race(call(attempt), remaining, sleep)
+            pending = call(attempt) if with_attempt else call()  # type: ignore[call-arg]
+            return await _race(pending, remaining, sleep)
         except _AttemptTimedOut:
             raise timeout(attempt) from None
         except CancellationRequested:

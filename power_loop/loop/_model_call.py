@@ -21,7 +21,7 @@ from ..events import (
 from ..hooks import HookDirective as HD
 from ..hooks import HookPoint as HP
 from ..hooks import LlmBeforeCtx
-from ..llm import LLMRequest, LLMResponse, complete_from_stream, with_retry
+from ..llm import LLMRequest, LLMResponse, LLMTokenUsage, complete_from_stream, with_retry
 from ._streaming import publish_tool_call_deltas, text_delta_callback
 
 if TYPE_CHECKING:
@@ -166,18 +166,32 @@ class _Attempt:
                 round_index=round_index,
             )
             raise
+        duration_ms = (time.perf_counter() - started) * 1000.0
         s.emit(
             ET.LLM_CALL_COMPLETED,
-            lambda: LlmCallCompletedPayload(
-                call_id=call_id,
-                round_index=round_index,
-                attempt=n,
-                model=model,
-                duration_ms=(time.perf_counter() - started) * 1000.0,
-            ),
+            lambda: _completed_payload(call_id, round_index, n, model, duration_ms, response.token_usage),
             round_index=round_index,
         )
         return response
+
+
+def _completed_payload(
+    call_id: str, round_index: int, attempt: int, model: str, duration_ms: float, usage: LLMTokenUsage
+) -> LlmCallCompletedPayload:
+    """The payload of a successful call, with the token counts of that call alone."""
+    total = usage.total_tokens
+    if total is None and usage.prompt_tokens is not None and usage.completion_tokens is not None:
+        total = usage.prompt_tokens + usage.completion_tokens
+    return LlmCallCompletedPayload(
+        call_id=call_id,
+        round_index=round_index,
+        attempt=attempt,
+        model=model,
+        duration_ms=duration_ms,
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=total,
+    )
 
 
 def _on_retry(s: SendState, round_index: int) -> Callable[[int, BaseException, float], None]:

@@ -49,6 +49,7 @@ from ._schema import (
     ensure_schema,
     provisioning_ddl,
 )
+from ._sessions import MAX_SPAWN_DEPTH
 from ._sqlite import SqliteDatabase, SqliteDialect
 from ._store import SessionStore
 
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from ._postgres import PostgresDialect
 
 __all__ = [
+    "MAX_SPAWN_DEPTH",
     "CURRENT_SCHEMA_VERSION",
     "DEFAULT_DB_PATH",
     "DEFAULT_TABLE_PREFIX",

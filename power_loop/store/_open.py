@@ -11,6 +11,7 @@ from ..errors import InvalidDSN
 from ._dsn import redact_dsn
 from ._port import Database
 from ._schema import SchemaPolicy, ensure_schema, validate_table_prefix
+from ._sessions import MAX_SPAWN_DEPTH
 from ._sqlite import SqliteDatabase
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ async def open_store(
     *,
     table_prefix: str = DEFAULT_TABLE_PREFIX,
     schema: SchemaPolicy | str | None = None,
-    max_spawn_depth: int = 3,
+    max_spawn_depth: int = MAX_SPAWN_DEPTH,
 ) -> SessionStore:
     """Open the store a DSN names and make sure its schema is in place.
 

@@ -12,7 +12,10 @@ from ._port import Database, Row, Transaction
 from ._rows import SessionKind, SessionRow, SessionStatus, SubagentLifecycle, decode_json
 from ._schema import SCHEMA_TABLES
 
-__all__ = ["SessionRepository", "session_row"]
+__all__ = ["MAX_SPAWN_DEPTH", "SessionRepository", "session_row"]
+
+MAX_SPAWN_DEPTH = 3
+"""Default limit of sub-agent nesting: a spawn deeper than this is refused."""
 
 SESSION_COLS = (
     "session_id, created_at, updated_at, system_prompt, model, config_json, status, kind, "

@@ -45,7 +45,7 @@ from ._rows import (
     UsageRoundRow,
 )
 from ._schema import CURRENT_SCHEMA_VERSION
-from ._sessions import SessionRepository
+from ._sessions import MAX_SPAWN_DEPTH, SessionRepository
 from ._state import RuntimeStateRepository, SharedStateRepository
 from ._stats import StatsRepository
 from ._timers import TimerRepository
@@ -63,7 +63,9 @@ class SessionStore:
     its prefixed name.
     """
 
-    def __init__(self, db: Database, *, table_prefix: str = "pl_", max_spawn_depth: int = 3) -> None:
+    def __init__(
+        self, db: Database, *, table_prefix: str = "pl_", max_spawn_depth: int = MAX_SPAWN_DEPTH
+    ) -> None:
         ctx = StoreContext(db, table_prefix)
         self._db = db
         self._closed = False

@@ -24,6 +24,7 @@ from ._human import (
     register_request_user_input,
     request_user_input,
 )
+from ._protocols import ToolArgsValidator, ToolHandler
 from ._registry import RegisteredTool, ToolCallable, ToolRegistry, build_registry
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ __all__ = [
     "ShellBackend",
     "ToolCallable",
     "ToolDefinition",
+    "ToolArgsValidator",
+    "ToolHandler",
     "ToolHandlerResult",
     "ToolOutcome",
     "ToolRegistry",

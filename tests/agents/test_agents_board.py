@@ -173,3 +173,16 @@ async def test_board_tools(tmp_path: Path):
             register_blackboard_tools(ToolRegistry(), board, "ok", default_kind="idea")
     finally:
         await store.close()
+
+
+async def test_sqlite_blackboard_is_the_store_board_with_published_defaults(store):
+    from power_loop import SqliteBlackboard
+
+    board = SqliteBlackboard(store)
+    assert isinstance(board, StoreBlackboard) and isinstance(board, Blackboard)
+    assert (board.max_entries, board.max_text_len) == (60, 2000)
+    for i in range(60):
+        await board.post("pub", text=f"entry {i}")
+    with pytest.raises(BlackboardError):
+        await board.post("pub", text="one too many")
+    assert len(await board.read("pub")) == 60

@@ -219,7 +219,21 @@ class _Broken:
         raise RuntimeError("summariser down")
 
 
-@pytest.mark.parametrize("strategy, reason", [(_Slow(), "timeout"), (_Broken(), "RuntimeError")])
+class _Refusing:
+    keep_last_sends = 1
+    trigger_ratio = 0.5
+    fold_id = "refusing"
+
+    async def fold(self, context: FoldContext) -> FoldResult | None:
+        from power_loop import CompactionFailed
+
+        raise CompactionFailed("cannot summarise this")
+
+
+@pytest.mark.parametrize(
+    "strategy, reason",
+    [(_Slow(), "timeout"), (_Broken(), "RuntimeError"), (_Refusing(), "CompactionFailed: cannot summarise")],
+)
 async def test_failed_folds_skip_with_an_event(store: SessionStore, strategy: Any, reason: str) -> None:
     bus = AgentEventBus()
     seen: list[Any] = []

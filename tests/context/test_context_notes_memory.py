@@ -242,3 +242,17 @@ async def test_memory_recalled_hook_filters_or_skips(store: SessionStore, direct
         assert request == [{"role": "user", "content": "hi"}]
     else:
         assert request[-1] == {"role": "user", "content": "<memory>\nB\n</memory>", "name": "memory_b"}
+
+
+async def test_sqlite_note_memory_is_notes_memory_with_a_required_store(store: SessionStore) -> None:
+    from power_loop import SQLiteNoteMemory
+
+    sid = await store.create_session()
+    await store.add_note(sid, "likes tea")
+    memory = SQLiteNoteMemory(store)
+    assert isinstance(memory, NotesMemory) and isinstance(memory, MemoryProvider)
+    assert repr(memory).startswith("SQLiteNoteMemory(")
+    recalled = await memory.recall(messages=[], session_id=sid)
+    assert recalled and "likes tea" in recalled[0]["content"]
+    with pytest.raises(TypeError):
+        SQLiteNoteMemory()  # type: ignore[call-arg]

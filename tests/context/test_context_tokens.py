@@ -138,27 +138,37 @@ def _history(spec: list[int]) -> list[dict[str, Any]]:
 def test_trim_history_never_splits_pairs(spec: list[int], budget: int, keep: int) -> None:
     messages = _history(spec)
     trimmed = trim_history(messages, budget, keep_last_n=keep)
+    if budget == 0:
+        assert trimmed == []
+        return
     assert trimmed[0] == {"role": "system", "content": "sys"}
     assert check_messages(trimmed[1:]) is None
     # A suffix of the original: trimming only ever drops from the front.
     assert trimmed[1:] == messages[len(messages) - len(trimmed) + 1 :]
-    units_left = sum(1 for m in trimmed[1:] if m["role"] != "tool")
-    if len(trimmed) < len(messages):  # it only stops trimming once it fits or hits the protected tail
-        assert estimate_tokens(trimmed) <= budget or units_left <= keep
-    elif estimate_tokens(messages) > budget:
-        assert units_left <= keep
+    exchanges_left = sum(1 for m in trimmed[1:] if m["role"] == "user")
+    if len(trimmed) < len(messages):
+        # Whole exchanges go: what is left starts with a user message (or nothing is left).
+        assert len(trimmed) == 1 or trimmed[1]["role"] == "user"
+        # It only stops trimming once it fits or hits the protected tail.
+        assert estimate_tokens(trimmed) <= budget or exchanges_left <= keep
 
 
-def test_trim_history_fits_budget_and_respects_keep_last() -> None:
+def test_trim_history_counts_user_exchanges_and_budget_zero_is_empty() -> None:
+    # system, (user, assistant), (user, calls+results, assistant), (user, assistant)
     messages = _history([0, -1, 0, 2, -1, 0, -1])
     full = estimate_tokens(messages)
     assert trim_history(messages, full) == messages
-    small = trim_history(messages, 25, keep_last_n=1)
-    assert small[-1] == messages[-1] and len(small) == 2
-    kept = trim_history(messages, 0, keep_last_n=3)
-    assert kept[1:] == messages[-3:]
-    no_system = trim_history(messages, 0, keep_system=False, keep_last_n=1)
-    assert no_system == [messages[-1]]
+    assert trim_history(messages, 0) == []
+    one = trim_history(messages, 25, keep_last_n=1)
+    assert one == [messages[0], *messages[-2:]]
+    assert one[1]["role"] == "user"
+    two = trim_history(messages, 25, keep_last_n=2)
+    assert two[1]["role"] == "user" and two[1:] == messages[3:]
+    no_system = trim_history(messages, 1, keep_system=False, keep_last_n=1)
+    assert no_system == messages[-2:]
+    # A history opening with an assistant greeting loses it first, never leaving it at the front.
+    greeted = [messages[0], {"role": "assistant", "content": "hello " * 40}, *messages[1:]]
+    assert trim_history(greeted, full)[1]["role"] == "user"
     calibrated = TokenEstimator(default_chars_per_token=2.0)
     assert len(trim_history(messages, 100, estimator=calibrated)) <= len(trim_history(messages, 100))
     with pytest.raises(ConfigError):

@@ -348,3 +348,31 @@ async def test_event_sources_cancel_retry() -> None:
     with pytest.raises(CancellationRequested):
         await with_retry(call, token=stop, on_retry=on_retry, sleep=clock.sleep, clock=clock)
     assert attempts == [1]
+
+
+async def test_with_retry_accepts_the_published_zero_argument_call() -> None:
+    from power_loop import LLMRetryPolicy, with_retry
+
+    calls: list[str] = []
+
+    async def flaky() -> str:
+        calls.append("x")
+        if len(calls) < 3:
+            raise ConnectionError("try again")
+        return "ok"
+
+    async def no_sleep(_s: float) -> None:
+        return None
+
+    policy = LLMRetryPolicy(max_attempts=3, backoff_initial=0.0, total_timeout=None)
+    assert await with_retry(flaky, policy=policy, sleep=no_sleep) == "ok"
+    assert len(calls) == 3
+
+    attempts: list[int] = []
+
+    async def numbered(attempt: int) -> int:
+        attempts.append(attempt)
+        return attempt
+
+    assert await with_retry(numbered, policy=policy, sleep=no_sleep) == 1
+    assert attempts == [1]

@@ -353,3 +353,27 @@ async def test_failed_tool_emits_failed_then_completed(make_loop):
     await loop.send("hi", await loop.new_session())
     assert [e.type for e in events] == [AgentEventType.TOOL_CALL_FAILED, AgentEventType.TOOL_CALL_COMPLETED]
     assert events[1].data.failed is True
+
+
+async def test_llm_call_completed_carries_the_token_counts_of_that_call(make_loop):
+    from power_loop import LLMTokenUsage
+
+    bus = AgentEventBus()
+    done = []
+    bus.subscribe(AgentEventType.LLM_CALL_COMPLETED, done.append)
+    llm = ScriptedLLM(
+        [
+            ScriptedLLM.tool_call(
+                "t", {"x": "a"}, usage=LLMTokenUsage(prompt_tokens=30, completion_tokens=7)
+            ),
+            ScriptedLLM.text(
+                "ok", usage=LLMTokenUsage(prompt_tokens=41, completion_tokens=2, total_tokens=43)
+            ),
+        ]
+    )
+    loop = make_loop(llm=llm, event_bus=bus, tool_registry=make_tools(t=lambda x: x))
+    sid = await loop.new_session()
+    await loop.send("hi", sid)
+    counts = [(e.data.prompt_tokens, e.data.completion_tokens, e.data.total_tokens) for e in done]
+    assert counts == [(30, 7, 37), (41, 2, 43)]
+    assert all(e.data.success for e in done)
