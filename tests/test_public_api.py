@@ -255,43 +255,45 @@ PUBLIC_ALL: dict[str, list[str]] = {
         AgentErrorPayload AgentEvent AgentEventBus AgentEventType AgentHooks AgentLoopConfig
         AgentLoopResult AgentMessage AgentSpec AgentSpecError AgenticFold AnthropicChatConfig
         ArchiveError AsyncHookInSyncContext AsyncToolInSyncContext AutoCompactStatusPayload
-        BaseEventPayload BaseHookCtx Blackboard BlackboardEntry BlackboardError
+        BUILTIN_SECTIONS BaseEventPayload BaseHookCtx Blackboard BlackboardEntry BlackboardError
         BudgetExceededStatusPayload CORE_TOOL_NAMES CancellationLike CancellationRequested
         CancellationToken CompactAfterCtx CompactBeforeCtx CompactionFailed ConfigError
         ContextPipeline CorruptRowError DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_DB_PATH
-        DEFAULT_NOTES_POLICY DEFAULT_SHELL_BACKEND DEFAULT_TABLE_PREFIX EXPLORE_TOOL_NAMES
-        EventBusProtocol EventHandler EventStream FULL_TOOL_NAMES FoldContext FoldResult
-        FoldStrategy FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError
-        HitRoundLimitStatusPayload HookDirective HookDirectiveError HookHandler HookPoint
-        HumanInputRequired InputRequestedPayload InteractionNotFoundError InvalidDSN
-        InvalidTablePrefix LLMError LLMNonRetryable LLMProviderConfig LLMRequest LLMResponse
-        LLMRetryExhausted LLMRetryPolicy LLMService LLMStreamChunk LLMStreamIncomplete
-        LLMSummaryFold LLMTimeout LLMTokenUsage LeaseLostError LeaseToken LlmAfterCtx LlmBeforeCtx
-        LlmCallCompletedPayload LlmCallStartedPayload LlmDegradedPayload LlmRetryAttemptedPayload
-        LocalShellBackend LoopCancelledPayload LoopClosedError LoopMessage LoopStatus
-        MAX_SPAWN_DEPTH MCPError MCPToolError MemoryFailedPayload MemoryProvider MemoryRecalledCtx
-        MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState
-        MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow NotesFullError
-        NotesMemory NotesPolicy OpenAICompatibleChatConfig PhaseEventPayload PowerLoopError
-        ProjectedRepresentation ProviderNotAvailable Representation RoundCompletedPayload
-        RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload RoundToolsPresentPayload
-        RoundUsageStatusPayload SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy
-        SchemaTooNewError SendCompletedPayload SessionBusy SessionEndCtx SessionEndedPayload
-        SessionKind SessionNotFoundError SessionPendingError SessionRow SessionStartCtx
-        SessionStartedPayload SessionStateRow SessionStatsRow SessionStatus SessionStore
-        ShellBackend SpecValidationError SqliteBlackboard StatefulAgentLoop StatefulResult
-        StatusChangedPayload StoreAuthError StoreBlackboard StoreClosedError StoreConnectionLost
-        StoreCorruptError StoreDatabaseMissing StoreError StoreIntegrityError StoreSchemaError
-        StoreUnavailable StreamCompletedPayload StreamDeltaPayload StreamStartedPayload
-        StructuredOutputError StructuredOutputSpec SubagentCompletedPayload SubagentLifecycle
-        SubagentLimitPayload SubagentTaskStartPayload SubagentTextPayload SyncCallInEventLoopError
-        SystemLogPayload TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow TimerRunner
+        DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_NOTES_POLICY DEFAULT_SHELL_BACKEND
+        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TABLE_PREFIX EXPLORE_TOOL_NAMES EventBusProtocol
+        EventHandler EventStream FULL_TOOL_NAMES FoldContext FoldResult FoldStrategy
+        FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError HitRoundLimitStatusPayload
+        HookDirective HookDirectiveError HookHandler HookPoint HumanInputRequired
+        InputRequestedPayload InteractionNotFoundError InvalidDSN InvalidTablePrefix LLMError
+        LLMNonRetryable LLMProviderConfig LLMRequest LLMResponse LLMRetryExhausted LLMRetryPolicy
+        LLMService LLMStreamChunk LLMStreamIncomplete LLMSummaryFold LLMTimeout LLMTokenUsage
+        LeaseLostError LeaseToken LlmAfterCtx LlmBeforeCtx LlmCallCompletedPayload
+        LlmCallStartedPayload LlmDegradedPayload LlmRetryAttemptedPayload LocalShellBackend
+        LoopCancelledPayload LoopClosedError LoopMessage LoopStatus MAX_SPAWN_DEPTH MCPError
+        MCPToolError MemoryFailedPayload MemoryProvider MemoryRecalledCtx MemoryRecalledPayload
+        MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState MissingDependencyError
+        NewMessage NoteOp NoteRejectedError NoteRow NotesFullError NotesMemory NotesPolicy
+        OpenAICompatibleChatConfig PhaseEventPayload PowerLoopError ProjectedRepresentation
+        ProviderNotAvailable Representation RoundCompletedPayload RoundDecideCtx RoundEndCtx
+        RoundStartCtx RoundStartedPayload RoundToolsPresentPayload RoundUsageStatusPayload
+        SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy SchemaTooNewError
+        SendCompletedPayload SessionBusy SessionEndCtx SessionEndedPayload SessionKind
+        SessionNotFoundError SessionPendingError SessionRow SessionStartCtx SessionStartedPayload
+        SessionStateRow SessionStatsRow SessionStatus SessionStore ShellBackend SpecValidationError
+        SqliteBlackboard StatefulAgentLoop StatefulResult StatusChangedPayload StoreAuthError
+        StoreBlackboard StoreClosedError StoreConnectionLost StoreCorruptError StoreDatabaseMissing
+        StoreError StoreIntegrityError StoreSchemaError StoreUnavailable StreamCompletedPayload
+        StreamDeltaPayload StreamStartedPayload StructuredOutputError StructuredOutputSpec
+        SubagentCompletedPayload SubagentLifecycle SubagentLimitPayload SubagentTaskStartPayload
+        SubagentTextPayload SyncCallInEventLoopError SystemLogPayload SystemPromptBuilder
+        SystemPromptContext TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow TimerRunner
         TodoUpdatedPayload TokenEstimator ToolAfterCtx ToolArgsValidator ToolBeforeCtx ToolCall
         ToolCallCompletedPayload ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload
         ToolDefinition ToolErrorCtx ToolHandler ToolHandlerResult ToolNotFound ToolOutcome
         ToolRegistry ToolRuntimeContext ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx
         UsageUpdatedPayload UserNotificationPayload VerbatimRepresentation WorkspaceViolation
-        __version__ build_registry create_default_tool_registry create_llm_service_from_config
+        __version__ build_agent_system_prompt build_explore_subagent_system_prompt build_registry
+        build_subagent_system_prompt create_default_tool_registry create_llm_service_from_config
         create_llm_service_from_env estimate_text_tokens estimate_tokens format_timer_message
         format_tool_catalog get_tool_runtime_context open_store parse_structured
         register_blackboard_tools register_request_user_input register_spawn_agent render_entries
@@ -382,8 +384,11 @@ PUBLIC_ALL: dict[str, list[str]] = {
         normalize_usage parse_tool_arguments retry_after_s with_retry
     """.split(),
     "power_loop.loop": """
-        AgentLoopConfig AgentLoopResult DEFAULT_AGENT_SYSTEM_PROMPT FollowUpQueued LoopMessage
-        LoopStatus StatefulAgentLoop StatefulResult SyncCallInEventLoopError TimerRunner
+        AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS DEFAULT_AGENT_SYSTEM_PROMPT
+        DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_SUBAGENT_SYSTEM_PROMPT FollowUpQueued
+        LoopMessage LoopStatus SectionRenderer StatefulAgentLoop StatefulResult
+        SyncCallInEventLoopError SystemPromptBuilder SystemPromptContext TimerRunner
+        build_agent_system_prompt build_explore_subagent_system_prompt build_subagent_system_prompt
         format_timer_message format_tool_catalog
     """.split(),
     "power_loop.store": """

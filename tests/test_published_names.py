@@ -61,14 +61,12 @@ PUBLISHED_ALL = """
 #: prompt builders, the phase pipeline, sinks, the legacy dict hook API, projection rows).
 NOT_YET = set(
     """
-    AgentPipeline AgentRunner BUILTIN_SECTIONS BackgroundRuntimeProjector
-    DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS
-    HookContext HookManagerProtocol HookResult LOAD_SKILL_DEFINITION MessageSink NullSink
-    PhaseContext PhaseResult ProjectMessageRow ProjectedRow ProjectedSend RUN_AGENT_DEFINITION
-    RuntimeEnv RuntimeEnvError RuntimeMessage RuntimeProjector SQLiteSink SkillLoader
-    SystemPromptBuilder SystemPromptContext TodoRuntimeProjector build_agent_system_prompt
-    build_explore_subagent_system_prompt build_subagent_system_prompt default_runtime_projectors
-    get_default_loader get_tool_definitions phase register_skill_tools runtime_env_context
+    AgentPipeline AgentRunner BackgroundRuntimeProjector DEFAULT_TOOL_HANDLERS HookContext
+    HookManagerProtocol HookResult LOAD_SKILL_DEFINITION MessageSink NullSink PhaseContext
+    PhaseResult ProjectMessageRow ProjectedRow ProjectedSend RUN_AGENT_DEFINITION RuntimeEnv
+    RuntimeEnvError RuntimeMessage RuntimeProjector SQLiteSink SkillLoader TodoRuntimeProjector
+    default_runtime_projectors get_default_loader get_tool_definitions phase register_skill_tools
+    runtime_env_context
 """.split()
 )
 

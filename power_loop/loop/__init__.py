@@ -1,5 +1,8 @@
 """The agent loop: `StatefulAgentLoop`, its configuration and results."""
 
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
 from ._loop import StatefulAgentLoop
 from ._prompt import DEFAULT_AGENT_SYSTEM_PROMPT, format_tool_catalog
 from ._sync import SyncCallInEventLoopError
@@ -12,6 +15,19 @@ from ._types import (
     LoopStatus,
     StatefulResult,
 )
+
+if TYPE_CHECKING:
+    from ._prompt_builder import (
+        BUILTIN_SECTIONS,
+        DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT,
+        DEFAULT_SUBAGENT_SYSTEM_PROMPT,
+        SectionRenderer,
+        SystemPromptBuilder,
+        SystemPromptContext,
+        build_agent_system_prompt,
+        build_explore_subagent_system_prompt,
+        build_subagent_system_prompt,
+    )
 
 __all__ = [
     "DEFAULT_AGENT_SYSTEM_PROMPT",
@@ -26,4 +42,31 @@ __all__ = [
     "TimerRunner",
     "format_timer_message",
     "format_tool_catalog",
+    "BUILTIN_SECTIONS",
+    "DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT",
+    "DEFAULT_SUBAGENT_SYSTEM_PROMPT",
+    "SectionRenderer",
+    "SystemPromptBuilder",
+    "SystemPromptContext",
+    "build_agent_system_prompt",
+    "build_explore_subagent_system_prompt",
+    "build_subagent_system_prompt",
 ]
+
+# The prompt builder loads on first use: constructing and running a loop does not need it.
+_LAZY = {
+    name: "._prompt_builder"
+    for name in (
+        "BUILTIN_SECTIONS",
+        "DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT",
+        "DEFAULT_SUBAGENT_SYSTEM_PROMPT",
+        "SectionRenderer",
+        "SystemPromptBuilder",
+        "SystemPromptContext",
+        "build_agent_system_prompt",
+        "build_explore_subagent_system_prompt",
+        "build_subagent_system_prompt",
+    )
+}
+
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

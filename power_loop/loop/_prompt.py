@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-if TYPE_CHECKING:
-    from ..tools import ToolRegistry
+from ..tools import ToolDefinition, ToolRegistry
 
-__all__ = ["DEFAULT_AGENT_SYSTEM_PROMPT", "build_system_prompt", "format_tool_catalog"]
+__all__ = [
+    "DEFAULT_AGENT_SYSTEM_PROMPT",
+    "ToolsLike",
+    "build_system_prompt",
+    "format_tool_catalog",
+    "tool_entries",
+]
+
+ToolsLike = ToolRegistry | Iterable[ToolDefinition | Mapping[str, Any]]
+"""A registry, tool definitions, or tool dicts in the OpenAI shape."""
 
 DEFAULT_AGENT_SYSTEM_PROMPT = (
     "You are a capable assistant embedded in an application. Answer directly and accurately. "
@@ -17,11 +26,29 @@ DEFAULT_AGENT_SYSTEM_PROMPT = (
 )
 
 
-def format_tool_catalog(registry: ToolRegistry, *, header: str = "# Available Tools") -> str:
-    """A short, human-readable list of tools (names and descriptions; schemas travel separately)."""
+def tool_entries(tools: ToolsLike) -> list[tuple[str, str]]:
+    """``(name, description)`` of a registry, definitions or OpenAI-style tool dicts."""
+    items: Iterable[ToolDefinition | Mapping[str, Any]] = (
+        tools.definitions() if isinstance(tools, ToolRegistry) else tools
+    )
+    out: list[tuple[str, str]] = []
+    for item in items:
+        if isinstance(item, ToolDefinition):
+            out.append((item.name, item.description))
+            continue
+        inner = item.get("function")
+        function = inner if isinstance(inner, Mapping) else item
+        out.append((str(function.get("name", "")), str(function.get("description", "") or "")))
+    return out
+
+
+def format_tool_catalog(tools: ToolsLike, *, header: str = "# Available Tools") -> str:
+    """``header`` then one ``- **name**: description`` line per tool (schemas travel separately).
+
+    ``tools`` is a ``ToolRegistry``, ``ToolDefinition``s, or tool dicts in the OpenAI shape.
+    """
     lines = [header, ""]
-    for definition in registry.definitions():
-        lines.append(f"- **{definition.name}**: {definition.description}")
+    lines.extend(f"- **{name}**: {description}" for name, description in tool_entries(tools))
     return "\n".join(lines)
 
 
