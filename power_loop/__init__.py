@@ -213,6 +213,10 @@ if TYPE_CHECKING:
         validate_tool_args as validate_tool_args,
         ToolArgsValidator as ToolArgsValidator,
         ToolHandler as ToolHandler,
+        LOAD_SKILL_DEFINITION as LOAD_SKILL_DEFINITION,
+        SkillLoader as SkillLoader,
+        get_default_loader as get_default_loader,
+        register_skill_tools as register_skill_tools,
     )
     from .structured import (
         StructuredOutputSpec as StructuredOutputSpec,
@@ -498,6 +502,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "validate_tool_args",
         "ToolArgsValidator",
         "ToolHandler",
+        "LOAD_SKILL_DEFINITION",
+        "SkillLoader",
+        "get_default_loader",
+        "register_skill_tools",
     ),
     "structured": (
         "StructuredOutputSpec",

@@ -267,27 +267,28 @@ PUBLIC_ALL: dict[str, list[str]] = {
         InputRequestedPayload InteractionNotFoundError InvalidDSN InvalidTablePrefix LLMError
         LLMNonRetryable LLMProviderConfig LLMRequest LLMResponse LLMRetryExhausted LLMRetryPolicy
         LLMService LLMStreamChunk LLMStreamIncomplete LLMSummaryFold LLMTimeout LLMTokenUsage
-        LeaseLostError LeaseToken LlmAfterCtx LlmBeforeCtx LlmCallCompletedPayload
-        LlmCallStartedPayload LlmDegradedPayload LlmRetryAttemptedPayload LocalShellBackend
-        LoopCancelledPayload LoopClosedError LoopMessage LoopStatus MAX_SPAWN_DEPTH MCPError
-        MCPToolError MemoryFailedPayload MemoryProvider MemoryRecalledCtx MemoryRecalledPayload
-        MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState MissingDependencyError
-        NewMessage NoteOp NoteRejectedError NoteRow NotesFullError NotesMemory NotesPolicy
-        OpenAICompatibleChatConfig PhaseEventPayload PowerLoopError ProjectedRepresentation
-        ProviderNotAvailable Representation RoundCompletedPayload RoundDecideCtx RoundEndCtx
-        RoundStartCtx RoundStartedPayload RoundToolsPresentPayload RoundUsageStatusPayload
-        SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy SchemaTooNewError
-        SendCompletedPayload SessionBusy SessionEndCtx SessionEndedPayload SessionKind
-        SessionNotFoundError SessionPendingError SessionRow SessionStartCtx SessionStartedPayload
-        SessionStateRow SessionStatsRow SessionStatus SessionStore ShellBackend SpecValidationError
-        SqliteBlackboard StatefulAgentLoop StatefulResult StatusChangedPayload StoreAuthError
-        StoreBlackboard StoreClosedError StoreConnectionLost StoreCorruptError StoreDatabaseMissing
-        StoreError StoreIntegrityError StoreSchemaError StoreUnavailable StreamCompletedPayload
-        StreamDeltaPayload StreamStartedPayload StructuredOutputError StructuredOutputSpec
-        SubagentCompletedPayload SubagentLifecycle SubagentLimitPayload SubagentTaskStartPayload
-        SubagentTextPayload SyncCallInEventLoopError SystemLogPayload SystemPromptBuilder
-        SystemPromptContext TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow TimerRunner
-        TodoUpdatedPayload TokenEstimator ToolAfterCtx ToolArgsValidator ToolBeforeCtx ToolCall
+        LOAD_SKILL_DEFINITION LeaseLostError LeaseToken LlmAfterCtx LlmBeforeCtx
+        LlmCallCompletedPayload LlmCallStartedPayload LlmDegradedPayload LlmRetryAttemptedPayload
+        LocalShellBackend LoopCancelledPayload LoopClosedError LoopMessage LoopStatus
+        MAX_SPAWN_DEPTH MCPError MCPToolError MemoryFailedPayload MemoryProvider MemoryRecalledCtx
+        MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState
+        MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow NotesFullError
+        NotesMemory NotesPolicy OpenAICompatibleChatConfig PhaseEventPayload PowerLoopError
+        ProjectedRepresentation ProviderNotAvailable Representation RoundCompletedPayload
+        RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload RoundToolsPresentPayload
+        RoundUsageStatusPayload SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy
+        SchemaTooNewError SendCompletedPayload SessionBusy SessionEndCtx SessionEndedPayload
+        SessionKind SessionNotFoundError SessionPendingError SessionRow SessionStartCtx
+        SessionStartedPayload SessionStateRow SessionStatsRow SessionStatus SessionStore
+        ShellBackend SkillLoader SpecValidationError SqliteBlackboard StatefulAgentLoop
+        StatefulResult StatusChangedPayload StoreAuthError StoreBlackboard StoreClosedError
+        StoreConnectionLost StoreCorruptError StoreDatabaseMissing StoreError StoreIntegrityError
+        StoreSchemaError StoreUnavailable StreamCompletedPayload StreamDeltaPayload
+        StreamStartedPayload StructuredOutputError StructuredOutputSpec SubagentCompletedPayload
+        SubagentLifecycle SubagentLimitPayload SubagentTaskStartPayload SubagentTextPayload
+        SyncCallInEventLoopError SystemLogPayload SystemPromptBuilder SystemPromptContext
+        TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow TimerRunner TodoUpdatedPayload
+        TokenEstimator ToolAfterCtx ToolArgsValidator ToolBeforeCtx ToolCall
         ToolCallCompletedPayload ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload
         ToolDefinition ToolErrorCtx ToolHandler ToolHandlerResult ToolNotFound ToolOutcome
         ToolRegistry ToolRuntimeContext ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx
@@ -295,10 +296,10 @@ PUBLIC_ALL: dict[str, list[str]] = {
         __version__ build_agent_system_prompt build_explore_subagent_system_prompt build_registry
         build_subagent_system_prompt create_default_tool_registry create_llm_service_from_config
         create_llm_service_from_env estimate_text_tokens estimate_tokens format_timer_message
-        format_tool_catalog get_tool_runtime_context open_store parse_structured
-        register_blackboard_tools register_request_user_input register_spawn_agent render_entries
-        render_notes request_user_input run_agent_spec tag_as_memory trim_history validate_tool_args
-        with_retry
+        format_tool_catalog get_default_loader get_tool_runtime_context open_store parse_structured
+        register_blackboard_tools register_request_user_input register_skill_tools
+        register_spawn_agent render_entries render_notes request_user_input run_agent_spec
+        tag_as_memory trim_history validate_tool_args with_retry
     """.split(),
     "power_loop.agents": """
         AgentSpec BOARD_TOOL_NAMES Blackboard BlackboardEntry DEFAULT_DELEGATE_PROMPT
@@ -411,13 +412,14 @@ PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop.tools": """
         BASH_TOOL_DEFINITION CORE_TOOL_NAMES DEFAULT_MAX_RESULT_CHARS DEFAULT_SHELL_BACKEND
         EXPLORE_TOOL_NAMES FILE_TOOL_DEFINITIONS FILE_TOOL_NAMES FULL_TOOL_NAMES HumanInputRequired
-        LocalShellBackend REQUEST_USER_INPUT_DEFINITION RegisteredTool SESSION_TOOL_DEFINITIONS
-        SESSION_TOOL_NAMES SchemaValidator ShellBackend TOOL_PRESETS ToolArgsValidator ToolCallable
-        ToolDefinition ToolHandler ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext
-        WORKSPACE_TOOL_NAMES Workspace build_registry compile_schema create_default_tool_registry
-        execute_tool_call get_tool_runtime_context register_bash_tool register_file_tools
-        register_request_user_input register_session_tools request_user_input run_shell_command
-        use_tool_runtime_context validate_tool_args
+        LOAD_SKILL_DEFINITION LocalShellBackend REQUEST_USER_INPUT_DEFINITION RegisteredTool
+        SESSION_TOOL_DEFINITIONS SESSION_TOOL_NAMES SKILLS_DIR_ENV SchemaValidator ShellBackend
+        Skill SkillLoader TOOL_PRESETS ToolArgsValidator ToolCallable ToolDefinition ToolHandler
+        ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext WORKSPACE_TOOL_NAMES Workspace
+        build_registry compile_schema create_default_tool_registry execute_tool_call
+        get_default_loader get_tool_runtime_context parse_front_matter register_bash_tool
+        register_file_tools register_request_user_input register_session_tools register_skill_tools
+        request_user_input run_shell_command use_tool_runtime_context validate_tool_args
     """.split(),
 }
 

@@ -62,11 +62,10 @@ PUBLISHED_ALL = """
 NOT_YET = set(
     """
     AgentPipeline AgentRunner BackgroundRuntimeProjector DEFAULT_TOOL_HANDLERS HookContext
-    HookManagerProtocol HookResult LOAD_SKILL_DEFINITION MessageSink NullSink PhaseContext
-    PhaseResult ProjectMessageRow ProjectedRow ProjectedSend RUN_AGENT_DEFINITION RuntimeEnv
-    RuntimeEnvError RuntimeMessage RuntimeProjector SQLiteSink SkillLoader TodoRuntimeProjector
-    default_runtime_projectors get_default_loader get_tool_definitions phase register_skill_tools
-    runtime_env_context
+    HookManagerProtocol HookResult MessageSink NullSink PhaseContext PhaseResult ProjectMessageRow
+    ProjectedRow ProjectedSend RUN_AGENT_DEFINITION RuntimeEnv RuntimeEnvError RuntimeMessage
+    RuntimeProjector SQLiteSink TodoRuntimeProjector default_runtime_projectors get_tool_definitions
+    phase runtime_env_context
 """.split()
 )
 

@@ -44,6 +44,7 @@ from ._types import AgentLoopConfig, FollowUpQueued, LoopMessage, StatefulResult
 
 if TYPE_CHECKING:
     from ..context import ContextPipeline
+    from ..tools import SkillLoader
 
 __all__ = ["StatefulAgentLoop"]
 
@@ -112,6 +113,17 @@ class StatefulAgentLoop:
             if self.tool_registry is None:
                 self.tool_registry = ToolRegistry()
             context.register_tools(self.tool_registry)
+        # Skills (AgentLoopConfig.skills_dir): listed in the system prompt, loaded by `load_skill`.
+        self._skills: SkillLoader | None = None
+        if self.config.skills_dir is not None:
+            # Loops without skills never load the module.
+            from ..tools import LOAD_SKILL_DEFINITION, SkillLoader, register_skill_tools
+
+            self._skills = SkillLoader(self.config.skills_dir)
+            if self.tool_registry is None:
+                self.tool_registry = ToolRegistry()
+            if not self.tool_registry.has(LOAD_SKILL_DEFINITION.name):
+                register_skill_tools(self.tool_registry, loader=self._skills)
 
     # ------------------------------------------------------------------ properties
 
@@ -496,6 +508,7 @@ class StatefulAgentLoop:
             registry=registry,
             inject_catalog=self.config.inject_tool_descriptions,
             catalog_header=self.config.tool_catalog_header,
+            skills_section=self._skills.build_system_prompt_section() if self._skills is not None else "",
         )
 
     async def _run(

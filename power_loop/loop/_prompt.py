@@ -60,8 +60,12 @@ def build_system_prompt(
     registry: ToolRegistry | None,
     inject_catalog: bool,
     catalog_header: str,
+    skills_section: str = "",
 ) -> str:
     base = per_call or session or configured or DEFAULT_AGENT_SYSTEM_PROMPT
+    parts = [base]
     if inject_catalog and registry is not None and registry.names():
-        return f"{base}\n\n{format_tool_catalog(registry, header=catalog_header)}"
-    return base
+        parts.append(format_tool_catalog(registry, header=catalog_header))
+    if skills_section:
+        parts.append(skills_section)
+    return "\n\n".join(parts)

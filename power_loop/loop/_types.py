@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -49,6 +50,8 @@ class AgentLoopConfig:
     tool_result_max_chars: int = 50_000
     inject_tool_descriptions: bool = True
     tool_catalog_header: str = "# Available Tools"
+    # A skills directory: its skills are listed in the system prompt and `load_skill` loads one.
+    skills_dir: str | None = None
     # Structured output (C13): a JSON Schema, an OpenAI ``json_schema`` response format or a
     # `StructuredOutputSpec`. The final answer is parsed and validated into `StatefulResult.output`.
     output_schema: StructuredOutputSpec | dict[str, Any] | None = None
@@ -70,6 +73,8 @@ class AgentLoopConfig:
             raise ConfigError(
                 f"AgentLoopConfig.tool_concurrency must be an int >= 1, got {self.tool_concurrency!r}"
             )
+        if self.skills_dir is not None and not isinstance(self.skills_dir, (str, os.PathLike)):
+            raise ConfigError(f"AgentLoopConfig.skills_dir must be a path or None, got {self.skills_dir!r}")
         if self.tool_result_max_chars < 100:
             raise ConfigError("AgentLoopConfig.tool_result_max_chars must be >= 100")
         if self.output_schema is not None and self.response_format is not None:

@@ -46,8 +46,24 @@ if TYPE_CHECKING:
         register_bash_tool,
         run_shell_command,
     )
+    from ._skills import (
+        LOAD_SKILL_DEFINITION,
+        SKILLS_DIR_ENV,
+        Skill,
+        SkillLoader,
+        get_default_loader,
+        parse_front_matter,
+        register_skill_tools,
+    )
 
 __all__ = [
+    "LOAD_SKILL_DEFINITION",
+    "SKILLS_DIR_ENV",
+    "Skill",
+    "SkillLoader",
+    "get_default_loader",
+    "parse_front_matter",
+    "register_skill_tools",
     "BASH_TOOL_DEFINITION",
     "CORE_TOOL_NAMES",
     "DEFAULT_MAX_RESULT_CHARS",
@@ -111,6 +127,18 @@ _LAZY = {
     **{
         name: "._session_tools"
         for name in ("SESSION_TOOL_DEFINITIONS", "SESSION_TOOL_NAMES", "register_session_tools")
+    },
+    **{
+        name: "._skills"
+        for name in (
+            "LOAD_SKILL_DEFINITION",
+            "SKILLS_DIR_ENV",
+            "Skill",
+            "SkillLoader",
+            "get_default_loader",
+            "parse_front_matter",
+            "register_skill_tools",
+        )
     },
     **{
         name: "._presets"
