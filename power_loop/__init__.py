@@ -267,6 +267,11 @@ if TYPE_CHECKING:
         build_agent_system_prompt as build_agent_system_prompt,
         build_explore_subagent_system_prompt as build_explore_subagent_system_prompt,
         build_subagent_system_prompt as build_subagent_system_prompt,
+        ProjectionContext as ProjectionContext,
+        RuntimeMessage as RuntimeMessage,
+        RuntimeProjector as RuntimeProjector,
+        TodoRuntimeProjector as TodoRuntimeProjector,
+        default_runtime_projectors as default_runtime_projectors,
     )
     from .agents import (
         SPAWN_AGENT_DEFINITION as SPAWN_AGENT_DEFINITION,
@@ -556,6 +561,11 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "build_agent_system_prompt",
         "build_explore_subagent_system_prompt",
         "build_subagent_system_prompt",
+        "ProjectionContext",
+        "RuntimeMessage",
+        "RuntimeProjector",
+        "TodoRuntimeProjector",
+        "default_runtime_projectors",
     ),
     "agents": (
         "SPAWN_AGENT_DEFINITION",

@@ -274,32 +274,33 @@ PUBLIC_ALL: dict[str, list[str]] = {
         MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState
         MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow NotesFullError
         NotesMemory NotesPolicy OpenAICompatibleChatConfig PhaseEventPayload PowerLoopError
-        ProjectedRepresentation ProviderNotAvailable Representation RoundCompletedPayload
-        RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload RoundToolsPresentPayload
-        RoundUsageStatusPayload SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy
-        SchemaTooNewError SendCompletedPayload SessionBusy SessionEndCtx SessionEndedPayload
-        SessionKind SessionNotFoundError SessionPendingError SessionRow SessionStartCtx
-        SessionStartedPayload SessionStateRow SessionStatsRow SessionStatus SessionStore
-        ShellBackend SkillLoader SpecValidationError SqliteBlackboard StatefulAgentLoop
-        StatefulResult StatusChangedPayload StoreAuthError StoreBlackboard StoreClosedError
-        StoreConnectionLost StoreCorruptError StoreDatabaseMissing StoreError StoreIntegrityError
-        StoreSchemaError StoreUnavailable StreamCompletedPayload StreamDeltaPayload
-        StreamStartedPayload StructuredOutputError StructuredOutputSpec SubagentCompletedPayload
-        SubagentLifecycle SubagentLimitPayload SubagentTaskStartPayload SubagentTextPayload
-        SyncCallInEventLoopError SystemLogPayload SystemPromptBuilder SystemPromptContext
-        TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow TimerRunner TodoUpdatedPayload
-        TokenEstimator ToolAfterCtx ToolArgsValidator ToolBeforeCtx ToolCall
-        ToolCallCompletedPayload ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload
-        ToolDefinition ToolErrorCtx ToolHandler ToolHandlerResult ToolNotFound ToolOutcome
-        ToolRegistry ToolRuntimeContext ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx
-        UsageUpdatedPayload UserNotificationPayload VerbatimRepresentation WorkspaceViolation
-        __version__ build_agent_system_prompt build_explore_subagent_system_prompt build_registry
+        ProjectedRepresentation ProjectionContext ProviderNotAvailable Representation
+        RoundCompletedPayload RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload
+        RoundToolsPresentPayload RoundUsageStatusPayload RuntimeMessage RuntimeProjector
+        SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy SchemaTooNewError
+        SendCompletedPayload SessionBusy SessionEndCtx SessionEndedPayload SessionKind
+        SessionNotFoundError SessionPendingError SessionRow SessionStartCtx SessionStartedPayload
+        SessionStateRow SessionStatsRow SessionStatus SessionStore ShellBackend SkillLoader
+        SpecValidationError SqliteBlackboard StatefulAgentLoop StatefulResult StatusChangedPayload
+        StoreAuthError StoreBlackboard StoreClosedError StoreConnectionLost StoreCorruptError
+        StoreDatabaseMissing StoreError StoreIntegrityError StoreSchemaError StoreUnavailable
+        StreamCompletedPayload StreamDeltaPayload StreamStartedPayload StructuredOutputError
+        StructuredOutputSpec SubagentCompletedPayload SubagentLifecycle SubagentLimitPayload
+        SubagentTaskStartPayload SubagentTextPayload SyncCallInEventLoopError SystemLogPayload
+        SystemPromptBuilder SystemPromptContext TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow
+        TimerRunner TodoRuntimeProjector TodoUpdatedPayload TokenEstimator ToolAfterCtx
+        ToolArgsValidator ToolBeforeCtx ToolCall ToolCallCompletedPayload ToolCallDeltaPayload
+        ToolCallFailedPayload ToolCallStartedPayload ToolDefinition ToolErrorCtx ToolHandler
+        ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry ToolRuntimeContext
+        ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx UsageUpdatedPayload
+        UserNotificationPayload VerbatimRepresentation WorkspaceViolation __version__
+        build_agent_system_prompt build_explore_subagent_system_prompt build_registry
         build_subagent_system_prompt create_default_tool_registry create_llm_service_from_config
-        create_llm_service_from_env estimate_text_tokens estimate_tokens format_timer_message
-        format_tool_catalog get_default_loader get_tool_runtime_context open_store parse_structured
-        register_blackboard_tools register_request_user_input register_skill_tools
-        register_spawn_agent render_entries render_notes request_user_input run_agent_spec
-        tag_as_memory trim_history validate_tool_args with_retry
+        create_llm_service_from_env default_runtime_projectors estimate_text_tokens estimate_tokens
+        format_timer_message format_tool_catalog get_default_loader get_tool_runtime_context
+        open_store parse_structured register_blackboard_tools register_request_user_input
+        register_skill_tools register_spawn_agent render_entries render_notes request_user_input
+        run_agent_spec tag_as_memory trim_history validate_tool_args with_retry
     """.split(),
     "power_loop.agents": """
         AgentSpec BOARD_TOOL_NAMES Blackboard BlackboardEntry DEFAULT_DELEGATE_PROMPT
@@ -387,9 +388,10 @@ PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop.loop": """
         AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS DEFAULT_AGENT_SYSTEM_PROMPT
         DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_SUBAGENT_SYSTEM_PROMPT FollowUpQueued
-        LoopMessage LoopStatus SectionRenderer StatefulAgentLoop StatefulResult
-        SyncCallInEventLoopError SystemPromptBuilder SystemPromptContext TimerRunner
-        build_agent_system_prompt build_explore_subagent_system_prompt build_subagent_system_prompt
+        LoopMessage LoopStatus ProjectionContext RuntimeMessage RuntimeProjector SectionRenderer
+        StatefulAgentLoop StatefulResult SyncCallInEventLoopError SystemPromptBuilder
+        SystemPromptContext TimerRunner TodoRuntimeProjector build_agent_system_prompt
+        build_explore_subagent_system_prompt build_subagent_system_prompt default_runtime_projectors
         format_timer_message format_tool_catalog
     """.split(),
     "power_loop.store": """
@@ -414,12 +416,13 @@ PUBLIC_ALL: dict[str, list[str]] = {
         EXPLORE_TOOL_NAMES FILE_TOOL_DEFINITIONS FILE_TOOL_NAMES FULL_TOOL_NAMES HumanInputRequired
         LOAD_SKILL_DEFINITION LocalShellBackend REQUEST_USER_INPUT_DEFINITION RegisteredTool
         SESSION_TOOL_DEFINITIONS SESSION_TOOL_NAMES SKILLS_DIR_ENV SchemaValidator ShellBackend
-        Skill SkillLoader TOOL_PRESETS ToolArgsValidator ToolCallable ToolDefinition ToolHandler
-        ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext WORKSPACE_TOOL_NAMES Workspace
-        build_registry compile_schema create_default_tool_registry execute_tool_call
-        get_default_loader get_tool_runtime_context parse_front_matter register_bash_tool
-        register_file_tools register_request_user_input register_session_tools register_skill_tools
-        request_user_input run_shell_command use_tool_runtime_context validate_tool_args
+        Skill SkillLoader TODO_STATE_KEY TOOL_PRESETS ToolArgsValidator ToolCallable ToolDefinition
+        ToolHandler ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext
+        WORKSPACE_TOOL_NAMES Workspace build_registry compile_schema create_default_tool_registry
+        execute_tool_call get_default_loader get_tool_runtime_context parse_front_matter
+        register_bash_tool register_file_tools register_request_user_input register_session_tools
+        register_skill_tools render_todo request_user_input run_shell_command
+        use_tool_runtime_context validate_tool_args
     """.split(),
 }
 

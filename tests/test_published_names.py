@@ -63,9 +63,8 @@ NOT_YET = set(
     """
     AgentPipeline AgentRunner BackgroundRuntimeProjector DEFAULT_TOOL_HANDLERS HookContext
     HookManagerProtocol HookResult MessageSink NullSink PhaseContext PhaseResult ProjectMessageRow
-    ProjectedRow ProjectedSend RUN_AGENT_DEFINITION RuntimeEnv RuntimeEnvError RuntimeMessage
-    RuntimeProjector SQLiteSink TodoRuntimeProjector default_runtime_projectors get_tool_definitions
-    phase runtime_env_context
+    ProjectedRow ProjectedSend RUN_AGENT_DEFINITION RuntimeEnv RuntimeEnvError SQLiteSink
+    get_tool_definitions phase runtime_env_context
 """.split()
 )
 

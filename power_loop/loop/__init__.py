@@ -4,6 +4,13 @@ from typing import TYPE_CHECKING
 
 from .._lazy import lazy_getattr
 from ._loop import StatefulAgentLoop
+from ._projectors import (
+    ProjectionContext,
+    RuntimeMessage,
+    RuntimeProjector,
+    TodoRuntimeProjector,
+    default_runtime_projectors,
+)
 from ._prompt import DEFAULT_AGENT_SYSTEM_PROMPT, format_tool_catalog
 from ._sync import SyncCallInEventLoopError
 from ._timers import TimerRunner, format_timer_message
@@ -30,6 +37,11 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ProjectionContext",
+    "RuntimeMessage",
+    "RuntimeProjector",
+    "TodoRuntimeProjector",
+    "default_runtime_projectors",
     "DEFAULT_AGENT_SYSTEM_PROMPT",
     "AgentLoopConfig",
     "AgentLoopResult",

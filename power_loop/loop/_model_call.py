@@ -22,6 +22,7 @@ from ..hooks import HookDirective as HD
 from ..hooks import HookPoint as HP
 from ..hooks import LlmBeforeCtx
 from ..llm import LLMRequest, LLMResponse, LLMTokenUsage, complete_from_stream, with_retry
+from ._projectors import ProjectionContext, RuntimeMessage
 from ._streaming import publish_tool_call_deltas, text_delta_callback
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ async def call_llm(
         tool_choice="auto" if tools else None,
         response_format=s.response_format,
     )
+    if cfg.runtime_projectors:
+        request.messages.extend(await _runtime_messages(s, round_index, request))
     if s.p.hooks.has(HP.LLM_BEFORE):
         directive, short = await _llm_before(s, round_index, request)
         if directive is HD.BREAK:
@@ -82,6 +85,29 @@ async def call_llm(
             tools=request.tools,
         )
     return response
+
+
+async def _runtime_messages(s: SendState, round_index: int, request: LLMRequest) -> list[dict[str, Any]]:
+    """This round's transient messages from the configured projectors; a failing projector is
+    reported (``system_log``, level error) and skipped, never failing the send."""
+    names = tuple(str((t.get("function") or t).get("name", "")) for t in request.tools or ())
+    context = ProjectionContext(tool_names=names, messages=request.messages)  # read-only by contract
+    out: list[dict[str, Any]] = []
+    for projector in s.cfg.runtime_projectors:
+        try:
+            produced = await projector.project(
+                store=s.p.store, session_id=s.sid, round_index=round_index, context=context
+            )
+        except Exception as exc:
+            text = f"runtime projector {type(projector).__name__} failed: {type(exc).__name__}: {exc}"
+            s.emit(
+                ET.SYSTEM_LOG,
+                partial(SystemLogPayload, message=text[:500], level="error"),
+                round_index=round_index,
+            )
+            continue
+        out.extend(m.to_message() if isinstance(m, RuntimeMessage) else dict(m) for m in produced or ())
+    return out
 
 
 async def _llm_before(s: SendState, round_index: int, request: LLMRequest) -> tuple[HD, LLMResponse | None]:

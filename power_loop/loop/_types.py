@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError
+from ._projectors import RuntimeProjector, default_runtime_projectors
 
 if TYPE_CHECKING:
     from ..llm import LLMRetryPolicy
@@ -52,6 +53,8 @@ class AgentLoopConfig:
     tool_catalog_header: str = "# Available Tools"
     # A skills directory: its skills are listed in the system prompt and `load_skill` loads one.
     skills_dir: str | None = None
+    # Transient per-round messages (the todo list, ...), appended to each request and never stored.
+    runtime_projectors: tuple[RuntimeProjector, ...] = field(default_factory=default_runtime_projectors)
     # Structured output (C13): a JSON Schema, an OpenAI ``json_schema`` response format or a
     # `StructuredOutputSpec`. The final answer is parsed and validated into `StatefulResult.output`.
     output_schema: StructuredOutputSpec | dict[str, Any] | None = None
@@ -75,6 +78,14 @@ class AgentLoopConfig:
             )
         if self.skills_dir is not None and not isinstance(self.skills_dir, (str, os.PathLike)):
             raise ConfigError(f"AgentLoopConfig.skills_dir must be a path or None, got {self.skills_dir!r}")
+        if not isinstance(self.runtime_projectors, (tuple, list)) or not all(
+            callable(getattr(p, "project", None)) for p in self.runtime_projectors
+        ):
+            raise ConfigError(
+                "AgentLoopConfig.runtime_projectors must be a tuple of objects with an async "
+                f"project(...) method, got {self.runtime_projectors!r}"
+            )
+        self.runtime_projectors = tuple(self.runtime_projectors)
         if self.tool_result_max_chars < 100:
             raise ConfigError("AgentLoopConfig.tool_result_max_chars must be >= 100")
         if self.output_schema is not None and self.response_format is not None:

@@ -37,7 +37,13 @@ if TYPE_CHECKING:
         WORKSPACE_TOOL_NAMES,
         create_default_tool_registry,
     )
-    from ._session_tools import SESSION_TOOL_DEFINITIONS, SESSION_TOOL_NAMES, register_session_tools
+    from ._session_tools import (
+        SESSION_TOOL_DEFINITIONS,
+        SESSION_TOOL_NAMES,
+        TODO_STATE_KEY,
+        register_session_tools,
+        render_todo,
+    )
     from ._shell import (
         BASH_TOOL_DEFINITION,
         DEFAULT_SHELL_BACKEND,
@@ -57,6 +63,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "TODO_STATE_KEY",
+    "render_todo",
     "LOAD_SKILL_DEFINITION",
     "SKILLS_DIR_ENV",
     "Skill",
@@ -126,7 +134,13 @@ _LAZY = {
     },
     **{
         name: "._session_tools"
-        for name in ("SESSION_TOOL_DEFINITIONS", "SESSION_TOOL_NAMES", "register_session_tools")
+        for name in (
+            "SESSION_TOOL_DEFINITIONS",
+            "SESSION_TOOL_NAMES",
+            "TODO_STATE_KEY",
+            "register_session_tools",
+            "render_todo",
+        )
     },
     **{
         name: "._skills"
