@@ -29,6 +29,7 @@ from ..llm import CancellationLike, CancellationToken, LLMService
 from ..store import LeaseToken, SchemaPolicy, SessionStatsRow, SessionStore, TimerRow
 from ..tools import ToolRegistry
 from ._cache import SessionWindow, WindowCache, load_window, window_for_send
+from ._config_context import ContextSource
 from ._deferred import DeferredInput
 from ._engine import run_send
 from ._guard import SessionGuard
@@ -107,12 +108,10 @@ class StatefulAgentLoop:
             fill_reserved_tools(tool_registry)
         self._hooks = hooks if hooks is not None else AgentHooks()
         self._bus = event_bus if event_bus is not None else AgentEventBus()
-        # Context handling (representation and fold, memory, recall/note tools); None = verbatim, no folds.
-        self.context = context
-        if context is not None and context.tool_names():
-            if self.tool_registry is None:
-                self.tool_registry = ToolRegistry()
-            context.register_tools(self.tool_registry)
+        # Context handling (representation and fold, memory, recall/note tools): `context=`, else the
+        # config's context fields; neither = the verbatim window, never folded.
+        self._context_source = ContextSource(context, self.config)
+        _ = self.context  # builds it now, so its tools are registered before the first send
         # Skills (AgentLoopConfig.skills_dir): listed in the system prompt, loaded by `load_skill`.
         self._skills: SkillLoader | None = None
         if self.config.skills_dir is not None:
@@ -126,6 +125,22 @@ class StatefulAgentLoop:
                 register_skill_tools(self.tool_registry, loader=self._skills)
 
     # ------------------------------------------------------------------ properties
+
+    @property
+    def context(self) -> ContextPipeline | None:
+        """The context pipeline of the next send: ``context=`` if given, else the one the config's
+        context fields describe (re-read when they change), else ``None``."""
+        pipeline, fresh = self._context_source.current(self.config)
+        if fresh and pipeline is not None and pipeline.tool_names():
+            if self.tool_registry is None:
+                self.tool_registry = ToolRegistry()
+            pipeline.register_tools(self.tool_registry)
+        return pipeline
+
+    @context.setter
+    def context(self, pipeline: ContextPipeline | None) -> None:
+        self._context_source = ContextSource(pipeline, self.config)
+        _ = self.context
 
     @property
     def store(self) -> SessionStore | None:

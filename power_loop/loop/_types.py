@@ -7,9 +7,11 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError
+from ._config_context import CONTEXT_FIELDS, validate_context_fields
 from ._projectors import RuntimeProjector, default_runtime_projectors
 
 if TYPE_CHECKING:
+    from ..context import FoldStrategy, MemoryProvider, NotesPolicy, Representation
     from ..llm import LLMRetryPolicy
     from ..structured import StructuredOutputSpec
 
@@ -53,15 +55,46 @@ class AgentLoopConfig:
     tool_catalog_header: str = "# Available Tools"
     # A skills directory: its skills are listed in the system prompt and `load_skill` loads one.
     skills_dir: str | None = None
+    # Context handling, the published way (see _config_context): setting any of these opts the loop
+    # into a ContextPipeline built from them; all None keeps the verbatim, never-folded window.
+    representation: Representation | None = None
+    fold_strategy: FoldStrategy | None = None
+    fold_timeout_s: float | None = None
+    memory: MemoryProvider | None = None
+    memory_budget_tokens: int | None = None
+    notes_policy: NotesPolicy | None = None
+    # Accepted for published configs: projections are computed from the audit log (nothing to
+    # migrate), and the store refuses orphan results (nothing to repair).
+    migrate_history_on_switch: bool = True
+    repair_corrupt_history: bool = False
     # Transient per-round messages (the todo list, ...), appended to each request and never stored.
     runtime_projectors: tuple[RuntimeProjector, ...] = field(default_factory=default_runtime_projectors)
     # Structured output (C13): a JSON Schema, an OpenAI ``json_schema`` response format or a
     # `StructuredOutputSpec`. The final answer is parsed and validated into `StatefulResult.output`.
     output_schema: StructuredOutputSpec | dict[str, Any] | None = None
     output_spec: StructuredOutputSpec | None = field(default=None, init=False, repr=False, compare=False)
+    # Bumped when a context field (or max_tokens) is re-assigned, so a loop rebuilds its pipeline.
+    context_version: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.validate()
+        object.__setattr__(self, "_ready", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Re-assigning a field after construction re-validates; a bad value raises and the old one stays.
+        if not self.__dict__.get("_ready") or name not in _INIT_FIELDS:
+            object.__setattr__(self, name, value)
+            return
+        old = getattr(self, name)
+        object.__setattr__(self, name, value)
+        try:
+            self.validate()
+        except Exception:
+            object.__setattr__(self, name, old)
+            self.validate()  # restores what validate derives (output_spec)
+            raise
+        if name in CONTEXT_FIELDS or name == "max_tokens":
+            object.__setattr__(self, "context_version", self.context_version + 1)
 
     def validate(self) -> None:
         if not isinstance(self.max_rounds, int) or self.max_rounds < 1:
@@ -85,7 +118,8 @@ class AgentLoopConfig:
                 "AgentLoopConfig.runtime_projectors must be a tuple of objects with an async "
                 f"project(...) method, got {self.runtime_projectors!r}"
             )
-        self.runtime_projectors = tuple(self.runtime_projectors)
+        object.__setattr__(self, "runtime_projectors", tuple(self.runtime_projectors))
+        validate_context_fields(self)
         if self.tool_result_max_chars < 100:
             raise ConfigError("AgentLoopConfig.tool_result_max_chars must be >= 100")
         if self.output_schema is not None and self.response_format is not None:
@@ -104,6 +138,9 @@ class AgentLoopConfig:
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         values.update(changes)
         return AgentLoopConfig(**values)
+
+
+_INIT_FIELDS = frozenset(f.name for f in fields(AgentLoopConfig) if f.init)
 
 
 @dataclass(slots=True)

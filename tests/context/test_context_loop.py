@@ -131,3 +131,58 @@ async def test_recall_tool_is_registered_and_reads_the_session(store: SessionSto
     tool_result = [m for m in llm.requests[-1].messages if m["role"] == "tool"][-1]
     assert tool_result["name"] == "recall_send" and "remember the word PAPAYA" in tool_result["content"]
     await loop.aclose()
+
+
+# ------------------------------------------------------------------ the published config axes
+
+
+async def test_config_axes_opt_the_loop_into_folding(store: SessionStore) -> None:
+    from power_loop import AgentLoopConfig
+
+    llm = _agent_llm()
+    config = AgentLoopConfig(
+        representation=ProjectedRepresentation(),
+        fold_strategy=LLMSummaryFold(keep_last_sends=2),
+        max_tokens=3000,
+    )
+    loop = StatefulAgentLoop(llm=llm, store=store, tool_registry=_registry(), config=config)
+    pipeline = loop.context
+    assert pipeline is not None and pipeline.representation is config.representation
+    assert pipeline.fold is config.fold_strategy and pipeline.context_tokens == 3000
+    assert loop.tool_registry is not None and loop.tool_registry.has("recall_send")
+    sid = await loop.new_session()
+    for i in range(12):
+        assert (await loop.send(f"task {i}: {LONG}", sid)).status == "completed"
+    assert await store.list_compactions(sid)  # it folded, as the config asked
+    await loop.aclose()
+
+
+async def test_config_axes_defaults_conflicts_and_reassignment(store: SessionStore) -> None:
+    from power_loop import AgentLoopConfig, ConfigError
+
+    only_rep = AgentLoopConfig(representation=ProjectedRepresentation())
+    loop = StatefulAgentLoop(llm=_agent_llm(), store=store, config=only_rep)
+    assert isinstance(loop.context.fold, LLMSummaryFold)  # the published default for the other axis
+    # Nothing set: today's opt-in default, no pipeline.
+    assert StatefulAgentLoop(llm=_agent_llm(), store=store).context is None
+    # Re-assigning an axis re-validates (a bad value raises, the old one stays) and the loop follows.
+    with pytest.raises(ConfigError, match="fold_strategy"):
+        only_rep.fold_strategy = "fold please"  # type: ignore[assignment]
+    assert isinstance(only_rep.fold_strategy, type(None))
+    agentic = AgenticFold(keep_last_sends=2)
+    only_rep.fold_strategy = agentic
+    assert loop.context.fold is agentic
+    with pytest.raises(ConfigError, match="max_tokens"):
+        only_rep.max_tokens = 0
+    assert only_rep.max_tokens == 8000
+    # context= and config axes: the same objects are fine, different ones are a ConfigError.
+    same = ContextPipeline(representation=only_rep.representation, fold=agentic)
+    assert StatefulAgentLoop(llm=_agent_llm(), store=store, config=only_rep, context=same).context is same
+    with pytest.raises(ConfigError, match="disagree"):
+        StatefulAgentLoop(llm=_agent_llm(), store=store, config=only_rep, context=ContextPipeline())
+    for bad in ({"representation": 1}, {"memory": "m"}, {"fold_timeout_s": 0}, {"memory_budget_tokens": -1}):
+        with pytest.raises(ConfigError):
+            AgentLoopConfig(**bad)
+    published = AgentLoopConfig(fold_timeout_s=60.0, memory=NotesMemory(), migrate_history_on_switch=False)
+    pipeline = StatefulAgentLoop(llm=_agent_llm(), store=store, config=published).context
+    assert pipeline is not None and pipeline.fold is None and pipeline.fold_timeout_s == 60.0
