@@ -143,6 +143,9 @@ if TYPE_CHECKING:
         ToolErrorCtx as ToolErrorCtx,
         ToolsBatchAfterCtx as ToolsBatchAfterCtx,
         ToolsBatchBeforeCtx as ToolsBatchBeforeCtx,
+        HookContext as HookContext,
+        HookManagerProtocol as HookManagerProtocol,
+        HookResult as HookResult,
     )
     from .events import (
         AgentEvent as AgentEvent,
@@ -437,6 +440,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ToolErrorCtx",
         "ToolsBatchAfterCtx",
         "ToolsBatchBeforeCtx",
+        "HookContext",
+        "HookManagerProtocol",
+        "HookResult",
     ),
     "events": (
         "AgentEvent",

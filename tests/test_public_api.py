@@ -263,18 +263,18 @@ PUBLIC_ALL: dict[str, list[str]] = {
         DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TABLE_PREFIX EXPLORE_TOOL_NAMES EventBusProtocol
         EventHandler EventStream FULL_TOOL_NAMES FoldContext FoldResult FoldStrategy
         FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError HitRoundLimitStatusPayload
-        HookDirective HookDirectiveError HookHandler HookPoint HumanInputRequired
-        InputRequestedPayload InteractionNotFoundError InvalidDSN InvalidTablePrefix LLMError
-        LLMNonRetryable LLMProviderConfig LLMRequest LLMResponse LLMRetryExhausted LLMRetryPolicy
-        LLMService LLMStreamChunk LLMStreamIncomplete LLMSummaryFold LLMTimeout LLMTokenUsage
-        LOAD_SKILL_DEFINITION LeaseLostError LeaseToken LlmAfterCtx LlmBeforeCtx
-        LlmCallCompletedPayload LlmCallStartedPayload LlmDegradedPayload LlmRetryAttemptedPayload
-        LocalShellBackend LoopCancelledPayload LoopClosedError LoopMessage LoopStatus
-        MAX_SPAWN_DEPTH MCPError MCPToolError MemoryFailedPayload MemoryProvider MemoryRecalledCtx
-        MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState
-        MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow NotesFullError
-        NotesMemory NotesPolicy OpenAICompatibleChatConfig PhaseEventPayload PowerLoopError
-        ProjectedRepresentation ProjectionContext ProviderNotAvailable Representation
+        HookContext HookDirective HookDirectiveError HookHandler HookManagerProtocol HookPoint
+        HookResult HumanInputRequired InputRequestedPayload InteractionNotFoundError InvalidDSN
+        InvalidTablePrefix LLMError LLMNonRetryable LLMProviderConfig LLMRequest LLMResponse
+        LLMRetryExhausted LLMRetryPolicy LLMService LLMStreamChunk LLMStreamIncomplete
+        LLMSummaryFold LLMTimeout LLMTokenUsage LOAD_SKILL_DEFINITION LeaseLostError LeaseToken
+        LlmAfterCtx LlmBeforeCtx LlmCallCompletedPayload LlmCallStartedPayload LlmDegradedPayload
+        LlmRetryAttemptedPayload LocalShellBackend LoopCancelledPayload LoopClosedError LoopMessage
+        LoopStatus MAX_SPAWN_DEPTH MCPError MCPToolError MemoryFailedPayload MemoryProvider
+        MemoryRecalledCtx MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole
+        MessageRow MessageState MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow
+        NotesFullError NotesMemory NotesPolicy OpenAICompatibleChatConfig PhaseEventPayload
+        PowerLoopError ProjectedRepresentation ProjectionContext ProviderNotAvailable Representation
         RoundCompletedPayload RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload
         RoundToolsPresentPayload RoundUsageStatusPayload RuntimeMessage RuntimeProjector
         SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy SchemaTooNewError
@@ -372,10 +372,10 @@ PUBLIC_ALL: dict[str, list[str]] = {
     """.split(),
     "power_loop.hooks": """
         ALLOWED_DIRECTIVES AgentHooks BaseHookCtx CTX_TYPES CompactAfterCtx CompactBeforeCtx
-        HookDirective HookHandler HookPoint LlmAfterCtx LlmBeforeCtx MemoryRecalledCtx
-        MessageAppendCtx RoundDecideCtx RoundEndCtx RoundStartCtx SessionEndCtx SessionStartCtx
-        TimerFireCtx ToolAfterCtx ToolBeforeCtx ToolErrorCtx ToolsBatchAfterCtx ToolsBatchBeforeCtx
-        allowed_directives resolve_hook_point
+        HookContext HookDirective HookHandler HookManagerProtocol HookPoint HookResult LlmAfterCtx
+        LlmBeforeCtx MemoryRecalledCtx MessageAppendCtx RoundDecideCtx RoundEndCtx RoundStartCtx
+        SessionEndCtx SessionStartCtx TimerFireCtx ToolAfterCtx ToolBeforeCtx ToolErrorCtx
+        ToolsBatchAfterCtx ToolsBatchBeforeCtx allowed_directives resolve_hook_point
     """.split(),
     "power_loop.llm": """
         AgentMessage AnthropicChatConfig CancellationLike CancellationToken EchoLLMService

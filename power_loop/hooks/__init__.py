@@ -27,6 +27,7 @@ from ._contexts import (
     ToolsBatchAfterCtx,
     ToolsBatchBeforeCtx,
 )
+from ._legacy import HookContext, HookManagerProtocol, HookResult
 from ._points import (
     ALLOWED_DIRECTIVES,
     HookDirective,
@@ -37,6 +38,9 @@ from ._points import (
 from ._registry import AgentHooks, HookHandler
 
 __all__ = [
+    "HookContext",
+    "HookManagerProtocol",
+    "HookResult",
     "ALLOWED_DIRECTIVES",
     "CTX_TYPES",
     "AgentHooks",

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar, overload
 
 from ..errors import AsyncHookInSyncContext, ConfigError, HookDirectiveError
 from ._contexts import BaseHookCtx
+from ._legacy import HookContext, HookResult, run_legacy, run_legacy_async
 from ._points import ALLOWED_DIRECTIVES, HookDirective, HookPoint, resolve_hook_point
 
 __all__ = ["AgentHooks", "HookHandler"]
@@ -136,8 +137,34 @@ class AgentHooks:
         counts = ", ".join(f"{p.value}={len(v)}" for p, v in self._by_point.items())
         return f"AgentHooks({counts})"
 
-    async def run(self, hook_point: HookPoint | str, ctx: BaseHookCtx) -> HookDirective:
-        """Run every handler at the point on ``ctx`` (awaiting async ones); return ``ctx.directive``."""
+    @overload
+    def run(self, hook_point: HookPoint | str, ctx: HookContext) -> HookResult: ...
+
+    @overload
+    def run(self, hook_point: HookPoint | str, ctx: BaseHookCtx) -> Coroutine[Any, Any, HookDirective]: ...
+
+    def run(
+        self, hook_point: HookPoint | str, ctx: BaseHookCtx | HookContext
+    ) -> Coroutine[Any, Any, HookDirective] | HookResult:
+        """Run every handler at the point on ``ctx``.
+
+        With a typed ctx (what the loop fires) this returns a coroutine: ``await hooks.run(point, ctx)``
+        gives ``ctx.directive``. With a published-style :class:`HookContext` it runs synchronously and
+        returns a :class:`HookResult` (see :meth:`run_async` for async handlers).
+        """
+        if isinstance(ctx, HookContext):
+            return run_legacy(*self._legacy_entries(hook_point), ctx)
+        return self._run_typed(hook_point, ctx)
+
+    async def run_async(self, hook_point: HookPoint | str, context: HookContext) -> HookResult:
+        """The dict-style run, awaiting async handlers: the published ``run_async``."""
+        return await run_legacy_async(*self._legacy_entries(hook_point), context)
+
+    def _legacy_entries(self, hook_point: HookPoint | str) -> tuple[HookPoint, list[tuple[Any, bool, str]]]:
+        point = resolve_hook_point(hook_point)
+        return point, [(e.handler, e.is_async, _describe(e.handler)) for e in self._by_point.get(point, ())]
+
+    async def _run_typed(self, hook_point: HookPoint | str, ctx: BaseHookCtx) -> HookDirective:
         point = resolve_hook_point(hook_point)
         allowed = ALLOWED_DIRECTIVES[point]
         for entry in self._by_point.get(point, ()):

@@ -169,7 +169,8 @@ def test_hooks_and_events_depend_only_on_stdlib_and_errors() -> None:
 def test_public_surface() -> None:
     assert set(hooks_pkg.__all__) == {
         "ALLOWED_DIRECTIVES", "CTX_TYPES", "AgentHooks", "BaseHookCtx", "HookDirective", "HookHandler",
-        "HookPoint", "allowed_directives", "resolve_hook_point",
+        "HookPoint", "allowed_directives", "resolve_hook_point", "HookContext", "HookResult",
+        "HookManagerProtocol",
         *(cls.__name__ for cls in CTX_TYPES.values()),
     }  # fmt: skip
     for name in hooks_pkg.__all__:
