@@ -273,7 +273,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         StoreBlackboard StoreClosedError StoreConnectionLost StoreCorruptError StoreDatabaseMissing
         StoreError StoreIntegrityError StoreSchemaError StoreUnavailable StructuredOutputError
         StructuredOutputSpec SubagentLifecycle SyncCallInEventLoopError TOOL_PRESETS TimerFireCtx
-        TimerRow TimerRunner TokenEstimator ToolDefinition ToolHandlerResult ToolNotFound
+        TimerRow TimerRunner TokenEstimator ToolBudgetExceeded ToolDefinition ToolHandlerResult ToolNotFound
         ToolOutcome ToolRegistry ToolRuntimeContext ToolValidationError VerbatimRepresentation
         WorkspaceViolation __version__ build_registry create_default_tool_registry
         create_llm_service_from_config create_llm_service_from_env estimate_text_tokens
@@ -333,7 +333,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         ProviderNotAvailable SchemaTooNewError SessionBusy SessionNotFoundError SessionPendingError
         SpecValidationError StoreAuthError StoreClosedError StoreConnectionLost StoreCorruptError
         StoreDatabaseMissing StoreError StoreIntegrityError StoreSchemaError StoreUnavailable
-        StructuredOutputError ToolNotFound ToolValidationError WorkspaceViolation
+        StructuredOutputError ToolBudgetExceeded ToolNotFound ToolValidationError WorkspaceViolation
     """.split(),
     "power_loop.events": """
         AgentErrorPayload AgentEvent AgentEventBus AgentEventType AutoCompactStatusPayload
