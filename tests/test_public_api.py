@@ -288,10 +288,11 @@ PUBLIC_ALL: dict[str, list[str]] = {
         register_blackboard_tools register_spawn_agent render_entries run_agent_spec
     """.split(),
     "power_loop.base": """
-        ScheduledTimer SchemaValidator StructuredOutputSpec ToolEventEmitter ToolLoop
-        ToolRuntimeContext compile_schema extract_json_object get_tool_runtime_context
-        json_type_name parse_structured_text schema_from_response_format structured_result
-        use_tool_runtime_context validate_tool_args
+        DEFAULT_REDACT_KEYS REDACTED ScheduledTimer SchemaValidator StructuredOutputSpec
+        ToolEventEmitter ToolLoop ToolRuntimeContext compile_schema extract_json_object
+        get_tool_runtime_context json_type_name parse_structured_text redact_secrets
+        resolve_redact schema_from_response_format structured_result use_tool_runtime_context
+        validate_tool_args
     """.split(),
     "power_loop.context": """
         AgenticFold CHARS_PER_TOKEN COMPACT_NOTE_NAME CONTEXT_TOOL_NAMES CalibrationUpdate
