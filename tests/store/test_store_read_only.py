@@ -22,7 +22,7 @@ async def test_an_unprovisioned_file_is_verified_not_provisioned(tmp_path: Path)
     path.touch()
     with pytest.raises(StoreSchemaError):
         await open_store(str(path), read_only=True, schema="auto_create")
-    assert os.path.getsize(path) == 0 and os.listdir(tmp_path) == ["empty.db"]
+    assert os.stat(path).st_size == 0 and os.listdir(tmp_path) == ["empty.db"]
 
 
 async def test_an_existing_store_reads_and_refuses_writes(tmp_path: Path) -> None:
