@@ -251,7 +251,8 @@ class SqliteDatabase:
         """Open (creating if needed) the database at ``path`` on a fresh connection thread.
 
         ``read_only``: open an existing file with ``mode=ro`` — nothing is created or written (a
-        missing file is an error) and no pragma that writes (``journal_mode``) runs.
+        missing file is an error) and no pragma that writes (``journal_mode``) runs; when no other
+        connection has the file open it is read as ``immutable`` (no ``-wal``/``-shm`` side files).
         """
         db = cls(path, read_only=read_only)
         db._thread.start()
@@ -268,6 +269,10 @@ class SqliteDatabase:
         target, uri = self.path, False
         if self.read_only:
             target, uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode=ro", True
+            if not os.path.exists(self.path + "-wal"):
+                # No connection has the file open (WAL keeps its -wal while one does): read it as
+                # immutable, so even SQLite's -wal/-shm side files are not created.
+                target += "&immutable=1"
         try:
             conn = sqlite3.connect(target, isolation_level=None, cached_statements=256, uri=uri)
         except sqlite3.Error as exc:
