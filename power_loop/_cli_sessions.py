@@ -120,7 +120,9 @@ def _read(path: str) -> str:
 
 
 def _line(text: Any, width: int = 100) -> str:
-    flat = " ".join(str(text).split())
+    from .base import redact_secrets
+
+    flat = " ".join(redact_secrets(str(text)).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 

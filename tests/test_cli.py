@@ -190,3 +190,25 @@ def test_demo_passes_the_dsn_to_its_child_through_the_environment(monkeypatch: p
     assert demo.run_demo(dsn) == 0
     assert not any("s3cret" in str(a) for a in seen["argv"])  # type: ignore[attr-defined]
     assert seen["env"]["POWER_LOOP_DSN"] == dsn  # type: ignore[index]
+
+
+def test_show_prints_stored_secrets_redacted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+
+    from power_loop.__main__ import main
+    from power_loop.store import NewMessage, open_store
+
+    key = "sk-live-0123456789abcdefXYZ"
+    dsn = str(tmp_path / "s.db")
+
+    async def provision() -> str:
+        async with await open_store(dsn) as store:
+            sid = await store.create_session()
+            text = f"my key is {key}, db postgresql://app:pw-s3cret@h/db"
+            await store.append_messages(sid, [NewMessage(role="user", content=text)], begin_send=True)
+            return sid
+
+    sid = asyncio.run(provision())
+    assert main(["show", sid, "--dsn", dsn]) == 0
+    out = capsys.readouterr().out
+    assert "my key is ***" in out and key not in out and "pw-s3cret" not in out and "app:***@h" in out
