@@ -59,7 +59,10 @@ def open_in(
     ``WorkspaceViolation``; a missing component ``FileNotFoundError`` naming ``shown``.
     """
     if not _WALK_BY_FD:
-        return os.open(os.path.join(root, *parts), flags | _CLOEXEC, mode)
+        full = os.path.join(root, *parts)
+        if make_dirs and parts:
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+        return os.open(full, flags | _CLOEXEC, mode)
     fd = os.open(root, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
     if not parts:
         return fd
