@@ -90,3 +90,16 @@ async def test_a_tool_error_echoing_a_key_is_stored_redacted(make_loop: Any) -> 
     _clean(history)
     _clean("\n".join(seen))
     assert "Error: ValueError: 401 Unauthorized" in history
+
+
+async def test_without_a_retry_policy_the_error_event_is_redacted(make_loop: Any) -> None:
+    llm = ScriptedLLM([ScriptedLLM.error(ConnectionError(ECHOED))])
+    loop = make_loop(llm=llm)
+    seen: list[str] = []
+    loop.event_bus.subscribe(None, lambda event: seen.append(repr(event.payload)))
+    sid = await loop.new_session()
+    with pytest.raises(ConnectionError):
+        await loop.send("hi", sid)
+    assert any("agent_error" in s or "ConnectionError" in s for s in seen)
+    _clean("\n".join(seen))
+    _clean(json.dumps(await loop.get_messages(sid), default=str))
