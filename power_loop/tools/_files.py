@@ -312,7 +312,15 @@ class _FileTools:
             ) from None
         limit = _clamp(max_results, 1, 500)
         files, capped = self._grep_inputs(base, include, include_hidden)
-        rows = search(expression, flags, files, limit=limit, width=_MAX_GREP_LINE, deadline=self.grep_timeout)
+        rows = search(
+            expression,
+            flags,
+            files,
+            limit=limit,
+            width=_MAX_GREP_LINE,
+            deadline=self.grep_timeout,
+            literal=literal,
+        )
         hits = [f"{shown}:{n}:{line}" for shown, n, line in rows]
         note = (
             f"\n... (stopped after {MAX_SCAN_BYTES} bytes of files; narrow path or include)" if capped else ""

@@ -54,9 +54,11 @@ def search(
     limit: int,
     width: int,
     deadline: float,
+    literal: bool = False,
 ) -> list[tuple[str, int, str]]:
     """Up to ``limit + 1`` hits ``(shown, line_number, line)`` of ``pattern`` in ``files``.
 
+    ``literal``: ``pattern`` is escaped plain text (matched in-process whatever its characters).
     Raises ``ToolBudgetExceeded`` when matching takes longer than ``deadline`` seconds.
     """
     request = {
@@ -67,7 +69,7 @@ def search(
         "width": width,
         "scan": MAX_SCAN_LINE,
     }
-    if not _QUANTIFIERS.intersection(pattern) or not sys.executable:
+    if literal or not _QUANTIFIERS.intersection(pattern) or not sys.executable:
         rows = _in_process(request)
     else:
         rows = _in_worker(request, deadline)
