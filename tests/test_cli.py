@@ -212,3 +212,30 @@ def test_show_prints_stored_secrets_redacted(tmp_path: Path, capsys: pytest.Capt
     assert main(["show", sid, "--dsn", dsn]) == 0
     out = capsys.readouterr().out
     assert "my key is ***" in out and key not in out and "pw-s3cret" not in out and "app:***@h" in out
+
+
+def test_import_create_schema_on_every_backend(
+    loop_dsn_and_prefix: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    import json
+
+    from power_loop.__main__ import main
+    from power_loop.store import NewMessage, open_store
+
+    async def archive() -> dict[str, object]:
+        async with await open_store(str(tmp_path / "source.db")) as store:
+            sid = await store.create_session(session_id="sess_moved")
+            await store.append_messages(sid, [NewMessage(role="user", content="hi")], begin_send=True)
+            return await store.export_session(sid)
+
+    (tmp_path / "a.json").write_text(json.dumps(asyncio.run(archive())))
+    dsn, prefix = loop_dsn_and_prefix
+    target = ["--dsn", dsn, "--prefix", prefix]
+    assert main(["import", str(tmp_path / "a.json"), *target]) == 2  # no schema there yet
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "--create-schema" in err
+    assert main(["import", str(tmp_path / "a.json"), *target, "--create-schema"]) == 0
+    assert capsys.readouterr().out.strip() == "sess_moved"
+    assert main(["show", "sess_moved", *target]) == 0
+    assert "#1 [user] hi" in capsys.readouterr().out
