@@ -1,9 +1,16 @@
-"""``power-loop sessions | show | export | import``: inspect and move sessions from the command line."""
+"""``power-loop sessions | show | export | import``: inspect and move sessions from the command line.
+
+``sessions``, ``show`` and ``export`` only read: they never create a database file, a directory or a
+table (a SQLite path that does not exist is an error, the schema is verified, not provisioned).
+``import`` writes into an existing store, or provisions a fresh one with ``--create-schema``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,23 +18,39 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .store import SessionStore
 
-__all__ = ["add_session_commands", "run_session_command"]
+__all__ = ["DSN_ENV", "add_session_commands", "default_dsn", "run_session_command"]
 
 _COMMANDS = ("sessions", "show", "export", "import")
+#: The environment variable that supplies ``--dsn``'s default (and carries it to child processes).
+DSN_ENV = "POWER_LOOP_DSN"
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
 
-def add_session_commands(sub: Any) -> None:
+def default_dsn() -> str:
+    """``$POWER_LOOP_DSN``, else the file ``./power_loop_sessions.db``."""
+    return os.environ.get(DSN_ENV) or "./power_loop_sessions.db"
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def add_session_commands(sub: Any, dsn_help: str) -> None:
     """Register the session subcommands on an ``argparse`` subparsers object."""
 
     def common(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--dsn", default="./power_loop_sessions.db", help="store DSN (default: %(default)s)"
-        )
+        parser.add_argument("--dsn", default=default_dsn(), help=dsn_help)
         parser.add_argument("--prefix", default="pl_", help="table prefix (default: %(default)s)")
 
     listing = sub.add_parser("sessions", help="list sessions with their message counts and statistics")
     common(listing)
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=_positive, default=50)
     show = sub.add_parser("show", help="print a session's messages")
     common(show)
     show.add_argument("session_id")
@@ -40,6 +63,43 @@ def add_session_commands(sub: Any) -> None:
     common(imp)
     imp.add_argument("archive", help="archive file ('-' for standard input)")
     imp.add_argument("--new-id", help="session id to import as (default: the archive's id)")
+    imp.add_argument(
+        "--create-schema",
+        action="store_true",
+        help="create the database and its tables when missing (default: the store must already exist)",
+    )
+
+
+def _sqlite_file(dsn: str) -> Path | None:
+    """The file a SQLite DSN names (``None``: in-memory, or not SQLite); nothing is created."""
+    m = _SCHEME_RE.match(dsn)
+    if m is None:
+        path = dsn
+    else:
+        if m.group(1).lower().split("+", 1)[0] not in ("sqlite", "sqlite3"):
+            return None
+        rest = dsn[m.end() :]
+        if not rest.startswith("/"):
+            return None  # open_store explains the malformed DSN
+        path = rest[1:]
+    if path in ("", ":memory:", "/:memory:"):
+        return None
+    return Path(os.path.expanduser(path))
+
+
+def _check_sqlite_target(args: argparse.Namespace, create: bool) -> None:
+    """Refuse a SQLite path that does not exist (read-only commands, ``import`` without
+    ``--create-schema``) before anything could create it."""
+    from .errors import ConfigError
+
+    path = _sqlite_file(args.dsn)
+    if path is None:
+        return
+    if path.is_dir():
+        raise ConfigError(f"--dsn {str(path)!r} is a directory, not a SQLite database file")
+    if not create and not path.exists():
+        how = "pass --create-schema to create it" if args.command == "import" else "check --dsn"
+        raise ConfigError(f"no SQLite database at {str(path)!r}; {how}")
 
 
 def _write(path: str, text: str) -> None:
@@ -47,11 +107,22 @@ def _write(path: str, text: str) -> None:
 
 
 def _read(path: str) -> str:
-    return Path(path).read_text(encoding="utf-8")
+    from .errors import ConfigError
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"archive file not found: {path!r}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"archive {path!r} is a directory, not a file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"archive {path!r} is not UTF-8 text (expected JSON written by 'export')") from None
 
 
 def _line(text: Any, width: int = 100) -> str:
-    flat = " ".join(str(text).split())
+    from .base import redact_secrets
+
+    flat = " ".join(redact_secrets(str(text)).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
@@ -88,31 +159,43 @@ async def _run(args: argparse.Namespace, store: SessionStore) -> int:
         else:
             print(text)
         return 0
-    raw = sys.stdin.read() if args.archive == "-" else _read(args.archive)
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        print(f"power-loop import: the archive is not JSON ({exc})", file=sys.stderr)
-        return 2
-    print(await store.import_session(data, new_session_id=args.new_id))
+    print(await store.import_session(args.archive_data, new_session_id=args.new_id))
     return 0
 
 
+def _load_archive(source: str) -> Any:
+    """The parsed archive (read before any store is opened, so a bad file creates nothing)."""
+    from .errors import ConfigError
+
+    raw = sys.stdin.read() if source == "-" else _read(source)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"the archive is not JSON ({exc})") from None
+
+
 def run_session_command(args: argparse.Namespace) -> int | None:
-    """Run a session subcommand; ``None`` when ``args.command`` is not one of them."""
+    """Run a session subcommand; ``None`` when ``args.command`` is not one of them.
+
+    Errors propagate (the caller prints them as one line).
+    """
     if args.command not in _COMMANDS:
         return None
     import asyncio
 
-    from .errors import PowerLoopError
     from .store import open_store
 
+    create = args.command == "import" and args.create_schema
+    if args.command == "import":
+        args.archive_data = _load_archive(args.archive)
+    _check_sqlite_target(args, create)
+
     async def main() -> int:
-        async with await open_store(args.dsn, table_prefix=args.prefix, schema="verify") as store:
+        schema = "auto_create" if create else "verify"
+        read_only = args.command != "import"  # inspection never writes, creates or provisions
+        async with await open_store(
+            args.dsn, table_prefix=args.prefix, schema=schema, read_only=read_only
+        ) as store:
             return await _run(args, store)
 
-    try:
-        return asyncio.run(main())
-    except PowerLoopError as exc:
-        print(f"power-loop {args.command}: {exc}", file=sys.stderr)
-        return 2
+    return asyncio.run(main())

@@ -29,6 +29,7 @@ error also derives from that builtin so existing ``except`` clauses keep working
     ├── AsyncHookInSyncContext (TypeError)  hook.async_in_sync
     ├── AsyncToolInSyncContext (TypeError)  tool.async_in_sync
     ├── WorkspaceViolation (ValueError)  tool.workspace_violation
+    ├── ToolBudgetExceeded (ValueError)  tool.budget_exceeded
     ├── NoteRejectedError (ValueError)  notes.rejected
     │   └── NotesFullError              notes.full
     ├── MCPError                        mcp.error
@@ -103,6 +104,7 @@ __all__ = [
     "StoreSchemaError",
     "StoreUnavailable",
     "StructuredOutputError",
+    "ToolBudgetExceeded",
     "ToolNotFound",
     "ToolValidationError",
     "WorkspaceViolation",
@@ -446,6 +448,16 @@ class WorkspaceViolation(PowerLoopError, ValueError):
         self.path = path
         self.reason = reason
         super().__init__(f"path {path!r} is not allowed: {reason}")
+
+
+class ToolBudgetExceeded(PowerLoopError, ValueError):
+    """A built-in tool stopped work that went over its bound (a ``grep`` pattern backtracking without end)."""
+
+    code = "tool.budget_exceeded"
+
+    def __init__(self, tool_name: str, message: str) -> None:
+        self.tool_name = tool_name
+        super().__init__(message)
 
 
 class LeaseLostError(StoreError):

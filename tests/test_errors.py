@@ -51,6 +51,7 @@ FROZEN_CODES = {
     "StoreSchemaError": "store.schema_mismatch",
     "StoreUnavailable": "store.unavailable",
     "StructuredOutputError": "structured_output.invalid",
+    "ToolBudgetExceeded": "tool.budget_exceeded",
     "ToolNotFound": "tool.not_found",
     "ToolValidationError": "tool.invalid_args",
     "WorkspaceViolation": "tool.workspace_violation",

@@ -289,12 +289,12 @@ PUBLIC_ALL: dict[str, list[str]] = {
         SubagentTaskStartPayload SubagentTextPayload SyncCallInEventLoopError SystemLogPayload
         SystemPromptBuilder SystemPromptContext TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow
         TimerRunner TodoRuntimeProjector TodoUpdatedPayload TokenEstimator ToolAfterCtx
-        ToolArgsValidator ToolBeforeCtx ToolCall ToolCallCompletedPayload ToolCallDeltaPayload
-        ToolCallFailedPayload ToolCallStartedPayload ToolDefinition ToolErrorCtx ToolHandler
-        ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry ToolRuntimeContext
-        ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx UsageUpdatedPayload
-        UserNotificationPayload VerbatimRepresentation WorkspaceViolation __version__
-        build_agent_system_prompt build_explore_subagent_system_prompt build_registry
+        ToolArgsValidator ToolBeforeCtx ToolBudgetExceeded ToolCall ToolCallCompletedPayload
+        ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload ToolDefinition
+        ToolErrorCtx ToolHandler ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry
+        ToolRuntimeContext ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx
+        UsageUpdatedPayload UserNotificationPayload VerbatimRepresentation WorkspaceViolation
+        __version__ build_agent_system_prompt build_explore_subagent_system_prompt build_registry
         build_subagent_system_prompt create_default_tool_registry create_llm_service_from_config
         create_llm_service_from_env default_runtime_projectors estimate_text_tokens estimate_tokens
         format_timer_message format_tool_catalog get_default_loader get_tool_runtime_context
@@ -308,10 +308,10 @@ PUBLIC_ALL: dict[str, list[str]] = {
         StoreBlackboard register_blackboard_tools register_spawn_agent render_entries run_agent_spec
     """.split(),
     "power_loop.base": """
-        ScheduledTimer SchemaValidator StructuredOutputSpec ToolEventEmitter ToolLoop
-        ToolRuntimeContext compile_schema extract_json_object get_tool_runtime_context
-        json_type_name parse_structured_text schema_from_response_format structured_result
-        use_tool_runtime_context validate_tool_args
+        DEFAULT_REDACT_KEYS REDACTED ScheduledTimer SchemaValidator StructuredOutputSpec
+        ToolEventEmitter ToolLoop ToolRuntimeContext compile_schema extract_json_object
+        get_tool_runtime_context json_type_name parse_structured_text redact_secrets resolve_redact
+        schema_from_response_format structured_result use_tool_runtime_context validate_tool_args
     """.split(),
     "power_loop.context": """
         AgenticFold CHARS_PER_TOKEN COMPACT_NOTE_NAME CONTEXT_TOOL_NAMES CalibrationUpdate
@@ -353,8 +353,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         NotesFullError PowerLoopError ProviderNotAvailable SchemaTooNewError SessionBusy
         SessionNotFoundError SessionPendingError SpecValidationError StoreAuthError StoreClosedError
         StoreConnectionLost StoreCorruptError StoreDatabaseMissing StoreError StoreIntegrityError
-        StoreSchemaError StoreUnavailable StructuredOutputError ToolNotFound ToolValidationError
-        WorkspaceViolation
+        StoreSchemaError StoreUnavailable StructuredOutputError ToolBudgetExceeded ToolNotFound
+        ToolValidationError WorkspaceViolation
     """.split(),
     "power_loop.events": """
         AgentErrorPayload AgentEvent AgentEventBus AgentEventType AutoCompactStatusPayload

@@ -3,6 +3,8 @@
 * JSON-Schema validation of tool arguments (:func:`compile_schema`, :func:`validate_tool_args`);
 * the structured-output spec and parser the provider adapters and the loop share
   (:class:`StructuredOutputSpec`, :func:`schema_from_response_format`, :func:`parse_structured_text`);
+* the one secret-redaction rule (:func:`redact_secrets`) every stored, emitted, logged, exported or
+  printed error text goes through;
 * the tool runtime context (:class:`ToolRuntimeContext`), with what tools use of the running loop as
   a small Protocol (:class:`ToolLoop`).
 
@@ -12,6 +14,7 @@ package that presents them to users (``power_loop.tools``, ``power_loop.structur
 
 from __future__ import annotations
 
+from ._redact import DEFAULT_REDACT_KEYS, REDACTED, redact_secrets, resolve_redact
 from ._runtime import (
     ScheduledTimer,
     ToolEventEmitter,
@@ -30,6 +33,8 @@ from ._structured import (
 )
 
 __all__ = [
+    "DEFAULT_REDACT_KEYS",
+    "REDACTED",
     "ScheduledTimer",
     "SchemaValidator",
     "StructuredOutputSpec",
@@ -41,6 +46,8 @@ __all__ = [
     "get_tool_runtime_context",
     "json_type_name",
     "parse_structured_text",
+    "redact_secrets",
+    "resolve_redact",
     "schema_from_response_format",
     "structured_result",
     "use_tool_runtime_context",

@@ -5,8 +5,9 @@ Two layers, because secrets reach events in two shapes:
 * **by key** — a mapping key whose lower-cased name *contains* one of the redact keys (``"api_key"``,
   ``"DB_PASSWORD"``, ``"Authorization"``) has its whole value replaced by ``"***"``;
 * **by value** — inside any string: ``scheme://user:PASSWORD@host`` → ``scheme://user:***@host``,
-  ``Bearer TOKEN`` → ``Bearer ***``, and ``<key>=VALUE`` / ``"<key>": "VALUE"`` for the same key names
-  (tool outputs and error messages are free text).
+  ``Bearer TOKEN`` → ``Bearer ***``, ``sk-…`` keys, and ``<key>=VALUE`` / ``"<key>": "VALUE"`` for the
+  same key names (tool outputs and error messages are free text) — the one rule,
+  :func:`power_loop.base.redact_secrets`, also applied by the loop, the tools and the CLI.
 
 Then strings are truncated to ``max_field_len`` with a ``"…(+N)"`` marker and sequences are capped.
 The result is always JSON-serialisable.
@@ -15,58 +16,20 @@ The result is always JSON-serialisable.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
+from ..base import DEFAULT_REDACT_KEYS, REDACTED, redact_secrets, resolve_redact
 from ..events import AgentEvent, AgentEventType
 
 __all__ = ["DEFAULT_REDACT_KEYS", "REDACTED", "resolve_redact", "sanitize", "sanitize_payload", "scrub_text"]
 
-REDACTED = "***"
-
-DEFAULT_REDACT_KEYS: tuple[str, ...] = (
-    "api_key",
-    "api-key",
-    "apikey",
-    "authorization",
-    "bearer",
-    "password",
-    "passwd",
-    "secret",
-    "secret_key",
-    "access_key",
-    "private_key",
-    "access_token",
-    "refresh_token",
-    "auth_token",
-    "id_token",
-)
-
-_DEFAULT_MAX_ITEMS = 50
+# The rule itself lives in the base layer so the loop, the store, the tools and the CLI apply the same one.
 _MAX_DEPTH = 20
+_DEFAULT_MAX_ITEMS = 50
 # Scrub a little past the cut so a secret straddling ``max_field_len`` is still recognised whole.
 _SCRUB_MARGIN = 256
-
-# Patterns start only where a token starts (negative lookbehind rather than ``\b``) and the key/value one
-# ends in a lookahead: both keep scrubbing linear in the text length, even on long runs of word characters.
-_DSN_PASSWORD = re.compile(
-    r"(?P<head>(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)(?P<secret>[^\s@/]+)(?=@)"
-)
-_BEARER = re.compile(r"(?i)\b(?P<head>bearer\s+)(?P<secret>[A-Za-z0-9\-._~+/]+=*)")
-# ``name = value`` / ``"name": "value"``; the value is only looked at, so ``a=password=x`` still finds
-# ``password``.
-_KEY_VALUE = re.compile(r"""(?<![\w-])(?P<name>[\w-]+)["']?\s*[:=]\s*["']?(?=(?P<secret>[^\s"',;&}\]]+))""")
-
-
-def resolve_redact(redact_keys: Iterable[str] | None) -> tuple[str, ...]:
-    """``None`` → :data:`DEFAULT_REDACT_KEYS`; otherwise the given names, lower-cased (``()`` disables)."""
-    if redact_keys is None:
-        return DEFAULT_REDACT_KEYS
-    if isinstance(redact_keys, str):  # a lone string would otherwise be split into characters
-        return (redact_keys.lower(),)
-    return tuple(dict.fromkeys(k.lower() for k in redact_keys if k))
 
 
 def _key_is_secret(key: str, keys: tuple[str, ...]) -> bool:
@@ -75,42 +38,14 @@ def _key_is_secret(key: str, keys: tuple[str, ...]) -> bool:
 
 
 def scrub_text(text: str, redact_keys: Iterable[str] | None = None) -> str:
-    """Replace DSN passwords, bearer tokens and ``key=value`` secrets inside ``text`` with ``***``.
-
-    DSN and bearer scrubbing always apply; ``key=value`` scrubbing uses ``redact_keys`` (``None`` →
-    defaults, ``()`` → off).
-    """
-    keys = resolve_redact(redact_keys)
-    return _scrub(text, keys)
-
-
-def _scrub(text: str, keys: tuple[str, ...]) -> str:
-    if "://" in text:
-        text = _DSN_PASSWORD.sub(lambda m: m.group("head") + REDACTED, text)
-    text = _BEARER.sub(lambda m: m.group("head") + REDACTED, text)
-    if not keys or ("=" not in text and ":" not in text):
-        return text
-    parts: list[str] = []
-    last = 0
-    for match in _KEY_VALUE.finditer(text):
-        if not _key_is_secret(match.group("name"), keys):
-            continue
-        start, end = match.span("secret")
-        if start < last:  # inside a value already redacted
-            continue
-        parts.append(text[last:start])
-        parts.append(REDACTED)
-        last = end
-    if not parts:
-        return text
-    parts.append(text[last:])
-    return "".join(parts)
+    """:func:`power_loop.base.redact_secrets` (kept under this name for the sinks)."""
+    return redact_secrets(text, redact_keys)
 
 
 def _text(value: str, keys: tuple[str, ...], max_len: int | None) -> str:
     if max_len is None or len(value) <= max_len:
-        return _scrub(value, keys)
-    cleaned = _scrub(value[: max_len + _SCRUB_MARGIN], keys)
+        return redact_secrets(value, keys)
+    cleaned = redact_secrets(value[: max_len + _SCRUB_MARGIN], keys)
     return f"{cleaned[:max_len]}…(+{len(value) - max_len})"
 
 

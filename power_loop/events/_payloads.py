@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
+from ..base import redact_secrets
 from ._types import AgentEventType
 
 __all__ = [
@@ -57,11 +58,29 @@ __all__ = [
 ]
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+#: Free-text error fields: whatever a provider or a tool echoed (an API key, a DSN) is redacted on entry.
+_ERROR_TEXT_FIELDS = ("error_message", "details")
+_ERROR_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 @dataclass(slots=True)
 class BaseEventPayload:
-    """Base of every payload; :meth:`to_dict` returns the public fields (a shallow copy)."""
+    """Base of every payload; :meth:`to_dict` returns the public fields (a shallow copy).
+
+    Error text fields (``error_message``, ``details``, a string ``error``) go through
+    :func:`power_loop.base.redact_secrets` when the payload is built, so no subscriber sees a secret.
+    """
+
+    def __post_init__(self) -> None:
+        cls = type(self)
+        names = _ERROR_FIELDS.get(cls)
+        if names is None:
+            present = {f.name for f in fields(self)}
+            names = _ERROR_FIELDS[cls] = tuple(n for n in (*_ERROR_TEXT_FIELDS, "error") if n in present)
+        for name in names:
+            value = getattr(self, name)
+            if isinstance(value, str) and value:
+                setattr(self, name, redact_secrets(value))
 
     def to_dict(self) -> dict[str, Any]:
         cls = type(self)

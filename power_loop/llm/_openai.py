@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from ..base import redact_secrets
 from ..errors import LLMStreamIncomplete, MissingDependencyError
 from ._config import OpenAICompatibleChatConfig
 from ._openai_compat import ServerQuirks, ToolCallIds, history_call_ids, rejects_stream_options, wire_messages
@@ -225,7 +226,7 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
     def _notice(self, message: str) -> None:
         """Tell the application about a fallback: logged now, and carried by the final chunk of the next
         call that succeeds (the repeat that follows a fallback may itself fail and be retried)."""
-        text = f"openai-compatible server at {self.cfg.base_url}: {message}"
+        text = redact_secrets(f"openai-compatible server at {self.cfg.base_url}: {message}")
         logger.warning("%s", text)
         self._notices.append(text)
 

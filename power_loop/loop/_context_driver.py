@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..base import ToolRuntimeContext, use_tool_runtime_context
+from ..base import ToolRuntimeContext, redact_secrets, use_tool_runtime_context
 from ..context import STATE_KEY, FoldFailure, FoldOutcome, apply_note_ops
 from ..errors import PowerLoopError, SessionNotFoundError
 from ..events import AutoCompactStatusPayload, MemoryFailedPayload, MemoryRecalledPayload
@@ -169,8 +169,9 @@ class ContextDriver:
                 also_seqs=commit.also_seqs,
             )
         except PowerLoopError as exc:
-            self._compact_status("failed", f"{type(exc).__name__}: {exc}"[:300], before, before)
-            return FoldOutcome("failed", f"{type(exc).__name__}: {exc}", before, before)
+            reason = redact_secrets(f"{type(exc).__name__}: {exc}")
+            self._compact_status("failed", reason[:300], before, before)
+            return FoldOutcome("failed", reason, before, before)
         if row.note_seq != window.next_seq:
             # Someone else wrote to the session meanwhile: the store is the truth.
             rows = await self.store.load_active_messages(sid)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..base import redact_secrets
 from ..errors import CancellationRequested, LLMRetryExhausted, LLMTimeout
 from ..events import AgentEventType as ET
 from ..events import (
@@ -62,7 +63,8 @@ async def degraded(s: SendState, round_index: int, exc: LLMRetryExhausted | LLMT
         ),
         round_index=round_index,
     )
-    text = f"[degraded: LLM {kind} — {type(cause).__name__}: {cause}]"
+    # A provider error may echo the request's key or URL: the one redaction rule applies before storing.
+    text = f"[degraded: LLM {kind} — {type(cause).__name__}: {redact_secrets(str(cause))}]"
     await s.commit([s.assistant(text, round_index)], final=True)
     return s.result("degraded", text)
 

@@ -25,7 +25,7 @@ DEFAULT_TABLE_PREFIX = "pl_"
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
 
-def _sqlite_path(dsn: str) -> str:
+def _sqlite_path(dsn: str, *, create_parents: bool = True) -> str:
     """Resolve a SQLite DSN or bare path to a file path (``:memory:`` for in-memory)."""
     m = _SCHEME_RE.match(dsn)
     if m is None:
@@ -43,18 +43,22 @@ def _sqlite_path(dsn: str) -> str:
     if path in ("", ":memory:"):
         return ":memory:"
     expanded = Path(os.path.expanduser(path))
-    expanded.parent.mkdir(parents=True, exist_ok=True)
+    if create_parents:
+        expanded.parent.mkdir(parents=True, exist_ok=True)
     return str(expanded)
 
 
-async def connect_database(dsn: str) -> Database:
-    """Open the backend a DSN names (no schema work). Optional drivers are imported lazily."""
+async def connect_database(dsn: str, *, read_only: bool = False) -> Database:
+    """Open the backend a DSN names (no schema work). Optional drivers are imported lazily.
+
+    ``read_only``: a SQLite file is opened read-only and nothing (file, directory) is created.
+    """
     if not isinstance(dsn, str):
         raise InvalidDSN(f"store DSN must be a string, got {type(dsn).__name__}")
     m = _SCHEME_RE.match(dsn)
     scheme = m.group(1).lower().split("+", 1)[0] if m else ""
     if scheme in ("", "sqlite", "sqlite3"):
-        return await SqliteDatabase.open(_sqlite_path(dsn))
+        return await SqliteDatabase.open(_sqlite_path(dsn, create_parents=not read_only), read_only=read_only)
     if scheme in ("postgresql", "postgres"):
         from ._postgres import connect_postgres
 
@@ -79,18 +83,21 @@ async def open_store(
     table_prefix: str = DEFAULT_TABLE_PREFIX,
     schema: SchemaPolicy | str | None = None,
     max_spawn_depth: int = MAX_SPAWN_DEPTH,
+    read_only: bool = False,
 ) -> SessionStore:
     """Open the store a DSN names and make sure its schema is in place.
 
     ``dsn``: a SQLite path (parents created, ``~`` expanded), ``:memory:``, ``sqlite:///rel.db``,
     ``sqlite:////abs.db``, ``postgresql://…`` or ``mysql://…``. ``schema``: ``"auto_create"``
     (default: create/migrate) or ``"verify"`` (only check; raises ``StoreSchemaError`` with the DDL).
+    ``read_only=True`` (inspection tools): the schema is verified, never provisioned, and a SQLite file
+    is opened read-only — nothing is created; writes through the store then fail.
     """
     from ._store import SessionStore
 
     validate_table_prefix(table_prefix)
-    policy = SchemaPolicy.coerce(schema)
-    db = await connect_database(dsn)
+    policy = SchemaPolicy.VERIFY if read_only else SchemaPolicy.coerce(schema)
+    db = await connect_database(dsn, read_only=read_only)
     try:
         await ensure_schema(db, table_prefix, policy=policy)
         return SessionStore(db, table_prefix=table_prefix, max_spawn_depth=max_spawn_depth)

@@ -11,9 +11,11 @@ its outcome only after the shared COMMIT is durable.
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -233,9 +235,10 @@ class SqliteDatabase:
     crash. Every connection has ``foreign_keys=ON`` and ``busy_timeout=5000``.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, read_only: bool = False) -> None:
         self.path = path
         self.is_memory = path == ":memory:" or path == ""
+        self.read_only = read_only and not self.is_memory
         self.dialect: Dialect = SqliteDialect()
         self._conn: sqlite3.Connection | None = None
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
@@ -244,9 +247,14 @@ class SqliteDatabase:
         self._thread = threading.Thread(target=self._run, name=f"power_loop-sqlite:{path}", daemon=True)
 
     @classmethod
-    async def open(cls, path: str) -> SqliteDatabase:
-        """Open (creating if needed) the database at ``path`` on a fresh connection thread."""
-        db = cls(path)
+    async def open(cls, path: str, *, read_only: bool = False) -> SqliteDatabase:
+        """Open (creating if needed) the database at ``path`` on a fresh connection thread.
+
+        ``read_only``: open an existing file with ``mode=ro`` — nothing is created or written (a
+        missing file is an error) and no pragma that writes (``journal_mode``) runs; when no other
+        connection has the file open it is read as ``immutable`` (no ``-wal``/``-shm`` side files).
+        """
+        db = cls(path, read_only=read_only)
         db._thread.start()
         try:
             await db._submit(_CALL, db._connect)
@@ -258,14 +266,21 @@ class SqliteDatabase:
     # -- the connection thread -------------------------------------------------------------
 
     def _connect(self, _conn: sqlite3.Connection | None) -> None:
+        target, uri = self.path, False
+        if self.read_only:
+            target, uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode=ro", True
+            if not os.path.exists(self.path + "-wal"):
+                # No connection has the file open (WAL keeps its -wal while one does): read it as
+                # immutable, so even SQLite's -wal/-shm side files are not created.
+                target += "&immutable=1"
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, cached_statements=256)
+            conn = sqlite3.connect(target, isolation_level=None, cached_statements=256, uri=uri)
         except sqlite3.Error as exc:
             raise map_sqlite_error(exc, self.path) from exc
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA foreign_keys = ON")
-            if not self.is_memory:
+            if not self.is_memory and not self.read_only:
                 conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only takes effect on a new file
                 conn.execute("PRAGMA journal_mode = WAL").fetchone()
                 conn.execute("PRAGMA synchronous = NORMAL")

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..base import json_type_name
+from ..base import json_type_name, redact_secrets
 from ..errors import CancellationRequested, ConfigError
 from ._definition import ToolHandlerResult
 from ._human import HumanInputRequired
@@ -148,6 +148,7 @@ async def execute_tool_call(
     except (HumanInputRequired, CancellationRequested):
         raise
     except Exception as exc:
-        return fail(f"Error: {type(exc).__name__}: {exc}", exc)
+        # The message is stored as the tool result: a handler echoing a key or a DSN must not keep it there.
+        return fail(f"Error: {type(exc).__name__}: {redact_secrets(str(exc))}", exc)
     content, failed = normalise_result(result)
     return ToolOutcome(call_id, name, args, truncate_output(content, max_result_chars), failed, None)

@@ -2,7 +2,9 @@
 
 Every path the model gives is resolved by :class:`Workspace`, which refuses ``..`` segments, absolute
 paths outside the root and symlinks whose target leaves the root (checked on the real path), raising
-:class:`~power_loop.errors.WorkspaceViolation`. Messages name paths relative to the root, so the host's
+:class:`~power_loop.errors.WorkspaceViolation`. The file is then opened by walking from the root one
+component at a time without following symlinks (:mod:`._fsafe`), so a component swapped for a symlink
+after the check cannot lead outside either. Messages name paths relative to the root, so the host's
 directory layout is not revealed to the model. Handlers are plain sync functions: the registry runs
 them in a worker thread, keeping file I/O off the event loop.
 """
@@ -13,12 +15,15 @@ import difflib
 import fnmatch
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, WorkspaceViolation
 from ._definition import ToolDefinition
+from ._fsafe import open_in, read_fd, write_fd
+from ._grep import MAX_SCAN_BYTES, search
 from ._registry import ToolRegistry
 
 __all__ = ["FILE_TOOL_DEFINITIONS", "FILE_TOOL_NAMES", "Workspace", "register_file_tools"]
@@ -30,6 +35,8 @@ _MAX_DIR_ENTRIES = 200
 _MAX_LINE_CHARS = 2000
 _MAX_GREP_LINE = 300
 _MAX_DIFF_LINES = 200
+_DEFAULT_GREP_TIMEOUT = 10.0
+_READ = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)  # O_NONBLOCK: a FIFO must not hang the tool
 _SKIP_DIRS = frozenset(
     {
         ".git",
@@ -94,6 +101,23 @@ class Workspace:
             )
         return Path(real)
 
+    def open(self, real_path: Path, flags: int, *, make_dirs: bool = False) -> int:
+        """A descriptor for a path :meth:`resolve` returned, opened without following any symlink.
+
+        Raises ``WorkspaceViolation`` when a component was swapped for a symlink after ``resolve``.
+        """
+        parts = real_path.relative_to(self.root).parts
+        return open_in(self.root, parts, flags, shown=self.display(real_path), make_dirs=make_dirs)
+
+    def read_bytes(self, path: str, max_bytes: int = _MAX_FILE_BYTES) -> tuple[Path, bytes]:
+        """The resolved path and content of the regular file at model path ``path``."""
+        target = self.resolve(path)
+        fd = self.open(target, _READ)
+        try:
+            return target, read_fd(fd, self.display(target), max_bytes)
+        finally:
+            os.close(fd)
+
     def display(self, real_path: Path) -> str:
         """A root-relative spelling of a resolved path, for messages to the model."""
         try:
@@ -103,18 +127,19 @@ class Workspace:
         return rel.as_posix() or "."
 
 
-def _read_text(path: Path, shown: str) -> str:
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {shown}")
-    if not path.is_file():
-        raise IsADirectoryError(f"not a regular file: {shown}")
-    size = path.stat().st_size
-    if size > _MAX_FILE_BYTES:
-        raise ValueError(f"{shown} is {size} bytes; files over {_MAX_FILE_BYTES} bytes are not read")
-    data = path.read_bytes()
+def _text(data: bytes, shown: str) -> str:
     if b"\x00" in data[:8192]:
         raise ValueError(f"{shown} looks like a binary file; only text files can be read")
     return data.decode("utf-8", errors="replace")
+
+
+def _list_dir(fd: int, shown: str) -> str:
+    with os.scandir(fd) as entries:
+        found = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in entries)
+    lines = [f"{name}/" if is_dir else name for name, is_dir in found[:_MAX_DIR_ENTRIES]]
+    if len(found) > _MAX_DIR_ENTRIES:
+        lines.append(f"... ({len(found) - _MAX_DIR_ENTRIES} more entries)")
+    return f"{shown} is a directory:\n" + "\n".join(lines)
 
 
 def _walk_files(ws: Workspace, base: Path, include_hidden: bool) -> Iterator[Path]:
@@ -127,9 +152,10 @@ def _walk_files(ws: Workspace, base: Path, include_hidden: bool) -> Iterator[Pat
             if not include_hidden and name.startswith("."):
                 continue
             full = Path(dirpath, name)
-            if full.is_symlink() and not ws.contains(os.path.realpath(full)):
-                continue  # a file symlink pointing outside: invisible to the tools
-            yield full
+            # Containment is checked per file (the walk itself lists by path); a symlink pointing
+            # outside, or a directory swapped for one mid-walk, makes the file invisible to the tools.
+            if ws.contains(os.path.realpath(full)):
+                yield full
 
 
 def _clamp(value: int, low: int, high: int) -> int:
@@ -139,19 +165,20 @@ def _clamp(value: int, low: int, high: int) -> int:
 class _FileTools:
     """The handlers, bound to one workspace."""
 
-    def __init__(self, workspace: Workspace) -> None:
+    def __init__(self, workspace: Workspace, grep_timeout: float) -> None:
         self.ws = workspace
+        self.grep_timeout = grep_timeout
 
     def read_file(self, path: str, offset: int = 1, limit: int = _DEFAULT_READ_LINES) -> str:
         target = self.ws.resolve(path)
         shown = self.ws.display(target)
-        if target.is_dir():
-            entries = sorted(target.iterdir(), key=lambda p: p.name)
-            lines = [f"{e.name}/" if e.is_dir() else e.name for e in entries[:_MAX_DIR_ENTRIES]]
-            if len(entries) > _MAX_DIR_ENTRIES:
-                lines.append(f"... ({len(entries) - _MAX_DIR_ENTRIES} more entries)")
-            return f"{shown} is a directory:\n" + "\n".join(lines)
-        text = _read_text(target, shown)
+        fd = self.ws.open(target, _READ)
+        try:
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                return _list_dir(fd, shown)
+            text = _text(read_fd(fd, shown, _MAX_FILE_BYTES), shown)
+        finally:
+            os.close(fd)
         all_lines = text.splitlines()
         start = max(1, offset)
         count = _clamp(limit, 1, _MAX_READ_LINES)
@@ -168,21 +195,45 @@ class _FileTools:
     def write_file(self, path: str, content: str, overwrite: bool = True) -> str:
         target = self.ws.resolve(path)
         shown = self.ws.display(target)
-        if target.is_dir():
+        if target == self.ws.root:
             raise IsADirectoryError(f"{shown} is a directory")
-        existed = target.exists()
-        if existed and not overwrite:
-            raise FileExistsError(f"{shown} already exists; pass overwrite=true to replace it")
-        # Parents are inside the workspace: resolve() already placed ``target`` under the root.
-        target.parent.mkdir(parents=True, exist_ok=True)
         data = content.encode("utf-8")
-        target.write_bytes(data)
+        existed = False
+        try:
+            fd = self.ws.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, make_dirs=True)
+        except FileExistsError:
+            if not overwrite:
+                raise FileExistsError(f"{shown} already exists; pass overwrite=true to replace it") from None
+            existed = True
+            fd = self._open_existing(target, shown, os.O_WRONLY)
+        try:
+            write_fd(fd, data)
+        finally:
+            os.close(fd)
         return f"{'overwrote' if existed else 'created'} {shown} ({len(data)} bytes)"
+
+    def _open_existing(self, target: Path, shown: str, flags: int) -> int:
+        """Open an existing file for writing; refuse directories and special files before touching them."""
+        try:
+            fd = self.ws.open(target, flags | getattr(os, "O_NONBLOCK", 0))
+        except IsADirectoryError:
+            raise IsADirectoryError(f"{shown} is a directory") from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ValueError(f"not a regular file: {shown}")
+        return fd
 
     def edit_file(self, path: str, old_text: str, new_text: str, replace_all: bool = False) -> str:
         target = self.ws.resolve(path)
         shown = self.ws.display(target)
-        raw = _read_text(target, shown)
+        fd = self._open_existing(target, shown, os.O_RDWR)
+        try:
+            return self._edit(fd, shown, old_text, new_text, replace_all)
+        finally:
+            os.close(fd)
+
+    def _edit(self, fd: int, shown: str, old_text: str, new_text: str, replace_all: bool) -> str:
+        raw = _text(read_fd(fd, shown, _MAX_FILE_BYTES), shown)
         bom = raw.startswith("\ufeff")
         text = raw[1:] if bom else raw
         crlf = "\r\n" in text
@@ -202,7 +253,7 @@ class _FileTools:
             )
         updated = work.replace(old, new) if replace_all else work.replace(old, new, 1)
         out = updated.replace("\n", "\r\n") if crlf else updated
-        target.write_bytes((("\ufeff" if bom else "") + out).encode("utf-8"))
+        write_fd(fd, (("\ufeff" if bom else "") + out).encode("utf-8"))
         diff = list(
             difflib.unified_diff(work.splitlines(), updated.splitlines(), shown, shown, lineterm="", n=2)
         )
@@ -252,39 +303,60 @@ class _FileTools:
     ) -> str:
         base = self.ws.resolve(path)
         flags = 0 if case_sensitive else re.IGNORECASE
+        expression = re.escape(pattern) if literal else pattern
         try:
-            regex = re.compile(re.escape(pattern) if literal else pattern, flags)
+            re.compile(expression, flags)
         except re.error as exc:
             raise ValueError(
                 f"invalid regular expression {pattern!r}: {exc}; pass literal=true to search plain text"
-            )
+            ) from None
         limit = _clamp(max_results, 1, 500)
-        files = [base] if base.is_file() else _walk_files(self.ws, base, include_hidden)
-        hits: list[str] = []
-        for full in files:
+        files, capped = self._grep_inputs(base, include, include_hidden)
+        rows = search(
+            expression,
+            flags,
+            files,
+            limit=limit,
+            width=_MAX_GREP_LINE,
+            deadline=self.grep_timeout,
+            literal=literal,
+        )
+        hits = [f"{shown}:{n}:{line}" for shown, n, line in rows]
+        note = (
+            f"\n... (stopped after {MAX_SCAN_BYTES} bytes of files; narrow path or include)" if capped else ""
+        )
+        if not hits:
+            return f"no matches for {pattern!r} under {self.ws.display(base)}{note}"
+        if len(hits) > limit:
+            return "\n".join(hits[:limit]) + "\n... (more matches; raise max_results or narrow the search)"
+        return "\n".join(hits) + note
+
+    def _grep_inputs(
+        self, base: Path, include: str | None, include_hidden: bool
+    ) -> tuple[list[tuple[str, str]], bool]:
+        """``(shown, text)`` of the text files to search (at most ``MAX_SCAN_BYTES``), and whether capped."""
+        fd = self.ws.open(base, _READ)
+        try:
+            single = not stat.S_ISDIR(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+        paths = [base] if single else _walk_files(self.ws, base, include_hidden)
+        files: list[tuple[str, str]] = []
+        total = 0
+        for full in paths:
             if include and not fnmatch.fnmatch(full.name, include):
                 continue
             try:
-                if full.stat().st_size > _MAX_FILE_BYTES:
-                    continue
-                data = full.read_bytes()
-            except OSError:
+                _, data = self.ws.read_bytes(str(full))
+            except (OSError, ValueError):  # vanished, special, too big, or swapped for a symlink
                 continue
             if b"\x00" in data[:8192]:
                 continue
-            shown = self.ws.display(full)
-            for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-                if regex.search(line):
-                    hits.append(f"{shown}:{n}:{line[:_MAX_GREP_LINE]}")
-                    if len(hits) > limit:
-                        break
-            if len(hits) > limit:
-                break
-        if not hits:
-            return f"no matches for {pattern!r} under {self.ws.display(base)}"
-        if len(hits) > limit:
-            return "\n".join(hits[:limit]) + "\n... (more matches; raise max_results or narrow the search)"
-        return "\n".join(hits)
+            if total + len(data) > MAX_SCAN_BYTES:
+                return files, True
+            total += len(data)
+            files.append((self.ws.display(full), data.decode("utf-8", errors="replace")))
+        return files, False
 
 
 def _glob_to_regex(pattern: str) -> str:
@@ -432,14 +504,20 @@ def register_file_tools(
     *,
     include: Iterable[str] | None = None,
     overwrite: bool = False,
+    grep_timeout: float = _DEFAULT_GREP_TIMEOUT,
 ) -> Workspace:
-    """Register the file tools (all, or ``include``) confined to ``workspace``; returns the ``Workspace``."""
+    """Register the file tools (all, or ``include``) confined to ``workspace``; returns the ``Workspace``.
+
+    ``grep_timeout`` bounds one ``grep`` call's pattern matching, in seconds (``ToolBudgetExceeded``).
+    """
+    if not grep_timeout > 0:
+        raise ConfigError(f"grep_timeout must be a positive number of seconds, got {grep_timeout!r}")
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     names = tuple(include) if include is not None else FILE_TOOL_NAMES
     unknown = [n for n in names if n not in FILE_TOOL_DEFINITIONS]
     if unknown:
         raise ConfigError(f"unknown file tool(s) {unknown}; available: {', '.join(FILE_TOOL_NAMES)}")
-    tools = _FileTools(ws)
+    tools = _FileTools(ws, float(grep_timeout))
     handlers: dict[str, Any] = {
         "read_file": tools.read_file,
         "write_file": tools.write_file,

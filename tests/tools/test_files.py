@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +232,120 @@ async def test_grep(registry: ToolRegistry, layout: dict[str, Path]) -> None:
     assert bad.failed and "literal=true" in bad.output
     single = await run(registry, "grep", pattern="world", path="README.md")
     assert single.output == "README.md:2:world"
+
+
+# -- races: a component swapped for a symlink while the tool runs ------------------------------
+def _race_layout(tmp_path: Path) -> tuple[Path, Path]:
+    root, outside = tmp_path / "race-ws", tmp_path / "race-out"
+    for base, word in ((root, "INSIDE"), (outside, "OUTSIDE")):
+        (base / "d").mkdir(parents=True)
+        (base / "d" / "f.txt").write_text(f"{word}\n")
+        (base / "f.txt").write_text(f"{word}\n")
+    return root, outside
+
+
+def test_symlink_swapped_in_after_resolve_is_refused(tmp_path: Path) -> None:
+    root, outside = _race_layout(tmp_path)
+    ws = Workspace(root)
+    for path in ("d/f.txt", "f.txt"):
+        target = ws.resolve(path)  # checked while still a real file/directory
+        swapped = root / path.split("/")[0]
+        swapped.rename(root / "stash")
+        swapped.symlink_to(outside / path.split("/")[0])
+        with pytest.raises(WorkspaceViolation, match="replaced by a symlink"):
+            os.close(ws.open(target, os.O_RDONLY))
+        with pytest.raises(WorkspaceViolation):
+            ws.read_bytes(path)
+        swapped.unlink()
+        (root / "stash").rename(swapped)
+
+
+def test_racing_symlink_swaps_never_read_or_write_outside(tmp_path: Path) -> None:
+    import threading
+
+    from power_loop.tools._files import _FileTools
+
+    root, outside = _race_layout(tmp_path)
+    tools = _FileTools(Workspace(root), 30.0)
+    done = threading.Event()
+
+    errors: list[BaseException] = []
+
+    def swap(name: str) -> None:
+        target, real, link = root / name, root / f"{name}.real", root / f"{name}.link"
+        os.replace(target, real)
+        link.symlink_to(outside / name)
+        try:
+            os.replace(link, target)  # atomic; refused when write_file recreated a directory there
+        except OSError:
+            link.unlink()
+        for _ in range(1000):  # put the real one back, clearing what a racing write_file created
+            if target.is_symlink():
+                target.unlink(missing_ok=True)
+            elif target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            try:
+                os.replace(real, target)
+                return
+            except OSError:
+                continue
+        raise AssertionError(f"could not restore {name}")
+
+    def swapper() -> None:  # swaps a directory and a file for symlinks to the outside, by count
+        try:
+            for _ in range(200_000):
+                if done.is_set():
+                    return
+                swap("d")
+                swap("f.txt")
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=swapper)
+    thread.start()
+    leaked, inside = 0, 0
+    try:
+        for i in range(400):
+            for path in ("d/f.txt", "f.txt"):
+                try:
+                    out = tools.read_file(path)
+                except (OSError, ValueError):
+                    continue  # refused or mid-swap: never content
+                leaked += "OUTSIDE" in out
+                inside += "INSIDE" in out or "planted" in out
+            try:
+                leaked += "OUTSIDE" in tools.grep("SIDE") + tools.glob("**/*")
+            except (OSError, ValueError):
+                pass
+            for path in (f"d/w{i % 7}.txt", "f.txt", "d/f.txt"):
+                try:
+                    tools.write_file(path, "planted\n")
+                except (OSError, ValueError):
+                    pass
+    finally:
+        done.set()
+        thread.join()
+    assert not errors and leaked == 0
+    assert sorted(p.name for p in (outside / "d").iterdir()) == ["f.txt"]  # nothing written outside
+    assert (outside / "f.txt").read_text() == (outside / "d" / "f.txt").read_text() == "OUTSIDE\n"
+    assert inside > 0  # the tool kept working between swaps
+
+
+async def test_grep_catastrophic_pattern_is_stopped_with_a_code(tmp_path: Path) -> None:
+    from power_loop.errors import ToolBudgetExceeded
+
+    (tmp_path / "a.txt").write_text("a" * 64 + "!\n")
+    reg = ToolRegistry()
+    register_file_tools(
+        reg, tmp_path, grep_timeout=3.0
+    )  # the pattern needs ~2**64 steps: any deadline is hit
+    out = await run(reg, "grep", pattern="(a+)+$")
+    assert out.failed and isinstance(out.error, ToolBudgetExceeded)
+    assert out.error.code == "tool.budget_exceeded" and "literal=true" in out.output
+    fine = await run(reg, "grep", pattern="a{3}!")  # quantified but quick: matched by the worker too
+    assert not fine.failed and fine.output.startswith("a.txt:1:")
+
+
+def test_grep_timeout_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="grep_timeout"):
+        register_file_tools(ToolRegistry(), tmp_path, grep_timeout=0)
