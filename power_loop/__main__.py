@@ -3,7 +3,7 @@
 Subcommands: ``demo`` (offline tool-using conversation, persisted and resumed by a second process),
 ``chat`` (interactive chat on the configured provider, session kept in the store), ``ddl`` (print the
 schema script a DBA can run out of band), and ``sessions`` / ``show`` / ``export`` / ``import`` to
-inspect and move sessions.
+inspect and move sessions; ``inspect`` serves a read-only web page over the store.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING
 
+from ._cli_inspect import add_inspect_command, run_inspect
 from ._cli_sessions import add_session_commands, run_session_command
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def _build_parser() -> argparse.ArgumentParser:
     ddl.add_argument("--dialect", choices=["sqlite", "postgres", "mysql"], default="sqlite")
     ddl.add_argument("--prefix", default="pl_", help="table prefix (default: %(default)s)")
     add_session_commands(sub)
+    add_inspect_command(sub)
     return parser
 
 
@@ -100,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         from ._demo import run_demo
 
         return run_demo(args.dsn, resume_session=args.resume)
+    if args.command == "inspect":
+        return run_inspect(args)
     if args.command == "chat":
         return asyncio.run(_chat(args.dsn, args.session))
     return _ddl(args.dialect, args.prefix)

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidDSN
+from ..errors import InvalidDSN, StoreDatabaseMissing
 from ._dsn import redact_dsn
 from ._port import Database
 from ._schema import SchemaPolicy, ensure_schema, validate_table_prefix
@@ -24,7 +24,7 @@ DEFAULT_TABLE_PREFIX = "pl_"
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
 
-def _sqlite_path(dsn: str) -> str:
+def _sqlite_path(dsn: str, *, create_dirs: bool = True) -> str:
     """Resolve a SQLite DSN or bare path to a file path (``:memory:`` for in-memory)."""
     m = _SCHEME_RE.match(dsn)
     if m is None:
@@ -42,18 +42,36 @@ def _sqlite_path(dsn: str) -> str:
     if path in ("", ":memory:"):
         return ":memory:"
     expanded = Path(os.path.expanduser(path))
-    expanded.parent.mkdir(parents=True, exist_ok=True)
+    if create_dirs:
+        expanded.parent.mkdir(parents=True, exist_ok=True)
     return str(expanded)
 
 
-async def connect_database(dsn: str) -> Database:
-    """Open the backend a DSN names (no schema work). Optional drivers are imported lazily."""
+def _checked_sqlite_path(dsn: str, read_only: bool) -> str:
+    path = _sqlite_path(dsn, create_dirs=not read_only)
+    if read_only:
+        if path == ":memory:":
+            raise InvalidDSN("a read-only store needs a SQLite file; an in-memory database is always empty")
+        if not Path(path).is_file():
+            raise StoreDatabaseMissing(
+                f"SQLite database file {path!r} does not exist; a read-only open never creates one "
+                "(check the path in the DSN)"
+            )
+    return path
+
+
+async def connect_database(dsn: str, *, read_only: bool = False) -> Database:
+    """Open the backend a DSN names (no schema work). Optional drivers are imported lazily.
+
+    ``read_only``: SQLite opens an existing file read-only (a missing file raises
+    ``StoreDatabaseMissing``); server backends connect as usual (the caller simply never writes).
+    """
     if not isinstance(dsn, str):
         raise InvalidDSN(f"store DSN must be a string, got {type(dsn).__name__}")
     m = _SCHEME_RE.match(dsn)
     scheme = m.group(1).lower().split("+", 1)[0] if m else ""
     if scheme in ("", "sqlite", "sqlite3"):
-        return await SqliteDatabase.open(_sqlite_path(dsn))
+        return await SqliteDatabase.open(_checked_sqlite_path(dsn, read_only), read_only=read_only)
     if scheme in ("postgresql", "postgres"):
         from ._postgres import connect_postgres
 

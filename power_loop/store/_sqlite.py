@@ -14,6 +14,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -233,9 +234,12 @@ class SqliteDatabase:
     crash. Every connection has ``foreign_keys=ON`` and ``busy_timeout=5000``.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, read_only: bool = False) -> None:
         self.path = path
         self.is_memory = path == ":memory:" or path == ""
+        self.read_only = read_only
+        # A read-only connection cannot take the write lock; a deferred BEGIN reads one snapshot.
+        self._begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
         self.dialect: Dialect = SqliteDialect()
         self._conn: sqlite3.Connection | None = None
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
@@ -244,9 +248,13 @@ class SqliteDatabase:
         self._thread = threading.Thread(target=self._run, name=f"power_loop-sqlite:{path}", daemon=True)
 
     @classmethod
-    async def open(cls, path: str) -> SqliteDatabase:
-        """Open (creating if needed) the database at ``path`` on a fresh connection thread."""
-        db = cls(path)
+    async def open(cls, path: str, *, read_only: bool = False) -> SqliteDatabase:
+        """Open (creating if needed) the database at ``path`` on a fresh connection thread.
+
+        ``read_only``: open an existing file with ``mode=ro`` and ``query_only`` (no file, journal or
+        schema is ever created; every write fails).
+        """
+        db = cls(path, read_only=read_only)
         db._thread.start()
         try:
             await db._submit(_CALL, db._connect)
@@ -259,13 +267,19 @@ class SqliteDatabase:
 
     def _connect(self, _conn: sqlite3.Connection | None) -> None:
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, cached_statements=256)
+            if self.read_only:
+                uri = "file:" + urllib.parse.quote(self.path) + "?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None, cached_statements=256)
+            else:
+                conn = sqlite3.connect(self.path, isolation_level=None, cached_statements=256)
         except sqlite3.Error as exc:
             raise map_sqlite_error(exc, self.path) from exc
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA foreign_keys = ON")
-            if not self.is_memory:
+            if self.read_only:
+                conn.execute("PRAGMA query_only = ON")
+            elif not self.is_memory:
                 conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only takes effect on a new file
                 conn.execute("PRAGMA journal_mode = WAL").fetchone()
                 conn.execute("PRAGMA synchronous = NORMAL")
@@ -310,7 +324,7 @@ class SqliteDatabase:
             return [(j, False, StoreClosedError("the SQLite database is closed")) for j in batch]
         tx = _SyncTransaction(conn, self.path)
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(self._begin)
         except sqlite3.Error as exc:
             err = map_sqlite_error(exc, self.path)
             return [(j, False, err) for j in batch]
