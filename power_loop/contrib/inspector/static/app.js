@@ -106,23 +106,40 @@ async function renderList(params) {
 
 // ---- one session -------------------------------------------------------------------------------------
 
-function usageChart(usage) {
-  if (!usage.length) return el("p", { className: "muted" }, "no usage recorded");
+function barChart(points, label) {
+  // points: [{x, a, b, title}] drawn as stacked bars (a light, b dark) in an inline SVG.
   const W = 600, H = 110, pad = 14;
-  const max = Math.max(1, ...usage.map((u) => u.prompt_tokens + u.completion_tokens));
-  const bw = Math.max(2, Math.min(40, (W - pad) / usage.length - 2));
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": "tokens per send" });
-  usage.forEach((u, i) => {
+  const max = Math.max(1, ...points.map((p) => p.a + p.b));
+  const bw = Math.max(2, Math.min(40, (W - pad) / points.length - 2));
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": label });
+  points.forEach((p, i) => {
     const x = pad + i * (bw + 2);
-    const hp = ((H - pad) * u.prompt_tokens) / max;
-    const hc = ((H - pad) * u.completion_tokens) / max;
-    const title = svg("title", {}, `send ${u.send_index}: ${u.prompt_tokens} prompt + ${u.completion_tokens} completion tokens, ${u.rounds} rounds`);
-    chart.append(svg("g", {}, title,
-      svg("rect", { class: "p", x, y: H - pad - hp - hc, width: bw, height: hp }),
-      svg("rect", { class: "c", x, y: H - pad - hc, width: bw, height: hc })));
-    if (usage.length <= 40) chart.append(svg("text", { x: x + bw / 2, y: H - 2, "text-anchor": "middle" }, u.send_index));
+    const ha = ((H - pad) * p.a) / max, hb = ((H - pad) * p.b) / max;
+    chart.append(svg("g", {}, svg("title", {}, p.title),
+      svg("rect", { class: "p", x, y: H - pad - ha - hb, width: bw, height: ha }),
+      svg("rect", { class: "c", x, y: H - pad - hb, width: bw, height: hb })));
+    if (points.length <= 40) chart.append(svg("text", { x: x + bw / 2, y: H - 2, "text-anchor": "middle" }, p.x));
   });
-  return el("div", { className: "chart", id: "usage-chart" }, chart);
+  return el("div", { className: "chart", id: "usage-chart" }, el("div", { className: "muted" }, label), chart);
+}
+
+function usageChart(usage, loaded) {
+  if (usage.length) {
+    return barChart(usage.map((u) => ({ x: u.send_index, a: u.prompt_tokens, b: u.completion_tokens,
+      title: `send ${u.send_index}: ${u.prompt_tokens} prompt + ${u.completion_tokens} completion tokens, ${u.rounds} rounds` })),
+      "tokens per send (prompt light, completion dark)");
+  }
+  // No per-round usage in this store: chart what the loaded timeline shows instead.
+  const per = new Map();
+  for (const m of loaded) {
+    if (m.send_index === null || m.send_index === undefined) continue;
+    const c = per.get(m.send_index) || { a: 0, b: 0 };
+    if (m.role === "tool") c.a += 1; else c.b += 1;
+    per.set(m.send_index, c);
+  }
+  if (!per.size) return el("p", { className: "muted" }, "no usage recorded");
+  return barChart([...per].map(([x, c]) => ({ x, a: c.a, b: c.b, title: `send ${x}: ${c.b} messages, ${c.a} tool results` })),
+    "no per-round token usage stored: messages per send (tool results light)");
 }
 
 function panel(title, id, items, render) {
@@ -152,10 +169,10 @@ function renderHeader(d) {
     s.system_prompt ? el("details", {}, el("summary", {}, "system prompt"), el("pre", {}, s.system_prompt)) : null);
 }
 
-function renderSides(d) {
+function renderSides(d, loaded) {
   const pending = d.state && d.state.pending ? [d.state.pending] : [];
   return el("div", { className: "grid", id: "session-sides" },
-    el("div", { className: "panel" }, el("h3", {}, "Usage per send"), usageChart(d.usage)),
+    el("div", { className: "panel" }, el("h3", {}, "Usage per send"), usageChart(d.usage, loaded)),
     panel("Folds", "folds", d.folds, (f) => el("span", {},
       `#${f.from_seq}–#${f.to_seq} folded into #${f.note_seq}` + (f.before_tokens ? ` (${f.before_tokens}→${f.after_tokens} tokens)` : ""),
       f.summary ? el("div", { className: "text fold-summary" }, pretty(f.summary)) : null)),
@@ -264,7 +281,7 @@ async function renderSession(sid) {
     more = older.more;
     redraw();
   });
-  let head = renderHeader(detail), sides = renderSides(detail), last = JSON.stringify(detail);
+  let head = renderHeader(detail), sides = renderSides(detail, loaded), last = JSON.stringify(detail) + loaded.length;
   redraw();
   document.getElementById("app").replaceChildren(head, sides, el("h2", {}, "Timeline"), earlier, timeline.root);
   const poll = async () => {
@@ -273,10 +290,10 @@ async function renderSession(sid) {
       const fresh = await api(`sessions/${encodeURIComponent(sid)}/messages?limit=500&after=${timeline.lastSeq}`);
       fresh.messages.forEach((m) => { loaded.push(m); timeline.add(m); });
       const d = await api("sessions/" + encodeURIComponent(sid));
-      const snapshot = JSON.stringify(d);
+      const snapshot = JSON.stringify(d) + loaded.length;
       if (snapshot !== last) {  // redraw only on change, so open raw views stay open
         last = snapshot;
-        const h = renderHeader(d), s = renderSides(d);
+        const h = renderHeader(d), s = renderSides(d, loaded);
         head.replaceWith(h); sides.replaceWith(s); head = h; sides = s;
       }
     } catch (err) { /* the next poll retries */ }

@@ -1,0 +1,210 @@
+"""The inspector's JSON API and safety rules over plain HTTP (no browser), on SQLite, PostgreSQL, MySQL."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from inspector_scenario import FOLD_SUMMARY, SCRIPT_RESULT, Scenario, build
+
+from power_loop.__main__ import main
+from power_loop.contrib.inspector import Inspector, is_loopback
+from power_loop.contrib.inspector._queries import MAX_PAGE, InspectorQueries
+from power_loop.errors import ConfigError, StoreDatabaseMissing, StoreError, StoreSchemaError
+from power_loop.store import Database, all_table_names, connect_database, open_store
+
+
+def get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, Any]:
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+            ctype = response.headers.get("Content-Type", "")
+            return response.status, json.loads(body) if "json" in ctype else body.decode()
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+@pytest.fixture
+async def scenario(loop_dsn_and_prefix: tuple[str, str]) -> Scenario:
+    dsn, prefix = loop_dsn_and_prefix
+    return await build(Scenario(dsn, prefix))
+
+
+async def test_api_shows_the_session_tree_timeline_and_side_panels(scenario: Scenario) -> None:
+    with Inspector(scenario.dsn, port=0, prefix=scenario.prefix) as insp:
+        status, page = get(insp.url + "api/sessions")
+        assert status == 200 and page["next"] is None
+        (root,) = page["sessions"]
+        assert root["session_id"] == scenario.session_id and root["sends"] == 2 and root["state"] == "idle"
+        assert [c["session_id"] for c in root["children"]] == [scenario.child_id]
+        assert root["children"][0]["kind"] == "subagent"
+
+        _, detail = get(insp.url + f"api/sessions/{scenario.session_id}")
+        assert detail["folds"][0]["summary"] == FOLD_SUMMARY
+        assert detail["folds"][0]["before_tokens"] == 900
+        assert [n["content"] for n in detail["notes"]] == ["the user is called Ada"]
+        assert [f["content"] for f in detail["follow_ups"]] == ["and then summarise everything"]
+        assert detail["timers"][0]["note"] == "check back in an hour"
+        assert [c["session_id"] for c in detail["children"]] == [scenario.child_id]
+        assert detail["stats"]["tool_calls"] >= 3
+
+        _, msgs = get(insp.url + f"api/sessions/{scenario.session_id}/messages")
+        rows = msgs["messages"]
+        assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
+        by_name = {r["name"]: r for r in rows if r["role"] == "tool"}
+        assert by_name["lookup"]["content"] == SCRIPT_RESULT
+        assert by_name["boom"]["content"].startswith("Error") and "boom failed" in by_name["boom"]["content"]
+        assert by_name["lookup"]["state"] == "compacted_out"  # folded, still listed
+        assert by_name["delegate"]["state"] == "active" and "child done" in by_name["delegate"]["content"]
+        calls = [c["function"]["name"] for r in rows for c in r["tool_calls"] or []]
+        assert calls[:3] == ["lookup", "boom", "delegate"]
+
+        _, tail = get(insp.url + f"api/sessions/{scenario.session_id}/messages?limit=2")
+        assert tail["more"] and [r["seq"] for r in tail["messages"]] == [r["seq"] for r in rows[-2:]]
+        first = rows[0]["seq"]
+        _, one = get(insp.url + f"api/sessions/{scenario.session_id}/messages/{first}")
+        assert one["seq"] == first and one["role"] == "user"
+        status, err = get(insp.url + "api/sessions/nope")
+        assert status == 404 and err["code"] == "session.not_found"
+
+
+async def test_long_rows_are_clipped_in_listings_and_whole_on_request(tmp_path: Path) -> None:
+    dsn = str(tmp_path / "s.db")
+    store = await open_store(dsn)
+    from power_loop.store import NewMessage
+
+    sid = await store.create_session()
+    await store.append_messages(sid, [NewMessage("user", "x" * 10_000)], begin_send=True)
+    await store.close()
+    with Inspector(dsn, port=0) as insp:
+        _, page = get(insp.url + f"api/sessions/{sid}/messages")
+        (row,) = page["messages"]
+        assert row["truncated"] and len(row["content"]) == 4000
+        _, full = get(insp.url + f"api/sessions/{sid}/messages/1")
+        assert len(full["content"]) == 10_000
+
+
+async def test_read_only_open_never_creates_files_or_tables(
+    loop_dsn_and_prefix: tuple[str, str], tmp_path: Path
+) -> None:
+    dsn, _ = loop_dsn_and_prefix
+    missing = tmp_path / "sub" / "none.db"
+    with pytest.raises(StoreDatabaseMissing):
+        Inspector(str(missing), port=0).start()
+    assert not missing.exists() and not missing.parent.exists()
+    if not dsn.startswith(("postgres", "mysql")):
+        empty = tmp_path / "empty.db"
+        sqlite3.connect(empty).close()
+        before = empty.read_bytes()
+        dsn = str(empty)
+    prefix = "tunused_"
+    with pytest.raises(StoreSchemaError) as info:
+        Inspector(dsn, port=0, prefix=prefix).start()
+    assert info.value.code == "store.schema_mismatch"
+    db = await connect_database(dsn, read_only=True)
+    try:
+        for name in all_table_names(prefix):
+            assert await db.fetchone(db.dialect.table_exists_sql(), (name,)) is None
+    finally:
+        await db.close()
+    if dsn.endswith("empty.db"):
+        assert empty.read_bytes() == before
+
+
+async def test_read_only_sqlite_connection_refuses_writes(tmp_path: Path) -> None:
+    dsn = str(tmp_path / "s.db")
+    await (await open_store(dsn)).close()
+    db = await connect_database(dsn, read_only=True)
+    try:
+        with pytest.raises(StoreError, match=r"readonly"):
+            await db.execute("CREATE TABLE x (a INTEGER)")
+    finally:
+        await db.close()
+
+
+async def test_token_checked_on_every_request_and_required_off_loopback(tmp_path: Path) -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    dsn = str(tmp_path / "s.db")
+    await (await open_store(dsn)).close()
+    with pytest.raises(ConfigError):
+        Inspector(dsn, host="0.0.0.0", port=0)
+    with Inspector(dsn, port=0, token="s3cret-token") as insp:
+        for path in ("", "static/app.js", "api/info", "api/sessions"):
+            assert get(insp.url + path)[0] == 401
+            assert get(insp.url + path, {"Authorization": "Bearer wrong"})[0] == 401
+            assert get(insp.url + path + "?token=s3cret-tokeX")[0] == 401
+        assert get(insp.url + "api/info", {"Authorization": "Bearer s3cret-token"})[0] == 200
+        assert get(insp.url + "api/info?token=s3cret-token")[0] == 200
+        assert get(insp.url + "static/app.css", {"Cookie": "pl_inspector_token=s3cret-token"})[0] == 200
+        status, err = get(insp.url + "api/info", {"Authorization": "Bearer s3cret-token"}, method="POST")
+        assert status == 405 and err["code"] == "read_only"
+
+
+def test_dsn_password_is_never_shown() -> None:
+    insp = Inspector("postgresql://app:pa55w0rd@db.internal:5432/app", port=0)
+    assert "pa55w0rd" not in insp.dsn_display and "***" in insp.dsn_display
+
+
+async def test_page_is_static_and_packaged_without_inline_script(tmp_path: Path) -> None:
+    dsn = str(tmp_path / "s.db")
+    await (await open_store(dsn)).close()
+    with Inspector(dsn, port=0) as insp:
+        status, html = get(insp.url)
+        assert status == 200 and '<script src="/static/app.js"' in html and "<script>" not in html
+        _, js = get(insp.url + "static/app.js")
+        assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "eval(" not in js
+
+
+class CountingDatabase:
+    """A Database wrapper recording each query's SQL and how many rows it returned."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.dialect = db.dialect
+        self.reads: list[tuple[str, int]] = []
+
+    async def fetchall(self, sql: str, params: Any = ()) -> list[Any]:
+        rows = await self.db.fetchall(sql, params)
+        self.reads.append((sql, len(rows)))
+        return rows
+
+
+async def test_list_stays_paged_on_100000_sessions(tmp_path: Path) -> None:
+    dsn = str(tmp_path / "big.db")
+    await (await open_store(dsn)).close()
+    conn = sqlite3.connect(dsn)
+    rows = [(f"sess_{i:06d}", 1_000_000 + i, 1_000_000 + i) for i in range(100_000)]
+    conn.executemany("INSERT INTO pl_sessions (session_id, created_at, updated_at) VALUES (?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+    db = await connect_database(dsn, read_only=True)
+    try:
+        spy = CountingDatabase(db)
+        queries = InspectorQueries(spy, "pl_")  # type: ignore[arg-type]
+        page = await queries.list_sessions(limit=50)
+        assert [s["session_id"] for s in page["sessions"][:2]] == ["sess_099999", "sess_099998"]
+        second = await queries.list_sessions(limit=50, cursor=page["next"])
+        assert second["sessions"][0]["session_id"] == "sess_099949"
+        huge = await queries.list_sessions(limit=10**9)
+        assert huge["limit"] == MAX_PAGE and len(huge["sessions"]) == MAX_PAGE
+        found = await queries.list_sessions(q="sess_0123", limit=50)
+        assert len(found["sessions"]) == 50 and found["next"]
+        assert all("LIMIT" in sql for sql, _ in spy.reads)
+        assert max(n for _, n in spy.reads) <= MAX_PAGE + 1
+    finally:
+        await db.close()
+
+
+def test_cli_inspect_reports_a_missing_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", "--dsn", str(tmp_path / "none.db"), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "store.database_missing" in err and not (tmp_path / "none.db").exists()
+    assert main(["inspect", "--dsn", str(tmp_path / "none.db"), "--host", "0.0.0.0"]) == 2
+    assert "--token" in capsys.readouterr().err
