@@ -2,7 +2,9 @@
 
 Runs on a SQLite file, PostgreSQL and MySQL. Without chromium or Playwright the tests skip with the
 reason, except under ``CI`` where that is a failure. With ``POWER_LOOP_INSPECTOR_SHOTS=<dir>`` the SQLite
-run saves the screenshots used in docs/inspector.md (``python docs/images/make_inspector_shots.py``).
+run saves the screenshots used in docs/inspector.md::
+
+    POWER_LOOP_INSPECTOR_SHOTS=docs/images python -m pytest tests/contrib/test_inspector_browser.py -k sqlite
 """
 
 from __future__ import annotations
@@ -145,7 +147,10 @@ async def test_a_live_send_appears_while_it_runs(page: Any, scenario: Scenario) 
             await page.wait_for_selector(
                 "#timeline section[data-send='3'] .call[data-call] >> text=wait_here"
             )
-            assert "wait for the test" in await page.locator("#timeline section[data-send='3']").inner_text()
+            send3 = page.locator("#timeline section[data-send='3']")
+            assert "wait for the test" in await send3.inner_text()
+            assert await send3.locator(".call .waiting").count() == 1  # the tool is still running
+            await page.wait_for_selector("#pending >> text=wait_here")
             shots = _shots(scenario)
             if shots:
                 await page.screenshot(path=str(shots / "inspector-live.png"), full_page=True)
@@ -155,6 +160,7 @@ async def test_a_live_send_appears_while_it_runs(page: Any, scenario: Scenario) 
         assert result.status == "completed"
         await page.wait_for_selector("#timeline section[data-send='3'] >> text=All done after wait_here")
         assert "released (" in await page.locator("#timeline section[data-send='3']").inner_text()
+        assert await page.locator("#timeline section[data-send='3'] .call .waiting").count() == 0
 
 
 async def test_token_refuses_a_bad_token_and_admits_the_right_one(page: Any, scenario: Scenario) -> None:

@@ -97,7 +97,7 @@ async function renderList(params) {
   const pager = el("div", { className: "pager" },
     cursor ? el("a", { href: "#/?q=" + encodeURIComponent(q) }, "« first page") : null,
     data.next ? el("a", { id: "next-page", href: "#/?q=" + encodeURIComponent(q) + "&cursor=" + encodeURIComponent(data.next) }, "next page »") : null,
-    el("span", { className: "muted" }, `${data.sessions.length} per page, newest first`));
+    el("span", { className: "muted" }, `${data.sessions.length} ${q ? "matching" : "root"} sessions on this page (at most ${data.limit}), newest first`));
   document.getElementById("app").replaceChildren(
     el("h1", {}, q ? `Sessions matching “${q}”` : "Sessions"),
     el("div", { className: "toolbar" }, input, el("button", { onclick: go }, "Search")),
@@ -108,10 +108,12 @@ async function renderList(params) {
 
 function barChart(points, label) {
   // points: [{x, a, b, title}] drawn as stacked bars (a light, b dark) in an inline SVG.
-  const W = 600, H = 110, pad = 14;
+  // Bars keep a readable width; a long session squeezes them into 600 units (the SVG scales to fit).
+  const H = 110, pad = 14;
+  const bw = Math.max(2, Math.min(24, (600 - pad) / points.length - 2));
+  const W = Math.max(240, pad + points.length * (bw + 2));
   const max = Math.max(1, ...points.map((p) => p.a + p.b));
-  const bw = Math.max(2, Math.min(40, (W - pad) / points.length - 2));
-  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", role: "img", "aria-label": label });
+  const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "xMinYMax meet", role: "img", "aria-label": label });
   points.forEach((p, i) => {
     const x = pad + i * (bw + 2);
     const ha = ((H - pad) * p.a) / max, hb = ((H - pad) * p.b) / max;
@@ -245,6 +247,7 @@ class Timeline {
       return;
     }
     if (m.role === "tool" && this.calls.has(m.tool_call_id)) {
+      this.calls.get(m.tool_call_id).querySelector(".waiting")?.remove();
       const isError = typeof m.content === "string" && /^Error\b/.test(m.content);
       this.calls.get(m.tool_call_id).append(el("div", { className: "result" + (isError ? " error" : "") + (m.state !== "active" ? " compacted" : ""), "data-seq": m.seq },
         el("div", { className: "label" }, `#${m.seq} ${isError ? "error" : "result"} · ${fmtTime(m.created_at)}`, this.extras(m)),
@@ -260,7 +263,8 @@ class Timeline {
       try { args = JSON.stringify(JSON.parse(args), null, 2); } catch (_) { /* shown as sent */ }
       const callBox = el("div", { className: "call", "data-call": call.id },
         el("div", { className: "chead" }, "tool call ", el("b", {}, fn.name || "?"), el("span", { className: "muted mono" }, " " + (call.id || ""))),
-        el("pre", { className: "args" }, args ?? ""));
+        el("pre", { className: "args" }, args ?? ""),
+        el("div", { className: "result waiting muted" }, "no result yet"));
       this.calls.set(call.id, callBox);
       box.append(callBox);
     }
