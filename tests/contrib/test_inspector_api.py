@@ -16,7 +16,7 @@ from power_loop.__main__ import main
 from power_loop.contrib.inspector import Inspector, is_loopback
 from power_loop.contrib.inspector._queries import MAX_PAGE, InspectorQueries
 from power_loop.errors import ConfigError, StoreDatabaseMissing, StoreError, StoreSchemaError
-from power_loop.store import Database, all_table_names, connect_database, open_store
+from power_loop.store import Database, NewMessage, RoundUsage, all_table_names, connect_database, open_store
 
 
 def get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, Any]:
@@ -77,8 +77,6 @@ async def test_api_shows_the_session_tree_timeline_and_side_panels(scenario: Sce
 async def test_long_rows_are_clipped_in_listings_and_whole_on_request(tmp_path: Path) -> None:
     dsn = str(tmp_path / "s.db")
     store = await open_store(dsn)
-    from power_loop.store import NewMessage
-
     sid = await store.create_session()
     await store.append_messages(sid, [NewMessage("user", "x" * 10_000)], begin_send=True)
     await store.close()
@@ -88,6 +86,25 @@ async def test_long_rows_are_clipped_in_listings_and_whole_on_request(tmp_path: 
         assert row["truncated"] and len(row["content"]) == 4000
         _, full = get(insp.url + f"api/sessions/{sid}/messages/1")
         assert len(full["content"]) == 10_000
+
+
+async def test_usage_per_send_and_per_round(tmp_path: Path) -> None:
+    dsn = str(tmp_path / "s.db")
+    store = await open_store(dsn)
+    sid = await store.create_session()
+    for send, tokens in ((1, 100), (2, 250)):
+        usage = RoundUsage(round_index=0, prompt_tokens=tokens, completion_tokens=7, model="m1")
+        await store.append_messages(sid, [NewMessage("user", f"q{send}")], begin_send=True, round_usage=usage)
+    await store.close()
+    with Inspector(dsn, port=0) as insp:
+        _, detail = get(insp.url + f"api/sessions/{sid}")
+    assert [(u["send_index"], u["prompt_tokens"], u["completion_tokens"]) for u in detail["usage"]] == [
+        (1, 100, 7),
+        (2, 250, 7),
+    ]
+    assert detail["usage"][1]["per_round"] == [
+        {"round_index": 0, "prompt_tokens": 250, "completion_tokens": 7, "model": "m1"}
+    ]
 
 
 async def test_read_only_open_never_creates_files_or_tables(

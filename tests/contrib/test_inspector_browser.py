@@ -20,7 +20,7 @@ import pytest
 from inspector_scenario import FOLD_SUMMARY, SCRIPT_RESULT, Scenario, build, live_send
 
 from power_loop.contrib.inspector import Inspector
-from power_loop.store import NewMessage, open_store
+from power_loop.store import NewMessage, RoundUsage, open_store
 
 CHROMIUM = "/usr/bin/chromium"
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
@@ -113,11 +113,8 @@ async def test_list_nests_children_and_session_timeline_shows_everything(
         assert "check back in an hour" in await page.locator("#timers").inner_text()
         assert await page.locator("#usage-chart svg rect").count() >= 2
         await page.locator("#timeline .raw-toggle").first.click()
-        raw = page.locator("#timeline pre.raw").first
-        await raw.wait_for()
-        await page.wait_for_function(
-            "document.querySelector('#timeline pre.raw').textContent.includes('seq')"
-        )
+        raw = page.locator("#timeline pre.raw", has_text='"seq"').first
+        await raw.wait_for()  # a locator wait: the page's CSP forbids the eval that wait_for_function needs
         assert '"role": "user"' in await raw.inner_text()
         if shots:
             await page.screenshot(path=str(shots / "inspector-session.png"), full_page=True)
@@ -190,7 +187,10 @@ async def _ten_thousand_messages(dsn: str) -> str:
                     NewMessage("tool", f"step {r} ok", name="step", tool_call_id=call["id"], round_index=r)
                 )
             batch.append(NewMessage("assistant", f"send {send} done", round_index=99))
-            await store.append_messages(sid, batch, begin_send=True)
+            usage = RoundUsage(
+                round_index=99, prompt_tokens=1000 + 10 * send, completion_tokens=40, model="m1"
+            )
+            await store.append_messages(sid, batch, begin_send=True, round_usage=usage)
         assert await store.count_messages(sid) == 10_000
     finally:
         await store.close()
@@ -211,6 +211,10 @@ async def test_first_screen_of_a_10000_message_session(page: Any, tmp_path: Path
         in_page = await page.evaluate("performance.now()")
         shown = await page.locator("#timeline [data-seq]").count()
         assert 0 < shown <= 200 and await page.locator("#load-earlier").is_visible()
+        assert "tokens per send" in await page.locator("#usage-chart").inner_text()
+        assert await page.locator("#usage-chart svg g").count() == 50
+        last_round = page.locator("#timeline section[data-send='50'] .round[data-round='99'] .round-usage")
+        assert await last_round.inner_text() == " · 1490 prompt + 40 completion tokens · m1"
     # Reported, not asserted: timing depends on the machine.
     print(
         f"\ninspector first screen, 10,000-message session: {elapsed * 1000:.0f} ms wall "

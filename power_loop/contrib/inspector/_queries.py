@@ -231,14 +231,30 @@ class InspectorQueries:
             [sid, 2000],
         )
         sends: dict[int, dict[str, Any]] = {}
-        for r in rows:
+        for r in reversed(rows):
+            send = int(r["send_index"])
             s = sends.setdefault(
-                int(r["send_index"]),
-                {"send_index": int(r["send_index"]), "rounds": 0, "prompt_tokens": 0, "completion_tokens": 0},
+                send,
+                {
+                    "send_index": send,
+                    "rounds": 0,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "per_round": [],
+                },
             )
+            prompt, completion = int(r["prompt_tokens"] or 0), int(r["completion_tokens"] or 0)
             s["rounds"] += 1
-            s["prompt_tokens"] += int(r["prompt_tokens"] or 0)
-            s["completion_tokens"] += int(r["completion_tokens"] or 0)
+            s["prompt_tokens"] += prompt
+            s["completion_tokens"] += completion
+            s["per_round"].append(
+                {
+                    "round_index": int(r["round_index"]),
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "model": r["model"],
+                }
+            )
         return [sends[k] for k in sorted(sends)]
 
     async def _message_rows(self, sid: str, seqs: Sequence[int]) -> list[dict[str, Any]]:

@@ -213,11 +213,22 @@ class Timeline {
     const key = `${m.send_index}:${m.round_index}`;
     if (!this.rounds.has(key)) {
       const box = el("div", { className: "round", "data-round": m.round_index },
-        el("div", { className: "rhead" }, `round ${m.round_index ?? "—"}`));
+        el("div", { className: "rhead" }, `round ${m.round_index ?? "—"}`, el("span", { className: "round-usage" })));
       this.send(m.send_index).append(box);
       this.rounds.set(key, box);
     }
     return this.rounds.get(key);
+  }
+
+  setUsage(usage) {
+    // Per-round tokens (and model) from usage_rounds, written into the round headers shown.
+    for (const send of usage) {
+      for (const r of send.per_round || []) {
+        const box = this.rounds.get(`${send.send_index}:${r.round_index}`);
+        if (box) box.querySelector(".round-usage").textContent =
+          ` · ${r.prompt_tokens} prompt + ${r.completion_tokens} completion tokens` + (r.model ? ` · ${r.model}` : "");
+      }
+    }
   }
 
   extras(m) {
@@ -277,7 +288,8 @@ async function renderSession(sid) {
   const timeline = new Timeline(sid);
   let loaded = page.messages;
   const earlier = el("button", { id: "load-earlier" }, "load earlier messages");
-  const redraw = () => { timeline.reset(); loaded.forEach((m) => timeline.add(m)); earlier.hidden = !more; };
+  let usage = detail.usage;
+  const redraw = () => { timeline.reset(); loaded.forEach((m) => timeline.add(m)); timeline.setUsage(usage); earlier.hidden = !more; };
   let more = page.more;
   earlier.addEventListener("click", async () => {
     const older = await api(`sessions/${encodeURIComponent(sid)}/messages?limit=200&before=${timeline.firstSeq}`);
@@ -297,6 +309,8 @@ async function renderSession(sid) {
       const snapshot = JSON.stringify(d) + loaded.length;
       if (snapshot !== last) {  // redraw only on change, so open raw views stay open
         last = snapshot;
+        usage = d.usage;
+        timeline.setUsage(usage);
         const h = renderHeader(d), s = renderSides(d, loaded);
         head.replaceWith(h); sides.replaceWith(s); head = h; sides = s;
       }
