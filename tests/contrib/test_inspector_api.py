@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from inspector_scenario import FOLD_SUMMARY, SCRIPT_RESULT, Scenario, build
 
 from power_loop.__main__ import main
 from power_loop.contrib.inspector import Inspector, is_loopback
-from power_loop.contrib.inspector._queries import MAX_PAGE, InspectorQueries
+from power_loop.contrib.inspector._queries import MAX_PAGE, InspectorQueries, clip
 from power_loop.errors import ConfigError, StoreDatabaseMissing, StoreError, StoreSchemaError
 from power_loop.store import Database, NewMessage, RoundUsage, all_table_names, connect_database, open_store
 
@@ -177,6 +179,29 @@ async def test_page_is_static_and_packaged_without_inline_script(tmp_path: Path)
         assert status == 200 and '<script src="/static/app.js"' in html and "<script>" not in html
         _, js = get(insp.url + "static/app.js")
         assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "eval(" not in js
+
+
+json_values = st.recursive(
+    st.none() | st.integers() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(json_values, st.integers(min_value=1, max_value=20))
+def test_clip_cuts_every_long_string_and_says_so(value: Any, limit: int) -> None:
+    clipped, cut = clip(value, limit)
+
+    def strings(v: Any) -> list[str]:
+        if isinstance(v, str):
+            return [v]
+        items = v.values() if isinstance(v, dict) else v if isinstance(v, list) else []
+        return [s for item in items for s in strings(item)]
+
+    assert all(len(s) <= limit for s in strings(clipped))
+    assert cut == any(len(s) > limit for s in strings(value))
+    if not cut:
+        assert clipped == value
 
 
 class CountingDatabase:

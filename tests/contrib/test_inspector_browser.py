@@ -103,6 +103,7 @@ async def test_list_nests_children_and_session_timeline_shows_everything(
         ]
         assert '"query": "answer"' in await page.locator("#timeline .call pre.args").first.inner_text()
         assert "boom failed on x=1" in await timeline.locator(".result.error").inner_text()
+        assert (await timeline.locator(".model-call").first.inner_text()).rstrip().endswith(" ms")
         assert "child done (echo:hi)" in await timeline.inner_text()
         send1 = page.locator("#timeline section[data-send='1']")
         assert await send1.locator(".compacted").count() >= 4  # folded: greyed, still shown

@@ -15,7 +15,7 @@ from typing import Any
 from ...errors import CorruptRowError, SessionNotFoundError
 from ...store import Database
 
-__all__ = ["CLIP_CHARS", "MAX_PAGE", "InspectorQueries"]
+__all__ = ["CLIP_CHARS", "MAX_PAGE", "InspectorQueries", "clip"]
 
 MAX_PAGE = 500  # no request reads more rows of one table than this
 CLIP_CHARS = 4000  # text longer than this is clipped in listings ("show all" fetches the row)

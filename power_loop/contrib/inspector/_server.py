@@ -11,6 +11,7 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import socket
 import threading
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -80,8 +81,8 @@ class Inspector:
         self.dsn_display = scrub_text(dsn, ())
         self.prefix = prefix
         self._dsn, self._host, self._port, self._token = dsn, host, port, token
-        self._loop = asyncio.new_event_loop()
-        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="inspector-db", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
         self._httpd: ThreadingHTTPServer | None = None
         self._http_thread: threading.Thread | None = None
         self.queries: InspectorQueries | None = None
@@ -96,6 +97,8 @@ class Inspector:
 
     def run(self, coro: Awaitable[Any]) -> Any:
         """Run ``coro`` on the database loop from another thread and wait for its result."""
+        if self._loop is None:
+            raise RuntimeError("the inspector is not started")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
 
     async def _open(self) -> None:
@@ -111,11 +114,14 @@ class Inspector:
 
     def start(self) -> Inspector:
         """Open the store (read-only, schema verified) and start serving in background threads."""
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="inspector-db", daemon=True)
         self._loop_thread.start()
         try:
             self.run(self._open())
             handler = type("_BoundHandler", (_Handler,), {"inspector": self})
-            self._httpd = ThreadingHTTPServer((self._host, self._port), handler)
+            server = _Server6 if ":" in self._host else ThreadingHTTPServer
+            self._httpd = server((self._host, self._port), handler)
         except BaseException:
             self._stop_loop()
             raise
@@ -137,11 +143,16 @@ class Inspector:
             self.close()
 
     def _stop_loop(self) -> None:
+        loop, thread = self._loop, self._loop_thread
+        if loop is None or thread is None:
+            return
         if self._db is not None:
             self.run(self._db.close())
             self._db = None
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._loop_thread.join(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+        self._loop = self._loop_thread = None
 
     def close(self) -> None:
         """Stop serving and close the database (idempotent)."""
@@ -149,8 +160,7 @@ class Inspector:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
-        if self._loop_thread.is_alive():
-            self._stop_loop()
+        self._stop_loop()
 
     def check_token(self, offered: str | None) -> bool:
         """Constant-time token check; always true when no token is configured."""
@@ -163,6 +173,12 @@ class Inspector:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Server6(ThreadingHTTPServer):
+    """The threaded server on an IPv6 address (``--host ::1``)."""
+
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -192,11 +192,16 @@ class Timeline {
     this.sends = new Map();
     this.rounds = new Map();
     this.calls = new Map();
+    this.callSeq = new Map();
+    this.created = new Map();
     this.firstSeq = null;
     this.lastSeq = 0;
   }
 
-  reset() { this.root.replaceChildren(); this.sends.clear(); this.rounds.clear(); this.calls.clear(); }
+  reset() {
+    this.root.replaceChildren();
+    for (const map of [this.sends, this.rounds, this.calls, this.callSeq, this.created]) map.clear();
+  }
 
   send(index) {
     const key = index === null || index === undefined ? "none" : index;
@@ -246,7 +251,15 @@ class Timeline {
     } }, "show all");
   }
 
+  // Durations are not stored; the gap between two commits bounds them (a model call's latency, a
+  // tool batch's run time), so it is shown as such: "+N ms".
+  gap(m, fromSeq) {
+    const before = this.created.get(fromSeq);
+    return before === undefined ? "" : ` · +${Math.max(0, m.created_at - before)} ms`;
+  }
+
   add(m) {
+    this.created.set(m.seq, m.created_at);
     this.lastSeq = Math.max(this.lastSeq, m.seq);
     this.firstSeq = this.firstSeq === null ? m.seq : Math.min(this.firstSeq, m.seq);
     const cls = "msg " + m.role + (m.state !== "active" ? " compacted" : "");
@@ -261,12 +274,12 @@ class Timeline {
       this.calls.get(m.tool_call_id).querySelector(".waiting")?.remove();
       const isError = typeof m.content === "string" && /^Error\b/.test(m.content);
       this.calls.get(m.tool_call_id).append(el("div", { className: "result" + (isError ? " error" : "") + (m.state !== "active" ? " compacted" : ""), "data-seq": m.seq },
-        el("div", { className: "label" }, `#${m.seq} ${isError ? "error" : "result"} · ${fmtTime(m.created_at)}`, this.extras(m)),
+        el("div", { className: "label" }, `#${m.seq} ${isError ? "error" : "result"} · ${fmtTime(m.created_at)}${this.gap(m, this.callSeq.get(m.tool_call_id))}`, this.extras(m)),
         el("pre", { className: "tool-result" }, text), this.showAll(m, text)));
       return;
     }
     const box = el("div", { className: cls, "data-seq": m.seq }, head,
-      m.role === "assistant" ? el("span", { className: "muted" }, "model call · " + fmtTime(m.created_at) + " ") : null,
+      m.role === "assistant" ? el("span", { className: "muted model-call" }, "model call · " + fmtTime(m.created_at) + this.gap(m, m.seq - 1) + " ") : null,
       text, this.showAll(m, text), this.extras(m));
     for (const call of m.tool_calls || []) {
       const fn = call.function || {};
@@ -277,6 +290,7 @@ class Timeline {
         el("pre", { className: "args" }, args ?? ""),
         el("div", { className: "result waiting muted" }, "no result yet"));
       this.calls.set(call.id, callBox);
+      this.callSeq.set(call.id, m.seq);
       box.append(callBox);
     }
     this.round(m).append(box);
