@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import re
 import sqlite3
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -12,13 +16,16 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from inspector_scenario import FOLD_SUMMARY, SCRIPT_RESULT, Scenario, build
+from inspector_scenario import FOLD_SUMMARY, SCRIPT_RESULT, Scenario, build, live_send
 
 from power_loop.__main__ import main
 from power_loop.contrib.inspector import Inspector, is_loopback
 from power_loop.contrib.inspector._queries import MAX_PAGE, InspectorQueries, clip
 from power_loop.errors import ConfigError, StoreDatabaseMissing, StoreError, StoreSchemaError
 from power_loop.store import Database, NewMessage, RoundUsage, all_table_names, connect_database, open_store
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, Any]:
@@ -166,6 +173,16 @@ async def test_token_checked_on_every_request_and_required_off_loopback(tmp_path
         assert status == 405 and err["code"] == "read_only"
 
 
+async def test_foreign_host_names_are_refused_without_a_token(tmp_path: Path) -> None:
+    dsn = str(tmp_path / "s.db")
+    await (await open_store(dsn)).close()
+    with Inspector(dsn, port=0) as insp:
+        port = insp.url.rsplit(":", 1)[1].strip("/")
+        assert get(insp.url + "api/info", {"Host": f"localhost:{port}"})[0] == 200
+        status, err = get(insp.url + "api/info", {"Host": f"evil.example:{port}"})
+        assert status == 403 and err["code"] == "host"
+
+
 def test_dsn_password_is_never_shown() -> None:
     insp = Inspector("postgresql://app:pa55w0rd@db.internal:5432/app", port=0)
     assert "pa55w0rd" not in insp.dsn_display and "***" in insp.dsn_display
@@ -242,6 +259,47 @@ async def test_list_stays_paged_on_100000_sessions(tmp_path: Path) -> None:
         assert max(n for _, n in spy.reads) <= MAX_PAGE + 1
     finally:
         await db.close()
+
+
+async def _wait_for(fetch: Any, check: Any, what: str) -> Any:
+    for _ in range(300):
+        data = await asyncio.to_thread(fetch)
+        if check(data):
+            return data
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+async def test_cli_server_in_another_process_sees_a_running_send(scenario: Scenario) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    argv = ["-m", "power_loop", "inspect", "--dsn", scenario.dsn, "--prefix", scenario.prefix, "--port", "0"]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    running = None
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
+        match = re.search(r"http://\S+/", line)
+        assert match, line
+        url = match.group(0) + f"api/sessions/{scenario.session_id}/messages?after=10"
+        assert get(url)[1]["messages"] == []
+        running = asyncio.create_task(live_send(scenario, "wait for the test"))
+        data = await _wait_for(lambda: get(url)[1], lambda d: any(m["tool_calls"] for m in d["messages"]), "call")
+        assert data["messages"][0]["content"] == "wait for the test"
+        scenario.release.set()
+        await running
+        done = await _wait_for(
+            lambda: get(url)[1], lambda d: "All done" in str(d["messages"][-1]["content"]), "answer"
+        )
+        assert [m["role"] for m in done["messages"]][-2:] == ["tool", "assistant"]
+    finally:
+        scenario.release.set()
+        if running is not None:
+            await running
+        proc.terminate()
+        await proc.wait()
 
 
 def test_cli_inspect_reports_a_missing_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

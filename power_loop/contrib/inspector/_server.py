@@ -162,6 +162,19 @@ class Inspector:
             self._httpd = None
         self._stop_loop()
 
+    def host_allowed(self, host_header: str | None) -> bool:
+        """Without a token, only requests addressed to a loopback name are served.
+
+        A page on another site that rebinds its own DNS name to 127.0.0.1 would otherwise read the API
+        from the user's browser; its requests carry that foreign name in ``Host``.
+        """
+        if self._token is not None:
+            return True
+        if not host_header:
+            return False
+        name = urlsplit("//" + host_header).hostname or ""
+        return is_loopback(name) or name == self._host.lower().strip("[]")
+
     def check_token(self, offered: str | None) -> bool:
         """Constant-time token check; always true when no token is configured."""
         if self._token is None:
@@ -223,6 +236,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
+        if not self.inspector.host_allowed(self.headers.get("Host")):
+            self._json(HTTPStatus.FORBIDDEN, {"error": "unexpected Host header", "code": "host"})
+            return
         if not self.inspector.check_token(self._offered_token(query)):
             self._json(HTTPStatus.UNAUTHORIZED, {"error": "a valid token is required", "code": "auth"})
             return
