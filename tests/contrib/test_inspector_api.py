@@ -24,7 +24,6 @@ from power_loop.contrib.inspector._queries import MAX_PAGE, InspectorQueries, cl
 from power_loop.errors import ConfigError, StoreDatabaseMissing, StoreError, StoreSchemaError
 from power_loop.store import Database, NewMessage, RoundUsage, all_table_names, connect_database, open_store
 
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -286,7 +285,9 @@ async def test_cli_server_in_another_process_sees_a_running_send(scenario: Scena
         url = match.group(0) + f"api/sessions/{scenario.session_id}/messages?after=10"
         assert get(url)[1]["messages"] == []
         running = asyncio.create_task(live_send(scenario, "wait for the test"))
-        data = await _wait_for(lambda: get(url)[1], lambda d: any(m["tool_calls"] for m in d["messages"]), "call")
+        data = await _wait_for(
+            lambda: get(url)[1], lambda d: any(m["tool_calls"] for m in d["messages"]), "call"
+        )
         assert data["messages"][0]["content"] == "wait for the test"
         scenario.release.set()
         await running
