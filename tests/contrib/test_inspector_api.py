@@ -195,6 +195,8 @@ async def test_page_is_static_and_packaged_without_inline_script(tmp_path: Path)
         assert status == 200 and '<script src="/static/app.js"' in html and "<script>" not in html
         _, js = get(insp.url + "static/app.js")
         assert "innerHTML" not in js and "insertAdjacentHTML" not in js and "eval(" not in js
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"contrib/inspector/static/*"' in pyproject  # the page ships in the wheel
 
 
 json_values = st.recursive(
@@ -301,6 +303,37 @@ async def test_cli_server_in_another_process_sees_a_running_send(scenario: Scena
             await running
         proc.terminate()
         await proc.wait()
+
+
+async def test_a_session_page_reads_a_bounded_number_of_rows(tmp_path: Path) -> None:
+    dsn = str(tmp_path / "long.db")
+    store = await open_store(dsn)
+    sid = await store.create_session()
+    await store.close()
+    conn = sqlite3.connect(dsn)
+    conn.executemany(
+        "INSERT INTO pl_messages (session_id, seq, role, content, send_index, round_index, created_at) "
+        "VALUES (?, ?, ?, ?, ?, 0, ?)",
+        [(sid, i, "user" if i % 2 else "assistant", f"m{i}", 1 + i // 100, i) for i in range(1, 20_001)],
+    )
+    conn.commit()
+    conn.close()
+    db = await connect_database(dsn, read_only=True)
+    try:
+        spy = CountingDatabase(db)
+        queries = InspectorQueries(spy, "pl_")  # type: ignore[arg-type]
+        detail = await queries.session(sid)
+        assert detail["messages"] == {"n": 20_000, "active": 20_000}
+        newest = await queries.messages(sid)
+        assert [m["seq"] for m in newest["messages"]] == list(range(19_801, 20_001)) and newest["more"]
+        older = await queries.messages(sid, before=19_801, limit=50)
+        assert older["messages"][0]["seq"] == 19_751
+        after = await queries.messages(sid, after=19_990)
+        assert len(after["messages"]) == 10 and not after["more"]
+        assert all("LIMIT" in sql for sql, _ in spy.reads if "COUNT(*)" not in sql)
+        assert max(n for _, n in spy.reads) <= 201
+    finally:
+        await db.close()
 
 
 def test_cli_inspect_reports_a_missing_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

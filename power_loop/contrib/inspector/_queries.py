@@ -3,6 +3,10 @@
 Every statement carries a ``LIMIT`` (keyset pagination on indexed keys where the schema has one), so a
 page costs the same on a store with a million messages as on an empty one. Rows are turned into plain
 JSON-ready dicts here; long text is clipped (the client asks for one full row on "show all").
+
+The queries go through the public :class:`~power_loop.store.Database` port rather than
+``SessionStore`` methods because those load whole lists (all messages, all notes) — right for a loop,
+wrong for a page over a store of any size.
 """
 
 from __future__ import annotations
