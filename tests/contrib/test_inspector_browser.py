@@ -125,6 +125,30 @@ async def test_list_nests_children_and_session_timeline_shows_everything(
         assert await page.locator("#timeline .call .chead b").all_inner_texts() == ["echo"]
         assert scenario.session_id in await page.locator("#session-head").inner_text()
 
+        await page.click("a.brand")
+        await page.fill("#search", scenario.child_id[-10:])
+        await page.press("#search", "Enter")
+        await page.wait_for_selector("body[data-ready^='#/?q='] #sessions")
+        assert [
+            await r.get_attribute("data-sid") for r in await page.locator("#sessions tbody tr").all()
+        ] == [scenario.child_id]
+
+
+async def test_a_long_row_is_clipped_with_show_all(page: Any, tmp_path: Path) -> None:
+    dsn = str(tmp_path / "long.db")
+    store = await open_store(dsn)
+    sid = await store.create_session()
+    await store.append_messages(sid, [NewMessage("user", "A" * 9_000 + "<end>")], begin_send=True)
+    await store.close()
+    with Inspector(dsn, port=0) as insp:
+        await _open_session(page, insp, sid)
+        text = page.locator("#timeline .msg.user .text")
+        assert len(await text.inner_text()) == 4000
+        await page.click("#timeline .show-all")
+        await page.wait_for_selector("#timeline .msg.user .text >> text=<end>")
+        assert len(await text.inner_text()) == 9005
+        assert await page.locator("#timeline .show-all").count() == 0
+
 
 async def test_a_script_tool_result_is_shown_as_text_and_never_runs(page: Any, scenario: Scenario) -> None:
     with Inspector(scenario.dsn, port=0, prefix=scenario.prefix) as insp:
