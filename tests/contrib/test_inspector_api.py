@@ -324,6 +324,10 @@ async def test_a_session_page_reads_a_bounded_number_of_rows(tmp_path: Path) -> 
         queries = InspectorQueries(spy, "pl_")  # type: ignore[arg-type]
         detail = await queries.session(sid)
         assert detail["messages"] == {"n": 20_000, "active": 20_000}
+        reads = len(spy.reads)
+        light = await queries.session(sid, counts=False)
+        assert light["messages"] == {"n": None, "active": None}
+        assert not any("COUNT(*)" in sql for sql, _ in spy.reads[reads:])
         newest = await queries.messages(sid)
         assert [m["seq"] for m in newest["messages"]] == list(range(19_801, 20_001)) and newest["more"]
         older = await queries.messages(sid, before=19_801, limit=50)

@@ -294,7 +294,7 @@ async def _route(inspector: Inspector, path: str, query: dict[str, list[str]]) -
     handlers: dict[int, Callable[[], Awaitable[Any]]] = {}
     if len(parts) >= 2 and parts[0] == "sessions":
         sid = parts[1]
-        handlers[2] = lambda: queries.session(sid)
+        handlers[2] = lambda: queries.session(sid, counts=_first(query, "counts") != "0")
         handlers[3] = lambda: queries.messages(
             sid, before=_int(query, "before"), after=_int(query, "after"), limit=limit or 200
         )

@@ -302,7 +302,7 @@ async function renderSession(sid) {
   const timeline = new Timeline(sid);
   let loaded = page.messages;
   const earlier = el("button", { id: "load-earlier" }, "load earlier messages");
-  let usage = detail.usage;
+  let usage = detail.usage, counted = detail.messages;
   const redraw = () => { timeline.reset(); loaded.forEach((m) => timeline.add(m)); timeline.setUsage(usage); earlier.hidden = !more; };
   let more = page.more;
   earlier.addEventListener("click", async () => {
@@ -319,7 +319,10 @@ async function renderSession(sid) {
     try {
       const fresh = await api(`sessions/${encodeURIComponent(sid)}/messages?limit=500&after=${timeline.lastSeq}`);
       fresh.messages.forEach((m) => { loaded.push(m); timeline.add(m); });
-      const d = await api("sessions/" + encodeURIComponent(sid));
+      // Counting messages scans an index: recount only when new messages arrived.
+      const d = await api("sessions/" + encodeURIComponent(sid) + (fresh.messages.length ? "" : "?counts=0"));
+      if (d.messages.n === null) d.messages = counted;
+      counted = d.messages;
       const snapshot = JSON.stringify(d) + loaded.length;
       if (snapshot !== last) {  // redraw only on change, so open raw views stay open
         last = snapshot;
