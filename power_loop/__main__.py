@@ -3,7 +3,7 @@
 Subcommands: ``demo`` (offline tool-using conversation, persisted and resumed by a second process),
 ``chat`` (interactive chat on the configured provider, session kept in the store), ``ddl`` (print the
 schema script a DBA can run out of band), and ``sessions`` / ``show`` / ``export`` / ``import`` to
-inspect and move sessions.
+inspect and move sessions; ``inspect`` serves a read-only web page over the store.
 
 Every error is one line on standard error: exit status 2 for a user or environment error (bad
 arguments, a missing file, an unreachable store or provider), 1 for an unexpected internal error, 130
@@ -18,6 +18,7 @@ import asyncio
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
+from ._cli_inspect import add_inspect_command, run_inspect
 from ._cli_sessions import DSN_ENV, add_session_commands, default_dsn, run_session_command
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ def _build_parser() -> argparse.ArgumentParser:
     ddl.add_argument("--dialect", choices=["sqlite", "postgres", "mysql"], default="sqlite")
     ddl.add_argument("--prefix", default="pl_", help="table prefix (default: %(default)s)")
     add_session_commands(sub, dsn_help)
+    add_inspect_command(sub, dsn_help)
     return parser
 
 
@@ -136,6 +138,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from ._demo import run_demo
 
         return run_demo(args.dsn, resume_session=args.resume, debug=args.debug)
+    if args.command == "inspect":
+        return run_inspect(args)
     if args.command == "chat":
         return asyncio.run(_chat(args.dsn, args.session))
     return _ddl(args.dialect, args.prefix)

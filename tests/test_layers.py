@@ -47,7 +47,12 @@ LAYERS: dict[str, int] = {
 }
 FACADE_LAYER = 9
 #: Modules that together form one unit: the command line (its offline demo runs on ``testing``).
-UNIT_ALIASES: dict[str, str] = {"__main__": "cli", "_cli_sessions": "cli", "_demo": "cli"}
+UNIT_ALIASES: dict[str, str] = {
+    "__main__": "cli",
+    "_cli_sessions": "cli",
+    "_cli_inspect": "cli",
+    "_demo": "cli",
+}
 
 
 @dataclass(frozen=True)

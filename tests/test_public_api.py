@@ -328,6 +328,9 @@ PUBLIC_ALL: dict[str, list[str]] = {
         use_tool_runtime_context
     """.split(),
     "power_loop.contrib": [],
+    "power_loop.contrib.inspector": """
+        Inspector is_loopback serve
+    """.split(),
     "power_loop.contrib.jsonl_sink": """
         DEFAULT_MAX_BYTES JsonlSink attach_jsonl_sink replay
     """.split(),

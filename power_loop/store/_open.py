@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidDSN
+from ..errors import InvalidDSN, StoreDatabaseMissing
 from ._dsn import redact_dsn
 from ._port import Database
 from ._schema import SchemaPolicy, ensure_schema, validate_table_prefix
@@ -25,7 +25,7 @@ DEFAULT_TABLE_PREFIX = "pl_"
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 
 
-def _sqlite_path(dsn: str, *, create_parents: bool = True) -> str:
+def _sqlite_path(dsn: str, *, create_dirs: bool = True) -> str:
     """Resolve a SQLite DSN or bare path to a file path (``:memory:`` for in-memory)."""
     m = _SCHEME_RE.match(dsn)
     if m is None:
@@ -43,22 +43,39 @@ def _sqlite_path(dsn: str, *, create_parents: bool = True) -> str:
     if path in ("", ":memory:"):
         return ":memory:"
     expanded = Path(os.path.expanduser(path))
-    if create_parents:
+    if create_dirs:
         expanded.parent.mkdir(parents=True, exist_ok=True)
     return str(expanded)
 
 
-async def connect_database(dsn: str, *, read_only: bool = False) -> Database:
+def _checked_sqlite_path(dsn: str, read_only: bool) -> str:
+    path = _sqlite_path(dsn, create_dirs=not read_only)
+    if read_only:
+        if path == ":memory:":
+            raise InvalidDSN("a read-only store needs a SQLite file; an in-memory database is always empty")
+        if not Path(path).is_file():
+            raise StoreDatabaseMissing(
+                f"SQLite database file {path!r} does not exist; a read-only open never creates one "
+                "(check the path in the DSN)"
+            )
+    return path
+
+
+async def connect_database(dsn: str, *, read_only: bool = False, snapshot: bool = False) -> Database:
     """Open the backend a DSN names (no schema work). Optional drivers are imported lazily.
 
-    ``read_only``: a SQLite file is opened read-only and nothing (file, directory) is created.
+    ``read_only``: SQLite opens an existing file read-only (a missing file raises
+    ``StoreDatabaseMissing``); server backends connect as usual (the caller simply never writes).
+    ``snapshot`` (SQLite, with ``read_only``): a one-shot read that creates not even ``-wal``/``-shm``
+    files when no other connection has the database open (it then does not see later commits).
     """
     if not isinstance(dsn, str):
         raise InvalidDSN(f"store DSN must be a string, got {type(dsn).__name__}")
     m = _SCHEME_RE.match(dsn)
     scheme = m.group(1).lower().split("+", 1)[0] if m else ""
     if scheme in ("", "sqlite", "sqlite3"):
-        return await SqliteDatabase.open(_sqlite_path(dsn, create_parents=not read_only), read_only=read_only)
+        path = _checked_sqlite_path(dsn, read_only)
+        return await SqliteDatabase.open(path, read_only=read_only, snapshot=snapshot)
     if scheme in ("postgresql", "postgres"):
         from ._postgres import connect_postgres
 
@@ -97,7 +114,7 @@ async def open_store(
 
     validate_table_prefix(table_prefix)
     policy = SchemaPolicy.VERIFY if read_only else SchemaPolicy.coerce(schema)
-    db = await connect_database(dsn, read_only=read_only)
+    db = await connect_database(dsn, read_only=read_only, snapshot=read_only)
     try:
         await ensure_schema(db, table_prefix, policy=policy)
         return SessionStore(db, table_prefix=table_prefix, max_spawn_depth=max_spawn_depth)

@@ -235,10 +235,13 @@ class SqliteDatabase:
     crash. Every connection has ``foreign_keys=ON`` and ``busy_timeout=5000``.
     """
 
-    def __init__(self, path: str, *, read_only: bool = False) -> None:
+    def __init__(self, path: str, *, read_only: bool = False, snapshot: bool = False) -> None:
         self.path = path
         self.is_memory = path == ":memory:" or path == ""
-        self.read_only = read_only and not self.is_memory
+        self.read_only = read_only
+        self.snapshot = snapshot and read_only
+        # A read-only connection cannot take the write lock; a deferred BEGIN reads one snapshot.
+        self._begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
         self.dialect: Dialect = SqliteDialect()
         self._conn: sqlite3.Connection | None = None
         self._queue: queue.SimpleQueue[_Job] = queue.SimpleQueue()
@@ -247,14 +250,16 @@ class SqliteDatabase:
         self._thread = threading.Thread(target=self._run, name=f"power_loop-sqlite:{path}", daemon=True)
 
     @classmethod
-    async def open(cls, path: str, *, read_only: bool = False) -> SqliteDatabase:
+    async def open(cls, path: str, *, read_only: bool = False, snapshot: bool = False) -> SqliteDatabase:
         """Open (creating if needed) the database at ``path`` on a fresh connection thread.
 
-        ``read_only``: open an existing file with ``mode=ro`` — nothing is created or written (a
-        missing file is an error) and no pragma that writes (``journal_mode``) runs; when no other
-        connection has the file open it is read as ``immutable`` (no ``-wal``/``-shm`` side files).
+        ``read_only``: open an existing file with ``mode=ro`` and ``query_only`` (no file, journal or
+        schema is ever created; every write fails); it still sees what other processes commit.
+        ``snapshot`` (with ``read_only``, for one-shot reads such as the CLI's): when no connection
+        has the file open, read it as ``immutable`` so not even SQLite's ``-wal``/``-shm`` side files
+        appear — later commits by others are then not seen.
         """
-        db = cls(path, read_only=read_only)
+        db = cls(path, read_only=read_only, snapshot=snapshot)
         db._thread.start()
         try:
             await db._submit(_CALL, db._connect)
@@ -269,7 +274,7 @@ class SqliteDatabase:
         target, uri = self.path, False
         if self.read_only:
             target, uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode=ro", True
-            if not os.path.exists(self.path + "-wal"):
+            if self.snapshot and not os.path.exists(self.path + "-wal"):
                 # No connection has the file open (WAL keeps its -wal while one does): read it as
                 # immutable, so even SQLite's -wal/-shm side files are not created.
                 target += "&immutable=1"
@@ -280,7 +285,9 @@ class SqliteDatabase:
         try:
             conn.execute("PRAGMA busy_timeout = 5000")
             conn.execute("PRAGMA foreign_keys = ON")
-            if not self.is_memory and not self.read_only:
+            if self.read_only:
+                conn.execute("PRAGMA query_only = ON")
+            elif not self.is_memory:
                 conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only takes effect on a new file
                 conn.execute("PRAGMA journal_mode = WAL").fetchone()
                 conn.execute("PRAGMA synchronous = NORMAL")
@@ -325,7 +332,7 @@ class SqliteDatabase:
             return [(j, False, StoreClosedError("the SQLite database is closed")) for j in batch]
         tx = _SyncTransaction(conn, self.path)
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(self._begin)
         except sqlite3.Error as exc:
             err = map_sqlite_error(exc, self.path)
             return [(j, False, err) for j in batch]

@@ -62,7 +62,7 @@ CASES: list[Case] = [
     Case("sessions-directory", ["sessions", "--dsn", "some_dir"], "is a directory"),
     Case("sessions-text-file", ["sessions", "--dsn", "notes.txt"], "notes.txt"),
     Case("sessions-empty-file", ["sessions", "--dsn", "empty.db"], "--create-schema"),
-    Case("sessions-memory", ["sessions", "--dsn", ":memory:"], "schema"),
+    Case("sessions-memory", ["sessions", "--dsn", ":memory:"], "in-memory"),
     Case("sessions-sqlite-host", ["sessions", "--dsn", "sqlite://host/x.db"], "host part"),
     Case("sessions-bad-scheme", ["sessions", "--dsn", "ftp://h/x"], "unsupported store DSN scheme"),
     Case("sessions-unreachable-pg", ["sessions", "--dsn", UNREACHABLE_PG], "127.0.0.1"),

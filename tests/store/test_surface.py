@@ -16,6 +16,7 @@ EXPECTED = {
     "CURRENT_SCHEMA_VERSION",
     "DEFAULT_DB_PATH",
     "DEFAULT_TABLE_PREFIX",
+    "MAX_SPAWN_DEPTH",
     "KEEP",
     "MUTATE_SKIP",
     "AppendResult",
