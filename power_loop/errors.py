@@ -30,6 +30,7 @@ error also derives from that builtin so existing ``except`` clauses keep working
     ├── AsyncToolInSyncContext (TypeError)  tool.async_in_sync
     ├── WorkspaceViolation (ValueError)  tool.workspace_violation
     ├── ToolBudgetExceeded (ValueError)  tool.budget_exceeded
+    ├── CompactionFailed                compaction.failed
     ├── NoteRejectedError (ValueError)  notes.rejected
     │   └── NotesFullError              notes.full
     ├── MCPError                        mcp.error
