@@ -25,6 +25,7 @@ from ._definition import ToolDefinition
 from ._fsafe import open_in, read_fd, write_fd
 from ._grep import MAX_SCAN_BYTES, search
 from ._registry import ToolRegistry
+from ._runtime_env import get_runtime_env
 
 __all__ = ["FILE_TOOL_DEFINITIONS", "FILE_TOOL_NAMES", "Workspace", "register_file_tools"]
 
@@ -163,11 +164,25 @@ def _clamp(value: int, low: int, high: int) -> int:
 
 
 class _FileTools:
-    """The handlers, bound to one workspace."""
+    """The handlers, bound to one workspace, or unbound: then each call uses the workspace of the
+    current :class:`RuntimeEnv` (``runtime_env_context``)."""
 
-    def __init__(self, workspace: Workspace, grep_timeout: float) -> None:
-        self.ws = workspace
+    def __init__(self, workspace: Workspace | None, grep_timeout: float) -> None:
+        self._bound = workspace
+        self._seen: dict[Path, Workspace] = {}  # unbound: workspaces already checked, by root
         self.grep_timeout = grep_timeout
+
+    @property
+    def ws(self) -> Workspace:
+        if self._bound is not None:
+            return self._bound
+        root = get_runtime_env().require_workspace_dir()
+        ws = self._seen.get(root)
+        if ws is None:
+            if len(self._seen) >= 64:  # many short-lived workspaces: keep the check cache bounded
+                self._seen.clear()
+            ws = self._seen[root] = Workspace(root)
+        return ws
 
     def read_file(self, path: str, offset: int = 1, limit: int = _DEFAULT_READ_LINES) -> str:
         target = self.ws.resolve(path)
@@ -500,19 +515,23 @@ FILE_TOOL_NAMES: tuple[str, ...] = tuple(FILE_TOOL_DEFINITIONS)
 
 def register_file_tools(
     registry: ToolRegistry,
-    workspace: Workspace | str | os.PathLike[str],
+    workspace: Workspace | str | os.PathLike[str] | None,
     *,
     include: Iterable[str] | None = None,
     overwrite: bool = False,
     grep_timeout: float = _DEFAULT_GREP_TIMEOUT,
-) -> Workspace:
+) -> Workspace | None:
     """Register the file tools (all, or ``include``) confined to ``workspace``; returns the ``Workspace``.
 
-    ``grep_timeout`` bounds one ``grep`` call's pattern matching, in seconds (``ToolBudgetExceeded``).
+    ``workspace=None`` registers them unbound: each call works in the workspace of the current
+    :class:`RuntimeEnv` (``runtime_env_context``), and fails with ``runtime_env.missing`` when there is
+    none. ``grep_timeout`` bounds one ``grep`` call's pattern matching, in seconds (``ToolBudgetExceeded``).
     """
     if not grep_timeout > 0:
         raise ConfigError(f"grep_timeout must be a positive number of seconds, got {grep_timeout!r}")
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    ws = (
+        None if workspace is None else workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    )
     names = tuple(include) if include is not None else FILE_TOOL_NAMES
     unknown = [n for n in names if n not in FILE_TOOL_DEFINITIONS]
     if unknown:
