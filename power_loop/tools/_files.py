@@ -24,6 +24,7 @@ from ..errors import ConfigError, WorkspaceViolation
 from ._definition import ToolDefinition
 from ._fsafe import open_in, read_fd, write_fd
 from ._grep import MAX_SCAN_BYTES, search
+from ._patch import apply_unified_patch
 from ._registry import ToolRegistry
 from ._runtime_env import get_runtime_env
 
@@ -247,13 +248,42 @@ class _FileTools:
         finally:
             os.close(fd)
 
-    def _edit(self, fd: int, shown: str, old_text: str, new_text: str, replace_all: bool) -> str:
+    def apply_patch(self, path: str, patch: str) -> str:
+        target = self.ws.resolve(path)
+        shown = self.ws.display(target)
+        fd = self._open_existing(target, shown, os.O_RDWR)
+        try:
+            bom, crlf, work = self._read_for_edit(fd, shown)
+            updated, hunks = apply_unified_patch(work, patch)
+            return self._write_edit(
+                fd, shown, bom, crlf, work, updated, f"{hunks} hunk{'s' * (hunks != 1)} applied"
+            )
+        finally:
+            os.close(fd)
+
+    def _read_for_edit(self, fd: int, shown: str) -> tuple[bool, bool, str]:
+        """``(bom, crlf, LF-normalised text)`` of an open file."""
         raw = _text(read_fd(fd, shown, _MAX_FILE_BYTES), shown)
         bom = raw.startswith("\ufeff")
         text = raw[1:] if bom else raw
-        crlf = "\r\n" in text
+        return bom, "\r\n" in text, text.replace("\r\n", "\n")
+
+    def _write_edit(
+        self, fd: int, shown: str, bom: bool, crlf: bool, work: str, updated: str, what: str
+    ) -> str:
+        """Write ``updated`` back in the file's style (BOM, line endings); a diff for the model."""
+        out = updated.replace("\n", "\r\n") if crlf else updated
+        write_fd(fd, (("\ufeff" if bom else "") + out).encode("utf-8"))
+        diff = list(
+            difflib.unified_diff(work.splitlines(), updated.splitlines(), shown, shown, lineterm="", n=2)
+        )
+        if len(diff) > _MAX_DIFF_LINES:
+            diff = [*diff[:_MAX_DIFF_LINES], f"... ({len(diff) - _MAX_DIFF_LINES} more diff lines)"]
+        return f"edited {shown} ({what})\n" + "\n".join(diff)
+
+    def _edit(self, fd: int, shown: str, old_text: str, new_text: str, replace_all: bool) -> str:
         # Match on LF-normalised text so the model need not reproduce CRLF; write back in the file's style.
-        work = text.replace("\r\n", "\n")
+        bom, crlf, work = self._read_for_edit(fd, shown)
         old = old_text.replace("\r\n", "\n")
         new = new_text.replace("\r\n", "\n")
         if not old:
@@ -267,15 +297,8 @@ class _FileTools:
                 "or pass replace_all=true"
             )
         updated = work.replace(old, new) if replace_all else work.replace(old, new, 1)
-        out = updated.replace("\n", "\r\n") if crlf else updated
-        write_fd(fd, (("\ufeff" if bom else "") + out).encode("utf-8"))
-        diff = list(
-            difflib.unified_diff(work.splitlines(), updated.splitlines(), shown, shown, lineterm="", n=2)
-        )
-        if len(diff) > _MAX_DIFF_LINES:
-            diff = [*diff[:_MAX_DIFF_LINES], f"... ({len(diff) - _MAX_DIFF_LINES} more diff lines)"]
         replaced = f"{count} occurrences" if replace_all and count > 1 else "1 occurrence"
-        return f"edited {shown} ({replaced} replaced)\n" + "\n".join(diff)
+        return self._write_edit(fd, shown, bom, crlf, work, updated, f"{replaced} replaced")
 
     def glob(
         self, pattern: str, path: str = ".", max_results: int = 100, include_hidden: bool = False
@@ -471,6 +494,20 @@ FILE_TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
             required_params=("path", "old_text", "new_text"),
         ),
         ToolDefinition(
+            name="apply_patch",
+            description=(
+                "Apply unified-diff hunks ('@@ -a,b +c,d @@' then ' ' context, '-' removed, '+' added lines) "
+                "to one file. A hunk that does not match the file, or matches in several places, is refused "
+                "and nothing changes. Line endings and a BOM are preserved. Returns a diff."
+            ),
+            input_schema={
+                "type": "object",
+                "properties": {"path": _PATH, "patch": {"type": "string", "minLength": 1}},
+                "additionalProperties": False,
+            },
+            required_params=("path", "patch"),
+        ),
+        ToolDefinition(
             name="glob",
             description="Find files by glob pattern (e.g. '**/*.py', 'src/*.ts'), newest first.",
             input_schema={
@@ -541,6 +578,7 @@ def register_file_tools(
         "read_file": tools.read_file,
         "write_file": tools.write_file,
         "edit_file": tools.edit_file,
+        "apply_patch": tools.apply_patch,
         "glob": tools.glob,
         "grep": tools.grep,
     }

@@ -123,13 +123,14 @@ async def test_get_tool_definitions_and_default_handlers(tmp_path: Path) -> None
         "read_file",
         "write_file",
         "edit_file",
+        "apply_patch",
         "glob",
         "grep",
         "request_user_input",
     ]
     with pytest.raises(ConfigError):
         get_tool_definitions(include=["no_such_tool"])
-    assert set(DEFAULT_TOOL_HANDLERS) == set(FULL_TOOL_NAMES) and len(DEFAULT_TOOL_HANDLERS) == 17
+    assert set(DEFAULT_TOOL_HANDLERS) == set(FULL_TOOL_NAMES) and len(DEFAULT_TOOL_HANDLERS) == 18
     (tmp_path / "f.txt").write_text("hello", encoding="utf-8")
     with runtime_env_context(RuntimeEnv(workspace_dir=tmp_path)):
         text = await asyncio.to_thread(DEFAULT_TOOL_HANDLERS["read_file"], path="f.txt")
