@@ -81,6 +81,7 @@ if TYPE_CHECKING:
         ToolValidationError as ToolValidationError,
         WorkspaceViolation as WorkspaceViolation,
         CompactionFailed as CompactionFailed,
+        RuntimeEnvError as RuntimeEnvError,
     )
     from .llm import (
         AnthropicChatConfig as AnthropicChatConfig,
@@ -221,6 +222,10 @@ if TYPE_CHECKING:
         SkillLoader as SkillLoader,
         get_default_loader as get_default_loader,
         register_skill_tools as register_skill_tools,
+        RuntimeEnv as RuntimeEnv,
+        get_runtime_env as get_runtime_env,
+        runtime_env_context as runtime_env_context,
+        safe_path as safe_path,
     )
     from .structured import (
         StructuredOutputSpec as StructuredOutputSpec,
@@ -276,6 +281,8 @@ if TYPE_CHECKING:
         RuntimeProjector as RuntimeProjector,
         TodoRuntimeProjector as TodoRuntimeProjector,
         default_runtime_projectors as default_runtime_projectors,
+        DEFAULT_TOOL_HANDLERS as DEFAULT_TOOL_HANDLERS,
+        get_tool_definitions as get_tool_definitions,
     )
     from .agents import (
         SPAWN_AGENT_DEFINITION as SPAWN_AGENT_DEFINITION,
@@ -379,6 +386,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ToolValidationError",
         "WorkspaceViolation",
         "CompactionFailed",
+        "RuntimeEnvError",
     ),
     "llm": (
         "AnthropicChatConfig",
@@ -519,6 +527,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SkillLoader",
         "get_default_loader",
         "register_skill_tools",
+        "RuntimeEnv",
+        "get_runtime_env",
+        "runtime_env_context",
+        "safe_path",
     ),
     "structured": (
         "StructuredOutputSpec",
@@ -574,6 +586,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "RuntimeProjector",
         "TodoRuntimeProjector",
         "default_runtime_projectors",
+        "DEFAULT_TOOL_HANDLERS",
+        "get_tool_definitions",
     ),
     "agents": (
         "SPAWN_AGENT_DEFINITION",

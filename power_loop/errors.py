@@ -90,6 +90,7 @@ __all__ = [
     "NotesFullError",
     "PowerLoopError",
     "ProviderNotAvailable",
+    "RuntimeEnvError",
     "SchemaTooNewError",
     "SessionBusy",
     "SessionNotFoundError",
@@ -438,6 +439,14 @@ class StoreIntegrityError(StoreError):
     """
 
     code = "store.integrity"
+
+
+class RuntimeEnvError(ConfigError, RuntimeError):
+    """A tool needs a directory the runtime environment does not name (workspace, home or skills),
+    or a path is not one the environment allows. A ``ConfigError`` (and, as published, a
+    ``RuntimeError``)."""
+
+    code = "runtime_env.missing"
 
 
 class WorkspaceViolation(PowerLoopError, ValueError):

@@ -260,47 +260,50 @@ PUBLIC_ALL: dict[str, list[str]] = {
         CancellationToken CompactAfterCtx CompactBeforeCtx CompactionFailed ConfigError
         ContextPipeline CorruptRowError DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_DB_PATH
         DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_NOTES_POLICY DEFAULT_SHELL_BACKEND
-        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TABLE_PREFIX EXPLORE_TOOL_NAMES EventBusProtocol
-        EventHandler EventStream FULL_TOOL_NAMES FoldContext FoldResult FoldStrategy
-        FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError HitRoundLimitStatusPayload
-        HookContext HookDirective HookDirectiveError HookHandler HookManagerProtocol HookPoint
-        HookResult HumanInputRequired InputRequestedPayload InteractionNotFoundError InvalidDSN
-        InvalidTablePrefix LLMError LLMNonRetryable LLMProviderConfig LLMRequest LLMResponse
-        LLMRetryExhausted LLMRetryPolicy LLMService LLMStreamChunk LLMStreamIncomplete
-        LLMSummaryFold LLMTimeout LLMTokenUsage LOAD_SKILL_DEFINITION LeaseLostError LeaseToken
-        LlmAfterCtx LlmBeforeCtx LlmCallCompletedPayload LlmCallStartedPayload LlmDegradedPayload
-        LlmRetryAttemptedPayload LocalShellBackend LoopCancelledPayload LoopClosedError LoopMessage
-        LoopStatus MAX_SPAWN_DEPTH MCPError MCPToolError MemoryFailedPayload MemoryProvider
-        MemoryRecalledCtx MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole
-        MessageRow MessageState MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow
-        NotesFullError NotesMemory NotesPolicy OpenAICompatibleChatConfig PhaseEventPayload
-        PowerLoopError ProjectedRepresentation ProjectionContext ProviderNotAvailable Representation
+        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TABLE_PREFIX DEFAULT_TOOL_HANDLERS EXPLORE_TOOL_NAMES
+        EventBusProtocol EventHandler EventStream FULL_TOOL_NAMES FoldContext FoldResult
+        FoldStrategy FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError
+        HitRoundLimitStatusPayload HookContext HookDirective HookDirectiveError HookHandler
+        HookManagerProtocol HookPoint HookResult HumanInputRequired InputRequestedPayload
+        InteractionNotFoundError InvalidDSN InvalidTablePrefix LLMError LLMNonRetryable
+        LLMProviderConfig LLMRequest LLMResponse LLMRetryExhausted LLMRetryPolicy LLMService
+        LLMStreamChunk LLMStreamIncomplete LLMSummaryFold LLMTimeout LLMTokenUsage
+        LOAD_SKILL_DEFINITION LeaseLostError LeaseToken LlmAfterCtx LlmBeforeCtx
+        LlmCallCompletedPayload LlmCallStartedPayload LlmDegradedPayload LlmRetryAttemptedPayload
+        LocalShellBackend LoopCancelledPayload LoopClosedError LoopMessage LoopStatus
+        MAX_SPAWN_DEPTH MCPError MCPToolError MemoryFailedPayload MemoryProvider MemoryRecalledCtx
+        MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState
+        MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow NotesFullError
+        NotesMemory NotesPolicy OpenAICompatibleChatConfig PhaseEventPayload PowerLoopError
+        ProjectedRepresentation ProjectionContext ProviderNotAvailable Representation
         RoundCompletedPayload RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload
-        RoundToolsPresentPayload RoundUsageStatusPayload RuntimeMessage RuntimeProjector
-        SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy SchemaTooNewError
-        SendCompletedPayload SessionBusy SessionEndCtx SessionEndedPayload SessionKind
-        SessionNotFoundError SessionPendingError SessionRow SessionStartCtx SessionStartedPayload
-        SessionStateRow SessionStatsRow SessionStatus SessionStore ShellBackend SkillLoader
-        SpecValidationError SqliteBlackboard StatefulAgentLoop StatefulResult StatusChangedPayload
-        StoreAuthError StoreBlackboard StoreClosedError StoreConnectionLost StoreCorruptError
-        StoreDatabaseMissing StoreError StoreIntegrityError StoreSchemaError StoreUnavailable
-        StreamCompletedPayload StreamDeltaPayload StreamStartedPayload StructuredOutputError
-        StructuredOutputSpec SubagentCompletedPayload SubagentLifecycle SubagentLimitPayload
-        SubagentTaskStartPayload SubagentTextPayload SyncCallInEventLoopError SystemLogPayload
-        SystemPromptBuilder SystemPromptContext TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow
-        TimerRunner TodoRuntimeProjector TodoUpdatedPayload TokenEstimator ToolAfterCtx
-        ToolArgsValidator ToolBeforeCtx ToolBudgetExceeded ToolCall ToolCallCompletedPayload
-        ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload ToolDefinition
-        ToolErrorCtx ToolHandler ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry
-        ToolRuntimeContext ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx
-        UsageUpdatedPayload UserNotificationPayload VerbatimRepresentation WorkspaceViolation
-        __version__ build_agent_system_prompt build_explore_subagent_system_prompt build_registry
+        RoundToolsPresentPayload RoundUsageStatusPayload RuntimeEnv RuntimeEnvError RuntimeMessage
+        RuntimeProjector SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy
+        SchemaTooNewError SendCompletedPayload SessionBusy SessionEndCtx SessionEndedPayload
+        SessionKind SessionNotFoundError SessionPendingError SessionRow SessionStartCtx
+        SessionStartedPayload SessionStateRow SessionStatsRow SessionStatus SessionStore
+        ShellBackend SkillLoader SpecValidationError SqliteBlackboard StatefulAgentLoop
+        StatefulResult StatusChangedPayload StoreAuthError StoreBlackboard StoreClosedError
+        StoreConnectionLost StoreCorruptError StoreDatabaseMissing StoreError StoreIntegrityError
+        StoreSchemaError StoreUnavailable StreamCompletedPayload StreamDeltaPayload
+        StreamStartedPayload StructuredOutputError StructuredOutputSpec SubagentCompletedPayload
+        SubagentLifecycle SubagentLimitPayload SubagentTaskStartPayload SubagentTextPayload
+        SyncCallInEventLoopError SystemLogPayload SystemPromptBuilder SystemPromptContext
+        TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow TimerRunner TodoRuntimeProjector
+        TodoUpdatedPayload TokenEstimator ToolAfterCtx ToolArgsValidator ToolBeforeCtx
+        ToolBudgetExceeded ToolCall ToolCallCompletedPayload ToolCallDeltaPayload
+        ToolCallFailedPayload ToolCallStartedPayload ToolDefinition ToolErrorCtx ToolHandler
+        ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry ToolRuntimeContext
+        ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx UsageUpdatedPayload
+        UserNotificationPayload VerbatimRepresentation WorkspaceViolation __version__
+        build_agent_system_prompt build_explore_subagent_system_prompt build_registry
         build_subagent_system_prompt create_default_tool_registry create_llm_service_from_config
         create_llm_service_from_env default_runtime_projectors estimate_text_tokens estimate_tokens
-        format_timer_message format_tool_catalog get_default_loader get_tool_runtime_context
-        open_store parse_structured register_blackboard_tools register_request_user_input
-        register_skill_tools register_spawn_agent render_entries render_notes request_user_input
-        run_agent_spec tag_as_memory trim_history validate_tool_args with_retry
+        format_timer_message format_tool_catalog get_default_loader get_runtime_env
+        get_tool_definitions get_tool_runtime_context open_store parse_structured
+        register_blackboard_tools register_request_user_input register_skill_tools
+        register_spawn_agent render_entries render_notes request_user_input run_agent_spec
+        runtime_env_context safe_path tag_as_memory trim_history validate_tool_args with_retry
     """.split(),
     "power_loop.agents": """
         AgentSpec BOARD_TOOL_NAMES Blackboard BlackboardEntry DEFAULT_DELEGATE_PROMPT
@@ -353,11 +356,11 @@ PUBLIC_ALL: dict[str, list[str]] = {
         HookDirectiveError InteractionNotFoundError InvalidDSN InvalidTablePrefix LLMError
         LLMNonRetryable LLMRetryExhausted LLMStreamIncomplete LLMTimeout LeaseLostError
         LoopClosedError MCPError MCPToolError MissingDependencyError NoteRejectedError
-        NotesFullError PowerLoopError ProviderNotAvailable SchemaTooNewError SessionBusy
-        SessionNotFoundError SessionPendingError SpecValidationError StoreAuthError StoreClosedError
-        StoreConnectionLost StoreCorruptError StoreDatabaseMissing StoreError StoreIntegrityError
-        StoreSchemaError StoreUnavailable StructuredOutputError ToolBudgetExceeded ToolNotFound
-        ToolValidationError WorkspaceViolation
+        NotesFullError PowerLoopError ProviderNotAvailable RuntimeEnvError SchemaTooNewError
+        SessionBusy SessionNotFoundError SessionPendingError SpecValidationError StoreAuthError
+        StoreClosedError StoreConnectionLost StoreCorruptError StoreDatabaseMissing StoreError
+        StoreIntegrityError StoreSchemaError StoreUnavailable StructuredOutputError
+        ToolBudgetExceeded ToolNotFound ToolValidationError WorkspaceViolation
     """.split(),
     "power_loop.events": """
         AgentErrorPayload AgentEvent AgentEventBus AgentEventType AutoCompactStatusPayload
@@ -390,12 +393,12 @@ PUBLIC_ALL: dict[str, list[str]] = {
     """.split(),
     "power_loop.loop": """
         AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS DEFAULT_AGENT_SYSTEM_PROMPT
-        DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_SUBAGENT_SYSTEM_PROMPT FollowUpQueued
-        LoopMessage LoopStatus ProjectionContext RuntimeMessage RuntimeProjector SectionRenderer
-        StatefulAgentLoop StatefulResult SyncCallInEventLoopError SystemPromptBuilder
-        SystemPromptContext TimerRunner TodoRuntimeProjector build_agent_system_prompt
-        build_explore_subagent_system_prompt build_subagent_system_prompt default_runtime_projectors
-        format_timer_message format_tool_catalog
+        DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS
+        FollowUpQueued LoopMessage LoopStatus ProjectionContext RuntimeMessage RuntimeProjector
+        SectionRenderer StatefulAgentLoop StatefulResult SyncCallInEventLoopError
+        SystemPromptBuilder SystemPromptContext TimerRunner TodoRuntimeProjector
+        build_agent_system_prompt build_explore_subagent_system_prompt build_subagent_system_prompt
+        default_runtime_projectors format_timer_message format_tool_catalog get_tool_definitions
     """.split(),
     "power_loop.store": """
         AppendResult CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow DEFAULT_DB_PATH
@@ -415,17 +418,18 @@ PUBLIC_ALL: dict[str, list[str]] = {
         ScriptExhaustedError ScriptedCall ScriptedLLM ScriptedTurn Turn VirtualClock
     """.split(),
     "power_loop.tools": """
-        BASH_TOOL_DEFINITION CORE_TOOL_NAMES DEFAULT_MAX_RESULT_CHARS DEFAULT_SHELL_BACKEND
-        EXPLORE_TOOL_NAMES FILE_TOOL_DEFINITIONS FILE_TOOL_NAMES FULL_TOOL_NAMES HumanInputRequired
-        LOAD_SKILL_DEFINITION LocalShellBackend REQUEST_USER_INPUT_DEFINITION RegisteredTool
-        SESSION_TOOL_DEFINITIONS SESSION_TOOL_NAMES SKILLS_DIR_ENV SchemaValidator ShellBackend
-        Skill SkillLoader TODO_STATE_KEY TOOL_PRESETS ToolArgsValidator ToolCallable ToolDefinition
-        ToolHandler ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext
-        WORKSPACE_TOOL_NAMES Workspace build_registry compile_schema create_default_tool_registry
-        execute_tool_call get_default_loader get_tool_runtime_context parse_front_matter
+        BASH_TOOL_DEFINITION CORE_TOOL_NAMES DEFAULT_MAX_RESULT_CHARS DEFAULT_SHELL_BACKEND ENV_HOME
+        ENV_SKILLS_DIR ENV_WORKSPACE EXPLORE_TOOL_NAMES FILE_TOOL_DEFINITIONS FILE_TOOL_NAMES
+        FULL_TOOL_NAMES HumanInputRequired LOAD_SKILL_DEFINITION LocalShellBackend
+        REQUEST_USER_INPUT_DEFINITION RegisteredTool RuntimeEnv SESSION_TOOL_DEFINITIONS
+        SESSION_TOOL_NAMES SKILLS_DIR_ENV SchemaValidator ShellBackend Skill SkillLoader
+        TODO_STATE_KEY TOOL_PRESETS ToolArgsValidator ToolCallable ToolDefinition ToolHandler
+        ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext WORKSPACE_TOOL_NAMES Workspace
+        build_registry compile_schema create_default_tool_registry execute_tool_call
+        get_default_loader get_runtime_env get_tool_runtime_context parse_front_matter
         register_bash_tool register_file_tools register_request_user_input register_session_tools
-        register_skill_tools render_todo request_user_input run_shell_command
-        use_tool_runtime_context validate_tool_args
+        register_skill_tools render_todo request_user_input run_shell_command runtime_env_context
+        safe_path use_tool_runtime_context validate_tool_args
     """.split(),
 }
 

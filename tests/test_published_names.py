@@ -61,9 +61,8 @@ PUBLISHED_ALL = """
 #: prompt builders, the phase pipeline, sinks, the legacy dict hook API, projection rows).
 NOT_YET = set(
     """
-    AgentPipeline AgentRunner BackgroundRuntimeProjector DEFAULT_TOOL_HANDLERS MessageSink NullSink
-    PhaseContext PhaseResult ProjectMessageRow ProjectedRow ProjectedSend RUN_AGENT_DEFINITION
-    RuntimeEnv RuntimeEnvError SQLiteSink get_tool_definitions phase runtime_env_context
+    AgentPipeline AgentRunner BackgroundRuntimeProjector MessageSink NullSink PhaseContext
+    PhaseResult ProjectMessageRow ProjectedRow ProjectedSend RUN_AGENT_DEFINITION SQLiteSink phase
 """.split()
 )
 

@@ -24,6 +24,7 @@ from ._types import (
 )
 
 if TYPE_CHECKING:
+    from ._default_tools import DEFAULT_TOOL_HANDLERS, get_tool_definitions
     from ._prompt_builder import (
         BUILTIN_SECTIONS,
         DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT,
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DEFAULT_TOOL_HANDLERS",
+    "get_tool_definitions",
     "ProjectionContext",
     "RuntimeMessage",
     "RuntimeProjector",
@@ -80,5 +83,7 @@ _LAZY = {
         "build_subagent_system_prompt",
     )
 }
+
+_LAZY.update({"DEFAULT_TOOL_HANDLERS": "._default_tools", "get_tool_definitions": "._default_tools"})
 
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())

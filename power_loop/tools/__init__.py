@@ -37,6 +37,15 @@ if TYPE_CHECKING:
         WORKSPACE_TOOL_NAMES,
         create_default_tool_registry,
     )
+    from ._runtime_env import (
+        ENV_HOME,
+        ENV_SKILLS_DIR,
+        ENV_WORKSPACE,
+        RuntimeEnv,
+        get_runtime_env,
+        runtime_env_context,
+        safe_path,
+    )
     from ._session_tools import (
         SESSION_TOOL_DEFINITIONS,
         SESSION_TOOL_NAMES,
@@ -63,6 +72,13 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ENV_HOME",
+    "ENV_SKILLS_DIR",
+    "ENV_WORKSPACE",
+    "RuntimeEnv",
+    "get_runtime_env",
+    "runtime_env_context",
+    "safe_path",
     "TODO_STATE_KEY",
     "render_todo",
     "LOAD_SKILL_DEFINITION",
@@ -140,6 +156,18 @@ _LAZY = {
             "TODO_STATE_KEY",
             "register_session_tools",
             "render_todo",
+        )
+    },
+    **{
+        name: "._runtime_env"
+        for name in (
+            "ENV_HOME",
+            "ENV_SKILLS_DIR",
+            "ENV_WORKSPACE",
+            "RuntimeEnv",
+            "get_runtime_env",
+            "runtime_env_context",
+            "safe_path",
         )
     },
     **{

@@ -24,7 +24,9 @@ from ..errors import ConfigError, WorkspaceViolation
 from ._definition import ToolDefinition
 from ._fsafe import open_in, read_fd, write_fd
 from ._grep import MAX_SCAN_BYTES, search
+from ._patch import apply_unified_patch
 from ._registry import ToolRegistry
+from ._runtime_env import get_runtime_env
 
 __all__ = ["FILE_TOOL_DEFINITIONS", "FILE_TOOL_NAMES", "Workspace", "register_file_tools"]
 
@@ -163,11 +165,25 @@ def _clamp(value: int, low: int, high: int) -> int:
 
 
 class _FileTools:
-    """The handlers, bound to one workspace."""
+    """The handlers, bound to one workspace, or unbound: then each call uses the workspace of the
+    current :class:`RuntimeEnv` (``runtime_env_context``)."""
 
-    def __init__(self, workspace: Workspace, grep_timeout: float) -> None:
-        self.ws = workspace
+    def __init__(self, workspace: Workspace | None, grep_timeout: float) -> None:
+        self._bound = workspace
+        self._seen: dict[Path, Workspace] = {}  # unbound: workspaces already checked, by root
         self.grep_timeout = grep_timeout
+
+    @property
+    def ws(self) -> Workspace:
+        if self._bound is not None:
+            return self._bound
+        root = get_runtime_env().require_workspace_dir()
+        ws = self._seen.get(root)
+        if ws is None:
+            if len(self._seen) >= 64:  # many short-lived workspaces: keep the check cache bounded
+                self._seen.clear()
+            ws = self._seen[root] = Workspace(root)
+        return ws
 
     def read_file(self, path: str, offset: int = 1, limit: int = _DEFAULT_READ_LINES) -> str:
         target = self.ws.resolve(path)
@@ -232,13 +248,42 @@ class _FileTools:
         finally:
             os.close(fd)
 
-    def _edit(self, fd: int, shown: str, old_text: str, new_text: str, replace_all: bool) -> str:
+    def apply_patch(self, path: str, patch: str) -> str:
+        target = self.ws.resolve(path)
+        shown = self.ws.display(target)
+        fd = self._open_existing(target, shown, os.O_RDWR)
+        try:
+            bom, crlf, work = self._read_for_edit(fd, shown)
+            updated, hunks = apply_unified_patch(work, patch)
+            return self._write_edit(
+                fd, shown, bom, crlf, work, updated, f"{hunks} hunk{'s' * (hunks != 1)} applied"
+            )
+        finally:
+            os.close(fd)
+
+    def _read_for_edit(self, fd: int, shown: str) -> tuple[bool, bool, str]:
+        """``(bom, crlf, LF-normalised text)`` of an open file."""
         raw = _text(read_fd(fd, shown, _MAX_FILE_BYTES), shown)
         bom = raw.startswith("\ufeff")
         text = raw[1:] if bom else raw
-        crlf = "\r\n" in text
+        return bom, "\r\n" in text, text.replace("\r\n", "\n")
+
+    def _write_edit(
+        self, fd: int, shown: str, bom: bool, crlf: bool, work: str, updated: str, what: str
+    ) -> str:
+        """Write ``updated`` back in the file's style (BOM, line endings); a diff for the model."""
+        out = updated.replace("\n", "\r\n") if crlf else updated
+        write_fd(fd, (("\ufeff" if bom else "") + out).encode("utf-8"))
+        diff = list(
+            difflib.unified_diff(work.splitlines(), updated.splitlines(), shown, shown, lineterm="", n=2)
+        )
+        if len(diff) > _MAX_DIFF_LINES:
+            diff = [*diff[:_MAX_DIFF_LINES], f"... ({len(diff) - _MAX_DIFF_LINES} more diff lines)"]
+        return f"edited {shown} ({what})\n" + "\n".join(diff)
+
+    def _edit(self, fd: int, shown: str, old_text: str, new_text: str, replace_all: bool) -> str:
         # Match on LF-normalised text so the model need not reproduce CRLF; write back in the file's style.
-        work = text.replace("\r\n", "\n")
+        bom, crlf, work = self._read_for_edit(fd, shown)
         old = old_text.replace("\r\n", "\n")
         new = new_text.replace("\r\n", "\n")
         if not old:
@@ -252,15 +297,8 @@ class _FileTools:
                 "or pass replace_all=true"
             )
         updated = work.replace(old, new) if replace_all else work.replace(old, new, 1)
-        out = updated.replace("\n", "\r\n") if crlf else updated
-        write_fd(fd, (("\ufeff" if bom else "") + out).encode("utf-8"))
-        diff = list(
-            difflib.unified_diff(work.splitlines(), updated.splitlines(), shown, shown, lineterm="", n=2)
-        )
-        if len(diff) > _MAX_DIFF_LINES:
-            diff = [*diff[:_MAX_DIFF_LINES], f"... ({len(diff) - _MAX_DIFF_LINES} more diff lines)"]
         replaced = f"{count} occurrences" if replace_all and count > 1 else "1 occurrence"
-        return f"edited {shown} ({replaced} replaced)\n" + "\n".join(diff)
+        return self._write_edit(fd, shown, bom, crlf, work, updated, f"{replaced} replaced")
 
     def glob(
         self, pattern: str, path: str = ".", max_results: int = 100, include_hidden: bool = False
@@ -456,6 +494,20 @@ FILE_TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
             required_params=("path", "old_text", "new_text"),
         ),
         ToolDefinition(
+            name="apply_patch",
+            description=(
+                "Apply unified-diff hunks ('@@ -a,b +c,d @@' then ' ' context, '-' removed, '+' added lines) "
+                "to one file. A hunk that does not match the file, or matches in several places, is refused "
+                "and nothing changes. Line endings and a BOM are preserved. Returns a diff."
+            ),
+            input_schema={
+                "type": "object",
+                "properties": {"path": _PATH, "patch": {"type": "string", "minLength": 1}},
+                "additionalProperties": False,
+            },
+            required_params=("path", "patch"),
+        ),
+        ToolDefinition(
             name="glob",
             description="Find files by glob pattern (e.g. '**/*.py', 'src/*.ts'), newest first.",
             input_schema={
@@ -500,19 +552,23 @@ FILE_TOOL_NAMES: tuple[str, ...] = tuple(FILE_TOOL_DEFINITIONS)
 
 def register_file_tools(
     registry: ToolRegistry,
-    workspace: Workspace | str | os.PathLike[str],
+    workspace: Workspace | str | os.PathLike[str] | None,
     *,
     include: Iterable[str] | None = None,
     overwrite: bool = False,
     grep_timeout: float = _DEFAULT_GREP_TIMEOUT,
-) -> Workspace:
+) -> Workspace | None:
     """Register the file tools (all, or ``include``) confined to ``workspace``; returns the ``Workspace``.
 
-    ``grep_timeout`` bounds one ``grep`` call's pattern matching, in seconds (``ToolBudgetExceeded``).
+    ``workspace=None`` registers them unbound: each call works in the workspace of the current
+    :class:`RuntimeEnv` (``runtime_env_context``), and fails with ``runtime_env.missing`` when there is
+    none. ``grep_timeout`` bounds one ``grep`` call's pattern matching, in seconds (``ToolBudgetExceeded``).
     """
     if not grep_timeout > 0:
         raise ConfigError(f"grep_timeout must be a positive number of seconds, got {grep_timeout!r}")
-    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    ws = (
+        None if workspace is None else workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    )
     names = tuple(include) if include is not None else FILE_TOOL_NAMES
     unknown = [n for n in names if n not in FILE_TOOL_DEFINITIONS]
     if unknown:
@@ -522,6 +578,7 @@ def register_file_tools(
         "read_file": tools.read_file,
         "write_file": tools.write_file,
         "edit_file": tools.edit_file,
+        "apply_patch": tools.apply_patch,
         "glob": tools.glob,
         "grep": tools.grep,
     }

@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ..errors import ConfigError
+from ..errors import ConfigError, RuntimeEnvError
 from ._files import FILE_TOOL_NAMES, register_file_tools
 from ._human import register_request_user_input
 from ._registry import ToolRegistry
+from ._runtime_env import ENV_WORKSPACE, RuntimeEnv
 from ._session_tools import register_session_tools
 from ._shell import ShellBackend, register_bash_tool
+from ._skills import register_skill_tools
 
 __all__ = [
     "CORE_TOOL_NAMES",
@@ -35,6 +37,7 @@ CORE_TOOL_NAMES: tuple[str, ...] = (
     "read_file",
     "write_file",
     "edit_file",
+    "apply_patch",
     "glob",
     "grep",
     "request_user_input",
@@ -45,6 +48,7 @@ FULL_TOOL_NAMES: tuple[str, ...] = (
     "write_file",
     "read_file",
     "edit_file",
+    "apply_patch",
     "bash",
     "glob",
     "grep",
@@ -100,14 +104,23 @@ def create_default_tool_registry(
     exclude: Sequence[str] | None = None,
     workspace_dir: str | os.PathLike[str] | None = None,
     shell_backend: ShellBackend | None = None,
+    home_dir: str | os.PathLike[str] | None = None,
+    skills_dir: str | os.PathLike[str] | None = None,
+    bind: bool = True,
 ) -> ToolRegistry:
     """A new registry holding built-in tools.
 
     Selection: ``include`` (explicit names) wins over ``preset`` (a key of :data:`TOOL_PRESETS`),
     which wins over "all of :data:`FULL_TOOL_NAMES`"; ``exclude`` is removed last. Unknown presets
     or names raise ``ConfigError``, as does selecting a workspace tool (``bash``, file tools)
-    without ``workspace_dir`` or with one that is not an existing directory. ``shell_backend``
-    (default :class:`LocalShellBackend`) runs ``bash`` — which is *not* a security boundary.
+    without a workspace (``workspace_dir``, else ``$POWER_LOOP_WORKSPACE``: ``RuntimeEnvError``) or
+    with one that is not an existing directory. ``shell_backend`` (default
+    :class:`LocalShellBackend`) runs ``bash`` — which is *not* a security boundary.
+
+    ``bind=False`` registers the workspace tools unbound: no workspace is needed now, and each call
+    uses the workspace (and ``shell_backend``) of the current ``RuntimeEnv`` (``runtime_env_context``).
+    ``skills_dir`` also registers ``load_skill`` for that directory; ``home_dir`` is accepted for the
+    published call shape (no built-in tool here uses the home directory).
 
     The note and recall tools live in ``power_loop.context``: here
     their places are only reserved, in order, and ``StatefulAgentLoop`` registers them (the notes
@@ -117,19 +130,23 @@ def create_default_tool_registry(
     """
     names = _select(preset, include, exclude)
     needs_workspace = [n for n in names if n in WORKSPACE_TOOL_NAMES]
-    if needs_workspace and workspace_dir is None:
-        raise ConfigError(
-            f"tools {needs_workspace} need a workspace: pass workspace_dir= (there is no fallback to the "
-            "current directory), or exclude them"
-        )
+    if bind and needs_workspace:
+        env = RuntimeEnv.from_env(workspace_dir=workspace_dir, home_dir=home_dir, skills_dir=skills_dir)
+        if env.workspace_dir is None:
+            raise RuntimeEnvError(
+                f"tools {needs_workspace} need a workspace: pass workspace_dir= or set "
+                f"${ENV_WORKSPACE} (there is no fallback to the current directory), pass bind=False to "
+                "resolve it per call from runtime_env_context(), or exclude them"
+            )
+        workspace_dir = env.workspace_dir
     # Register the families into a scratch registry, then copy the selection over in its own order
     # (the order the model sees the tools in); a family registers all its members at once.
     scratch = ToolRegistry()
     selected = set(names)
     if needs_workspace:
-        assert workspace_dir is not None
+        # Unbound (bind=False): the tools find their workspace in the current RuntimeEnv per call.
         files = [n for n in FILE_TOOL_NAMES if n in selected]
-        workspace = register_file_tools(scratch, workspace_dir, include=files)
+        workspace = register_file_tools(scratch, workspace_dir if bind else None, include=files)
         if "bash" in selected:
             register_bash_tool(scratch, workspace, backend=shell_backend)
     session = [n for n in _SESSION_TOOLS if n in selected]
@@ -145,4 +162,6 @@ def create_default_tool_registry(
             registry.reserve(name)
         else:
             registry.register(entry.definition, entry.handler)
+    if skills_dir is not None:
+        register_skill_tools(registry, skills_dir=skills_dir)
     return registry

@@ -25,6 +25,7 @@ from typing import Protocol, runtime_checkable
 from ._definition import ToolDefinition, ToolHandlerResult
 from ._files import Workspace
 from ._registry import ToolRegistry
+from ._runtime_env import get_runtime_env
 
 __all__ = [
     "BASH_TOOL_DEFINITION",
@@ -246,18 +247,29 @@ BASH_TOOL_DEFINITION = ToolDefinition(
 
 def register_bash_tool(
     registry: ToolRegistry,
-    workspace: Workspace | str | os.PathLike[str],
+    workspace: Workspace | str | os.PathLike[str] | None,
     *,
     backend: ShellBackend | None = None,
     overwrite: bool = False,
 ) -> None:
     """Register ``bash`` running in ``workspace`` through ``backend`` (default :class:`LocalShellBackend`).
 
-    Not a security boundary: pass a sandboxing backend to confine commands.
+    ``workspace=None`` registers it unbound: each call runs in the current :class:`RuntimeEnv`'s
+    workspace, through its ``shell_backend`` when it names one. Not a security boundary: pass a
+    sandboxing backend to confine commands.
     """
-    root = (workspace if isinstance(workspace, Workspace) else Workspace(workspace)).root
+    bound = (
+        None
+        if workspace is None
+        else (workspace if isinstance(workspace, Workspace) else Workspace(workspace)).root
+    )
 
     async def bash(command: str, timeout: int = DEFAULT_SHELL_TIMEOUT_S) -> ToolHandlerResult:
-        return await run_shell_command(command, root, backend=backend, timeout_s=timeout)
+        if bound is not None:
+            return await run_shell_command(command, bound, backend=backend, timeout_s=timeout)
+        env = get_runtime_env()
+        root = Workspace(env.require_workspace_dir()).root
+        chosen = env.shell_backend if env.shell_backend is not None else backend
+        return await run_shell_command(command, root, backend=chosen, timeout_s=timeout)
 
     registry.register(BASH_TOOL_DEFINITION, bash, overwrite=overwrite)

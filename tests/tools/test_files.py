@@ -115,7 +115,9 @@ def test_workspace_root_must_exist(tmp_path: Path) -> None:
 # -- the tools through execute_tool_call --------------------------------------------------------
 def test_registration(registry: ToolRegistry) -> None:
     assert (
-        registry.names() == list(FILE_TOOL_NAMES) == ["read_file", "write_file", "edit_file", "glob", "grep"]
+        registry.names()
+        == list(FILE_TOOL_NAMES)
+        == ["read_file", "write_file", "edit_file", "apply_patch", "glob", "grep"]
     )
     reg = ToolRegistry()
     register_file_tools(reg, Workspace("."), include=["read_file"])
