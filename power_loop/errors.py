@@ -9,6 +9,7 @@ error also derives from that builtin so existing ``except`` clauses keep working
 
     PowerLoopError                      power_loop.error
     ├── ConfigError (ValueError)        config.invalid
+    │   └── RuntimeEnvError (RuntimeError)  runtime_env.missing
     ├── MissingDependencyError (ImportError)   dependency.missing
     ├── LoopClosedError (RuntimeError)  loop.closed
     ├── SessionNotFoundError            session.not_found
