@@ -260,7 +260,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         DEFAULT_NOTES_POLICY DEFAULT_SHELL_BACKEND DEFAULT_TABLE_PREFIX EXPLORE_TOOL_NAMES
         FULL_TOOL_NAMES FoldContext FoldResult FoldStrategy FollowUpQueued HistoryInvariantError
         HookDirective HookDirectiveError HookPoint HumanInputRequired InteractionNotFoundError
-        InvalidDSN InvalidTablePrefix LLMError LLMNonRetryable LLMProviderConfig LLMRequest
+        InvalidDSN InvalidSessionIdError InvalidTablePrefix LLMError LLMNonRetryable LLMProviderConfig LLMRequest
         LLMResponse LLMRetryExhausted LLMRetryPolicy LLMService LLMStreamChunk LLMStreamIncomplete
         LLMSummaryFold LLMTimeout LLMTokenUsage LeaseLostError LeaseToken LocalShellBackend
         LoopClosedError LoopMessage LoopStatus MCPError MCPToolError MemoryProvider MemorySnapshot
@@ -274,7 +274,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         StoreError StoreIntegrityError StoreSchemaError StoreUnavailable StructuredOutputError
         StructuredOutputSpec SubagentLifecycle SyncCallInEventLoopError TOOL_PRESETS TimerFireCtx
         TimerRow TimerRunner TokenEstimator ToolDefinition ToolHandlerResult ToolNotFound
-        ToolOutcome ToolRegistry ToolRuntimeContext ToolValidationError VerbatimRepresentation
+        ToolOutcome ToolRegistry ToolResultError ToolRuntimeContext ToolValidationError VerbatimRepresentation
         WorkspaceViolation __version__ build_registry create_default_tool_registry
         create_llm_service_from_config create_llm_service_from_env estimate_text_tokens
         estimate_tokens format_timer_message format_tool_catalog get_tool_runtime_context open_store
@@ -327,13 +327,13 @@ PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop.errors": """
         AgentSpecError ArchiveError AsyncHookInSyncContext AsyncToolInSyncContext BlackboardError
         CancellationRequested ConfigError CorruptRowError HistoryInvariantError HookDirectiveError
-        InteractionNotFoundError InvalidDSN InvalidTablePrefix LLMError LLMNonRetryable
+        InteractionNotFoundError InvalidDSN InvalidSessionIdError InvalidTablePrefix LLMError LLMNonRetryable
         LLMRetryExhausted LLMStreamIncomplete LLMTimeout LeaseLostError LoopClosedError MCPError
         MCPToolError MissingDependencyError NoteRejectedError NotesFullError PowerLoopError
         ProviderNotAvailable SchemaTooNewError SessionBusy SessionNotFoundError SessionPendingError
         SpecValidationError StoreAuthError StoreClosedError StoreConnectionLost StoreCorruptError
         StoreDatabaseMissing StoreError StoreIntegrityError StoreSchemaError StoreUnavailable
-        StructuredOutputError ToolNotFound ToolValidationError WorkspaceViolation
+        StructuredOutputError ToolNotFound ToolResultError ToolValidationError WorkspaceViolation
     """.split(),
     "power_loop.events": """
         AgentErrorPayload AgentEvent AgentEventBus AgentEventType AutoCompactStatusPayload

@@ -202,8 +202,10 @@ def parse_tool_arguments(
         return {}, None
     try:
         value = json.loads(arguments, strict=False)
-    except ValueError as exc:
+    except ValueError as exc:  # also an integer beyond the interpreter's digit limit
         return None, f"invalid JSON in tool arguments: {exc}"
+    except RecursionError:
+        return None, "tool arguments are nested too deeply"
     if not isinstance(value, dict):
         return None, f"tool arguments must be a JSON object, got {type(value).__name__}"
     return value, None

@@ -8,12 +8,13 @@ row every writer of a session locks first (so one session's writers serialise on
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import SessionNotFoundError
+from ..errors import InvalidSessionIdError, SessionNotFoundError
 from ._port import Database, Row, Transaction
 from ._rows import SessionStateRow, decode_json
 from ._schema import SCHEMA_TABLES, validate_table_prefix
@@ -22,6 +23,8 @@ __all__ = [
     "KnownState",
     "KnownStates",
     "StoreContext",
+    "check_session_id",
+    "utf8_safe",
     "dumps",
     "new_state_version",
     "now_ms",
@@ -70,6 +73,42 @@ class KnownStates(dict[str, KnownState]):
             del self[next(iter(self))]
 
 
+# Control characters (NUL above all: PostgreSQL TEXT refuses it) have no place in an id.
+_ID_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+MAX_SESSION_ID_LENGTH = 255
+
+
+def check_session_id(session_id: Any) -> str:
+    """``session_id`` if it is a usable id on every backend, else :class:`InvalidSessionIdError`.
+
+    Checked before any SQL runs, so an id one backend would store and another refuse (NUL, lone
+    surrogates, a non-string) fails the same way everywhere.
+    """
+    if (
+        type(session_id) is not str
+        or not session_id
+        or len(session_id) > MAX_SESSION_ID_LENGTH
+        or _ID_FORBIDDEN.search(session_id)
+    ):
+        shown = repr(session_id) if isinstance(session_id, str) else type(session_id).__name__
+        raise InvalidSessionIdError(
+            f"invalid session id {shown[:80]}: use a non-empty string of at most "
+            f"{MAX_SESSION_ID_LENGTH} characters without control characters"
+        )
+    return session_id
+
+
+def utf8_safe(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (no lone surrogates, which every database driver refuses)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -81,8 +120,15 @@ def new_state_version() -> int:
 
 
 def dumps(value: Any) -> str:
-    """The one JSON encoding used for stored values (compact, UTF-8 kept as is)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """The one JSON encoding used for stored values (compact, UTF-8 kept as is).
+
+    Text with lone surrogates (e.g. a model's ``"\\ud800"``) is written with ASCII escapes instead:
+    it stays storable on every backend and decodes back to the same value.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if utf8_safe(text):
+        return text
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
 
 
 def state_row(session_id: str, r: Row) -> SessionStateRow:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError, SessionNotFoundError
-from ._core import StoreContext, dumps, new_state_version, now_ms
+from ._core import StoreContext, check_session_id, dumps, new_state_version, now_ms
 from ._port import Database, Row, Transaction
 from ._rows import SessionKind, SessionRow, SessionStatus, SubagentLifecycle, decode_json
 from ._schema import SCHEMA_TABLES
@@ -23,14 +23,6 @@ _SESSION_TABLES = (
     *(t.name for t in SCHEMA_TABLES if t.name not in ("sessions", "shared_state")),
     "sessions",
 )
-
-
-def _check_session_id(session_id: Any) -> str:
-    if not isinstance(session_id, str) or not session_id or len(session_id) > 255:
-        raise ConfigError(
-            f"session_id must be a non-empty string of at most 255 characters, got {session_id!r}"
-        )
-    return session_id
 
 
 def session_row(r: Mapping[str, Any]) -> SessionRow:
@@ -95,7 +87,9 @@ class SessionRepository:
         metadata: Mapping[str, Any] | None,
         session_id: str | None,
     ) -> str:
-        sid = "sess_" + secrets.token_hex(12) if session_id is None else _check_session_id(session_id)
+        sid = "sess_" + secrets.token_hex(12) if session_id is None else check_session_id(session_id)
+        if parent_session_id is not None:
+            check_session_id(parent_session_id)
         kind_value = SessionKind(kind).value
         lifecycle_value = SubagentLifecycle(lifecycle).value
         config_json = dumps(dict(config)) if config else None

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import StoreClosedError, StoreCorruptError, StoreError, StoreUnavailable
+from ..errors import StoreClosedError, StoreCorruptError, StoreError, StoreIntegrityError, StoreUnavailable
 from ._port import ColumnSpec, Dialect, Params, Row, TableSpec, UnitOfWork
 
 __all__ = ["SqliteDatabase", "SqliteDialect"]
@@ -117,6 +117,8 @@ def map_sqlite_error(exc: sqlite3.Error, path: str) -> StoreError:
         return StoreUnavailable(
             f"cannot open SQLite database {path!r} ({msg}); check that the directory exists and is writable"
         )
+    if isinstance(exc, sqlite3.IntegrityError):
+        return StoreIntegrityError(f"SQLite constraint violated on {path!r}: {msg}")
     if "locked" in low or "busy" in low:
         return StoreError(f"SQLite database {path!r} stayed locked by another connection for 5 s ({msg})")
     return StoreError(f"SQLite error on {path!r}: {msg}")

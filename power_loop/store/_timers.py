@@ -37,6 +37,11 @@ def _at(when: int | None) -> int:
     return now_ms() if when is None else int(when)
 
 
+def _whole(value: object) -> bool:
+    """An int (not a bool) that every backend's BIGINT holds."""
+    return isinstance(value, int) and not isinstance(value, bool) and value <= 2**62
+
+
 class TimerRepository:
     """The ``timers`` table; timer ids count per session (allocated with the state row locked)."""
 
@@ -47,8 +52,10 @@ class TimerRepository:
         self._table = ctx.t["timers"]
 
     async def create(self, session_id: str, *, due_at_ms: int, note: str, interval_s: int | None) -> TimerRow:
-        if interval_s is not None and interval_s <= 0:
+        if interval_s is not None and (not _whole(interval_s) or interval_s <= 0):
             raise ConfigError(f"interval_s must be a positive number of seconds, got {interval_s!r}")
+        if not _whole(due_at_ms) or due_at_ms < 0:
+            raise ConfigError(f"due_at_ms must be a non-negative int (epoch ms), got {due_at_ms!r}")
         ctx = self._ctx
 
         async def unit(tx: Transaction) -> TimerRow:
