@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidDSN
+from ..errors import InvalidDSN, StoreUnavailable
 from ._dsn import redact_dsn
 from ._port import Database
 from ._schema import SchemaPolicy, ensure_schema, validate_table_prefix
@@ -42,7 +42,14 @@ def _sqlite_path(dsn: str) -> str:
     if path in ("", ":memory:"):
         return ":memory:"
     expanded = Path(os.path.expanduser(path))
-    expanded.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        expanded.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only directory, or a regular file where a directory should be
+        raise StoreUnavailable(
+            f"cannot create the directory of SQLite database {str(expanded)!r} "
+            f"({exc.strerror or type(exc).__name__}); check that the path's directories exist or can be "
+            "created and are writable"
+        ) from None
     return str(expanded)
 
 

@@ -14,7 +14,13 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode
 
-from ..errors import MissingDependencyError, StoreError, StoreIntegrityError, StoreUnavailable
+from ..errors import (
+    MissingDependencyError,
+    StoreError,
+    StoreIntegrityError,
+    StoreSchemaError,
+    StoreUnavailable,
+)
 from ._dsn import (
     DSNParts,
     auth_failed,
@@ -24,6 +30,7 @@ from ._dsn import (
     unavailable,
 )
 from ._port import Params, Row, TableSpec, Transaction
+from ._schema import missing_table_hint
 from ._server import ServerDatabase, ServerDialect, numeric
 from ._sqltext import check_table, replace_placeholders, status_rowcount
 
@@ -174,6 +181,8 @@ class PostgresDatabase(ServerDatabase):
             return database_missing(self.kind, parts, summary)
         if isinstance(exc, pg.IntegrityConstraintViolationError):
             return StoreIntegrityError(summary)
+        if isinstance(exc, pg.UndefinedTableError):
+            return StoreSchemaError(f"PostgreSQL at {parts.where}: {missing_table_hint(None)} ({summary})")
         if isinstance(exc, (pg.CannotConnectNowError, pg.TooManyConnectionsError)):
             return unavailable(self.kind, parts, summary)
         if connecting and isinstance(

@@ -19,8 +19,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import StoreClosedError, StoreCorruptError, StoreError, StoreIntegrityError, StoreUnavailable
+from ..errors import (
+    StoreClosedError,
+    StoreCorruptError,
+    StoreError,
+    StoreIntegrityError,
+    StoreSchemaError,
+    StoreUnavailable,
+)
 from ._port import ColumnSpec, Dialect, Params, Row, TableSpec, UnitOfWork
+from ._schema import missing_table_hint
 
 __all__ = ["SqliteDatabase", "SqliteDialect"]
 
@@ -116,6 +124,10 @@ def map_sqlite_error(exc: sqlite3.Error, path: str) -> StoreError:
     if "unable to open" in low:
         return StoreUnavailable(
             f"cannot open SQLite database {path!r} ({msg}); check that the directory exists and is writable"
+        )
+    if low.startswith("no such table"):
+        return StoreSchemaError(
+            f"SQLite database {path!r}: " + missing_table_hint(msg.split(":", 1)[-1].strip())
         )
     if isinstance(exc, sqlite3.IntegrityError):
         return StoreIntegrityError(f"SQLite constraint violated on {path!r}: {msg}")
