@@ -96,7 +96,7 @@ def duplicate_key_problems(table: TableSpec, rows: list[dict[str, Any]]) -> list
     problems = []
     for i, row in enumerate(rows):
         key = tuple(row.get(c) for c in table.primary_key if c != "session_id")
-        if key in seen:
+        if key and key in seen:
             problems.append(f"tables.{table.name}[{i}] duplicates primary key {list(key)}")
         seen.add(key)
     return problems
