@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import InvalidSessionIdError, SessionNotFoundError
 from ._port import Database, Row, Transaction
-from ._rows import SessionStateRow, decode_json
+from ._rows import SessionStateRow, decode_pending
 from ._schema import SCHEMA_TABLES, validate_table_prefix
 
 __all__ = [
@@ -133,7 +133,7 @@ def dumps(value: Any) -> str:
 
 def state_row(session_id: str, r: Row) -> SessionStateRow:
     """Decode a row read with :attr:`StoreContext.sql_get_state`."""
-    pending = decode_json(r["pending_json"], "session_state", f"session_id={session_id}")
+    pending = decode_pending(r["pending_json"], session_id)
     return SessionStateRow(
         session_id,
         int(r["next_seq"]),

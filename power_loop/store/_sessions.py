@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import ConfigError, SessionNotFoundError
 from ._core import StoreContext, check_session_id, dumps, new_state_version, now_ms
 from ._port import Database, Row, Transaction
-from ._rows import SessionKind, SessionRow, SessionStatus, SubagentLifecycle, decode_json
+from ._rows import SessionKind, SessionRow, SessionStatus, SubagentLifecycle, decode_enum, decode_json
 from ._schema import SCHEMA_TABLES
 
 __all__ = ["SessionRepository", "session_row"]
@@ -35,12 +35,12 @@ def session_row(r: Mapping[str, Any]) -> SessionRow:
         system_prompt=r["system_prompt"],
         model=r["model"],
         config=decode_json(r["config_json"], "sessions", key) or {},
-        status=SessionStatus(r["status"]),
-        kind=SessionKind(r["kind"]),
+        status=decode_enum(SessionStatus, r["status"], "sessions", key),
+        kind=decode_enum(SessionKind, r["kind"], "sessions", key),
         parent_session_id=r["parent_session_id"],
         spawn_tool_call_id=r["spawn_tool_call_id"],
         spawn_depth=int(r["spawn_depth"]),
-        lifecycle=SubagentLifecycle(r["lifecycle"]),
+        lifecycle=decode_enum(SubagentLifecycle, r["lifecycle"], "sessions", key),
         metadata=decode_json(r["metadata_json"], "sessions", key) or {},
     )
 
