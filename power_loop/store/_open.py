@@ -57,6 +57,8 @@ async def connect_database(dsn: str) -> Database:
     """Open the backend a DSN names (no schema work). Optional drivers are imported lazily."""
     if not isinstance(dsn, str):
         raise InvalidDSN(f"store DSN must be a string, got {type(dsn).__name__}")
+    if "\x00" in dsn or "%00" in dsn:  # no driver or file system takes a NUL
+        raise InvalidDSN(f"store DSN {redact_dsn(dsn.replace(chr(0), '?'))[:200]!r} contains a NUL character")
     m = _SCHEME_RE.match(dsn)
     scheme = m.group(1).lower().split("+", 1)[0] if m else ""
     if scheme in ("", "sqlite", "sqlite3"):

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ..errors import (
+    InvalidDSN,
     MissingDependencyError,
     StoreError,
     StoreIntegrityError,
@@ -181,6 +182,10 @@ class PostgresDatabase(ServerDatabase):
             return database_missing(self.kind, parts, summary)
         if isinstance(exc, pg.IntegrityConstraintViolationError):
             return StoreIntegrityError(summary)
+        if isinstance(exc, pg.ClientConfigurationError) or (
+            connecting and isinstance(exc, pg.UndefinedObjectError)
+        ):  # a DSN option asyncpg refuses, or one the server does not know
+            return InvalidDSN(f"invalid PostgreSQL DSN option for {parts.where}: {summary}")
         if isinstance(exc, pg.UndefinedTableError):
             return StoreSchemaError(f"PostgreSQL at {parts.where}: {missing_table_hint(None)} ({summary})")
         if isinstance(exc, (pg.CannotConnectNowError, pg.TooManyConnectionsError)):
