@@ -24,6 +24,7 @@ __all__ = [
     "KnownStates",
     "StoreContext",
     "check_session_id",
+    "storable_text",
     "utf8_safe",
     "dumps",
     "new_state_version",
@@ -107,6 +108,18 @@ def utf8_safe(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: Any) -> Any:
+    """``text`` for a plain text column (notes, follow-ups, timer notes, prompts): NUL, which
+    PostgreSQL refuses, and lone surrogates, which no driver encodes, become U+FFFD on every backend.
+    Anything that is not a ``str`` is returned unchanged."""
+    if isinstance(text, str) and not (text.isascii() and "\x00" not in text):
+        return _UNSTORABLE.sub("\ufffd", text)
+    return text
 
 
 def now_ms() -> int:

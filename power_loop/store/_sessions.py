@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError, SessionNotFoundError
-from ._core import StoreContext, check_session_id, dumps, new_state_version, now_ms
+from ._core import StoreContext, check_session_id, dumps, new_state_version, now_ms, storable_text
 from ._port import Database, Row, Transaction
 from ._rows import SessionKind, SessionRow, SessionStatus, SubagentLifecycle, decode_enum, decode_json
 from ._schema import SCHEMA_TABLES
@@ -112,7 +112,8 @@ class SessionRepository:
             if session_id is not None and await self.exists(tx, sid):
                 raise ConfigError(f"session {sid} already exists")
             now = now_ms()
-            row = (sid, now, now, system_prompt, model, config_json, SessionStatus.ACTIVE.value, kind_now)
+            texts = (storable_text(system_prompt), storable_text(model))
+            row = (sid, now, now, *texts, config_json, SessionStatus.ACTIVE.value, kind_now)
             lineage = (parent_session_id, spawn_tool_call_id, depth, lifecycle_value, metadata_json)
             await tx.execute(
                 f"INSERT INTO {t['sessions']} ({SESSION_COLS}) VALUES ({', '.join('?' * 13)})",
@@ -199,7 +200,7 @@ class SessionRepository:
             await ctx.lock_state(tx, session_id)
             await tx.execute(
                 f"UPDATE {ctx.t['sessions']} SET system_prompt = ?, updated_at = ? WHERE session_id = ?",
-                (system_prompt, now_ms(), session_id),
+                (storable_text(system_prompt), now_ms(), session_id),
             )
             await tx.execute(
                 f"UPDATE {ctx.t['session_state']} SET prompt_version = prompt_version + 1, "

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from ._core import StoreContext, now_ms
+from ._core import StoreContext, now_ms, storable_text
 from ._port import Transaction
 from ._rows import TimerRow, TimerStatus
 
@@ -57,6 +57,7 @@ class TimerRepository:
         if not _whole(due_at_ms) or due_at_ms < 0:
             raise ConfigError(f"due_at_ms must be a non-negative int (epoch ms), got {due_at_ms!r}")
         ctx = self._ctx
+        note = storable_text(note)
 
         async def unit(tx: Transaction) -> TimerRow:
             await ctx.lock_state(tx, session_id)

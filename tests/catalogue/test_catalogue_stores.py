@@ -558,7 +558,46 @@ WRITE_CASES = [
     ),
 ]
 
-CASES = ID_CASES + PREFIX_CASES + ROW_CASES + FILE_CASES + SCHEMA_CASES + TIMER_CASES + WRITE_CASES
+UNSTORABLE = "a\x00b\ud800c"
+TEXT_CASES = [
+    Case(
+        "text",
+        "note with NUL and a lone surrogate",
+        ok(lambda env: _on_env(env, "add_note", UNSTORABLE)),
+        None,
+    ),
+    Case(
+        "text",
+        "follow-up with NUL and a lone surrogate",
+        ok(lambda env: _on_env(env, "enqueue_follow_up", UNSTORABLE)),
+        None,
+    ),
+    Case(
+        "text",
+        "system prompt with NUL and a lone surrogate",
+        ok(lambda env: _on_env(env, "update_session_prompt", UNSTORABLE)),
+        None,
+    ),
+    Case("text", "timer note with a lone surrogate", timer(delay_s=60, note="wake \ud800"), None),
+    Case(
+        "text",
+        "new session with an unstorable prompt",
+        ok(lambda env: env.loop.new_session(system_prompt=UNSTORABLE)),
+        None,
+    ),
+]
+
+
+async def _on_env(env: Env, method: str, text: str) -> None:
+    await getattr(await env.store(), method)(env.sid, text)
+    if method == "enqueue_follow_up":  # the next send delivers it: take it now, with its own answer
+        env.llm.push(ScriptedLLM.text("noted"))
+        await env.loop.send("deliver", env.sid)
+
+
+CASES = (
+    TEXT_CASES + ID_CASES + PREFIX_CASES + ROW_CASES + FILE_CASES + SCHEMA_CASES + TIMER_CASES + WRITE_CASES
+)
 
 
 @pytest.mark.parametrize("case", params(CASES))
@@ -589,6 +628,7 @@ BACKEND_CASES = [
     Case("schema", "dropped table, reopened with auto_create", schema(sql("DROP TABLE {p}messages")), None),
     Case("schema", "dropped while open", ok(_drop_while_open), MISMATCH),
     Case("timers", "NaN delay", timer(delay_s=math.nan), CONFIG),
+    *TEXT_CASES,
 ]
 
 

@@ -67,3 +67,19 @@ async def test_a_broken_archive_is_refused_whole_with_every_problem(store: Sessi
     assert await store.get_session("copy") is None
     assert await store.load_all_messages("copy") == []
     assert await store.import_session(archive, new_session_id="copy") == "copy"
+
+
+async def test_plain_text_columns_take_any_text_the_same_way_everywhere(store: SessionStore) -> None:
+    bad = "a\x00b\ud800c"
+    sid = await store.create_session(system_prompt=bad, model=bad)
+    note = await store.add_note(sid, bad)
+    await store.enqueue_follow_up(sid, bad)
+    timer = await store.create_timer(sid, due_at_ms=5, note=bad)
+    fixed = "a\ufffdb\ufffdc"
+    session = await store.get_session(sid)
+    assert session is not None and (session.system_prompt, session.model) == (fixed, fixed)
+    assert note.content == fixed and [n.content for n in await store.list_notes(sid)] == [fixed]
+    assert [f.content for f in await store.list_follow_ups(sid)] == [fixed]
+    assert timer.note == fixed and [t.note for t in await store.list_timers(sid)] == [fixed]
+    await store.update_session_prompt(sid, "\udc00")
+    assert (await store.get_session(sid)).system_prompt == "\ufffd"  # type: ignore[union-attr]
