@@ -27,7 +27,9 @@ async def test_invalid_session_ids_are_refused_before_any_sql(store: SessionStor
 async def test_lone_surrogates_are_stored_losslessly(store: SessionStore) -> None:
     sid = await store.create_session(metadata={"k\udc80": "v\ud800"})
     await store.append_messages(sid, [NewMessage("user", "a\ud800b\x00")], begin_send=True)
-    await store.append_messages(sid, [NewMessage("assistant", "\udfff", tool_calls=CALL, meta={"m": "\ud801"})])
+    await store.append_messages(
+        sid, [NewMessage("assistant", "\udfff", tool_calls=CALL, meta={"m": "\ud801"})]
+    )
     await store.append_messages(sid, [NewMessage("tool", "r\udc00", tool_call_id="c1")])
     rows = await store.load_active_messages(sid)
     assert [r.content for r in rows] == ["a\ud800b\x00", "\udfff", "r\udc00"]
@@ -40,7 +42,8 @@ async def test_integrity_errors_have_one_code(store: SessionStore) -> None:
     sid = await store.create_session()
     with pytest.raises(StoreIntegrityError) as info:
         await store.db.execute(
-            f"INSERT INTO {store.t['sessions']} (session_id, created_at, updated_at) VALUES (?, ?, ?)", (sid, 1, 1)
+            f"INSERT INTO {store.t['sessions']} (session_id, created_at, updated_at) VALUES (?, ?, ?)",
+            (sid, 1, 1),
         )
     assert info.value.code == "store.integrity"
 
@@ -49,7 +52,9 @@ async def test_a_broken_archive_is_refused_whole_with_every_problem(store: Sessi
     sid = await store.create_session()
     await store.append_messages(sid, [NewMessage("user", "q")], begin_send=True)
     await store.append_messages(sid, [NewMessage("assistant", None, tool_calls=CALL)])
-    await store.append_messages(sid, [NewMessage("tool", "r", tool_call_id="c1"), NewMessage("assistant", "a")])
+    await store.append_messages(
+        sid, [NewMessage("tool", "r", tool_call_id="c1"), NewMessage("assistant", "a")]
+    )
     archive = await store.export_session(sid)
     broken = copy.deepcopy(archive)
     broken["tables"]["messages"] = [m for m in broken["tables"]["messages"] if m["role"] != "tool"]
