@@ -88,3 +88,20 @@ async def test_plain_text_columns_take_any_text_the_same_way_everywhere(store: S
     assert timer.note == fixed and [t.note for t in await store.list_timers(sid)] == [fixed]
     await store.update_session_prompt(sid, "\udc00")
     assert (await store.get_session(sid)).system_prompt == "\ufffd"  # type: ignore[union-attr]
+
+
+async def test_an_interrupted_session_exports_and_imports(store: SessionStore) -> None:
+    two = [dict(CALL[0], id="c1"), dict(CALL[0], id="c2")]
+    sid = await store.create_session()
+    await store.append_messages(sid, [NewMessage("user", "q")], begin_send=True)
+    await store.append_messages(sid, [NewMessage("assistant", None, tool_calls=two)])
+    await store.append_messages(
+        sid,
+        [NewMessage("tool", "r", tool_call_id="c1")],
+        pending_interactions=[{"tool_call_id": "c2", "interaction_id": "i1", "kind": "text"}],
+    )
+    new = await store.import_session(await store.export_session(sid), new_session_id="copy")
+    state = await store.get_state(new)
+    assert state is not None and state.pending is not None
+    assert [c["id"] for c in state.pending["tool_calls"]] == ["c2"]
+    assert state.pending["pending_interactions"][0]["interaction_id"] == "i1"
