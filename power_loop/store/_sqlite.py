@@ -125,6 +125,13 @@ def map_sqlite_error(exc: sqlite3.Error, path: str) -> StoreError:
         return StoreUnavailable(
             f"cannot open SQLite database {path!r} ({msg}); check that the directory exists and is writable"
         )
+    if "disk is full" in low or "readonly database" in low:
+        # The database takes no writes for now (a full disk or quota, a read-only file or mount):
+        # nothing of the failed transaction was written; once fixed the next write works.
+        return StoreUnavailable(
+            f"SQLite database {path!r} cannot take writes ({msg}); free disk space or make the file "
+            "writable, then retry"
+        )
     if low.startswith("no such table"):
         return StoreSchemaError(
             f"SQLite database {path!r}: " + missing_table_hint(msg.split(":", 1)[-1].strip())

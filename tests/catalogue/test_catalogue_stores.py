@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from _harness import Case, Env, params, run_case
 
-from power_loop import NewMessage, StatefulAgentLoop
+from power_loop import NewMessage, PowerLoopError, StatefulAgentLoop
 from power_loop.store import SessionStore, all_table_names, open_store
 from power_loop.testing import ScriptedLLM
 
@@ -595,8 +595,68 @@ async def _on_env(env: Env, method: str, text: str) -> None:
         await env.loop.send("deliver", env.sid)
 
 
+# -- a full disk, a read-only database (SQLite: simulated with max_page_count / query_only) -----------
+
+
+def disk(fill: str, script: Callable[[Env], None], *, message: str = "go", resume: bool = False) -> Any:
+    """``fill`` = "full" or "read-only" while one send runs; writes work again afterwards. With
+    ``resume`` the send stopped with its tool calls pending: recovery is the documented resume()."""
+
+    async def action(env: Env) -> str | None:
+        store = await env.store()
+        if fill == "full":
+            pages = await store.db.fetchone("PRAGMA page_count")
+            assert pages is not None
+            await store.db.execute(f"PRAGMA max_page_count = {int(pages['page_count']) + 2}")
+        else:
+            await store.db.execute("PRAGMA query_only = ON")
+        script(env)
+        code: str | None = None
+        try:
+            await env.loop.send(message, env.sid)
+        except PowerLoopError as exc:
+            code = exc.code
+        finally:
+            await store.db.execute("PRAGMA max_page_count = 1073741823")
+            await store.db.execute("PRAGMA query_only = OFF")
+        if resume:
+            assert (await env.loop.resume(env.sid)).status == "completed"
+        return code
+
+    return action
+
+
+def _big_result(env: Env) -> None:
+    env.result = "z" * 1_000_000
+    env.llm.push(ScriptedLLM.tool_call("ret"), ScriptedLLM.text("resumed"))
+
+
+def _reply(env: Env) -> None:
+    env.llm.push(ScriptedLLM.text("w" * 1_000_000))
+
+
+DISK_CASES = [
+    Case(
+        "disk",
+        "full for the user message",
+        disk("full", lambda env: None, message="x" * 200_000),
+        UNAVAILABLE,
+    ),
+    Case("disk", "full for the model reply", disk("full", _reply), UNAVAILABLE),
+    Case("disk", "full for a tool result, then resume", disk("full", _big_result, resume=True), UNAVAILABLE),
+    Case("disk", "read-only database", disk("read-only", lambda env: None), UNAVAILABLE),
+]
+
 CASES = (
-    TEXT_CASES + ID_CASES + PREFIX_CASES + ROW_CASES + FILE_CASES + SCHEMA_CASES + TIMER_CASES + WRITE_CASES
+    DISK_CASES
+    + TEXT_CASES
+    + ID_CASES
+    + PREFIX_CASES
+    + ROW_CASES
+    + FILE_CASES
+    + SCHEMA_CASES
+    + TIMER_CASES
+    + WRITE_CASES
 )
 
 
