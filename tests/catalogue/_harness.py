@@ -43,7 +43,12 @@ from power_loop import (
 )
 from power_loop.store import SessionStore
 from power_loop.testing import ScriptedLLM, ScriptedTurn
-from power_loop.tools import execute_tool_call
+from power_loop.tools import (
+    ToolRuntimeContext,
+    execute_tool_call,
+    register_session_tools,
+    use_tool_runtime_context,
+)
 
 __all__ = ["Case", "Env", "assert_session_valid", "check_history", "open_env", "params", "run_case"]
 
@@ -77,7 +82,8 @@ class Env:
     """One loop on one database with one session that already holds a tool round.
 
     Tools: ``echo(x: str)`` returns ``x``; ``add(a: int, b: int)``; ``ret()`` returns
-    ``env.result`` (set it to any value); ``boom()`` raises ``env.raises``; ``noargs()`` returns "ok".
+    ``env.result`` (set it to any value); ``boom()`` raises ``env.raises``; ``noargs()`` returns "ok";
+    and the wake-up tools ``schedule_wakeup``, ``cancel_wakeup``, ``list_wakeups``.
     """
 
     dsn: str
@@ -109,7 +115,9 @@ class Env:
                     "type": "function",
                     "function": {"name": call.name, "arguments": call.arguments},
                 }
-                outcome = await execute_tool_call(self.registry, wire)
+                runtime = ToolRuntimeContext(self.sid, store=await self.store(), loop=self.loop)
+                with use_tool_runtime_context(runtime):  # as the loop runs it
+                    outcome = await execute_tool_call(self.registry, wire)
                 if outcome.code is not None:
                     return outcome.code
         return None
@@ -131,6 +139,7 @@ def _registry(env_box: list[Env]) -> ToolRegistry:
     tool("ret", _object({}, []), lambda: env_box[0].result)
     tool("boom", _object({}, []), boom)
     tool("noargs", _object({}, []), lambda: "ok")
+    register_session_tools(registry, include=["schedule_wakeup", "cancel_wakeup", "list_wakeups"])
     return registry
 
 

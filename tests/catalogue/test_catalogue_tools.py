@@ -111,7 +111,37 @@ ARGUMENTS = [
     Case("args", "args for no-arg tool", raw("noargs", '{"a": 1}'), INVALID),
     Case("args", "garbage after object", raw("echo", '{"x": "a"} trailing'), INVALID),
     Case("args", "two objects", raw("echo", '{"x": "a"}{"x": "b"}'), INVALID),
+    Case("args", "raw NUL inside a string", raw("echo", '{"x": "a\x00b"}'), INVALID),
+    Case("args", "raw newline inside a string", raw("echo", '{"x": "a\nb"}'), INVALID),
     Case("args", "BOM prefix", raw("echo", '\ufeff{"x": "a"}'), INVALID),
+]
+
+WAKEUPS = [
+    Case("wakeups", "huge timer id", raw("cancel_wakeup", '{"timer_id": ' + "9" * 30 + "}"), INVALID),
+    Case(
+        "wakeups",
+        "timer id beyond the digit limit",
+        raw("cancel_wakeup", '{"timer_id": ' + "9" * 5000 + "}"),
+        INVALID,
+    ),
+    Case("wakeups", "NaN delay", raw("schedule_wakeup", '{"delay_seconds": NaN, "note": "n"}'), INVALID),
+    Case(
+        "wakeups", "infinite delay", raw("schedule_wakeup", '{"delay_seconds": 1e400, "note": "n"}'), INVALID
+    ),
+    Case("wakeups", "negative delay", raw("schedule_wakeup", '{"delay_seconds": -5, "note": "n"}'), INVALID),
+    Case(
+        "wakeups",
+        "delay beyond a month",
+        raw("schedule_wakeup", '{"delay_seconds": 99999999999, "note": "n"}'),
+        INVALID,
+    ),
+    Case(
+        "wakeups",
+        "note with NUL and a lone surrogate",
+        raw("schedule_wakeup", '{"delay_seconds": 60, "note": "a\\u0000\\ud800"}'),
+        None,
+    ),
+    Case("wakeups", "unknown timer", raw("cancel_wakeup", '{"timer_id": 77}'), None),
 ]
 
 RESULTS = [
@@ -148,7 +178,7 @@ RESULTS = [
 ]
 
 
-@pytest.mark.parametrize("case", params(ARGUMENTS + RESULTS))
+@pytest.mark.parametrize("case", params(ARGUMENTS + WAKEUPS + RESULTS))
 async def test_tool_case(case: Case, env: Env) -> None:
     await run_case(case, env)
 
