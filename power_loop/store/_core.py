@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidSessionIdError, SessionNotFoundError
+from ..errors import ConfigError, InvalidSessionIdError, SessionNotFoundError
 from ._port import Database, Row, Transaction
 from ._rows import SessionStateRow, decode_pending
 from ._schema import SCHEMA_TABLES, validate_table_prefix
@@ -23,6 +23,7 @@ __all__ = [
     "KnownState",
     "KnownStates",
     "StoreContext",
+    "check_ints",
     "check_session_id",
     "storable_text",
     "utf8_safe",
@@ -97,6 +98,19 @@ def check_session_id(session_id: Any) -> str:
             f"{MAX_SESSION_ID_LENGTH} characters without control characters"
         )
     return session_id
+
+
+_INT64 = 2**63
+
+
+def check_ints(**values: Any) -> None:
+    """Each value is ``None`` or an int (not a bool) a 64-bit column holds, else :class:`ConfigError`:
+    every backend refuses the same values the same way (SQLite raised ``OverflowError``, PostgreSQL a
+    driver error, MySQL compared silently)."""
+    for name, value in values.items():
+        if value is not None and (type(value) is not int or not -_INT64 <= value < _INT64):
+            shown = repr(value) if type(value) is not int else "an integer beyond 64 bits"
+            raise ConfigError(f"{name} must be an int that fits in 64 bits, got {shown[:60]}")
 
 
 def utf8_safe(text: str) -> bool:

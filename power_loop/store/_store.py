@@ -19,7 +19,7 @@ from ._append import Appender
 from ._archive import ArchiveRepository
 from ._capabilities import DatabaseMaintenance
 from ._compaction import CompactionRepository
-from ._core import StoreContext, check_session_id
+from ._core import StoreContext, check_ints, check_session_id
 from ._follow_ups import FollowUpRepository
 from ._lease import LeaseRepository, LeaseToken
 from ._messages import MessageRepository
@@ -173,6 +173,7 @@ class SessionStore:
 
     async def list_sessions(self, *, limit: int = 100, offset: int = 0) -> list[SessionRow]:
         """Sessions, oldest first."""
+        check_ints(limit=limit, offset=offset)
         return await self._sessions.list_sessions(limit=limit, offset=offset)
 
     async def list_children(self, parent_session_id: str) -> list[SessionRow]:
@@ -266,6 +267,7 @@ class SessionStore:
     ) -> list[MessageRow]:
         """Active messages in seq order (optionally only those after ``after_seq``); one query."""
         check_session_id(session_id)
+        check_ints(after_seq=after_seq)
         return await self._messages.load_active(session_id, after_seq=after_seq)
 
     async def load_all_messages(self, session_id: str) -> list[MessageRow]:
@@ -276,11 +278,13 @@ class SessionStore:
     async def load_send(self, session_id: str, send_index: int) -> list[MessageRow]:
         """The messages written by one send (any state), in seq order."""
         check_session_id(session_id)
+        check_ints(send_index=send_index)
         return await self._messages.load_send(session_id, send_index)
 
     async def get_message(self, session_id: str, seq: int) -> MessageRow | None:
         """One message by seq (any state), or ``None``."""
         check_session_id(session_id)
+        check_ints(seq=seq)
         return await self._messages.get(session_id, seq)
 
     async def count_messages(self, session_id: str) -> int:
@@ -334,6 +338,7 @@ class SessionStore:
     async def prune_compacted_messages(self, session_id: str, *, keep_recent: int = 0) -> int:
         """Delete inactive (compacted-out or dropped) messages except the ``keep_recent`` newest."""
         check_session_id(session_id)
+        check_ints(keep_recent=keep_recent)
         return await self._compaction.prune(session_id, keep_recent=keep_recent)
 
     # -- leases ---------------------------------------------------------------------------------
@@ -424,11 +429,13 @@ class SessionStore:
     ) -> bool:
         """Change a note's content and/or pin; False if it does not exist."""
         check_session_id(session_id)
+        check_ints(note_id=note_id)
         return await self._notes.update(session_id, note_id, content=content, pinned=pinned)
 
     async def delete_note(self, session_id: str, note_id: int) -> bool:
         """Delete a note; False if it does not exist."""
         check_session_id(session_id)
+        check_ints(note_id=note_id)
         return await self._notes.delete(session_id, note_id)
 
     async def list_notes(self, session_id: str) -> list[NoteRow]:
@@ -453,6 +460,7 @@ class SessionStore:
     async def get_timer(self, session_id: str, timer_id: int) -> TimerRow | None:
         """One timer, or ``None``."""
         check_session_id(session_id)
+        check_ints(timer_id=timer_id)
         return await self._timers.get(session_id, timer_id)
 
     async def list_timers(
@@ -464,6 +472,7 @@ class SessionStore:
 
     async def due_timers(self, *, now_ms: int | None = None, limit: int = 50) -> list[TimerRow]:
         """Armed timers of every session that are due at ``now_ms`` (default: now), earliest first."""
+        check_ints(now_ms=now_ms, limit=limit)
         return await self._timers.due(now_ms=now_ms, limit=limit)
 
     async def transition_timer(
@@ -496,6 +505,7 @@ class SessionStore:
         ``now_ms`` (default: now) is the fire time; a recurring timer's next due time counts from it.
         """
         check_session_id(session_id)
+        check_ints(timer_id=timer_id, now_ms=now_ms)
         return await self._timers.finish_firing(session_id, timer_id, now_ms=now_ms)
 
     async def heartbeat_firing_timer(
@@ -503,6 +513,7 @@ class SessionStore:
     ) -> bool:
         """Refresh a ``firing`` timer's ``updated_at`` (its heartbeat); False once it is no longer firing."""
         check_session_id(session_id)
+        check_ints(timer_id=timer_id, now_ms=now_ms)
         return await self._timers.heartbeat_firing(session_id, timer_id, now_ms=now_ms)
 
     async def recover_stale_firing_timers(self, *, older_than_ms: int, now_ms: int | None = None) -> int:
@@ -511,11 +522,13 @@ class SessionStore:
         Their runner died mid-delivery; the timers keep their due time, so the next scan fires them
         again (timers are at-least-once). Returns how many were re-armed.
         """
+        check_ints(older_than_ms=older_than_ms, now_ms=now_ms)
         return await self._timers.recover_stale_firing(older_than_ms=older_than_ms, now_ms=now_ms)
 
     async def cancel_timer(self, session_id: str, timer_id: int) -> bool:
         """Cancel an armed or firing timer; False if it is already finished or unknown."""
         check_session_id(session_id)
+        check_ints(timer_id=timer_id)
         return await self._timers.cancel(session_id, timer_id)
 
     # -- follow-ups and statistics --------------------------------------------------------------

@@ -595,6 +595,42 @@ async def _on_env(env: Env, method: str, text: str) -> None:
         await env.loop.send("deliver", env.sid)
 
 
+# -- integers beyond 64 bits, and non-integers, where the store takes an int ----------------------------
+
+
+def store_call(call: Callable[[SessionStore, str], Awaitable[Any]]) -> Any:
+    async def action(env: Env) -> str | None:
+        await call(await env.store(), env.sid)
+        return None
+
+    return action
+
+
+HUGE = 10**5000  # beyond the interpreter's digit limit: not even printable
+INT_CASES = [
+    Case("ints", "seq beyond 64 bits", store_call(lambda s, sid: s.get_message(sid, 2**70)), CONFIG),
+    Case("ints", "seq beyond the digit limit", store_call(lambda s, sid: s.get_message(sid, HUGE)), CONFIG),
+    Case("ints", "seq as text", store_call(lambda s, sid: s.get_message(sid, "1")), CONFIG),
+    Case("ints", "seq as bool", store_call(lambda s, sid: s.get_message(sid, True)), CONFIG),
+    Case(
+        "ints", "negative 65-bit timer id", store_call(lambda s, sid: s.cancel_timer(sid, -(2**64))), CONFIG
+    ),
+    Case("ints", "note id beyond 64 bits", store_call(lambda s, sid: s.delete_note(sid, 2**63)), CONFIG),
+    Case(
+        "ints",
+        "after_seq as float",
+        store_call(lambda s, sid: s.load_active_messages(sid, after_seq=1.5)),
+        CONFIG,
+    ),
+    Case(
+        "ints", "list limit beyond 64 bits", store_call(lambda s, sid: s.list_sessions(limit=2**70)), CONFIG
+    ),
+    Case("ints", "due timers limit as float", store_call(lambda s, sid: s.due_timers(limit=1.5)), CONFIG),
+    Case("ints", "timer due beyond the digit limit", timer(due_at_ms=HUGE), CONFIG),
+    Case("ints", "interval beyond the digit limit", timer(delay_s=5, interval_s=-HUGE), CONFIG),
+    Case("ints", "largest 64-bit seq", store_call(lambda s, sid: s.get_message(sid, 2**63 - 1)), None),
+]
+
 # -- a full disk, a read-only database (SQLite: simulated with max_page_count / query_only) -----------
 
 
@@ -648,7 +684,8 @@ DISK_CASES = [
 ]
 
 CASES = (
-    DISK_CASES
+    INT_CASES
+    + DISK_CASES
     + TEXT_CASES
     + ID_CASES
     + PREFIX_CASES
@@ -689,6 +726,9 @@ BACKEND_CASES = [
     Case("schema", "dropped while open", ok(_drop_while_open), MISMATCH),
     Case("timers", "NaN delay", timer(delay_s=math.nan), CONFIG),
     *TEXT_CASES,
+    Case("ints", "seq beyond 64 bits", store_call(lambda s, sid: s.get_message(sid, 2**70)), CONFIG),
+    Case("ints", "timer id beyond 64 bits", store_call(lambda s, sid: s.cancel_timer(sid, 2**70)), CONFIG),
+    Case("ints", "largest 64-bit seq", store_call(lambda s, sid: s.get_message(sid, 2**63 - 1)), None),
 ]
 
 
