@@ -9,7 +9,8 @@ error also derives from that builtin so existing ``except`` clauses keep working
 
     PowerLoopError                      power_loop.error
     ├── ConfigError (ValueError)        config.invalid
-    │   └── RuntimeEnvError (RuntimeError)  runtime_env.missing
+    │   ├── RuntimeEnvError (RuntimeError)  runtime_env.missing
+    │   └── InvalidSessionIdError       session.invalid_id
     ├── MissingDependencyError (ImportError)   dependency.missing
     ├── LoopClosedError (RuntimeError)  loop.closed
     ├── SessionNotFoundError            session.not_found
@@ -26,6 +27,7 @@ error also derives from that builtin so existing ``except`` clauses keep working
     ├── StructuredOutputError           structured_output.invalid
     ├── ToolNotFound                    tool.not_found
     ├── ToolValidationError             tool.invalid_args
+    ├── ToolResultError                 tool.invalid_result
     ├── HookDirectiveError              hook.invalid_directive
     ├── AsyncHookInSyncContext (TypeError)  hook.async_in_sync
     ├── AsyncToolInSyncContext (TypeError)  tool.async_in_sync
@@ -76,6 +78,7 @@ __all__ = [
     "HookDirectiveError",
     "InteractionNotFoundError",
     "InvalidDSN",
+    "InvalidSessionIdError",
     "InvalidTablePrefix",
     "LeaseLostError",
     "LLMError",
@@ -109,6 +112,7 @@ __all__ = [
     "StructuredOutputError",
     "ToolBudgetExceeded",
     "ToolNotFound",
+    "ToolResultError",
     "ToolValidationError",
     "WorkspaceViolation",
 ]
@@ -124,6 +128,13 @@ class ConfigError(PowerLoopError, ValueError):
     """A constructor argument or configuration value is invalid."""
 
     code = "config.invalid"
+
+
+class InvalidSessionIdError(ConfigError):
+    """A session id is not a non-empty string of at most 255 characters without control characters
+    or lone surrogates. Checked up front, so every backend rejects the same ids the same way."""
+
+    code = "session.invalid_id"
 
 
 class MissingDependencyError(PowerLoopError, ImportError):
@@ -303,6 +314,17 @@ class ToolValidationError(PowerLoopError):
         super().__init__(f"{tool_name}: {message}")
 
 
+class ToolResultError(PowerLoopError):
+    """A tool handler returned a value that cannot be turned into text (its ``__str__`` raised, or a
+    number is too large to print). The model is told so in the tool result; the session stays usable."""
+
+    code = "tool.invalid_result"
+
+    def __init__(self, tool_name: str, message: str) -> None:
+        self.tool_name = tool_name
+        super().__init__(f"{tool_name}: {message}")
+
+
 class AsyncToolInSyncContext(PowerLoopError, TypeError):
     """A coroutine tool handler was invoked through the synchronous ``ToolRegistry.invoke``."""
 
@@ -376,9 +398,16 @@ class CorruptRowError(StoreError):
 
 
 class ArchiveError(StoreError, ValueError):
-    """An export archive is malformed, from a newer version, or targets an existing session id."""
+    """An export archive is malformed, from a newer version, or targets an existing session id.
+
+    ``problems`` lists every problem found (an import is refused before anything is written).
+    """
 
     code = "store.archive_invalid"
+
+    def __init__(self, message: str, *, problems: Sequence[str] = ()) -> None:
+        self.problems = list(problems) or [message]
+        super().__init__(message)
 
 
 class StoreClosedError(StoreError):

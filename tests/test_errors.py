@@ -21,6 +21,7 @@ FROZEN_CODES = {
     "HookDirectiveError": "hook.invalid_directive",
     "InteractionNotFoundError": "interaction.not_found",
     "InvalidDSN": "store.invalid_dsn",
+    "InvalidSessionIdError": "session.invalid_id",
     "InvalidTablePrefix": "store.invalid_prefix",
     "LLMError": "llm.error",
     "LLMNonRetryable": "llm.non_retryable",
@@ -53,6 +54,7 @@ FROZEN_CODES = {
     "StructuredOutputError": "structured_output.invalid",
     "ToolBudgetExceeded": "tool.budget_exceeded",
     "ToolNotFound": "tool.not_found",
+    "ToolResultError": "tool.invalid_result",
     "ToolValidationError": "tool.invalid_args",
     "WorkspaceViolation": "tool.workspace_violation",
 }

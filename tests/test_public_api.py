@@ -265,9 +265,9 @@ PUBLIC_ALL: dict[str, list[str]] = {
         FoldStrategy FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError
         HitRoundLimitStatusPayload HookContext HookDirective HookDirectiveError HookHandler
         HookManagerProtocol HookPoint HookResult HumanInputRequired InputRequestedPayload
-        InteractionNotFoundError InvalidDSN InvalidTablePrefix LLMError LLMNonRetryable
-        LLMProviderConfig LLMRequest LLMResponse LLMRetryExhausted LLMRetryPolicy LLMService
-        LLMStreamChunk LLMStreamIncomplete LLMSummaryFold LLMTimeout LLMTokenUsage
+        InteractionNotFoundError InvalidDSN InvalidSessionIdError InvalidTablePrefix LLMError
+        LLMNonRetryable LLMProviderConfig LLMRequest LLMResponse LLMRetryExhausted LLMRetryPolicy
+        LLMService LLMStreamChunk LLMStreamIncomplete LLMSummaryFold LLMTimeout LLMTokenUsage
         LOAD_SKILL_DEFINITION LeaseLostError LeaseToken LlmAfterCtx LlmBeforeCtx
         LlmCallCompletedPayload LlmCallStartedPayload LlmDegradedPayload LlmRetryAttemptedPayload
         LocalShellBackend LoopCancelledPayload LoopClosedError LoopMessage LoopStatus
@@ -293,7 +293,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         TodoUpdatedPayload TokenEstimator ToolAfterCtx ToolArgsValidator ToolBeforeCtx
         ToolBudgetExceeded ToolCall ToolCallCompletedPayload ToolCallDeltaPayload
         ToolCallFailedPayload ToolCallStartedPayload ToolDefinition ToolErrorCtx ToolHandler
-        ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry ToolRuntimeContext
+        ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry ToolResultError ToolRuntimeContext
         ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx UsageUpdatedPayload
         UserNotificationPayload VerbatimRepresentation WorkspaceViolation __version__
         build_agent_system_prompt build_explore_subagent_system_prompt build_registry
@@ -353,14 +353,14 @@ PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop.errors": """
         AgentSpecError ArchiveError AsyncHookInSyncContext AsyncToolInSyncContext BlackboardError
         CancellationRequested CompactionFailed ConfigError CorruptRowError HistoryInvariantError
-        HookDirectiveError InteractionNotFoundError InvalidDSN InvalidTablePrefix LLMError
-        LLMNonRetryable LLMRetryExhausted LLMStreamIncomplete LLMTimeout LeaseLostError
-        LoopClosedError MCPError MCPToolError MissingDependencyError NoteRejectedError
-        NotesFullError PowerLoopError ProviderNotAvailable RuntimeEnvError SchemaTooNewError
-        SessionBusy SessionNotFoundError SessionPendingError SpecValidationError StoreAuthError
-        StoreClosedError StoreConnectionLost StoreCorruptError StoreDatabaseMissing StoreError
-        StoreIntegrityError StoreSchemaError StoreUnavailable StructuredOutputError
-        ToolBudgetExceeded ToolNotFound ToolValidationError WorkspaceViolation
+        HookDirectiveError InteractionNotFoundError InvalidDSN InvalidSessionIdError
+        InvalidTablePrefix LLMError LLMNonRetryable LLMRetryExhausted LLMStreamIncomplete LLMTimeout
+        LeaseLostError LoopClosedError MCPError MCPToolError MissingDependencyError
+        NoteRejectedError NotesFullError PowerLoopError ProviderNotAvailable RuntimeEnvError
+        SchemaTooNewError SessionBusy SessionNotFoundError SessionPendingError SpecValidationError
+        StoreAuthError StoreClosedError StoreConnectionLost StoreCorruptError StoreDatabaseMissing
+        StoreError StoreIntegrityError StoreSchemaError StoreUnavailable StructuredOutputError
+        ToolBudgetExceeded ToolNotFound ToolResultError ToolValidationError WorkspaceViolation
     """.split(),
     "power_loop.events": """
         AgentErrorPayload AgentEvent AgentEventBus AgentEventType AutoCompactStatusPayload

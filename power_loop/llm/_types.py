@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
@@ -184,7 +185,20 @@ def normalize_tool_call(tc: Any, index: int = 0) -> dict[str, Any]:
     else:
         arguments = json.dumps(args, ensure_ascii=False)
     call_id = field_of(tc, "id") or f"call_{index}"
-    return {"id": str(call_id), "type": "function", "function": {"name": str(name), "arguments": arguments}}
+    return {
+        "id": _storable(str(call_id)),
+        "type": "function",
+        "function": {"name": _storable(str(name)), "arguments": arguments},
+    }
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(text: str) -> str:
+    """A model-chosen id or name with NUL and lone surrogates replaced by U+FFFD: they are stored in
+    plain text columns, which no database driver accepts them in (the arguments stay verbatim)."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def parse_tool_arguments(
@@ -202,8 +216,10 @@ def parse_tool_arguments(
         return {}, None
     try:
         value = json.loads(arguments, strict=False)
-    except ValueError as exc:
+    except ValueError as exc:  # also an integer beyond the interpreter's digit limit
         return None, f"invalid JSON in tool arguments: {exc}"
+    except RecursionError:
+        return None, "tool arguments are nested too deeply"
     if not isinstance(value, dict):
         return None, f"tool arguments must be a JSON object, got {type(value).__name__}"
     return value, None

@@ -10,6 +10,7 @@ A timer is a durable note to the session's future self, armed here and fired by 
 
 from __future__ import annotations
 
+import math
 import time
 
 from ..errors import ConfigError
@@ -18,6 +19,22 @@ from ._store_ref import StoreRef
 from ._types import FollowUpQueued
 
 __all__ = ["DeferredInput"]
+
+
+# About 100 years: far beyond any sensible timer, far below every backend's integer limit.
+_MAX_TIMER_S = 100 * 365 * 24 * 3600
+_MAX_DUE_MS = 2**62
+
+
+def _whole(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _shown(value: object) -> str:
+    """``repr(value)`` for an error message; an int too long to print (or to read) is not spelled out."""
+    if isinstance(value, int) and not -(10**18) < value < 10**18:
+        return "an integer of more than 18 digits"
+    return repr(value)[:60]
 
 
 class DeferredInput:
@@ -51,12 +68,19 @@ class DeferredInput:
             raise ConfigError("schedule_timer needs exactly one of delay_s= or due_at_ms=")
         if not isinstance(note, str) or not note.strip():
             raise ConfigError("schedule_timer needs a non-blank note")
-        if interval_s is not None and (not isinstance(interval_s, int) or interval_s < 1):
-            raise ConfigError("interval_s must be an int >= 1")
+        if interval_s is not None and not _whole(interval_s, 1, _MAX_TIMER_S):
+            raise ConfigError(f"interval_s must be an int from 1 to {_MAX_TIMER_S}, got {_shown(interval_s)}")
         if delay_s is not None:
-            if delay_s < 0:
-                raise ConfigError("delay_s must be >= 0")
+            # NaN, infinities, bools and absurd delays would overflow or corrupt the due time.
+            if isinstance(delay_s, bool) or not isinstance(delay_s, (int, float)):
+                raise ConfigError(f"delay_s must be a number of seconds, got {type(delay_s).__name__}")
+            if not math.isfinite(delay_s) or not 0 <= delay_s <= _MAX_TIMER_S:
+                raise ConfigError(
+                    f"delay_s must be a finite number from 0 to {_MAX_TIMER_S}, got {_shown(delay_s)}"
+                )
             due_at_ms = time.time_ns() // 1_000_000 + int(delay_s * 1000)
+        elif not _whole(due_at_ms, 0, _MAX_DUE_MS):
+            raise ConfigError(f"due_at_ms must be an int from 0 to {_MAX_DUE_MS}, got {_shown(due_at_ms)}")
         assert due_at_ms is not None
         store = await self._stores.ensure()
         return await store.create_timer(session_id, due_at_ms=due_at_ms, note=note, interval_s=interval_s)

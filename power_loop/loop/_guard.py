@@ -18,7 +18,7 @@ import asyncio
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidSessionIdError
 from ..store import HeldLease, LeaseToken, SessionStore, hold_lease, new_holder_id
 
 __all__ = ["SessionGuard"]
@@ -79,6 +79,8 @@ class SessionGuard:
         return len(self._entries)
 
     def _join(self, session_id: str) -> _Entry:
+        if not isinstance(session_id, str):  # before it is used as a key; the store checks the rest
+            raise InvalidSessionIdError(f"invalid session id: a {type(session_id).__name__}, not a string")
         entry = self._entries.get(session_id)
         if entry is None:
             entry = self._entries[session_id] = _Entry()

@@ -26,7 +26,7 @@ from ._history import advance_pending, pending_ids
 from ._lease import LeaseRepository, LeaseToken, lease_fence
 from ._messages import MESSAGE_COLS
 from ._port import Row, Transaction
-from ._rows import AppendResult, NewMessage, RoundUsage, SendAccounting, decode_json
+from ._rows import AppendResult, NewMessage, RoundUsage, SendAccounting, decode_pending
 
 __all__ = ["Appender"]
 
@@ -189,7 +189,7 @@ class Appender:
         async def unit(tx: Transaction) -> int:
             state = await ctx.lock_state(tx, session_id)
             text = state["pending_json"]
-            pending = decode_json(text, "session_state", f"session_id={session_id}") if text else None
+            pending = decode_pending(text, session_id)
             if not pending:
                 return 0
             names = {
@@ -226,7 +226,7 @@ class Appender:
         first = known.next_seq
         send_index = known.send_index + (1 if req.begin_send else 0)
         pending_text = known.pending_json
-        old = decode_json(pending_text, "session_state", f"session_id={sid}") if pending_text else None
+        old = decode_pending(pending_text, sid)
         try:
             pending, changed = advance_pending(
                 old, req.messages, first_seq=first, send_index=send_index, interactions=req.interactions
@@ -284,7 +284,7 @@ class Appender:
             raise SessionNotFoundError(sid)
         text = state["pending_json"]
         advance_pending(
-            decode_json(text, "session_state", f"session_id={sid}") if text else None,
+            decode_pending(text, sid),
             req.messages,
             first_seq=int(state["next_seq"]),
             send_index=int(state["send_index"]) + (1 if req.begin_send else 0),
@@ -302,7 +302,7 @@ class Appender:
         first = next_seq - len(req.rows)
         send_index = int(state["send_index"])
         pending_text = state["pending_json"]
-        old = decode_json(pending_text, "session_state", f"session_id={sid}") if pending_text else None
+        old = decode_pending(pending_text, sid)
         pending, changed = advance_pending(
             old, req.messages, first_seq=first, send_index=send_index, interactions=req.interactions
         )
@@ -325,7 +325,7 @@ class Appender:
         first = int(state["next_seq"])
         send_index = int(state["send_index"]) + (1 if req.begin_send else 0)
         pending_text = state["pending_json"]
-        old = decode_json(pending_text, "session_state", f"session_id={sid}") if pending_text else None
+        old = decode_pending(pending_text, sid)
         pending, changed = advance_pending(
             old, req.messages, first_seq=first, send_index=send_index, interactions=req.interactions
         )

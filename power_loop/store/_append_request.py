@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._core import KnownState, dumps
+from ._core import KnownState, dumps, utf8_safe
 from ._lease import LeaseToken
 from ._rows import KEEP, NewMessage, RoundUsage, SendAccounting
 
@@ -17,8 +17,9 @@ def prepare_message(msg: NewMessage) -> tuple[Any, ...]:
     """Serialise one message once: the column values after (session_id, seq)."""
     content = msg.content
     as_json = 0
-    # Content parts are stored as JSON, and so is text containing NUL (PostgreSQL TEXT refuses it).
-    if content is not None and (not isinstance(content, str) or "\x00" in content):
+    # Content parts are stored as JSON, and so is text containing NUL (PostgreSQL TEXT refuses it) or
+    # lone surrogates (no driver encodes them; JSON escapes them losslessly).
+    if content is not None and (not isinstance(content, str) or "\x00" in content or not utf8_safe(content)):
         content, as_json = dumps(content), 1
     return (
         msg.role,

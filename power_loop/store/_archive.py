@@ -12,12 +12,12 @@ session is a root session).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ArchiveError, SessionNotFoundError
-from ._core import StoreContext, new_state_version
+from ._archive_check import duplicate_key_problems, row_problems, session_problems
+from ._core import StoreContext, check_session_id, new_state_version
 from ._port import TableSpec, Transaction
 from ._schema import SCHEMA_TABLES
 from ._sessions import SessionRepository
@@ -35,40 +35,14 @@ ARCHIVE_TABLES: tuple[TableSpec, ...] = tuple(
 )
 _SPECS = {t.name: t for t in ARCHIVE_TABLES}
 _SINGLE_ROW = ("sessions", "session_state")
-_PY_TYPES: dict[str, tuple[type, ...]] = {
-    "key": (str,),
-    "text": (str,),
-    "enum": (str,),
-    "int": (int,),
-    "small": (int,),
-}
 _LINEAGE = {"parent_session_id": None, "spawn_tool_call_id": None, "spawn_depth": 0, "kind": "root"}
+_PROBLEMS_SHOWN = 20
 
 
-def _validate_row(table: TableSpec, row: Any, index: int) -> dict[str, Any]:
-    where = f"tables.{table.name}[{index}]"
-    if not isinstance(row, Mapping):
-        raise ArchiveError(f"{where} is not an object")
-    columns = {c.name: c for c in table.columns}
-    unknown = sorted(set(row) - set(columns))
-    if unknown:
-        raise ArchiveError(f"{where} has unknown column(s) {unknown}")
-    for col in table.columns:
-        value = row.get(col.name)
-        if value is None:
-            if not col.nullable and col.default is None and col.name != "session_id":
-                raise ArchiveError(f"{where} lacks required column {col.name!r}")
-            continue
-        if isinstance(value, bool) or not isinstance(value, _PY_TYPES[col.type]):
-            raise ArchiveError(f"{where}.{col.name} has the wrong type ({type(value).__name__})")
-        if (col.type == "text" and col.name.endswith("_json")) or (
-            col.name == "content" and row.get("content_json")
-        ):
-            try:
-                json.loads(str(value))
-            except ValueError:
-                raise ArchiveError(f"{where}.{col.name} is not valid JSON") from None
-    return dict(row)
+def _rejected(problems: list[str]) -> ArchiveError:
+    shown = "; ".join(problems[:_PROBLEMS_SHOWN])
+    more = f"; and {len(problems) - _PROBLEMS_SHOWN} more" if len(problems) > _PROBLEMS_SHOWN else ""
+    return ArchiveError(f"archive rejected, nothing was imported: {shown}{more}", problems=problems)
 
 
 class ArchiveRepository:
@@ -108,9 +82,7 @@ class ArchiveRepository:
     async def import_session(self, data: Mapping[str, Any], *, new_session_id: str | None) -> str:
         plan = _plan_import(data)
         t = self._ctx.t
-        target = new_session_id if new_session_id is not None else data["session_id"]
-        if not isinstance(target, str) or not target or len(target) > 255:
-            raise ArchiveError(f"invalid target session id {target!r}")
+        target = check_session_id(new_session_id if new_session_id is not None else data["session_id"])
 
         async def unit(tx: Transaction) -> str:
             if await self._sessions.exists(tx, target):
@@ -135,33 +107,49 @@ class ArchiveRepository:
         return await self._ctx.db.transact(unit)
 
 
-def _plan_import(data: Any) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Validate an archive: its rows per table, in insertion order (or ArchiveError)."""
+def _envelope_problems(data: Any) -> list[str]:
     if not isinstance(data, Mapping):
-        raise ArchiveError("a session archive must be a JSON object")
+        return ["a session archive must be a JSON object"]
     if data.get("format") != ARCHIVE_FORMAT:
-        raise ArchiveError(f"not a power_loop session archive (format {data.get('format')!r})")
+        return [f"not a power_loop session archive (format {data.get('format')!r})"]
     version = data.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ArchiveError(f"archive version {version!r} is not a positive integer")
+        return [f"archive version {version!r} is not a positive integer"]
     if version > ARCHIVE_VERSION:
-        raise ArchiveError(
-            f"archive version {version} is newer than this power_loop supports ({ARCHIVE_VERSION})"
-        )
+        return [f"archive version {version} is newer than this power_loop supports ({ARCHIVE_VERSION})"]
+    problems = []
     if not isinstance(data.get("session_id"), str):
-        raise ArchiveError("archive lacks a string 'session_id'")
+        problems.append("archive lacks a string 'session_id'")
     tables = data.get("tables")
     if not isinstance(tables, Mapping):
-        raise ArchiveError("archive lacks the 'tables' object")
-    unknown = sorted(set(tables) - set(_SPECS))
+        return [*problems, "archive lacks the 'tables' object"]
+    unknown = sorted(str(k) for k in set(tables) - set(_SPECS))
     if unknown:
-        raise ArchiveError(f"archive has unknown table(s) {unknown}")
+        problems.append(f"archive has unknown table(s) {unknown}")
+    return problems
+
+
+def _plan_import(data: Any) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Validate an archive fully: its rows per table, in insertion order (or one ArchiveError
+    listing every problem found)."""
+    problems = _envelope_problems(data)
+    if problems:
+        raise _rejected(problems)
     plan: list[tuple[str, list[dict[str, Any]]]] = []
     for spec in ARCHIVE_TABLES:
-        rows = tables.get(spec.name, [])
+        rows = data["tables"].get(spec.name, [])
         if not isinstance(rows, list):
-            raise ArchiveError(f"tables.{spec.name} must be a list")
+            problems.append(f"tables.{spec.name} must be a list")
+            continue
         if spec.name in _SINGLE_ROW and len(rows) != 1:
-            raise ArchiveError(f"tables.{spec.name} must hold exactly one row, has {len(rows)}")
-        plan.append((spec.name, [_validate_row(spec, r, i) for i, r in enumerate(rows)]))
+            problems.append(f"tables.{spec.name} must hold exactly one row, has {len(rows)}")
+        found = [p for i, r in enumerate(rows) for p in row_problems(spec, r, i)]
+        problems.extend(found)
+        if not found:
+            problems.extend(duplicate_key_problems(spec, rows))
+        plan.append((spec.name, [dict(r) for r in rows] if not found else []))
+    if not problems:
+        problems = session_problems(dict(plan))
+    if problems:
+        raise _rejected(problems)
     return plan

@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import astuple
 
-from ..errors import HistoryInvariantError
+from ..errors import ConfigError, HistoryInvariantError
 from ._append import Appender
 from ._append_request import AppendRequest
 from ._core import StoreContext, now_ms
 from ._history import check_active_window
 from ._port import Row, Transaction
-from ._rows import CompactionRow, MessageState, NewMessage, decode_json
+from ._rows import CompactionRow, MessageState, NewMessage, decode_json, decode_pending
 
 __all__ = ["CompactionRepository"]
 
@@ -33,8 +33,14 @@ class CompactionRepository:
         self._appender = appender
 
     async def set_message_state(self, session_id: str, seqs: Sequence[int], state: MessageState | str) -> int:
-        target = MessageState(state)
-        wanted = sorted(set(int(s) for s in seqs))
+        try:
+            target = MessageState(state)
+        except ValueError:
+            choices = ", ".join(m.value for m in MessageState)
+            raise ConfigError(f"unknown message state {state!r}; expected one of {choices}") from None
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in seqs):
+            raise ConfigError("seqs must be ints")
+        wanted = sorted(set(seqs))
 
         async def unit(tx: Transaction) -> int:
             st = await self._ctx.lock_state(tx, session_id)
@@ -74,7 +80,7 @@ class CompactionRepository:
             if int(r["seq"]) not in leaving_active
         ]
         text = st["pending_json"]
-        pending = decode_json(text, "session_state", f"session_id={sid}") if text else None
+        pending = decode_pending(text, sid)
         if pending and pending.get("assistant_seq") in leaving_active:
             raise HistoryInvariantError(
                 f"message #{pending['assistant_seq']} awaits tool results and must stay active"

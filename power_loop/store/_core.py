@@ -8,20 +8,25 @@ row every writer of a session locks first (so one session's writers serialise on
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import SessionNotFoundError
+from ..errors import ConfigError, InvalidSessionIdError, SessionNotFoundError
 from ._port import Database, Row, Transaction
-from ._rows import SessionStateRow, decode_json
+from ._rows import SessionStateRow, decode_pending
 from ._schema import SCHEMA_TABLES, validate_table_prefix
 
 __all__ = [
     "KnownState",
     "KnownStates",
     "StoreContext",
+    "check_ints",
+    "check_session_id",
+    "storable_text",
+    "utf8_safe",
     "dumps",
     "new_state_version",
     "now_ms",
@@ -70,6 +75,67 @@ class KnownStates(dict[str, KnownState]):
             del self[next(iter(self))]
 
 
+# Control characters (NUL above all: PostgreSQL TEXT refuses it) have no place in an id.
+_ID_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+MAX_SESSION_ID_LENGTH = 255
+
+
+def check_session_id(session_id: Any) -> str:
+    """``session_id`` if it is a usable id on every backend, else :class:`InvalidSessionIdError`.
+
+    Checked before any SQL runs, so an id one backend would store and another refuse (NUL, lone
+    surrogates, a non-string) fails the same way everywhere.
+    """
+    if (
+        type(session_id) is not str
+        or not session_id
+        or len(session_id) > MAX_SESSION_ID_LENGTH
+        or _ID_FORBIDDEN.search(session_id)
+    ):
+        shown = repr(session_id) if isinstance(session_id, str) else type(session_id).__name__
+        raise InvalidSessionIdError(
+            f"invalid session id {shown[:80]}: use a non-empty string of at most "
+            f"{MAX_SESSION_ID_LENGTH} characters without control characters"
+        )
+    return session_id
+
+
+_INT64 = 2**63
+
+
+def check_ints(**values: Any) -> None:
+    """Each value is ``None`` or an int (not a bool) a 64-bit column holds, else :class:`ConfigError`:
+    every backend refuses the same values the same way (SQLite raised ``OverflowError``, PostgreSQL a
+    driver error, MySQL compared silently)."""
+    for name, value in values.items():
+        if value is not None and (type(value) is not int or not -_INT64 <= value < _INT64):
+            shown = repr(value) if type(value) is not int else "an integer beyond 64 bits"
+            raise ConfigError(f"{name} must be an int that fits in 64 bits, got {shown[:60]}")
+
+
+def utf8_safe(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (no lone surrogates, which every database driver refuses)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable_text(text: Any) -> Any:
+    """``text`` for a plain text column (notes, follow-ups, timer notes, prompts): NUL, which
+    PostgreSQL refuses, and lone surrogates, which no driver encodes, become U+FFFD on every backend.
+    Anything that is not a ``str`` is returned unchanged."""
+    if isinstance(text, str) and not (text.isascii() and "\x00" not in text):
+        return _UNSTORABLE.sub("\ufffd", text)
+    return text
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -81,13 +147,20 @@ def new_state_version() -> int:
 
 
 def dumps(value: Any) -> str:
-    """The one JSON encoding used for stored values (compact, UTF-8 kept as is)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """The one JSON encoding used for stored values (compact, UTF-8 kept as is).
+
+    Text with lone surrogates (e.g. a model's ``"\\ud800"``) is written with ASCII escapes instead:
+    it stays storable on every backend and decodes back to the same value.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if utf8_safe(text):
+        return text
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
 
 
 def state_row(session_id: str, r: Row) -> SessionStateRow:
     """Decode a row read with :attr:`StoreContext.sql_get_state`."""
-    pending = decode_json(r["pending_json"], "session_state", f"session_id={session_id}")
+    pending = decode_pending(r["pending_json"], session_id)
     return SessionStateRow(
         session_id,
         int(r["next_seq"]),

@@ -7,7 +7,7 @@ session's state row counts the waiting ones so the send path learns of them with
 from __future__ import annotations
 
 from ..errors import SessionNotFoundError
-from ._core import StoreContext, now_ms
+from ._core import StoreContext, now_ms, storable_text
 from ._port import Transaction
 from ._rows import FollowUpRow
 
@@ -24,6 +24,7 @@ class FollowUpRepository:
 
     async def enqueue(self, session_id: str, content: str) -> int:
         ctx = self._ctx
+        content = storable_text(content)
         state = ctx.t["session_state"]
 
         async def unit(tx: Transaction) -> int:

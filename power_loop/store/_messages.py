@@ -7,7 +7,7 @@ from typing import Any
 
 from ._core import StoreContext, state_row
 from ._port import Row, Transaction
-from ._rows import MessageRow, MessageState, SessionRow, SessionStateRow, decode_json
+from ._rows import MessageRow, MessageState, SessionRow, SessionStateRow, decode_enum, decode_json
 from ._sessions import SessionRepository, session_row
 
 __all__ = ["MESSAGE_COLS", "MessageRepository", "message_row"]
@@ -38,7 +38,7 @@ def message_row(r: Mapping[str, Any]) -> MessageRow:
         tc,
         r["tool_call_id"],
         r["round_index"],
-        MessageState(r["state"]),
+        decode_enum(MessageState, r["state"], "messages", f"session_id={r['session_id']}, seq={r['seq']}"),
         meta if meta is not None else {},
         r["created_at"],
         r["send_index"],

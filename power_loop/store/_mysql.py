@@ -23,6 +23,7 @@ from ..errors import (
     MissingDependencyError,
     StoreError,
     StoreIntegrityError,
+    StoreSchemaError,
     StoreUnavailable,
 )
 from ._dsn import (
@@ -34,6 +35,7 @@ from ._dsn import (
     unavailable,
 )
 from ._port import ColumnSpec, Params, Row, TableSpec, Transaction
+from ._schema import missing_table_hint
 from ._server import ServerDatabase, ServerDialect, numeric
 from ._sqltext import check_table, render_default, replace_placeholders
 
@@ -49,6 +51,7 @@ _QUERY_OPTIONS = {"connect_timeout", "unix_socket"}
 # Server / client error numbers (see the MySQL and MariaDB error references).
 _AUTH = {1044, 1045, 1130, 1698, 1251}
 _DB_MISSING = {1049}
+_NO_SUCH_TABLE = 1146
 _UNAVAILABLE = {1040, 1053, 2002, 2003, 2005}
 _LOST = {1053, 1927, 2006, 2013, 2055, 4031}
 
@@ -243,6 +246,8 @@ class MySQLDatabase(ServerDatabase):
         code = exc.args[0] if is_driver and exc.args and isinstance(exc.args[0], int) else None
         if isinstance(exc, err.IntegrityError):
             return StoreIntegrityError(summary)
+        if code == _NO_SUCH_TABLE:
+            return StoreSchemaError(f"MySQL at {parts.where}: {missing_table_hint(None)} ({summary})")
         if code in _AUTH:
             return auth_failed(self.kind, parts, summary)
         if code in _DB_MISSING:

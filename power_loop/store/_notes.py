@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._core import StoreContext, now_ms
+from ._core import StoreContext, now_ms, storable_text
 from ._port import Transaction
 from ._rows import NoteRow
 
@@ -31,6 +31,7 @@ class NoteRepository:
 
     async def add(self, session_id: str, content: str, *, pinned: bool) -> NoteRow:
         ctx = self._ctx
+        content = storable_text(content)
 
         async def unit(tx: Transaction) -> NoteRow:
             await ctx.lock_state(tx, session_id)
@@ -50,7 +51,7 @@ class NoteRepository:
         count = await self._ctx.db.execute(
             f"UPDATE {self._table} SET content = COALESCE(?, content), pinned = COALESCE(?, pinned), "
             "updated_at = ? WHERE session_id = ? AND note_id = ?",
-            (content, None if pinned is None else int(pinned), now_ms(), session_id, note_id),
+            (storable_text(content), None if pinned is None else int(pinned), now_ms(), session_id, note_id),
         )
         return count > 0
 

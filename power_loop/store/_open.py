@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidDSN, StoreDatabaseMissing
+from ..errors import InvalidDSN, StoreDatabaseMissing, StoreUnavailable
 from ._dsn import redact_dsn
 from ._port import Database
 from ._schema import SchemaPolicy, ensure_schema, validate_table_prefix
@@ -44,7 +44,14 @@ def _sqlite_path(dsn: str, *, create_dirs: bool = True) -> str:
         return ":memory:"
     expanded = Path(os.path.expanduser(path))
     if create_dirs:
-        expanded.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            expanded.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a read-only directory, or a regular file where a directory should be
+            raise StoreUnavailable(
+                f"cannot create the directory of SQLite database {str(expanded)!r} "
+                f"({exc.strerror or type(exc).__name__}); check that the path's directories exist or can be "
+                "created and are writable"
+            ) from None
     return str(expanded)
 
 
@@ -71,6 +78,8 @@ async def connect_database(dsn: str, *, read_only: bool = False, snapshot: bool 
     """
     if not isinstance(dsn, str):
         raise InvalidDSN(f"store DSN must be a string, got {type(dsn).__name__}")
+    if "\x00" in dsn or "%00" in dsn:  # no driver or file system takes a NUL
+        raise InvalidDSN(f"store DSN {redact_dsn(dsn.replace(chr(0), '?'))[:200]!r} contains a NUL character")
     m = _SCHEME_RE.match(dsn)
     scheme = m.group(1).lower().split("+", 1)[0] if m else ""
     if scheme in ("", "sqlite", "sqlite3"):

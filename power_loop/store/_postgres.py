@@ -14,7 +14,14 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlencode
 
-from ..errors import MissingDependencyError, StoreError, StoreIntegrityError, StoreUnavailable
+from ..errors import (
+    InvalidDSN,
+    MissingDependencyError,
+    StoreError,
+    StoreIntegrityError,
+    StoreSchemaError,
+    StoreUnavailable,
+)
 from ._dsn import (
     DSNParts,
     auth_failed,
@@ -24,6 +31,7 @@ from ._dsn import (
     unavailable,
 )
 from ._port import Params, Row, TableSpec, Transaction
+from ._schema import missing_table_hint
 from ._server import ServerDatabase, ServerDialect, numeric
 from ._sqltext import check_table, replace_placeholders, status_rowcount
 
@@ -174,6 +182,12 @@ class PostgresDatabase(ServerDatabase):
             return database_missing(self.kind, parts, summary)
         if isinstance(exc, pg.IntegrityConstraintViolationError):
             return StoreIntegrityError(summary)
+        if isinstance(exc, pg.ClientConfigurationError) or (
+            connecting and isinstance(exc, pg.UndefinedObjectError)
+        ):  # a DSN option asyncpg refuses, or one the server does not know
+            return InvalidDSN(f"invalid PostgreSQL DSN option for {parts.where}: {summary}")
+        if isinstance(exc, pg.UndefinedTableError):
+            return StoreSchemaError(f"PostgreSQL at {parts.where}: {missing_table_hint(None)} ({summary})")
         if isinstance(exc, (pg.CannotConnectNowError, pg.TooManyConnectionsError)):
             return unavailable(self.kind, parts, summary)
         if connecting and isinstance(

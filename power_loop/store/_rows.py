@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ..errors import CorruptRowError
 
@@ -34,8 +34,13 @@ __all__ = [
     "TimerRow",
     "TimerStatus",
     "UsageRoundRow",
+    "decode_enum",
     "decode_json",
+    "decode_pending",
 ]
+
+
+_E = TypeVar("_E", bound=Enum)
 
 
 class SessionKind(str, Enum):
@@ -96,6 +101,38 @@ def decode_json(text: str | None, table: str, key: str) -> Any:
         return json.loads(text)
     except (ValueError, TypeError) as exc:
         raise CorruptRowError(f"corrupt JSON in table {table!r} at {key}: {exc}") from exc
+
+
+def decode_pending(text: str | None, session_id: str) -> dict[str, Any] | None:
+    """Decode ``session_state.pending_json``; a blob of the wrong shape is a :class:`CorruptRowError`
+    (every reader relies on ``tool_calls`` being a list of calls with string ids)."""
+    if not text:
+        return None
+    pending = decode_json(text, "session_state", f"session_id={session_id}")
+    if not pending:
+        return None
+    calls = pending.get("tool_calls") if isinstance(pending, dict) else None
+    interactions = pending.get("pending_interactions") if isinstance(pending, dict) else None
+    if (
+        not isinstance(calls, list)
+        or not all(isinstance(c, dict) and isinstance(c.get("id"), str) for c in calls)
+        or not isinstance(interactions, (list, type(None)))
+        or not all(isinstance(i, dict) for i in interactions or ())
+    ):
+        raise CorruptRowError(
+            f"corrupt pending tool-call blob in table 'session_state' at session_id={session_id}: "
+            "expected an object with a 'tool_calls' list of calls with string ids"
+        )
+    checked: dict[str, Any] = pending
+    return checked
+
+
+def decode_enum(enum: type[_E], value: Any, table: str, key: str) -> _E:
+    """``enum(value)``; an unknown stored value is a :class:`CorruptRowError` naming the row."""
+    try:
+        return enum(value)
+    except ValueError:
+        raise CorruptRowError(f"unknown value {value!r} in table {table!r} at {key}") from None
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ creates/migrates the schema (:attr:`SchemaPolicy.AUTO_CREATE`) or only checks it
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -33,12 +34,15 @@ __all__ = [
     "MigrationStep",
     "SchemaPolicy",
     "all_table_names",
+    "missing_table_hint",
     "ensure_schema",
     "provisioning_ddl",
     "validate_table_prefix",
 ]
 
 CURRENT_SCHEMA_VERSION = 1
+
+_log = logging.getLogger("power_loop.store")
 
 _PREFIX_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,30}")
 
@@ -339,6 +343,25 @@ async def _missing_parts(tx: Transaction, dialect: Dialect, prefix: str) -> list
     return missing
 
 
+async def _recreate_dropped_tables(tx: Transaction, dialect: Dialect, prefix: str) -> None:
+    """AUTO_CREATE on a stamped schema whose tables were dropped since: create them again (empty),
+    rather than opening and failing on the first write."""
+    for table in SCHEMA_TABLES:
+        if not await _table_exists(tx, dialect, prefix + table.name):
+            _log.warning("power_loop table %s%s was missing; created it again (empty)", prefix, table.name)
+            for stmt in dialect.create_table(table, prefix):
+                await tx.execute(stmt)
+
+
+def missing_table_hint(table: str | None) -> str:
+    """The fix for a statement that found no table (dropped while the store was open)."""
+    what = f"table {table}" if table else "a power_loop table"
+    return (
+        f"{what} does not exist (dropped after the store was opened?); reopen the store with "
+        "schema='auto_create' to create it again, or run the DDL of `power-loop ddl`"
+    )
+
+
 def _check_ladder(migrations: Sequence[MigrationStep], start: int, target: int) -> list[MigrationStep]:
     steps = [m for m in migrations if start < m.version <= target]
     if [m.version for m in steps] != list(range(start + 1, target + 1)):
@@ -395,6 +418,7 @@ async def ensure_schema(
         if found is not None and found > target_version:
             raise too_new(found)
         if found == target_version:
+            await _recreate_dropped_tables(tx, dialect, prefix)
             return found
         if found is None:
             for stmt in provisioning_ddl(dialect, prefix, version=target_version)[:-1]:

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError, SessionNotFoundError
-from ._core import StoreContext, dumps, new_state_version, now_ms
+from ._core import StoreContext, check_session_id, dumps, new_state_version, now_ms, storable_text
 from ._port import Database, Row, Transaction
-from ._rows import SessionKind, SessionRow, SessionStatus, SubagentLifecycle, decode_json
+from ._rows import SessionKind, SessionRow, SessionStatus, SubagentLifecycle, decode_enum, decode_json
 from ._schema import SCHEMA_TABLES
 
 __all__ = ["MAX_SPAWN_DEPTH", "SessionRepository", "session_row"]
@@ -28,14 +28,6 @@ _SESSION_TABLES = (
 )
 
 
-def _check_session_id(session_id: Any) -> str:
-    if not isinstance(session_id, str) or not session_id or len(session_id) > 255:
-        raise ConfigError(
-            f"session_id must be a non-empty string of at most 255 characters, got {session_id!r}"
-        )
-    return session_id
-
-
 def session_row(r: Mapping[str, Any]) -> SessionRow:
     """Decode a ``sessions`` row read with the repository's columns."""
     key = f"session_id={r['session_id']}"
@@ -46,12 +38,12 @@ def session_row(r: Mapping[str, Any]) -> SessionRow:
         system_prompt=r["system_prompt"],
         model=r["model"],
         config=decode_json(r["config_json"], "sessions", key) or {},
-        status=SessionStatus(r["status"]),
-        kind=SessionKind(r["kind"]),
+        status=decode_enum(SessionStatus, r["status"], "sessions", key),
+        kind=decode_enum(SessionKind, r["kind"], "sessions", key),
         parent_session_id=r["parent_session_id"],
         spawn_tool_call_id=r["spawn_tool_call_id"],
         spawn_depth=int(r["spawn_depth"]),
-        lifecycle=SubagentLifecycle(r["lifecycle"]),
+        lifecycle=decode_enum(SubagentLifecycle, r["lifecycle"], "sessions", key),
         metadata=decode_json(r["metadata_json"], "sessions", key) or {},
     )
 
@@ -98,7 +90,9 @@ class SessionRepository:
         metadata: Mapping[str, Any] | None,
         session_id: str | None,
     ) -> str:
-        sid = "sess_" + secrets.token_hex(12) if session_id is None else _check_session_id(session_id)
+        sid = "sess_" + secrets.token_hex(12) if session_id is None else check_session_id(session_id)
+        if parent_session_id is not None:
+            check_session_id(parent_session_id)
         kind_value = SessionKind(kind).value
         lifecycle_value = SubagentLifecycle(lifecycle).value
         config_json = dumps(dict(config)) if config else None
@@ -121,7 +115,8 @@ class SessionRepository:
             if session_id is not None and await self.exists(tx, sid):
                 raise ConfigError(f"session {sid} already exists")
             now = now_ms()
-            row = (sid, now, now, system_prompt, model, config_json, SessionStatus.ACTIVE.value, kind_now)
+            texts = (storable_text(system_prompt), storable_text(model))
+            row = (sid, now, now, *texts, config_json, SessionStatus.ACTIVE.value, kind_now)
             lineage = (parent_session_id, spawn_tool_call_id, depth, lifecycle_value, metadata_json)
             await tx.execute(
                 f"INSERT INTO {t['sessions']} ({SESSION_COLS}) VALUES ({', '.join('?' * 13)})",
@@ -208,7 +203,7 @@ class SessionRepository:
             await ctx.lock_state(tx, session_id)
             await tx.execute(
                 f"UPDATE {ctx.t['sessions']} SET system_prompt = ?, updated_at = ? WHERE session_id = ?",
-                (system_prompt, now_ms(), session_id),
+                (storable_text(system_prompt), now_ms(), session_id),
             )
             await tx.execute(
                 f"UPDATE {ctx.t['session_state']} SET prompt_version = prompt_version + 1, "

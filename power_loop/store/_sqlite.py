@@ -21,8 +21,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import StoreClosedError, StoreCorruptError, StoreError, StoreUnavailable
+from ..errors import (
+    StoreClosedError,
+    StoreCorruptError,
+    StoreError,
+    StoreIntegrityError,
+    StoreSchemaError,
+    StoreUnavailable,
+)
 from ._port import ColumnSpec, Dialect, Params, Row, TableSpec, UnitOfWork
+from ._schema import missing_table_hint
 
 __all__ = ["SqliteDatabase", "SqliteDialect"]
 
@@ -119,6 +127,19 @@ def map_sqlite_error(exc: sqlite3.Error, path: str) -> StoreError:
         return StoreUnavailable(
             f"cannot open SQLite database {path!r} ({msg}); check that the directory exists and is writable"
         )
+    if "disk is full" in low or "readonly database" in low:
+        # The database takes no writes for now (a full disk or quota, a read-only file or mount):
+        # nothing of the failed transaction was written; once fixed the next write works.
+        return StoreUnavailable(
+            f"SQLite database {path!r} cannot take writes ({msg}); free disk space or make the file "
+            "writable, then retry"
+        )
+    if low.startswith("no such table"):
+        return StoreSchemaError(
+            f"SQLite database {path!r}: " + missing_table_hint(msg.split(":", 1)[-1].strip())
+        )
+    if isinstance(exc, sqlite3.IntegrityError):
+        return StoreIntegrityError(f"SQLite constraint violated on {path!r}: {msg}")
     if "locked" in low or "busy" in low:
         return StoreError(f"SQLite database {path!r} stayed locked by another connection for 5 s ({msg})")
     return StoreError(f"SQLite error on {path!r}: {msg}")

@@ -19,7 +19,7 @@ from ._append import Appender
 from ._archive import ArchiveRepository
 from ._capabilities import DatabaseMaintenance
 from ._compaction import CompactionRepository
-from ._core import StoreContext
+from ._core import StoreContext, check_ints, check_session_id
 from ._follow_ups import FollowUpRepository
 from ._lease import LeaseRepository, LeaseToken
 from ._messages import MessageRepository
@@ -170,14 +170,17 @@ class SessionStore:
 
     async def get_session(self, session_id: str) -> SessionRow | None:
         """The session's row, or ``None`` for an unknown id."""
+        check_session_id(session_id)
         return await self._sessions.get(session_id)
 
     async def list_sessions(self, *, limit: int = 100, offset: int = 0) -> list[SessionRow]:
         """Sessions, oldest first."""
+        check_ints(limit=limit, offset=offset)
         return await self._sessions.list_sessions(limit=limit, offset=offset)
 
     async def list_children(self, parent_session_id: str) -> list[SessionRow]:
         """The direct sub-agent sessions of a session, oldest first."""
+        check_session_id(parent_session_id)
         return await self._sessions.list_children(parent_session_id)
 
     async def close_session(self, session_id: str, *, cascade: bool = True) -> int:
@@ -186,18 +189,22 @@ class SessionStore:
         With ``cascade`` its ephemeral and linked sub-agents (recursively) go too; detached ones (and,
         without ``cascade``, all children) survive with no parent. Unknown ids delete nothing.
         """
+        check_session_id(session_id)
         return await self._sessions.close(session_id, cascade=cascade)
 
     async def archive_session(self, session_id: str) -> None:
         """Mark a session archived (kept, but flagged as no longer in use)."""
+        check_session_id(session_id)
         await self._sessions.archive(session_id)
 
     async def update_session_prompt(self, session_id: str, system_prompt: str | None) -> None:
         """Replace the session's system prompt (and bump ``prompt_version`` so cached windows notice)."""
+        check_session_id(session_id)
         await self._sessions.update_prompt(session_id, system_prompt)
 
     async def merge_session_metadata(self, session_id: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         """Shallow-merge ``patch`` into the session metadata (a ``None`` value removes the key)."""
+        check_session_id(session_id)
         return await self._sessions.merge_metadata(session_id, patch)
 
     # -- writing history ------------------------------------------------------------------------
@@ -225,6 +232,7 @@ class SessionStore:
         With ``lease`` (from :meth:`acquire_lease`) the write is fenced: unless the session's lease
         still has that token's epoch and holder it raises :class:`LeaseLostError` and writes nothing.
         """
+        check_session_id(session_id)
         return await self._appender.append(
             session_id,
             messages,
@@ -238,12 +246,14 @@ class SessionStore:
 
     async def abort_pending(self, session_id: str, *, reason: str) -> int:
         """Answer every unresolved tool call with ``"<aborted: {reason}>"``; return how many."""
+        check_session_id(session_id)
         return await self._appender.abort_pending(session_id, reason=reason)
 
     # -- reading history ------------------------------------------------------------------------
 
     async def get_state(self, session_id: str) -> SessionStateRow | None:
         """The session's state row (sequence counters, pending tool calls), or ``None``."""
+        check_session_id(session_id)
         return await self._messages.get_state(session_id)
 
     async def load_window(
@@ -251,28 +261,37 @@ class SessionStore:
     ) -> tuple[SessionRow, SessionStateRow, list[MessageRow]] | None:
         """The session row, its state and its active messages, read in one transaction (one hop on
         SQLite): what a loop needs to rebuild a session's window cold. ``None`` for an unknown session."""
+        check_session_id(session_id)
         return await self._messages.load_window(session_id)
 
     async def load_active_messages(
         self, session_id: str, *, after_seq: int | None = None
     ) -> list[MessageRow]:
         """Active messages in seq order (optionally only those after ``after_seq``); one query."""
+        check_session_id(session_id)
+        check_ints(after_seq=after_seq)
         return await self._messages.load_active(session_id, after_seq=after_seq)
 
     async def load_all_messages(self, session_id: str) -> list[MessageRow]:
         """Every message of the session in seq order, whatever its state."""
+        check_session_id(session_id)
         return await self._messages.load_all(session_id)
 
     async def load_send(self, session_id: str, send_index: int) -> list[MessageRow]:
         """The messages written by one send (any state), in seq order."""
+        check_session_id(session_id)
+        check_ints(send_index=send_index)
         return await self._messages.load_send(session_id, send_index)
 
     async def get_message(self, session_id: str, seq: int) -> MessageRow | None:
         """One message by seq (any state), or ``None``."""
+        check_session_id(session_id)
+        check_ints(seq=seq)
         return await self._messages.get(session_id, seq)
 
     async def count_messages(self, session_id: str) -> int:
         """How many messages the session has, in any state."""
+        check_session_id(session_id)
         return await self._messages.count(session_id)
 
     # -- message states, compaction, retention --------------------------------------------------
@@ -283,6 +302,7 @@ class SessionStore:
         Moving backwards, naming an unknown seq, or leaving a tool call and its result split between
         active and inactive raises :class:`HistoryInvariantError` and changes nothing.
         """
+        check_session_id(session_id)
         return await self._compaction.set_message_state(session_id, seqs, state)
 
     async def record_compaction(
@@ -301,6 +321,7 @@ class SessionStore:
 
         ``also_seqs`` are further messages compacted out in the same transaction (e.g. the previous
         summary note, which a rolling fold replaces)."""
+        check_session_id(session_id)
         return await self._compaction.record(
             session_id,
             from_seq=from_seq,
@@ -313,10 +334,13 @@ class SessionStore:
 
     async def list_compactions(self, session_id: str) -> list[CompactionRow]:
         """The session's compactions, oldest first."""
+        check_session_id(session_id)
         return await self._compaction.list_compactions(session_id)
 
     async def prune_compacted_messages(self, session_id: str, *, keep_recent: int = 0) -> int:
         """Delete inactive (compacted-out or dropped) messages except the ``keep_recent`` newest."""
+        check_session_id(session_id)
+        check_ints(keep_recent=keep_recent)
         return await self._compaction.prune(session_id, keep_recent=keep_recent)
 
     # -- leases ---------------------------------------------------------------------------------
@@ -332,6 +356,7 @@ class SessionStore:
         the row (bumping the epoch) and one read returns the epoch it got. No transaction is needed:
         once taken, the row cannot change hands before the new expiry.
         """
+        check_session_id(session_id)
         return await self._leases.acquire(session_id, holder=holder, ttl_s=ttl_s)
 
     async def renew_lease(self, token: LeaseToken, *, ttl_s: float) -> LeaseToken:
@@ -345,16 +370,19 @@ class SessionStore:
 
     async def get_lease(self, session_id: str) -> LeaseToken | None:
         """The session's lease row (``holder`` is ``''`` once released), or None if never leased."""
+        check_session_id(session_id)
         return await self._leases.get(session_id)
 
     # -- per-session runtime state and shared state ----------------------------------------------
 
     async def get_runtime_state(self, session_id: str, key: str, default: Any = None) -> Any:
         """The JSON value stored under ``key`` for the session, or ``default``."""
+        check_session_id(session_id)
         return await self._runtime_state.get(session_id, key, default)
 
     async def set_runtime_state(self, session_id: str, key: str, value: Any) -> None:
         """Store a JSON-serialisable ``value`` under ``key`` (SessionNotFoundError if no session)."""
+        check_session_id(session_id)
         await self._runtime_state.set(session_id, key, value)
 
     async def mutate_runtime_state(
@@ -365,10 +393,12 @@ class SessionStore:
         ``fn`` runs inside the transaction (on SQLite, on the connection thread): keep it quick and
         free of I/O. Returning :data:`MUTATE_SKIP` leaves the value untouched.
         """
+        check_session_id(session_id)
         return await self._runtime_state.mutate(session_id, key, fn, default=default)
 
     async def delete_runtime_state(self, session_id: str, key: str) -> bool:
         """Remove the value under ``key``; False if there was none."""
+        check_session_id(session_id)
         return await self._runtime_state.delete(session_id, key)
 
     async def get_shared_state(self, owner: str, key: str, default: Any = None) -> Any:
@@ -393,24 +423,31 @@ class SessionStore:
 
     async def add_note(self, session_id: str, content: str, *, pinned: bool = False) -> NoteRow:
         """Add a note to the session (ids count from 1 per session)."""
+        check_session_id(session_id)
         return await self._notes.add(session_id, content, pinned=pinned)
 
     async def update_note(
         self, session_id: str, note_id: int, *, content: str | None = None, pinned: bool | None = None
     ) -> bool:
         """Change a note's content and/or pin; False if it does not exist."""
+        check_session_id(session_id)
+        check_ints(note_id=note_id)
         return await self._notes.update(session_id, note_id, content=content, pinned=pinned)
 
     async def delete_note(self, session_id: str, note_id: int) -> bool:
         """Delete a note; False if it does not exist."""
+        check_session_id(session_id)
+        check_ints(note_id=note_id)
         return await self._notes.delete(session_id, note_id)
 
     async def list_notes(self, session_id: str) -> list[NoteRow]:
         """The session's notes by id."""
+        check_session_id(session_id)
         return await self._notes.list_notes(session_id)
 
     async def count_notes(self, session_id: str) -> int:
         """How many notes the session has."""
+        check_session_id(session_id)
         return await self._notes.count(session_id)
 
     # -- timers ---------------------------------------------------------------------------------
@@ -419,20 +456,25 @@ class SessionStore:
         self, session_id: str, *, due_at_ms: int, note: str, interval_s: int | None = None
     ) -> TimerRow:
         """Arm a timer due at ``due_at_ms`` (epoch ms); ``interval_s`` makes it recurring."""
+        check_session_id(session_id)
         return await self._timers.create(session_id, due_at_ms=due_at_ms, note=note, interval_s=interval_s)
 
     async def get_timer(self, session_id: str, timer_id: int) -> TimerRow | None:
         """One timer, or ``None``."""
+        check_session_id(session_id)
+        check_ints(timer_id=timer_id)
         return await self._timers.get(session_id, timer_id)
 
     async def list_timers(
         self, session_id: str, *, statuses: Sequence[str] = ("armed", "firing")
     ) -> list[TimerRow]:
         """The session's timers in ``statuses``, soonest first."""
+        check_session_id(session_id)
         return await self._timers.list_timers(session_id, statuses=statuses)
 
     async def due_timers(self, *, now_ms: int | None = None, limit: int = 50) -> list[TimerRow]:
         """Armed timers of every session that are due at ``now_ms`` (default: now), earliest first."""
+        check_ints(now_ms=now_ms, limit=limit)
         return await self._timers.due(now_ms=now_ms, limit=limit)
 
     async def transition_timer(
@@ -449,6 +491,7 @@ class SessionStore:
 
         ``now_ms`` (default: now) is the time stamped into ``updated_at``, the firing heartbeat.
         """
+        check_session_id(session_id)
         return await self._timers.transition(
             session_id,
             timer_id,
@@ -463,12 +506,16 @@ class SessionStore:
 
         ``now_ms`` (default: now) is the fire time; a recurring timer's next due time counts from it.
         """
+        check_session_id(session_id)
+        check_ints(timer_id=timer_id, now_ms=now_ms)
         return await self._timers.finish_firing(session_id, timer_id, now_ms=now_ms)
 
     async def heartbeat_firing_timer(
         self, session_id: str, timer_id: int, *, now_ms: int | None = None
     ) -> bool:
         """Refresh a ``firing`` timer's ``updated_at`` (its heartbeat); False once it is no longer firing."""
+        check_session_id(session_id)
+        check_ints(timer_id=timer_id, now_ms=now_ms)
         return await self._timers.heartbeat_firing(session_id, timer_id, now_ms=now_ms)
 
     async def recover_stale_firing_timers(self, *, older_than_ms: int, now_ms: int | None = None) -> int:
@@ -477,24 +524,30 @@ class SessionStore:
         Their runner died mid-delivery; the timers keep their due time, so the next scan fires them
         again (timers are at-least-once). Returns how many were re-armed.
         """
+        check_ints(older_than_ms=older_than_ms, now_ms=now_ms)
         return await self._timers.recover_stale_firing(older_than_ms=older_than_ms, now_ms=now_ms)
 
     async def cancel_timer(self, session_id: str, timer_id: int) -> bool:
         """Cancel an armed or firing timer; False if it is already finished or unknown."""
+        check_session_id(session_id)
+        check_ints(timer_id=timer_id)
         return await self._timers.cancel(session_id, timer_id)
 
     # -- follow-ups and statistics --------------------------------------------------------------
 
     async def enqueue_follow_up(self, session_id: str, content: str) -> int:
         """Queue a message for delivery at the session's next round boundary; returns its item id."""
+        check_session_id(session_id)
         return await self._follow_ups.enqueue(session_id, content)
 
     async def list_follow_ups(self, session_id: str) -> list[FollowUpRow]:
         """Queued follow-ups in arrival order (consume them via ``append_messages(consume_follow_ups=)``)."""
+        check_session_id(session_id)
         return await self._follow_ups.list_follow_ups(session_id)
 
     async def get_session_stats(self, session_id: str) -> SessionStatsRow | None:
         """The session's cumulative accounting, or ``None`` for an unknown session."""
+        check_session_id(session_id)
         return await self._stats.get(session_id)
 
     async def list_session_stats(self) -> list[SessionStatsRow]:
@@ -503,12 +556,14 @@ class SessionStore:
 
     async def list_usage_rounds(self, session_id: str) -> list[UsageRoundRow]:
         """Token usage per (send, round) of the session, in order."""
+        check_session_id(session_id)
         return await self._stats.list_usage_rounds(session_id)
 
     # -- archives -------------------------------------------------------------------------------
 
     async def export_session(self, session_id: str) -> dict[str, Any]:
         """Every row of the session, as a JSON-serialisable archive (see ``power_loop.store._archive``)."""
+        check_session_id(session_id)
         return await self._archive.export_session(session_id)
 
     async def import_session(self, data: Mapping[str, Any], *, new_session_id: str | None = None) -> str:

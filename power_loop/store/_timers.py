@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from ._core import StoreContext, now_ms
+from ._core import StoreContext, now_ms, storable_text
 from ._port import Transaction
 from ._rows import TimerRow, TimerStatus
 
@@ -37,6 +37,18 @@ def _at(when: int | None) -> int:
     return now_ms() if when is None else int(when)
 
 
+def _whole(value: object) -> bool:
+    """An int (not a bool) that every backend's BIGINT holds."""
+    return isinstance(value, int) and not isinstance(value, bool) and value <= 2**62
+
+
+def _shown(value: object) -> str:
+    """``repr(value)`` for an error message; an int too long to print (or to read) is not spelled out."""
+    if isinstance(value, int) and not -(10**18) < value < 10**18:
+        return "an integer of more than 18 digits"
+    return repr(value)[:60]
+
+
 class TimerRepository:
     """The ``timers`` table; timer ids count per session (allocated with the state row locked)."""
 
@@ -47,9 +59,12 @@ class TimerRepository:
         self._table = ctx.t["timers"]
 
     async def create(self, session_id: str, *, due_at_ms: int, note: str, interval_s: int | None) -> TimerRow:
-        if interval_s is not None and interval_s <= 0:
-            raise ConfigError(f"interval_s must be a positive number of seconds, got {interval_s!r}")
+        if interval_s is not None and (not _whole(interval_s) or interval_s <= 0):
+            raise ConfigError(f"interval_s must be a positive number of seconds, got {_shown(interval_s)}")
+        if not _whole(due_at_ms) or due_at_ms < 0:
+            raise ConfigError(f"due_at_ms must be a non-negative int (epoch ms), got {_shown(due_at_ms)}")
         ctx = self._ctx
+        note = storable_text(note)
 
         async def unit(tx: Transaction) -> TimerRow:
             await ctx.lock_state(tx, session_id)

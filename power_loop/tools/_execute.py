@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..base import json_type_name, redact_secrets
-from ..errors import CancellationRequested, ConfigError
+from ..errors import (
+    CancellationRequested,
+    ConfigError,
+    PowerLoopError,
+    ToolNotFound,
+    ToolResultError,
+    ToolValidationError,
+)
 from ._definition import ToolHandlerResult
 from ._human import HumanInputRequired
 from ._registry import ToolRegistry, format_problems
@@ -32,8 +39,11 @@ _JSON_CONTEXT = 40
 class ToolOutcome:
     """The result of one tool call: what goes back to the model, and what hooks/events need.
 
-    ``failed`` is True for bad arguments, unknown tools, handler exceptions and
-    ``ToolHandlerResult(ok=False)``; ``error`` keeps the handler's exception object when there was one.
+    ``failed`` is True for bad arguments, unknown tools, handler exceptions, results that cannot be
+    turned into text and ``ToolHandlerResult(ok=False)``; ``error`` keeps the handler's exception
+    object when there was one. ``code`` is the stable error code of a refused call
+    (``tool.not_found``, ``tool.invalid_args``, ``tool.invalid_result``) or of a handler's
+    ``PowerLoopError``, else ``None``.
     """
 
     tool_call_id: str
@@ -42,6 +52,7 @@ class ToolOutcome:
     output: str
     failed: bool
     error: BaseException | None = None
+    code: str | None = None
 
     def to_message(self) -> dict[str, Any]:
         """The OpenAI-shape tool message: ``{"role": "tool", "tool_call_id", "name", "content"}``."""
@@ -56,17 +67,28 @@ def truncate_output(text: str, max_chars: int) -> str:
     return text[: max(0, max_chars - len(suffix))] + suffix
 
 
-def normalise_result(result: Any) -> tuple[str, bool]:
+def normalise_result(result: Any, tool_name: str = "tool") -> tuple[str, bool]:
     """``(content, failed)`` for a handler's return value: str as-is, ``ToolHandlerResult`` unwrapped,
-    anything else JSON-encoded (``default=str`` for non-JSON types)."""
+    anything else JSON-encoded (``default=str`` for non-JSON types).
+
+    Raises :class:`ToolResultError` when the value cannot be turned into text at all (its
+    ``__str__`` raises, a number too large to print, nesting too deep).
+    """
     if isinstance(result, str):
         return result, False
-    if isinstance(result, ToolHandlerResult):
-        return str(result.content), not result.ok
     try:
-        return json.dumps(result, ensure_ascii=False, default=str), False
-    except (TypeError, ValueError):  # e.g. circular structures
-        return str(result), False
+        if isinstance(result, ToolHandlerResult):
+            content = result.content
+            return (content if isinstance(content, str) else str(content)), not result.ok
+        try:
+            return json.dumps(result, ensure_ascii=False, default=str), False
+        except (TypeError, ValueError):  # e.g. circular structures
+            return str(result), False
+    except Exception as exc:  # the value's own __str__/__repr__ is handler-controlled code
+        raise ToolResultError(
+            tool_name,
+            f"the result ({type(result).__name__}) cannot be turned into text: {type(exc).__name__}",
+        ) from exc
 
 
 def _parse_arguments(name: str, raw: Any) -> tuple[dict[str, Any], str | None]:
@@ -82,6 +104,11 @@ def _parse_arguments(name: str, raw: Any) -> tuple[dict[str, Any], str | None]:
         )
     try:
         parsed = json.loads(raw)
+    except RecursionError:
+        return {}, (
+            f"Error: the arguments for tool {name!r} are nested too deeply to parse. Call the tool "
+            "again with a flatter JSON object."
+        )
     except json.JSONDecodeError as exc:
         start = max(0, exc.pos - _JSON_CONTEXT)
         near = raw[start : exc.pos + _JSON_CONTEXT]
@@ -90,6 +117,11 @@ def _parse_arguments(name: str, raw: Any) -> tuple[dict[str, Any], str | None]:
             f"column {exc.colno} (near {near!r}). Call the tool again with the arguments as one valid "
             'JSON object, e.g. {"param": "value"}: double-quoted keys and strings, escaped newlines '
             "and quotes, no trailing commas."
+        )
+    except ValueError as exc:  # e.g. an integer beyond the interpreter's digit limit
+        return {}, (
+            f"Error: the arguments for tool {name!r} could not be read ({exc}). Call the tool again "
+            "with smaller values (send very large numbers as strings)."
         )
     if not isinstance(parsed, dict):
         return {}, (
@@ -132,23 +164,36 @@ async def execute_tool_call(
     name = str(function.get("name") or "")
     args, parse_error = _parse_arguments(name, function.get("arguments"))
 
-    def fail(message: str, error: BaseException | None = None) -> ToolOutcome:
-        return ToolOutcome(call_id, name, args, truncate_output(message, max_result_chars), True, error)
+    def fail(message: str, code: str | None, error: BaseException | None = None) -> ToolOutcome:
+        text = truncate_output(message, max_result_chars)
+        return ToolOutcome(call_id, name, args, text, True, error, code)
 
     entry = registry.get(name)
     if entry is None:
-        return fail(_unknown_tool_message(name, registry))
+        return fail(_unknown_tool_message(name, registry), ToolNotFound.code)
     if parse_error is not None:
-        return fail(parse_error)
+        return fail(parse_error, ToolValidationError.code)
     problems = entry.check_args(args)
     if problems:
-        return fail(format_problems(name, problems))
+        return fail(format_problems(name, problems), ToolValidationError.code)
     try:
         result = await entry.call_async(args)
     except (HumanInputRequired, CancellationRequested):
         raise
     except Exception as exc:
         # The message is stored as the tool result: a handler echoing a key or a DSN must not keep it there.
-        return fail(f"Error: {type(exc).__name__}: {redact_secrets(str(exc))}", exc)
-    content, failed = normalise_result(result)
+        code = exc.code if isinstance(exc, PowerLoopError) else None
+        return fail(f"Error: {type(exc).__name__}: {redact_secrets(_describe(exc))}", code, exc)
+    try:
+        content, failed = normalise_result(result, name)
+    except ToolResultError as exc:
+        return fail(f"Error: {exc}", exc.code, exc)
     return ToolOutcome(call_id, name, args, truncate_output(content, max_result_chars), failed, None)
+
+
+def _describe(exc: BaseException) -> str:
+    """``str(exc)``, which is handler-controlled code that may itself raise."""
+    try:
+        return str(exc)
+    except Exception:
+        return "(the exception cannot be printed)"

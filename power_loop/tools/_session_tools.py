@@ -228,7 +228,8 @@ CANCEL_WAKEUP_DEFINITION = ToolDefinition(
     description="Cancel one of this session's armed wake-ups by its id (see list_wakeups).",
     input_schema={
         "type": "object",
-        "properties": {"timer_id": {"type": "integer", "minimum": 1}},
+        # Bounded: a model's 10**30 must be refused here, not overflow a database integer.
+        "properties": {"timer_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}},
         "additionalProperties": False,
     },
     required_params=("timer_id",),

@@ -22,6 +22,7 @@ from power_loop.errors import (
     StoreAuthError,
     StoreDatabaseMissing,
     StoreError,
+    StoreSchemaError,
     StoreUnavailable,
 )
 
@@ -126,10 +127,16 @@ async def test_other_sql_errors_become_store_errors(
     db = await connect_server(server_backend, server_dsn(server_backend), connect_timeout=10)
     try:
         with pytest.raises(StoreError) as info:
-            await db.execute("SELECT * FROM pl_table_that_does_not_exist_x")
+            await db.execute("SELECT nope_x FROM (SELECT 1 AS one) AS t")
         assert type(info.value) is StoreError and info.value.code == "store.error"
-        assert "pl_table_that_does_not_exist_x" in str(info.value) and db.server in str(info.value)
+        assert "nope_x" in str(info.value) and db.server in str(info.value)
         assert info.value.__cause__ is not None  # the driver's error stays attached for debugging
+        assert await db.fetchone("SELECT 1 AS one") == {"one": 1}
+        # A missing table says how to get it back (a table dropped under an open store).
+        with pytest.raises(StoreSchemaError) as missing:
+            await db.execute("SELECT * FROM pl_table_that_does_not_exist_x")
+        assert missing.value.code == "store.schema_mismatch" and "auto_create" in str(missing.value)
+        assert "pl_table_that_does_not_exist_x" in str(missing.value) and db.server in str(missing.value)
         assert await db.fetchone("SELECT 1 AS one") == {"one": 1}
     finally:
         await db.close()
