@@ -347,7 +347,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         SubagentCompletedPayload SubagentLimitPayload SubagentTaskStartPayload SubagentTextPayload
         SystemLogPayload TimerFiredPayload TodoUpdatedPayload ToolCallCompletedPayload
         ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload UsageUpdatedPayload
-        UserNotificationPayload resolve_event_type
+        UserNotificationPayload WorkflowEventPayload WorkflowStepPayload resolve_event_type
     """.split(),
     "power_loop.hooks": """
         ALLOWED_DIRECTIVES AgentHooks BaseHookCtx CTX_TYPES CompactAfterCtx CompactBeforeCtx
@@ -376,7 +376,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         PostgresDialect RoundUsage
         SchemaPolicy SendAccounting SessionKind SessionRow SessionStateRow SessionStatsRow
         SessionStatus SessionStore SqliteDatabase SqliteDialect SubagentLifecycle TableSpec TimerRow
-        TimerStatus Transaction UsageRoundRow all_table_names connect_database ensure_schema
+        TimerStatus Transaction UsageRoundRow WorkflowRecordRow all_table_names connect_database
+        ensure_schema
         hold_lease new_holder_id open_store provisioning_ddl
     """.split(),
     "power_loop.structured": """
@@ -396,6 +397,13 @@ PUBLIC_ALL: dict[str, list[str]] = {
         get_tool_runtime_context register_bash_tool register_file_tools register_request_user_input
         register_session_tools request_user_input run_shell_command use_tool_runtime_context
         validate_tool_args
+    """.split(),
+    "power_loop.workflow": """
+        AgentNode AgentResult BranchNode Executor ForeachNode InProcessExecutor LoopNode LoopUntil
+        ParallelNode RetryPolicy SequenceNode SharedBudget SpecProblem Workflow WorkflowBudget
+        WorkflowEngine WorkflowNode WorkflowResult WorkflowRunError WorkflowSpec WorkflowSpecError
+        create_workflow get_workflow in_workflow leaf_session_id list_workflows resume_run
+        validate_spec
     """.split(),
 }
 

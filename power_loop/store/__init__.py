@@ -51,6 +51,7 @@ from ._schema import (
 )
 from ._sqlite import SqliteDatabase, SqliteDialect
 from ._store import SessionStore
+from ._workflows import WorkflowRecordRow
 
 if TYPE_CHECKING:
     from ._mysql import MySQLDialect
@@ -96,6 +97,7 @@ __all__ = [
     "TimerStatus",
     "Transaction",
     "UsageRoundRow",
+    "WorkflowRecordRow",
     "all_table_names",
     "connect_database",
     "ensure_schema",

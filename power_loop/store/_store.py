@@ -49,6 +49,7 @@ from ._sessions import SessionRepository
 from ._state import RuntimeStateRepository, SharedStateRepository
 from ._stats import StatsRepository
 from ._timers import TimerRepository
+from ._workflows import WorkflowJournalRepository, WorkflowRecordRow
 
 __all__ = ["SessionStore"]
 
@@ -82,6 +83,7 @@ class SessionStore:
         self._follow_ups = FollowUpRepository(ctx)
         self._stats = StatsRepository(ctx)
         self._archive = ArchiveRepository(ctx, sessions)
+        self._workflows = WorkflowJournalRepository(ctx)
         self._maintenance = DatabaseMaintenance(db)
 
     # -- properties and lifecycle ---------------------------------------------------------------
@@ -502,6 +504,22 @@ class SessionStore:
     async def list_usage_rounds(self, session_id: str) -> list[UsageRoundRow]:
         """Token usage per (send, round) of the session, in order."""
         return await self._stats.list_usage_rounds(session_id)
+
+    # -- workflow journal (power_loop.workflow) ------------------------------------------------------
+
+    async def put_workflow_record(
+        self, session_id: str, run_id: str, step_key: str, *, status: str, body: Mapping[str, Any]
+    ) -> None:
+        """Write (insert or replace) one journal row of workflow run ``run_id`` owned by ``session_id``."""
+        await self._workflows.put(session_id, run_id, step_key, status, body)
+
+    async def list_workflow_records(self, session_id: str, run_id: str) -> list[WorkflowRecordRow]:
+        """Every journal row of one run: its run row (``step_key == "@run"``) and its steps."""
+        return await self._workflows.records(session_id, run_id)
+
+    async def list_workflow_runs(self, session_id: str) -> list[WorkflowRecordRow]:
+        """The run rows of every workflow run owned by ``session_id``, oldest first."""
+        return await self._workflows.runs(session_id)
 
     # -- archives -------------------------------------------------------------------------------
 
