@@ -400,6 +400,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
     """.split(),
     "power_loop.workflow": """
         AgentNode AgentResult BranchNode Executor ForeachNode InProcessExecutor LoopNode LoopUntil
+        WORKFLOW_TOOL_NAMES register_workflow_tools
         ParallelNode RetryPolicy SequenceNode SharedBudget SpecProblem Workflow WorkflowBudget
         WorkflowEngine WorkflowNode WorkflowResult WorkflowRunError WorkflowSpec WorkflowSpecError
         create_workflow get_workflow in_workflow leaf_session_id list_workflows resume_run

@@ -27,8 +27,10 @@ from ._nodes import (
 )
 from ._results import AgentResult, SharedBudget, WorkflowResult
 from ._spec import WorkflowSpec, validate_spec
+from ._tools import WORKFLOW_TOOL_NAMES, register_workflow_tools
 
 __all__ = [
+    "WORKFLOW_TOOL_NAMES",
     "AgentNode",
     "AgentResult",
     "BranchNode",
@@ -55,6 +57,7 @@ __all__ = [
     "in_workflow",
     "leaf_session_id",
     "list_workflows",
+    "register_workflow_tools",
     "resume_run",
     "validate_spec",
 ]
