@@ -400,11 +400,10 @@ PUBLIC_ALL: dict[str, list[str]] = {
     """.split(),
     "power_loop.workflow": """
         AgentNode AgentResult BranchNode Executor ForeachNode InProcessExecutor LoopNode LoopUntil
-        WORKFLOW_TOOL_NAMES register_workflow_tools
-        ParallelNode RetryPolicy SequenceNode SharedBudget SpecProblem Workflow WorkflowBudget
-        WorkflowEngine WorkflowNode WorkflowResult WorkflowRunError WorkflowSpec WorkflowSpecError
-        create_workflow get_workflow in_workflow leaf_session_id list_workflows resume_run
-        validate_spec
+        ParallelNode RetryPolicy SequenceNode SharedBudget SpecProblem WORKFLOW_TOOL_NAMES Workflow
+        WorkflowBudget WorkflowEngine WorkflowNode WorkflowResult WorkflowRunError WorkflowSpec
+        WorkflowSpecError create_workflow get_workflow in_workflow leaf_session_id list_workflows
+        register_workflow_tools resume_run validate_spec
     """.split(),
 }
 
