@@ -207,6 +207,11 @@ class _Parser:
         if not isinstance(data, Mapping):
             self.bad(path, "must be an AgentSpec object {name, system_prompt, ...}")
             return None
+        missing = [k for k in ("name", "system_prompt") if k not in data]
+        for key in missing:  # AgentSpec itself stops at the first problem: list these all
+            self.bad(f"{path}.{key}", "is required: a non-empty string")
+        if missing:
+            return None
         try:
             return AgentSpec.from_dict(data)
         except AgentSpecError as exc:
