@@ -82,6 +82,24 @@ def _parse_output(text: str) -> Any:
         return None
 
 
+async def _adopt(store: SessionStore, spec: AgentSpec, session_id: str) -> dict[str, Any] | None:
+    """The outcome of a leaf session left by an earlier run of this very leaf, if it finished.
+
+    A session holding a final answer finished before a crash but was not journaled: it is adopted
+    instead of calling the model again. An unfinished one is discarded, so the leaf runs afresh.
+    """
+    if await store.get_session(session_id) is None:
+        return None
+    text = await _finished_answer(store, session_id)
+    if text is None:
+        await store.close_session(session_id)
+        return None
+    stats = await store.get_session_stats(session_id)
+    usage = {} if stats is None else {"total_tokens": stats.total_tokens}
+    output = _parse_output(text) if spec.output_schema is not None else None
+    return {"status": "completed", "final_text": text, "usage": usage, "output": output}
+
+
 class InProcessExecutor:
     """Runs each leaf in this process as a linked child session of the run's driver session."""
 
@@ -98,20 +116,9 @@ class InProcessExecutor:
     ) -> dict[str, Any]:
         store = await parent_loop.ensure_store()
         outcome: dict[str, Any] = {"session_id": session_id, "usage": {}, "output": None, "rounds": 0}
-        if await store.get_session(session_id) is not None:
-            text = await _finished_answer(store, session_id)
-            if text is not None:  # finished before a crash, not journaled yet: adopt, don't re-run
-                stats = await store.get_session_stats(session_id)
-                usage = {} if stats is None else {"total_tokens": stats.total_tokens}
-                output = _parse_output(text) if spec.output_schema is not None else None
-                return {
-                    **outcome,
-                    "status": "completed",
-                    "final_text": text,
-                    "usage": usage,
-                    "output": output,
-                }
-            await store.close_session(session_id)
+        adopted = await _adopt(store, spec, session_id)
+        if adopted is not None:
+            return {**outcome, **adopted}
         base = parent_loop.config
         config = base.replace(
             system_prompt=spec.system_prompt,

@@ -73,9 +73,18 @@ async def test_readme_research_workflow_end_to_end(loop_dsn_and_prefix: tuple[st
         assert again.final is not None and again.final.text == EXPECTED_REPORT
         assert all(r.replayed for k, r in again.results.items() if k != "research")
 
+        # a leaf that finished but whose journal row was lost (crash between the two) is adopted
+        # from its session, not re-run: the idempotency key finds it
+        await store.put_workflow_record(parent, wf.run_id, "researcher:1", status="running", body={})
+        third = await resume_run(loop, parent, wf.run_id)
+        assert len(llm.requests) == 4
+        adopted = third.results["researcher:1"]
+        assert adopted.text == "notes on wind" and not adopted.replayed and adopted.session_id == sid
+        assert len(await store.list_children(rows["@run"].body["driver_sid"])) == 4
+
     kinds = [e.type for e in events]
-    assert kinds.count(AgentEventType.WORKFLOW_STARTED) == 2
-    assert kinds.count(AgentEventType.WORKFLOW_STEP_STARTED) == 4
+    assert kinds.count(AgentEventType.WORKFLOW_STARTED) == 3
+    assert kinds.count(AgentEventType.WORKFLOW_STEP_STARTED) == 5  # 4 leaves + the adopted one
     finished = [e for e in events if e.type is AgentEventType.WORKFLOW_COMPLETED]
-    assert [e.payload["status"] for e in finished] == ["completed", "completed"]
+    assert [e.payload["status"] for e in finished] == ["completed"] * 3
     assert all(e.session_id == parent and e.payload["run_id"] == wf.run_id for e in events)
