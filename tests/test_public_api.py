@@ -401,9 +401,9 @@ PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop.workflow": """
         AgentNode AgentResult BranchNode Executor ForeachNode InProcessExecutor LoopNode LoopUntil
         ParallelNode RetryPolicy SequenceNode SharedBudget SpecProblem WORKFLOW_TOOL_NAMES Workflow
-        WorkflowBudget WorkflowEngine WorkflowNode WorkflowResult WorkflowRunError WorkflowSpec
-        WorkflowSpecError create_workflow get_workflow in_workflow leaf_session_id list_workflows
-        register_workflow_tools resume_run validate_spec
+        WorkflowBudget WorkflowEngine WorkflowNode WorkflowResult WorkflowRunError WorkflowRunHandle
+        WorkflowSpec WorkflowSpecError cancel_workflow create_workflow get_workflow in_workflow
+        leaf_session_id list_workflows register_workflow_tools resume_run validate_spec
     """.split(),
 }
 

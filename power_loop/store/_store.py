@@ -513,6 +513,19 @@ class SessionStore:
         """Write (insert or replace) one journal row of workflow run ``run_id`` owned by ``session_id``."""
         await self._workflows.put(session_id, run_id, step_key, status, body)
 
+    async def claim_workflow_record(
+        self, session_id: str, run_id: str, step_key: str, *, status: str, body: Mapping[str, Any]
+    ) -> bool:
+        """Insert the journal row only if it does not exist; True for the one caller that inserted it
+        (an atomic claim: e.g. the single wake of a detached run, whatever the number of processes)."""
+        return await self._workflows.claim(session_id, run_id, step_key, status, body)
+
+    async def get_workflow_record(
+        self, session_id: str, run_id: str, step_key: str
+    ) -> WorkflowRecordRow | None:
+        """One journal row, or None."""
+        return await self._workflows.get(session_id, run_id, step_key)
+
     async def list_workflow_records(self, session_id: str, run_id: str) -> list[WorkflowRecordRow]:
         """Every journal row of one run: its run row (``step_key == "@run"``) and its steps."""
         return await self._workflows.records(session_id, run_id)

@@ -52,7 +52,7 @@ def _row(r: Mapping[str, Any]) -> WorkflowRecordRow:
 class WorkflowJournalRepository:
     """The ``workflow_journal`` table."""
 
-    __slots__ = ("_ctx", "_sql_put", "_table")
+    __slots__ = ("_ctx", "_sql_claim", "_sql_put", "_table")
 
     def __init__(self, ctx: StoreContext) -> None:
         self._ctx = ctx
@@ -63,6 +63,7 @@ class WorkflowJournalRepository:
             ("status", "body_json", "updated_at"),
             insert_only_cols=("created_at",),
         )
+        self._sql_claim = ctx.db.dialect.insert_ignore(table, [c.strip() for c in _COLS.split(",")])
 
     async def put(
         self, session_id: str, run_id: str, step_key: str, status: str, body: Mapping[str, Any]
@@ -71,6 +72,20 @@ class WorkflowJournalRepository:
         await self._ctx.db.execute(
             self._sql_put, (session_id, run_id, step_key, status, dumps(dict(body)), now, now)
         )
+
+    async def claim(
+        self, session_id: str, run_id: str, step_key: str, status: str, body: Mapping[str, Any]
+    ) -> bool:
+        now = now_ms()
+        params = (session_id, run_id, step_key, status, dumps(dict(body)), now, now)
+        return await self._ctx.db.execute(self._sql_claim, params) > 0
+
+    async def get(self, session_id: str, run_id: str, step_key: str) -> WorkflowRecordRow | None:
+        row = await self._ctx.db.fetchone(
+            f"SELECT {_COLS} FROM {self._table} WHERE session_id = ? AND run_id = ? AND step_key = ?",
+            (session_id, run_id, step_key),
+        )
+        return None if row is None else _row(row)
 
     async def records(self, session_id: str, run_id: str) -> list[WorkflowRecordRow]:
         rows = await self._ctx.db.fetchall(

@@ -9,7 +9,15 @@ finishes; `resume_run` finishes an interrupted run, replaying what was done. See
 
 from __future__ import annotations
 
-from ._api import Workflow, create_workflow, get_workflow, list_workflows, resume_run
+from ._api import (
+    Workflow,
+    WorkflowRunHandle,
+    cancel_workflow,
+    create_workflow,
+    get_workflow,
+    list_workflows,
+    resume_run,
+)
 from ._engine import WorkflowEngine, in_workflow
 from ._errors import SpecProblem, WorkflowRunError, WorkflowSpecError
 from ._leaf import Executor, InProcessExecutor, leaf_session_id
@@ -50,8 +58,10 @@ __all__ = [
     "WorkflowNode",
     "WorkflowResult",
     "WorkflowRunError",
+    "WorkflowRunHandle",
     "WorkflowSpec",
     "WorkflowSpecError",
+    "cancel_workflow",
     "create_workflow",
     "get_workflow",
     "in_workflow",

@@ -6,21 +6,32 @@ given, or — without one — the run's own driver session, which is then a root
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, overload
 
 from ..events import AgentEvent, AgentEventType, WorkflowEventPayload
 from ..llm import CancellationToken
 from ..loop import StatefulAgentLoop
 from ..store import SessionKind, SessionStore
 from ._engine import Sleep, WorkflowEngine
-from ._journal import Journal, JournalState, load_journal, new_run_id, require_journal
+from ._errors import WorkflowRunError
+from ._journal import CANCEL_KEY, WAKE_KEY, Journal, JournalState, load_journal, new_run_id, require_journal
 from ._leaf import Executor
 from ._results import AgentResult, SharedBudget, WorkflowResult
 from ._spec import WorkflowSpec, parse_spec
 
-__all__ = ["Workflow", "create_workflow", "get_workflow", "list_workflows", "resume_run"]
+__all__ = [
+    "Workflow",
+    "WorkflowRunHandle",
+    "cancel_workflow",
+    "create_workflow",
+    "get_workflow",
+    "list_workflows",
+    "resume_run",
+]
 
 SpecInput = str | bytes | Mapping[str, Any] | WorkflowSpec
 
@@ -74,21 +85,68 @@ class Workflow:
 
     async def run(self) -> WorkflowResult:
         """Run to a terminal status and return the result (``result.run_id`` names the journal)."""
-        return await _drive(
+        return await _drive(self._options(), self.spec, state=None, detached=False)
+
+    @overload
+    async def start(self, *, detached: Literal[False] = False) -> WorkflowResult: ...
+
+    @overload
+    async def start(self, *, detached: Literal[True]) -> WorkflowRunHandle: ...
+
+    async def start(self, *, detached: bool = False) -> WorkflowResult | WorkflowRunHandle:
+        """:meth:`run`, or with ``detached=True`` run in the background and return a
+        `WorkflowRunHandle` at once; when the run ends the parent session is woken once through a
+        durable timer (note ``workflow:run:<run_id> <status>``). Detached runs need ``parent_session_id``.
+        """
+        if not detached:
+            return await self.run()
+        if self.parent_session_id is None:
+            raise WorkflowRunError("a detached workflow run needs parent_session_id (the session to wake)")
+        task = asyncio.ensure_future(_drive(self._options(), self.spec, state=None, detached=True))
+        return WorkflowRunHandle(self.run_id, self.parent_session_id, task, self._stop)
+
+    def _options(self) -> _RunOptions:
+        return _RunOptions(
             self.parent_loop,
-            self.spec,
-            owner_sid=self.parent_session_id,
-            run_id=self.run_id,
-            state=None,
-            executor=self.executor,
-            budget=self.budget,
-            stop=self._stop,
-            sleep=self.sleep,
+            self.parent_session_id,
+            self.run_id,
+            self.executor,
+            self.budget,
+            self._stop,
+            self.sleep,
         )
 
-    async def start(self) -> WorkflowResult:
-        """The same as :meth:`run` (kept for the published ``start()`` spelling)."""
-        return await self.run()
+
+@dataclass(frozen=True)
+class WorkflowRunHandle:
+    """A detached run: ``await handle.wait()`` for its result, ``cancel()`` to stop it (cooperative;
+    from another process use `cancel_workflow` with the run id)."""
+
+    run_id: str
+    parent_session_id: str
+    task: asyncio.Future[WorkflowResult]
+    _stop: CancellationToken
+
+    @property
+    def done(self) -> bool:
+        return self.task.done()
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        self._stop.cancel(reason)
+
+    async def wait(self) -> WorkflowResult:
+        return await asyncio.shield(self.task)
+
+
+@dataclass(frozen=True)
+class _RunOptions:
+    loop: StatefulAgentLoop
+    owner_sid: str | None
+    run_id: str
+    executor: Executor | None
+    budget: SharedBudget | None
+    stop: CancellationToken
+    sleep: Sleep | None
 
 
 async def resume_run(
@@ -106,21 +164,27 @@ async def resume_run(
     store = await loop.ensure_store()
     state = await require_journal(store, parent_sid, run_id)
     spec = parse_spec(state.body["spec"])
-    return await _drive(
-        loop,
-        spec,
-        owner_sid=parent_sid,
-        run_id=run_id,
-        state=state,
-        executor=executor,
-        budget=budget,
-        stop=CancellationToken(),
-        sleep=sleep,
+    options = _RunOptions(loop, parent_sid, run_id, executor, budget, CancellationToken(), sleep)
+    return await _drive(options, spec, state=state, detached=bool(state.body.get("detached")))
+
+
+async def cancel_workflow(
+    loop: StatefulAgentLoop, parent_sid: str, run_id: str, *, reason: str = "cancelled"
+) -> bool:
+    """Ask run ``run_id`` to stop, from any process: it is recorded in the journal and the run stops
+    before its next leaf starts. False when the run is unknown or already finished."""
+    store = await loop.ensure_store()
+    state = await load_journal(store, parent_sid, run_id)
+    if state is None or state.status != "running":
+        return False
+    await store.claim_workflow_record(
+        parent_sid, run_id, CANCEL_KEY, status="requested", body={"reason": reason}
     )
+    return True
 
 
 async def _open_run(
-    store: SessionStore, spec: WorkflowSpec, owner_sid: str | None, run_id: str
+    store: SessionStore, spec: WorkflowSpec, owner_sid: str | None, run_id: str, detached: bool
 ) -> tuple[str, Journal]:
     meta = {"kind": "wf_driver", "workflow": spec.name, "workflow_run_id": run_id}
     if owner_sid is None:
@@ -131,66 +195,72 @@ async def _open_run(
             parent_session_id=owner_sid, kind=SessionKind.SUBAGENT, lifecycle="linked", metadata=meta
         )
     now = time.time_ns() // 1_000_000
-    body = {"workflow": spec.name, "spec": spec.to_dict(), "driver_sid": driver, "created_at_ms": now}
+    body = {
+        "workflow": spec.name,
+        "spec": spec.to_dict(),
+        "driver_sid": driver,
+        "created_at_ms": now,
+        "detached": detached,
+    }
     journal = Journal(store, owner_sid, run_id, body)
     await journal.write_run("running", attempts=1)
     return driver, journal
 
 
 async def _drive(
-    loop: StatefulAgentLoop,
-    spec: WorkflowSpec,
-    *,
-    owner_sid: str | None,
-    run_id: str,
-    state: JournalState | None,
-    executor: Executor | None,
-    budget: SharedBudget | None,
-    stop: CancellationToken,
-    sleep: Sleep | None,
+    options: _RunOptions, spec: WorkflowSpec, *, state: JournalState | None, detached: bool
 ) -> WorkflowResult:
+    loop, run_id = options.loop, options.run_id
     store = await loop.ensure_store()
     replay: dict[str, AgentResult] = {}
     if state is None:
-        driver, journal = await _open_run(store, spec, owner_sid, run_id)
+        driver, journal = await _open_run(store, spec, options.owner_sid, run_id, detached)
     else:
-        assert owner_sid is not None
+        assert options.owner_sid is not None
         driver = str(state.body["driver_sid"])
-        journal = Journal(store, owner_sid, run_id, state.body)
+        journal = Journal(store, options.owner_sid, run_id, state.body)
         await journal.write_run("running", attempts=int(state.body.get("attempts") or 1) + 1)
         replay = state.completed_steps()
     owner = journal.owner_sid
+    budget = options.budget
     if budget is None and spec.budget is not None:
         budget = SharedBudget(spec.budget.max_tokens, stop_at_remaining_pct=spec.budget.stop_at_remaining_pct)
-    event = WorkflowEventPayload(
-        run_id=run_id, workflow=spec.name, status="running", resumed=state is not None
-    )
-    await _publish(loop, AgentEventType.WORKFLOW_STARTED, event, owner)
+    resumed = state is not None
+    started = WorkflowEventPayload(run_id=run_id, workflow=spec.name, status="running", resumed=resumed)
+    await _publish(loop, AgentEventType.WORKFLOW_STARTED, started, owner)
+
+    async def cancel_requested() -> bool:
+        return await store.get_workflow_record(owner, run_id, CANCEL_KEY) is not None
+
     engine = WorkflowEngine(
         loop,
         run_id=run_id,
         driver_sid=driver,
         journal=journal,
-        executor=executor,
+        executor=options.executor,
         budget=budget,
-        stop=stop,
+        stop=options.stop,
         replay=replay,
-        sleep=sleep,
+        sleep=options.sleep,
         event_session_id=owner,
+        cancel_check=cancel_requested,
     )
     result = await engine.run(spec)
     result.parent_session_id = owner
     await journal.finish(result)
-    event = WorkflowEventPayload(
-        run_id=run_id,
-        workflow=spec.name,
-        status=result.status,
-        usage=dict(result.usage),
-        error="; ".join(result.errors) or None,
-        resumed=state is not None,
-    )
-    await _publish(loop, AgentEventType.WORKFLOW_COMPLETED, event, owner)
+    error = "; ".join(result.errors) or None
+    ended = WorkflowEventPayload(run_id, spec.name, result.status, dict(result.usage), error, resumed)
+    await _publish(loop, AgentEventType.WORKFLOW_COMPLETED, ended, owner)
+    if detached:
+        await _wake(loop, store, owner, run_id, result.status)
     return result
+
+
+async def _wake(loop: StatefulAgentLoop, store: SessionStore, owner: str, run_id: str, status: str) -> None:
+    """Wake the owner of a detached run once: whoever claims the ``@wake`` row arms the timer."""
+    note = f"workflow:run:{run_id} {status}"
+    if await store.claim_workflow_record(owner, run_id, WAKE_KEY, status="scheduled", body={"note": note}):
+        await loop.schedule_timer(owner, delay_s=0, note=note)
 
 
 async def _publish(
@@ -208,6 +278,9 @@ def _summary(state: JournalState) -> dict[str, Any]:
         "created_at_ms": state.body.get("created_at_ms", state.created_at),
         "finished_at_ms": state.body.get("finished_at_ms"),
         "steps": {key: row.status for key, row in state.steps.items()},
+        "detached": bool(state.body.get("detached")),
+        "woke": state.woke,
+        "cancel_requested": state.cancel_requested,
     }
 
 

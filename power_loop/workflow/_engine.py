@@ -78,7 +78,8 @@ def step_key(node_id: str, scope: Sequence[str]) -> str:
 
 class WorkflowEngine:
     """Runs one workflow run. ``replay`` holds journaled results (by step key) that are not re-run;
-    ``sleep`` serves retry back-off (inject a virtual clock's in tests)."""
+    ``sleep`` serves retry back-off (inject a virtual clock's in tests); ``cancel_check`` is awaited
+    before each leaf starts (a cancellation requested from elsewhere, e.g. by run id)."""
 
     def __init__(
         self,
@@ -93,6 +94,7 @@ class WorkflowEngine:
         replay: Mapping[str, AgentResult] | None = None,
         sleep: Sleep | None = None,
         event_session_id: str | None = None,
+        cancel_check: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.loop = parent_loop
         self.run_id = run_id
@@ -104,6 +106,7 @@ class WorkflowEngine:
         self.replay = dict(replay or {})
         self.sleep: Sleep = sleep or asyncio.sleep
         self.event_sid = event_session_id
+        self.cancel_check = cancel_check
         self.results: dict[str, AgentResult] = {}
         self.errors: list[str] = []
         self.budget_hit = False
@@ -303,6 +306,10 @@ class WorkflowEngine:
             self.results[key] = skipped
             return skipped
         spec, text = self._prepare(node, scope, env)
+        if self.cancel_check is not None and await self.cancel_check():  # cancelled by run id
+            self.stop.cancel("cancelled by run id")
+            self.results[key] = AgentResult(node.id, "cancelled")
+            return self.results[key]
         result = await self._attempts(node, key, spec, text)
         self._record(key, result)
         await self.journal.step_finished(key, result)

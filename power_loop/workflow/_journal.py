@@ -17,9 +17,20 @@ from ..store import SessionStore, WorkflowRecordRow
 from ._errors import WorkflowRunError
 from ._results import AgentResult, WorkflowResult
 
-__all__ = ["RUN_KEY", "Journal", "JournalState", "load_journal", "new_run_id", "require_journal"]
+__all__ = [
+    "CANCEL_KEY",
+    "RUN_KEY",
+    "WAKE_KEY",
+    "Journal",
+    "JournalState",
+    "load_journal",
+    "new_run_id",
+    "require_journal",
+]
 
 RUN_KEY = "@run"
+WAKE_KEY = "@wake"  # claimed once by whoever schedules a detached run's wake
+CANCEL_KEY = "@cancel"  # written by `cancel_workflow`; the engine checks it before each leaf
 
 
 def new_run_id() -> str:
@@ -41,6 +52,8 @@ class JournalState:
     steps: dict[str, WorkflowRecordRow] = field(default_factory=dict)
     created_at: int = 0
     updated_at: int = 0
+    woke: bool = False
+    cancel_requested: bool = False
 
     def completed_steps(self) -> dict[str, AgentResult]:
         """The steps a resumed run replays instead of running again."""
@@ -57,8 +70,12 @@ async def load_journal(store: SessionStore, owner_sid: str, run_id: str) -> Jour
     head = next((r for r in rows if r.step_key == RUN_KEY), None)
     if head is None:
         return None
-    steps = {r.step_key: r for r in rows if r.step_key != RUN_KEY}
-    return JournalState(run_id, head.status, dict(head.body), steps, head.created_at, head.updated_at)
+    steps = {r.step_key: r for r in rows if not r.step_key.startswith("@")}
+    marks = {r.step_key for r in rows if r.step_key.startswith("@")}
+    state = JournalState(run_id, head.status, dict(head.body), steps, head.created_at, head.updated_at)
+    state.woke = WAKE_KEY in marks
+    state.cancel_requested = CANCEL_KEY in marks
+    return state
 
 
 class Journal:
