@@ -399,11 +399,13 @@ PUBLIC_ALL: dict[str, list[str]] = {
         validate_tool_args
     """.split(),
     "power_loop.workflow": """
-        AgentNode AgentResult BranchNode Executor ForeachNode InProcessExecutor LoopNode LoopUntil
-        ParallelNode RetryPolicy SequenceNode SharedBudget SpecProblem WORKFLOW_TOOL_NAMES Workflow
+        AgentNode AgentResult BranchNode DirectWorkerLauncher Executor ForeachNode InProcessExecutor
+        LoopNode LoopUntil ParallelNode RetryPolicy SequenceNode SharedBudget SpecProblem
+        SubprocessExecutor WORKFLOW_TOOL_NAMES WorkerBootstrap WorkerJob WorkerLauncher Workflow
         WorkflowBudget WorkflowEngine WorkflowNode WorkflowResult WorkflowRunError WorkflowRunHandle
-        WorkflowSpec WorkflowSpecError cancel_workflow create_workflow get_workflow in_workflow
-        leaf_session_id list_workflows register_workflow_tools resume_run validate_spec
+        WorkflowSpec WorkflowSpecError cancel_workflow cleanup_run create_workflow get_workflow
+        in_workflow leaf_session_id list_workflows reap_runs register_workflow_tools resume_run
+        validate_spec
     """.split(),
 }
 

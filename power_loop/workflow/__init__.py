@@ -35,13 +35,15 @@ from ._nodes import (
 )
 from ._results import AgentResult, SharedBudget, WorkflowResult
 from ._spec import WorkflowSpec, validate_spec
+from ._subprocess import DirectWorkerLauncher, SubprocessExecutor, WorkerLauncher, cleanup_run, reap_runs
 from ._tools import WORKFLOW_TOOL_NAMES, register_workflow_tools
+from ._worker_job import WorkerBootstrap, WorkerJob
 
 __all__ = [
-    "WORKFLOW_TOOL_NAMES",
     "AgentNode",
     "AgentResult",
     "BranchNode",
+    "DirectWorkerLauncher",
     "Executor",
     "ForeachNode",
     "InProcessExecutor",
@@ -52,6 +54,11 @@ __all__ = [
     "SequenceNode",
     "SharedBudget",
     "SpecProblem",
+    "SubprocessExecutor",
+    "WORKFLOW_TOOL_NAMES",
+    "WorkerBootstrap",
+    "WorkerJob",
+    "WorkerLauncher",
     "Workflow",
     "WorkflowBudget",
     "WorkflowEngine",
@@ -62,11 +69,13 @@ __all__ = [
     "WorkflowSpec",
     "WorkflowSpecError",
     "cancel_workflow",
+    "cleanup_run",
     "create_workflow",
     "get_workflow",
     "in_workflow",
     "leaf_session_id",
     "list_workflows",
+    "reap_runs",
     "register_workflow_tools",
     "resume_run",
     "validate_spec",

@@ -19,7 +19,7 @@ from ..loop import StatefulAgentLoop
 from ..store import SessionKind, SessionStore
 from ..tools import ToolRegistry
 
-__all__ = ["Executor", "InProcessExecutor", "leaf_session_id"]
+__all__ = ["Executor", "InProcessExecutor", "adopt_finished", "leaf_session_id"]
 
 
 def leaf_session_id(idempotency_key: str, attempt: int = 1) -> str:
@@ -82,7 +82,7 @@ def _parse_output(text: str) -> Any:
         return None
 
 
-async def _adopt(store: SessionStore, spec: AgentSpec, session_id: str) -> dict[str, Any] | None:
+async def adopt_finished(store: SessionStore, spec: AgentSpec, session_id: str) -> dict[str, Any] | None:
     """The outcome of a leaf session left by an earlier run of this very leaf, if it finished.
 
     A session holding a final answer finished before a crash but was not journaled: it is adopted
@@ -116,7 +116,7 @@ class InProcessExecutor:
     ) -> dict[str, Any]:
         store = await parent_loop.ensure_store()
         outcome: dict[str, Any] = {"session_id": session_id, "usage": {}, "output": None, "rounds": 0}
-        adopted = await _adopt(store, spec, session_id)
+        adopted = await adopt_finished(store, spec, session_id)
         if adopted is not None:
             return {**outcome, **adopted}
         base = parent_loop.config
