@@ -46,11 +46,14 @@ class Executor(Protocol):
     ) -> dict[str, Any]: ...
 
 
-def _registry(parent: ToolRegistry | None, whitelist: list[str] | None) -> ToolRegistry | None:
+def _registry(parent: ToolRegistry | None, whitelist: list[str] | None) -> ToolRegistry | str | None:
+    """The leaf's tools (None = none), or an error text naming tools the parent does not have."""
     if whitelist is None:
         return parent
-    names = [n for n in whitelist if parent is not None and parent.has(n)]
-    return parent.subset(names) if parent is not None and names else None
+    unknown = sorted({n for n in whitelist if parent is None or not parent.has(n)})
+    if unknown:
+        return f"AgentSpec.tools names tool(s) the parent loop does not have: {', '.join(unknown)}"
+    return parent.subset(whitelist) if parent is not None and whitelist else None
 
 
 def _response_format(spec: AgentSpec) -> dict[str, Any] | None:
@@ -119,6 +122,9 @@ class InProcessExecutor:
         adopted = await adopt_finished(store, spec, session_id)
         if adopted is not None:
             return {**outcome, **adopted}
+        registry = _registry(parent_loop.tool_registry, spec.tools)
+        if isinstance(registry, str):
+            return {**outcome, "status": "failed", "final_text": "", "error": registry}
         base = parent_loop.config
         config = base.replace(
             system_prompt=spec.system_prompt,
@@ -143,7 +149,7 @@ class InProcessExecutor:
             llm=parent_loop.llm,
             store=store,
             config=config,
-            tool_registry=_registry(parent_loop.tool_registry, spec.tools),
+            tool_registry=registry,
             hooks=parent_loop.hooks,
             event_bus=parent_loop.event_bus,
         )

@@ -224,3 +224,11 @@ async def test_unresolved_reference_fails_cleanly(tmp_path: Path, on: str) -> No
     )
     result = await _run(tmp_path, ScriptedLLM(default=ScriptedLLM.json({"other": 1})), spec)
     assert result.status == "failed" and "has no completed result" in result.errors[0]
+
+
+async def test_a_leaf_whitelisting_an_unknown_tool_fails(tmp_path: Path) -> None:
+    spec = _spec({"type": "agent", "id": "a", "spec": {"name": "a", "system_prompt": "p", "tools": ["nope"]}})
+    llm = ScriptedLLM(default="x")
+    result = await _run(tmp_path, llm, spec)
+    assert result.status == "failed" and "nope" in (result.results["a"].error or "")
+    assert llm.requests == []
