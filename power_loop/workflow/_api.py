@@ -78,13 +78,17 @@ class Workflow:
         self.sleep = sleep
         self.run_id: str = new_run_id()
         self._stop = CancellationToken()
+        self._started = False
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Ask the run to stop: no new leaf starts and running leaves stop at their next check."""
         self._stop.cancel(reason)
 
     async def run(self) -> WorkflowResult:
-        """Run to a terminal status and return the result (``result.run_id`` names the journal)."""
+        """Run to a terminal status and return the result (``result.run_id`` names the journal).
+
+        A `Workflow` runs once; `resume_run` finishes an interrupted run, `create_workflow` makes another.
+        """
         return await _drive(self._options(), self.spec, state=None, detached=False)
 
     @overload
@@ -106,6 +110,11 @@ class Workflow:
         return WorkflowRunHandle(self.run_id, self.parent_session_id, task, self._stop)
 
     def _options(self) -> _RunOptions:
+        if self._started:
+            raise WorkflowRunError(
+                f"workflow run {self.run_id} was already started; use resume_run to finish it"
+            )
+        self._started = True
         return _RunOptions(
             self.parent_loop,
             self.parent_session_id,

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from wf_helpers import last_user, leaf
 
+from power_loop.contrib.jsonl_sink import attach_jsonl_sink
 from power_loop.llm import LLMRequest
 from power_loop.loop import StatefulAgentLoop
 from power_loop.testing import ScriptedLLM, ScriptedTurn
-from power_loop.workflow import SharedBudget, WorkflowResult, create_workflow
+from power_loop.workflow import SharedBudget, WorkflowResult, WorkflowRunError, create_workflow
 
 
 def _spec(root: dict[str, Any], **top: Any) -> dict[str, Any]:
@@ -232,3 +234,25 @@ async def test_a_leaf_whitelisting_an_unknown_tool_fails(tmp_path: Path) -> None
     result = await _run(tmp_path, llm, spec)
     assert result.status == "failed" and "nope" in (result.results["a"].error or "")
     assert llm.requests == []
+
+
+async def test_observability_sinks_show_workflow_events(tmp_path: Path) -> None:
+    spec = _spec({"type": "sequence", "steps": [leaf("a", "p"), leaf("b", "p")]})
+    path = tmp_path / "events.jsonl"
+    async with StatefulAgentLoop(llm=ScriptedLLM(default="x"), dsn=str(tmp_path / "wf.db")) as loop:
+        sink = attach_jsonl_sink(loop.event_bus, path)
+        result = await create_workflow(spec, parent_loop=loop).run()
+        sink.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    types = [line["type"] for line in lines]
+    assert types.count("workflow_step_completed") == 2
+    done = next(line for line in lines if line["type"] == "workflow_completed")
+    assert done["payload"]["run_id"] == result.run_id and done["payload"]["status"] == "completed"
+
+
+async def test_a_workflow_runs_once(tmp_path: Path) -> None:
+    async with StatefulAgentLoop(llm=ScriptedLLM(default="x"), dsn=str(tmp_path / "wf.db")) as loop:
+        workflow = create_workflow(_spec(leaf("a", "p")), parent_loop=loop)
+        assert (await workflow.run()).ok
+        with pytest.raises(WorkflowRunError, match="resume_run"):
+            await workflow.run()
