@@ -46,6 +46,10 @@ CREATE_WORKFLOW_DEFINITION = ToolDefinition(
         "properties": {
             "spec": _SPEC_PARAM,
             "input": {"type": "string", "description": "The run's {{input}} (overrides spec.input)."},
+            "detached": {
+                "type": "boolean",
+                "description": "Run in the background; you are woken with 'workflow:run:<id> <status>' when it ends.",
+            },
         },
     },
     required_params=("spec",),
@@ -78,7 +82,7 @@ def _context() -> tuple[StatefulAgentLoop, str] | str:
     return ctx.loop, ctx.session_id
 
 
-async def _create(spec: Mapping[str, Any], input: str | None = None) -> str:
+async def _create(spec: Mapping[str, Any], input: str | None = None, detached: bool = False) -> str:
     if in_workflow():
         return "Error: create_workflow is refused inside a running workflow (workflows do not nest)."
     found = _context()
@@ -92,6 +96,12 @@ async def _create(spec: Mapping[str, Any], input: str | None = None) -> str:
         workflow = create_workflow(data, parent_loop=loop, parent_session_id=session_id)
     except WorkflowSpecError as exc:
         return _problems_text(list(exc.problems))
+    if detached:
+        handle = await workflow.start(detached=True)
+        return (
+            f"Started detached workflow {workflow.spec.name!r} as run {handle.run_id}; you will be woken "
+            f"with 'workflow:run:{handle.run_id} <status>' when it ends (workflow_status shows progress)."
+        )
     result = await workflow.run()
     return result.summary()
 

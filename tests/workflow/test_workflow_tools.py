@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
-from power_loop.loop import StatefulAgentLoop
-from power_loop.testing import ScriptedLLM
+from power_loop.llm import LLMRequest
+from power_loop.loop import StatefulAgentLoop, TimerRunner
+from power_loop.testing import ScriptedLLM, ScriptedTurn
 from power_loop.tools import ToolRegistry
 from power_loop.workflow import WORKFLOW_TOOL_NAMES, list_workflows, register_workflow_tools
 
@@ -62,3 +64,35 @@ async def test_model_fixes_its_spec_after_reading_the_problems(tmp_path: Path) -
         await loop.send("status?", sid)
         status = json.loads(_tool_results(llm.requests[-1])[-1])
         assert status["status"] == "completed" and status["detail"][0]["text"] == "helped with taxes"
+
+
+async def test_model_starts_a_detached_workflow(tmp_path: Path) -> None:
+    def reply(request: LLMRequest) -> ScriptedTurn:
+        if (request.system_prompt or "").startswith("You help"):
+            return ScriptedLLM.text("helped")
+        last = request.messages[-1]
+        if last.get("role") == "tool":
+            return ScriptedLLM.text("started it")
+        if "workflow:run:" in str(last.get("content")):
+            return ScriptedLLM.text("the workflow finished")
+        return ScriptedLLM.tool_call("create_workflow", {"spec": GOOD, "input": "taxes", "detached": True})
+
+    registry = ToolRegistry()
+    register_workflow_tools(registry)
+    async with StatefulAgentLoop(
+        llm=ScriptedLLM(responder=reply), dsn=str(tmp_path / "wf.db"), tool_registry=registry
+    ) as loop:
+        sid = await loop.new_session()
+        result = await loop.send("Start a workflow in the background.", sid)
+        assert result.final_text == "started it"
+        [run] = await list_workflows(loop, sid)
+        assert run["detached"]
+        for _ in range(600):  # the background run finishes on this event loop
+            if (await list_workflows(loop, sid))[0]["status"] != "running":
+                break
+            await asyncio.sleep(0.05)
+        [run] = await list_workflows(loop, sid)
+        assert run["status"] == "completed" and run["woke"]
+        assert await TimerRunner(loop).scan_once() == 1
+        messages = await loop.get_messages(sid)
+        assert messages[-1]["content"] == "the workflow finished"
