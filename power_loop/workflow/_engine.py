@@ -210,9 +210,12 @@ class WorkflowEngine:
         if node.id is None:
             return done[-1] if done else None
         finished = [r for r in done if r is not None]
+        # With on_error="continue" the aggregate holds the items that succeeded (failures are in
+        # `errors`); otherwise it is complete only when every item ran and succeeded.
+        tolerated = node.on_error == "continue" or all(r.ok for r in finished)
         aggregate = AgentResult(
             node_id=node.id,
-            status="completed" if all(r.ok for r in finished) and len(finished) == len(done) else "failed",
+            status="completed" if tolerated and len(finished) == len(done) else "failed",
             text="\n\n".join(r.text for r in finished if r.ok),
             payload={"items": [r.payload if r.payload is not None else r.text for r in finished if r.ok]},
         )

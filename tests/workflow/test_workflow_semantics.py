@@ -78,21 +78,22 @@ def _by_topic(request: LLMRequest) -> ScriptedTurn:
 
 async def test_foreach_on_error_continue_keeps_going(tmp_path: Path) -> None:
     body = leaf("w", "p", input="{{x}}")
-    spec = _spec(
-        {
-            "type": "foreach",
-            "id": "all",
-            "as": "x",
-            "items": ["a", "bad", "c"],
-            "on_error": "continue",
-            "body": body,
-        }
-    )
+    fan = {
+        "type": "foreach",
+        "id": "all",
+        "as": "x",
+        "items": ["a", "bad", "c"],
+        "on_error": "continue",
+        "body": body,
+    }
+    spec = _spec({"type": "sequence", "steps": [fan, leaf("sum", "p", input="sum", inputs_from=["all"])]})
     result = await _run(tmp_path, ScriptedLLM(responder=_by_topic), spec)
     assert result.status == "completed" and not result.ok
     assert [result.results[f"w:{i}"].status for i in range(3)] == ["completed", "failed", "completed"]
     assert result.results["all"].payload == {"items": ["ok a", "ok c"]}
     assert len(result.errors) == 1 and result.errors[0].startswith("w:1")
+    # the step after the foreach reads the items that succeeded
+    assert result.final is not None and result.final.text == "ok sum\n\n--- context ---\nok a\n\nok c"
 
 
 async def test_parallel_halt_fails_the_run(tmp_path: Path) -> None:
