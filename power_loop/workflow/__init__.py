@@ -16,6 +16,7 @@ from ._api import (
     create_workflow,
     get_workflow,
     list_workflows,
+    resume_detached,
     resume_run,
 )
 from ._engine import WorkflowEngine, in_workflow
@@ -77,6 +78,7 @@ __all__ = [
     "list_workflows",
     "reap_runs",
     "register_workflow_tools",
+    "resume_detached",
     "resume_run",
     "validate_spec",
 ]

@@ -30,6 +30,7 @@ __all__ = [
     "create_workflow",
     "get_workflow",
     "list_workflows",
+    "resume_detached",
     "resume_run",
 ]
 
@@ -175,6 +176,26 @@ async def resume_run(
     spec = parse_spec(state.body["spec"])
     options = _RunOptions(loop, parent_sid, run_id, executor, budget, CancellationToken(), sleep)
     return await _drive(options, spec, state=state, detached=bool(state.body.get("detached")))
+
+
+async def resume_detached(
+    loop: StatefulAgentLoop,
+    parent_sid: str,
+    run_id: str,
+    *,
+    executor: Executor | None = None,
+    budget: SharedBudget | None = None,
+    sleep: Sleep | None = None,
+) -> WorkflowRunHandle:
+    """`resume_run` in the background: returns a `WorkflowRunHandle` at once; when the run ends the
+    parent is woken through a timer (once, even if the run had been started detached and woke before)."""
+    store = await loop.ensure_store()
+    state = await require_journal(store, parent_sid, run_id)
+    spec = parse_spec(state.body["spec"])
+    stop = CancellationToken()
+    options = _RunOptions(loop, parent_sid, run_id, executor, budget, stop, sleep)
+    task = asyncio.ensure_future(_drive(options, spec, state=state, detached=True))
+    return WorkflowRunHandle(run_id, parent_sid, task, stop)
 
 
 async def cancel_workflow(

@@ -10,7 +10,14 @@ from wf_helpers import last_user, leaf, research_reply, research_spec
 from power_loop.llm import LLMRequest
 from power_loop.loop import StatefulAgentLoop, TimerRunner
 from power_loop.testing import ScriptedLLM, ScriptedTurn
-from power_loop.workflow import WorkflowRunError, cancel_workflow, create_workflow, list_workflows, resume_run
+from power_loop.workflow import (
+    WorkflowRunError,
+    cancel_workflow,
+    create_workflow,
+    list_workflows,
+    resume_detached,
+    resume_run,
+)
 
 
 def _reply(request: LLMRequest) -> ScriptedTurn:
@@ -93,3 +100,42 @@ async def test_cancel_by_run_id_from_another_loop(loop_dsn_and_prefix: tuple[str
         assert timer.note == f"workflow:run:{handle.run_id} cancelled"
         [run] = await list_workflows(other, parent)
         assert run["status"] == "cancelled" and run["cancel_requested"]
+
+
+async def test_a_detached_run_that_died_is_resumed_in_the_background(
+    loop_dsn_and_prefix: tuple[str, str],
+) -> None:
+    dsn, prefix = loop_dsn_and_prefix
+    entered = asyncio.Event()
+
+    async def stuck(request: LLMRequest) -> ScriptedTurn:
+        entered.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    spec = {
+        "name": "two",
+        "root": {
+            "type": "sequence",
+            "steps": [leaf("a", "You research a."), leaf("b", "You write reports.")],
+        },
+    }
+    async with (
+        StatefulAgentLoop(llm=ScriptedLLM(responder=stuck), dsn=dsn, table_prefix=prefix) as loop,
+        StatefulAgentLoop(llm=ScriptedLLM(responder=_reply), dsn=dsn, table_prefix=prefix) as other,
+    ):
+        parent = await loop.new_session()
+        handle = await create_workflow(spec, parent_loop=loop, parent_session_id=parent).start(detached=True)
+        await entered.wait()
+        handle.task.cancel()  # the process running it "dies": the journal still says running
+        with pytest.raises(asyncio.CancelledError):
+            await handle.task
+        [run] = await list_workflows(other, parent)
+        assert run["status"] == "running" and not run["woke"]
+        assert await loop.list_timers(parent) == []
+
+        again = await resume_detached(other, parent, handle.run_id)
+        result = await again.wait()
+        assert result.status == "completed" and result.final is not None
+        [timer] = await other.list_timers(parent)
+        assert timer.note == f"workflow:run:{handle.run_id} completed"
