@@ -139,12 +139,15 @@ class WorkflowRunHandle:
 
     @property
     def done(self) -> bool:
+        """True once the run has ended."""
         return self.task.done()
 
     def cancel(self, reason: str = "cancelled") -> None:
+        """Stop the run cooperatively (no new leaf starts; running leaves stop at their next check)."""
         self._stop.cancel(reason)
 
     async def wait(self) -> WorkflowResult:
+        """The run's `WorkflowResult` (waiting does not cancel it if the waiter is cancelled)."""
         return await asyncio.shield(self.task)
 
 

@@ -88,21 +88,25 @@ class Journal:
         self.body: dict[str, Any] = dict(body)
 
     async def write_run(self, status: str, **changes: Any) -> None:
+        """Replace the run row (``changes`` are merged into its body)."""
         self.body.update(changes, updated_at_ms=_now_ms())
         await self.store.put_workflow_record(
             self.owner_sid, self.run_id, RUN_KEY, status=status, body=self.body
         )
 
     async def step_started(self, key: str, node_id: str, session_id: str, attempt: int) -> None:
+        """Record that a leaf attempt started (its session id included)."""
         body = {"node_id": node_id, "status": "running", "session_id": session_id, "attempts": attempt}
         await self.store.put_workflow_record(self.owner_sid, self.run_id, key, status="running", body=body)
 
     async def step_finished(self, key: str, result: AgentResult) -> None:
+        """Record a leaf's outcome."""
         await self.store.put_workflow_record(
             self.owner_sid, self.run_id, key, status=result.status, body=result.to_dict()
         )
 
     async def finish(self, result: WorkflowResult) -> None:
+        """Record the run's final status and result."""
         await self.write_run(
             result.status,
             finished_at_ms=_now_ms(),

@@ -43,7 +43,9 @@ class Executor(Protocol):
         session_id: str,
         metadata: Mapping[str, Any],
         stop_event: CancellationLike = None,
-    ) -> dict[str, Any]: ...
+    ) -> dict[str, Any]:
+        """Run one leaf attempt in session ``session_id``, a child of ``driver_sid``."""
+        ...
 
 
 def _registry(parent: ToolRegistry | None, whitelist: list[str] | None) -> ToolRegistry | str | None:
@@ -117,6 +119,7 @@ class InProcessExecutor:
         metadata: Mapping[str, Any],
         stop_event: CancellationLike = None,
     ) -> dict[str, Any]:
+        """Run one leaf attempt in this process, in session ``session_id`` under ``driver_sid``."""
         store = await parent_loop.ensure_store()
         outcome: dict[str, Any] = {"session_id": session_id, "usage": {}, "output": None, "rounds": 0}
         adopted = await adopt_finished(store, spec, session_id)

@@ -41,6 +41,7 @@ class RetryPolicy:
         return float(self.backoff_s) * float(self.multiplier) ** (attempt - 1)
 
     def to_dict(self) -> dict[str, Any]:
+        """The node as spec JSON (parses back into an equal node)."""
         return {"max_attempts": self.max_attempts, "backoff_s": self.backoff_s, "multiplier": self.multiplier}
 
 
@@ -57,6 +58,7 @@ class AgentNode:
     retry: RetryPolicy | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The node as spec JSON (parses back into an equal node)."""
         out: dict[str, Any] = {"type": self.type, "id": self.id, "spec": _spec_dict(self.spec)}
         out["input"] = self.input
         if self.inputs_from:
@@ -77,6 +79,7 @@ class SequenceNode:
     id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The node as spec JSON (parses back into an equal node)."""
         return _with_id(self.id, {"type": self.type, "steps": [s.to_dict() for s in self.steps]})
 
 
@@ -91,6 +94,7 @@ class ParallelNode:
     on_error: str = "halt"
 
     def to_dict(self) -> dict[str, Any]:
+        """The node as spec JSON (parses back into an equal node)."""
         body: dict[str, Any] = {"type": self.type, "branches": [b.to_dict() for b in self.branches]}
         body.update(max_concurrency=self.max_concurrency, on_error=self.on_error)
         return _with_id(self.id, body)
@@ -111,6 +115,7 @@ class ForeachNode:
     on_error: str = "halt"
 
     def to_dict(self) -> dict[str, Any]:
+        """The node as spec JSON (parses back into an equal node)."""
         out: dict[str, Any] = {"type": self.type, "as": self.as_var, "body": self.body.to_dict()}
         if self.items_from is not None:
             out["items_from"] = self.items_from
@@ -131,6 +136,7 @@ class BranchNode:
     default: WorkflowNode | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The node as spec JSON (parses back into an equal node)."""
         out: dict[str, Any] = {"type": self.type, "on": self.on}
         out["cases"] = {k: v.to_dict() for k, v in self.cases.items()}
         if self.default is not None:
@@ -147,6 +153,7 @@ class LoopUntil:
     value: Any = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The node as spec JSON (parses back into an equal node)."""
         return {"ref": self.ref, "op": self.op, "value": self.value}
 
 
@@ -165,6 +172,7 @@ class LoopNode:
     on_exhausted: str = "fail"
 
     def to_dict(self) -> dict[str, Any]:
+        """The node as spec JSON (parses back into an equal node)."""
         return {
             "type": self.type,
             "id": self.id,
@@ -188,6 +196,7 @@ class WorkflowBudget:
     stop_at_remaining_pct: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
+        """The node as spec JSON (parses back into an equal node)."""
         return {"max_tokens": self.max_tokens, "stop_at_remaining_pct": self.stop_at_remaining_pct}
 
 

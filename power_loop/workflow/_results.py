@@ -36,9 +36,11 @@ class AgentResult:
 
     @property
     def ok(self) -> bool:
+        """True when the status is ``completed``."""
         return self.status == "completed"
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what the journal stores)."""
         return {
             "node_id": self.node_id,
             "status": self.status,
@@ -52,6 +54,7 @@ class AgentResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, replayed: bool = False) -> AgentResult:
+        """The inverse of :meth:`to_dict`."""
         return cls(
             node_id=str(data["node_id"]),
             status=str(data["status"]),
@@ -82,6 +85,7 @@ class WorkflowResult:
 
     @property
     def ok(self) -> bool:
+        """True when the run completed and no leaf failed (``on_error="continue"`` failures count)."""
         return self.status == "completed" and not self.errors
 
     def summary(self) -> str:
@@ -95,6 +99,7 @@ class WorkflowResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (what the journal stores)."""
         return {
             "name": self.name,
             "status": self.status,
@@ -126,13 +131,16 @@ class SharedBudget:
 
     @property
     def spent(self) -> int:
+        """Tokens committed so far."""
         return self._spent
 
     @property
     def remaining(self) -> int:
+        """Tokens left (never negative)."""
         return max(0, self.max_tokens - self._spent)
 
     def can_spawn(self) -> bool:
+        """Whether a new leaf may start."""
         with self._lock:
             left = self.max_tokens - self._spent
             return left > 0 and left * 100.0 > self.max_tokens * self.stop_at_remaining_pct
@@ -146,6 +154,7 @@ class SharedBudget:
             self._spent += total
 
     def as_dict(self) -> dict[str, Any]:
+        """The budget's state as a dict."""
         return {
             "max_tokens": self.max_tokens,
             "spent": self._spent,

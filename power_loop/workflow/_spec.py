@@ -33,6 +33,7 @@ class WorkflowSpec:
         return parse_spec(payload)
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON that `from_json` turns back into an equal spec."""
         out: dict[str, Any] = {"name": self.name, "root": self.root.to_dict(), "input": self.input}
         if self.budget is not None:
             out["budget"] = self.budget.to_dict()

@@ -50,7 +50,9 @@ class WorkerLauncher(Protocol):
         spec: AgentSpec,
         db_path: str,
         workspace_dir: str | None,
-    ) -> tuple[list[str], dict[str, str] | None]: ...
+    ) -> tuple[list[str], dict[str, str] | None]:
+        """Return the ``(argv, env)`` to start the worker with (``env`` None = inherit); raise to refuse."""
+        ...
 
 
 class DirectWorkerLauncher:
@@ -65,6 +67,7 @@ class DirectWorkerLauncher:
         db_path: str,
         workspace_dir: str | None,
     ) -> tuple[list[str], dict[str, str] | None]:
+        """The identity: the command and environment unchanged."""
         return list(base_argv), base_env
 
 
@@ -120,6 +123,7 @@ class SubprocessExecutor:
         metadata: Mapping[str, Any],
         stop_event: CancellationLike = None,
     ) -> dict[str, Any]:
+        """Run one leaf in a worker process; its session is then imported into the parent store."""
         store = await parent_loop.ensure_store()
         adopted = await adopt_finished(store, spec, session_id)
         if adopted is not None:

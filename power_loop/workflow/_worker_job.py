@@ -61,6 +61,7 @@ class WorkerBootstrap:
             raise ConfigError("WorkerBootstrap takes tool_preset or registry_factory, not both")
 
     def build_llm(self) -> LLMService:
+        """The worker's model."""
         if self.llm_factory is not None:
             llm: LLMService = load_factory(self.llm_factory)()
             return llm
@@ -69,6 +70,7 @@ class WorkerBootstrap:
         return create_llm_service_from_env()
 
     def build_registry(self) -> ToolRegistry | None:
+        """The worker's tools (None = none)."""
         if self.registry_factory is not None:
             registry: ToolRegistry = load_factory(self.registry_factory)()
             return registry
@@ -77,10 +79,12 @@ class WorkerBootstrap:
         return None
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WorkerBootstrap:
+        """The inverse of :meth:`to_dict` (unknown keys are ignored)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -98,10 +102,12 @@ class WorkerJob:
     bootstrap: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
+        """The job as one JSON text (what the worker reads on stdin)."""
         return json.dumps(asdict(self), ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> WorkerJob:
+        """The inverse of :meth:`to_json`."""
         data = json.loads(text)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
