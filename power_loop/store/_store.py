@@ -540,10 +540,19 @@ class SessionStore:
         """Every row of the session, as a JSON-serialisable archive (see ``power_loop.store._archive``)."""
         return await self._archive.export_session(session_id)
 
-    async def import_session(self, data: Mapping[str, Any], *, new_session_id: str | None = None) -> str:
+    async def import_session(
+        self,
+        data: Mapping[str, Any],
+        *,
+        new_session_id: str | None = None,
+        parent_session_id: str | None = None,
+    ) -> str:
         """Recreate an exported session (in one transaction); returns its id.
 
         Refuses (:class:`ArchiveError`) a malformed archive, one from a newer format version, and a
-        target id that already exists. The imported session is a root session.
+        target id that already exists. The imported session is a root session, or — with
+        ``parent_session_id`` (which must exist) — a sub-agent session one level below that parent.
         """
-        return await self._archive.import_session(data, new_session_id=new_session_id)
+        return await self._archive.import_session(
+            data, new_session_id=new_session_id, parent_session_id=parent_session_id
+        )

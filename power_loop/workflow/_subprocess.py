@@ -147,13 +147,10 @@ class SubprocessExecutor:
         if not frame.get("ok"):
             return _failed(session_id, str(frame.get("error") or "worker failed"))
         archive = frame.get("archive")
-        if isinstance(
-            archive, dict
-        ):  # the audit log stays complete: the leaf's session joins the parent store
-            await store.import_session(archive, new_session_id=session_id)
-            await store.merge_session_metadata(
-                session_id, {"driver_session_id": driver_sid, "db_path": db_path}
-            )
+        if isinstance(archive, dict):
+            # the audit log stays complete: the leaf's session joins the parent store, under the driver
+            await store.import_session(archive, new_session_id=session_id, parent_session_id=driver_sid)
+            await store.merge_session_metadata(session_id, {"db_path": db_path})
         result: dict[str, Any] = dict(frame.get("result") or {})
         result.update(session_id=session_id, db_path=db_path)
         if result.get("status") == "completed" and self.delete_on_success:

@@ -89,6 +89,8 @@ async def test_research_workflow_with_subprocess_leaves(tmp_path: Path) -> None:
         assert [m.role for m in messages] == ["user", "assistant"]
         row = await store.get_session(sid)
         assert row is not None and row.metadata["idempotency_key"] == f"{wf.run_id}:writer"
+        driver = next(r for r in await store.list_workflow_records(parent, wf.run_id) if r.step_key == "@run")
+        assert row.parent_session_id == driver.body["driver_sid"]  # closed with its run's parent
 
         # a resumed run adopts the imported sessions: no worker starts again
         again = await resume_run(loop, parent, wf.run_id, executor=executor)
