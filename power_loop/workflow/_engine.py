@@ -319,7 +319,8 @@ class WorkflowEngine:
         await self._event(AgentEventType.WORKFLOW_STEP_COMPLETED, key, result)
         if not result.ok and result.status != "cancelled":
             self.errors.append(f"{key}: {result.error or result.status}")
-            raise _LeafFailed(result)
+            if not node.continue_on_error:
+                raise _LeafFailed(result)
         return result
 
     def _record(self, key: str, result: AgentResult) -> None:

@@ -47,7 +47,10 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class AgentNode:
-    """A leaf: run ``spec`` on the rendered ``input`` (plus the texts of ``inputs_from``)."""
+    """A leaf: run ``spec`` on the rendered ``input`` (plus the texts of ``inputs_from``).
+
+    ``continue_on_error``: a failure is recorded in the run's ``errors`` but does not stop the run.
+    """
 
     type: ClassVar[str] = "agent"
     id: str
@@ -56,6 +59,7 @@ class AgentNode:
     inputs_from: tuple[str, ...] = ()
     output_schema: dict[str, Any] | None = None
     retry: RetryPolicy | None = None
+    continue_on_error: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The node as spec JSON (parses back into an equal node)."""
@@ -67,6 +71,8 @@ class AgentNode:
             out["output_schema"] = dict(self.output_schema)
         if self.retry is not None:
             out["retry"] = self.retry.to_dict()
+        if self.continue_on_error:
+            out["continue_on_error"] = True
         return out
 
 

@@ -40,7 +40,9 @@ VAR_RE = re.compile(r"[A-Za-z_]\w*")
 MAX_DEPTH = 24
 MAX_ITEMS = 1000
 _NODE_KEYS: dict[str, frozenset[str]] = {
-    "agent": frozenset({"type", "id", "spec", "input", "inputs_from", "output_schema", "retry"}),
+    "agent": frozenset(
+        {"type", "id", "spec", "input", "inputs_from", "output_schema", "retry", "continue_on_error"}
+    ),
     "sequence": frozenset({"type", "id", "steps"}),
     "parallel": frozenset({"type", "id", "branches", "max_concurrency", "on_error"}),
     "foreach": frozenset(
@@ -194,11 +196,13 @@ class _Parser:
             self.output_schema(d["output_schema"], f"{path}.output_schema") if "output_schema" in d else None
         )
         retry = self.retry(d["retry"], f"{path}.retry") if "retry" in d else None
+        tolerant = self.opt(d, "continue_on_error", path, lambda v: isinstance(v, bool), "true or false")
         if spec is None or node_id is None:
             return None
         if schema is not None:
             spec = AgentSpec.from_dict({**spec.to_dict(), "output_schema": schema})
-        return AgentNode(node_id, spec, "{{input}}" if text is None else text, inputs_from, schema, retry)
+        text = "{{input}}" if text is None else text
+        return AgentNode(node_id, spec, text, inputs_from, schema, retry, bool(tolerant))
 
     def agent_spec(self, data: Any, path: str, present: bool) -> AgentSpec | None:
         if not present:

@@ -257,3 +257,13 @@ async def test_a_workflow_runs_once(tmp_path: Path) -> None:
         assert (await workflow.run()).ok
         with pytest.raises(WorkflowRunError, match="resume_run"):
             await workflow.run()
+
+
+async def test_continue_on_error_leaf_does_not_stop_the_sequence(tmp_path: Path) -> None:
+    steps = [leaf("a", "p", input="bad", continue_on_error=True), leaf("b", "p", input="fine")]
+    result = await _run(
+        tmp_path, ScriptedLLM(responder=_by_topic), _spec({"type": "sequence", "steps": steps})
+    )
+    assert result.status == "completed" and not result.ok
+    assert result.results["a"].status == "failed" and result.results["b"].text == "ok fine"
+    assert len(result.errors) == 1
