@@ -14,7 +14,17 @@ from power_loop.contrib.jsonl_sink import attach_jsonl_sink
 from power_loop.llm import LLMRequest
 from power_loop.loop import StatefulAgentLoop
 from power_loop.testing import ScriptedLLM, ScriptedTurn
-from power_loop.workflow import SharedBudget, WorkflowResult, WorkflowRunError, create_workflow
+from power_loop.workflow import (
+    SharedBudget,
+    WorkflowResult,
+    WorkflowRunError,
+    cancel_workflow,
+    create_workflow,
+    get_workflow,
+    in_workflow,
+    list_workflows,
+    resume_run,
+)
 
 
 def _spec(root: dict[str, Any], **top: Any) -> dict[str, Any]:
@@ -267,3 +277,22 @@ async def test_continue_on_error_leaf_does_not_stop_the_sequence(tmp_path: Path)
     assert result.status == "completed" and not result.ok
     assert result.results["a"].status == "failed" and result.results["b"].text == "ok fine"
     assert len(result.errors) == 1
+
+
+async def test_unknown_runs_and_in_workflow(tmp_path: Path) -> None:
+    seen: list[bool] = []
+
+    def reply(request: LLMRequest) -> ScriptedTurn:
+        seen.append(in_workflow())
+        return ScriptedLLM.text("x")
+
+    async with StatefulAgentLoop(llm=ScriptedLLM(responder=reply), dsn=str(tmp_path / "wf.db")) as loop:
+        sid = await loop.new_session()
+        assert await get_workflow(loop, sid, "nope") is None
+        assert await list_workflows(loop, sid) == []
+        assert not await cancel_workflow(loop, sid, "nope")
+        with pytest.raises(WorkflowRunError, match="no workflow run"):
+            await resume_run(loop, sid, "nope")
+        assert not in_workflow()
+        await create_workflow(_spec(leaf("a", "p")), parent_loop=loop).run()
+    assert seen == [True]  # the leaf's model call ran inside the workflow
