@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from ..agents import AgentSpec
+from ..errors import ConfigError
 from ..llm import CancellationLike
 from ..loop import StatefulAgentLoop
 from ..store import SessionKind, SessionStore
@@ -138,16 +139,19 @@ class InProcessExecutor:
             response_format=None,
             output_schema=_response_format(spec),
         )
-        await store.create_session(
-            system_prompt=spec.system_prompt,
-            model=config.model,
-            config=config.session_config(),
-            parent_session_id=driver_sid,
-            kind=SessionKind.SUBAGENT,
-            lifecycle="linked",
-            metadata={**spec.metadata, **metadata, "spec_name": spec.name},
-            session_id=session_id,
-        )
+        try:
+            await store.create_session(
+                system_prompt=spec.system_prompt,
+                model=config.model,
+                config=config.session_config(),
+                parent_session_id=driver_sid,
+                kind=SessionKind.SUBAGENT,
+                lifecycle="linked",
+                metadata={**spec.metadata, **metadata, "spec_name": spec.name},
+                session_id=session_id,
+            )
+        except ConfigError as exc:  # deeper than max_spawn_depth, or the leaf is being run elsewhere
+            return {**outcome, "status": "failed", "final_text": "", "error": str(exc)}
         child = StatefulAgentLoop(
             llm=parent_loop.llm,
             store=store,

@@ -296,3 +296,14 @@ async def test_unknown_runs_and_in_workflow(tmp_path: Path) -> None:
         assert not in_workflow()
         await create_workflow(_spec(leaf("a", "p")), parent_loop=loop).run()
     assert seen == [True]  # the leaf's model call ran inside the workflow
+
+
+async def test_a_leaf_too_deep_for_max_spawn_depth_fails_cleanly(tmp_path: Path) -> None:
+    async with StatefulAgentLoop(
+        llm=ScriptedLLM(default="x"), dsn=str(tmp_path / "wf.db"), max_spawn_depth=1
+    ) as loop:
+        parent = await loop.new_session()  # depth 0; the driver is at 1, so a leaf would be at 2
+        result = await create_workflow(
+            _spec(leaf("a", "p")), parent_loop=loop, parent_session_id=parent
+        ).run()
+    assert result.status == "failed" and "max_spawn_depth" in (result.results["a"].error or "")
