@@ -402,9 +402,9 @@ PUBLIC_ALL: dict[str, list[str]] = {
         AgentNode AgentResult BranchNode DirectWorkerLauncher Executor ForeachNode InProcessExecutor
         LoopNode LoopUntil ParallelNode RetryPolicy SequenceNode SharedBudget SpecProblem
         SubprocessExecutor WORKFLOW_TOOL_NAMES WorkerBootstrap WorkerJob WorkerLauncher Workflow
-        WorkflowBudget WorkflowEngine WorkflowNode WorkflowResult WorkflowRunError WorkflowRunHandle
-        WorkflowSpec WorkflowSpecError cancel_workflow cleanup_run create_workflow get_workflow
-        in_workflow leaf_session_id list_workflows reap_runs register_workflow_tools resume_detached resume_run
+        WorkflowBudget WorkflowNode WorkflowResult WorkflowRunError WorkflowRunHandle WorkflowSpec
+        WorkflowSpecError cancel_workflow cleanup_run create_workflow get_workflow in_workflow
+        leaf_session_id list_workflows reap_runs register_workflow_tools resume_detached resume_run
         validate_spec
     """.split(),
 }

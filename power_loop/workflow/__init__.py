@@ -19,7 +19,7 @@ from ._api import (
     resume_detached,
     resume_run,
 )
-from ._engine import WorkflowEngine, in_workflow
+from ._engine import in_workflow
 from ._errors import SpecProblem, WorkflowRunError, WorkflowSpecError
 from ._leaf import Executor, InProcessExecutor, leaf_session_id
 from ._nodes import (
@@ -62,7 +62,6 @@ __all__ = [
     "WorkerLauncher",
     "Workflow",
     "WorkflowBudget",
-    "WorkflowEngine",
     "WorkflowNode",
     "WorkflowResult",
     "WorkflowRunError",
