@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from ..agents import AgentSpec
+from ..errors import AgentSpecError
 from ..events import AgentEvent, AgentEventType, WorkflowStepPayload
 from ..llm import CancellationToken
 from ..loop import StatefulAgentLoop
@@ -338,11 +339,12 @@ class WorkflowEngine:
         if context:
             text += CONTEXT_SEPARATOR + "\n\n".join(context)
         prompt = render(node.spec.system_prompt, env, lookup)
-        spec = (
-            node.spec
-            if prompt == node.spec.system_prompt
-            else dataclasses.replace(node.spec, system_prompt=prompt)
-        )
+        if prompt == node.spec.system_prompt:
+            return node.spec, text
+        try:
+            spec = dataclasses.replace(node.spec, system_prompt=prompt)
+        except AgentSpecError as exc:  # e.g. the prompt rendered to nothing
+            raise WorkflowRunError(f"{node.id}: the rendered system_prompt is invalid: {exc}") from None
         return spec, text
 
     async def _attempts(self, node: AgentNode, key: str, spec: AgentSpec, text: str) -> AgentResult:

@@ -307,3 +307,11 @@ async def test_a_leaf_too_deep_for_max_spawn_depth_fails_cleanly(tmp_path: Path)
             _spec(leaf("a", "p")), parent_loop=loop, parent_session_id=parent
         ).run()
     assert result.status == "failed" and "max_spawn_depth" in (result.results["a"].error or "")
+
+
+async def test_a_system_prompt_rendering_to_nothing_fails_the_run(tmp_path: Path) -> None:
+    spec = _spec(leaf("a", "{{input}}"), input=" ")
+    llm = ScriptedLLM(default="x")
+    result = await _run(tmp_path, llm, spec)
+    assert result.status == "failed" and "rendered system_prompt" in result.errors[0]
+    assert llm.requests == []
