@@ -7,8 +7,9 @@ given, or — without one — the run's own driver session, which is then a root
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
@@ -35,6 +36,23 @@ __all__ = [
 ]
 
 SpecInput = str | bytes | Mapping[str, Any] | WorkflowSpec
+log = logging.getLogger("power_loop.workflow")
+# Detached runs: asyncio keeps only weak references to tasks, so a run whose handle was dropped
+# would be collected mid-flight; these strong references last until each run ends.
+_RUNNING: set[asyncio.Future[WorkflowResult]] = set()
+
+
+def _background(run: Coroutine[Any, Any, WorkflowResult]) -> asyncio.Future[WorkflowResult]:
+    task = asyncio.ensure_future(run)
+    _RUNNING.add(task)
+    task.add_done_callback(_ended)
+    return task
+
+
+def _ended(task: asyncio.Future[WorkflowResult]) -> None:
+    _RUNNING.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("detached workflow run failed", exc_info=task.exception())
 
 
 def create_workflow(
@@ -107,7 +125,7 @@ class Workflow:
             return await self.run()
         if self.parent_session_id is None:
             raise WorkflowRunError("a detached workflow run needs parent_session_id (the session to wake)")
-        task = asyncio.ensure_future(_drive(self._options(), self.spec, state=None, detached=True))
+        task = _background(_drive(self._options(), self.spec, state=None, detached=True))
         return WorkflowRunHandle(self.run_id, self.parent_session_id, task, self._stop)
 
     def _options(self) -> _RunOptions:
@@ -197,7 +215,7 @@ async def resume_detached(
     spec = parse_spec(state.body["spec"])
     stop = CancellationToken()
     options = _RunOptions(loop, parent_sid, run_id, executor, budget, stop, sleep)
-    task = asyncio.ensure_future(_drive(options, spec, state=state, detached=True))
+    task = _background(_drive(options, spec, state=state, detached=True))
     return WorkflowRunHandle(run_id, parent_sid, task, stop)
 
 
