@@ -75,6 +75,43 @@ def _problems_text(problems: list[SpecProblem]) -> str:
     return f"Error: invalid workflow spec ({len(problems)} problem(s)); fix them and call again:\n{lines}"
 
 
+def _leaf_tool_problems(node: Any, path: str, registry: ToolRegistry | None) -> list[SpecProblem]:
+    """Leaves whitelisting tools the calling loop does not have (caught before anything runs)."""
+    if not isinstance(node, Mapping):
+        return []
+    problems: list[SpecProblem] = []
+    spec = node.get("spec")
+    if node.get("type") == "agent" and isinstance(spec, Mapping) and isinstance(spec.get("tools"), list):
+        for i, name in enumerate(spec["tools"]):
+            if isinstance(name, str) and (registry is None or not registry.has(name)):
+                problems.append(
+                    SpecProblem(f"{path}.spec.tools[{i}]", f"no tool named {name!r} is available")
+                )
+    for key in ("steps", "branches"):
+        for i, child in enumerate(node.get(key) or []):
+            problems.extend(_leaf_tool_problems(child, f"{path}.{key}[{i}]", registry))
+    for key in ("body", "default"):
+        problems.extend(_leaf_tool_problems(node.get(key), f"{path}.{key}", registry))
+    cases = node.get("cases")
+    for case, child in cases.items() if isinstance(cases, Mapping) else ():
+        problems.extend(_leaf_tool_problems(child, f"{path}.cases.{case}", registry))
+    return problems
+
+
+def _all_problems(spec: Any) -> list[SpecProblem]:
+    """The grammar's problems, then — inside a loop — tools a leaf names that the loop lacks."""
+    problems = validate_spec(spec)
+    ctx = get_tool_runtime_context()
+    if (
+        not problems
+        and ctx is not None
+        and isinstance(ctx.loop, StatefulAgentLoop)
+        and isinstance(spec, Mapping)
+    ):
+        problems = _leaf_tool_problems(spec.get("root"), "$.root", ctx.loop.tool_registry)
+    return problems
+
+
 def _context() -> tuple[StatefulAgentLoop, str] | str:
     ctx = get_tool_runtime_context()
     if ctx is None or not isinstance(ctx.loop, StatefulAgentLoop):
@@ -92,6 +129,9 @@ async def _create(spec: Mapping[str, Any], input: str | None = None, detached: b
     data = dict(spec) if isinstance(spec, Mapping) else spec
     if input is not None and isinstance(data, dict):
         data["input"] = input
+    problems = _all_problems(data)
+    if problems:
+        return _problems_text(problems)
     try:
         workflow = create_workflow(data, parent_loop=loop, parent_session_id=session_id)
     except WorkflowSpecError as exc:
@@ -107,7 +147,7 @@ async def _create(spec: Mapping[str, Any], input: str | None = None, detached: b
 
 
 async def _validate(spec: Mapping[str, Any]) -> str:
-    problems = validate_spec(spec)
+    problems = _all_problems(spec)
     return "valid" if not problems else _problems_text(problems)
 
 

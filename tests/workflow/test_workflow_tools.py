@@ -96,3 +96,29 @@ async def test_model_starts_a_detached_workflow(tmp_path: Path) -> None:
         assert await TimerRunner(loop).scan_once() == 1
         messages = await loop.get_messages(sid)
         assert messages[-1]["content"] == "the workflow finished"
+
+
+async def test_a_leaf_naming_a_missing_tool_is_a_spec_problem(tmp_path: Path) -> None:
+    spec = {
+        "name": "x",
+        "root": {
+            "type": "sequence",
+            "steps": [
+                {
+                    "type": "agent",
+                    "id": "a",
+                    "spec": {"name": "a", "system_prompt": "p", "tools": ["create_workflow", "teleport"]},
+                }
+            ],
+        },
+    }
+    llm = ScriptedLLM([ScriptedLLM.tool_call("create_workflow", {"spec": spec}), ScriptedLLM.text("ok")])
+    registry = ToolRegistry()
+    register_workflow_tools(registry)
+    async with StatefulAgentLoop(llm=llm, dsn=str(tmp_path / "wf.db"), tool_registry=registry) as loop:
+        sid = await loop.new_session()
+        await loop.send("go", sid)
+        [answer] = _tool_results(llm.requests[1])
+        assert "$.root.steps[0].spec.tools[1]: no tool named 'teleport'" in answer
+        assert "tools[0]" not in answer
+        assert await list_workflows(loop, sid) == []  # nothing ran
