@@ -223,8 +223,7 @@ async def test_loop_until_condition(tmp_path: Path) -> None:
     assert failed.status == "failed" and "condition not met" in failed.errors[0]
 
 
-@pytest.mark.parametrize("on", ["missing.key"])
-async def test_unresolved_reference_fails_cleanly(tmp_path: Path, on: str) -> None:
+async def test_unresolved_reference_fails_cleanly(tmp_path: Path) -> None:
     schema = {"name": "s", "schema": {"type": "object"}}
     spec = _spec(
         {
