@@ -113,11 +113,13 @@ class WorkflowEngine:
         self.budget_hit = False
         self._depths: dict[str, int] = {}
         self._leaf_keys: list[str] = []
+        self.timed_out: str | None = None
 
     async def run(self, spec: WorkflowSpec) -> WorkflowResult:
         """Run ``spec`` to a terminal status (never raises for a failing leaf: see ``status``)."""
         self._depths = _scope_depths(spec.root)
         token = _IN_WORKFLOW.set(self.run_id)
+        watchdog = None if spec.timeout_s is None else asyncio.ensure_future(self._watchdog(spec.timeout_s))
         final: AgentResult | None = None
         status = "completed"
         try:
@@ -129,7 +131,12 @@ class WorkflowEngine:
             status = "failed"
         finally:
             _IN_WORKFLOW.reset(token)
-        if status == "completed" and self.stop.is_cancelled():
+            if watchdog is not None:
+                watchdog.cancel()
+        if self.timed_out is not None:
+            status = "failed"
+            self.errors.append(self.timed_out)
+        elif status == "completed" and self.stop.is_cancelled():
             status = "cancelled"
         elif status == "completed" and self.budget_hit:
             status = "budget_exceeded"
@@ -139,6 +146,12 @@ class WorkflowEngine:
         return WorkflowResult(
             spec.name, status, dict(self.results), final, usage, list(self.errors), self.run_id
         )
+
+    async def _watchdog(self, timeout_s: float) -> None:
+        """Stop the run (cooperatively, like `cancel`) once ``timeout_s`` passed on ``sleep``'s clock."""
+        await self.sleep(timeout_s)
+        self.timed_out = f"the workflow timed out after {timeout_s:g}s"
+        self.stop.cancel("timeout")
 
     # -- dispatch ----------------------------------------------------------------------------------
 

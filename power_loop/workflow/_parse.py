@@ -51,7 +51,8 @@ _NODE_KEYS: dict[str, frozenset[str]] = {
     "branch": frozenset({"type", "id", "on", "cases", "default"}),
     "loop": frozenset({"type", "id", "body", "until", "max_iterations", "on_exhausted"}),
 }
-_TOP_KEYS = frozenset({"name", "root", "input", "budget", "metadata"})
+_TOP_KEYS = frozenset({"name", "root", "input", "budget", "metadata", "timeout_s"})
+MAX_TIMEOUT_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,13 @@ class _Parser:
         text = self.opt(data, "input", "$", lambda v: isinstance(v, str), "a string")
         budget = self.budget(data["budget"], "$.budget") if "budget" in data else None
         metadata = self.opt(data, "metadata", "$", lambda v: isinstance(v, Mapping), "an object")
+        timeout = self.opt(
+            data,
+            "timeout_s",
+            "$",
+            lambda v: _is_num(v) and 0 < v <= MAX_TIMEOUT_S,
+            f"a number in (0, {MAX_TIMEOUT_S}]",
+        )
         root = None
         if "root" not in data:
             self.bad("$.root", "is required: the root node")
@@ -124,7 +132,14 @@ class _Parser:
         self.cross_check()
         if self.problems or root is None:
             return None
-        return str(name), root, text or "", budget, dict(metadata or {})
+        return (
+            str(name),
+            root,
+            text or "",
+            budget,
+            dict(metadata or {}),
+            None if timeout is None else float(timeout),
+        )
 
     def budget(self, data: Any, path: str) -> WorkflowBudget | None:
         if not isinstance(data, Mapping):
@@ -416,8 +431,8 @@ class _Parser:
                 self.bad(ref.path, f"a foreach result has only the key 'items', not {key!r}")
 
 
-SpecParts = tuple[str, WorkflowNode, str, WorkflowBudget | None, dict[str, Any]]
-"""What a valid spec is made of: name, root, input, budget, metadata."""
+SpecParts = tuple[str, WorkflowNode, str, WorkflowBudget | None, dict[str, Any], float | None]
+"""What a valid spec is made of: name, root, input, budget, metadata, timeout_s."""
 
 
 def check_spec(payload: str | bytes | Mapping[str, Any]) -> tuple[SpecParts | None, list[SpecProblem]]:

@@ -26,6 +26,7 @@ class WorkflowSpec:
     input: str = ""
     budget: WorkflowBudget | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = None
 
     @classmethod
     def from_json(cls, payload: str | bytes | dict[str, Any] | WorkflowSpec) -> WorkflowSpec:
@@ -39,6 +40,8 @@ class WorkflowSpec:
             out["budget"] = self.budget.to_dict()
         if self.metadata:
             out["metadata"] = dict(self.metadata)
+        if self.timeout_s is not None:
+            out["timeout_s"] = self.timeout_s
         return out
 
 

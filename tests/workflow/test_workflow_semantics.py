@@ -18,6 +18,7 @@ from power_loop.workflow import (
     SharedBudget,
     WorkflowResult,
     WorkflowRunError,
+    WorkflowSpec,
     cancel_workflow,
     create_workflow,
     get_workflow,
@@ -314,3 +315,28 @@ async def test_a_system_prompt_rendering_to_nothing_fails_the_run(tmp_path: Path
     result = await _run(tmp_path, llm, spec)
     assert result.status == "failed" and "rendered system_prompt" in result.errors[0]
     assert llm.requests == []
+
+
+async def test_timeout_stops_the_run_on_the_injected_clock(tmp_path: Path) -> None:
+    entered, gate, fire = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def reply(request: LLMRequest) -> ScriptedTurn:
+        entered.set()
+        await gate.wait()
+        return ScriptedLLM.text("done")
+
+    async def sleep(seconds: float) -> None:
+        assert seconds == 30  # the watchdog: it "elapses" when the test says so
+        await fire.wait()
+
+    spec = _spec({"type": "sequence", "steps": [leaf("a", "p"), leaf("b", "p")]}, timeout_s=30)
+    assert WorkflowSpec.from_json(spec).timeout_s == 30.0
+    async with StatefulAgentLoop(llm=ScriptedLLM(responder=reply), dsn=str(tmp_path / "wf.db")) as loop:
+        task = asyncio.ensure_future(create_workflow(spec, parent_loop=loop, sleep=sleep).run())
+        await entered.wait()
+        fire.set()
+        await asyncio.sleep(0)
+        gate.set()
+        result = await task
+    assert result.status == "failed" and result.errors == ["the workflow timed out after 30s"]
+    assert result.results["a"].ok and "b" not in result.results
