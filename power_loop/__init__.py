@@ -20,8 +20,8 @@ from ._lazy import lazy_getattr
 #
 #   9  power_loop (this facade: lazy re-exports of the names below)
 #   8  the CLI: __main__, _cli_sessions, _demo
-#   7  contrib, testing
-#   6  agents (later: workflow)
+#   7  contrib, testing, workflow    (workflow runs AgentSpec leaves: it sits above agents)
+#   6  agents
 #   5  loop
 #   4  context
 #   3  tools, structured

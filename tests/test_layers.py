@@ -40,7 +40,7 @@ LAYERS: dict[str, int] = {
     "context": 4,
     "loop": 5,
     "agents": 6,
-    "workflow": 6,
+    "workflow": 7,
     "contrib": 7,
     "testing": 7,
     "cli": 8,

@@ -374,7 +374,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         SubagentCompletedPayload SubagentLimitPayload SubagentTaskStartPayload SubagentTextPayload
         SystemLogPayload TimerFiredPayload TodoUpdatedPayload ToolCallCompletedPayload
         ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload UsageUpdatedPayload
-        UserNotificationPayload resolve_event_type
+        UserNotificationPayload WorkflowEventPayload WorkflowStepPayload resolve_event_type
     """.split(),
     "power_loop.hooks": """
         ALLOWED_DIRECTIVES AgentHooks BaseHookCtx CTX_TYPES CompactAfterCtx CompactBeforeCtx
@@ -407,8 +407,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         NewMessage NoteRow PostgresDialect RoundUsage SchemaPolicy SendAccounting SessionKind
         SessionRow SessionStateRow SessionStatsRow SessionStatus SessionStore SqliteDatabase
         SqliteDialect SubagentLifecycle TableSpec TimerRow TimerStatus Transaction UsageRoundRow
-        all_table_names connect_database ensure_schema hold_lease new_holder_id open_store
-        provisioning_ddl
+        WorkflowRecordRow all_table_names connect_database ensure_schema hold_lease new_holder_id
+        open_store provisioning_ddl
     """.split(),
     "power_loop.structured": """
         StructuredOutputError StructuredOutputSpec extract_json_object parse_structured
@@ -430,6 +430,15 @@ PUBLIC_ALL: dict[str, list[str]] = {
         register_bash_tool register_file_tools register_request_user_input register_session_tools
         register_skill_tools render_todo request_user_input run_shell_command runtime_env_context
         safe_path use_tool_runtime_context validate_tool_args
+    """.split(),
+    "power_loop.workflow": """
+        AgentNode AgentResult BranchNode DirectWorkerLauncher Executor ForeachNode InProcessExecutor
+        LoopNode LoopUntil ParallelNode RetryPolicy SequenceNode SharedBudget SpecProblem
+        SubprocessExecutor WORKFLOW_TOOL_NAMES WorkerBootstrap WorkerJob WorkerLauncher Workflow
+        WorkflowBudget WorkflowNode WorkflowResult WorkflowRunError WorkflowRunHandle WorkflowSpec
+        WorkflowSpecError cancel_workflow cleanup_run create_workflow get_workflow in_workflow
+        leaf_session_id list_workflows reap_runs register_workflow_tools resume_detached resume_run
+        validate_spec
     """.split(),
 }
 

@@ -49,6 +49,8 @@ from ._payloads import (
     ToolCallStartedPayload,
     UsageUpdatedPayload,
     UserNotificationPayload,
+    WorkflowEventPayload,
+    WorkflowStepPayload,
 )
 from ._types import AgentEventType, resolve_event_type
 
@@ -99,5 +101,7 @@ __all__ = [
     "ToolCallStartedPayload",
     "UsageUpdatedPayload",
     "UserNotificationPayload",
+    "WorkflowEventPayload",
+    "WorkflowStepPayload",
     "resolve_event_type",
 ]

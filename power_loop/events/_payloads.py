@@ -55,6 +55,8 @@ __all__ = [
     "ToolCallStartedPayload",
     "UsageUpdatedPayload",
     "UserNotificationPayload",
+    "WorkflowEventPayload",
+    "WorkflowStepPayload",
 ]
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
@@ -406,6 +408,32 @@ class SendCompletedPayload(BaseEventPayload):
     result: Any = None
 
 
+@dataclass(slots=True)
+class WorkflowEventPayload(BaseEventPayload):
+    """A workflow run started or completed (``status`` is ``running`` at the start)."""
+
+    run_id: str = ""
+    workflow: str = ""
+    status: str = ""
+    usage: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    resumed: bool = False
+
+
+@dataclass(slots=True)
+class WorkflowStepPayload(BaseEventPayload):
+    """A workflow leaf started or finished; ``step_key`` adds the foreach item / loop iteration."""
+
+    run_id: str = ""
+    node_id: str = ""
+    step_key: str = ""
+    status: str = ""
+    session_id: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    replayed: bool = False
+
+
 _T = AgentEventType
 PAYLOAD_TYPES: Mapping[AgentEventType, type[BaseEventPayload]] = MappingProxyType(
     {
@@ -443,6 +471,10 @@ PAYLOAD_TYPES: Mapping[AgentEventType, type[BaseEventPayload]] = MappingProxyTyp
         _T.FOLLOW_UP_DELIVERED: FollowUpDeliveredPayload,
         _T.INPUT_REQUESTED: InputRequestedPayload,
         _T.SEND_COMPLETED: SendCompletedPayload,
+        _T.WORKFLOW_STARTED: WorkflowEventPayload,
+        _T.WORKFLOW_COMPLETED: WorkflowEventPayload,
+        _T.WORKFLOW_STEP_STARTED: WorkflowStepPayload,
+        _T.WORKFLOW_STEP_COMPLETED: WorkflowStepPayload,
     }
 )
 """The payload class the loop uses for each event type (STATUS_CHANGED: a ``StatusChangedPayload`` subclass)."""

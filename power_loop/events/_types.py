@@ -51,6 +51,14 @@ class AgentEventType(str, Enum):
     """A tool asked the human for input; the send ends with ``waiting_for_input``."""
     SEND_COMPLETED = "send_completed"
     """The last event of ``loop.stream()``: the send's final result."""
+    WORKFLOW_STARTED = "workflow_started"
+    """A workflow run began (or resumed) on the parent session (``power_loop.workflow``)."""
+    WORKFLOW_COMPLETED = "workflow_completed"
+    """A workflow run ended; the payload carries its status and summed usage."""
+    WORKFLOW_STEP_STARTED = "workflow_step_started"
+    """A workflow leaf started (one per foreach item / loop iteration)."""
+    WORKFLOW_STEP_COMPLETED = "workflow_step_completed"
+    """A workflow leaf finished, or was replayed from the run's journal (``replayed=True``)."""
 
     def __str__(self) -> str:
         return self.value

@@ -52,6 +52,7 @@ from ._schema import (
 from ._sessions import MAX_SPAWN_DEPTH
 from ._sqlite import SqliteDatabase, SqliteDialect
 from ._store import SessionStore
+from ._workflows import WorkflowRecordRow
 
 if TYPE_CHECKING:
     from ._mysql import MySQLDialect
@@ -98,6 +99,7 @@ __all__ = [
     "TimerStatus",
     "Transaction",
     "UsageRoundRow",
+    "WorkflowRecordRow",
     "all_table_names",
     "connect_database",
     "ensure_schema",

@@ -79,7 +79,9 @@ class ArchiveRepository:
             "tables": tables,
         }
 
-    async def import_session(self, data: Mapping[str, Any], *, new_session_id: str | None) -> str:
+    async def import_session(
+        self, data: Mapping[str, Any], *, new_session_id: str | None, parent_session_id: str | None = None
+    ) -> str:
         plan = _plan_import(data)
         t = self._ctx.t
         target = check_session_id(new_session_id if new_session_id is not None else data["session_id"])
@@ -87,12 +89,13 @@ class ArchiveRepository:
         async def unit(tx: Transaction) -> str:
             if await self._sessions.exists(tx, target):
                 raise ArchiveError(f"session {target} already exists; import with new_session_id=...")
+            lineage = await self._lineage(tx, parent_session_id)
             for name, rows in plan:
                 by_cols: dict[tuple[str, ...], list[list[Any]]] = {}
                 for row in rows:
                     row = {**row, "session_id": target}
                     if name == "sessions":
-                        row.update(_LINEAGE)
+                        row.update(lineage)
                     elif name == "session_state":
                         row["state_version"] = new_state_version()
                     cols = tuple(k for k in row if row[k] is not None)
@@ -105,6 +108,22 @@ class ArchiveRepository:
             return target
 
         return await self._ctx.db.transact(unit)
+
+    async def _lineage(self, tx: Transaction, parent: str | None) -> dict[str, Any]:
+        if parent is None:
+            return dict(_LINEAGE)
+        row = await tx.fetchone(
+            f"SELECT spawn_depth FROM {self._ctx.t['sessions']} WHERE session_id = ?", (parent,)
+        )
+        if row is None:
+            raise ArchiveError(f"parent session {parent} does not exist")
+        depth = int(row["spawn_depth"]) + 1
+        return {
+            "parent_session_id": parent,
+            "spawn_tool_call_id": None,
+            "spawn_depth": depth,
+            "kind": "subagent",
+        }
 
 
 def _envelope_problems(data: Any) -> list[str]:

@@ -40,7 +40,7 @@ __all__ = [
     "validate_table_prefix",
 ]
 
-CURRENT_SCHEMA_VERSION = 1
+CURRENT_SCHEMA_VERSION = 2
 
 _log = logging.getLogger("power_loop.store")
 
@@ -278,6 +278,22 @@ SCHEMA_TABLES: tuple[TableSpec, ...] = (
     ),
 )
 
+# Version 2: the workflow journal (power_loop.workflow). Rows belong to the session owning the run.
+WORKFLOW_JOURNAL_TABLE = TableSpec(
+    "workflow_journal",
+    (
+        _c("session_id", "key", False),
+        _c("run_id", "key", False),
+        _c("step_key", "key", False),
+        _c("status", "enum", False),
+        _c("body_json", "text"),
+        _c("created_at", "int", False),
+        _c("updated_at", "int", False),
+    ),
+    ("session_id", "run_id", "step_key"),
+)
+SCHEMA_TABLES = (*SCHEMA_TABLES, WORKFLOW_JOURNAL_TABLE)
+
 
 def all_table_names(prefix: str) -> list[str]:
     """Every full table name the store uses, version table last (handy for dropping a test schema)."""
@@ -298,8 +314,16 @@ class MigrationStep:
     apply: MigrationApply
 
 
+async def _create_workflow_journal(tx: Transaction, dialect: Dialect, prefix: str) -> None:
+    # CREATE ... IF NOT EXISTS: re-running the step after a crash is harmless.
+    for stmt in dialect.create_table(WORKFLOW_JOURNAL_TABLE, prefix):
+        await tx.execute(stmt)
+
+
 # Version 1 is the baseline created from SCHEMA_TABLES; later versions append steps here.
-MIGRATIONS: tuple[MigrationStep, ...] = ()
+MIGRATIONS: tuple[MigrationStep, ...] = (
+    MigrationStep(2, "add the workflow_journal table", _create_workflow_journal),
+)
 
 
 def _stamp_sql(dialect: Dialect, prefix: str) -> str:

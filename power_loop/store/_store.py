@@ -49,6 +49,7 @@ from ._sessions import MAX_SPAWN_DEPTH, SessionRepository
 from ._state import RuntimeStateRepository, SharedStateRepository
 from ._stats import StatsRepository
 from ._timers import TimerRepository
+from ._workflows import WorkflowJournalRepository, WorkflowRecordRow
 
 __all__ = ["SessionStore"]
 
@@ -84,6 +85,7 @@ class SessionStore:
         self._follow_ups = FollowUpRepository(ctx)
         self._stats = StatsRepository(ctx)
         self._archive = ArchiveRepository(ctx, sessions)
+        self._workflows = WorkflowJournalRepository(ctx)
         self._maintenance = DatabaseMaintenance(db)
 
     # -- properties and lifecycle ---------------------------------------------------------------
@@ -559,6 +561,35 @@ class SessionStore:
         check_session_id(session_id)
         return await self._stats.list_usage_rounds(session_id)
 
+    # -- workflow journal (power_loop.workflow) ------------------------------------------------------
+
+    async def put_workflow_record(
+        self, session_id: str, run_id: str, step_key: str, *, status: str, body: Mapping[str, Any]
+    ) -> None:
+        """Write (insert or replace) one journal row of workflow run ``run_id`` owned by ``session_id``."""
+        await self._workflows.put(session_id, run_id, step_key, status, body)
+
+    async def claim_workflow_record(
+        self, session_id: str, run_id: str, step_key: str, *, status: str, body: Mapping[str, Any]
+    ) -> bool:
+        """Insert the journal row only if it does not exist; True for the one caller that inserted it
+        (an atomic claim: e.g. the single wake of a detached run, whatever the number of processes)."""
+        return await self._workflows.claim(session_id, run_id, step_key, status, body)
+
+    async def get_workflow_record(
+        self, session_id: str, run_id: str, step_key: str
+    ) -> WorkflowRecordRow | None:
+        """One journal row, or None."""
+        return await self._workflows.get(session_id, run_id, step_key)
+
+    async def list_workflow_records(self, session_id: str, run_id: str) -> list[WorkflowRecordRow]:
+        """Every journal row of one run: its run row (``step_key == "@run"``) and its steps."""
+        return await self._workflows.records(session_id, run_id)
+
+    async def list_workflow_runs(self, session_id: str) -> list[WorkflowRecordRow]:
+        """The run rows of every workflow run owned by ``session_id``, oldest first."""
+        return await self._workflows.runs(session_id)
+
     # -- archives -------------------------------------------------------------------------------
 
     async def export_session(self, session_id: str) -> dict[str, Any]:
@@ -566,10 +597,19 @@ class SessionStore:
         check_session_id(session_id)
         return await self._archive.export_session(session_id)
 
-    async def import_session(self, data: Mapping[str, Any], *, new_session_id: str | None = None) -> str:
+    async def import_session(
+        self,
+        data: Mapping[str, Any],
+        *,
+        new_session_id: str | None = None,
+        parent_session_id: str | None = None,
+    ) -> str:
         """Recreate an exported session (in one transaction); returns its id.
 
         Refuses (:class:`ArchiveError`) a malformed archive, one from a newer format version, and a
-        target id that already exists. The imported session is a root session.
+        target id that already exists. The imported session is a root session, or — with
+        ``parent_session_id`` (which must exist) — a sub-agent session one level below that parent.
         """
-        return await self._archive.import_session(data, new_session_id=new_session_id)
+        return await self._archive.import_session(
+            data, new_session_id=new_session_id, parent_session_id=parent_session_id
+        )

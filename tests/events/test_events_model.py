@@ -38,7 +38,16 @@ PUBLISHED_TYPES = [
 def test_event_types() -> None:
     names = [t.name for t in AgentEventType]
     assert names[:30] == PUBLISHED_TYPES
-    assert names[30:] == ["TOOL_CALL_DELTA", "FOLLOW_UP_DELIVERED", "INPUT_REQUESTED", "SEND_COMPLETED"]
+    assert names[30:] == [
+        "TOOL_CALL_DELTA",
+        "FOLLOW_UP_DELIVERED",
+        "INPUT_REQUESTED",
+        "SEND_COMPLETED",
+        "WORKFLOW_STARTED",
+        "WORKFLOW_COMPLETED",
+        "WORKFLOW_STEP_STARTED",
+        "WORKFLOW_STEP_COMPLETED",
+    ]
     for t in AgentEventType:
         assert t.value == t.name.lower()
         assert str(t) == t.value

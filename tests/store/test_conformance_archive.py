@@ -95,6 +95,22 @@ async def test_import_resets_lineage(store: SessionStore) -> None:
     assert row is not None and (row.parent_session_id, row.spawn_depth, row.kind.value) == (None, 0, "root")
 
 
+async def test_import_under_a_parent(store: SessionStore) -> None:
+    root = await store.create_session()
+    source = await store.create_session()
+    archive = await store.export_session(source)
+    new = await store.import_session(archive, new_session_id="adopted", parent_session_id=root)
+    row = await store.get_session(new)
+    assert row is not None and (row.parent_session_id, row.spawn_depth, row.kind.value) == (
+        root,
+        1,
+        "subagent",
+    )
+    with pytest.raises(ArchiveError, match="parent session"):
+        await store.import_session(archive, new_session_id="orphan", parent_session_id="missing")
+    assert await store.get_session("orphan") is None
+
+
 @pytest.mark.parametrize(
     ("mutate", "match"),
     [

@@ -26,6 +26,7 @@ from power_loop.store import (
     open_store,
     provisioning_ddl,
 )
+from power_loop.store._schema import MIGRATIONS
 
 
 async def test_auto_create_is_idempotent(store_dsn_and_prefix: tuple[str, str]) -> None:
@@ -88,33 +89,55 @@ async def _add_flag(tx: Transaction, dialect: Dialect, prefix: str) -> None:
         await tx.execute(dialect.add_column("notes", ColumnSpec("flag", "small", False, 0), prefix))
 
 
-async def test_migration_ladder_runs_fake_v2_step(store_dsn_and_prefix: tuple[str, str]) -> None:
+async def test_migration_ladder_runs_fake_next_step(store_dsn_and_prefix: tuple[str, str]) -> None:
     dsn, prefix = store_dsn_and_prefix
     db = await connect_database(dsn)
-    step = MigrationStep(2, "add notes.flag", _add_flag)
+    nxt = CURRENT_SCHEMA_VERSION + 1
+    step = MigrationStep(nxt, "add notes.flag", _add_flag)
+    ladder = [*MIGRATIONS, step]
     try:
-        assert await ensure_schema(db, prefix) == 1
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
         store = SessionStore(db, table_prefix=prefix)
         sid = await store.create_session()
         await store.add_note(sid, "kept")
-        assert await ensure_schema(db, prefix, migrations=[step], target_version=2) == 2
+        assert await ensure_schema(db, prefix, migrations=ladder, target_version=nxt) == nxt
         row = await db.fetchone(f"SELECT version FROM {prefix}schema_migrations WHERE id = ?", (1,))
-        assert row is not None and row["version"] == 2
+        assert row is not None and row["version"] == nxt
         cols = {
             str(r["name"]).lower() for r in await db.fetchall(db.dialect.columns_sql(), (prefix + "notes",))
         }
         assert "flag" in cols
         assert [n.content for n in await store.list_notes(sid)] == ["kept"]
         # re-running is a no-op; a step re-applied after a crash is idempotent
-        assert await ensure_schema(db, prefix, migrations=[step], target_version=2) == 2
-        await db.execute(f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (1, 1))
-        assert await ensure_schema(db, prefix, migrations=[step], target_version=2) == 2
-        # the v1 code now refuses the v2 database
+        assert await ensure_schema(db, prefix, migrations=ladder, target_version=nxt) == nxt
+        await db.execute(f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (nxt - 1, 1))
+        assert await ensure_schema(db, prefix, migrations=ladder, target_version=nxt) == nxt
+        # the current code now refuses the newer database
         with pytest.raises(SchemaTooNewError):
             await ensure_schema(db, prefix)
         # a gap in the ladder is reported, not skipped
         with pytest.raises(StoreSchemaError, match="migration path"):
-            await ensure_schema(db, prefix, migrations=[step], target_version=3)
+            await ensure_schema(db, prefix, migrations=ladder, target_version=nxt + 1)
+    finally:
+        await db.close()
+
+
+async def test_v1_schema_migrates_to_the_workflow_journal(store_dsn_and_prefix: tuple[str, str]) -> None:
+    """A database provisioned at version 1 gains ``workflow_journal`` (and keeps its data)."""
+    dsn, prefix = store_dsn_and_prefix
+    db = await connect_database(dsn)
+    try:
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
+        store = SessionStore(db, table_prefix=prefix)
+        sid = await store.create_session()
+        # wind the database back to version 1: no journal table
+        await db.execute(f"DROP TABLE {prefix}workflow_journal")
+        await db.execute(f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (1, 1))
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
+        await store.put_workflow_record(sid, "r1", "@run", status="running", body={"a": 1})
+        [row] = await store.list_workflow_runs(sid)
+        assert (row.run_id, row.status, row.body) == ("r1", "running", {"a": 1})
+        assert await store.get_session(sid) is not None
     finally:
         await db.close()
 

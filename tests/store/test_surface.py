@@ -51,6 +51,7 @@ EXPECTED = {
     "TimerStatus",
     "Transaction",
     "UsageRoundRow",
+    "WorkflowRecordRow",
     "all_table_names",
     "connect_database",
     "ensure_schema",

@@ -1,0 +1,33 @@
+"""Factories the subprocess-leaf tests name in `WorkerBootstrap` (imported inside worker processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+
+from wf_helpers import research_reply
+
+from power_loop.llm import LLMRequest
+from power_loop.testing import ScriptedLLM, ScriptedTurn
+
+
+def research_model() -> ScriptedLLM:
+    return ScriptedLLM(responder=research_reply)
+
+
+def hanging_model() -> ScriptedLLM:
+    """Starts a grandchild that ignores SIGTERM, records both pids, then never answers."""
+
+    async def hang(request: LLMRequest) -> ScriptedTurn:
+        _start_stubborn_grandchild(os.environ["WF_PIDS_FILE"])
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    return ScriptedLLM(responder=hang)
+
+
+def _start_stubborn_grandchild(pids_file: str) -> None:
+    child = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 600"])
+    with open(pids_file, "w") as fh:
+        fh.write(f"{os.getpid()} {child.pid}")
