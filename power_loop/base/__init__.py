@@ -12,22 +12,32 @@ package that presents them to users (``power_loop.tools``, ``power_loop.structur
 
 from __future__ import annotations
 
-from ._runtime import (
-    ScheduledTimer,
-    ToolEventEmitter,
-    ToolLoop,
-    ToolRuntimeContext,
-    get_tool_runtime_context,
-    use_tool_runtime_context,
-)
-from ._schema import SchemaValidator, compile_schema, json_type_name, validate_tool_args
-from ._structured import (
-    StructuredOutputSpec,
-    extract_json_object,
-    parse_structured_text,
-    schema_from_response_format,
-    structured_result,
-)
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    from ._runtime import (
+        ScheduledTimer,
+        ToolEventEmitter,
+        ToolLoop,
+        ToolRuntimeContext,
+        get_tool_runtime_context,
+        use_tool_runtime_context,
+    )
+    from ._schema import (
+        SchemaValidator,
+        compile_schema,
+        json_type_name,
+        validate_tool_args,
+    )
+    from ._structured import (
+        StructuredOutputSpec,
+        extract_json_object,
+        parse_structured_text,
+        schema_from_response_format,
+        structured_result,
+    )
 
 __all__ = [
     "ScheduledTimer",
@@ -46,3 +56,31 @@ __all__ = [
     "use_tool_runtime_context",
     "validate_tool_args",
 ]
+
+# Every name loads with its module on first use: the tool runtime context does not bring the
+# JSON-Schema validator or the structured-output parser with it.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "._runtime": (
+        "ScheduledTimer",
+        "ToolEventEmitter",
+        "ToolLoop",
+        "ToolRuntimeContext",
+        "get_tool_runtime_context",
+        "use_tool_runtime_context",
+    ),
+    "._schema": (
+        "SchemaValidator",
+        "compile_schema",
+        "json_type_name",
+        "validate_tool_args",
+    ),
+    "._structured": (
+        "StructuredOutputSpec",
+        "extract_json_object",
+        "parse_structured_text",
+        "schema_from_response_format",
+        "structured_result",
+    ),
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

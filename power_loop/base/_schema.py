@@ -25,7 +25,6 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from fractions import Fraction
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -581,6 +580,8 @@ def _is_multiple(value: float, divisor: float) -> bool:
             return int(quotient) == quotient
         except OverflowError:
             # Huge value / tiny divisor overflows floats; exact rational arithmetic cannot.
+            from fractions import Fraction  # rare: not worth loading with every validator
+
             return Fraction(value) % Fraction(divisor) == 0
     return value % divisor == 0
 

@@ -7,17 +7,17 @@ The loop hands a payload object to :class:`AgentEvent` as ``data``; the dict for
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ._payload_base import BaseEventPayload
 from ._types import AgentEventType
 
 __all__ = [
     "PAYLOAD_TYPES",
     "AgentErrorPayload",
     "AutoCompactStatusPayload",
-    "BaseEventPayload",
     "BudgetExceededStatusPayload",
     "FollowUpDeliveredPayload",
     "HitRoundLimitStatusPayload",
@@ -55,20 +55,6 @@ __all__ = [
     "UsageUpdatedPayload",
     "UserNotificationPayload",
 ]
-
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-@dataclass(slots=True)
-class BaseEventPayload:
-    """Base of every payload; :meth:`to_dict` returns the public fields (a shallow copy)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        cls = type(self)
-        names = _FIELD_NAMES.get(cls)
-        if names is None:
-            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(self) if not f.name.startswith("_"))
-        return {name: getattr(self, name) for name in names}
 
 
 @dataclass(slots=True)

@@ -15,11 +15,13 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import AsyncHookInSyncContext, ConfigError, HookDirectiveError
-from ._contexts import BaseHookCtx
 from ._points import ALLOWED_DIRECTIVES, HookDirective, HookPoint, resolve_hook_point
+
+if TYPE_CHECKING:
+    from ._contexts import BaseHookCtx
 
 __all__ = ["AgentHooks", "HookHandler"]
 

@@ -11,12 +11,14 @@ import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, MissingDependencyError, ProviderNotAvailable
 from ._echo import EchoLLMService
 from ._retry import LLMRetryPolicy
-from ._types import LLMService
+
+if TYPE_CHECKING:
+    from ._types import LLMService
 
 __all__ = [
     "ANTHROPIC_PROVIDERS",

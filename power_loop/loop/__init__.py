@@ -1,17 +1,34 @@
 """The agent loop: `StatefulAgentLoop`, its configuration and results."""
 
-from ._loop import StatefulAgentLoop
-from ._prompt import DEFAULT_AGENT_SYSTEM_PROMPT, format_tool_catalog
-from ._sync import SyncCallInEventLoopError
-from ._timers import TimerRunner, format_timer_message
-from ._types import (
-    AgentLoopConfig,
-    AgentLoopResult,
-    FollowUpQueued,
-    LoopMessage,
-    LoopStatus,
-    StatefulResult,
-)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    from ._loop import (
+        StatefulAgentLoop,
+    )
+    from ._prompt import (
+        DEFAULT_AGENT_SYSTEM_PROMPT,
+        format_tool_catalog,
+    )
+    from ._sync import (
+        SyncCallInEventLoopError,
+    )
+    from ._timers import (
+        TimerRunner,
+        format_timer_message,
+    )
+    from ._types import (
+        AgentLoopConfig,
+        AgentLoopResult,
+        FollowUpQueued,
+        LoopMessage,
+        LoopStatus,
+        StatefulResult,
+    )
 
 __all__ = [
     "DEFAULT_AGENT_SYSTEM_PROMPT",
@@ -27,3 +44,28 @@ __all__ = [
     "format_timer_message",
     "format_tool_catalog",
 ]
+
+# Every name loads with its module on first use: importing StatefulAgentLoop does not load the
+# timer runner.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "._loop": ("StatefulAgentLoop",),
+    "._prompt": (
+        "DEFAULT_AGENT_SYSTEM_PROMPT",
+        "format_tool_catalog",
+    ),
+    "._sync": ("SyncCallInEventLoopError",),
+    "._timers": (
+        "TimerRunner",
+        "format_timer_message",
+    ),
+    "._types": (
+        "AgentLoopConfig",
+        "AgentLoopResult",
+        "FollowUpQueued",
+        "LoopMessage",
+        "LoopStatus",
+        "StatefulResult",
+    ),
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

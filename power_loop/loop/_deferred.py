@@ -11,11 +11,14 @@ A timer is a durable note to the session's future self, armed here and fired by 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from ..store import TimerRow
-from ._store_ref import StoreRef
 from ._types import FollowUpQueued
+
+if TYPE_CHECKING:
+    from ..store import TimerRow
+    from ._store_ref import StoreRef
 
 __all__ = ["DeferredInput"]
 

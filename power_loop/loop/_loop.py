@@ -23,31 +23,33 @@ from typing import TYPE_CHECKING, Any
 
 from ..base import ToolRuntimeContext
 from ..errors import ConfigError, LoopClosedError, SessionBusy, SessionNotFoundError
-from ..events import AgentEvent, AgentEventBus, AgentEventType
+from ..events import AgentEventBus
 from ..hooks import AgentHooks
-from ..llm import CancellationLike, CancellationToken, LLMService
-from ..store import LeaseToken, SchemaPolicy, SessionStatsRow, SessionStore, TimerRow
-from ..tools import ToolRegistry
-from ._cache import SessionWindow, WindowCache, load_window, window_for_send
+from ..llm import CancellationToken
+from ._cache import WindowCache, load_window, window_for_send
 from ._deferred import DeferredInput
-from ._engine import run_send
 from ._guard import SessionGuard
 from ._messages import row_to_message, user_content, user_row
 from ._prompt import build_system_prompt
-from ._recovery import Continuation, Recovery
+from ._recovery import Recovery
 from ._reserved import fill_reserved_tools
-from ._send_state import EngineParts
-from ._send_stream import send_events
 from ._store_ref import StoreRef
 from ._sync import SyncRunner
-from ._types import AgentLoopConfig, FollowUpQueued, LoopMessage, StatefulResult
+from ._types import AgentLoopConfig, StatefulResult
 
 if TYPE_CHECKING:
+    from ..tools import ToolRegistry
+
+    ToolsArg = Sequence[str] | ToolRegistry | None
     from ..context import ContextPipeline
+    from ..events import AgentEvent, AgentEventType
+    from ..llm import CancellationLike, LLMService
+    from ..store import LeaseToken, SchemaPolicy, SessionStatsRow, SessionStore, TimerRow
+    from ._cache import SessionWindow
+    from ._recovery import Continuation
+    from ._types import FollowUpQueued, LoopMessage
 
 __all__ = ["StatefulAgentLoop"]
-
-ToolsArg = Sequence[str] | ToolRegistry | None
 
 
 class StatefulAgentLoop:
@@ -110,6 +112,8 @@ class StatefulAgentLoop:
         self.context = context
         if context is not None and context.tool_names():
             if self.tool_registry is None:
+                from ..tools import ToolRegistry
+
                 self.tool_registry = ToolRegistry()
             context.register_tools(self.tool_registry)
 
@@ -236,6 +240,9 @@ class StatefulAgentLoop:
                 heal_pending=heal_pending,
                 tap=tap,
             )
+
+        # The round engine and the event stream load on first use: constructing a loop needs neither.
+        from ._send_stream import send_events
 
         async with aclosing(send_events(start, session_id, events)) as stream:
             async for event in stream:
@@ -472,6 +479,8 @@ class StatefulAgentLoop:
     def _registry_for(self, tools: ToolsArg) -> ToolRegistry | None:
         if tools is None:
             return self.tool_registry
+        from ..tools import ToolRegistry  # loaded already by whoever built one
+
         if isinstance(tools, ToolRegistry):
             return fill_reserved_tools(tools)
         if isinstance(tools, str):
@@ -510,6 +519,9 @@ class StatefulAgentLoop:
         tap: AgentEventBus | None = None,
         new_send: bool = False,
     ) -> StatefulResult:
+        from ._engine import run_send
+        from ._send_state import EngineParts
+
         store = self.store
         assert store is not None
         registry = self._registry_for(tools)

@@ -8,19 +8,11 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .. import events as P
+from .. import hooks as H
 from ..events import AgentEventType as ET
-from ..events import (
-    LlmCallCompletedPayload,
-    LlmCallStartedPayload,
-    LlmRetryAttemptedPayload,
-    StreamCompletedPayload,
-    StreamStartedPayload,
-    SystemLogPayload,
-    UsageUpdatedPayload,
-)
 from ..hooks import HookDirective as HD
 from ..hooks import HookPoint as HP
-from ..hooks import LlmBeforeCtx
 from ..llm import LLMRequest, LLMResponse, complete_from_stream, with_retry
 from ._streaming import publish_tool_call_deltas, text_delta_callback
 
@@ -57,18 +49,18 @@ async def call_llm(
         call: Awaitable[LLMResponse] = attempt(1)
     else:
         call = with_retry(attempt, policy=policy, token=s.token, on_retry=_on_retry(s, round_index))
-    s.emit(ET.STREAM_STARTED, lambda: StreamStartedPayload(stream_id="main"), round_index=round_index)
+    s.emit(ET.STREAM_STARTED, lambda: P.StreamStartedPayload(stream_id="main"), round_index=round_index)
     try:
         response = await s.race(call)
     finally:
-        s.emit(ET.STREAM_COMPLETED, lambda: StreamCompletedPayload(), round_index=round_index)
+        s.emit(ET.STREAM_COMPLETED, lambda: P.StreamCompletedPayload(), round_index=round_index)
     s.llm_calls += 1
     _account(s, response, round_index)
     for notice in response.debug.get("notices") or ():
         # A provider fallback (e.g. a server that cannot stream tool calls): tell the application.
         s.emit(
             ET.SYSTEM_LOG,
-            partial(SystemLogPayload, message=str(notice), level="warning"),
+            partial(P.SystemLogPayload, message=str(notice), level="warning"),
             round_index=round_index,
         )
     if context is not None:
@@ -86,7 +78,7 @@ async def call_llm(
 
 async def _llm_before(s: SendState, round_index: int, request: LLMRequest) -> tuple[HD, LLMResponse | None]:
     """Run the ``llm.before`` hook: its edits go into ``request``; a SHORT_CIRCUIT brings the answer."""
-    ctx = LlmBeforeCtx(
+    ctx = H.LlmBeforeCtx(
         session_id=s.sid,
         round_index=round_index,
         messages=request.messages,
@@ -133,7 +125,7 @@ class _Attempt:
         call_id = f"r{round_index}.a{n}"
         s.emit(
             ET.LLM_CALL_STARTED,
-            lambda: LlmCallStartedPayload(call_id=call_id, round_index=round_index, attempt=n, model=model),
+            lambda: P.LlmCallStartedPayload(call_id=call_id, round_index=round_index, attempt=n, model=model),
             round_index=round_index,
         )
         started = time.perf_counter()
@@ -154,7 +146,7 @@ class _Attempt:
             s.emit(
                 ET.LLM_CALL_COMPLETED,
                 partial(
-                    LlmCallCompletedPayload,
+                    P.LlmCallCompletedPayload,
                     call_id=call_id,
                     round_index=round_index,
                     attempt=n,
@@ -168,7 +160,7 @@ class _Attempt:
             raise
         s.emit(
             ET.LLM_CALL_COMPLETED,
-            lambda: LlmCallCompletedPayload(
+            lambda: P.LlmCallCompletedPayload(
                 call_id=call_id,
                 round_index=round_index,
                 attempt=n,
@@ -184,7 +176,7 @@ def _on_retry(s: SendState, round_index: int) -> Callable[[int, BaseException, f
     def on_retry(attempt: int, exc: BaseException, sleep_s: float) -> None:
         s.emit(
             ET.LLM_RETRY_ATTEMPTED,
-            lambda: LlmRetryAttemptedPayload(
+            lambda: P.LlmRetryAttemptedPayload(
                 attempt=attempt,
                 max_attempts=s.retry_policy.max_attempts if s.retry_policy else 1,
                 error_type=type(exc).__name__,
@@ -202,4 +194,4 @@ def _account(s: SendState, response: LLMResponse, round_index: int) -> None:
     for key in s.usage:
         s.usage[key] += usage.get(key, 0)
     if s.wants(ET.USAGE_UPDATED):
-        s.emit(ET.USAGE_UPDATED, lambda: UsageUpdatedPayload(usage=dict(usage)), round_index=round_index)
+        s.emit(ET.USAGE_UPDATED, lambda: P.UsageUpdatedPayload(usage=dict(usage)), round_index=round_index)

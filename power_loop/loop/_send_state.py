@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..events import AgentEventType as ET
 from ..hooks import HookPoint as HP
 from ..llm import CancellationToken
 from ..store import KEEP, NewMessage, SendAccounting
@@ -17,6 +16,7 @@ from ._types import StatefulResult
 if TYPE_CHECKING:
     from ..context import ContextPipeline
     from ..events import AgentEventBus
+    from ..events import AgentEventType as ET
     from ..hooks import AgentHooks
     from ..llm import LLMService
     from ..store import LeaseToken, SessionStore

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ArchiveError, SessionNotFoundError
 from ._core import StoreContext, new_state_version
 from ._port import TableSpec, Transaction
 from ._schema import SCHEMA_TABLES
-from ._sessions import SessionRepository
+
+if TYPE_CHECKING:
+    from ._sessions import SessionRepository
 
 __all__ = ["ARCHIVE_FORMAT", "ARCHIVE_TABLES", "ARCHIVE_VERSION", "ArchiveRepository"]
 

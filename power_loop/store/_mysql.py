@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     InvalidDSN,
@@ -33,9 +33,11 @@ from ._dsn import (
     parse_dsn,
     unavailable,
 )
-from ._port import ColumnSpec, Params, Row, TableSpec, Transaction
 from ._server import ServerDatabase, ServerDialect, numeric
 from ._sqltext import check_table, render_default, replace_placeholders
+
+if TYPE_CHECKING:
+    from ._port import ColumnSpec, Params, Row, TableSpec, Transaction
 
 __all__ = ["MySQLDatabase", "MySQLDialect", "connect_mysql"]
 

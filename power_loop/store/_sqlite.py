@@ -17,10 +17,12 @@ import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import StoreClosedError, StoreCorruptError, StoreError, StoreUnavailable
-from ._port import ColumnSpec, Dialect, Params, Row, TableSpec, UnitOfWork
+
+if TYPE_CHECKING:
+    from ._port import ColumnSpec, Dialect, Params, Row, TableSpec, UnitOfWork
 
 __all__ = ["SqliteDatabase", "SqliteDialect"]
 

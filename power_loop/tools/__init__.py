@@ -8,26 +8,37 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_getattr
-from ..base import (
-    SchemaValidator,
-    ToolRuntimeContext,
-    compile_schema,
-    get_tool_runtime_context,
-    use_tool_runtime_context,
-    validate_tool_args,
-)
-from ._definition import ToolDefinition, ToolHandlerResult
-from ._execute import DEFAULT_MAX_RESULT_CHARS, ToolOutcome, execute_tool_call
-from ._human import (
-    REQUEST_USER_INPUT_DEFINITION,
-    HumanInputRequired,
-    register_request_user_input,
-    request_user_input,
-)
-from ._registry import RegisteredTool, ToolCallable, ToolRegistry, build_registry
 
 if TYPE_CHECKING:
-    from ._files import FILE_TOOL_DEFINITIONS, FILE_TOOL_NAMES, Workspace, register_file_tools
+    from ..base import (
+        SchemaValidator,
+        ToolRuntimeContext,
+        compile_schema,
+        get_tool_runtime_context,
+        use_tool_runtime_context,
+        validate_tool_args,
+    )
+    from ._definition import (
+        ToolDefinition,
+        ToolHandlerResult,
+    )
+    from ._execute import (
+        DEFAULT_MAX_RESULT_CHARS,
+        ToolOutcome,
+        execute_tool_call,
+    )
+    from ._files import (
+        FILE_TOOL_DEFINITIONS,
+        FILE_TOOL_NAMES,
+        Workspace,
+        register_file_tools,
+    )
+    from ._human import (
+        REQUEST_USER_INPUT_DEFINITION,
+        HumanInputRequired,
+        register_request_user_input,
+        request_user_input,
+    )
     from ._presets import (
         CORE_TOOL_NAMES,
         EXPLORE_TOOL_NAMES,
@@ -36,7 +47,17 @@ if TYPE_CHECKING:
         WORKSPACE_TOOL_NAMES,
         create_default_tool_registry,
     )
-    from ._session_tools import SESSION_TOOL_DEFINITIONS, SESSION_TOOL_NAMES, register_session_tools
+    from ._registry import (
+        RegisteredTool,
+        ToolCallable,
+        ToolRegistry,
+        build_registry,
+    )
+    from ._session_tools import (
+        SESSION_TOOL_DEFINITIONS,
+        SESSION_TOOL_NAMES,
+        register_session_tools,
+    )
     from ._shell import (
         BASH_TOOL_DEFINITION,
         DEFAULT_SHELL_BACKEND,
@@ -87,40 +108,65 @@ __all__ = [
     "validate_tool_args",
 ]
 
-# The built-in tools load on first use: a loop that never registers them never pays for them (nor for
-# the shell runner's subprocess machinery).
-_LAZY = {
-    **{
-        name: "._files"
-        for name in ("FILE_TOOL_DEFINITIONS", "FILE_TOOL_NAMES", "Workspace", "register_file_tools")
-    },
-    **{
-        name: "._shell"
-        for name in (
-            "BASH_TOOL_DEFINITION",
-            "DEFAULT_SHELL_BACKEND",
-            "LocalShellBackend",
-            "ShellBackend",
-            "register_bash_tool",
-            "run_shell_command",
-        )
-    },
-    **{
-        name: "._session_tools"
-        for name in ("SESSION_TOOL_DEFINITIONS", "SESSION_TOOL_NAMES", "register_session_tools")
-    },
-    **{
-        name: "._presets"
-        for name in (
-            "CORE_TOOL_NAMES",
-            "EXPLORE_TOOL_NAMES",
-            "FULL_TOOL_NAMES",
-            "TOOL_PRESETS",
-            "WORKSPACE_TOOL_NAMES",
-            "create_default_tool_registry",
-        )
-    },
+# Every name loads with its module on first use: a loop that never registers the built-in tools
+# never pays for them (nor for the shell runner's subprocess machinery).
+_MODULES: dict[str, tuple[str, ...]] = {
+    "..base": (
+        "SchemaValidator",
+        "ToolRuntimeContext",
+        "compile_schema",
+        "get_tool_runtime_context",
+        "use_tool_runtime_context",
+        "validate_tool_args",
+    ),
+    "._definition": (
+        "ToolDefinition",
+        "ToolHandlerResult",
+    ),
+    "._execute": (
+        "DEFAULT_MAX_RESULT_CHARS",
+        "ToolOutcome",
+        "execute_tool_call",
+    ),
+    "._files": (
+        "FILE_TOOL_DEFINITIONS",
+        "FILE_TOOL_NAMES",
+        "Workspace",
+        "register_file_tools",
+    ),
+    "._human": (
+        "REQUEST_USER_INPUT_DEFINITION",
+        "HumanInputRequired",
+        "register_request_user_input",
+        "request_user_input",
+    ),
+    "._presets": (
+        "CORE_TOOL_NAMES",
+        "EXPLORE_TOOL_NAMES",
+        "FULL_TOOL_NAMES",
+        "TOOL_PRESETS",
+        "WORKSPACE_TOOL_NAMES",
+        "create_default_tool_registry",
+    ),
+    "._registry": (
+        "RegisteredTool",
+        "ToolCallable",
+        "ToolRegistry",
+        "build_registry",
+    ),
+    "._session_tools": (
+        "SESSION_TOOL_DEFINITIONS",
+        "SESSION_TOOL_NAMES",
+        "register_session_tools",
+    ),
+    "._shell": (
+        "BASH_TOOL_DEFINITION",
+        "DEFAULT_SHELL_BACKEND",
+        "LocalShellBackend",
+        "ShellBackend",
+        "register_bash_tool",
+        "run_shell_command",
+    ),
 }
-
-
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
