@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
-from ..base import ToolRuntimeContext
 from ..errors import ConfigError, LoopClosedError, SessionBusy, SessionNotFoundError
 from ..events import AgentEventBus
 from ..hooks import AgentHooks
@@ -519,6 +518,8 @@ class StatefulAgentLoop:
         tap: AgentEventBus | None = None,
         new_send: bool = False,
     ) -> StatefulResult:
+        # The round engine (and what only a running send needs) loads on the first send.
+        from ..base import ToolRuntimeContext
         from ._engine import run_send
         from ._send_state import EngineParts
 
