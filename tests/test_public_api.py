@@ -241,6 +241,22 @@ def test_using_the_loop_pulls_no_network_or_driver_modules():
     assert not loaded & {"http", "email", "openai", "anthropic", "asyncpg", "aiomysql", "mcp", "jsonschema"}
 
 
+def test_importing_the_loop_defers_what_only_a_send_needs():
+    # bench/_imports.py measures the import cost; this pins its structure: payload and ctx classes,
+    # the store, the round engine and the schema validator load on first use, not with the class.
+    loaded = _modules_after("from power_loop import StatefulAgentLoop")
+    assert not loaded & {
+        "power_loop.events._payloads",
+        "power_loop.hooks._contexts",
+        "power_loop.store._rows",
+        "power_loop.store._store",
+        "power_loop.loop._engine",
+        "power_loop.tools",
+        "power_loop.base._schema",
+        "power_loop.llm._types",
+    }
+
+
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError):
         power_loop.does_not_exist  # noqa: B018
