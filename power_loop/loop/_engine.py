@@ -77,7 +77,9 @@ async def run_send(
     registry) is what the context pipeline renders and folds with.
     """
     run = SendRun(
-        parts, session_id, window, registry=registry, system_prompt=system_prompt, token=token, tap=tap
+        SendState(
+            parts, session_id, window, registry=registry, system_prompt=system_prompt, token=token, tap=tap
+        )
     )
     driver = None
     if parts.context is not None:
@@ -118,20 +120,8 @@ def _driver_class() -> type[ContextDriver]:
 class SendRun:
     """Drives the rounds of one send (or of a resumed send) to a terminal status."""
 
-    def __init__(
-        self,
-        parts: EngineParts,
-        session_id: str,
-        window: SessionWindow,
-        *,
-        registry: ToolRegistry | None,
-        system_prompt: str,
-        token: CancellationToken | None,
-        tap: AgentEventBus | None = None,
-    ) -> None:
-        self.state = SendState(
-            parts, session_id, window, registry=registry, system_prompt=system_prompt, token=token, tap=tap
-        )
+    def __init__(self, state: SendState) -> None:
+        self.state = state
         self._repaired = False
 
     # ------------------------------------------------------------------ entry point

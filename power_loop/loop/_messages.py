@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 __all__ = [
     "call_name",
     "message_dict",
-    "new_message_dict",
     "row_to_message",
     "run_message_hooks",
     "user_content",
@@ -47,7 +46,7 @@ def message_dict(
 
 
 def row_to_message(row: Any) -> dict[str, Any]:
-    """A stored `MessageRow` as the dict the provider sees."""
+    """A stored `MessageRow` (or a `NewMessage` about to be stored) as the dict the provider sees."""
     return message_dict(
         row.role,
         row.content,
@@ -93,11 +92,11 @@ async def run_message_hooks(
     """
     out: list[NewMessage] = []
     for message in messages:
-        shown = new_message_dict(message)
+        shown = row_to_message(message)
         ctx = H.MessageAppendCtx(session_id=session_id, round_index=message.round_index or 0, message=shown)
         await hooks.run(HookPoint.MESSAGE_APPEND, ctx)
         edited = ctx.message
-        if edited is shown and edited == new_message_dict(message):
+        if edited is shown and edited == row_to_message(message):
             out.append(message)
             continue
         out.append(
@@ -117,13 +116,3 @@ async def run_message_hooks(
 def call_name(call: dict[str, Any]) -> str:
     fn = call.get("function")
     return str(fn.get("name", "")) if isinstance(fn, dict) else ""
-
-
-def new_message_dict(message: NewMessage) -> dict[str, Any]:
-    return message_dict(
-        message.role,
-        message.content,
-        name=message.name,
-        tool_calls=message.tool_calls,
-        tool_call_id=message.tool_call_id,
-    )
