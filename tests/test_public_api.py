@@ -454,3 +454,29 @@ def test_one_table_feeds___all___lazy_loading_and_the_type_checking_imports() ->
             assert name in package.__all__, f"power_loop.{module} does not export {name}"
             assert getattr(power_loop, name) is getattr(package, name)
     assert set(dir(power_loop)) >= set(power_loop.__all__)
+
+
+def _lazy_imports(package_init: Path) -> dict[str, str]:
+    """``{name: relative module}`` of the ``if TYPE_CHECKING:`` imports of a package ``__init__``."""
+    found: dict[str, str] = {}
+    for node in ast.parse(package_init.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for stmt in node.body:
+                if isinstance(stmt, ast.ImportFrom) and stmt.level:
+                    for alias in stmt.names:
+                        found[alias.asname or alias.name] = "." * stmt.level + (stmt.module or "")
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(set(PUBLIC_ALL) - {"power_loop"}))
+def test_a_lazy_subpackage_lists_each_name_once_for_loading_and_for_type_checkers(module: str) -> None:
+    # A lazy __init__ names each public name three times: in __all__, in its loading table (_LAZY)
+    # and in the TYPE_CHECKING imports that type checkers read. The three must agree.
+    package = importlib.import_module(module)
+    lazy = getattr(package, "_LAZY", None)
+    if lazy is None:
+        pytest.skip(f"{module} loads everything eagerly")
+    assert _lazy_imports(Path(package.__file__)) == dict(lazy)
+    assert set(lazy) <= set(package.__all__)
+    eager = set(package.__all__) - set(lazy)
+    assert all(name in vars(package) for name in eager), f"{module}: {sorted(eager - set(vars(package)))}"
