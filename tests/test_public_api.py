@@ -475,7 +475,7 @@ def test_a_lazy_subpackage_lists_each_name_once_for_loading_and_for_type_checker
     package = importlib.import_module(module)
     lazy = getattr(package, "_LAZY", None)
     if lazy is None:
-        pytest.skip(f"{module} loads everything eagerly")
+        return  # an eager package: its names are all in __all__ and in its namespace (pinned above)
     assert _lazy_imports(Path(package.__file__)) == dict(lazy)
     assert set(lazy) <= set(package.__all__)
     eager = set(package.__all__) - set(lazy)
