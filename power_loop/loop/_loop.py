@@ -17,8 +17,9 @@ hands the work to a collaborator with one job —
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import aclosing
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, LoopClosedError, SessionBusy, SessionNotFoundError
@@ -37,7 +38,9 @@ from ._sync import SyncRunner
 from ._types import AgentLoopConfig, StatefulResult
 
 if TYPE_CHECKING:
+    from ..base import ToolRuntimeContext
     from ..tools import ToolRegistry
+    from ._send_state import EngineParts
 
     ToolsArg = Sequence[str] | ToolRegistry | None
     from ..context import ContextPipeline
@@ -49,6 +52,19 @@ if TYPE_CHECKING:
     from ._types import FollowUpQueued, LoopMessage
 
 __all__ = ["StatefulAgentLoop"]
+
+
+@cache
+def _send_machinery() -> tuple[
+    Callable[..., Awaitable[StatefulResult]], type[EngineParts], type[ToolRuntimeContext]
+]:
+    """The round engine and what only a running send needs, loaded once, at the first send:
+    constructing (or importing) a loop needs none of it."""
+    from ..base import ToolRuntimeContext
+    from ._engine import run_send
+    from ._send_state import EngineParts
+
+    return run_send, EngineParts, ToolRuntimeContext
 
 
 class StatefulAgentLoop:
@@ -518,16 +534,12 @@ class StatefulAgentLoop:
         tap: AgentEventBus | None = None,
         new_send: bool = False,
     ) -> StatefulResult:
-        # The round engine (and what only a running send needs) loads on the first send.
-        from ..base import ToolRuntimeContext
-        from ._engine import run_send
-        from ._send_state import EngineParts
-
+        run_send, engine_parts, runtime_context = _send_machinery()
         store = self.store
         assert store is not None
         registry = self._registry_for(tools)
         prompt = self._system_prompt(system_prompt, window.system_prompt, registry)
-        parts = EngineParts(
+        parts = engine_parts(
             store=store,
             llm=self.llm,
             config=self.config,
@@ -537,7 +549,7 @@ class StatefulAgentLoop:
             lease=self._lease_token(session_id),
             context=self.context,
         )
-        runtime = ToolRuntimeContext(
+        runtime = runtime_context(
             session_id=session_id, store=store, loop=self, config=self.config, send_index=window.send_index
         )
         try:
