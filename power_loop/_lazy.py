@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["lazy_getattr"]
+__all__ = ["lazy_dir", "lazy_getattr"]
 
 
 def lazy_getattr(package: str, names: Mapping[str, str], namespace: dict[str, Any]) -> Callable[[str], Any]:
@@ -25,6 +25,15 @@ def lazy_getattr(package: str, names: Mapping[str, str], namespace: dict[str, An
         return value
 
     return __getattr__
+
+
+def lazy_dir(names: Mapping[str, str], namespace: dict[str, Any]) -> Callable[[], list[str]]:
+    """A module ``__dir__`` listing the lazy names too, loaded or not (as an eager module would)."""
+
+    def __dir__() -> list[str]:
+        return sorted(set(namespace) | set(names))
+
+    return __dir__
 
 
 def _absolute(module: str, package: str) -> str:

@@ -480,3 +480,4 @@ def test_a_lazy_subpackage_lists_each_name_once_for_loading_and_for_type_checker
     assert set(lazy) <= set(package.__all__)
     eager = set(package.__all__) - set(lazy)
     assert all(name in vars(package) for name in eager), f"{module}: {sorted(eager - set(vars(package)))}"
+    assert set(dir(package)) >= set(package.__all__)  # dir() lists names not loaded yet, too

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_getattr
+from .._lazy import lazy_dir, lazy_getattr
 from ._bus import AgentEventBus, EventBusProtocol, EventHandler, EventStream
 from ._event import AgentEvent
 from ._payload_base import BaseEventPayload
@@ -153,3 +153,4 @@ _LAZY = dict.fromkeys(
     "._payloads",
 )
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
+__dir__ = lazy_dir(_LAZY, globals())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_getattr
+from .._lazy import lazy_dir, lazy_getattr
 from ._points import (
     ALLOWED_DIRECTIVES,
     HookDirective,
@@ -97,3 +97,4 @@ _LAZY = dict.fromkeys(
     "._contexts",
 )
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
+__dir__ = lazy_dir(_LAZY, globals())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_getattr
+from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
     from ._loop import (
@@ -69,3 +69,4 @@ _MODULES: dict[str, tuple[str, ...]] = {
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
+__dir__ = lazy_dir(_LAZY, globals())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_getattr
+from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
     from ..base import (
@@ -170,3 +170,4 @@ _MODULES: dict[str, tuple[str, ...]] = {
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
+__dir__ = lazy_dir(_LAZY, globals())
