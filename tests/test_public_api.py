@@ -241,6 +241,22 @@ def test_using_the_loop_pulls_no_network_or_driver_modules():
     assert not loaded & {"http", "email", "openai", "anthropic", "asyncpg", "aiomysql", "mcp", "jsonschema"}
 
 
+def test_importing_the_loop_defers_what_only_a_send_needs():
+    # bench/_imports.py measures the import cost; this pins its structure: payload and ctx classes,
+    # the store, the round engine and the schema validator load on first use, not with the class.
+    loaded = _modules_after("from power_loop import StatefulAgentLoop")
+    assert not loaded & {
+        "power_loop.events._payloads",
+        "power_loop.hooks._contexts",
+        "power_loop.store._rows",
+        "power_loop.store._store",
+        "power_loop.loop._engine",
+        "power_loop.tools",
+        "power_loop.base._schema",
+        "power_loop.llm._types",
+    }
+
+
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError):
         power_loop.does_not_exist  # noqa: B018
@@ -481,3 +497,30 @@ def test_one_table_feeds___all___lazy_loading_and_the_type_checking_imports() ->
             assert name in package.__all__, f"power_loop.{module} does not export {name}"
             assert getattr(power_loop, name) is getattr(package, name)
     assert set(dir(power_loop)) >= set(power_loop.__all__)
+
+
+def _lazy_imports(package_init: Path) -> dict[str, str]:
+    """``{name: relative module}`` of the ``if TYPE_CHECKING:`` imports of a package ``__init__``."""
+    found: dict[str, str] = {}
+    for node in ast.parse(package_init.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            for stmt in node.body:
+                if isinstance(stmt, ast.ImportFrom) and stmt.level:
+                    for alias in stmt.names:
+                        found[alias.asname or alias.name] = "." * stmt.level + (stmt.module or "")
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(set(PUBLIC_ALL) - {"power_loop"}))
+def test_a_lazy_subpackage_lists_each_name_once_for_loading_and_for_type_checkers(module: str) -> None:
+    # A lazy __init__ names each public name three times: in __all__, in its loading table (_LAZY)
+    # and in the TYPE_CHECKING imports that type checkers read. The three must agree.
+    package = importlib.import_module(module)
+    lazy = getattr(package, "_LAZY", None)
+    if lazy is None:
+        return  # an eager package: its names are all in __all__ and in its namespace (pinned above)
+    assert _lazy_imports(Path(package.__file__)) == dict(lazy)
+    assert set(lazy) <= set(package.__all__)
+    eager = set(package.__all__) - set(lazy)
+    assert all(name in vars(package) for name in eager), f"{module}: {sorted(eager - set(vars(package)))}"
+    assert set(dir(package)) >= set(package.__all__)  # dir() lists names not loaded yet, too

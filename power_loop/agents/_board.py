@@ -266,6 +266,13 @@ def register_blackboard_tools(
     if kind_default not in kinds:
         raise BlackboardError(f"default_kind {kind_default!r} is not one of kinds {kinds!r}")
     StoreBlackboard.owner(board_id)  # validate the id now, not at the first tool call
+    handlers = _board_handlers(board, board_id, kind_default)
+    for definition in _board_definitions(board_id, kinds, statuses):
+        registry.register(definition, handlers[definition.name], overwrite=overwrite)
+
+
+def _board_handlers(board: Blackboard, board_id: str, kind_default: str) -> dict[str, Callable[..., Any]]:
+    """The four tool handlers of one board, by tool name."""
 
     async def snapshot(note: str) -> str:
         entries = await board.read(board_id)
@@ -303,64 +310,53 @@ def register_blackboard_tools(
             return f"Error: board {board_id!r} has no entry #{entry_id}"
         return await snapshot(f"Removed #{entry_id}.")
 
+    return {f.__name__: f for f in (board_read, board_post, board_update, board_remove)}
+
+
+def _board_definitions(
+    board_id: str, kinds: tuple[str, ...], statuses: tuple[str, ...]
+) -> list[ToolDefinition]:
+    """The four tool definitions of one board, in registration order."""
     text_schema = {"type": "string", "minLength": 1}
     status_schema = {"type": "string", "enum": list(statuses)}
     id_schema = {"type": "integer", "minimum": 1}
-    definitions: list[tuple[ToolDefinition, Callable[..., Any]]] = [
-        (
-            ToolDefinition(
-                "board_read",
-                f"Read the shared board {board_id!r}.",
-                {"type": "object", "properties": {}, "additionalProperties": False},
-            ),
-            board_read,
+    return [
+        ToolDefinition(
+            "board_read",
+            f"Read the shared board {board_id!r}.",
+            {"type": "object", "properties": {}, "additionalProperties": False},
         ),
-        (
-            ToolDefinition(
-                "board_post",
-                f"Post an entry to the shared board {board_id!r} that every cooperating agent can read.",
-                {
-                    "type": "object",
-                    "properties": {
-                        "text": text_schema,
-                        "kind": {"type": "string", "enum": list(kinds)},
-                        "status": status_schema,
-                    },
-                    "additionalProperties": False,
+        ToolDefinition(
+            "board_post",
+            f"Post an entry to the shared board {board_id!r} that every cooperating agent can read.",
+            {
+                "type": "object",
+                "properties": {
+                    "text": text_schema,
+                    "kind": {"type": "string", "enum": list(kinds)},
+                    "status": status_schema,
                 },
-                ("text",),
-            ),
-            board_post,
+                "additionalProperties": False,
+            },
+            ("text",),
         ),
-        (
-            ToolDefinition(
-                "board_update",
-                f"Change the text and/or status of an entry of the shared board {board_id!r}.",
-                {
-                    "type": "object",
-                    "properties": {
-                        "entry_id": id_schema,
-                        "text": text_schema,
-                        "status": status_schema,
-                    },
-                    "additionalProperties": False,
-                },
-                ("entry_id",),
-            ),
-            board_update,
+        ToolDefinition(
+            "board_update",
+            f"Change the text and/or status of an entry of the shared board {board_id!r}.",
+            {
+                "type": "object",
+                "properties": {"entry_id": id_schema, "text": text_schema, "status": status_schema},
+                "additionalProperties": False,
+            },
+            ("entry_id",),
         ),
-        (
-            ToolDefinition(
-                "board_remove",
-                f"Remove an entry from the shared board {board_id!r}.",
-                {"type": "object", "properties": {"entry_id": id_schema}, "additionalProperties": False},
-                ("entry_id",),
-            ),
-            board_remove,
+        ToolDefinition(
+            "board_remove",
+            f"Remove an entry from the shared board {board_id!r}.",
+            {"type": "object", "properties": {"entry_id": id_schema}, "additionalProperties": False},
+            ("entry_id",),
         ),
     ]
-    for definition, handler in definitions:
-        registry.register(definition, handler, overwrite=overwrite)
 
 
 class SqliteBlackboard(StoreBlackboard):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..base import get_tool_runtime_context
 from ..errors import AgentSpecError, SessionNotFoundError
@@ -20,6 +20,9 @@ from ..events import (
 from ..llm import CancellationLike
 from ..loop import AgentLoopConfig, StatefulAgentLoop
 from ..store import SessionKind
+
+if TYPE_CHECKING:
+    from ..store import SessionStore
 from ..tools import ToolDefinition, ToolRegistry
 from ._spec import DEFAULT_MAX_ROUNDS, MAX_SPEC_ROUNDS, AgentSpec
 
@@ -116,23 +119,9 @@ async def run_agent_spec(
     store = await parent_loop.ensure_store()
     ctx = get_tool_runtime_context()
     parent_sid = ctx.session_id if ctx is not None else None
-    depth = 0
-    if parent_sid is not None:
-        parent_row = await store.get_session(parent_sid)
-        if parent_row is None:
-            raise SessionNotFoundError(parent_sid)
-        depth = parent_row.spawn_depth + 1
+    depth = await _spawn_depth(store, parent_sid)
     registry = _child_registry(parent_loop.tool_registry, spec.tools)
-    base = parent_loop.config
-    config = base.replace(
-        system_prompt=spec.system_prompt,
-        max_rounds=spec.max_rounds,
-        max_tokens=spec.max_tokens,
-        temperature=float(spec.temperature),
-        model=spec.model or base.model,
-        response_format=None,
-        output_schema=_output_schema(spec),
-    )
+    config = _child_config(parent_loop.config, spec)
     outcome: dict[str, Any] = {
         "session_id": None,
         "status": "rejected",
@@ -142,19 +131,8 @@ async def run_agent_spec(
         "usage": {},
         "output": None,
     }
-    child_sid = ""
     rejected = depth > store.max_spawn_depth
-    if not rejected:
-        child_sid = await store.create_session(
-            system_prompt=spec.system_prompt,
-            model=config.model,
-            config=config.session_config(),
-            parent_session_id=parent_sid,
-            spawn_tool_call_id=spawn_tool_call_id,
-            kind=SessionKind.SUBAGENT,
-            lifecycle=spec.lifecycle,
-            metadata={**spec.metadata, "spec_name": spec.name},
-        )
+    child_sid = "" if rejected else await _create_child(store, spec, config, parent_sid, spawn_tool_call_id)
     await _publish(
         parent_loop,
         AgentEventType.SUBAGENT_TASK_START,
@@ -179,6 +157,49 @@ async def run_agent_spec(
             raise
     await _completed(parent_loop, child_sid, outcome, parent_sid)
     return outcome
+
+
+async def _create_child(
+    store: SessionStore,
+    spec: AgentSpec,
+    config: AgentLoopConfig,
+    parent_sid: str | None,
+    spawn_tool_call_id: str | None,
+) -> str:
+    """The child's new session, linked to its parent and the spawning tool call."""
+    return await store.create_session(
+        system_prompt=spec.system_prompt,
+        model=config.model,
+        config=config.session_config(),
+        parent_session_id=parent_sid,
+        spawn_tool_call_id=spawn_tool_call_id,
+        kind=SessionKind.SUBAGENT,
+        lifecycle=spec.lifecycle,
+        metadata={**spec.metadata, "spec_name": spec.name},
+    )
+
+
+async def _spawn_depth(store: SessionStore, parent_sid: str | None) -> int:
+    """How deep a child of ``parent_sid`` would be (0 outside a tool call)."""
+    if parent_sid is None:
+        return 0
+    parent_row = await store.get_session(parent_sid)
+    if parent_row is None:
+        raise SessionNotFoundError(parent_sid)
+    return parent_row.spawn_depth + 1
+
+
+def _child_config(base: AgentLoopConfig, spec: AgentSpec) -> AgentLoopConfig:
+    """The parent loop's configuration with the spec's prompt, limits, model and output schema."""
+    return base.replace(
+        system_prompt=spec.system_prompt,
+        max_rounds=spec.max_rounds,
+        max_tokens=spec.max_tokens,
+        temperature=float(spec.temperature),
+        model=spec.model or base.model,
+        response_format=None,
+        output_schema=_output_schema(spec),
+    )
 
 
 async def _completed(

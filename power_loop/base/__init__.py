@@ -3,8 +3,6 @@
 * JSON-Schema validation of tool arguments (:func:`compile_schema`, :func:`validate_tool_args`);
 * the structured-output spec and parser the provider adapters and the loop share
   (:class:`StructuredOutputSpec`, :func:`schema_from_response_format`, :func:`parse_structured_text`);
-* the one secret-redaction rule (:func:`redact_secrets`) every stored, emitted, logged, exported or
-  printed error text goes through;
 * the tool runtime context (:class:`ToolRuntimeContext`), with what tools use of the running loop as
   a small Protocol (:class:`ToolLoop`).
 
@@ -14,27 +12,35 @@ package that presents them to users (``power_loop.tools``, ``power_loop.structur
 
 from __future__ import annotations
 
-from ._redact import DEFAULT_REDACT_KEYS, REDACTED, redact_secrets, resolve_redact
-from ._runtime import (
-    ScheduledTimer,
-    ToolEventEmitter,
-    ToolLoop,
-    ToolRuntimeContext,
-    get_tool_runtime_context,
-    use_tool_runtime_context,
-)
-from ._schema import SchemaValidator, compile_schema, json_type_name, validate_tool_args
-from ._structured import (
-    StructuredOutputSpec,
-    extract_json_object,
-    parse_structured_text,
-    schema_from_response_format,
-    structured_result,
-)
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_dir, lazy_getattr
+
+if TYPE_CHECKING:
+    from ._redact import DEFAULT_REDACT_KEYS, REDACTED, redact_secrets, resolve_redact
+    from ._runtime import (
+        ScheduledTimer,
+        ToolEventEmitter,
+        ToolLoop,
+        ToolRuntimeContext,
+        get_tool_runtime_context,
+        use_tool_runtime_context,
+    )
+    from ._schema import (
+        SchemaValidator,
+        compile_schema,
+        json_type_name,
+        validate_tool_args,
+    )
+    from ._structured import (
+        StructuredOutputSpec,
+        extract_json_object,
+        parse_structured_text,
+        schema_from_response_format,
+        structured_result,
+    )
 
 __all__ = [
-    "DEFAULT_REDACT_KEYS",
-    "REDACTED",
     "ScheduledTimer",
     "SchemaValidator",
     "StructuredOutputSpec",
@@ -46,10 +52,47 @@ __all__ = [
     "get_tool_runtime_context",
     "json_type_name",
     "parse_structured_text",
-    "redact_secrets",
-    "resolve_redact",
     "schema_from_response_format",
     "structured_result",
     "use_tool_runtime_context",
     "validate_tool_args",
+    "DEFAULT_REDACT_KEYS",
+    "REDACTED",
+    "redact_secrets",
+    "resolve_redact",
 ]
+
+# Every name loads with its module on first use: the tool runtime context does not bring the
+# JSON-Schema validator or the structured-output parser with it.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "._runtime": (
+        "ScheduledTimer",
+        "ToolEventEmitter",
+        "ToolLoop",
+        "ToolRuntimeContext",
+        "get_tool_runtime_context",
+        "use_tool_runtime_context",
+    ),
+    "._schema": (
+        "SchemaValidator",
+        "compile_schema",
+        "json_type_name",
+        "validate_tool_args",
+    ),
+    "._structured": (
+        "StructuredOutputSpec",
+        "extract_json_object",
+        "parse_structured_text",
+        "schema_from_response_format",
+        "structured_result",
+    ),
+    "._redact": (
+        "DEFAULT_REDACT_KEYS",
+        "REDACTED",
+        "redact_secrets",
+        "resolve_redact",
+    ),
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
+__dir__ = lazy_dir(_LAZY, globals())

@@ -17,7 +17,7 @@ from ..errors import ConfigError, NoteRejectedError, NotesFullError, PowerLoopEr
 
 if TYPE_CHECKING:
     from ..store import NoteRow, SessionStore
-    from ..tools import ToolRegistry
+    from ..tools import ToolDefinition, ToolRegistry
     from ._fold import NoteOp
 
 __all__ = [
@@ -166,7 +166,16 @@ def register_note_tools(
     registry: ToolRegistry, *, policy: NotesPolicy = DEFAULT_NOTES_POLICY, overwrite: bool = False
 ) -> list[str]:
     """Register ``note_add``, ``note_update`` and ``note_delete`` (they act on the calling session)."""
-    from ..tools import ToolDefinition, ToolHandlerResult
+    handlers = _note_handlers(policy)
+    definitions = _note_definitions(policy.max_note_chars)
+    for definition in definitions:
+        registry.register(definition, handlers[definition.name], overwrite=overwrite)
+    return [d.name for d in definitions]
+
+
+def _note_handlers(policy: NotesPolicy) -> dict[str, Callable[..., Any]]:
+    """The three note tool handlers, by tool name."""
+    from ..tools import ToolHandlerResult
 
     async def note_add(content: str, pinned: bool = False) -> ToolHandlerResult:
         ctx = get_tool_runtime_context(required=True)
@@ -204,56 +213,50 @@ def register_note_tools(
             return ToolHandlerResult(ok=False, content=f"Error: no note #{note_id}")
         return ToolHandlerResult(ok=True, content=f"deleted note #{note_id}")
 
-    limit = policy.max_note_chars
-    definitions: list[tuple[ToolDefinition, Callable[..., Any]]] = [
-        (
-            ToolDefinition(
-                "note_add",
-                f"Save a durable note for this session (at most {limit} characters). Notes survive "
-                "context folding and are shown to you at the start of every request.",
-                {
-                    "type": "object",
-                    "properties": {
-                        "content": {"type": "string", "minLength": 1, "maxLength": limit},
-                        "pinned": {"type": "boolean", "description": "pinned notes are never evicted"},
-                    },
-                    "required": ["content"],
-                    "additionalProperties": False,
+    return {f.__name__: f for f in (note_add, note_update, note_delete)}
+
+
+def _note_definitions(limit: int) -> list[ToolDefinition]:
+    """The three note tool definitions (``limit``: the longest note, in characters)."""
+    from ..tools import ToolDefinition
+
+    return [
+        ToolDefinition(
+            "note_add",
+            f"Save a durable note for this session (at most {limit} characters). Notes survive "
+            "context folding and are shown to you at the start of every request.",
+            {
+                "type": "object",
+                "properties": {
+                    "content": {"type": "string", "minLength": 1, "maxLength": limit},
+                    "pinned": {"type": "boolean", "description": "pinned notes are never evicted"},
                 },
-            ),
-            note_add,
+                "required": ["content"],
+                "additionalProperties": False,
+            },
         ),
-        (
-            ToolDefinition(
-                "note_update",
-                "Change the text and/or pin of a note by its id.",
-                {
-                    "type": "object",
-                    "properties": {
-                        "note_id": {"type": "integer"},
-                        "content": {"type": "string", "minLength": 1, "maxLength": limit},
-                        "pinned": {"type": "boolean"},
-                    },
-                    "required": ["note_id"],
-                    "additionalProperties": False,
+        ToolDefinition(
+            "note_update",
+            "Change the text and/or pin of a note by its id.",
+            {
+                "type": "object",
+                "properties": {
+                    "note_id": {"type": "integer"},
+                    "content": {"type": "string", "minLength": 1, "maxLength": limit},
+                    "pinned": {"type": "boolean"},
                 },
-            ),
-            note_update,
+                "required": ["note_id"],
+                "additionalProperties": False,
+            },
         ),
-        (
-            ToolDefinition(
-                "note_delete",
-                "Delete a note by its id.",
-                {
-                    "type": "object",
-                    "properties": {"note_id": {"type": "integer"}},
-                    "required": ["note_id"],
-                    "additionalProperties": False,
-                },
-            ),
-            note_delete,
+        ToolDefinition(
+            "note_delete",
+            "Delete a note by its id.",
+            {
+                "type": "object",
+                "properties": {"note_id": {"type": "integer"}},
+                "required": ["note_id"],
+                "additionalProperties": False,
+            },
         ),
     ]
-    for definition, handler in definitions:
-        registry.register(definition, handler, overwrite=overwrite)
-    return [d.name for d, _ in definitions]

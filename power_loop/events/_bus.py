@@ -32,7 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError
 from ._event import AgentEvent
-from ._payloads import BaseEventPayload
+from ._payload_base import BaseEventPayload
 from ._types import AgentEventType, resolve_event_type
 
 __all__ = ["AgentEventBus", "EventBusProtocol", "EventHandler", "EventStream"]

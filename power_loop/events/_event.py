@@ -13,10 +13,12 @@ import math
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._payloads import BaseEventPayload
 from ._types import AgentEventType, resolve_event_type
+
+if TYPE_CHECKING:
+    from ._payload_base import BaseEventPayload
 
 __all__ = ["AgentEvent"]
 

@@ -7,18 +7,17 @@ The loop hands a payload object to :class:`AgentEvent` as ``data``; the dict for
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ..base import redact_secrets
+from ._payload_base import BaseEventPayload
 from ._types import AgentEventType
 
 __all__ = [
     "PAYLOAD_TYPES",
     "AgentErrorPayload",
     "AutoCompactStatusPayload",
-    "BaseEventPayload",
     "BudgetExceededStatusPayload",
     "FollowUpDeliveredPayload",
     "HitRoundLimitStatusPayload",
@@ -58,38 +57,6 @@ __all__ = [
     "WorkflowEventPayload",
     "WorkflowStepPayload",
 ]
-
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-#: Free-text error fields: whatever a provider or a tool echoed (an API key, a DSN) is redacted on entry.
-_ERROR_TEXT_FIELDS = ("error_message", "details")
-_ERROR_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-@dataclass(slots=True)
-class BaseEventPayload:
-    """Base of every payload; :meth:`to_dict` returns the public fields (a shallow copy).
-
-    Error text fields (``error_message``, ``details``, a string ``error``) go through
-    :func:`power_loop.base.redact_secrets` when the payload is built, so no subscriber sees a secret.
-    """
-
-    def __post_init__(self) -> None:
-        cls = type(self)
-        names = _ERROR_FIELDS.get(cls)
-        if names is None:
-            present = {f.name for f in fields(self)}
-            names = _ERROR_FIELDS[cls] = tuple(n for n in (*_ERROR_TEXT_FIELDS, "error") if n in present)
-        for name in names:
-            value = getattr(self, name)
-            if isinstance(value, str) and value:
-                setattr(self, name, redact_secrets(value))
-
-    def to_dict(self) -> dict[str, Any]:
-        cls = type(self)
-        names = _FIELD_NAMES.get(cls)
-        if names is None:
-            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(self) if not f.name.startswith("_"))
-        return {name: getattr(self, name) for name in names}
 
 
 @dataclass(slots=True)

@@ -6,27 +6,9 @@
 
 from __future__ import annotations
 
-from ._contexts import (
-    CTX_TYPES,
-    BaseHookCtx,
-    CompactAfterCtx,
-    CompactBeforeCtx,
-    LlmAfterCtx,
-    LlmBeforeCtx,
-    MemoryRecalledCtx,
-    MessageAppendCtx,
-    RoundDecideCtx,
-    RoundEndCtx,
-    RoundStartCtx,
-    SessionEndCtx,
-    SessionStartCtx,
-    TimerFireCtx,
-    ToolAfterCtx,
-    ToolBeforeCtx,
-    ToolErrorCtx,
-    ToolsBatchAfterCtx,
-    ToolsBatchBeforeCtx,
-)
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_dir, lazy_getattr
 from ._legacy import HookContext, HookManagerProtocol, HookResult
 from ._points import (
     ALLOWED_DIRECTIVES,
@@ -36,6 +18,30 @@ from ._points import (
     resolve_hook_point,
 )
 from ._registry import AgentHooks, HookHandler
+
+if TYPE_CHECKING:
+    from ._contexts import (
+        CTX_TYPES,
+        BaseHookCtx,
+        CompactAfterCtx,
+        CompactBeforeCtx,
+        LlmAfterCtx,
+        LlmBeforeCtx,
+        MemoryRecalledCtx,
+        MessageAppendCtx,
+        RoundDecideCtx,
+        RoundEndCtx,
+        RoundStartCtx,
+        SessionEndCtx,
+        SessionStartCtx,
+        TimerFireCtx,
+        ToolAfterCtx,
+        ToolBeforeCtx,
+        ToolErrorCtx,
+        ToolsBatchAfterCtx,
+        ToolsBatchBeforeCtx,
+    )
+
 
 __all__ = [
     "HookContext",
@@ -68,3 +74,31 @@ __all__ = [
     "allowed_directives",
     "resolve_hook_point",
 ]
+
+# The ctx classes load when the loop first builds a ctx (only for a point with a handler).
+_LAZY = dict.fromkeys(
+    (
+        "CTX_TYPES",
+        "BaseHookCtx",
+        "CompactAfterCtx",
+        "CompactBeforeCtx",
+        "LlmAfterCtx",
+        "LlmBeforeCtx",
+        "MemoryRecalledCtx",
+        "MessageAppendCtx",
+        "RoundDecideCtx",
+        "RoundEndCtx",
+        "RoundStartCtx",
+        "SessionEndCtx",
+        "SessionStartCtx",
+        "TimerFireCtx",
+        "ToolAfterCtx",
+        "ToolBeforeCtx",
+        "ToolErrorCtx",
+        "ToolsBatchAfterCtx",
+        "ToolsBatchBeforeCtx",
+    ),
+    "._contexts",
+)
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
+__dir__ = lazy_dir(_LAZY, globals())

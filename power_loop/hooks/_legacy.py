@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import AsyncHookInSyncContext, HookDirectiveError
-from ._contexts import BaseHookCtx
 from ._points import HookDirective, HookPoint
+
+if TYPE_CHECKING:
+    from ._contexts import BaseHookCtx
 
 __all__ = ["HookContext", "HookManagerProtocol", "HookResult", "apply_legacy_result"]
 

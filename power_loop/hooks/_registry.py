@@ -15,12 +15,14 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..errors import AsyncHookInSyncContext, ConfigError, HookDirectiveError
-from ._contexts import BaseHookCtx
 from ._legacy import HookContext, HookResult, run_legacy, run_legacy_async
 from ._points import ALLOWED_DIRECTIVES, HookDirective, HookPoint, resolve_hook_point
+
+if TYPE_CHECKING:
+    from ._contexts import BaseHookCtx
 
 __all__ = ["AgentHooks", "HookHandler"]
 

@@ -6,25 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_getattr
-from ._cancel import CancellationLike, CancellationToken
-from ._retry import LLMRetryPolicy, is_permanent_llm_error, retry_after_s, with_retry
-from ._service import LLMServiceBase
-from ._stream import ToolCallAccumulator, complete_from_stream
-from ._types import (
-    LLMRequest,
-    LLMResponse,
-    LLMService,
-    LLMStreamChunk,
-    LLMTokenUsage,
-    field_of,
-    message_text,
-    normalize_tool_call,
-    normalize_usage,
-    parse_tool_arguments,
-)
+from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
+    from ._cancel import (
+        CancellationLike,
+        CancellationToken,
+    )
     from ._config import (
         AnthropicChatConfig,
         LLMProviderConfig,
@@ -32,11 +20,37 @@ if TYPE_CHECKING:
         create_llm_service_from_config,
         create_llm_service_from_env,
     )
-    from ._echo import EchoLLMService
+    from ._echo import (
+        EchoLLMService,
+    )
     from ._messages import AgentMessage, MessageRole, ToolCall
+    from ._retry import (
+        LLMRetryPolicy,
+        is_permanent_llm_error,
+        retry_after_s,
+        with_retry,
+    )
+    from ._service import (
+        LLMServiceBase,
+    )
+    from ._stream import (
+        ToolCallAccumulator,
+        complete_from_stream,
+    )
+    from ._types import (
+        LLMRequest,
+        LLMResponse,
+        LLMService,
+        LLMStreamChunk,
+        LLMTokenUsage,
+        field_of,
+        message_text,
+        normalize_tool_call,
+        normalize_usage,
+        parse_tool_arguments,
+    )
 
 __all__ = [
-    "AgentMessage",
     "AnthropicChatConfig",
     "CancellationLike",
     "CancellationToken",
@@ -49,9 +63,7 @@ __all__ = [
     "LLMServiceBase",
     "LLMStreamChunk",
     "LLMTokenUsage",
-    "MessageRole",
     "OpenAICompatibleChatConfig",
-    "ToolCall",
     "ToolCallAccumulator",
     "complete_from_stream",
     "create_llm_service_from_config",
@@ -64,20 +76,55 @@ __all__ = [
     "parse_tool_arguments",
     "retry_after_s",
     "with_retry",
+    "AgentMessage",
+    "MessageRole",
+    "ToolCall",
 ]
 
-# Configuration, the factory and the echo model load on first use: the round engine needs none of them.
-_LAZY = {
-    "AnthropicChatConfig": "._config",
-    "LLMProviderConfig": "._config",
-    "OpenAICompatibleChatConfig": "._config",
-    "create_llm_service_from_config": "._config",
-    "create_llm_service_from_env": "._config",
-    "EchoLLMService": "._echo",
-    "AgentMessage": "._messages",
-    "MessageRole": "._messages",
-    "ToolCall": "._messages",
+# Every name loads with its module on first use: the round engine needs neither the configuration,
+# the factory nor the echo model, and importing a loop needs none of the request types yet.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "._cancel": (
+        "CancellationLike",
+        "CancellationToken",
+    ),
+    "._config": (
+        "AnthropicChatConfig",
+        "LLMProviderConfig",
+        "OpenAICompatibleChatConfig",
+        "create_llm_service_from_config",
+        "create_llm_service_from_env",
+    ),
+    "._echo": ("EchoLLMService",),
+    "._retry": (
+        "LLMRetryPolicy",
+        "is_permanent_llm_error",
+        "retry_after_s",
+        "with_retry",
+    ),
+    "._service": ("LLMServiceBase",),
+    "._stream": (
+        "ToolCallAccumulator",
+        "complete_from_stream",
+    ),
+    "._types": (
+        "LLMRequest",
+        "LLMResponse",
+        "LLMService",
+        "LLMStreamChunk",
+        "LLMTokenUsage",
+        "field_of",
+        "message_text",
+        "normalize_tool_call",
+        "normalize_usage",
+        "parse_tool_arguments",
+    ),
+    "._messages": (
+        "AgentMessage",
+        "MessageRole",
+        "ToolCall",
+    ),
 }
-
-
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
+__dir__ = lazy_dir(_LAZY, globals())

@@ -11,12 +11,14 @@ import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, MissingDependencyError, ProviderNotAvailable
 from ._echo import EchoLLMService
 from ._retry import LLMRetryPolicy
-from ._types import LLMService
+
+if TYPE_CHECKING:
+    from ._types import LLMService
 
 __all__ = [
     "ANTHROPIC_PROVIDERS",
@@ -66,8 +68,33 @@ def _retry_policy(max_retries: int, base_delay: float) -> LLMRetryPolicy:
     return LLMRetryPolicy(max_attempts=max_retries + 1, backoff_initial=base_delay, total_timeout=None)
 
 
+class _TransportConfig:
+    """What the transport configurations share: validation, readiness, retry policy, masked repr."""
+
+    __slots__ = ()
+    base_url: str
+    api_key: str
+    model: str
+    max_retries: int
+    retry_base_delay_s: float
+
+    def __post_init__(self) -> None:
+        _check_transport_numbers(self)
+
+    @property
+    def is_ready(self) -> bool:
+        return bool(self.base_url and self.api_key and self.model)
+
+    def retry_policy(self) -> LLMRetryPolicy:
+        """The transport's own retry policy: ``max_retries`` retries starting at ``retry_base_delay_s``."""
+        return _retry_policy(self.max_retries, self.retry_base_delay_s)
+
+    def __repr__(self) -> str:
+        return _masked_repr(self)
+
+
 @dataclass(slots=True, repr=False)
-class OpenAICompatibleChatConfig:
+class OpenAICompatibleChatConfig(_TransportConfig):
     """Settings of the OpenAI-compatible chat-completions transport.
 
     ``request_extra`` is merged into every request body (vendor-specific switches). ``stream``
@@ -88,23 +115,9 @@ class OpenAICompatibleChatConfig:
     stream: bool = True
     stream_usage: bool = True
 
-    def __post_init__(self) -> None:
-        _check_transport_numbers(self)
-
-    @property
-    def is_ready(self) -> bool:
-        return bool(self.base_url and self.api_key and self.model)
-
-    def retry_policy(self) -> LLMRetryPolicy:
-        """The transport's own retry policy: ``max_retries`` retries starting at ``retry_base_delay_s``."""
-        return _retry_policy(self.max_retries, self.retry_base_delay_s)
-
-    def __repr__(self) -> str:
-        return _masked_repr(self)
-
 
 @dataclass(slots=True, repr=False)
-class AnthropicChatConfig:
+class AnthropicChatConfig(_TransportConfig):
     """Settings of the native Anthropic Messages transport.
 
     ``base_url`` is the API root without ``/v1`` (a trailing ``/v1`` is tolerated and dropped).
@@ -123,20 +136,6 @@ class AnthropicChatConfig:
     retry_base_delay_s: float = 0.5
     prompt_caching: bool = True
     stream: bool = True
-
-    def __post_init__(self) -> None:
-        _check_transport_numbers(self)
-
-    @property
-    def is_ready(self) -> bool:
-        return bool(self.base_url and self.api_key and self.model)
-
-    def retry_policy(self) -> LLMRetryPolicy:
-        """The transport's own retry policy: ``max_retries`` retries starting at ``retry_base_delay_s``."""
-        return _retry_policy(self.max_retries, self.retry_base_delay_s)
-
-    def __repr__(self) -> str:
-        return _masked_repr(self)
 
 
 @dataclass(slots=True, repr=False)

@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import (
     CancellationRequested,
@@ -23,7 +23,10 @@ from ..errors import (
     MissingDependencyError,
     ProviderNotAvailable,
 )
-from ._cancel import CancellationLike, CancellationToken
+from ._cancel import CancellationToken
+
+if TYPE_CHECKING:
+    from ._cancel import CancellationLike
 
 __all__ = [
     "PERMANENT_STATUS_CODES",

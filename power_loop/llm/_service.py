@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._stream import complete_from_stream
-from ._types import ChunkCallback, LLMRequest, LLMResponse, LLMStreamChunk, StreamEndCallback
+from ._types import LLMRequest
+
+if TYPE_CHECKING:
+    from ._types import ChunkCallback, LLMResponse, LLMStreamChunk, StreamEndCallback
 
 __all__ = ["LLMServiceBase"]
 

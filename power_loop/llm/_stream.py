@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._types import (
-    ChunkCallback,
     LLMResponse,
-    LLMStreamChunk,
     LLMTokenUsage,
-    StreamEndCallback,
     call_maybe_async,
     field_of,
     normalize_tool_call,
 )
+
+if TYPE_CHECKING:
+    from ._types import (
+        ChunkCallback,
+        LLMStreamChunk,
+        StreamEndCallback,
+    )
 
 __all__ = ["ToolCallAccumulator", "complete_from_stream", "parse_json_text"]
 

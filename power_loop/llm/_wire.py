@@ -13,11 +13,10 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ..base import schema_from_response_format, structured_result
 from ..errors import LLMStreamIncomplete
-from ._retry import LLMRetryPolicy
 from ._service import LLMServiceBase
 from ._stream import complete_from_stream
 from ._types import (
@@ -29,6 +28,9 @@ from ._types import (
     StreamEndCallback,
     call_maybe_async,
 )
+
+if TYPE_CHECKING:
+    from ._retry import LLMRetryPolicy
 
 __all__ = [
     "CallState",

@@ -1,30 +1,27 @@
 """The agent loop: `StatefulAgentLoop`, its configuration and results."""
 
+from __future__ import annotations
+
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_getattr
-from ._loop import StatefulAgentLoop
-from ._projectors import (
-    ProjectionContext,
-    RuntimeMessage,
-    RuntimeProjector,
-    TodoRuntimeProjector,
-    default_runtime_projectors,
-)
-from ._prompt import DEFAULT_AGENT_SYSTEM_PROMPT, format_tool_catalog
-from ._sync import SyncCallInEventLoopError
-from ._timers import TimerRunner, format_timer_message
-from ._types import (
-    AgentLoopConfig,
-    AgentLoopResult,
-    FollowUpQueued,
-    LoopMessage,
-    LoopStatus,
-    StatefulResult,
-)
+from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
     from ._default_tools import DEFAULT_TOOL_HANDLERS, get_tool_definitions
+    from ._loop import (
+        StatefulAgentLoop,
+    )
+    from ._projectors import (
+        ProjectionContext,
+        RuntimeMessage,
+        RuntimeProjector,
+        TodoRuntimeProjector,
+        default_runtime_projectors,
+    )
+    from ._prompt import (
+        DEFAULT_AGENT_SYSTEM_PROMPT,
+        format_tool_catalog,
+    )
     from ._prompt_builder import (
         BUILTIN_SECTIONS,
         DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT,
@@ -36,15 +33,23 @@ if TYPE_CHECKING:
         build_explore_subagent_system_prompt,
         build_subagent_system_prompt,
     )
+    from ._sync import (
+        SyncCallInEventLoopError,
+    )
+    from ._timers import (
+        TimerRunner,
+        format_timer_message,
+    )
+    from ._types import (
+        AgentLoopConfig,
+        AgentLoopResult,
+        FollowUpQueued,
+        LoopMessage,
+        LoopStatus,
+        StatefulResult,
+    )
 
 __all__ = [
-    "DEFAULT_TOOL_HANDLERS",
-    "get_tool_definitions",
-    "ProjectionContext",
-    "RuntimeMessage",
-    "RuntimeProjector",
-    "TodoRuntimeProjector",
-    "default_runtime_projectors",
     "DEFAULT_AGENT_SYSTEM_PROMPT",
     "AgentLoopConfig",
     "AgentLoopResult",
@@ -57,6 +62,13 @@ __all__ = [
     "TimerRunner",
     "format_timer_message",
     "format_tool_catalog",
+    "DEFAULT_TOOL_HANDLERS",
+    "get_tool_definitions",
+    "ProjectionContext",
+    "RuntimeMessage",
+    "RuntimeProjector",
+    "TodoRuntimeProjector",
+    "default_runtime_projectors",
     "BUILTIN_SECTIONS",
     "DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT",
     "DEFAULT_SUBAGENT_SYSTEM_PROMPT",
@@ -68,10 +80,39 @@ __all__ = [
     "build_subagent_system_prompt",
 ]
 
-# The prompt builder loads on first use: constructing and running a loop does not need it.
-_LAZY = {
-    name: "._prompt_builder"
-    for name in (
+# Every name loads with its module on first use: importing StatefulAgentLoop does not load the
+# timer runner.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "._loop": ("StatefulAgentLoop",),
+    "._prompt": (
+        "DEFAULT_AGENT_SYSTEM_PROMPT",
+        "format_tool_catalog",
+    ),
+    "._sync": ("SyncCallInEventLoopError",),
+    "._timers": (
+        "TimerRunner",
+        "format_timer_message",
+    ),
+    "._types": (
+        "AgentLoopConfig",
+        "AgentLoopResult",
+        "FollowUpQueued",
+        "LoopMessage",
+        "LoopStatus",
+        "StatefulResult",
+    ),
+    "._default_tools": (
+        "DEFAULT_TOOL_HANDLERS",
+        "get_tool_definitions",
+    ),
+    "._projectors": (
+        "ProjectionContext",
+        "RuntimeMessage",
+        "RuntimeProjector",
+        "TodoRuntimeProjector",
+        "default_runtime_projectors",
+    ),
+    "._prompt_builder": (
         "BUILTIN_SECTIONS",
         "DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT",
         "DEFAULT_SUBAGENT_SYSTEM_PROMPT",
@@ -81,9 +122,8 @@ _LAZY = {
         "build_agent_system_prompt",
         "build_explore_subagent_system_prompt",
         "build_subagent_system_prompt",
-    )
+    ),
 }
-
-_LAZY.update({"DEFAULT_TOOL_HANDLERS": "._default_tools", "get_tool_definitions": "._default_tools"})
-
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
+__dir__ = lazy_dir(_LAZY, globals())

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, SessionNotFoundError
-from ..store import AppendResult, NewMessage, SessionStore
 from ._messages import message_dict, row_to_message
+
+if TYPE_CHECKING:
+    from ..store import AppendResult, NewMessage, SessionStore
 
 __all__ = ["SessionWindow", "WindowCache", "load_window", "window_for_send"]
 

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .. import events as P
+from .. import hooks as H
 from ..base import ToolRuntimeContext, redact_secrets, use_tool_runtime_context
 from ..context import STATE_KEY, FoldFailure, FoldOutcome, apply_note_ops
 from ..errors import PowerLoopError, SessionNotFoundError
-from ..events import AutoCompactStatusPayload, MemoryFailedPayload, MemoryRecalledPayload
-from ..hooks import CompactAfterCtx, CompactBeforeCtx, HookDirective, HookPoint, MemoryRecalledCtx
+from ..hooks import HookDirective, HookPoint
 
 if TYPE_CHECKING:
     from ..context import ContextPipeline, FoldCommit, FoldPlan
@@ -140,7 +141,7 @@ class ContextDriver:
     async def _fold(self, plan: FoldPlan, llm: Any) -> FoldOutcome:
         before = plan.before_tokens
         if self.hooks.has(HookPoint.COMPACT_BEFORE):
-            ctx = CompactBeforeCtx(session_id=self.sid, messages=self.window.messages)
+            ctx = H.CompactBeforeCtx(session_id=self.sid, messages=self.window.messages)
             if await self.hooks.run(HookPoint.COMPACT_BEFORE, ctx) is HookDirective.SKIP:
                 self._compact_status("skipped", "hook", before, before)
                 return FoldOutcome("skipped", "compact.before hook", before, before)
@@ -188,7 +189,7 @@ class ContextDriver:
                 self.store, sid, commit.note_ops, policy=self.pipeline.notes_policy
             )
         if self.hooks.has(HookPoint.COMPACT_AFTER):
-            ctx = CompactAfterCtx(
+            ctx = H.CompactAfterCtx(
                 session_id=sid,
                 messages=window.messages,
                 messages_before_count=before_count,
@@ -225,7 +226,7 @@ class ContextDriver:
             return
         returned = len(recalled)
         if self.hooks.has(HookPoint.MEMORY_RECALLED):
-            ctx = MemoryRecalledCtx(session_id=sid, recalled=recalled, budget_tokens=budget)
+            ctx = H.MemoryRecalledCtx(session_id=sid, recalled=recalled, budget_tokens=budget)
             if await self.hooks.run(HookPoint.MEMORY_RECALLED, ctx) is HookDirective.SKIP:
                 recalled = []
             else:
@@ -233,7 +234,7 @@ class ContextDriver:
         injected = pipeline.keep_recalled(self.window, recalled)
         self.bus.emit(
             "memory_recalled",
-            lambda: MemoryRecalledPayload(returned=returned, injected=injected, budget_tokens=budget),
+            lambda: P.MemoryRecalledPayload(returned=returned, injected=injected, budget_tokens=budget),
             session_id=sid,
         )
 
@@ -242,7 +243,7 @@ class ContextDriver:
     def _compact_status(self, phase: str, trigger: str, before: int, after: int) -> None:
         self.bus.emit(
             "status_changed",
-            lambda: AutoCompactStatusPayload(
+            lambda: P.AutoCompactStatusPayload(
                 phase=phase, trigger=trigger, before_tokens=before, after_tokens=after
             ),
             session_id=self.sid,
@@ -251,7 +252,7 @@ class ContextDriver:
     def _memory_failed(self, phase: str, exc: BaseException) -> None:
         self.bus.emit(
             "memory_failed",
-            lambda: MemoryFailedPayload(
+            lambda: P.MemoryFailedPayload(
                 phase=phase, error_type=type(exc).__name__, error_message=str(exc)[:500]
             ),
             session_id=self.sid,

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from ..store import TimerRow
-from ._store_ref import StoreRef
 from ._types import FollowUpQueued
+
+if TYPE_CHECKING:
+    from ..store import TimerRow
+    from ._store_ref import StoreRef
 
 __all__ = ["DeferredInput"]
 

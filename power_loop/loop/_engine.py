@@ -23,45 +23,29 @@ import asyncio
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
-from ..base import ToolRuntimeContext, use_tool_runtime_context
+from .. import events as P
+from .. import hooks as H
+from ..base import use_tool_runtime_context
 from ..errors import CancellationRequested, LLMRetryExhausted, LLMTimeout, StructuredOutputError
-from ..events import (
-    AgentErrorPayload,
-    FollowUpDeliveredPayload,
-    RoundCompletedPayload,
-    RoundStartedPayload,
-    RoundToolsPresentPayload,
-    SessionEndedPayload,
-    SessionStartedPayload,
-)
 from ..events import AgentEventType as ET
 from ..hooks import HookDirective as HD
 from ..hooks import HookPoint as HP
-from ..hooks import (
-    LlmAfterCtx,
-    RoundDecideCtx,
-    RoundEndCtx,
-    RoundStartCtx,
-    SessionEndCtx,
-    SessionStartCtx,
-    ToolsBatchAfterCtx,
-    ToolsBatchBeforeCtx,
-)
-from ..llm import LLMResponse, normalize_tool_call
+from ..llm import normalize_tool_call
 from ..store import NewMessage
 from ._model_call import call_llm
 from ._send_state import SendState
 from ._terminal import budget_stop, cancelled, degraded, round_limit, terminal
 from ._tool_batch import ToolBatch
-from ._types import StatefulResult
 
 if TYPE_CHECKING:
+    from ..base import ToolRuntimeContext
     from ..events import AgentEventBus
-    from ..llm import CancellationToken
+    from ..llm import CancellationToken, LLMResponse
     from ..tools import ToolRegistry
     from ._cache import SessionWindow
     from ._context_driver import ContextDriver
     from ._send_state import EngineParts
+    from ._types import StatefulResult
 
 __all__ = ["SendRun", "run_send"]
 
@@ -93,7 +77,9 @@ async def run_send(
     registry) is what the context pipeline renders and folds with.
     """
     run = SendRun(
-        parts, session_id, window, registry=registry, system_prompt=system_prompt, token=token, tap=tap
+        SendState(
+            parts, session_id, window, registry=registry, system_prompt=system_prompt, token=token, tap=tap
+        )
     )
     driver = None
     if parts.context is not None:
@@ -134,20 +120,8 @@ def _driver_class() -> type[ContextDriver]:
 class SendRun:
     """Drives the rounds of one send (or of a resumed send) to a terminal status."""
 
-    def __init__(
-        self,
-        parts: EngineParts,
-        session_id: str,
-        window: SessionWindow,
-        *,
-        registry: ToolRegistry | None,
-        system_prompt: str,
-        token: CancellationToken | None,
-        tap: AgentEventBus | None = None,
-    ) -> None:
-        self.state = SendState(
-            parts, session_id, window, registry=registry, system_prompt=system_prompt, token=token, tap=tap
-        )
+    def __init__(self, state: SendState) -> None:
+        self.state = state
         self._repaired = False
 
     # ------------------------------------------------------------------ entry point
@@ -156,9 +130,9 @@ class SendRun:
         """Run rounds until a terminal status; with ``pending`` first re-execute those tool calls."""
         s = self.state
         hooks = s.p.hooks
-        s.emit(ET.SESSION_STARTED, lambda: SessionStartedPayload(scope="main"))
+        s.emit(ET.SESSION_STARTED, lambda: P.SessionStartedPayload(scope="main"))
         if hooks.has(HP.SESSION_START):
-            await hooks.run(HP.SESSION_START, SessionStartCtx(session_id=s.sid, messages=s.window.messages))
+            await hooks.run(HP.SESSION_START, H.SessionStartCtx(session_id=s.sid, messages=s.window.messages))
         try:
             result = await self._finish_pending(pending) if pending else None
             if result is None:
@@ -167,12 +141,12 @@ class SendRun:
             if not isinstance(exc, asyncio.CancelledError):
                 s.emit(
                     ET.AGENT_ERROR,
-                    partial(AgentErrorPayload, error=str(exc), error_type=type(exc).__name__),
+                    partial(P.AgentErrorPayload, error=str(exc), error_type=type(exc).__name__),
                 )
-            s.emit(ET.SESSION_ENDED, lambda: SessionEndedPayload(reason="error"))
+            s.emit(ET.SESSION_ENDED, lambda: P.SessionEndedPayload(reason="error"))
             raise
         if hooks.has(HP.SESSION_END):
-            ctx = SessionEndCtx(
+            ctx = H.SessionEndCtx(
                 session_id=s.sid,
                 round_index=s.rounds,
                 reason=result.status,
@@ -181,7 +155,7 @@ class SendRun:
             )
             await hooks.run(HP.SESSION_END, ctx)
         reason = s.end_reason or result.status
-        s.emit(ET.SESSION_ENDED, lambda: SessionEndedPayload(reason=reason))
+        s.emit(ET.SESSION_ENDED, lambda: P.SessionEndedPayload(reason=reason))
         return result
 
     async def _finish_pending(self, pending: dict[str, Any]) -> StatefulResult | None:
@@ -210,7 +184,7 @@ class SendRun:
                     return await terminal(s, "completed", "", reason=reason or "hook_break")
                 if directive is HD.SKIP:
                     continue
-            s.emit(ET.ROUND_STARTED, partial(RoundStartedPayload, round_index=round_index))
+            s.emit(ET.ROUND_STARTED, partial(P.RoundStartedPayload, round_index=round_index))
             await self._deliver_follow_ups(round_index)
             if round_index > 0 and self._budget_exceeded():
                 return await budget_stop(s)
@@ -239,13 +213,13 @@ class SendRun:
 
     async def _round_start(self, round_index: int) -> tuple[HD, str]:
         s = self.state
-        ctx = RoundStartCtx(session_id=s.sid, round_index=round_index, messages=s.window.messages)
+        ctx = H.RoundStartCtx(session_id=s.sid, round_index=round_index, messages=s.window.messages)
         directive = await s.p.hooks.run(HP.ROUND_START, ctx)
         return directive, ctx.reason
 
     async def _llm_after_breaks(self, round_index: int, response: LLMResponse) -> bool:
         s = self.state
-        ctx = LlmAfterCtx(
+        ctx = H.LlmAfterCtx(
             session_id=s.sid, round_index=round_index, messages=s.window.messages, output=response
         )
         return await s.p.hooks.run(HP.LLM_AFTER, ctx) is HD.BREAK
@@ -286,7 +260,7 @@ class SendRun:
         """A round with tool calls: commit them, run them (or the hooks' stand-in output), commit the
         results. ``None`` continues with the next round."""
         s = self.state
-        s.emit(ET.ROUND_TOOLS_PRESENT, lambda: RoundToolsPresentPayload(has_tools=True))
+        s.emit(ET.ROUND_TOOLS_PRESENT, lambda: P.RoundToolsPresentPayload(has_tools=True))
         if s.registry is None:
             await s.commit([s.assistant(text, round_index, calls)], final=True)
             return s.result("pending_tools", text, pending_tool_calls=calls)
@@ -309,7 +283,7 @@ class SendRun:
         if stopped is not None:
             return stopped
         if s.p.hooks.has(HP.TOOLS_BATCH_AFTER):
-            ctx = ToolsBatchAfterCtx(session_id=s.sid, round_index=round_index, messages=s.window.messages)
+            ctx = H.ToolsBatchAfterCtx(session_id=s.sid, round_index=round_index, messages=s.window.messages)
             await s.p.hooks.run(HP.TOOLS_BATCH_AFTER, ctx)
         await self._round_completed(round_index, has_tools=True, text=text)
         if batch.broken:
@@ -322,7 +296,7 @@ class SendRun:
     ) -> tuple[str | None, bool]:
         """The ``round.decide`` hook: ``(stand-in output for every call or None, stop after it)``."""
         s = self.state
-        ctx = RoundDecideCtx(
+        ctx = H.RoundDecideCtx(
             session_id=s.sid,
             round_index=round_index,
             messages=s.window.messages,
@@ -338,7 +312,7 @@ class SendRun:
 
     async def _batch_before(self, round_index: int, calls: list[dict[str, Any]]) -> str | None:
         s = self.state
-        ctx = ToolsBatchBeforeCtx(
+        ctx = H.ToolsBatchBeforeCtx(
             session_id=s.sid, round_index=round_index, messages=s.window.messages, tool_calls=calls
         )
         return ctx.output if await s.p.hooks.run(HP.TOOLS_BATCH_BEFORE, ctx) is HD.SKIP else None
@@ -346,7 +320,7 @@ class SendRun:
     async def _round_completed(self, round_index: int, *, has_tools: bool, text: str) -> None:
         s = self.state
         if s.p.hooks.has(HP.ROUND_END):
-            ctx = RoundEndCtx(
+            ctx = H.RoundEndCtx(
                 session_id=s.sid,
                 round_index=round_index,
                 messages=s.window.messages,
@@ -356,7 +330,7 @@ class SendRun:
             await s.p.hooks.run(HP.ROUND_END, ctx)
         s.emit(
             ET.ROUND_COMPLETED,
-            lambda: RoundCompletedPayload(round_index=round_index, has_tools=has_tools),
+            lambda: P.RoundCompletedPayload(round_index=round_index, has_tools=has_tools),
             round_index=round_index,
         )
 
@@ -380,7 +354,7 @@ class SendRun:
         await s.commit([message], consume=[item.item_id for item in items])
         s.emit(
             ET.FOLLOW_UP_DELIVERED,
-            lambda: FollowUpDeliveredPayload(
+            lambda: P.FollowUpDeliveredPayload(
                 item_id=",".join(str(item.item_id) for item in items), text=body, round_index=round_index
             ),
             round_index=round_index,

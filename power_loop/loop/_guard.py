@@ -17,9 +17,12 @@ from __future__ import annotations
 import asyncio
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, InvalidSessionIdError
-from ..store import HeldLease, LeaseToken, SessionStore, hold_lease, new_holder_id
+
+if TYPE_CHECKING:
+    from ..store import HeldLease, LeaseToken, SessionStore
 
 __all__ = ["SessionGuard"]
 
@@ -50,8 +53,13 @@ class SessionGuard:
         ):
             raise ConfigError("lease_ttl_s must be None (no leases) or a number of seconds > 0")
         self._ttl_s = lease_ttl_s
-        # One holder id per loop instance: every lease this loop takes is recognisably its own.
-        self._holder = new_holder_id() if lease_ttl_s is not None else ""
+        self._holder = ""
+        if lease_ttl_s is not None:
+            # The lease machinery loads only for a loop that leases. One holder id per loop
+            # instance: every lease this loop takes is recognisably its own.
+            from ..store import new_holder_id
+
+            self._holder = new_holder_id()
         self._entries: dict[str, _Entry] = {}
         self._leases: dict[str, HeldLease] = {}
         self._users = 0
@@ -135,6 +143,8 @@ class _Hold:
         if self._store is None:
             return
         assert guard._ttl_s is not None
+        from ..store import hold_lease
+
         lease = hold_lease(self._store, session_id, ttl_s=guard._ttl_s, holder=guard._holder)
         try:
             guard._leases[session_id] = await lease.__aenter__()

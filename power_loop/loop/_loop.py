@@ -17,39 +17,55 @@ hands the work to a collaborator with one job —
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import aclosing
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ..base import ToolRuntimeContext
 from ..errors import ConfigError, LoopClosedError, SessionBusy, SessionNotFoundError
-from ..events import AgentEvent, AgentEventBus, AgentEventType
+from ..events import AgentEventBus
 from ..hooks import AgentHooks
-from ..llm import CancellationLike, CancellationToken, LLMService
-from ..store import LeaseToken, SchemaPolicy, SessionStatsRow, SessionStore, TimerRow
-from ..tools import ToolRegistry
-from ._cache import SessionWindow, WindowCache, load_window, window_for_send
+from ..llm import CancellationToken
+from ._cache import WindowCache, load_window, window_for_send
 from ._config_context import ContextSource
 from ._deferred import DeferredInput
-from ._engine import run_send
 from ._guard import SessionGuard
 from ._messages import row_to_message, user_content, user_row
-from ._prompt import build_system_prompt
-from ._recovery import Continuation, Recovery
+from ._prompt import attach_skills, build_system_prompt
+from ._recovery import Recovery
 from ._reserved import fill_reserved_tools
-from ._send_state import EngineParts
-from ._send_stream import send_events
 from ._store_ref import StoreRef
 from ._sync import SyncRunner
-from ._types import AgentLoopConfig, FollowUpQueued, LoopMessage, StatefulResult
+from ._types import AgentLoopConfig, StatefulResult
 
 if TYPE_CHECKING:
+    from ..base import ToolRuntimeContext
+    from ..tools import ToolRegistry
+    from ._send_state import EngineParts
+
+    ToolsArg = Sequence[str] | ToolRegistry | None
     from ..context import ContextPipeline
-    from ..tools import SkillLoader
+    from ..events import AgentEvent, AgentEventType
+    from ..llm import CancellationLike, LLMService
+    from ..store import LeaseToken, SchemaPolicy, SessionStatsRow, SessionStore, TimerRow
+    from ._cache import SessionWindow
+    from ._recovery import Continuation
+    from ._types import FollowUpQueued, LoopMessage
 
 __all__ = ["StatefulAgentLoop"]
 
-ToolsArg = Sequence[str] | ToolRegistry | None
+
+@cache
+def _send_machinery() -> tuple[
+    Callable[..., Awaitable[StatefulResult]], type[EngineParts], type[ToolRuntimeContext]
+]:
+    """The round engine and what only a running send needs, loaded once, at the first send:
+    constructing (or importing) a loop needs none of it."""
+    from ..base import ToolRuntimeContext
+    from ._engine import run_send
+    from ._send_state import EngineParts
+
+    return run_send, EngineParts, ToolRuntimeContext
 
 
 class StatefulAgentLoop:
@@ -113,16 +129,7 @@ class StatefulAgentLoop:
         self._context_source = ContextSource(context, self.config)
         _ = self.context  # builds it now, so its tools are registered before the first send
         # Skills (AgentLoopConfig.skills_dir): listed in the system prompt, loaded by `load_skill`.
-        self._skills: SkillLoader | None = None
-        if self.config.skills_dir is not None:
-            # Loops without skills never load the module.
-            from ..tools import LOAD_SKILL_DEFINITION, SkillLoader, register_skill_tools
-
-            self._skills = SkillLoader(self.config.skills_dir)
-            if self.tool_registry is None:
-                self.tool_registry = ToolRegistry()
-            if not self.tool_registry.has(LOAD_SKILL_DEFINITION.name):
-                register_skill_tools(self.tool_registry, loader=self._skills)
+        self._skills, self.tool_registry = attach_skills(self.config.skills_dir, self.tool_registry)
 
     # ------------------------------------------------------------------ properties
 
@@ -133,6 +140,8 @@ class StatefulAgentLoop:
         pipeline, fresh = self._context_source.current(self.config)
         if fresh and pipeline is not None and pipeline.tool_names():
             if self.tool_registry is None:
+                from ..tools import ToolRegistry  # loaded with the context package anyway
+
                 self.tool_registry = ToolRegistry()
             pipeline.register_tools(self.tool_registry)
         return pipeline
@@ -263,6 +272,9 @@ class StatefulAgentLoop:
                 heal_pending=heal_pending,
                 tap=tap,
             )
+
+        # The round engine and the event stream load on first use: constructing a loop needs neither.
+        from ._send_stream import send_events
 
         async with aclosing(send_events(start, session_id, events)) as stream:
             async for event in stream:
@@ -499,6 +511,8 @@ class StatefulAgentLoop:
     def _registry_for(self, tools: ToolsArg) -> ToolRegistry | None:
         if tools is None:
             return self.tool_registry
+        from ..tools import ToolRegistry  # loaded already by whoever built one
+
         if isinstance(tools, ToolRegistry):
             return fill_reserved_tools(tools)
         if isinstance(tools, str):
@@ -538,11 +552,12 @@ class StatefulAgentLoop:
         tap: AgentEventBus | None = None,
         new_send: bool = False,
     ) -> StatefulResult:
+        run_send, engine_parts, runtime_context = _send_machinery()
         store = self.store
         assert store is not None
         registry = self._registry_for(tools)
         prompt = self._system_prompt(system_prompt, window.system_prompt, registry)
-        parts = EngineParts(
+        parts = engine_parts(
             store=store,
             llm=self.llm,
             config=self.config,
@@ -552,7 +567,7 @@ class StatefulAgentLoop:
             lease=self._lease_token(session_id),
             context=self.context,
         )
-        runtime = ToolRuntimeContext(
+        runtime = runtime_context(
             session_id=session_id, store=store, loop=self, config=self.config, send_index=window.send_index
         )
         try:

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .. import hooks as H
+from .. import store as S
 from ..errors import ConfigError
-from ..hooks import HookPoint, MessageAppendCtx
-from ..llm import parse_tool_arguments
-from ..store import NewMessage
+from ..hooks import HookPoint
 
 if TYPE_CHECKING:
     from ..hooks import AgentHooks
+    from ..store import NewMessage
 
 __all__ = [
-    "call_args",
     "call_name",
     "message_dict",
-    "new_message_dict",
     "row_to_message",
     "run_message_hooks",
     "user_content",
@@ -47,7 +46,7 @@ def message_dict(
 
 
 def row_to_message(row: Any) -> dict[str, Any]:
-    """A stored `MessageRow` as the dict the provider sees."""
+    """A stored `MessageRow` (or a `NewMessage` about to be stored) as the dict the provider sees."""
     return message_dict(
         row.role,
         row.content,
@@ -75,7 +74,7 @@ def user_content(user_input: Any) -> tuple[str, str | None]:
 
 async def user_row(hooks: AgentHooks, session_id: str, content: str, name: str | None) -> NewMessage:
     """A send's user row, as the ``message.append`` hooks leave it (still a user message with text)."""
-    user = NewMessage(role="user", content=content, name=name, round_index=0)
+    user = S.NewMessage(role="user", content=content, name=name, round_index=0)
     if not hooks.has(HookPoint.MESSAGE_APPEND):
         return user
     (user,) = await run_message_hooks(hooks, session_id, [user])
@@ -93,15 +92,15 @@ async def run_message_hooks(
     """
     out: list[NewMessage] = []
     for message in messages:
-        shown = new_message_dict(message)
-        ctx = MessageAppendCtx(session_id=session_id, round_index=message.round_index or 0, message=shown)
+        shown = row_to_message(message)
+        ctx = H.MessageAppendCtx(session_id=session_id, round_index=message.round_index or 0, message=shown)
         await hooks.run(HookPoint.MESSAGE_APPEND, ctx)
         edited = ctx.message
-        if edited is shown and edited == new_message_dict(message):
+        if edited is shown and edited == row_to_message(message):
             out.append(message)
             continue
         out.append(
-            NewMessage(
+            S.NewMessage(
                 role=str(edited.get("role", message.role)),
                 content=edited.get("content"),
                 name=edited.get("name"),
@@ -117,20 +116,3 @@ async def run_message_hooks(
 def call_name(call: dict[str, Any]) -> str:
     fn = call.get("function")
     return str(fn.get("name", "")) if isinstance(fn, dict) else ""
-
-
-def call_args(call: dict[str, Any]) -> dict[str, Any]:
-    fn = call.get("function")
-    raw = fn.get("arguments") if isinstance(fn, dict) else None
-    parsed, _error = parse_tool_arguments(raw)
-    return parsed if parsed is not None else {}
-
-
-def new_message_dict(message: NewMessage) -> dict[str, Any]:
-    return message_dict(
-        message.role,
-        message.content,
-        name=message.name,
-        tool_calls=message.tool_calls,
-        tool_call_id=message.tool_call_id,
-    )

@@ -8,24 +8,18 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .. import events as P
+from .. import hooks as H
 from ..events import AgentEventType as ET
-from ..events import (
-    LlmCallCompletedPayload,
-    LlmCallStartedPayload,
-    LlmRetryAttemptedPayload,
-    StreamCompletedPayload,
-    StreamStartedPayload,
-    SystemLogPayload,
-    UsageUpdatedPayload,
-)
 from ..hooks import HookDirective as HD
 from ..hooks import HookPoint as HP
-from ..hooks import LlmBeforeCtx
-from ..llm import LLMRequest, LLMResponse, LLMTokenUsage, complete_from_stream, with_retry
+from ..llm import LLMRequest, LLMResponse, complete_from_stream, with_retry
 from ._projectors import ProjectionContext, RuntimeMessage
 from ._streaming import publish_tool_call_deltas, text_delta_callback
 
 if TYPE_CHECKING:
+    from ..events import LlmCallCompletedPayload
+    from ..llm import LLMTokenUsage
     from ._send_state import SendState
 
 __all__ = ["call_llm"]
@@ -60,18 +54,18 @@ async def call_llm(
         call: Awaitable[LLMResponse] = attempt(1)
     else:
         call = with_retry(attempt, policy=policy, token=s.token, on_retry=_on_retry(s, round_index))
-    s.emit(ET.STREAM_STARTED, lambda: StreamStartedPayload(stream_id="main"), round_index=round_index)
+    s.emit(ET.STREAM_STARTED, lambda: P.StreamStartedPayload(stream_id="main"), round_index=round_index)
     try:
         response = await s.race(call)
     finally:
-        s.emit(ET.STREAM_COMPLETED, lambda: StreamCompletedPayload(), round_index=round_index)
+        s.emit(ET.STREAM_COMPLETED, lambda: P.StreamCompletedPayload(), round_index=round_index)
     s.llm_calls += 1
     _account(s, response, round_index)
     for notice in response.debug.get("notices") or ():
         # A provider fallback (e.g. a server that cannot stream tool calls): tell the application.
         s.emit(
             ET.SYSTEM_LOG,
-            partial(SystemLogPayload, message=str(notice), level="warning"),
+            partial(P.SystemLogPayload, message=str(notice), level="warning"),
             round_index=round_index,
         )
     if context is not None:
@@ -102,7 +96,7 @@ async def _runtime_messages(s: SendState, round_index: int, request: LLMRequest)
             text = f"runtime projector {type(projector).__name__} failed: {type(exc).__name__}: {exc}"
             s.emit(
                 ET.SYSTEM_LOG,
-                partial(SystemLogPayload, message=text[:500], level="error"),
+                partial(P.SystemLogPayload, message=text[:500], level="error"),
                 round_index=round_index,
             )
             continue
@@ -112,7 +106,7 @@ async def _runtime_messages(s: SendState, round_index: int, request: LLMRequest)
 
 async def _llm_before(s: SendState, round_index: int, request: LLMRequest) -> tuple[HD, LLMResponse | None]:
     """Run the ``llm.before`` hook: its edits go into ``request``; a SHORT_CIRCUIT brings the answer."""
-    ctx = LlmBeforeCtx(
+    ctx = H.LlmBeforeCtx(
         session_id=s.sid,
         round_index=round_index,
         messages=request.messages,
@@ -159,7 +153,7 @@ class _Attempt:
         call_id = f"r{round_index}.a{n}"
         s.emit(
             ET.LLM_CALL_STARTED,
-            lambda: LlmCallStartedPayload(call_id=call_id, round_index=round_index, attempt=n, model=model),
+            lambda: P.LlmCallStartedPayload(call_id=call_id, round_index=round_index, attempt=n, model=model),
             round_index=round_index,
         )
         started = time.perf_counter()
@@ -180,7 +174,7 @@ class _Attempt:
             s.emit(
                 ET.LLM_CALL_COMPLETED,
                 partial(
-                    LlmCallCompletedPayload,
+                    P.LlmCallCompletedPayload,
                     call_id=call_id,
                     round_index=round_index,
                     attempt=n,
@@ -208,7 +202,7 @@ def _completed_payload(
     total = usage.total_tokens
     if total is None and usage.prompt_tokens is not None and usage.completion_tokens is not None:
         total = usage.prompt_tokens + usage.completion_tokens
-    return LlmCallCompletedPayload(
+    return P.LlmCallCompletedPayload(
         call_id=call_id,
         round_index=round_index,
         attempt=attempt,
@@ -224,7 +218,7 @@ def _on_retry(s: SendState, round_index: int) -> Callable[[int, BaseException, f
     def on_retry(attempt: int, exc: BaseException, sleep_s: float) -> None:
         s.emit(
             ET.LLM_RETRY_ATTEMPTED,
-            lambda: LlmRetryAttemptedPayload(
+            lambda: P.LlmRetryAttemptedPayload(
                 attempt=attempt,
                 max_attempts=s.retry_policy.max_attempts if s.retry_policy else 1,
                 error_type=type(exc).__name__,
@@ -242,4 +236,4 @@ def _account(s: SendState, response: LLMResponse, round_index: int) -> None:
     for key in s.usage:
         s.usage[key] += usage.get(key, 0)
     if s.wants(ET.USAGE_UPDATED):
-        s.emit(ET.USAGE_UPDATED, lambda: UsageUpdatedPayload(usage=dict(usage)), round_index=round_index)
+        s.emit(ET.USAGE_UPDATED, lambda: P.UsageUpdatedPayload(usage=dict(usage)), round_index=round_index)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ..tools import ToolDefinition, ToolRegistry
+if TYPE_CHECKING:
+    from ..tools import SkillLoader, ToolDefinition, ToolRegistry
 
 __all__ = [
     "DEFAULT_AGENT_SYSTEM_PROMPT",
     "ToolsLike",
+    "attach_skills",
     "build_system_prompt",
     "format_tool_catalog",
     "tool_entries",
 ]
 
-ToolsLike = ToolRegistry | Iterable[ToolDefinition | Mapping[str, Any]]
+ToolsLike: TypeAlias = "ToolRegistry | Iterable[ToolDefinition | Mapping[str, Any]]"
 """A registry, tool definitions, or tool dicts in the OpenAI shape."""
 
 DEFAULT_AGENT_SYSTEM_PROMPT = (
@@ -28,6 +30,8 @@ DEFAULT_AGENT_SYSTEM_PROMPT = (
 
 def tool_entries(tools: ToolsLike) -> list[tuple[str, str]]:
     """``(name, description)`` of a registry, definitions or OpenAI-style tool dicts."""
+    from ..tools import ToolDefinition, ToolRegistry  # a catalog is built only when there are tools
+
     items: Iterable[ToolDefinition | Mapping[str, Any]] = (
         tools.definitions() if isinstance(tools, ToolRegistry) else tools
     )
@@ -69,3 +73,25 @@ def build_system_prompt(
     if skills_section:
         parts.append(skills_section)
     return "\n\n".join(parts)
+
+
+def attach_skills(
+    skills_dir: str | None, registry: ToolRegistry | None
+) -> tuple[SkillLoader | None, ToolRegistry | None]:
+    """A loop's skills: the loader for ``skills_dir`` and the registry with ``load_skill`` added
+    (created when the loop had none); ``(None, registry)`` without a skills directory."""
+    if skills_dir is None:
+        return None, registry
+    from ..tools import (  # only for skills
+        LOAD_SKILL_DEFINITION,
+        SkillLoader,
+        ToolRegistry,
+        register_skill_tools,
+    )
+
+    loader = SkillLoader(skills_dir)
+    if registry is None:
+        registry = ToolRegistry()
+    if not registry.has(LOAD_SKILL_DEFINITION.name):
+        register_skill_tools(registry, loader=loader)
+    return loader, registry

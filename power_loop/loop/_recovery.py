@@ -14,18 +14,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import store as S
 from ..errors import (
     HistoryInvariantError,
     InteractionNotFoundError,
     SessionNotFoundError,
     SessionPendingError,
 )
-from ..store import AppendResult, NewMessage, SessionStore
-from ._cache import SessionWindow, WindowCache, load_window
-from ._guard import SessionGuard
+from ._cache import load_window
 from ._types import StatefulResult
+
+if TYPE_CHECKING:
+    from ..store import AppendResult, NewMessage, SessionStore
+    from ._cache import SessionWindow, WindowCache
+    from ._guard import SessionGuard
 
 __all__ = ["HEAL_REASON", "Continuation", "Recovery"]
 
@@ -99,7 +103,7 @@ class Recovery:
         match = next((i for i in interactions if i.get("interaction_id") == interaction_id), None)
         if match is None:
             raise InteractionNotFoundError(session_id, interaction_id)
-        row = NewMessage(
+        row = S.NewMessage(
             role="tool",
             content=value if isinstance(value, str) else json.dumps(value, ensure_ascii=False),
             tool_call_id=str(match["tool_call_id"]),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ..tools import ToolRegistry
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..tools import ToolRegistry
 
 __all__ = ["fill_reserved_tools"]
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..events import AgentEventType as ET
 from ..hooks import HookPoint as HP
 from ..llm import CancellationToken
 from ..store import KEEP, NewMessage, SendAccounting
-from ._messages import call_name, new_message_dict, row_to_message, run_message_hooks
+from ._messages import call_name, row_to_message, run_message_hooks
 from ._streaming import race_cancellation
 from ._types import StatefulResult
 
 if TYPE_CHECKING:
     from ..context import ContextPipeline
     from ..events import AgentEventBus
+    from ..events import AgentEventType as ET
     from ..hooks import AgentHooks
     from ..llm import LLMService
     from ..store import LeaseToken, SessionStore
@@ -167,7 +167,7 @@ class SendState:
         else:
             append = window.messages.append
             for message in messages:
-                append(new_message_dict(message))
+                append(row_to_message(message))
         window.next_seq = result.next_seq
         if result.follow_ups_waiting:
             self.p.follow_up_flags.add(self.sid)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..events import AgentEvent, AgentEventBus, AgentEventType, SendCompletedPayload, resolve_event_type
-from ._types import StatefulResult
+from .. import events as P
+from ..events import AgentEvent, AgentEventBus, AgentEventType, resolve_event_type
+
+if TYPE_CHECKING:
+    from ._types import StatefulResult
 
 __all__ = ["send_events"]
 
@@ -40,7 +43,7 @@ async def send_events(
         result = task.result()
         yield AgentEvent(
             AgentEventType.SEND_COMPLETED,
-            data=SendCompletedPayload(
+            data=P.SendCompletedPayload(
                 status=result.status,
                 final_text=result.final_text,
                 rounds=result.rounds,

@@ -7,10 +7,12 @@ lazily, on first use, from a DSN (``./power_loop_sessions.db`` by default), and 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..store import DEFAULT_DB_PATH, DEFAULT_TABLE_PREFIX, SchemaPolicy, SessionStore, open_store
+
+if TYPE_CHECKING:
+    from ..store import SchemaPolicy, SessionStore
 
 __all__ = ["StoreRef"]
 
@@ -40,8 +42,8 @@ class StoreRef:
             store.max_spawn_depth = max_spawn_depth
         self.current = store
         self._owns = store is None
-        self._dsn = dsn or db_path or DEFAULT_DB_PATH
-        self._table_prefix = DEFAULT_TABLE_PREFIX if table_prefix is None else table_prefix
+        self._dsn = dsn or db_path
+        self._table_prefix = table_prefix
         self._schema = schema
         self._max_spawn_depth = max_spawn_depth
         self._open_lock: asyncio.Lock | None = None
@@ -50,14 +52,18 @@ class StoreRef:
         """The store, opening the owned one first if needed (concurrent callers open it once)."""
         if self.current is not None:
             return self.current
+        # The store package (backends, schema, rows) loads when the first store is opened.
+        from ..store import DEFAULT_DB_PATH, DEFAULT_TABLE_PREFIX, open_store
+
         if self._open_lock is None:
             self._open_lock = asyncio.Lock()
         async with self._open_lock:
             if self.current is None:
-                kwargs: dict[str, Any] = {"table_prefix": self._table_prefix, "schema": self._schema}
+                prefix = DEFAULT_TABLE_PREFIX if self._table_prefix is None else self._table_prefix
+                kwargs: dict[str, Any] = {"table_prefix": prefix, "schema": self._schema}
                 if self._max_spawn_depth is not None:
                     kwargs["max_spawn_depth"] = self._max_spawn_depth
-                self.current = await open_store(self._dsn, **kwargs)
+                self.current = await open_store(self._dsn or DEFAULT_DB_PATH, **kwargs)
         return self.current
 
     def take_owned(self) -> SessionStore | None:

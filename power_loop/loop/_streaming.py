@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import events as P
 from ..errors import CancellationRequested
 from ..events import AgentEventType as ET
-from ..llm import CancellationToken, LLMStreamChunk, field_of
+from ..llm import field_of
+
+if TYPE_CHECKING:
+    from ..llm import CancellationToken, LLMStreamChunk
 
 __all__ = ["Emit", "publish_tool_call_deltas", "race_cancellation", "text_delta_callback"]
 

@@ -6,15 +6,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import events as P
 from ..base import redact_secrets
 from ..errors import CancellationRequested, LLMRetryExhausted, LLMTimeout
 from ..events import AgentEventType as ET
-from ..events import (
-    BudgetExceededStatusPayload,
-    HitRoundLimitStatusPayload,
-    LlmDegradedPayload,
-    LoopCancelledPayload,
-)
 from ..store import NewMessage
 from ._model_call import call_llm
 
@@ -41,7 +36,7 @@ async def cancelled(s: SendState, round_index: int, reason: str = "cancelled") -
     reason = s.token.reason or reason
     s.emit(
         ET.LOOP_CANCELLED,
-        lambda: LoopCancelledPayload(reason=reason, round_index=round_index),
+        lambda: P.LoopCancelledPayload(reason=reason, round_index=round_index),
         round_index=round_index,
     )
     await s.commit([], final=True)
@@ -55,7 +50,7 @@ async def degraded(s: SendState, round_index: int, exc: LLMRetryExhausted | LLMT
     attempts = exc.attempts
     s.emit(
         ET.LLM_DEGRADED,
-        lambda: LlmDegradedPayload(
+        lambda: P.LlmDegradedPayload(
             reason=kind,
             attempts=attempts,
             error_type=type(cause).__name__,
@@ -74,7 +69,7 @@ async def budget_stop(s: SendState) -> StatefulResult:
     spent = s.usage["prompt_tokens"] + s.usage["completion_tokens"]
     s.emit(
         ET.STATUS_CHANGED,
-        lambda: BudgetExceededStatusPayload(budget_tokens=cap, spent_tokens=spent, rounds=s.rounds - 1),
+        lambda: P.BudgetExceededStatusPayload(budget_tokens=cap, spent_tokens=spent, rounds=s.rounds - 1),
     )
     s.rounds -= 1
     return await terminal(s, "budget_exceeded", "[budget_exceeded]", reason="budget_exceeded")
@@ -83,7 +78,7 @@ async def budget_stop(s: SendState) -> StatefulResult:
 async def round_limit(s: SendState) -> StatefulResult:
     """Every round was used: ask once more, without tools, for a summary of where things stand."""
     max_rounds = s.cfg.max_rounds
-    s.emit(ET.STATUS_CHANGED, lambda: HitRoundLimitStatusPayload(max_rounds=max_rounds))
+    s.emit(ET.STATUS_CHANGED, lambda: P.HitRoundLimitStatusPayload(max_rounds=max_rounds))
     notice = NewMessage(
         role="user", content=ROUND_LIMIT_NOTICE.format(max_rounds=max_rounds), round_index=max_rounds
     )

@@ -18,13 +18,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+from .. import events as P
+from .. import hooks as H
 from ..errors import ConfigError, SessionNotFoundError
-from ..events import AgentEventType, TimerFiredPayload
-from ..hooks import HookDirective, HookPoint, TimerFireCtx
-from ..store import SessionStore, TimerRow
+from ..events import AgentEventType
+from ..hooks import HookDirective, HookPoint
 from ._types import FollowUpQueued
 
 if TYPE_CHECKING:
+    from ..store import SessionStore, TimerRow
     from ._loop import StatefulAgentLoop
 
 __all__ = ["TimerRunner", "format_timer_message"]
@@ -77,7 +79,7 @@ class TimerRunner:
 
     A session that no longer exists cancels its timer (``"cancelled"``); any exception while
     delivering is logged and the timer re-armed 30 s later (``"error"``). Every outcome publishes a
-    ``TIMER_FIRED`` event with `TimerFiredPayload`.
+    ``TIMER_FIRED`` event with `P.TimerFiredPayload`.
 
     ``clock`` returns epoch milliseconds (default: wall clock) and decides what is due and every time
     written to the timer rows; tests pass a controllable one, e.g. the ``epoch_ms``
@@ -201,7 +203,7 @@ class TimerRunner:
         try:
             self.loop.event_bus.emit(
                 AgentEventType.TIMER_FIRED,
-                lambda: TimerFiredPayload(
+                lambda: P.TimerFiredPayload(
                     timer_id=tid, note=timer.note, due_at=timer.due_at, outcome=outcome
                 ),
                 session_id=sid,
@@ -216,7 +218,7 @@ class TimerRunner:
         try:
             if await store.get_session(sid) is None:
                 raise SessionNotFoundError(sid)
-            ctx = TimerFireCtx(
+            ctx = H.TimerFireCtx(
                 session_id=sid,
                 timer_id=tid,
                 note=timer.note,

@@ -12,24 +12,21 @@ import json
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .. import events as P
+from .. import hooks as H
 from ..base import get_tool_runtime_context, use_tool_runtime_context
 from ..errors import CancellationRequested
 from ..events import AgentEventType as ET
-from ..events import (
-    InputRequestedPayload,
-    ToolCallCompletedPayload,
-    ToolCallFailedPayload,
-    ToolCallStartedPayload,
-)
 from ..hooks import HookDirective as HD
 from ..hooks import HookPoint as HP
-from ..hooks import ToolAfterCtx, ToolBeforeCtx, ToolErrorCtx
-from ..tools import HumanInputRequired, ToolOutcome, execute_tool_call
-from ._messages import call_args, call_name
+from ..llm import parse_tool_arguments
+from ..tools import HumanInputRequired, execute_tool_call
+from ._messages import call_name
 from ._terminal import cancelled
 
 if TYPE_CHECKING:
     from ..store import NewMessage
+    from ..tools import ToolOutcome
     from ._send_state import SendState
     from ._types import StatefulResult
 
@@ -113,7 +110,7 @@ class ToolBatch:
         first = waiting[0]
         s.emit(
             ET.INPUT_REQUESTED,
-            lambda: InputRequestedPayload(
+            lambda: P.InputRequestedPayload(
                 interaction_id=first["interaction_id"],
                 kind=first.get("kind", "text"),
                 prompt=first.get("prompt", ""),
@@ -134,7 +131,7 @@ class ToolBatch:
         args: dict[str, Any] | None = None
         if s.p.hooks.has(HP.TOOL_BEFORE):
             args = call_args(call)
-            before = ToolBeforeCtx(
+            before = H.ToolBeforeCtx(
                 session_id=s.sid, round_index=round_index, tool_call=call, tool_name=name, tool_args=args
             )
             if await s.p.hooks.run(HP.TOOL_BEFORE, before) is HD.SKIP:
@@ -155,7 +152,7 @@ class ToolBatch:
             shown = args if args is not None else call_args(call)
             s.emit(
                 ET.TOOL_CALL_STARTED,
-                lambda: ToolCallStartedPayload(name=name, tool_input=shown, tool_call_id=call["id"]),
+                lambda: P.ToolCallStartedPayload(name=name, tool_input=shown, tool_call_id=call["id"]),
                 round_index=round_index,
             )
         s.tool_call_count += 1
@@ -169,7 +166,7 @@ class ToolBatch:
         s, hooks, round_index = self.s, self.s.p.hooks, self.round_index
         output, failed = outcome.output, outcome.failed
         if failed and outcome.error is not None and hooks.has(HP.TOOL_ERROR):
-            err = ToolErrorCtx(
+            err = H.ToolErrorCtx(
                 session_id=s.sid,
                 round_index=round_index,
                 tool_call=call,
@@ -186,7 +183,7 @@ class ToolBatch:
                 retry = await self._execute(call)
                 output, failed = retry.output, retry.failed
         if hooks.has(HP.TOOL_AFTER):
-            after = ToolAfterCtx(
+            after = H.ToolAfterCtx(
                 session_id=s.sid,
                 round_index=round_index,
                 tool_call=call,
@@ -216,7 +213,7 @@ class ToolBatch:
         if failed and s.wants(ET.TOOL_CALL_FAILED):
             s.emit(
                 ET.TOOL_CALL_FAILED,
-                lambda: ToolCallFailedPayload(
+                lambda: P.ToolCallFailedPayload(
                     name=name, output=output, tool_input=args, tool_call_id=call["id"]
                 ),
                 round_index=round_index,
@@ -224,8 +221,15 @@ class ToolBatch:
         if s.wants(ET.TOOL_CALL_COMPLETED):
             s.emit(
                 ET.TOOL_CALL_COMPLETED,
-                lambda: ToolCallCompletedPayload(
+                lambda: P.ToolCallCompletedPayload(
                     name=name, output=output, tool_input=args, tool_call_id=call["id"], failed=failed
                 ),
                 round_index=round_index,
             )
+
+
+def call_args(call: dict[str, Any]) -> dict[str, Any]:
+    fn = call.get("function")
+    raw = fn.get("arguments") if isinstance(fn, dict) else None
+    parsed, _error = parse_tool_arguments(raw)
+    return parsed if parsed is not None else {}

@@ -6,64 +6,88 @@ Open one with :func:`open_store` (a DSN picks the backend)::
     sid = await store.create_session(system_prompt="be brief")
     await store.append_messages(sid, [NewMessage("user", "hi")], begin_send=True)
 
-The server dialects (``PostgresDialect``, ``MySQLDialect``) load on first access, so importing the
-package stays cheap for SQLite-only programs.
+Names load with their module on first access (the server dialects too), so importing the package
+costs nothing and SQLite-only programs never load the server dialects.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_getattr
-from ._capabilities import Maintenance
-from ._lease import HeldLease, LeaseToken, hold_lease, new_holder_id
-from ._open import DEFAULT_DB_PATH, DEFAULT_TABLE_PREFIX, connect_database, open_store
-from ._port import ColumnSpec, Database, Dialect, IndexSpec, TableSpec, Transaction
-from ._rows import (
-    KEEP,
-    MUTATE_SKIP,
-    AppendResult,
-    CompactionRow,
-    FollowUpRow,
-    MessageRow,
-    MessageState,
-    NewMessage,
-    NoteRow,
-    RoundUsage,
-    SendAccounting,
-    SessionKind,
-    SessionRow,
-    SessionStateRow,
-    SessionStatsRow,
-    SessionStatus,
-    SubagentLifecycle,
-    TimerRow,
-    TimerStatus,
-    UsageRoundRow,
-)
-from ._schema import (
-    CURRENT_SCHEMA_VERSION,
-    MigrationStep,
-    SchemaPolicy,
-    all_table_names,
-    ensure_schema,
-    provisioning_ddl,
-)
-from ._sessions import MAX_SPAWN_DEPTH
-from ._sqlite import SqliteDatabase, SqliteDialect
-from ._store import SessionStore
-from ._workflows import WorkflowRecordRow
+from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
+    from ._capabilities import (
+        Maintenance,
+    )
+    from ._lease import (
+        HeldLease,
+        LeaseToken,
+        hold_lease,
+        new_holder_id,
+    )
     from ._mysql import MySQLDialect
+    from ._open import (
+        DEFAULT_DB_PATH,
+        DEFAULT_TABLE_PREFIX,
+        connect_database,
+        open_store,
+    )
+    from ._port import (
+        ColumnSpec,
+        Database,
+        Dialect,
+        IndexSpec,
+        TableSpec,
+        Transaction,
+    )
     from ._postgres import PostgresDialect
+    from ._rows import (
+        KEEP,
+        MUTATE_SKIP,
+        AppendResult,
+        CompactionRow,
+        FollowUpRow,
+        MessageRow,
+        MessageState,
+        NewMessage,
+        NoteRow,
+        RoundUsage,
+        SendAccounting,
+        SessionKind,
+        SessionRow,
+        SessionStateRow,
+        SessionStatsRow,
+        SessionStatus,
+        SubagentLifecycle,
+        TimerRow,
+        TimerStatus,
+        UsageRoundRow,
+    )
+    from ._schema import (
+        CURRENT_SCHEMA_VERSION,
+        MigrationStep,
+        SchemaPolicy,
+        all_table_names,
+        ensure_schema,
+        provisioning_ddl,
+    )
+    from ._sessions import MAX_SPAWN_DEPTH
+    from ._sqlite import (
+        SqliteDatabase,
+        SqliteDialect,
+    )
+    from ._store import (
+        SessionStore,
+    )
+    from ._workflows import WorkflowRecordRow
 
 __all__ = [
-    "MAX_SPAWN_DEPTH",
     "CURRENT_SCHEMA_VERSION",
     "DEFAULT_DB_PATH",
     "DEFAULT_TABLE_PREFIX",
     "KEEP",
+    "MAX_SPAWN_DEPTH",
     "MUTATE_SKIP",
     "AppendResult",
     "ColumnSpec",
@@ -109,7 +133,51 @@ __all__ = [
     "provisioning_ddl",
 ]
 
-# SQL text of the server dialects; no database driver is imported with them either.
-_LAZY = {"MySQLDialect": "._mysql", "PostgresDialect": "._postgres"}
-
+# Every name loads with its module on first use, so `from power_loop.store import NewMessage` pays for
+# the row types only, and a loop that has not opened its store yet pays for no backend. The server
+# dialects are SQL text: no database driver is imported with them either.
+_MODULES: dict[str, tuple[str, ...]] = {
+    "_capabilities": ("Maintenance",),
+    "_lease": ("HeldLease", "LeaseToken", "hold_lease", "new_holder_id"),
+    "_mysql": ("MySQLDialect",),
+    "_open": ("DEFAULT_DB_PATH", "DEFAULT_TABLE_PREFIX", "connect_database", "open_store"),
+    "_port": ("ColumnSpec", "Database", "Dialect", "IndexSpec", "TableSpec", "Transaction"),
+    "_postgres": ("PostgresDialect",),
+    "_rows": (
+        "KEEP",
+        "MUTATE_SKIP",
+        "AppendResult",
+        "CompactionRow",
+        "FollowUpRow",
+        "MessageRow",
+        "MessageState",
+        "NewMessage",
+        "NoteRow",
+        "RoundUsage",
+        "SendAccounting",
+        "SessionKind",
+        "SessionRow",
+        "SessionStateRow",
+        "SessionStatsRow",
+        "SessionStatus",
+        "SubagentLifecycle",
+        "TimerRow",
+        "TimerStatus",
+        "UsageRoundRow",
+    ),
+    "_schema": (
+        "CURRENT_SCHEMA_VERSION",
+        "MigrationStep",
+        "SchemaPolicy",
+        "all_table_names",
+        "ensure_schema",
+        "provisioning_ddl",
+    ),
+    "_sessions": ("MAX_SPAWN_DEPTH",),
+    "_sqlite": ("SqliteDatabase", "SqliteDialect"),
+    "_store": ("SessionStore",),
+    "_workflows": ("WorkflowRecordRow",),
+}
+_LAZY = {name: f".{module}" for module, names in _MODULES.items() for name in names}
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
+__dir__ = lazy_dir(_LAZY, globals())

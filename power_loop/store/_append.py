@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, HistoryInvariantError, SessionNotFoundError
 from ._append_request import AppendRequest
@@ -27,6 +27,9 @@ from ._lease import LeaseRepository, LeaseToken, lease_fence
 from ._messages import MESSAGE_COLS
 from ._port import Row, Transaction
 from ._rows import AppendResult, NewMessage, RoundUsage, SendAccounting, decode_pending
+
+if TYPE_CHECKING:
+    from ._port import Row, Transaction
 
 __all__ = ["Appender"]
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._core import KnownState, dumps, utf8_safe
 from ._lease import LeaseToken
 from ._rows import KEEP, NewMessage, RoundUsage, SendAccounting
+
+if TYPE_CHECKING:
+    from ._lease import LeaseToken
 
 __all__ = ["AppendRequest", "prepare_message"]
 

@@ -13,14 +13,16 @@ session is a root session).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ArchiveError, SessionNotFoundError
 from ._archive_check import duplicate_key_problems, row_problems, session_problems
 from ._core import StoreContext, check_session_id, new_state_version
 from ._port import TableSpec, Transaction
 from ._schema import SCHEMA_TABLES
-from ._sessions import SessionRepository
+
+if TYPE_CHECKING:
+    from ._sessions import SessionRepository
 
 __all__ = ["ARCHIVE_FORMAT", "ARCHIVE_TABLES", "ARCHIVE_VERSION", "ArchiveRepository"]
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..errors import StoreError
-from ._port import Database
+
+if TYPE_CHECKING:
+    from ._port import Database
 
 __all__ = ["DatabaseMaintenance", "Maintenance"]
 

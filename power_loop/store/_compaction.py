@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import astuple
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, HistoryInvariantError
 from ._append import Appender
@@ -16,6 +17,10 @@ from ._core import StoreContext, now_ms
 from ._history import check_active_window
 from ._port import Row, Transaction
 from ._rows import CompactionRow, MessageState, NewMessage, decode_json, decode_pending
+
+if TYPE_CHECKING:
+    from ._append import Appender
+    from ._port import Row, Transaction
 
 __all__ = ["CompactionRepository"]
 

@@ -12,12 +12,15 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, InvalidSessionIdError, SessionNotFoundError
 from ._port import Database, Row, Transaction
 from ._rows import SessionStateRow, decode_pending
 from ._schema import SCHEMA_TABLES, validate_table_prefix
+
+if TYPE_CHECKING:
+    from ._port import Database, Row, Transaction
 
 __all__ = [
     "KnownState",

@@ -6,10 +6,15 @@ session's state row counts the waiting ones so the send path learns of them with
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import SessionNotFoundError
 from ._core import StoreContext, now_ms, storable_text
 from ._port import Transaction
 from ._rows import FollowUpRow
+
+if TYPE_CHECKING:
+    from ._port import Transaction
 
 __all__ = ["FollowUpRepository"]
 

@@ -60,25 +60,7 @@ def advance_pending(
         seq = first_seq + offset
         role = msg.role
         if role == "tool":
-            tc_id = msg.tool_call_id
-            open_ids = pending_ids(current)
-            if not isinstance(tc_id, str) or tc_id not in open_ids:
-                raise HistoryInvariantError(
-                    f"tool message #{seq} answers tool call {tc_id!r}, which is not awaiting a result "
-                    f"(unanswered: {open_ids or 'none'})"
-                )
-            assert current is not None
-            remaining = [tc for tc in current["tool_calls"] if tc.get("id") != tc_id]
-            if remaining:
-                current = {
-                    **current,
-                    "tool_calls": remaining,
-                    "pending_interactions": [
-                        i for i in current.get("pending_interactions") or () if i.get("tool_call_id") != tc_id
-                    ],
-                }
-            else:
-                current = None
+            current = _answer_call(current, msg.tool_call_id, seq)
             changed = True
         elif role in ("user", "assistant"):
             if current is not None:
@@ -99,19 +81,46 @@ def advance_pending(
         elif not isinstance(role, str) or not role:
             raise HistoryInvariantError(f"message #{seq} has no role")
     if interactions is not KEEP:
-        items = list(interactions or ())
-        if items and current is None:
-            raise HistoryInvariantError("pending interactions need unanswered tool calls to attach to")
-        if current is not None:
-            open_set = set(pending_ids(current))
-            for item in items:
-                if not isinstance(item, Mapping) or item.get("tool_call_id") not in open_set:
-                    raise HistoryInvariantError(
-                        f"pending interaction {item!r} does not belong to an unanswered tool call"
-                    )
-            current = {**current, "pending_interactions": [dict(i) for i in items]}
-            changed = True
+        current = _attach_interactions(current, interactions)
+        changed = changed or current is not None
     return current, changed
+
+
+def _answer_call(current: dict[str, Any] | None, tc_id: Any, seq: int) -> dict[str, Any] | None:
+    """The pending blob once tool message ``seq`` answered call ``tc_id`` (None: nothing left open)."""
+    open_ids = pending_ids(current)
+    if not isinstance(tc_id, str) or tc_id not in open_ids:
+        raise HistoryInvariantError(
+            f"tool message #{seq} answers tool call {tc_id!r}, which is not awaiting a result "
+            f"(unanswered: {open_ids or 'none'})"
+        )
+    assert current is not None
+    remaining = [tc for tc in current["tool_calls"] if tc.get("id") != tc_id]
+    if not remaining:
+        return None
+    return {
+        **current,
+        "tool_calls": remaining,
+        "pending_interactions": [
+            i for i in current.get("pending_interactions") or () if i.get("tool_call_id") != tc_id
+        ],
+    }
+
+
+def _attach_interactions(current: dict[str, Any] | None, interactions: Any) -> dict[str, Any] | None:
+    """The pending blob with its interactions replaced by ``interactions`` (each on an open call)."""
+    items = list(interactions or ())
+    if items and current is None:
+        raise HistoryInvariantError("pending interactions need unanswered tool calls to attach to")
+    if current is None:
+        return None
+    open_set = set(pending_ids(current))
+    for item in items:
+        if not isinstance(item, Mapping) or item.get("tool_call_id") not in open_set:
+            raise HistoryInvariantError(
+                f"pending interaction {item!r} does not belong to an unanswered tool call"
+            )
+    return {**current, "pending_interactions": [dict(i) for i in items]}
 
 
 def check_active_window(rows: Iterable[Mapping[str, Any]], pending: Mapping[str, Any] | None) -> None:

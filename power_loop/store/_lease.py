@@ -25,12 +25,14 @@ import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import ConfigError, LeaseLostError, SessionBusy, SessionNotFoundError, StoreError
 from ._core import StoreContext, now_ms
-from ._port import Database, Transaction
-from ._sessions import SessionRepository
+
+if TYPE_CHECKING:
+    from ._port import Database, Transaction
+    from ._sessions import SessionRepository
 
 __all__ = [
     "HeldLease",

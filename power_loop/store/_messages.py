@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._core import StoreContext, state_row
 from ._port import Row, Transaction
 from ._rows import MessageRow, MessageState, SessionRow, SessionStateRow, decode_enum, decode_json
 from ._sessions import SessionRepository, session_row
+
+if TYPE_CHECKING:
+    from ._port import Row, Transaction
 
 __all__ = ["MESSAGE_COLS", "MessageRepository", "message_row"]
 

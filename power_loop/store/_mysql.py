@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     InvalidDSN,
@@ -38,6 +38,10 @@ from ._port import ColumnSpec, Params, Row, TableSpec, Transaction
 from ._schema import missing_table_hint
 from ._server import ServerDatabase, ServerDialect, numeric
 from ._sqltext import check_table, render_default, replace_placeholders
+
+if TYPE_CHECKING:
+    from ._dsn import DSNParts
+    from ._port import ColumnSpec, Params, Row, TableSpec, Transaction
 
 __all__ = ["MySQLDatabase", "MySQLDialect", "connect_mysql"]
 
@@ -348,24 +352,10 @@ async def connect_mysql(
     except ImportError:
         raise MissingDependencyError("aiomysql", "mysql", "the MySQL store") from None
     parts = parse_dsn(dsn, schemes={"mysql": "mysql", "mariadb": "mysql"}, default_port=3306, kind="MySQL")
-    options = dict(parts.query)
-    unknown = sorted(set(options) - _QUERY_OPTIONS)
-    if unknown:
-        raise InvalidDSN(
-            f"invalid MySQL DSN {parts.redacted!r}: unsupported option(s) {unknown}; "
-            f"supported: {sorted(_QUERY_OPTIONS)}"
-        )
-    if not parts.database:
-        raise InvalidDSN(
-            f"invalid MySQL DSN {parts.redacted!r}: name the database, e.g. mysql://user@host:3306/mydb"
-        )
+    options, timeout = _checked_options(parts, connect_timeout)
     cursor, dict_cursor = _quiet_cursors(aiomysql)
     conv = dict(decoders)
     conv[FIELD_TYPE.NEWDECIMAL] = conv[FIELD_TYPE.DECIMAL] = numeric
-    try:
-        timeout = float(options.get("connect_timeout", connect_timeout))
-    except ValueError:
-        raise InvalidDSN(f"invalid MySQL DSN {parts.redacted!r}: connect_timeout must be a number") from None
     kwargs: dict[str, Any] = {
         "host": parts.host or "localhost",
         "port": parts.port,
@@ -388,3 +378,22 @@ async def connect_mysql(
     pooled = {**kwargs, "autocommit": False}
     await db._open_pool(aiomysql.create_pool, minsize=minsize, maxsize=maxsize, **pooled)
     return db
+
+
+def _checked_options(parts: DSNParts, connect_timeout: float) -> tuple[dict[str, str], float]:
+    """The DSN's query options and connect timeout, refusing unknown options and a missing database."""
+    options = dict(parts.query)
+    unknown = sorted(set(options) - _QUERY_OPTIONS)
+    if unknown:
+        raise InvalidDSN(
+            f"invalid MySQL DSN {parts.redacted!r}: unsupported option(s) {unknown}; "
+            f"supported: {sorted(_QUERY_OPTIONS)}"
+        )
+    if not parts.database:
+        raise InvalidDSN(
+            f"invalid MySQL DSN {parts.redacted!r}: name the database, e.g. mysql://user@host:3306/mydb"
+        )
+    try:
+        return options, float(options.get("connect_timeout", connect_timeout))
+    except ValueError:
+        raise InvalidDSN(f"invalid MySQL DSN {parts.redacted!r}: connect_timeout must be a number") from None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._core import StoreContext, now_ms, storable_text
 from ._port import Transaction
 from ._rows import NoteRow
+
+if TYPE_CHECKING:
+    from ._port import Transaction
 
 __all__ = ["NoteRepository"]
 

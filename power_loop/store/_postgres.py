@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from ..errors import (
@@ -34,6 +34,9 @@ from ._port import Params, Row, TableSpec, Transaction
 from ._schema import missing_table_hint
 from ._server import ServerDatabase, ServerDialect, numeric
 from ._sqltext import check_table, replace_placeholders, status_rowcount
+
+if TYPE_CHECKING:
+    from ._port import Params, Row, TableSpec, Transaction
 
 __all__ = ["PostgresDatabase", "PostgresDialect", "connect_postgres"]
 

@@ -409,56 +409,11 @@ async def ensure_schema(
     validate_table_prefix(prefix)
     mode = SchemaPolicy.coerce(policy)
     dialect = db.dialect
-
-    def too_new(found: int) -> SchemaTooNewError:
-        return SchemaTooNewError(
-            f"the database schema under prefix {prefix!r} is version {found}, newer than this "
-            f"power_loop supports ({target_version}); upgrade power_loop to open it"
-        )
-
     if mode is SchemaPolicy.VERIFY:
-
-        async def verify(tx: Transaction) -> int:
-            found = await _read_version(tx, dialect, prefix)
-            if found is not None and found > target_version:
-                raise too_new(found)
-            problems = await _missing_parts(tx, dialect, prefix)
-            if found is None:
-                problems.insert(0, f"version table {prefix}{VERSION_TABLE.name} (or its row)")
-            elif found < target_version:
-                problems.insert(0, f"schema version {found} needs migrating to {target_version}")
-            if problems:
-                raise StoreSchemaError(
-                    f"power_loop schema under prefix {prefix!r} is missing or incomplete: "
-                    + "; ".join(problems),
-                    ddl=provisioning_ddl(dialect, prefix, version=target_version),
-                )
-            return target_version
-
-        return await db.transact(verify)
-
-    async def provision(tx: Transaction) -> int:
-        found = await _read_version(tx, dialect, prefix)
-        if found is not None and found > target_version:
-            raise too_new(found)
-        if found == target_version:
-            await _recreate_dropped_tables(tx, dialect, prefix)
-            return found
-        if found is None:
-            for stmt in provisioning_ddl(dialect, prefix, version=target_version)[:-1]:
-                await tx.execute(stmt)
-            await tx.execute(_stamp_sql(dialect, prefix), (1, target_version))
-            return target_version
-        for step in _check_ladder(migrations, found, target_version):
-            await step.apply(tx, dialect, prefix)
-            await tx.execute(
-                f"UPDATE {prefix}{VERSION_TABLE.name} SET version = ? WHERE id = ?", (step.version, 1)
-            )
-        return target_version
-
+        return await db.transact(lambda tx: _verify(tx, dialect, prefix, target_version))
     async with db.advisory_lock("power_loop:provision:" + prefix):
         try:
-            return await db.transact(provision)
+            return await db.transact(lambda tx: _provision(tx, dialect, prefix, target_version, migrations))
         except (StoreSchemaError, StoreUnavailable, StoreConnectionLost, StoreClosedError):
             raise
         except StoreError as exc:
@@ -466,3 +421,55 @@ async def ensure_schema(
                 f"creating the power_loop schema under prefix {prefix!r} failed: {exc}",
                 ddl=provisioning_ddl(dialect, prefix, version=target_version),
             ) from exc
+
+
+def _too_new(prefix: str, found: int, target_version: int) -> SchemaTooNewError:
+    return SchemaTooNewError(
+        f"the database schema under prefix {prefix!r} is version {found}, newer than this "
+        f"power_loop supports ({target_version}); upgrade power_loop to open it"
+    )
+
+
+async def _verify(tx: Transaction, dialect: Dialect, prefix: str, target_version: int) -> int:
+    """VERIFY: check the schema is complete and current, change nothing."""
+    found = await _read_version(tx, dialect, prefix)
+    if found is not None and found > target_version:
+        raise _too_new(prefix, found, target_version)
+    problems = await _missing_parts(tx, dialect, prefix)
+    if found is None:
+        problems.insert(0, f"version table {prefix}{VERSION_TABLE.name} (or its row)")
+    elif found < target_version:
+        problems.insert(0, f"schema version {found} needs migrating to {target_version}")
+    if problems:
+        raise StoreSchemaError(
+            f"power_loop schema under prefix {prefix!r} is missing or incomplete: " + "; ".join(problems),
+            ddl=provisioning_ddl(dialect, prefix, version=target_version),
+        )
+    return target_version
+
+
+async def _provision(
+    tx: Transaction,
+    dialect: Dialect,
+    prefix: str,
+    target_version: int,
+    migrations: Sequence[MigrationStep],
+) -> int:
+    """CREATE/MIGRATE: provision a fresh schema or climb the migration ladder to ``target_version``."""
+    found = await _read_version(tx, dialect, prefix)
+    if found is not None and found > target_version:
+        raise _too_new(prefix, found, target_version)
+    if found == target_version:
+        await _recreate_dropped_tables(tx, dialect, prefix)
+        return found
+    if found is None:
+        for stmt in provisioning_ddl(dialect, prefix, version=target_version)[:-1]:
+            await tx.execute(stmt)
+        await tx.execute(_stamp_sql(dialect, prefix), (1, target_version))
+        return target_version
+    for step in _check_ladder(migrations, found, target_version):
+        await step.apply(tx, dialect, prefix)
+        await tx.execute(
+            f"UPDATE {prefix}{VERSION_TABLE.name} SET version = ? WHERE id = ?", (step.version, 1)
+        )
+    return target_version

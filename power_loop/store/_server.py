@@ -14,12 +14,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from types import ModuleType
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from ..errors import StoreClosedError
 from ._dsn import DSNParts, describe_error, sanitized_cause
-from ._port import ColumnSpec, Params, Row, Transaction, UnitOfWork
 from ._sqltext import check_columns, check_ident, render_default
+
+if TYPE_CHECKING:
+    from ._port import ColumnSpec, Params, Row, Transaction, UnitOfWork
 
 __all__ = ["ServerDatabase", "ServerDialect", "numeric"]
 

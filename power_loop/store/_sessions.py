@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, SessionNotFoundError
 from ._core import StoreContext, check_session_id, dumps, new_state_version, now_ms, storable_text
-from ._port import Database, Row, Transaction
 from ._rows import SessionKind, SessionRow, SessionStatus, SubagentLifecycle, decode_enum, decode_json
 from ._schema import SCHEMA_TABLES
+
+if TYPE_CHECKING:
+    from ._port import Database, Row, Transaction
 
 __all__ = ["MAX_SPAWN_DEPTH", "SessionRepository", "session_row"]
 

@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import (
     StoreClosedError,
@@ -29,8 +29,10 @@ from ..errors import (
     StoreSchemaError,
     StoreUnavailable,
 )
-from ._port import ColumnSpec, Dialect, Params, Row, TableSpec, UnitOfWork
 from ._schema import missing_table_hint
+
+if TYPE_CHECKING:
+    from ._port import ColumnSpec, Dialect, Params, Row, TableSpec, UnitOfWork
 
 __all__ = ["SqliteDatabase", "SqliteDialect"]
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from ._port import ColumnSpec, TableSpec
+if TYPE_CHECKING:
+    from ._port import ColumnSpec, TableSpec
 
 __all__ = [
     "check_columns",

@@ -7,11 +7,13 @@ transaction (on SQLite, on the connection thread): it must be quick and free of 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._core import StoreContext, dumps, now_ms
-from ._port import Transaction
 from ._rows import MUTATE_SKIP, decode_json
+
+if TYPE_CHECKING:
+    from ._port import Transaction
 
 __all__ = ["SharedStateRepository", "RuntimeStateRepository"]
 

@@ -5,8 +5,12 @@ Both are written by appends (``append_messages(stats=..., round_usage=...)``, se
 
 from __future__ import annotations
 
-from ._core import StoreContext
+from typing import TYPE_CHECKING
+
 from ._rows import SessionStatsRow, UsageRoundRow
+
+if TYPE_CHECKING:
+    from ._core import StoreContext
 
 __all__ = ["StatsRepository"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._append import Appender
 from ._archive import ArchiveRepository
@@ -24,7 +24,6 @@ from ._follow_ups import FollowUpRepository
 from ._lease import LeaseRepository, LeaseToken
 from ._messages import MessageRepository
 from ._notes import NoteRepository
-from ._port import Database
 from ._rows import (
     KEEP,
     AppendResult,
@@ -50,6 +49,9 @@ from ._state import RuntimeStateRepository, SharedStateRepository
 from ._stats import StatsRepository
 from ._timers import TimerRepository
 from ._workflows import WorkflowJournalRepository, WorkflowRecordRow
+
+if TYPE_CHECKING:
+    from ._port import Database
 
 __all__ = ["SessionStore"]
 

@@ -8,12 +8,15 @@ timer whose heartbeat stopped is re-armed (timers are at-least-once).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ._core import StoreContext, now_ms, storable_text
 from ._port import Transaction
 from ._rows import TimerRow, TimerStatus
+
+if TYPE_CHECKING:
+    from ._port import Transaction
 
 __all__ = ["TimerRepository"]
 

@@ -7,28 +7,38 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import lazy_getattr
-from ..base import (
-    SchemaValidator,
-    ToolRuntimeContext,
-    compile_schema,
-    get_tool_runtime_context,
-    use_tool_runtime_context,
-    validate_tool_args,
-)
-from ._definition import ToolDefinition, ToolHandlerResult
-from ._execute import DEFAULT_MAX_RESULT_CHARS, ToolOutcome, execute_tool_call
-from ._human import (
-    REQUEST_USER_INPUT_DEFINITION,
-    HumanInputRequired,
-    register_request_user_input,
-    request_user_input,
-)
-from ._protocols import ToolArgsValidator, ToolHandler
-from ._registry import RegisteredTool, ToolCallable, ToolRegistry, build_registry
+from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
-    from ._files import FILE_TOOL_DEFINITIONS, FILE_TOOL_NAMES, Workspace, register_file_tools
+    from ..base import (
+        SchemaValidator,
+        ToolRuntimeContext,
+        compile_schema,
+        get_tool_runtime_context,
+        use_tool_runtime_context,
+        validate_tool_args,
+    )
+    from ._definition import (
+        ToolDefinition,
+        ToolHandlerResult,
+    )
+    from ._execute import (
+        DEFAULT_MAX_RESULT_CHARS,
+        ToolOutcome,
+        execute_tool_call,
+    )
+    from ._files import (
+        FILE_TOOL_DEFINITIONS,
+        FILE_TOOL_NAMES,
+        Workspace,
+        register_file_tools,
+    )
+    from ._human import (
+        REQUEST_USER_INPUT_DEFINITION,
+        HumanInputRequired,
+        register_request_user_input,
+        request_user_input,
+    )
     from ._presets import (
         CORE_TOOL_NAMES,
         EXPLORE_TOOL_NAMES,
@@ -36,6 +46,13 @@ if TYPE_CHECKING:
         TOOL_PRESETS,
         WORKSPACE_TOOL_NAMES,
         create_default_tool_registry,
+    )
+    from ._protocols import ToolArgsValidator, ToolHandler
+    from ._registry import (
+        RegisteredTool,
+        ToolCallable,
+        ToolRegistry,
+        build_registry,
     )
     from ._runtime_env import (
         ENV_HOME,
@@ -72,22 +89,6 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "ENV_HOME",
-    "ENV_SKILLS_DIR",
-    "ENV_WORKSPACE",
-    "RuntimeEnv",
-    "get_runtime_env",
-    "runtime_env_context",
-    "safe_path",
-    "TODO_STATE_KEY",
-    "render_todo",
-    "LOAD_SKILL_DEFINITION",
-    "SKILLS_DIR_ENV",
-    "Skill",
-    "SkillLoader",
-    "get_default_loader",
-    "parse_front_matter",
-    "register_skill_tools",
     "BASH_TOOL_DEFINITION",
     "CORE_TOOL_NAMES",
     "DEFAULT_MAX_RESULT_CHARS",
@@ -108,8 +109,6 @@ __all__ = [
     "ShellBackend",
     "ToolCallable",
     "ToolDefinition",
-    "ToolArgsValidator",
-    "ToolHandler",
     "ToolHandlerResult",
     "ToolOutcome",
     "ToolRegistry",
@@ -128,72 +127,110 @@ __all__ = [
     "run_shell_command",
     "use_tool_runtime_context",
     "validate_tool_args",
+    "ENV_HOME",
+    "ENV_SKILLS_DIR",
+    "ENV_WORKSPACE",
+    "RuntimeEnv",
+    "get_runtime_env",
+    "runtime_env_context",
+    "safe_path",
+    "TODO_STATE_KEY",
+    "render_todo",
+    "LOAD_SKILL_DEFINITION",
+    "SKILLS_DIR_ENV",
+    "Skill",
+    "SkillLoader",
+    "get_default_loader",
+    "parse_front_matter",
+    "register_skill_tools",
+    "ToolArgsValidator",
+    "ToolHandler",
 ]
 
-# The built-in tools load on first use: a loop that never registers them never pays for them (nor for
-# the shell runner's subprocess machinery).
-_LAZY = {
-    **{
-        name: "._files"
-        for name in ("FILE_TOOL_DEFINITIONS", "FILE_TOOL_NAMES", "Workspace", "register_file_tools")
-    },
-    **{
-        name: "._shell"
-        for name in (
-            "BASH_TOOL_DEFINITION",
-            "DEFAULT_SHELL_BACKEND",
-            "LocalShellBackend",
-            "ShellBackend",
-            "register_bash_tool",
-            "run_shell_command",
-        )
-    },
-    **{
-        name: "._session_tools"
-        for name in (
-            "SESSION_TOOL_DEFINITIONS",
-            "SESSION_TOOL_NAMES",
-            "TODO_STATE_KEY",
-            "register_session_tools",
-            "render_todo",
-        )
-    },
-    **{
-        name: "._runtime_env"
-        for name in (
-            "ENV_HOME",
-            "ENV_SKILLS_DIR",
-            "ENV_WORKSPACE",
-            "RuntimeEnv",
-            "get_runtime_env",
-            "runtime_env_context",
-            "safe_path",
-        )
-    },
-    **{
-        name: "._skills"
-        for name in (
-            "LOAD_SKILL_DEFINITION",
-            "SKILLS_DIR_ENV",
-            "Skill",
-            "SkillLoader",
-            "get_default_loader",
-            "parse_front_matter",
-            "register_skill_tools",
-        )
-    },
-    **{
-        name: "._presets"
-        for name in (
-            "CORE_TOOL_NAMES",
-            "EXPLORE_TOOL_NAMES",
-            "FULL_TOOL_NAMES",
-            "TOOL_PRESETS",
-            "WORKSPACE_TOOL_NAMES",
-            "create_default_tool_registry",
-        )
-    },
+# Every name loads with its module on first use: a loop that never registers the built-in tools
+# never pays for them (nor for the shell runner's subprocess machinery).
+_MODULES: dict[str, tuple[str, ...]] = {
+    "..base": (
+        "SchemaValidator",
+        "ToolRuntimeContext",
+        "compile_schema",
+        "get_tool_runtime_context",
+        "use_tool_runtime_context",
+        "validate_tool_args",
+    ),
+    "._definition": (
+        "ToolDefinition",
+        "ToolHandlerResult",
+    ),
+    "._execute": (
+        "DEFAULT_MAX_RESULT_CHARS",
+        "ToolOutcome",
+        "execute_tool_call",
+    ),
+    "._files": (
+        "FILE_TOOL_DEFINITIONS",
+        "FILE_TOOL_NAMES",
+        "Workspace",
+        "register_file_tools",
+    ),
+    "._human": (
+        "REQUEST_USER_INPUT_DEFINITION",
+        "HumanInputRequired",
+        "register_request_user_input",
+        "request_user_input",
+    ),
+    "._presets": (
+        "CORE_TOOL_NAMES",
+        "EXPLORE_TOOL_NAMES",
+        "FULL_TOOL_NAMES",
+        "TOOL_PRESETS",
+        "WORKSPACE_TOOL_NAMES",
+        "create_default_tool_registry",
+    ),
+    "._registry": (
+        "RegisteredTool",
+        "ToolCallable",
+        "ToolRegistry",
+        "build_registry",
+    ),
+    "._session_tools": (
+        "SESSION_TOOL_DEFINITIONS",
+        "SESSION_TOOL_NAMES",
+        "TODO_STATE_KEY",
+        "register_session_tools",
+        "render_todo",
+    ),
+    "._shell": (
+        "BASH_TOOL_DEFINITION",
+        "DEFAULT_SHELL_BACKEND",
+        "LocalShellBackend",
+        "ShellBackend",
+        "register_bash_tool",
+        "run_shell_command",
+    ),
+    "._runtime_env": (
+        "ENV_HOME",
+        "ENV_SKILLS_DIR",
+        "ENV_WORKSPACE",
+        "RuntimeEnv",
+        "get_runtime_env",
+        "runtime_env_context",
+        "safe_path",
+    ),
+    "._skills": (
+        "LOAD_SKILL_DEFINITION",
+        "SKILLS_DIR_ENV",
+        "Skill",
+        "SkillLoader",
+        "get_default_loader",
+        "parse_front_matter",
+        "register_skill_tools",
+    ),
+    "._protocols": (
+        "ToolArgsValidator",
+        "ToolHandler",
+    ),
 }
-
-
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())
+__dir__ = lazy_dir(_LAZY, globals())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..base import json_type_name, redact_secrets
 from ..errors import (
@@ -18,7 +18,10 @@ from ..errors import (
 )
 from ._definition import ToolHandlerResult
 from ._human import HumanInputRequired
-from ._registry import ToolRegistry, format_problems
+from ._registry import format_problems
+
+if TYPE_CHECKING:
+    from ._registry import ToolRegistry
 
 __all__ = [
     "DEFAULT_MAX_RESULT_CHARS",

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import ConfigError
 from ._definition import ToolDefinition
-from ._registry import ToolRegistry
+
+if TYPE_CHECKING:
+    from ._registry import ToolRegistry
 
 __all__ = [
     "REQUEST_USER_INPUT_DEFINITION",

@@ -97,6 +97,54 @@ def _select(preset: str | None, include: Sequence[str] | None, exclude: Sequence
     return [name for name in dict.fromkeys(chosen) if name not in dropped]
 
 
+def _bound_workspace(needs: list[str], workspace_dir: str | os.PathLike[str] | None) -> os.PathLike[str]:
+    """The workspace of a bound registry: ``workspace_dir``, else ``$POWER_LOOP_WORKSPACE``."""
+    env = RuntimeEnv.from_env(workspace_dir=workspace_dir)
+    if env.workspace_dir is None:
+        raise RuntimeEnvError(
+            f"tools {needs} need a workspace: pass workspace_dir= or set ${ENV_WORKSPACE} (there is no "
+            "fallback to the current directory), pass bind=False to resolve it per call from "
+            "runtime_env_context(), or exclude them"
+        )
+    return env.workspace_dir
+
+
+def _families(
+    selected: set[str],
+    needs_workspace: list[str],
+    workspace: str | os.PathLike[str] | None,
+    shell_backend: ShellBackend | None,
+) -> ToolRegistry:
+    """A scratch registry with every tool family that has a selected member (a family registers
+    all its members at once)."""
+    scratch = ToolRegistry()
+    if needs_workspace:
+        files = [n for n in FILE_TOOL_NAMES if n in selected]
+        bound = register_file_tools(scratch, workspace, include=files)
+        if "bash" in selected:
+            register_bash_tool(scratch, bound, backend=shell_backend)
+    session = [n for n in _SESSION_TOOLS if n in selected]
+    if session:
+        register_session_tools(scratch, include=session)
+    if "request_user_input" in selected:
+        register_request_user_input(scratch)
+    return scratch
+
+
+def _in_order(names: list[str], scratch: ToolRegistry) -> ToolRegistry:
+    """The selection copied from ``scratch`` in its own order (the order the model sees the tools
+    in); the context layer's tools get reserved places."""
+    registry = ToolRegistry()
+    for name in names:
+        entry = scratch.get(name)
+        if entry is None:
+            assert name in _CONTEXT_TOOLS, name
+            registry.reserve(name)
+        else:
+            registry.register(entry.definition, entry.handler)
+    return registry
+
+
 def create_default_tool_registry(
     *,
     preset: str | None = None,
@@ -130,38 +178,10 @@ def create_default_tool_registry(
     """
     names = _select(preset, include, exclude)
     needs_workspace = [n for n in names if n in WORKSPACE_TOOL_NAMES]
+    workspace: str | os.PathLike[str] | None = None  # None with bind=False: resolved per call
     if bind and needs_workspace:
-        env = RuntimeEnv.from_env(workspace_dir=workspace_dir, home_dir=home_dir, skills_dir=skills_dir)
-        if env.workspace_dir is None:
-            raise RuntimeEnvError(
-                f"tools {needs_workspace} need a workspace: pass workspace_dir= or set "
-                f"${ENV_WORKSPACE} (there is no fallback to the current directory), pass bind=False to "
-                "resolve it per call from runtime_env_context(), or exclude them"
-            )
-        workspace_dir = env.workspace_dir
-    # Register the families into a scratch registry, then copy the selection over in its own order
-    # (the order the model sees the tools in); a family registers all its members at once.
-    scratch = ToolRegistry()
-    selected = set(names)
-    if needs_workspace:
-        # Unbound (bind=False): the tools find their workspace in the current RuntimeEnv per call.
-        files = [n for n in FILE_TOOL_NAMES if n in selected]
-        workspace = register_file_tools(scratch, workspace_dir if bind else None, include=files)
-        if "bash" in selected:
-            register_bash_tool(scratch, workspace, backend=shell_backend)
-    session = [n for n in _SESSION_TOOLS if n in selected]
-    if session:
-        register_session_tools(scratch, include=session)
-    if "request_user_input" in selected:
-        register_request_user_input(scratch)
-    registry = ToolRegistry()
-    for name in names:
-        entry = scratch.get(name)
-        if entry is None:
-            assert name in _CONTEXT_TOOLS, name
-            registry.reserve(name)
-        else:
-            registry.register(entry.definition, entry.handler)
+        workspace = _bound_workspace(needs_workspace, workspace_dir)
+    registry = _in_order(names, _families(set(names), needs_workspace, workspace, shell_backend))
     if skills_dir is not None:
         register_skill_tools(registry, skills_dir=skills_dir)
     return registry

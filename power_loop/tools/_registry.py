@@ -6,12 +6,15 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from ..base import SchemaValidator, compile_schema
+from ..base import compile_schema
 from ..errors import AsyncToolInSyncContext, ConfigError, ToolNotFound, ToolValidationError
 from ._definition import ToolDefinition
 from ._derive import derive_definition
+
+if TYPE_CHECKING:
+    from ..base import SchemaValidator
 
 __all__ = ["RegisteredTool", "ToolCallable", "ToolRegistry", "build_registry", "format_problems"]
 

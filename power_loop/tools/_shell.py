@@ -159,6 +159,29 @@ async def run_shell_command(
     """
     chosen = backend if backend is not None else DEFAULT_SHELL_BACKEND
     argv = [*chosen.launch_argv(workspace_dir), "-c", command]
+    started = await _spawn(argv, chosen, workspace_dir)
+    if isinstance(started, ToolHandlerResult):
+        return started
+    proc, read_fd = started
+    capture = _Capture()
+    timed_out, detached = await _wait_and_drain(proc, read_fd, capture, timeout_s)
+    output = capture.text().rstrip("\n") or "(no output)"
+    if detached:
+        output += "\n[background processes still hold the output; their further output is discarded]"
+    if timed_out:
+        return ToolHandlerResult(
+            ok=False,
+            content=f"{output}\n[timed out after {timeout_s:g}s; the command and its children were killed]",
+            data={"timed_out": True, "exit_code": None},
+        )
+    code = proc.returncode
+    return ToolHandlerResult(ok=code == 0, content=f"{output}\n[exit code: {code}]", data={"exit_code": code})
+
+
+async def _spawn(
+    argv: list[str], backend: ShellBackend, workspace_dir: Path
+) -> tuple[asyncio.subprocess.Process, int] | ToolHandlerResult:
+    """Start the shell writing stdout and stderr into a new pipe: ``(process, read end)``, or the error."""
     # Our own pipe rather than asyncio's PIPE: asyncio's ``wait()`` also waits for the pipes to close,
     # which a backgrounded child (``server &``) may never do; with our own pipe we decide how long to
     # keep reading after the shell itself has exited.
@@ -169,8 +192,8 @@ async def run_shell_command(
             stdin=asyncio.subprocess.DEVNULL,
             stdout=write_fd,
             stderr=write_fd,  # one interleaved stream, in the order it was written
-            cwd=chosen.launch_cwd(workspace_dir),
-            env=chosen.launch_env(workspace_dir),
+            cwd=backend.launch_cwd(workspace_dir),
+            env=backend.launch_env(workspace_dir),
             start_new_session=True,  # its own process group, so a timeout can kill every descendant
         )
     except OSError as exc:
@@ -178,11 +201,18 @@ async def run_shell_command(
         return ToolHandlerResult(ok=False, content=f"Error: could not start the shell {argv[0]!r}: {exc}")
     finally:
         os.close(write_fd)
+    return proc, read_fd
+
+
+async def _wait_and_drain(
+    proc: asyncio.subprocess.Process, read_fd: int, capture: _Capture, timeout_s: float
+) -> tuple[bool, bool]:
+    """Wait for the shell (killing its group on timeout or cancellation) while ``capture`` reads the
+    pipe; returns ``(timed_out, detached)``, detached when descendants still held the pipe open."""
     stream = asyncio.StreamReader()
     transport, _ = await asyncio.get_running_loop().connect_read_pipe(
         lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(read_fd, "rb", buffering=0)
     )
-    capture = _Capture()
     reader = asyncio.ensure_future(capture.drain(stream))
     timed_out = detached = False
     try:
@@ -206,17 +236,7 @@ async def run_shell_command(
         with contextlib.suppress(asyncio.CancelledError):
             await reader
         transport.close()
-    output = capture.text().rstrip("\n") or "(no output)"
-    if detached:
-        output += "\n[background processes still hold the output; their further output is discarded]"
-    if timed_out:
-        return ToolHandlerResult(
-            ok=False,
-            content=f"{output}\n[timed out after {timeout_s:g}s; the command and its children were killed]",
-            data={"timed_out": True, "exit_code": None},
-        )
-    code = proc.returncode
-    return ToolHandlerResult(ok=code == 0, content=f"{output}\n[exit code: {code}]", data={"exit_code": code})
+    return timed_out, detached
 
 
 BASH_TOOL_DEFINITION = ToolDefinition(

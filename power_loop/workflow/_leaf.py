@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..agents import AgentSpec
 from ..errors import ConfigError
 from ..llm import CancellationLike
-from ..loop import StatefulAgentLoop
+from ..loop import AgentLoopConfig, StatefulAgentLoop
 from ..store import SessionKind, SessionStore
 from ..tools import ToolRegistry
 
@@ -106,6 +106,19 @@ async def adopt_finished(store: SessionStore, spec: AgentSpec, session_id: str) 
     return {"status": "completed", "final_text": text, "usage": usage, "output": output}
 
 
+def _leaf_config(base: AgentLoopConfig, spec: AgentSpec) -> AgentLoopConfig:
+    """The parent loop's config with the leaf spec's prompt, limits, model and output schema."""
+    return base.replace(
+        system_prompt=spec.system_prompt,
+        max_rounds=spec.max_rounds,
+        max_tokens=spec.max_tokens,
+        temperature=float(spec.temperature),
+        model=spec.model or base.model,
+        response_format=None,
+        output_schema=_response_format(spec),
+    )
+
+
 class InProcessExecutor:
     """Runs each leaf in this process as a linked child session of the run's driver session."""
 
@@ -129,16 +142,7 @@ class InProcessExecutor:
         registry = _registry(parent_loop.tool_registry, spec.tools)
         if isinstance(registry, str):
             return {**outcome, "status": "failed", "final_text": "", "error": registry}
-        base = parent_loop.config
-        config = base.replace(
-            system_prompt=spec.system_prompt,
-            max_rounds=spec.max_rounds,
-            max_tokens=spec.max_tokens,
-            temperature=float(spec.temperature),
-            model=spec.model or base.model,
-            response_format=None,
-            output_schema=_response_format(spec),
-        )
+        config = _leaf_config(parent_loop.config, spec)
         try:
             await store.create_session(
                 system_prompt=spec.system_prompt,

@@ -302,18 +302,20 @@ async def test_many_sessions_run_concurrently_on_one_loop(make_loop):
 
 async def test_one_session_runs_one_send_at_a_time(make_loop):
     gate = asyncio.Event()
+    first_running = asyncio.Event()
     order: list[str] = []
 
     async def responder(request):
         order.append(request.messages[-1]["content"])
         if request.messages[-1]["content"] == "first":
+            first_running.set()
             await gate.wait()
         return ScriptedLLM.text("ok")
 
     loop = make_loop(llm=ScriptedLLM(responder=responder))
     sid = await loop.new_session()
     first = asyncio.create_task(loop.send("first", sid))
-    await asyncio.sleep(0.01)
+    await first_running.wait()  # not a sleep: the first send may take any time to reach the model
     second = asyncio.create_task(loop.send("second", sid))
     await asyncio.sleep(0.01)
     assert order == ["first"]
