@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..base import get_tool_runtime_context
 from ..errors import BlackboardError
 from ..store import MUTATE_SKIP, SessionStore
-from ..tools import ToolDefinition, ToolRegistry
+from ..tools import ToolDefinition, ToolRegistry, get_runtime_env
 
 __all__ = [
     "BOARD_TOOL_NAMES",
@@ -246,76 +246,117 @@ class StoreBlackboard:
 
 def register_blackboard_tools(
     registry: ToolRegistry,
-    board: Blackboard,
-    board_id: str,
+    board: Blackboard | None = None,
+    board_id: str | None = None,
     *,
     kinds: tuple[str, ...] = ("note", "task"),
     statuses: tuple[str, ...] = ("open", "doing", "done"),
     default_kind: str | None = None,
     overwrite: bool = False,
 ) -> None:
-    """Add ``board_read``, ``board_post``, ``board_update`` and ``board_remove`` for one board.
+    """Add ``board_read``, ``board_post``, ``board_update`` and ``board_remove``.
 
-    Every tool answers with the rendered board after its change; problems (unknown entry, full board,
-    bad text) come back as ``"Error: ..."`` strings the model can react to. The author of a post is the
-    session id of the agent that made it.
+    With ``board`` and ``board_id`` the tools use that board. Without them (the published call shape)
+    each call uses the ``blackboard`` / ``blackboard_id`` of the current ``RuntimeEnv``
+    (``runtime_env_context``), and answers ``"Error: no shared board is configured for this agent."``
+    when there is none. Every tool answers with the rendered board after its change; problems (unknown
+    entry, full board, bad text) come back as ``"Error: ..."`` strings the model can react to. A post's
+    author is the posting agent's spec name when it is a sub-agent, else its session id.
     """
     if not kinds or not statuses:
         raise BlackboardError("kinds and statuses must each name at least one value")
     kind_default = kinds[0] if default_kind is None else default_kind
     if kind_default not in kinds:
         raise BlackboardError(f"default_kind {kind_default!r} is not one of kinds {kinds!r}")
-    StoreBlackboard.owner(board_id)  # validate the id now, not at the first tool call
-    handlers = _board_handlers(board, board_id, kind_default)
-    for definition in _board_definitions(board_id, kinds, statuses):
+    if (board is None) != (board_id is None):
+        raise BlackboardError("pass board and board_id together, or neither (to use the RuntimeEnv's board)")
+    if board_id is not None:
+        StoreBlackboard.owner(board_id)  # validate the id now, not at the first tool call
+    handlers = _board_handlers(_locator(board, board_id), kind_default)
+    label = repr(board_id) if board_id is not None else "of this agent"
+    for definition in _board_definitions(label, kinds, statuses):
         registry.register(definition, handlers[definition.name], overwrite=overwrite)
 
 
-def _board_handlers(board: Blackboard, board_id: str, kind_default: str) -> dict[str, Callable[..., Any]]:
-    """The four tool handlers of one board, by tool name."""
+_NO_BOARD = "Error: no shared board is configured for this agent."
+Locator = Callable[[], "tuple[Blackboard, str] | None"]
 
-    async def snapshot(note: str) -> str:
+
+def _locator(board: Blackboard | None, board_id: str | None) -> Locator:
+    """Where the tools find their board: the one given, else the current RuntimeEnv's."""
+    if board is not None and board_id is not None:
+        fixed = (board, board_id)
+        return lambda: fixed
+
+    def from_env() -> tuple[Blackboard, str] | None:
+        env = get_runtime_env()
+        if env.blackboard is None or not env.blackboard_id:
+            return None
+        return env.blackboard, env.blackboard_id
+
+    return from_env
+
+
+async def _author() -> str | None:
+    """The posting agent: its spec name (sub-agents), else its session id."""
+    ctx = get_tool_runtime_context()
+    if ctx is None:
+        return None
+    if ctx.store is not None:
+        row = await ctx.store.get_session(ctx.session_id)
+        metadata = row.metadata if row is not None else {}
+        name = metadata.get("spec_name") or metadata.get("name")
+        if isinstance(name, str) and name:
+            return name
+    return ctx.session_id
+
+
+def _board_handlers(locate: Locator, kind_default: str) -> dict[str, Callable[..., Any]]:
+    """The four tool handlers, by tool name."""
+
+    async def snapshot(board: Blackboard, board_id: str, note: str) -> str:
         entries = await board.read(board_id)
-        header = (
-            f"{note}\nBoard {board_id!r} ({len(entries)} entries):"
-            if note
-            else (f"Board {board_id!r} ({len(entries)} entries):")
-        )
-        return render_entries(entries, header=header, empty="(empty)")
+        header = f"Board {board_id!r} ({len(entries)} entries):"
+        return render_entries(entries, header=f"{note}\n{header}" if note else header, empty="(empty)")
 
     async def board_read() -> str:
-        return await snapshot("")
+        found = locate()
+        return _NO_BOARD if found is None else await snapshot(*found, "")
 
     async def board_post(text: str, kind: str = kind_default, status: str | None = None) -> str:
-        ctx = get_tool_runtime_context()
+        found = locate()
+        if found is None:
+            return _NO_BOARD
         try:
-            entry = await board.post(
-                board_id, text=text, kind=kind, status=status, author=ctx.session_id if ctx else None
-            )
+            entry = await found[0].post(found[1], text=text, kind=kind, status=status, author=await _author())
         except BlackboardError as exc:
             return f"Error: {exc}"
-        return await snapshot(f"Posted #{entry.id}.")
+        return await snapshot(*found, f"Posted #{entry.id}.")
 
     async def board_update(entry_id: int, text: str | None = None, status: str | None = None) -> str:
+        found = locate()
+        if found is None:
+            return _NO_BOARD
         if text is None and status is None:
             return "Error: board_update needs text or status"
         try:
-            entry = await board.update(board_id, entry_id, text=text, status=status)
+            entry = await found[0].update(found[1], entry_id, text=text, status=status)
         except BlackboardError as exc:
             return f"Error: {exc}"
-        return await snapshot(f"Updated #{entry.id}.")
+        return await snapshot(*found, f"Updated #{entry.id}.")
 
     async def board_remove(entry_id: int) -> str:
-        if not await board.remove(board_id, entry_id):
-            return f"Error: board {board_id!r} has no entry #{entry_id}"
-        return await snapshot(f"Removed #{entry_id}.")
+        found = locate()
+        if found is None:
+            return _NO_BOARD
+        if not await found[0].remove(found[1], entry_id):
+            return f"Error: board {found[1]!r} has no entry #{entry_id}"
+        return await snapshot(*found, f"Removed #{entry_id}.")
 
     return {f.__name__: f for f in (board_read, board_post, board_update, board_remove)}
 
 
-def _board_definitions(
-    board_id: str, kinds: tuple[str, ...], statuses: tuple[str, ...]
-) -> list[ToolDefinition]:
+def _board_definitions(label: str, kinds: tuple[str, ...], statuses: tuple[str, ...]) -> list[ToolDefinition]:
     """The four tool definitions of one board, in registration order."""
     text_schema = {"type": "string", "minLength": 1}
     status_schema = {"type": "string", "enum": list(statuses)}
@@ -323,12 +364,12 @@ def _board_definitions(
     return [
         ToolDefinition(
             "board_read",
-            f"Read the shared board {board_id!r}.",
+            f"Read the shared board {label}.",
             {"type": "object", "properties": {}, "additionalProperties": False},
         ),
         ToolDefinition(
             "board_post",
-            f"Post an entry to the shared board {board_id!r} that every cooperating agent can read.",
+            f"Post an entry to the shared board {label} that every cooperating agent can read.",
             {
                 "type": "object",
                 "properties": {
@@ -342,7 +383,7 @@ def _board_definitions(
         ),
         ToolDefinition(
             "board_update",
-            f"Change the text and/or status of an entry of the shared board {board_id!r}.",
+            f"Change the text and/or status of an entry of the shared board {label}.",
             {
                 "type": "object",
                 "properties": {"entry_id": id_schema, "text": text_schema, "status": status_schema},
@@ -352,7 +393,7 @@ def _board_definitions(
         ),
         ToolDefinition(
             "board_remove",
-            f"Remove an entry from the shared board {board_id!r}.",
+            f"Remove an entry from the shared board {label}.",
             {"type": "object", "properties": {"entry_id": id_schema}, "additionalProperties": False},
             ("entry_id",),
         ),

@@ -186,3 +186,25 @@ async def test_sqlite_blackboard_is_the_store_board_with_published_defaults(stor
     with pytest.raises(BlackboardError):
         await board.post("pub", text="one too many")
     assert len(await board.read("pub")) == 60
+
+
+async def test_published_call_shape_uses_the_runtime_env_board_and_the_spec_name(store):
+    from power_loop import RuntimeEnv, SqliteBlackboard, runtime_env_context
+
+    registry = ToolRegistry()
+    register_blackboard_tools(registry)  # published: no board here, the RuntimeEnv names it
+    assert registry.names() == ["board_read", "board_post", "board_update", "board_remove"]
+    sid = await store.create_session(metadata={"spec_name": "researcher"})
+    post = registry.get("board_post").handler
+    with use_tool_runtime_context(ToolRuntimeContext(session_id=sid, store=store)):
+        assert await post(text="hello") == "Error: no shared board is configured for this agent."
+        board = SqliteBlackboard(store)
+        with runtime_env_context(RuntimeEnv(blackboard=board, blackboard_id="team")):
+            shown = await post(text="found three papers", status="done")
+            assert "(researcher) found three papers" in shown
+        other = await store.create_session()
+    with use_tool_runtime_context(ToolRuntimeContext(session_id=other, store=store)):
+        with runtime_env_context(RuntimeEnv(blackboard=board, blackboard_id="team")):
+            assert f"({other}) second" in await post(text="second")
+    with pytest.raises(BlackboardError):
+        register_blackboard_tools(ToolRegistry(), board)  # a board without its id
