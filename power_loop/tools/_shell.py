@@ -159,7 +159,7 @@ async def run_shell_command(
     """
     chosen = backend if backend is not None else DEFAULT_SHELL_BACKEND
     argv = [*chosen.launch_argv(workspace_dir), "-c", command]
-    started = await _spawn(argv, chosen, workspace_dir)
+    started = await _spawn_uncancelled(argv, chosen, workspace_dir)
     if isinstance(started, ToolHandlerResult):
         return started
     proc, read_fd = started
@@ -176,6 +176,25 @@ async def run_shell_command(
         )
     code = proc.returncode
     return ToolHandlerResult(ok=code == 0, content=f"{output}\n[exit code: {code}]", data={"exit_code": code})
+
+
+async def _spawn_uncancelled(
+    argv: list[str], backend: ShellBackend, workspace_dir: Path
+) -> tuple[asyncio.subprocess.Process, int] | ToolHandlerResult:
+    """:func:`_spawn`, finished even when the caller is cancelled meanwhile: the shell may already be
+    running its command, so it is then started to the end and its whole process group killed (asyncio
+    alone would kill only the shell, leaving its children running)."""
+    spawning = asyncio.ensure_future(_spawn(argv, backend, workspace_dir))
+    try:
+        return await asyncio.shield(spawning)
+    except asyncio.CancelledError:
+        started = await spawning
+        if not isinstance(started, ToolHandlerResult):
+            proc, read_fd = started
+            _kill_group(proc)
+            await proc.wait()
+            os.close(read_fd)
+        raise
 
 
 async def _spawn(
