@@ -255,7 +255,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         AgentErrorPayload AgentEvent AgentEventBus AgentEventType AgentHooks AgentLoopConfig
         AgentLoopResult AgentMessage AgentSpec AgentSpecError AgenticFold AnthropicChatConfig
         ArchiveError AsyncHookInSyncContext AsyncToolInSyncContext AutoCompactStatusPayload
-        BUILTIN_SECTIONS BaseEventPayload BaseHookCtx Blackboard BlackboardEntry BlackboardError
+        BUILTIN_SECTIONS BackgroundRuntimeProjector BaseEventPayload BaseHookCtx Blackboard BlackboardEntry BlackboardError
         BudgetExceededStatusPayload CORE_TOOL_NAMES CancellationLike CancellationRequested
         CancellationToken CompactAfterCtx CompactBeforeCtx CompactionFailed ConfigError
         ContextPipeline CorruptRowError DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_DB_PATH
@@ -392,7 +392,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         normalize_usage parse_tool_arguments retry_after_s with_retry
     """.split(),
     "power_loop.loop": """
-        AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS DEFAULT_AGENT_SYSTEM_PROMPT
+        AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS BackgroundRuntimeProjector
+        DEFAULT_AGENT_SYSTEM_PROMPT
         DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS
         FollowUpQueued LoopMessage LoopStatus ProjectionContext RuntimeMessage RuntimeProjector
         SectionRenderer StatefulAgentLoop StatefulResult SyncCallInEventLoopError
@@ -401,7 +402,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         default_runtime_projectors format_timer_message format_tool_catalog get_tool_definitions
     """.split(),
     "power_loop.store": """
-        AppendResult CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow DEFAULT_DB_PATH
+        AppendResult BackgroundTaskRow CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow DEFAULT_DB_PATH
         DEFAULT_TABLE_PREFIX Database Dialect FollowUpRow HeldLease IndexSpec KEEP LeaseToken
         MAX_SPAWN_DEPTH MUTATE_SKIP Maintenance MessageRow MessageState MigrationStep MySQLDialect
         NewMessage NoteRow PostgresDialect RoundUsage SchemaPolicy SendAccounting SessionKind
@@ -418,17 +419,18 @@ PUBLIC_ALL: dict[str, list[str]] = {
         ScriptExhaustedError ScriptedCall ScriptedLLM ScriptedTurn Turn VirtualClock
     """.split(),
     "power_loop.tools": """
-        BASH_TOOL_DEFINITION CORE_TOOL_NAMES DEFAULT_MAX_RESULT_CHARS DEFAULT_SHELL_BACKEND ENV_HOME
+        BACKGROUND_RUN_DEFINITION BACKGROUND_TOOL_NAMES BASH_TOOL_DEFINITION
+        CHECK_BACKGROUND_DEFINITION CORE_TOOL_NAMES DEFAULT_BACKGROUND_TIMEOUT_S DEFAULT_MAX_RESULT_CHARS DEFAULT_SHELL_BACKEND ENV_HOME
         ENV_SKILLS_DIR ENV_WORKSPACE EXPLORE_TOOL_NAMES FILE_TOOL_DEFINITIONS FILE_TOOL_NAMES
         FULL_TOOL_NAMES HumanInputRequired LOAD_SKILL_DEFINITION LocalShellBackend
         REQUEST_USER_INPUT_DEFINITION RegisteredTool RuntimeEnv SESSION_TOOL_DEFINITIONS
         SESSION_TOOL_NAMES SKILLS_DIR_ENV SchemaValidator ShellBackend Skill SkillLoader
         TODO_STATE_KEY TOOL_PRESETS ToolArgsValidator ToolCallable ToolDefinition ToolHandler
         ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext WORKSPACE_TOOL_NAMES Workspace
-        build_registry compile_schema create_default_tool_registry execute_tool_call
+        build_registry collect_background_updates compile_schema create_default_tool_registry execute_tool_call
         get_default_loader get_runtime_env get_tool_runtime_context parse_front_matter
-        register_bash_tool register_file_tools register_request_user_input register_session_tools
-        register_skill_tools render_todo request_user_input run_shell_command runtime_env_context
+        register_background_tools register_bash_tool register_file_tools register_request_user_input register_session_tools
+        register_skill_tools render_background_updates render_todo request_user_input run_shell_command runtime_env_context
         safe_path use_tool_runtime_context validate_tool_args
     """.split(),
     "power_loop.workflow": """

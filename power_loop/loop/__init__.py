@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_getattr
 from ._loop import StatefulAgentLoop
 from ._projectors import (
+    BackgroundRuntimeProjector,
     ProjectionContext,
     RuntimeMessage,
     RuntimeProjector,
@@ -44,6 +45,7 @@ __all__ = [
     "RuntimeMessage",
     "RuntimeProjector",
     "TodoRuntimeProjector",
+    "BackgroundRuntimeProjector",
     "default_runtime_projectors",
     "DEFAULT_AGENT_SYSTEM_PROMPT",
     "AgentLoopConfig",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_getattr
+from ._background import BackgroundTaskRow
 from ._capabilities import Maintenance
 from ._lease import HeldLease, LeaseToken, hold_lease, new_holder_id
 from ._open import DEFAULT_DB_PATH, DEFAULT_TABLE_PREFIX, connect_database, open_store
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from ._postgres import PostgresDialect
 
 __all__ = [
+    "BackgroundTaskRow",
     "MAX_SPAWN_DEPTH",
     "CURRENT_SCHEMA_VERSION",
     "DEFAULT_DB_PATH",

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from ._append import Appender
 from ._archive import ArchiveRepository
+from ._background import BackgroundTaskMethods, BackgroundTaskRepository
 from ._capabilities import DatabaseMaintenance
 from ._compaction import CompactionRepository
 from ._core import StoreContext, check_ints, check_session_id
@@ -56,9 +57,10 @@ __all__ = ["SessionStore"]
 _S = TypeVar("_S", bound="SessionStore")
 
 
-class SessionStore:
+class SessionStore(BackgroundTaskMethods):
     """Durable sessions, messages and per-session state over any :class:`Database`.
 
+    Background-task methods come from :class:`~power_loop.store._background.BackgroundTaskMethods`.
     Usually obtained from :func:`power_loop.store.open_store`; ``SessionStore(db, table_prefix=…)``
     wraps an already-open database whose schema is in place. ``t`` maps each logical table name to
     its prefixed name.
@@ -86,6 +88,7 @@ class SessionStore:
         self._stats = StatsRepository(ctx)
         self._archive = ArchiveRepository(ctx, sessions)
         self._workflows = WorkflowJournalRepository(ctx)
+        self._background = BackgroundTaskRepository(ctx)
         self._maintenance = DatabaseMaintenance(db)
 
     # -- properties and lifecycle ---------------------------------------------------------------

@@ -28,6 +28,15 @@ from ._protocols import ToolArgsValidator, ToolHandler
 from ._registry import RegisteredTool, ToolCallable, ToolRegistry, build_registry
 
 if TYPE_CHECKING:
+    from ._background import (
+        BACKGROUND_RUN_DEFINITION,
+        BACKGROUND_TOOL_NAMES,
+        CHECK_BACKGROUND_DEFINITION,
+        DEFAULT_BACKGROUND_TIMEOUT_S,
+        collect_background_updates,
+        register_background_tools,
+        render_background_updates,
+    )
     from ._files import FILE_TOOL_DEFINITIONS, FILE_TOOL_NAMES, Workspace, register_file_tools
     from ._presets import (
         CORE_TOOL_NAMES,
@@ -72,6 +81,13 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BACKGROUND_RUN_DEFINITION",
+    "BACKGROUND_TOOL_NAMES",
+    "CHECK_BACKGROUND_DEFINITION",
+    "DEFAULT_BACKGROUND_TIMEOUT_S",
+    "collect_background_updates",
+    "register_background_tools",
+    "render_background_updates",
     "ENV_HOME",
     "ENV_SKILLS_DIR",
     "ENV_WORKSPACE",
@@ -133,6 +149,18 @@ __all__ = [
 # The built-in tools load on first use: a loop that never registers them never pays for them (nor for
 # the shell runner's subprocess machinery).
 _LAZY = {
+    **{
+        name: "._background"
+        for name in (
+            "BACKGROUND_RUN_DEFINITION",
+            "BACKGROUND_TOOL_NAMES",
+            "CHECK_BACKGROUND_DEFINITION",
+            "DEFAULT_BACKGROUND_TIMEOUT_S",
+            "collect_background_updates",
+            "register_background_tools",
+            "render_background_updates",
+        )
+    },
     **{
         name: "._files"
         for name in ("FILE_TOOL_DEFINITIONS", "FILE_TOOL_NAMES", "Workspace", "register_file_tools")

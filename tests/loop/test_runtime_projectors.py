@@ -11,6 +11,7 @@ from power_loop import (
     AgentEventBus,
     AgentEventType,
     AgentLoopConfig,
+    BackgroundRuntimeProjector,
     ConfigError,
     ProjectionContext,
     RuntimeMessage,
@@ -84,8 +85,9 @@ async def test_no_projectors_means_the_history_alone(make_loop) -> None:
 
 
 def test_defaults_and_validation() -> None:
-    (todo,) = default_runtime_projectors()
+    todo, background = default_runtime_projectors()
     assert isinstance(todo, TodoRuntimeProjector) and todo.state_key == "todo"
+    assert isinstance(background, BackgroundRuntimeProjector) and background.mark_seen
     assert isinstance(AgentLoopConfig().runtime_projectors[0], TodoRuntimeProjector)
     assert AgentLoopConfig(runtime_projectors=[_Clock()]).runtime_projectors.__class__ is tuple
     for bad in (None, [object()], "x"):

@@ -1,0 +1,277 @@
+"""Durable background tasks: ``background_run`` / ``check_background``, their store rows and the
+``BackgroundRuntimeProjector`` — on SQLite, PostgreSQL and MySQL. No sub-second timing: every wait is
+a bounded poll."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from power_loop import BackgroundRuntimeProjector, ProjectionContext
+from power_loop.errors import SessionNotFoundError
+from power_loop.store import BackgroundTaskRow, SessionStore, open_store
+from power_loop.tools import (
+    RuntimeEnv,
+    ToolRegistry,
+    ToolRuntimeContext,
+    create_default_tool_registry,
+    register_background_tools,
+    runtime_env_context,
+    use_tool_runtime_context,
+)
+
+_OFFERED = ProjectionContext(tool_names=("background_run", "check_background"))
+
+
+@pytest.fixture
+async def store(store_dsn_and_prefix: tuple[str, str]) -> AsyncIterator[SessionStore]:
+    dsn, prefix = store_dsn_and_prefix
+    s = await open_store(dsn, table_prefix=prefix)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+def _tools(tmp_path: Path, **kwargs: Any) -> ToolRegistry:
+    (tmp_path / "ws").mkdir(exist_ok=True)
+    registry = ToolRegistry()
+    register_background_tools(registry, tmp_path / "ws", output_dir=tmp_path / "out", **kwargs)
+    return registry
+
+
+async def _call(registry: ToolRegistry, store: SessionStore, sid: str, name: str, **args: Any) -> Any:
+    entry = registry.get(name)
+    assert entry is not None
+    with use_tool_runtime_context(ToolRuntimeContext(session_id=sid, store=store)):
+        return await entry.handler(**args)
+
+
+async def _finished(
+    store: SessionStore, sid: str, task_id: str, *, within_s: float = 60
+) -> BackgroundTaskRow:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        row = await store.get_background_task(sid, task_id)
+        assert row is not None
+        if row.finished:
+            return row
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"task {task_id} still running after {within_s}s")
+
+
+async def _projected(store: SessionStore, sid: str) -> list[str]:
+    messages = await BackgroundRuntimeProjector().project(
+        store=store, session_id=sid, round_index=1, context=_OFFERED
+    )
+    assert all(m.name == "runtime_background_updates" and m.role == "user" for m in messages)
+    return [m.content for m in messages]
+
+
+async def test_run_check_and_the_finish_delivered_once(store: SessionStore, tmp_path: Path) -> None:
+    tools = _tools(tmp_path)
+    sid = await store.create_session()
+    (tmp_path / "ws" / "go").unlink(missing_ok=True)
+    started = await _call(
+        tools,
+        store,
+        sid,
+        "background_run",
+        command="while [ ! -f go ]; do sleep 0.1; done; echo made it; pwd",
+    )
+    assert started.ok and started.data["status"] == "running"
+    task_id = started.data["task_id"]
+    running = await _call(tools, store, sid, "check_background", task_id=task_id)
+    assert running.ok and running.data["status"] == "running" and "(no output yet)" in running.content
+    assert await _projected(store, sid) == []  # nothing finished yet
+    (tmp_path / "ws" / "go").write_text("")
+    row = await _finished(store, sid, task_id)
+    assert (row.status, row.return_code) == ("completed", 0)
+    assert (
+        row.output_tail is not None
+        and "made it" in row.output_tail
+        and str(tmp_path / "ws") in row.output_tail
+    )
+    assert row.output_path and _text(row.output_path).startswith("made it")
+    [shown] = await _projected(store, sid)
+    assert shown.startswith("<background_updates>") and shown.endswith("</background_updates>")
+    assert f'<task id="{task_id}" status="completed" return_code="0">' in shown and "made it" in shown
+    assert await _projected(store, sid) == []  # delivered once
+    listing = await _call(tools, store, sid, "check_background")
+    assert listing.ok and f"{task_id}  completed" in listing.content
+
+
+async def test_failure_exit_code_and_check_marks_seen(store: SessionStore, tmp_path: Path) -> None:
+    tools = _tools(tmp_path)
+    sid = await store.create_session()
+    started = await _call(tools, store, sid, "background_run", command="echo oops >&2; exit 3")
+    row = await _finished(store, sid, started.data["task_id"])
+    assert (row.status, row.return_code) == ("failed(3)", 3) and "oops" in (row.output_tail or "")
+    checked = await _call(tools, store, sid, "check_background", task_id=row.task_id)
+    assert "failed(3), exit code 3" in checked.content and "oops" in checked.content
+    assert await _projected(store, sid) == []  # the model saw it through check_background
+    missing = await _call(tools, store, sid, "check_background", task_id="bg_nope")
+    assert not missing.ok and "no background task" in missing.content
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _text(path: str | None) -> str:
+    return Path(path or "").read_text()
+
+
+async def _gone(pid: int, *, within_s: float = 30) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
+async def test_timeout_kills_the_process_group(store: SessionStore, tmp_path: Path) -> None:
+    tools = _tools(tmp_path, timeout_s=1)
+    sid = await store.create_session()
+    started = await _call(
+        tools, store, sid, "background_run", command="sleep 300 & echo $! > child.pid; echo started; wait"
+    )
+    row = await _finished(store, sid, started.data["task_id"])
+    assert row.status == "timeout" and "started" in (row.output_tail or "")
+    child = int((tmp_path / "ws" / "child.pid").read_text())
+    assert await _gone(child)  # the grandchild died with its group
+    [shown] = await _projected(store, sid)
+    assert 'status="timeout"' in shown
+
+
+async def _dead_pid() -> int:
+    proc = await asyncio.create_subprocess_exec("true")
+    await proc.wait()
+    return proc.pid
+
+
+async def test_a_task_whose_process_vanished_is_lost_not_running(store: SessionStore, tmp_path: Path) -> None:
+    tools = _tools(tmp_path)
+    sid = await store.create_session()
+    log = tmp_path / "orphan.log"
+    log.write_text("half way\n")
+    now = time.time_ns() // 1_000_000
+    host = socket.gethostname()
+    # As left behind by a host process that was killed: still "running", its pid gone.
+    await store.upsert_background_task(
+        sid,
+        task_id="bg_dead",
+        command="make",
+        status="running",
+        output_path=str(log),
+        pid=await _dead_pid(),
+        host=host,
+    )
+    # On another host: running until well past its deadline, then lost.
+    await store.upsert_background_task(
+        sid,
+        task_id="bg_far",
+        command="x",
+        status="running",
+        pid=1,
+        host="elsewhere",
+        deadline_at=now + 3_600_000,
+    )
+    await store.upsert_background_task(
+        sid,
+        task_id="bg_far_late",
+        command="y",
+        status="running",
+        pid=1,
+        host="elsewhere",
+        deadline_at=now - 3_600_000,
+    )
+    checked = await _call(tools, store, sid, "check_background", task_id="bg_dead")
+    assert checked.data["status"] == "lost" and "half way" in checked.content
+    stored = await store.get_background_task(sid, "bg_dead")
+    assert stored is not None and stored.status == "lost" and stored.pid is not None  # where it ran is kept
+    [shown] = await _projected(store, sid)
+    assert 'id="bg_far_late" status="lost"' in shown and "bg_dead" not in shown and 'bg_far"' not in shown
+    assert (await store.get_background_task(sid, "bg_far")).status == "running"  # type: ignore[union-attr]
+
+
+async def test_output_is_bounded(store: SessionStore, tmp_path: Path) -> None:
+    from power_loop.tools._background import BACKGROUND_TAIL_CHARS, MAX_BACKGROUND_OUTPUT_BYTES
+
+    tools = _tools(tmp_path)
+    sid = await store.create_session()
+    command = "head -c 3000000 /dev/zero | tr '\\0' x; echo; echo THE END"
+    row = await _finished(
+        store, sid, (await _call(tools, store, sid, "background_run", command=command)).data["task_id"]
+    )
+    assert row.status == "completed"
+    assert row.output_tail is not None and len(row.output_tail) <= BACKGROUND_TAIL_CHARS
+    assert row.output_tail.rstrip().endswith("THE END")
+    saved = _text(row.output_path)
+    assert MAX_BACKGROUND_OUTPUT_BYTES < len(saved) < MAX_BACKGROUND_OUTPUT_BYTES + 100_000
+    assert "bytes truncated" in saved and saved.rstrip().endswith("THE END")
+
+
+async def test_store_rows_unseen_and_session_lifecycle(store: SessionStore) -> None:
+    sid = await store.create_session()
+    with pytest.raises(SessionNotFoundError):
+        await store.upsert_background_task("sess_missing", task_id="t", command="c", status="running")
+    await store.upsert_background_task(sid, task_id="t1", command="c1", status="running", pid=42, host="h")
+    await store.upsert_background_task(sid, task_id="t1", command="c1", status="completed", return_code=0)
+    [row] = await store.list_unseen_background_updates(sid)
+    assert (row.status, row.return_code, row.pid, row.host) == ("completed", 0, 42, "h")
+    assert await store.mark_background_seen(sid, ["t1", "t1"]) == 1
+    assert await store.list_unseen_background_updates(sid) == []
+    assert [r.task_id for r in await store.list_background_tasks(sid)] == ["t1"]
+    assert await store.mark_background_seen(sid, []) == 0
+    assert "background_tasks" not in (await store.export_session(sid))["tables"]
+    await store.close_session(sid)
+    assert await store.list_background_tasks(sid) == []
+
+
+async def test_projector_costs_nothing_without_the_tools() -> None:
+    # No store access at all: a loop not offering the tools pays nothing per round.
+    messages = await BackgroundRuntimeProjector().project(
+        store=None,  # type: ignore[arg-type]
+        session_id="s",
+        round_index=0,
+        context=ProjectionContext(tool_names=("bash", "todo")),
+    )
+    assert messages == []
+    assert repr(BackgroundRuntimeProjector(mark_seen=False)) == "BackgroundRuntimeProjector(mark_seen=False)"
+
+
+async def test_unbound_registry_runs_in_the_runtime_env_workspace(
+    store: SessionStore, tmp_path: Path
+) -> None:
+    registry = create_default_tool_registry(include=["background_run", "check_background"], bind=False)
+    assert registry.names() == ["background_run", "check_background"]
+    sid = await store.create_session()
+    with runtime_env_context(RuntimeEnv(workspace_dir=tmp_path)):
+        started = await _call(registry, store, sid, "background_run", command="pwd")
+    row = await _finished(store, sid, started.data["task_id"])
+    assert row.status == "completed" and str(tmp_path) in (row.output_tail or "")
+
+
+async def test_outside_a_loop_is_an_error(tmp_path: Path) -> None:
+    from power_loop.tools import execute_tool_call
+
+    call = {
+        "id": "c1",
+        "type": "function",
+        "function": {"name": "background_run", "arguments": '{"command": "true"}'},
+    }
+    outcome = await execute_tool_call(_tools(tmp_path), call)
+    assert outcome.failed and "StatefulAgentLoop" in outcome.output
