@@ -119,7 +119,16 @@ def test_session_only_selection_needs_no_workspace() -> None:
     assert registry.names() == ["todo", "current_time", "note_add", "recall_send"]
     registry = create_default_tool_registry(
         preset="full",
-        exclude=["bash", "read_file", "write_file", "edit_file", "apply_patch", "glob", "grep", "background_run"],
+        exclude=[
+            "bash",
+            "read_file",
+            "write_file",
+            "edit_file",
+            "apply_patch",
+            "glob",
+            "grep",
+            "background_run",
+        ],
     )
     assert "bash" not in registry and "todo" in registry and "check_background" in registry
 
