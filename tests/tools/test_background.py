@@ -275,3 +275,26 @@ async def test_outside_a_loop_is_an_error(tmp_path: Path) -> None:
     }
     outcome = await execute_tool_call(_tools(tmp_path), call)
     assert outcome.failed and "StatefulAgentLoop" in outcome.output
+
+
+async def test_an_older_schema_gains_the_background_tasks_table(
+    store_dsn_and_prefix: tuple[str, str],
+) -> None:
+    from power_loop.store import CURRENT_SCHEMA_VERSION, connect_database, ensure_schema
+
+    dsn, prefix = store_dsn_and_prefix
+    db = await connect_database(dsn)
+    try:
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
+        s = SessionStore(db, table_prefix=prefix)
+        sid = await s.create_session()
+        # wind the database back to the schema before background tasks (the last step)
+        await db.execute(f"DROP TABLE {prefix}background_tasks")
+        back = CURRENT_SCHEMA_VERSION - 1
+        await db.execute(f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (back, 1))
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
+        await s.upsert_background_task(sid, task_id="t", command="c", status="running")
+        assert [r.task_id for r in await s.list_background_tasks(sid)] == ["t"]
+        assert await s.get_session(sid) is not None
+    finally:
+        await db.close()
