@@ -288,6 +288,7 @@ if TYPE_CHECKING:
         get_tool_definitions as get_tool_definitions,
     )
     from .agents import (
+        RUN_AGENT_DEFINITION as RUN_AGENT_DEFINITION,
         SPAWN_AGENT_DEFINITION as SPAWN_AGENT_DEFINITION,
         AgentSpec as AgentSpec,
         Blackboard as Blackboard,
@@ -596,6 +597,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "get_tool_definitions",
     ),
     "agents": (
+        "RUN_AGENT_DEFINITION",
         "SPAWN_AGENT_DEFINITION",
         "AgentSpec",
         "Blackboard",

@@ -275,7 +275,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState
         MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow NotesFullError
         NotesMemory NotesPolicy OpenAICompatibleChatConfig PhaseEventPayload PowerLoopError
-        ProjectedRepresentation ProjectionContext ProviderNotAvailable Representation
+        ProjectedRepresentation ProjectionContext ProviderNotAvailable RUN_AGENT_DEFINITION Representation
         RoundCompletedPayload RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload
         RoundToolsPresentPayload RoundUsageStatusPayload RuntimeEnv RuntimeEnvError RuntimeMessage
         RuntimeProjector SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy
@@ -307,7 +307,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
     """.split(),
     "power_loop.agents": """
         AgentSpec BOARD_TOOL_NAMES Blackboard BlackboardEntry DEFAULT_DELEGATE_PROMPT
-        DEFAULT_MAX_ROUNDS LIFECYCLES MAX_SPEC_ROUNDS SPAWN_AGENT_DEFINITION SqliteBlackboard
+        DEFAULT_MAX_ROUNDS LIFECYCLES MAX_SPEC_ROUNDS RUN_AGENT_DEFINITION SPAWN_AGENT_DEFINITION SqliteBlackboard
         StoreBlackboard register_blackboard_tools register_spawn_agent render_entries run_agent_spec
     """.split(),
     "power_loop.base": """

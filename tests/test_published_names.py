@@ -62,7 +62,7 @@ PUBLISHED_ALL = """
 NOT_YET = set(
     """
     AgentPipeline AgentRunner MessageSink NullSink PhaseContext
-    PhaseResult ProjectMessageRow ProjectedRow ProjectedSend RUN_AGENT_DEFINITION SQLiteSink phase
+    PhaseResult ProjectMessageRow ProjectedRow ProjectedSend SQLiteSink phase
 """.split()
 )
 
