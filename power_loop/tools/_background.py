@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import os
 import secrets
+import signal
 import socket
 import tempfile
 import time
@@ -65,6 +66,8 @@ _DRAIN_GRACE_S = 1.0
 # A task run on another host is declared lost this long after its deadline passed unrecorded.
 _FOREIGN_GRACE_MS = 60_000
 _HOST = socket.gethostname()
+# Put in every task's environment: lets a later check recognise the task's process by its pid.
+_TASK_MARK = "POWER_LOOP_BACKGROUND_TASK"
 _LIVE: dict[tuple[str, str], _LiveTask] = {}  # the tasks this process watches
 
 
@@ -197,37 +200,62 @@ async def _watch(live: _LiveTask, store: SessionStore, timeout_s: float) -> None
             _log.warning("could not record the end of background task %s", live.task_id, exc_info=True)
 
 
-def _group_alive(pid: int) -> bool:
+def _owner(pid: int | None, task_id: str) -> str:
+    """Who has process group ``pid`` on this host: ``"task"`` (the task's own process, recognised by
+    the marker in its environment where ``/proc`` shows it), ``"alive"`` (someone; not verifiable),
+    ``"other"`` (the pid was reused) or ``"gone"``."""
+    if pid is None:
+        return "gone"
     try:
         os.killpg(pid, 0)
     except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+        return "gone"
+    except PermissionError:  # exists, owned by another user: not our task's process
+        return "other"
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":  # ended; its new parent did not reap it
+                return "gone"
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            environ = f.read().split(b"\0")
+    except (OSError, IndexError):  # no /proc (macOS), or the process just ended
+        return "alive"
+    return "task" if f"{_TASK_MARK}={task_id}".encode() in environ else "other"
 
 
-def _vanished(row: BackgroundTaskRow, now: int) -> bool:
-    """Whether a ``running`` row that no watcher of this process owns has lost its process."""
-    if row.host == _HOST:
-        return row.pid is None or not _group_alive(row.pid)
-    return row.deadline_at is not None and now > row.deadline_at + _FOREIGN_GRACE_MS
+def _verdict(row: BackgroundTaskRow, now: int) -> str | None:
+    """The status of a ``running`` row no watcher of this process owns: None while it still runs,
+    ``lost`` once its process is gone, ``timeout`` when its own process outlived the deadline
+    (the host that watched it died; the group is killed now)."""
+    overdue = row.deadline_at is not None and now > row.deadline_at
+    if row.host != _HOST:  # another machine: only the deadline can tell
+        return "lost" if overdue and now > (row.deadline_at or 0) + _FOREIGN_GRACE_MS else None
+    owner = _owner(row.pid, row.task_id)
+    if owner in ("gone", "other"):
+        return "lost"
+    if overdue and owner == "task" and row.pid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(row.pid, signal.SIGKILL)
+        return "timeout"
+    return None
 
 
 async def _reconcile(store: SessionStore, row: BackgroundTaskRow) -> BackgroundTaskRow:
-    """``row`` as it stands now: a live task's current output tail, or ``lost`` once its process is gone."""
+    """``row`` as it stands now: a live task's current output tail, or its end once its process is
+    gone (``lost``) or overdue (``timeout``)."""
     if row.finished:
         return row
     live = _LIVE.get((row.session_id, row.task_id))
     if live is not None:
         return dataclasses.replace(row, output_tail=live.output.text_tail())
-    if not _vanished(row, time.time_ns() // 1_000_000):
+    verdict = _verdict(row, time.time_ns() // 1_000_000)
+    if verdict is None:
         return dataclasses.replace(row, output_tail=read_tail(row.output_path))
     await store.upsert_background_task(
         row.session_id,
         task_id=row.task_id,
         command=row.command,
-        status="lost",
+        status=verdict,
         output_tail=read_tail(row.output_path),
         output_path=row.output_path,
     )
@@ -299,7 +327,7 @@ async def start_background_task(
             stdout=write_fd,
             stderr=write_fd,
             cwd=chosen.launch_cwd(workspace_dir),
-            env=chosen.launch_env(workspace_dir),
+            env={**chosen.launch_env(workspace_dir), _TASK_MARK: task_id},
             start_new_session=True,  # its own process group: a timeout kills every descendant
         )
     except OSError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -126,7 +127,11 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:  # a zombie nobody reaped yet has ended too
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def _text(path: str | None) -> str:
@@ -143,7 +148,7 @@ async def _gone(pid: int, *, within_s: float = 30) -> bool:
 
 
 async def test_timeout_kills_the_process_group(store: SessionStore, tmp_path: Path) -> None:
-    tools = _tools(tmp_path, timeout_s=1)
+    tools = _tools(tmp_path, timeout_s=5)  # ample time to start the grandchild, even on a busy host
     sid = await store.create_session()
     started = await _call(
         tools, store, sid, "background_run", command="sleep 300 & echo $! > child.pid; echo started; wait"
@@ -298,3 +303,82 @@ async def test_an_older_schema_gains_the_background_tasks_table(
         assert await s.get_session(sid) is not None
     finally:
         await db.close()
+
+
+_HOST_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from power_loop.store import open_store
+from power_loop.tools._background import start_background_task
+
+async def main():
+    dsn, prefix, sid, ws, out, command, timeout = sys.argv[1:]
+    store = await open_store(dsn, table_prefix=prefix)
+    row = await start_background_task(
+        command, Path(ws), session_id=sid, store=store, timeout_s=float(timeout), output_dir=Path(out)
+    )
+    print(row.task_id, row.pid, flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def _start_in_a_host_then_kill_it(
+    dsn: str, prefix: str, sid: str, tmp_path: Path, command: str, timeout_s: int
+) -> tuple[str, int]:
+    """A separate host process starts the task; it is then killed (SIGKILL) with no chance to record."""
+    (tmp_path / "ws").mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(Path.cwd()), os.environ.get("PYTHONPATH")) if p),
+    }
+    args = (dsn, prefix, sid, str(tmp_path / "ws"), str(tmp_path / "out"), command, str(timeout_s))
+    host = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _HOST_SCRIPT, *args, stdout=asyncio.subprocess.PIPE, env=env
+    )
+    try:
+        assert host.stdout is not None
+        line = await asyncio.wait_for(host.stdout.readline(), timeout=120)
+    finally:
+        host.kill()
+        await host.wait()
+    task_id, pid = line.decode().split()
+    return task_id, int(pid)
+
+
+async def test_host_killed_task_ends_by_itself_then_reported_lost(
+    loop_dsn_and_prefix: tuple[str, str], tmp_path: Path
+) -> None:
+    dsn, prefix = loop_dsn_and_prefix
+    store = await open_store(dsn, table_prefix=prefix)
+    try:
+        tools = _tools(tmp_path)
+        sid = await store.create_session()
+        task_id, pid = await _start_in_a_host_then_kill_it(
+            dsn, prefix, sid, tmp_path, "echo begun; sleep 2", 300
+        )
+        assert await _gone(pid, within_s=60)  # the task's process ended on its own; nobody recorded it
+        checked = await _call(tools, store, sid, "check_background", task_id=task_id)
+        assert checked.data["status"] == "lost" and "begun" in checked.content
+    finally:
+        await store.close()
+
+
+async def test_host_killed_task_outliving_its_deadline_is_killed_on_check(
+    loop_dsn_and_prefix: tuple[str, str], tmp_path: Path
+) -> None:
+    dsn, prefix = loop_dsn_and_prefix
+    store = await open_store(dsn, table_prefix=prefix)
+    try:
+        sid = await store.create_session()
+        task_id, pid = await _start_in_a_host_then_kill_it(dsn, prefix, sid, tmp_path, "sleep 300", 2)
+        row = await store.get_background_task(sid, task_id)
+        assert row is not None and row.deadline_at is not None
+        await asyncio.sleep(max(0, row.deadline_at - time.time_ns() // 1_000_000) / 1000 + 0.5)
+        assert _alive(pid)  # orphaned: still running past its deadline, with no watcher
+        [shown] = await _projected(store, sid)  # the next round notices
+        assert f'id="{task_id}" status="timeout"' in shown
+        assert await _gone(pid)
+    finally:
+        await store.close()
