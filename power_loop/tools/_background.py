@@ -303,6 +303,22 @@ def _context() -> tuple[str, SessionStore]:
     return ctx.session_id, ctx.store
 
 
+async def _spawn(
+    command: str, workspace_dir: Path, backend: ShellBackend, task_id: str, write_fd: int
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *backend.launch_argv(workspace_dir),
+        "-c",
+        command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=write_fd,
+        stderr=write_fd,  # one interleaved stream, in the order it was written
+        cwd=backend.launch_cwd(workspace_dir),
+        env={**backend.launch_env(workspace_dir), _TASK_MARK: task_id},
+        start_new_session=True,  # its own process group: a timeout kills every descendant
+    )
+
+
 async def start_background_task(
     command: str,
     workspace_dir: Path,
@@ -313,23 +329,16 @@ async def start_background_task(
     timeout_s: float = DEFAULT_BACKGROUND_TIMEOUT_S,
     output_dir: Path,
 ) -> BackgroundTaskRow:
-    """Start ``command`` as a watched background task of the session and record it; returns its row."""
+    """Start ``command`` as a watched background task of the session and record it; returns its row
+    (status ``error`` when the process could not be started)."""
     chosen = backend if backend is not None else DEFAULT_SHELL_BACKEND
     task_id = "bg_" + secrets.token_hex(6)
     os.makedirs(output_dir, mode=0o700, exist_ok=True)
     output = _OutputFile(output_dir / f"{task_id}.log")
-    argv = [*chosen.launch_argv(workspace_dir), "-c", command]
+    path = str(output.path)
     read_fd, write_fd = os.pipe()
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=write_fd,
-            stderr=write_fd,
-            cwd=chosen.launch_cwd(workspace_dir),
-            env={**chosen.launch_env(workspace_dir), _TASK_MARK: task_id},
-            start_new_session=True,  # its own process group: a timeout kills every descendant
-        )
+        proc = await _spawn(command, workspace_dir, chosen, task_id, write_fd)
     except OSError as exc:
         os.close(read_fd)
         output.close()
@@ -338,33 +347,33 @@ async def start_background_task(
             task_id=task_id,
             command=command,
             status="error",
-            output_tail=f"could not start {argv[0]!r}: {exc}",
-            output_path=str(output.path),
+            output_tail=f"could not start: {exc}",
+            output_path=path,
         )
-        found = await store.get_background_task(session_id, task_id)
-        assert found is not None
-        return found
+        proc = None
     finally:
         os.close(write_fd)
-    live = _LiveTask(session_id, task_id, command, proc, read_fd, output)
-    try:
-        await store.upsert_background_task(
-            session_id,
-            task_id=task_id,
-            command=command,
-            status="running",
-            output_path=str(output.path),
-            pid=proc.pid,
-            host=_HOST,
-            deadline_at=time.time_ns() // 1_000_000 + int(timeout_s * 1000),
-        )
-    except BaseException:  # not recorded: the process must not run unsupervised
-        _kill_group(proc)
-        os.close(read_fd)
-        output.close()
-        raise
-    _LIVE[(session_id, task_id)] = live
-    live.watcher = asyncio.ensure_future(_watch(live, store, timeout_s))
+    if proc is not None:
+        try:
+            deadline = time.time_ns() // 1_000_000 + int(timeout_s * 1000)
+            await store.upsert_background_task(
+                session_id,
+                task_id=task_id,
+                command=command,
+                status="running",
+                output_path=path,
+                pid=proc.pid,
+                host=_HOST,
+                deadline_at=deadline,
+            )
+        except BaseException:  # not recorded: the process must not run unsupervised
+            _kill_group(proc)
+            os.close(read_fd)
+            output.close()
+            raise
+        live = _LiveTask(session_id, task_id, command, proc, read_fd, output)
+        _LIVE[(session_id, task_id)] = live
+        live.watcher = asyncio.ensure_future(_watch(live, store, timeout_s))
     found = await store.get_background_task(session_id, task_id)
     assert found is not None
     return found
@@ -432,6 +441,41 @@ async def _check_background(task_id: str | None = None) -> ToolHandlerResult:
     )
 
 
+async def _background_run(
+    command: str, bound: Path | None, backend: ShellBackend | None, timeout_s: float, output_dir: Path
+) -> ToolHandlerResult:
+    session_id, store = _context()
+    running = sum(1 for sid, _ in _LIVE if sid == session_id)
+    if running >= MAX_RUNNING_BACKGROUND_TASKS:
+        return ToolHandlerResult(
+            ok=False,
+            content=f"Error: {running} background tasks are already running in this session; "
+            "wait for one to finish (check_background) before starting another.",
+        )
+    root, chosen = bound, backend
+    if root is None:  # unbound: the current RuntimeEnv's workspace and shell backend
+        env = get_runtime_env()
+        root = Workspace(env.require_workspace_dir()).root
+        chosen = env.shell_backend if env.shell_backend is not None else backend
+    row = await start_background_task(
+        command,
+        root,
+        session_id=session_id,
+        store=store,
+        backend=chosen,
+        timeout_s=timeout_s,
+        output_dir=output_dir,
+    )
+    if row.status != "running":
+        return ToolHandlerResult(ok=False, content=f"Error: {row.output_tail}", data={"task_id": row.task_id})
+    return ToolHandlerResult(
+        ok=True,
+        content=f"Started background task {row.task_id}. You will be told when it finishes; "
+        f'check_background(task_id="{row.task_id}") shows its output so far.',
+        data={"task_id": row.task_id, "status": row.status},
+    )
+
+
 def register_background_tools(
     registry: ToolRegistry,
     workspace: Workspace | str | os.PathLike[str] | None,
@@ -461,38 +505,7 @@ def register_background_tools(
     )
 
     async def background_run(command: str) -> ToolHandlerResult:
-        session_id, store = _context()
-        running = sum(1 for sid, _ in _LIVE if sid == session_id)
-        if running >= MAX_RUNNING_BACKGROUND_TASKS:
-            return ToolHandlerResult(
-                ok=False,
-                content=f"Error: {running} background tasks are already running in this session; "
-                "wait for one to finish (check_background) before starting another.",
-            )
-        root, chosen = bound, backend
-        if root is None:
-            env = get_runtime_env()
-            root = Workspace(env.require_workspace_dir()).root
-            chosen = env.shell_backend if env.shell_backend is not None else backend
-        row = await start_background_task(
-            command,
-            root,
-            session_id=session_id,
-            store=store,
-            backend=chosen,
-            timeout_s=timeout_s,
-            output_dir=out,
-        )
-        if row.status != "running":
-            return ToolHandlerResult(
-                ok=False, content=f"Error: {row.output_tail}", data={"task_id": row.task_id}
-            )
-        return ToolHandlerResult(
-            ok=True,
-            content=f"Started background task {row.task_id}. You will be told when it finishes; "
-            f'check_background(task_id="{row.task_id}") shows its output so far.',
-            data={"task_id": row.task_id, "status": row.status},
-        )
+        return await _background_run(command, bound, backend, timeout_s, out)
 
     handlers: dict[str, tuple[ToolDefinition, Any]] = {
         "background_run": (BACKGROUND_RUN_DEFINITION, background_run),

@@ -382,3 +382,14 @@ async def test_host_killed_task_outliving_its_deadline_is_killed_on_check(
         assert await _gone(pid)
     finally:
         await store.close()
+
+
+async def test_a_command_that_cannot_start_is_an_error(store: SessionStore, tmp_path: Path) -> None:
+    from power_loop.tools import LocalShellBackend
+
+    tools = _tools(tmp_path, backend=LocalShellBackend(bash_path=str(tmp_path / "no-such-shell")))
+    sid = await store.create_session()
+    result = await _call(tools, store, sid, "background_run", command="true")
+    assert not result.ok and "could not start" in result.content
+    row = await store.get_background_task(sid, result.data["task_id"])
+    assert row is not None and row.status == "error" and row.finished
