@@ -103,6 +103,8 @@ class _OutputFile:
 
     def text_tail(self, chars: int = BACKGROUND_TAIL_CHARS) -> str:
         """The last ``chars`` characters of the output so far."""
+        if self._file.closed:  # the file holds everything kept, the tail included
+            return read_tail(self.path, chars)
         if len(self.tail) >= 4 * chars:
             return self.tail[-4 * chars :].decode("utf-8", errors="replace")[-chars:]
         return (read_tail(self.path, chars) + self.tail.decode("utf-8", errors="replace"))[-chars:]

@@ -229,6 +229,20 @@ async def test_output_is_bounded(store: SessionStore, tmp_path: Path) -> None:
     assert "bytes truncated" in saved and saved.rstrip().endswith("THE END")
 
 
+async def test_output_just_over_the_cap_is_kept_whole(store: SessionStore, tmp_path: Path) -> None:
+    from power_loop.tools._background import MAX_BACKGROUND_OUTPUT_BYTES
+
+    tools = _tools(tmp_path)
+    sid = await store.create_session()
+    command = f"head -c {MAX_BACKGROUND_OUTPUT_BYTES} /dev/zero | tr '\\0' x; echo; echo TAIL-MARK"
+    row = await _finished(
+        store, sid, (await _call(tools, store, sid, "background_run", command=command)).data["task_id"]
+    )
+    assert row.output_tail is not None and row.output_tail.count("TAIL-MARK") == 1
+    saved = _text(row.output_path)
+    assert len(saved) == MAX_BACKGROUND_OUTPUT_BYTES + len("\nTAIL-MARK\n") and "truncated" not in saved
+
+
 async def test_store_rows_unseen_and_session_lifecycle(store: SessionStore) -> None:
     sid = await store.create_session()
     with pytest.raises(SessionNotFoundError):
