@@ -326,11 +326,15 @@ from power_loop.store import open_store
 from power_loop.tools._background import start_background_task
 
 async def main():
-    dsn, prefix, sid, ws, out, command, timeout = sys.argv[1:]
+    dsn, prefix, sid, ws, out, command, timeout, wait_output = sys.argv[1:]
     store = await open_store(dsn, table_prefix=prefix)
     row = await start_background_task(
         command, Path(ws), session_id=sid, store=store, timeout_s=float(timeout), output_dir=Path(out)
     )
+    for _ in range(600):  # with output expected, let it reach the file before this host dies
+        if wait_output == "0" or Path(row.output_path).stat().st_size:
+            break
+        await asyncio.sleep(0.1)
     print(row.task_id, row.pid, flush=True)
     await asyncio.sleep(3600)
 
@@ -347,7 +351,17 @@ async def _start_in_a_host_then_kill_it(
         **os.environ,
         "PYTHONPATH": os.pathsep.join(p for p in (str(Path.cwd()), os.environ.get("PYTHONPATH")) if p),
     }
-    args = (dsn, prefix, sid, str(tmp_path / "ws"), str(tmp_path / "out"), command, str(timeout_s))
+    wait_output = "1" if "echo" in command else "0"
+    args = (
+        dsn,
+        prefix,
+        sid,
+        str(tmp_path / "ws"),
+        str(tmp_path / "out"),
+        command,
+        str(timeout_s),
+        wait_output,
+    )
     host = await asyncio.create_subprocess_exec(
         sys.executable, "-c", _HOST_SCRIPT, *args, stdout=asyncio.subprocess.PIPE, env=env
     )
