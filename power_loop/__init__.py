@@ -282,11 +282,13 @@ if TYPE_CHECKING:
         RuntimeMessage as RuntimeMessage,
         RuntimeProjector as RuntimeProjector,
         TodoRuntimeProjector as TodoRuntimeProjector,
+        BackgroundRuntimeProjector as BackgroundRuntimeProjector,
         default_runtime_projectors as default_runtime_projectors,
         DEFAULT_TOOL_HANDLERS as DEFAULT_TOOL_HANDLERS,
         get_tool_definitions as get_tool_definitions,
     )
     from .agents import (
+        RUN_AGENT_DEFINITION as RUN_AGENT_DEFINITION,
         SPAWN_AGENT_DEFINITION as SPAWN_AGENT_DEFINITION,
         AgentSpec as AgentSpec,
         Blackboard as Blackboard,
@@ -589,11 +591,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "RuntimeMessage",
         "RuntimeProjector",
         "TodoRuntimeProjector",
+        "BackgroundRuntimeProjector",
         "default_runtime_projectors",
         "DEFAULT_TOOL_HANDLERS",
         "get_tool_definitions",
     ),
     "agents": (
+        "RUN_AGENT_DEFINITION",
         "SPAWN_AGENT_DEFINITION",
         "AgentSpec",
         "Blackboard",

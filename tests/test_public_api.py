@@ -271,10 +271,10 @@ PUBLIC_ALL: dict[str, list[str]] = {
         AgentErrorPayload AgentEvent AgentEventBus AgentEventType AgentHooks AgentLoopConfig
         AgentLoopResult AgentMessage AgentSpec AgentSpecError AgenticFold AnthropicChatConfig
         ArchiveError AsyncHookInSyncContext AsyncToolInSyncContext AutoCompactStatusPayload
-        BUILTIN_SECTIONS BaseEventPayload BaseHookCtx Blackboard BlackboardEntry BlackboardError
-        BudgetExceededStatusPayload CORE_TOOL_NAMES CancellationLike CancellationRequested
-        CancellationToken CompactAfterCtx CompactBeforeCtx CompactionFailed ConfigError
-        ContextPipeline CorruptRowError DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_DB_PATH
+        BUILTIN_SECTIONS BackgroundRuntimeProjector BaseEventPayload BaseHookCtx Blackboard
+        BlackboardEntry BlackboardError BudgetExceededStatusPayload CORE_TOOL_NAMES CancellationLike
+        CancellationRequested CancellationToken CompactAfterCtx CompactBeforeCtx CompactionFailed
+        ConfigError ContextPipeline CorruptRowError DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_DB_PATH
         DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_NOTES_POLICY DEFAULT_SHELL_BACKEND
         DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TABLE_PREFIX DEFAULT_TOOL_HANDLERS EXPLORE_TOOL_NAMES
         EventBusProtocol EventHandler EventStream FULL_TOOL_NAMES FoldContext FoldResult
@@ -291,14 +291,14 @@ PUBLIC_ALL: dict[str, list[str]] = {
         MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState
         MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow NotesFullError
         NotesMemory NotesPolicy OpenAICompatibleChatConfig PhaseEventPayload PowerLoopError
-        ProjectedRepresentation ProjectionContext ProviderNotAvailable Representation
-        RoundCompletedPayload RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload
-        RoundToolsPresentPayload RoundUsageStatusPayload RuntimeEnv RuntimeEnvError RuntimeMessage
-        RuntimeProjector SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy
-        SchemaTooNewError SendCompletedPayload SessionBusy SessionEndCtx SessionEndedPayload
-        SessionKind SessionNotFoundError SessionPendingError SessionRow SessionStartCtx
-        SessionStartedPayload SessionStateRow SessionStatsRow SessionStatus SessionStore
-        ShellBackend SkillLoader SpecValidationError SqliteBlackboard StatefulAgentLoop
+        ProjectedRepresentation ProjectionContext ProviderNotAvailable RUN_AGENT_DEFINITION
+        Representation RoundCompletedPayload RoundDecideCtx RoundEndCtx RoundStartCtx
+        RoundStartedPayload RoundToolsPresentPayload RoundUsageStatusPayload RuntimeEnv
+        RuntimeEnvError RuntimeMessage RuntimeProjector SPAWN_AGENT_DEFINITION SQLiteNoteMemory
+        STABLE_API SchemaPolicy SchemaTooNewError SendCompletedPayload SessionBusy SessionEndCtx
+        SessionEndedPayload SessionKind SessionNotFoundError SessionPendingError SessionRow
+        SessionStartCtx SessionStartedPayload SessionStateRow SessionStatsRow SessionStatus
+        SessionStore ShellBackend SkillLoader SpecValidationError SqliteBlackboard StatefulAgentLoop
         StatefulResult StatusChangedPayload StoreAuthError StoreBlackboard StoreClosedError
         StoreConnectionLost StoreCorruptError StoreDatabaseMissing StoreError StoreIntegrityError
         StoreSchemaError StoreUnavailable StreamCompletedPayload StreamDeltaPayload
@@ -323,8 +323,9 @@ PUBLIC_ALL: dict[str, list[str]] = {
     """.split(),
     "power_loop.agents": """
         AgentSpec BOARD_TOOL_NAMES Blackboard BlackboardEntry DEFAULT_DELEGATE_PROMPT
-        DEFAULT_MAX_ROUNDS LIFECYCLES MAX_SPEC_ROUNDS SPAWN_AGENT_DEFINITION SqliteBlackboard
-        StoreBlackboard register_blackboard_tools register_spawn_agent render_entries run_agent_spec
+        DEFAULT_MAX_ROUNDS LIFECYCLES MAX_SPEC_ROUNDS RUN_AGENT_DEFINITION SPAWN_AGENT_DEFINITION
+        SqliteBlackboard StoreBlackboard register_blackboard_tools register_spawn_agent
+        render_entries run_agent_spec
     """.split(),
     "power_loop.base": """
         DEFAULT_REDACT_KEYS REDACTED ScheduledTimer SchemaValidator StructuredOutputSpec
@@ -408,23 +409,24 @@ PUBLIC_ALL: dict[str, list[str]] = {
         normalize_usage parse_tool_arguments retry_after_s with_retry
     """.split(),
     "power_loop.loop": """
-        AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS DEFAULT_AGENT_SYSTEM_PROMPT
-        DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS
-        FollowUpQueued LoopMessage LoopStatus ProjectionContext RuntimeMessage RuntimeProjector
-        SectionRenderer StatefulAgentLoop StatefulResult SyncCallInEventLoopError
-        SystemPromptBuilder SystemPromptContext TimerRunner TodoRuntimeProjector
-        build_agent_system_prompt build_explore_subagent_system_prompt build_subagent_system_prompt
-        default_runtime_projectors format_timer_message format_tool_catalog get_tool_definitions
+        AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS BackgroundRuntimeProjector
+        DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT
+        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS FollowUpQueued LoopMessage LoopStatus
+        ProjectionContext RuntimeMessage RuntimeProjector SectionRenderer StatefulAgentLoop
+        StatefulResult SyncCallInEventLoopError SystemPromptBuilder SystemPromptContext TimerRunner
+        TodoRuntimeProjector build_agent_system_prompt build_explore_subagent_system_prompt
+        build_subagent_system_prompt default_runtime_projectors format_timer_message
+        format_tool_catalog get_tool_definitions
     """.split(),
     "power_loop.store": """
-        AppendResult CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow DEFAULT_DB_PATH
-        DEFAULT_TABLE_PREFIX Database Dialect FollowUpRow HeldLease IndexSpec KEEP LeaseToken
-        MAX_SPAWN_DEPTH MUTATE_SKIP Maintenance MessageRow MessageState MigrationStep MySQLDialect
-        NewMessage NoteRow PostgresDialect RoundUsage SchemaPolicy SendAccounting SessionKind
-        SessionRow SessionStateRow SessionStatsRow SessionStatus SessionStore SqliteDatabase
-        SqliteDialect SubagentLifecycle TableSpec TimerRow TimerStatus Transaction UsageRoundRow
-        WorkflowRecordRow all_table_names connect_database ensure_schema hold_lease new_holder_id
-        open_store provisioning_ddl
+        AppendResult BackgroundTaskRow CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow
+        DEFAULT_DB_PATH DEFAULT_TABLE_PREFIX Database Dialect FollowUpRow HeldLease IndexSpec KEEP
+        LeaseToken MAX_SPAWN_DEPTH MUTATE_SKIP Maintenance MessageRow MessageState MigrationStep
+        MySQLDialect NewMessage NoteRow PostgresDialect RoundUsage SchemaPolicy SendAccounting
+        SessionKind SessionRow SessionStateRow SessionStatsRow SessionStatus SessionStore
+        SqliteDatabase SqliteDialect SubagentLifecycle TableSpec TimerRow TimerStatus Transaction
+        UsageRoundRow WorkflowRecordRow all_table_names connect_database ensure_schema hold_lease
+        new_holder_id open_store provisioning_ddl
     """.split(),
     "power_loop.structured": """
         StructuredOutputError StructuredOutputSpec extract_json_object parse_structured
@@ -434,18 +436,20 @@ PUBLIC_ALL: dict[str, list[str]] = {
         ScriptExhaustedError ScriptedCall ScriptedLLM ScriptedTurn Turn VirtualClock
     """.split(),
     "power_loop.tools": """
-        BASH_TOOL_DEFINITION CORE_TOOL_NAMES DEFAULT_MAX_RESULT_CHARS DEFAULT_SHELL_BACKEND ENV_HOME
-        ENV_SKILLS_DIR ENV_WORKSPACE EXPLORE_TOOL_NAMES FILE_TOOL_DEFINITIONS FILE_TOOL_NAMES
-        FULL_TOOL_NAMES HumanInputRequired LOAD_SKILL_DEFINITION LocalShellBackend
-        REQUEST_USER_INPUT_DEFINITION RegisteredTool RuntimeEnv SESSION_TOOL_DEFINITIONS
-        SESSION_TOOL_NAMES SKILLS_DIR_ENV SchemaValidator ShellBackend Skill SkillLoader
-        TODO_STATE_KEY TOOL_PRESETS ToolArgsValidator ToolCallable ToolDefinition ToolHandler
-        ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext WORKSPACE_TOOL_NAMES Workspace
-        build_registry compile_schema create_default_tool_registry execute_tool_call
-        get_default_loader get_runtime_env get_tool_runtime_context parse_front_matter
-        register_bash_tool register_file_tools register_request_user_input register_session_tools
-        register_skill_tools render_todo request_user_input run_shell_command runtime_env_context
-        safe_path use_tool_runtime_context validate_tool_args
+        BACKGROUND_RUN_DEFINITION BACKGROUND_TOOL_NAMES BASH_TOOL_DEFINITION
+        CHECK_BACKGROUND_DEFINITION CORE_TOOL_NAMES DEFAULT_BACKGROUND_TIMEOUT_S
+        DEFAULT_MAX_RESULT_CHARS DEFAULT_SHELL_BACKEND ENV_HOME ENV_SKILLS_DIR ENV_WORKSPACE
+        EXPLORE_TOOL_NAMES FILE_TOOL_DEFINITIONS FILE_TOOL_NAMES FULL_TOOL_NAMES HumanInputRequired
+        LOAD_SKILL_DEFINITION LocalShellBackend REQUEST_USER_INPUT_DEFINITION RegisteredTool
+        RuntimeEnv SESSION_TOOL_DEFINITIONS SESSION_TOOL_NAMES SKILLS_DIR_ENV SchemaValidator
+        ShellBackend Skill SkillLoader TODO_STATE_KEY TOOL_PRESETS ToolArgsValidator ToolCallable
+        ToolDefinition ToolHandler ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext
+        WORKSPACE_TOOL_NAMES Workspace build_registry collect_background_updates compile_schema
+        create_default_tool_registry execute_tool_call get_default_loader get_runtime_env
+        get_tool_runtime_context parse_front_matter register_background_tools register_bash_tool
+        register_file_tools register_request_user_input register_session_tools register_skill_tools
+        render_background_updates render_todo request_user_input run_shell_command
+        runtime_env_context safe_path use_tool_runtime_context validate_tool_args
     """.split(),
     "power_loop.workflow": """
         AgentNode AgentResult BranchNode DirectWorkerLauncher Executor ForeachNode InProcessExecutor

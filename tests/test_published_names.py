@@ -61,8 +61,8 @@ PUBLISHED_ALL = """
 #: prompt builders, the phase pipeline, sinks, the legacy dict hook API, projection rows).
 NOT_YET = set(
     """
-    AgentPipeline AgentRunner BackgroundRuntimeProjector MessageSink NullSink PhaseContext
-    PhaseResult ProjectMessageRow ProjectedRow ProjectedSend RUN_AGENT_DEFINITION SQLiteSink phase
+    AgentPipeline AgentRunner MessageSink NullSink PhaseContext
+    PhaseResult ProjectMessageRow ProjectedRow ProjectedSend SQLiteSink phase
 """.split()
 )
 

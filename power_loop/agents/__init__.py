@@ -17,7 +17,13 @@ from ._board import (
     register_blackboard_tools,
     render_entries,
 )
-from ._run import DEFAULT_DELEGATE_PROMPT, SPAWN_AGENT_DEFINITION, register_spawn_agent, run_agent_spec
+from ._run import (
+    DEFAULT_DELEGATE_PROMPT,
+    RUN_AGENT_DEFINITION,
+    SPAWN_AGENT_DEFINITION,
+    register_spawn_agent,
+    run_agent_spec,
+)
 from ._spec import DEFAULT_MAX_ROUNDS, LIFECYCLES, MAX_SPEC_ROUNDS, AgentSpec
 
 __all__ = [
@@ -26,6 +32,7 @@ __all__ = [
     "DEFAULT_MAX_ROUNDS",
     "LIFECYCLES",
     "MAX_SPEC_ROUNDS",
+    "RUN_AGENT_DEFINITION",
     "SPAWN_AGENT_DEFINITION",
     "AgentSpec",
     "Blackboard",

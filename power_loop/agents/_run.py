@@ -1,4 +1,4 @@
-"""Running a sub-agent: `run_agent_spec` and the LLM-facing ``spawn_agent`` tool."""
+"""Running a sub-agent: `run_agent_spec` and the LLM-facing ``spawn_agent`` and ``run_agent`` tools."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from ._spec import DEFAULT_MAX_ROUNDS, MAX_SPEC_ROUNDS, AgentSpec
 
 __all__ = [
     "DEFAULT_DELEGATE_PROMPT",
+    "RUN_AGENT_DEFINITION",
     "SPAWN_AGENT_DEFINITION",
     "register_spawn_agent",
     "run_agent_spec",
@@ -66,6 +67,27 @@ SPAWN_AGENT_DEFINITION = ToolDefinition(
         "additionalProperties": False,
     },
     required_params=("task",),
+)
+
+RUN_AGENT_DEFINITION = ToolDefinition(
+    name="run_agent",
+    description=(
+        "Run a sub-agent declared by an AgentSpec (name, system_prompt, and optionally tools, max_rounds, "
+        "max_tokens, temperature, model, output_schema, lifecycle, metadata) on `input`, in its own fresh "
+        "conversation; its final answer is returned as this tool's result."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": ["object", "string"],
+                "description": "The AgentSpec, as an object or a JSON string.",
+            },
+            "input": {"type": "string", "description": "The task or message given to the sub-agent."},
+        },
+        "additionalProperties": False,
+    },
+    required_params=("spec", "input"),
 )
 
 
@@ -276,11 +298,15 @@ async def _run_child(
     return outcome
 
 
-def register_spawn_agent(registry: ToolRegistry, *, overwrite: bool = False) -> None:
-    """Add the ``spawn_agent`` tool to ``registry``.
+def register_spawn_agent(
+    registry: ToolRegistry, *, include_run_agent: bool = True, overwrite: bool = False
+) -> None:
+    """Add the ``spawn_agent`` tool to ``registry`` and, with ``include_run_agent`` (the published
+    default), ``run_agent``, which runs a full :class:`AgentSpec` (an object or a JSON string).
 
-    Its result is the sub-agent's final text, prefixed ``"[sub-agent status=<s>]\\n"`` unless the
-    sub-agent completed; called outside a running loop it returns an error string.
+    Their result is the sub-agent's final text, prefixed ``"[sub-agent status=<s>]\\n"`` unless the
+    sub-agent completed; an invalid spec gives ``"Error: invalid AgentSpec — ..."``; called outside a
+    running loop they return an error string.
     """
 
     async def spawn_agent(
@@ -310,3 +336,22 @@ def register_spawn_agent(registry: ToolRegistry, *, overwrite: bool = False) -> 
         return text
 
     registry.register(SPAWN_AGENT_DEFINITION, spawn_agent, overwrite=overwrite)
+    if include_run_agent:
+        registry.register(RUN_AGENT_DEFINITION, _run_agent, overwrite=overwrite)
+
+
+async def _run_agent(spec: Any, input: str) -> str:  # `input`: the published parameter name
+    """The ``run_agent`` tool: ``spec`` (an AgentSpec object or JSON string) run on ``input``."""
+    ctx = get_tool_runtime_context()
+    if ctx is None or not isinstance(ctx.loop, StatefulAgentLoop):
+        return "Error: run_agent can only run inside a StatefulAgentLoop send."
+    try:
+        outcome = await run_agent_spec(
+            AgentSpec.coerce(spec), input, parent_loop=ctx.loop, spawn_tool_call_id=ctx.tool_call_id
+        )
+    except AgentSpecError as exc:
+        return f"Error: invalid AgentSpec — {exc}"
+    text = str(outcome["final_text"])
+    if outcome["status"] != "completed":
+        return f"[sub-agent status={outcome['status']}]\n{text}"
+    return text

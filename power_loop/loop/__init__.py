@@ -12,6 +12,7 @@ if TYPE_CHECKING:
         StatefulAgentLoop,
     )
     from ._projectors import (
+        BackgroundRuntimeProjector,
         ProjectionContext,
         RuntimeMessage,
         RuntimeProjector,
@@ -78,6 +79,7 @@ __all__ = [
     "build_agent_system_prompt",
     "build_explore_subagent_system_prompt",
     "build_subagent_system_prompt",
+    "BackgroundRuntimeProjector",
 ]
 
 # Every name loads with its module on first use: importing StatefulAgentLoop does not load the
@@ -111,6 +113,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "RuntimeProjector",
         "TodoRuntimeProjector",
         "default_runtime_projectors",
+        "BackgroundRuntimeProjector",
     ),
     "._prompt_builder": (
         "BUILTIN_SECTIONS",

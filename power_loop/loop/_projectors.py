@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..store import SessionStore
 
 __all__ = [
+    "BackgroundRuntimeProjector",
     "ProjectionContext",
     "RuntimeMessage",
     "RuntimeProjector",
@@ -86,6 +87,37 @@ class TodoRuntimeProjector:
         return [RuntimeMessage(f"<current_todos>\n{rendered}\n</current_todos>", name="runtime_todo_state")]
 
 
+class BackgroundRuntimeProjector:
+    """Announces finished background tasks once (``runtime_background_updates``,
+    ``<background_updates><task id=... status=...>...</background_updates>``).
+
+    Only while ``background_run`` or ``check_background`` is offered, so loops without background
+    tasks pay nothing per round. A task whose process vanished is reported ``lost``. With
+    ``mark_seen`` (the default) each finish is shown in one round only.
+    """
+
+    __slots__ = ("mark_seen",)
+
+    def __init__(self, mark_seen: bool = True) -> None:
+        self.mark_seen = mark_seen
+
+    def __repr__(self) -> str:
+        return f"BackgroundRuntimeProjector(mark_seen={self.mark_seen!r})"
+
+    async def project(
+        self, *, store: SessionStore, session_id: str, round_index: int, context: ProjectionContext
+    ) -> list[RuntimeMessage]:
+        if "background_run" not in context.tool_names and "check_background" not in context.tool_names:
+            return []
+        from ..tools import collect_background_updates, render_background_updates
+
+        done = await collect_background_updates(store, session_id, mark_seen=self.mark_seen)
+        if not done:
+            return []
+        return [RuntimeMessage(render_background_updates(done), name="runtime_background_updates")]
+
+
 def default_runtime_projectors() -> tuple[RuntimeProjector, ...]:
-    """The projectors a loop uses unless configured otherwise: the todo list."""
-    return (TodoRuntimeProjector(),)
+    """The projectors a loop uses unless configured otherwise: the todo list and background tasks
+    (each active only while its tools are offered)."""
+    return (TodoRuntimeProjector(), BackgroundRuntimeProjector())

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
+    from ._background import BackgroundTaskRow
     from ._capabilities import (
         Maintenance,
     )
@@ -131,6 +132,7 @@ __all__ = [
     "new_holder_id",
     "open_store",
     "provisioning_ddl",
+    "BackgroundTaskRow",
 ]
 
 # Every name loads with its module on first use, so `from power_loop.store import NewMessage` pays for
@@ -177,6 +179,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "_sqlite": ("SqliteDatabase", "SqliteDialect"),
     "_store": ("SessionStore",),
     "_workflows": ("WorkflowRecordRow",),
+    "_background": ("BackgroundTaskRow",),
 }
 _LAZY = {name: f".{module}" for module, names in _MODULES.items() for name in names}
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())

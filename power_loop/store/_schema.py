@@ -40,7 +40,7 @@ __all__ = [
     "validate_table_prefix",
 ]
 
-CURRENT_SCHEMA_VERSION = 2
+CURRENT_SCHEMA_VERSION = 3
 
 _log = logging.getLogger("power_loop.store")
 
@@ -294,6 +294,30 @@ WORKFLOW_JOURNAL_TABLE = TableSpec(
 )
 SCHEMA_TABLES = (*SCHEMA_TABLES, WORKFLOW_JOURNAL_TABLE)
 
+# Version 3 (background tasks): one row per ``background_run`` process. ``pid``/``host``/``deadline_at``
+# let a later check tell a task whose process vanished (``lost``) from one still running.
+BACKGROUND_TASKS_TABLE = TableSpec(
+    "background_tasks",
+    (
+        _c("session_id", "key", False),
+        _c("task_id", "key", False),
+        _c("command", "text", False),
+        _c("status", "enum", False),
+        _c("return_code", "int"),
+        _c("output_tail", "text"),
+        _c("output_path", "text"),
+        _c("pid", "int"),
+        _c("host", "text"),
+        _c("deadline_at", "int"),
+        _c("last_seen_at", "int", False, 0),
+        _c("created_at", "int", False),
+        _c("updated_at", "int", False),
+    ),
+    ("session_id", "task_id"),
+    (IndexSpec("idx_background_tasks_session_status", ("session_id", "status", "updated_at")),),
+)
+SCHEMA_TABLES = (*SCHEMA_TABLES, BACKGROUND_TASKS_TABLE)
+
 
 def all_table_names(prefix: str) -> list[str]:
     """Every full table name the store uses, version table last (handy for dropping a test schema)."""
@@ -320,9 +344,15 @@ async def _create_workflow_journal(tx: Transaction, dialect: Dialect, prefix: st
         await tx.execute(stmt)
 
 
+async def _create_background_tasks(tx: Transaction, dialect: Dialect, prefix: str) -> None:
+    for stmt in dialect.create_table(BACKGROUND_TASKS_TABLE, prefix):  # IF NOT EXISTS: re-runnable
+        await tx.execute(stmt)
+
+
 # Version 1 is the baseline created from SCHEMA_TABLES; later versions append steps here.
 MIGRATIONS: tuple[MigrationStep, ...] = (
     MigrationStep(2, "add the workflow_journal table", _create_workflow_journal),
+    MigrationStep(3, "add the background_tasks table (background_run)", _create_background_tasks),
 )
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._append import Appender
 from ._archive import ArchiveRepository
+from ._background import BackgroundTaskRepository, BackgroundTaskRow
 from ._capabilities import DatabaseMaintenance
 from ._compaction import CompactionRepository
 from ._core import StoreContext, check_ints, check_session_id
@@ -88,6 +89,7 @@ class SessionStore:
         self._stats = StatsRepository(ctx)
         self._archive = ArchiveRepository(ctx, sessions)
         self._workflows = WorkflowJournalRepository(ctx)
+        self._background = BackgroundTaskRepository(ctx)
         self._maintenance = DatabaseMaintenance(db)
 
     # -- properties and lifecycle ---------------------------------------------------------------
@@ -593,6 +595,58 @@ class SessionStore:
         return await self._workflows.runs(session_id)
 
     # -- archives -------------------------------------------------------------------------------
+
+    # -- background tasks (the background_run tool) ---------------------------------------------------
+
+    async def upsert_background_task(
+        self,
+        session_id: str,
+        *,
+        task_id: str,
+        command: str,
+        status: str,
+        return_code: int | None = None,
+        output_tail: str | None = None,
+        output_path: str | None = None,
+        pid: int | None = None,
+        host: str | None = None,
+        deadline_at: int | None = None,
+    ) -> None:
+        """Insert or update a task's row. ``pid``, ``host`` and ``deadline_at`` are kept from the first
+        write; every write makes the row *unseen* again (``SessionNotFoundError`` for an unknown session)."""
+        check_session_id(session_id)
+        await self._background.upsert(
+            session_id,
+            task_id=task_id,
+            command=command,
+            status=status,
+            return_code=return_code,
+            output_tail=output_tail,
+            output_path=output_path,
+            pid=pid,
+            host=host,
+            deadline_at=deadline_at,
+        )
+
+    async def get_background_task(self, session_id: str, task_id: str) -> BackgroundTaskRow | None:
+        """One task, or None."""
+        check_session_id(session_id)
+        return await self._background.get(session_id, task_id)
+
+    async def list_background_tasks(self, session_id: str) -> list[BackgroundTaskRow]:
+        """Every task of the session, oldest first."""
+        check_session_id(session_id)
+        return await self._background.list_tasks(session_id)
+
+    async def list_unseen_background_updates(self, session_id: str) -> list[BackgroundTaskRow]:
+        """Tasks changed since the session was last shown them (``updated_at > last_seen_at``)."""
+        check_session_id(session_id)
+        return await self._background.list_tasks(session_id, unseen_only=True)
+
+    async def mark_background_seen(self, session_id: str, task_ids: Sequence[str]) -> int:
+        """Mark the tasks' current state as shown; returns how many rows changed."""
+        check_session_id(session_id)
+        return await self._background.mark_seen(session_id, list(task_ids))
 
     async def export_session(self, session_id: str) -> dict[str, Any]:
         """Every row of the session, as a JSON-serialisable archive (see ``power_loop.store._archive``)."""

@@ -18,6 +18,15 @@ if TYPE_CHECKING:
         use_tool_runtime_context,
         validate_tool_args,
     )
+    from ._background import (
+        BACKGROUND_RUN_DEFINITION,
+        BACKGROUND_TOOL_NAMES,
+        CHECK_BACKGROUND_DEFINITION,
+        DEFAULT_BACKGROUND_TIMEOUT_S,
+        collect_background_updates,
+        register_background_tools,
+        render_background_updates,
+    )
     from ._definition import (
         ToolDefinition,
         ToolHandlerResult,
@@ -145,6 +154,13 @@ __all__ = [
     "register_skill_tools",
     "ToolArgsValidator",
     "ToolHandler",
+    "BACKGROUND_RUN_DEFINITION",
+    "BACKGROUND_TOOL_NAMES",
+    "CHECK_BACKGROUND_DEFINITION",
+    "DEFAULT_BACKGROUND_TIMEOUT_S",
+    "collect_background_updates",
+    "register_background_tools",
+    "render_background_updates",
 ]
 
 # Every name loads with its module on first use: a loop that never registers the built-in tools
@@ -229,6 +245,15 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "._protocols": (
         "ToolArgsValidator",
         "ToolHandler",
+    ),
+    "._background": (
+        "BACKGROUND_RUN_DEFINITION",
+        "BACKGROUND_TOOL_NAMES",
+        "CHECK_BACKGROUND_DEFINITION",
+        "DEFAULT_BACKGROUND_TIMEOUT_S",
+        "collect_background_updates",
+        "register_background_tools",
+        "render_background_updates",
     ),
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}

@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 
 from ..errors import ConfigError, RuntimeEnvError
+from ._background import BACKGROUND_TOOL_NAMES, register_background_tools
 from ._files import FILE_TOOL_NAMES, register_file_tools
 from ._human import register_request_user_input
 from ._registry import ToolRegistry
@@ -62,6 +63,8 @@ FULL_TOOL_NAMES: tuple[str, ...] = (
     "current_time",
     "recall_compacted",
     "recall_send",
+    "background_run",
+    "check_background",
     "request_user_input",
 )
 TOOL_PRESETS: dict[str, tuple[str, ...]] = {
@@ -70,7 +73,7 @@ TOOL_PRESETS: dict[str, tuple[str, ...]] = {
     "full": FULL_TOOL_NAMES,
 }
 #: Tools that need ``workspace_dir``.
-WORKSPACE_TOOL_NAMES: frozenset[str] = frozenset({"bash", *FILE_TOOL_NAMES})
+WORKSPACE_TOOL_NAMES: frozenset[str] = frozenset({"bash", "background_run", *FILE_TOOL_NAMES})
 # Built-in tools provided by ``power_loop.context`` (reserved here, registered there).
 _CONTEXT_TOOLS = frozenset({"note_add", "note_update", "note_delete", "recall_compacted", "recall_send"})
 _SESSION_TOOLS = ("todo", "schedule_wakeup", "list_wakeups", "cancel_wakeup", "current_time")
@@ -123,6 +126,9 @@ def _families(
         bound = register_file_tools(scratch, workspace, include=files)
         if "bash" in selected:
             register_bash_tool(scratch, bound, backend=shell_backend)
+    background = [n for n in BACKGROUND_TOOL_NAMES if n in selected]
+    if background:
+        register_background_tools(scratch, workspace, backend=shell_backend, include=background)
     session = [n for n in _SESSION_TOOLS if n in selected]
     if session:
         register_session_tools(scratch, include=session)
@@ -163,7 +169,7 @@ def create_default_tool_registry(
     or names raise ``ConfigError``, as does selecting a workspace tool (``bash``, file tools)
     without a workspace (``workspace_dir``, else ``$POWER_LOOP_WORKSPACE``: ``RuntimeEnvError``) or
     with one that is not an existing directory. ``shell_backend`` (default
-    :class:`LocalShellBackend`) runs ``bash`` — which is *not* a security boundary.
+    :class:`LocalShellBackend`) runs ``bash`` and ``background_run`` — *not* a security boundary.
 
     ``bind=False`` registers the workspace tools unbound: no workspace is needed now, and each call
     uses the workspace (and ``shell_backend``) of the current ``RuntimeEnv`` (``runtime_env_context``).

@@ -82,7 +82,7 @@ async def test_spawn_agent_runs_child_with_its_prompt_and_tool_subset(make_loop)
     assert _tool_names(child_requests[0]) == {"echo"}
     assert [(m["role"], m["content"]) for m in child_requests[0].messages] == [("user", "say hi")]
     parent_requests = [r for r in llm.requests if (r.system_prompt or "").startswith("PARENT")]
-    assert _tool_names(parent_requests[0]) == {"echo", "secret", "spawn_agent"}
+    assert _tool_names(parent_requests[0]) == {"echo", "secret", "spawn_agent", "run_agent"}
     store = await loop.ensure_store()
     assert await store.list_children(sid) == []  # spawn_agent children are ephemeral: gone once done
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from power_loop import (
     AgentEventBus,
     AgentEventType,
     AgentLoopConfig,
+    BackgroundRuntimeProjector,
     ConfigError,
     ProjectionContext,
     RuntimeMessage,
@@ -84,10 +86,48 @@ async def test_no_projectors_means_the_history_alone(make_loop) -> None:
 
 
 def test_defaults_and_validation() -> None:
-    (todo,) = default_runtime_projectors()
+    todo, background = default_runtime_projectors()
     assert isinstance(todo, TodoRuntimeProjector) and todo.state_key == "todo"
+    assert isinstance(background, BackgroundRuntimeProjector) and background.mark_seen
     assert isinstance(AgentLoopConfig().runtime_projectors[0], TodoRuntimeProjector)
     assert AgentLoopConfig(runtime_projectors=[_Clock()]).runtime_projectors.__class__ is tuple
     for bad in (None, [object()], "x"):
         with pytest.raises(ConfigError):
             AgentLoopConfig(runtime_projectors=bad)  # type: ignore[arg-type]
+
+
+async def test_a_finished_background_task_is_announced_once(make_loop, tmp_path) -> None:
+    from power_loop.tools import ToolRegistry, register_background_tools
+
+    registry = ToolRegistry()
+    register_background_tools(registry, tmp_path, output_dir=tmp_path / "out")
+    command = "while [ ! -f go ]; do sleep 0.1; done; echo finished-ok"
+    llm = ScriptedLLM(
+        [
+            ScriptedLLM.tool_call("background_run", {"command": command}),
+            ScriptedLLM.text("started"),
+            ScriptedLLM.text("saw it"),
+            ScriptedLLM.text("nothing new"),
+        ]
+    )
+    loop = make_loop(llm=llm, tool_registry=registry)
+    sid = await loop.new_session()
+    await loop.send("build it", session_id=sid)
+    assert not any(m.get("name") == "runtime_background_updates" for m in llm.requests[1].messages)
+    [task] = await loop.store.list_background_tasks(sid)
+    (tmp_path / "go").write_text("")
+    for _ in range(300):  # bounded poll (up to ~60 s)
+        task = await loop.store.get_background_task(sid, task.task_id)
+        if task.finished:
+            break
+        await asyncio.sleep(0.2)
+    assert task.status == "completed"
+    await loop.send("and now?", session_id=sid)
+    shown = llm.requests[2].messages[-1]
+    assert shown["name"] == "runtime_background_updates" and "finished-ok" in shown["content"]
+    assert f'id="{task.task_id}" status="completed"' in shown["content"]
+    await loop.send("anything else?", session_id=sid)
+    assert not any(m.get("name") == "runtime_background_updates" for m in llm.requests[3].messages)
+    stored = await loop.get_messages(sid)
+    assert not any(m.get("name") == "runtime_background_updates" for m in stored)  # never persisted
+    check_history(stored)

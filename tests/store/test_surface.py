@@ -13,6 +13,7 @@ from power_loop.store import KEEP, NewMessage
 from power_loop.store._history import advance_pending, check_active_window
 
 EXPECTED = {
+    "BackgroundTaskRow",
     "CURRENT_SCHEMA_VERSION",
     "DEFAULT_DB_PATH",
     "DEFAULT_TABLE_PREFIX",

@@ -130,7 +130,7 @@ async def test_get_tool_definitions_and_default_handlers(tmp_path: Path) -> None
     ]
     with pytest.raises(ConfigError):
         get_tool_definitions(include=["no_such_tool"])
-    assert set(DEFAULT_TOOL_HANDLERS) == set(FULL_TOOL_NAMES) and len(DEFAULT_TOOL_HANDLERS) == 18
+    assert set(DEFAULT_TOOL_HANDLERS) == set(FULL_TOOL_NAMES) and len(DEFAULT_TOOL_HANDLERS) == 20
     (tmp_path / "f.txt").write_text("hello", encoding="utf-8")
     with runtime_env_context(RuntimeEnv(workspace_dir=tmp_path)):
         text = await asyncio.to_thread(DEFAULT_TOOL_HANDLERS["read_file"], path="f.txt")

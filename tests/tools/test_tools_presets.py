@@ -56,7 +56,7 @@ def test_preset_contents() -> None:
     )
     assert EXPLORE_TOOL_NAMES == ("bash", "read_file", "glob", "grep", "request_user_input")
     assert set(CORE_TOOL_NAMES) <= set(FULL_TOOL_NAMES) and set(EXPLORE_TOOL_NAMES) <= set(FULL_TOOL_NAMES)
-    assert len(set(FULL_TOOL_NAMES)) == len(FULL_TOOL_NAMES) == 18
+    assert len(set(FULL_TOOL_NAMES)) == len(FULL_TOOL_NAMES) == 20
     for name in ("todo", "current_time", "schedule_wakeup", "note_add", "recall_send", "recall_compacted"):
         assert name in FULL_TOOL_NAMES
 
@@ -118,9 +118,19 @@ def test_session_only_selection_needs_no_workspace() -> None:
     registry = _built(include=["todo", "current_time", "note_add", "recall_send"])
     assert registry.names() == ["todo", "current_time", "note_add", "recall_send"]
     registry = create_default_tool_registry(
-        preset="full", exclude=["bash", "read_file", "write_file", "edit_file", "apply_patch", "glob", "grep"]
+        preset="full",
+        exclude=[
+            "bash",
+            "read_file",
+            "write_file",
+            "edit_file",
+            "apply_patch",
+            "glob",
+            "grep",
+            "background_run",
+        ],
     )
-    assert "bash" not in registry and "todo" in registry
+    assert "bash" not in registry and "todo" in registry and "check_background" in registry
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,522 @@
+"""The ``background_run`` and ``check_background`` tools: durable background tasks.
+
+``background_run`` starts the command as its own OS process (its own process group, through the
+:class:`ShellBackend` that also runs ``bash``) in the workspace and returns at once with a task id.
+The process's output goes to a bounded file (the first :data:`MAX_BACKGROUND_OUTPUT_BYTES`, then only
+a tail); its status and exit code go to the session store (``background_tasks``). A watcher in this
+process enforces the timeout (the whole group is killed) and records the end: ``completed``,
+``failed(<rc>)``, ``timeout``, ``error`` or ``killed``. A task whose process vanished without an
+end being recorded (the host process was killed, say) is reported ``lost`` by the next check —
+never ``running`` forever. Finished tasks reach the model through ``BackgroundRuntimeProjector``
+(``power_loop.loop``), which uses :func:`collect_background_updates`.
+
+Like ``bash``, this is **not a security boundary**: confinement is the shell backend's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import secrets
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape, quoteattr
+
+from ..base import get_tool_runtime_context
+from ..errors import ConfigError
+from ._definition import ToolDefinition, ToolHandlerResult
+from ._files import Workspace
+from ._registry import ToolRegistry
+from ._runtime_env import get_runtime_env
+from ._shell import DEFAULT_SHELL_BACKEND, ShellBackend, _kill_group
+
+if TYPE_CHECKING:  # the store loads only for loops that run background tasks
+    from ..store import BackgroundTaskRow, SessionStore
+
+__all__ = [
+    "BACKGROUND_RUN_DEFINITION",
+    "BACKGROUND_TOOL_NAMES",
+    "CHECK_BACKGROUND_DEFINITION",
+    "DEFAULT_BACKGROUND_TIMEOUT_S",
+    "collect_background_updates",
+    "register_background_tools",
+    "render_background_updates",
+]
+
+DEFAULT_BACKGROUND_TIMEOUT_S = 300
+#: The output file keeps this many bytes from the start of the output, then only a tail.
+MAX_BACKGROUND_OUTPUT_BYTES = 1 << 20
+#: Characters of output kept in the store and shown by ``check_background``.
+BACKGROUND_TAIL_CHARS = 4000
+#: Tasks of one session this process runs at once.
+MAX_RUNNING_BACKGROUND_TASKS = 8
+BACKGROUND_TOOL_NAMES: tuple[str, ...] = ("background_run", "check_background")
+
+_log = logging.getLogger("power_loop.tools")
+_KEEP_TAIL_BYTES = 64 * 1024
+_DRAIN_GRACE_S = 1.0
+# A task run on another host is declared lost this long after its deadline passed unrecorded.
+_FOREIGN_GRACE_MS = 60_000
+_HOST = socket.gethostname()
+# Put in every task's environment: lets a later check recognise the task's process by its pid.
+_TASK_MARK = "POWER_LOOP_BACKGROUND_TASK"
+_LIVE: dict[tuple[str, str], _LiveTask] = {}  # the tasks this process watches
+
+
+class _OutputFile:
+    """A process's output on disk: the first ``cap`` bytes, then a tail kept in memory until the end."""
+
+    __slots__ = ("_file", "cap", "dropped", "path", "tail", "written")
+
+    def __init__(self, path: Path, cap: int = MAX_BACKGROUND_OUTPUT_BYTES) -> None:
+        self.path = path
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self._file = os.fdopen(fd, "wb", buffering=0)
+        self.written = 0
+        self.cap = cap
+        self.tail = bytearray()
+        self.dropped = 0
+
+    def add(self, chunk: bytes) -> None:
+        room = self.cap - self.written
+        if room > 0:
+            self._file.write(chunk[:room])
+            self.written += min(room, len(chunk))
+            chunk = chunk[room:]
+        self.tail += chunk
+        excess = len(self.tail) - _KEEP_TAIL_BYTES
+        if excess > 0:
+            del self.tail[:excess]
+            self.dropped += excess
+
+    async def drain(self, stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(65536):
+            self.add(chunk)
+
+    def text_tail(self, chars: int = BACKGROUND_TAIL_CHARS) -> str:
+        """The last ``chars`` characters of the output so far."""
+        if self._file.closed:  # the file holds everything kept, the tail included
+            return read_tail(self.path, chars)
+        if len(self.tail) >= 4 * chars:
+            return self.tail[-4 * chars :].decode("utf-8", errors="replace")[-chars:]
+        return (read_tail(self.path, chars) + self.tail.decode("utf-8", errors="replace"))[-chars:]
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        if self.dropped:
+            self._file.write(f"\n... [{self.dropped} bytes truncated] ...\n".encode())
+        self._file.write(bytes(self.tail))
+        self._file.close()
+
+
+def read_tail(path: str | Path | None, chars: int = BACKGROUND_TAIL_CHARS) -> str:
+    """The last ``chars`` characters of the file at ``path`` (``""`` if it cannot be read)."""
+    if not path:
+        return ""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 4 * chars))
+            return f.read().decode("utf-8", errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
+@dataclasses.dataclass(slots=True)
+class _LiveTask:
+    session_id: str
+    task_id: str
+    command: str
+    proc: asyncio.subprocess.Process
+    read_fd: int
+    output: _OutputFile
+    watcher: asyncio.Future[None] | None = None
+
+
+def _status_of(returncode: int | None) -> str:
+    if returncode == 0:
+        return "completed"
+    if returncode is not None and returncode < 0:  # ended by a signal from outside
+        return "killed"
+    return f"failed({returncode})"
+
+
+async def _supervise(live: _LiveTask, timeout_s: float) -> tuple[str, int | None]:
+    """Wait for the process (killing its group at the timeout) while its output is written."""
+    stream = asyncio.StreamReader()
+    pipe = os.fdopen(live.read_fd, "rb", buffering=0)
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(stream), pipe
+    )
+    reader = asyncio.ensure_future(live.output.drain(stream))
+    try:
+        try:
+            await asyncio.wait_for(live.proc.wait(), timeout=timeout_s)
+            status = _status_of(live.proc.returncode)
+        except asyncio.TimeoutError:
+            _kill_group(live.proc)
+            await live.proc.wait()
+            status = "timeout"
+        # A child that left the group and still holds the pipe is not waited for beyond the grace.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(reader), timeout=_DRAIN_GRACE_S)
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        transport.close()
+    return status, live.proc.returncode
+
+
+async def _watch(live: _LiveTask, store: SessionStore, timeout_s: float) -> None:
+    status, code = "error", None
+    try:
+        status, code = await _supervise(live, timeout_s)
+    except asyncio.CancelledError:  # the event loop is closing: the task must not outlive it
+        status = "killed"
+        raise
+    finally:
+        if live.proc.returncode is None:
+            _kill_group(live.proc)
+        live.output.close()
+        _LIVE.pop((live.session_id, live.task_id), None)
+        try:
+            await store.upsert_background_task(
+                live.session_id,
+                task_id=live.task_id,
+                command=live.command,
+                status=status,
+                return_code=code if code is not None else live.proc.returncode,
+                output_tail=live.output.text_tail(),
+                output_path=str(live.output.path),
+            )
+        except Exception:  # the store may be closed by now; the next check reports the task lost
+            _log.warning("could not record the end of background task %s", live.task_id, exc_info=True)
+
+
+def _owner(pid: int | None, task_id: str) -> str:
+    """Who has process group ``pid`` on this host: ``"task"`` (the task's own process, recognised by
+    the marker in its environment where ``/proc`` shows it), ``"alive"`` (someone; not verifiable),
+    ``"other"`` (the pid was reused) or ``"gone"``."""
+    if pid is None:
+        return "gone"
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return "gone"
+    except PermissionError:  # exists, owned by another user: not our task's process
+        return "other"
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":  # ended; its new parent did not reap it
+                return "gone"
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            environ = f.read().split(b"\0")
+    except (OSError, IndexError):  # no /proc (macOS), or the process just ended
+        return "alive"
+    return "task" if f"{_TASK_MARK}={task_id}".encode() in environ else "other"
+
+
+def _verdict(row: BackgroundTaskRow, now: int) -> str | None:
+    """The status of a ``running`` row no watcher of this process owns: None while it still runs,
+    ``lost`` once its process is gone, ``timeout`` when its own process outlived the deadline
+    (the host that watched it died; the group is killed now)."""
+    overdue = row.deadline_at is not None and now > row.deadline_at
+    if row.host != _HOST:  # another machine: only the deadline can tell
+        return "lost" if overdue and now > (row.deadline_at or 0) + _FOREIGN_GRACE_MS else None
+    owner = _owner(row.pid, row.task_id)
+    if owner in ("gone", "other"):
+        return "lost"
+    if overdue and owner == "task" and row.pid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(row.pid, signal.SIGKILL)
+        return "timeout"
+    return None
+
+
+async def _reconcile(store: SessionStore, row: BackgroundTaskRow) -> BackgroundTaskRow:
+    """``row`` as it stands now: a live task's current output tail, or its end once its process is
+    gone (``lost``) or overdue (``timeout``)."""
+    if row.finished:
+        return row
+    live = _LIVE.get((row.session_id, row.task_id))
+    if live is not None:
+        return dataclasses.replace(row, output_tail=live.output.text_tail())
+    verdict = _verdict(row, time.time_ns() // 1_000_000)
+    if verdict is None:
+        return dataclasses.replace(row, output_tail=read_tail(row.output_path))
+    await store.upsert_background_task(
+        row.session_id,
+        task_id=row.task_id,
+        command=row.command,
+        status=verdict,
+        output_tail=read_tail(row.output_path),
+        output_path=row.output_path,
+    )
+    found = await store.get_background_task(row.session_id, row.task_id)
+    return found if found is not None else row
+
+
+async def collect_background_updates(
+    store: SessionStore, session_id: str, *, mark_seen: bool = True
+) -> list[BackgroundTaskRow]:
+    """The session's tasks that finished since it was last shown them (``lost`` ones included), oldest
+    first; with ``mark_seen`` they are marked shown, so each finish is delivered once."""
+    rows = [await _reconcile(store, row) for row in await store.list_unseen_background_updates(session_id)]
+    done = [row for row in rows if row.finished]
+    if done and mark_seen:
+        await store.mark_background_seen(session_id, [row.task_id for row in done])
+    return done
+
+
+def _task_xml(row: BackgroundTaskRow) -> str:
+    code = "" if row.return_code is None else f" return_code={quoteattr(str(row.return_code))}"
+    tail = escape((row.output_tail or "").rstrip("\n"))
+    return (
+        f"<task id={quoteattr(row.task_id)} status={quoteattr(row.status)}{code}>\n"
+        f"<command>{escape(row.command)}</command>\n<output_tail>{tail}</output_tail>\n</task>"
+    )
+
+
+def render_background_updates(rows: Sequence[BackgroundTaskRow]) -> str:
+    """The model-facing ``<background_updates>`` block for finished tasks."""
+    return "<background_updates>\n" + "\n".join(_task_xml(row) for row in rows) + "\n</background_updates>"
+
+
+def _describe(row: BackgroundTaskRow) -> str:
+    code = "" if row.return_code is None else f", exit code {row.return_code}"
+    placeholder = "(no output)" if row.finished else "(no output yet)"
+    tail = (row.output_tail or "").rstrip("\n") or placeholder
+    return f"Task {row.task_id}: {row.status}{code}\nCommand: {row.command}\nOutput (tail):\n{tail}"
+
+
+def _context() -> tuple[str, SessionStore]:
+    ctx = get_tool_runtime_context(required=True)
+    if ctx.store is None:
+        raise ConfigError("this tool needs a session store (run it through StatefulAgentLoop)")
+    return ctx.session_id, ctx.store
+
+
+async def _spawn(
+    command: str, workspace_dir: Path, backend: ShellBackend, task_id: str, write_fd: int
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *backend.launch_argv(workspace_dir),
+        "-c",
+        command,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=write_fd,
+        stderr=write_fd,  # one interleaved stream, in the order it was written
+        cwd=backend.launch_cwd(workspace_dir),
+        env={**backend.launch_env(workspace_dir), _TASK_MARK: task_id},
+        start_new_session=True,  # its own process group: a timeout kills every descendant
+    )
+
+
+async def start_background_task(
+    command: str,
+    workspace_dir: Path,
+    *,
+    session_id: str,
+    store: SessionStore,
+    backend: ShellBackend | None = None,
+    timeout_s: float = DEFAULT_BACKGROUND_TIMEOUT_S,
+    output_dir: Path,
+) -> BackgroundTaskRow:
+    """Start ``command`` as a watched background task of the session and record it; returns its row
+    (status ``error`` when the process could not be started)."""
+    chosen = backend if backend is not None else DEFAULT_SHELL_BACKEND
+    task_id = "bg_" + secrets.token_hex(6)
+    os.makedirs(output_dir, mode=0o700, exist_ok=True)
+    output = _OutputFile(output_dir / f"{task_id}.log")
+    path = str(output.path)
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = await _spawn(command, workspace_dir, chosen, task_id, write_fd)
+    except OSError as exc:
+        os.close(read_fd)
+        output.close()
+        await store.upsert_background_task(
+            session_id,
+            task_id=task_id,
+            command=command,
+            status="error",
+            output_tail=f"could not start: {exc}",
+            output_path=path,
+        )
+        proc = None
+    finally:
+        os.close(write_fd)
+    if proc is not None:
+        try:
+            deadline = time.time_ns() // 1_000_000 + int(timeout_s * 1000)
+            await store.upsert_background_task(
+                session_id,
+                task_id=task_id,
+                command=command,
+                status="running",
+                output_path=path,
+                pid=proc.pid,
+                host=_HOST,
+                deadline_at=deadline,
+            )
+        except BaseException:  # not recorded: the process must not run unsupervised
+            _kill_group(proc)
+            os.close(read_fd)
+            output.close()
+            raise
+        live = _LiveTask(session_id, task_id, command, proc, read_fd, output)
+        _LIVE[(session_id, task_id)] = live
+        live.watcher = asyncio.ensure_future(_watch(live, store, timeout_s))
+    found = await store.get_background_task(session_id, task_id)
+    assert found is not None
+    return found
+
+
+BACKGROUND_RUN_DEFINITION = ToolDefinition(
+    name="background_run",
+    description=(
+        "Start a shell command in the background (bash, in the workspace directory) and return at once "
+        "with its task id. Use it for long-running work (builds, test suites, servers) while you do "
+        "something else. When it finishes you are told its status and output tail; check_background "
+        "shows it earlier. Commands are killed after "
+        f"{DEFAULT_BACKGROUND_TIMEOUT_S} seconds by default."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "command": {"type": "string", "minLength": 1, "description": "The bash command line to run."}
+        },
+        "additionalProperties": False,
+    },
+    required_params=("command",),
+)
+
+CHECK_BACKGROUND_DEFINITION = ToolDefinition(
+    name="check_background",
+    description=(
+        "Show a background task's status (running, completed, failed(<exit code>), timeout, error, "
+        "killed, lost) and the tail of its output; without task_id, list every background task of "
+        "this session."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "task_id": {"type": "string", "minLength": 1, "description": "The id background_run returned."}
+        },
+        "additionalProperties": False,
+    },
+)
+
+
+def _list_line(row: BackgroundTaskRow) -> str:
+    command = row.command if len(row.command) <= 80 else row.command[:77] + "..."
+    return f"{row.task_id}  {row.status}  {command}"
+
+
+async def _check_background(task_id: str | None = None) -> ToolHandlerResult:
+    session_id, store = _context()
+    if task_id is None:
+        rows = [await _reconcile(store, row) for row in await store.list_background_tasks(session_id)]
+        if not rows:
+            return ToolHandlerResult(ok=True, content="No background tasks in this session.")
+        lines = [f"{len(rows)} background task(s):", *(_list_line(row) for row in rows)]
+        return ToolHandlerResult(ok=True, content="\n".join(lines), data={"tasks": [r.task_id for r in rows]})
+    row = await store.get_background_task(session_id, task_id)
+    if row is None:
+        return ToolHandlerResult(ok=False, content=f"Error: no background task {task_id!r} in this session.")
+    row = await _reconcile(store, row)
+    if row.finished:  # seen here: the runtime projector need not announce it again
+        await store.mark_background_seen(session_id, [row.task_id])
+    return ToolHandlerResult(
+        ok=True,
+        content=_describe(row),
+        data={"task_id": row.task_id, "status": row.status, "return_code": row.return_code},
+    )
+
+
+async def _background_run(
+    command: str, bound: Path | None, backend: ShellBackend | None, timeout_s: float, output_dir: Path
+) -> ToolHandlerResult:
+    session_id, store = _context()
+    running = sum(1 for sid, _ in _LIVE if sid == session_id)
+    if running >= MAX_RUNNING_BACKGROUND_TASKS:
+        return ToolHandlerResult(
+            ok=False,
+            content=f"Error: {running} background tasks are already running in this session; "
+            "wait for one to finish (check_background) before starting another.",
+        )
+    root, chosen = bound, backend
+    if root is None:  # unbound: the current RuntimeEnv's workspace and shell backend
+        env = get_runtime_env()
+        root = Workspace(env.require_workspace_dir()).root
+        chosen = env.shell_backend if env.shell_backend is not None else backend
+    row = await start_background_task(
+        command,
+        root,
+        session_id=session_id,
+        store=store,
+        backend=chosen,
+        timeout_s=timeout_s,
+        output_dir=output_dir,
+    )
+    if row.status != "running":
+        return ToolHandlerResult(ok=False, content=f"Error: {row.output_tail}", data={"task_id": row.task_id})
+    return ToolHandlerResult(
+        ok=True,
+        content=f"Started background task {row.task_id}. You will be told when it finishes; "
+        f'check_background(task_id="{row.task_id}") shows its output so far.',
+        data={"task_id": row.task_id, "status": row.status},
+    )
+
+
+def register_background_tools(
+    registry: ToolRegistry,
+    workspace: Workspace | str | os.PathLike[str] | None,
+    *,
+    backend: ShellBackend | None = None,
+    timeout_s: float = DEFAULT_BACKGROUND_TIMEOUT_S,
+    output_dir: str | os.PathLike[str] | None = None,
+    include: Sequence[str] | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Register ``background_run`` and ``check_background`` (or the ``include`` subset).
+
+    ``workspace=None`` registers them unbound: each task runs in the current :class:`RuntimeEnv`'s
+    workspace, through its ``shell_backend`` when it names one. Output files go to ``output_dir``
+    (default: ``power_loop_background`` in the system temp directory). Both tools need the session
+    store of a ``StatefulAgentLoop`` run. Not a security boundary (see ``bash``).
+    """
+    if timeout_s <= 0:
+        raise ConfigError(f"timeout_s must be positive, got {timeout_s!r}")
+    bound = (
+        None
+        if workspace is None
+        else (workspace if isinstance(workspace, Workspace) else Workspace(workspace)).root
+    )
+    out = (
+        Path(output_dir) if output_dir is not None else Path(tempfile.gettempdir()) / "power_loop_background"
+    )
+
+    async def background_run(command: str) -> ToolHandlerResult:
+        return await _background_run(command, bound, backend, timeout_s, out)
+
+    handlers: dict[str, tuple[ToolDefinition, Any]] = {
+        "background_run": (BACKGROUND_RUN_DEFINITION, background_run),
+        "check_background": (CHECK_BACKGROUND_DEFINITION, _check_background),
+    }
+    for name in include if include is not None else BACKGROUND_TOOL_NAMES:
+        if name not in handlers:
+            raise ConfigError(
+                f"unknown background tool {name!r}; available: {', '.join(BACKGROUND_TOOL_NAMES)}"
+            )
+        definition, handler = handlers[name]
+        registry.register(definition, handler, overwrite=overwrite)
