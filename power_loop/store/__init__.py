@@ -32,8 +32,8 @@ if TYPE_CHECKING:
         DEFAULT_DB_PATH,
         DEFAULT_TABLE_PREFIX,
         connect_database,
-        open_store,
     )
+    from ._open_store import open_store
     from ._port import (
         ColumnSpec,
         Database,
@@ -142,7 +142,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "_capabilities": ("Maintenance",),
     "_lease": ("HeldLease", "LeaseToken", "hold_lease", "new_holder_id"),
     "_mysql": ("MySQLDialect",),
-    "_open": ("DEFAULT_DB_PATH", "DEFAULT_TABLE_PREFIX", "connect_database", "open_store"),
+    "_open": ("DEFAULT_DB_PATH", "DEFAULT_TABLE_PREFIX", "connect_database"),
+    "_open_store": ("open_store",),
     "_port": ("ColumnSpec", "Database", "Dialect", "IndexSpec", "TableSpec", "Transaction"),
     "_postgres": ("PostgresDialect",),
     "_rows": (

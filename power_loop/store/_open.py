@@ -10,14 +10,12 @@ from typing import TYPE_CHECKING
 from ..errors import InvalidDSN, StoreDatabaseMissing, StoreUnavailable
 from ._dsn import redact_dsn
 from ._port import Database
-from ._schema import SchemaPolicy, ensure_schema, validate_table_prefix
-from ._sessions import MAX_SPAWN_DEPTH
 from ._sqlite import SqliteDatabase
 
 if TYPE_CHECKING:
-    from ._store import SessionStore
+    pass
 
-__all__ = ["DEFAULT_DB_PATH", "DEFAULT_TABLE_PREFIX", "connect_database", "open_store"]
+__all__ = ["DEFAULT_DB_PATH", "DEFAULT_TABLE_PREFIX", "connect_database", "is_sqlite_dsn"]
 
 DEFAULT_DB_PATH = "./power_loop_sessions.db"
 DEFAULT_TABLE_PREFIX = "pl_"
@@ -68,6 +66,12 @@ def _checked_sqlite_path(dsn: str, read_only: bool) -> str:
     return path
 
 
+def is_sqlite_dsn(dsn: str) -> bool:
+    """Whether ``dsn`` names a SQLite database (a path, ``:memory:`` or a ``sqlite://`` URL)."""
+    m = _SCHEME_RE.match(dsn)
+    return (m.group(1).lower().split("+", 1)[0] if m else "") in ("", "sqlite", "sqlite3")
+
+
 async def connect_database(dsn: str, *, read_only: bool = False, snapshot: bool = False) -> Database:
     """Open the backend a DSN names (no schema work). Optional drivers are imported lazily.
 
@@ -101,32 +105,3 @@ async def connect_database(dsn: str, *, read_only: bool = False, snapshot: bool 
         f"unsupported store DSN scheme {scheme!r} in {redact_dsn(dsn)!r}; use a file path, "
         "':memory:', sqlite:///file.db, postgresql://user:pass@host/db or mysql://user:pass@host/db"
     )
-
-
-async def open_store(
-    dsn: str = ":memory:",
-    *,
-    table_prefix: str = DEFAULT_TABLE_PREFIX,
-    schema: SchemaPolicy | str | None = None,
-    max_spawn_depth: int = MAX_SPAWN_DEPTH,
-    read_only: bool = False,
-) -> SessionStore:
-    """Open the store a DSN names and make sure its schema is in place.
-
-    ``dsn``: a SQLite path (parents created, ``~`` expanded), ``:memory:``, ``sqlite:///rel.db``,
-    ``sqlite:////abs.db``, ``postgresql://…`` or ``mysql://…``. ``schema``: ``"auto_create"``
-    (default: create/migrate) or ``"verify"`` (only check; raises ``StoreSchemaError`` with the DDL).
-    ``read_only=True`` (inspection tools): the schema is verified, never provisioned, and a SQLite file
-    is opened read-only — nothing is created; writes through the store then fail.
-    """
-    from ._store import SessionStore
-
-    validate_table_prefix(table_prefix)
-    policy = SchemaPolicy.VERIFY if read_only else SchemaPolicy.coerce(schema)
-    db = await connect_database(dsn, read_only=read_only, snapshot=read_only)
-    try:
-        await ensure_schema(db, table_prefix, policy=policy)
-        return SessionStore(db, table_prefix=table_prefix, max_spawn_depth=max_spawn_depth)
-    except BaseException:
-        await db.close()
-        raise

@@ -7,6 +7,7 @@ objects on read; a value that cannot be decoded raises :class:`~power_loop.error
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final, TypeVar
@@ -314,3 +315,7 @@ class CompactionRow:
     after_tokens: int | None
     round_index: int | None
     created_at: int
+
+    def __iter__(self) -> Iterator[int]:
+        """Unpacks as the published ``record_compaction`` result: ``compact_seq, note_seq``."""
+        return iter((self.compact_seq, self.note_seq))

@@ -44,10 +44,18 @@ from ._rows import (
     TimerRow,
     UsageRoundRow,
 )
-from ._schema import CURRENT_SCHEMA_VERSION
+from ._schema import CURRENT_SCHEMA_VERSION, SchemaPolicy
 from ._sessions import MAX_SPAWN_DEPTH, SessionRepository
 from ._state import RuntimeStateRepository, SharedStateRepository
 from ._stats import StatsRepository
+from ._store_compat import (
+    compaction_note,
+    connect_store_db,
+    published_pending,
+    require_sqlite,
+    same_pending,
+    seqs_of,
+)
 from ._timers import TimerRepository
 from ._workflows import WorkflowJournalRepository, WorkflowRecordRow
 
@@ -91,6 +99,38 @@ class SessionStore:
         self._workflows = WorkflowJournalRepository(ctx)
         self._background = BackgroundTaskRepository(ctx)
         self._maintenance = DatabaseMaintenance(db)
+
+    @classmethod
+    async def connect(
+        cls,
+        dsn: str,
+        *,
+        table_prefix: str = "pl_",
+        schema: SchemaPolicy | str | None = None,
+        max_spawn_depth: int = MAX_SPAWN_DEPTH,
+        read_only: bool = False,
+    ) -> SessionStore:
+        """A store on the database ``dsn`` names, schema provisioned (what ``open_store`` does)."""
+        db = await connect_store_db(dsn, table_prefix=table_prefix, schema=schema, read_only=read_only)
+        return cls(db, table_prefix=table_prefix, max_spawn_depth=max_spawn_depth)
+
+    @classmethod
+    async def open(
+        cls,
+        path: str = ":memory:",
+        *,
+        max_spawn_depth: int = MAX_SPAWN_DEPTH,
+        table_prefix: str = "pl_",
+        schema: SchemaPolicy | str | None = None,
+        create_schema: bool | None = None,
+    ) -> SessionStore:
+        """The published opener: a SQLite path (or ``:memory:``); ``create_schema`` is its old bool."""
+        require_sqlite(path)
+        if schema is None and create_schema is not None:
+            schema = SchemaPolicy.AUTO_CREATE if create_schema else SchemaPolicy.VERIFY
+        return await cls.connect(
+            path, table_prefix=table_prefix, schema=schema, max_spawn_depth=max_spawn_depth
+        )
 
     # -- properties and lifecycle ---------------------------------------------------------------
 
@@ -250,6 +290,36 @@ class SessionStore:
             lease=lease,
         )
 
+    async def append_message(
+        self,
+        session_id: str,
+        *,
+        role: str,
+        content: str | list[Any] | None = None,
+        tool_calls: list[dict[str, Any]] | None = None,
+        tool_call_id: str | None = None,
+        name: str | None = None,
+        round_index: int | None = None,
+        meta: dict[str, Any] | None = None,
+        send_index: int | None = None,
+    ) -> int:
+        """Append one message (the published call shape); returns its seq. A user message starts a
+        new send; ``send_index`` is accepted and ignored (the store numbers sends itself)."""
+        message = NewMessage(role, content, name, tool_calls, tool_call_id, round_index, meta)
+        result = await self.append_messages(session_id, [message], begin_send=role == "user")
+        return result.last_seq
+
+    async def get_pending(self, session_id: str) -> dict[str, Any] | None:
+        """The pending tool-call blob in the published shape (with ``tool_call_ids``), or ``None``."""
+        state = await self.get_state(session_id)
+        return published_pending(state.pending if state is not None else None)
+
+    async def set_pending(self, session_id: str, pending: Mapping[str, Any] | None) -> None:
+        """Published call shape. The blob follows from the history here, so this only checks that
+        ``pending`` agrees with it (``HistoryInvariantError`` otherwise, naming the real routes)."""
+        state = await self.get_state(session_id)
+        same_pending(state.pending if state is not None else None, pending)
+
     async def abort_pending(self, session_id: str, *, reason: str) -> int:
         """Answer every unresolved tool call with ``"<aborted: {reason}>"``; return how many."""
         check_session_id(session_id)
@@ -317,25 +387,31 @@ class SessionStore:
         *,
         from_seq: int,
         to_seq: int,
-        note: NewMessage,
+        note: NewMessage | None = None,
         before_tokens: int | None = None,
         after_tokens: int | None = None,
         also_seqs: Sequence[int] = (),
+        note_content: str | None = None,
+        note_meta: Mapping[str, Any] | None = None,
+        round_index: int | None = None,
+        fold_seqs: Sequence[int] | None = None,
     ) -> CompactionRow:
         """Fold messages ``from_seq..to_seq`` in one transaction: mark the active ones
         ``compacted_out``, append ``note`` (the summary), record the compaction.
 
         ``also_seqs`` are further messages compacted out in the same transaction (e.g. the previous
-        summary note, which a rolling fold replaces)."""
+        summary note, which a rolling fold replaces). The published spelling — ``note_content``,
+        ``note_meta``, ``round_index``, ``fold_seqs`` — builds the note; the returned row also unpacks
+        as the published ``(compact_seq, note_seq)``."""
         check_session_id(session_id)
         return await self._compaction.record(
             session_id,
             from_seq=from_seq,
             to_seq=to_seq,
-            note=note,
+            note=compaction_note(note, note_content, note_meta, round_index),
             before_tokens=before_tokens,
             after_tokens=after_tokens,
-            also_seqs=also_seqs,
+            also_seqs=seqs_of(fold_seqs, also_seqs),
         )
 
     async def list_compactions(self, session_id: str) -> list[CompactionRow]:
