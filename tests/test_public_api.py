@@ -273,7 +273,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         LocalShellBackend LoopCancelledPayload LoopClosedError LoopMessage LoopStatus
         MAX_SPAWN_DEPTH MCPError MCPToolError MemoryFailedPayload MemoryProvider MemoryRecalledCtx
         MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState
-        MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow NotesFullError
+        MissingDependencyError ModelCapabilities ModelCapabilityError NewMessage NoteOp NoteRejectedError NoteRow NotesFullError
         NotesMemory NotesPolicy OpenAICompatibleChatConfig PhaseEventPayload PowerLoopError
         ProjectedRepresentation ProjectionContext ProviderNotAvailable Representation
         RoundCompletedPayload RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload
@@ -301,7 +301,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         create_llm_service_from_env default_runtime_projectors estimate_text_tokens estimate_tokens
         format_timer_message format_tool_catalog get_default_loader get_runtime_env
         get_tool_definitions get_tool_runtime_context open_store parse_structured
-        register_blackboard_tools register_request_user_input register_skill_tools
+        probe_capabilities register_blackboard_tools register_request_user_input register_skill_tools
         register_spawn_agent render_entries render_notes request_user_input run_agent_spec
         runtime_env_context safe_path tag_as_memory trim_history validate_tool_args with_retry
     """.split(),
@@ -356,7 +356,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         HookDirectiveError InteractionNotFoundError InvalidDSN InvalidSessionIdError
         InvalidTablePrefix LLMError LLMNonRetryable LLMRetryExhausted LLMStreamIncomplete LLMTimeout
         LeaseLostError LoopClosedError MCPError MCPToolError MissingDependencyError
-        NoteRejectedError NotesFullError PowerLoopError ProviderNotAvailable RuntimeEnvError
+        ModelCapabilityError NoteRejectedError NotesFullError PowerLoopError ProviderNotAvailable RuntimeEnvError
         SchemaTooNewError SessionBusy SessionNotFoundError SessionPendingError SpecValidationError
         StoreAuthError StoreClosedError StoreConnectionLost StoreCorruptError StoreDatabaseMissing
         StoreError StoreIntegrityError StoreSchemaError StoreUnavailable StructuredOutputError
@@ -384,12 +384,12 @@ PUBLIC_ALL: dict[str, list[str]] = {
         ToolsBatchAfterCtx ToolsBatchBeforeCtx allowed_directives resolve_hook_point
     """.split(),
     "power_loop.llm": """
-        AgentMessage AnthropicChatConfig CancellationLike CancellationToken EchoLLMService
+        AgentMessage AnthropicChatConfig CancellationLike CancellationToken DEFAULT_CAPABILITIES EchoLLMService
         LLMProviderConfig LLMRequest LLMResponse LLMRetryPolicy LLMService LLMServiceBase
-        LLMStreamChunk LLMTokenUsage MessageRole OpenAICompatibleChatConfig ToolCall
-        ToolCallAccumulator complete_from_stream create_llm_service_from_config
+        LLMStreamChunk LLMTokenUsage MessageRole ModelCapabilities OpenAICompatibleChatConfig ToolCall
+        ToolCallAccumulator capabilities_of check_capabilities complete_from_stream create_llm_service_from_config
         create_llm_service_from_env field_of is_permanent_llm_error message_text normalize_tool_call
-        normalize_usage parse_tool_arguments retry_after_s with_retry
+        normalize_usage parse_tool_arguments probe_capabilities retry_after_s with_retry
     """.split(),
     "power_loop.loop": """
         AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS DEFAULT_AGENT_SYSTEM_PROMPT

@@ -8,6 +8,13 @@ from typing import TYPE_CHECKING
 
 from .._lazy import lazy_getattr
 from ._cancel import CancellationLike, CancellationToken
+from ._capabilities import (
+    DEFAULT_CAPABILITIES,
+    ModelCapabilities,
+    capabilities_of,
+    check_capabilities,
+    probe_capabilities,
+)
 from ._retry import LLMRetryPolicy, is_permanent_llm_error, retry_after_s, with_retry
 from ._service import LLMServiceBase
 from ._stream import ToolCallAccumulator, complete_from_stream
@@ -36,6 +43,11 @@ if TYPE_CHECKING:
     from ._messages import AgentMessage, MessageRole, ToolCall
 
 __all__ = [
+    "DEFAULT_CAPABILITIES",
+    "ModelCapabilities",
+    "capabilities_of",
+    "check_capabilities",
+    "probe_capabilities",
     "AgentMessage",
     "AnthropicChatConfig",
     "CancellationLike",
