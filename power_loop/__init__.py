@@ -106,6 +106,7 @@ if TYPE_CHECKING:
         ToolCall as ToolCall,
         ModelCapabilities as ModelCapabilities,
         probe_capabilities as probe_capabilities,
+        attachment as attachment,
     )
     from .store import (
         DEFAULT_DB_PATH as DEFAULT_DB_PATH,
@@ -416,6 +417,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ToolCall",
         "ModelCapabilities",
         "probe_capabilities",
+        "attachment",
     ),
     "store": (
         "DEFAULT_DB_PATH",

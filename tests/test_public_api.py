@@ -296,7 +296,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry ToolResultError ToolRuntimeContext
         ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx UsageUpdatedPayload
         UserNotificationPayload VerbatimRepresentation WorkspaceViolation __version__
-        build_agent_system_prompt build_explore_subagent_system_prompt build_registry
+        attachment build_agent_system_prompt build_explore_subagent_system_prompt build_registry
         build_subagent_system_prompt create_default_tool_registry create_llm_service_from_config
         create_llm_service_from_env default_runtime_projectors estimate_text_tokens estimate_tokens
         format_timer_message format_tool_catalog get_default_loader get_runtime_env
@@ -387,9 +387,9 @@ PUBLIC_ALL: dict[str, list[str]] = {
         AgentMessage AnthropicChatConfig CancellationLike CancellationToken DEFAULT_CAPABILITIES EchoLLMService
         LLMProviderConfig LLMRequest LLMResponse LLMRetryPolicy LLMService LLMServiceBase
         LLMStreamChunk LLMTokenUsage MessageRole ModelCapabilities OpenAICompatibleChatConfig ToolCall
-        ToolCallAccumulator capabilities_of check_capabilities complete_from_stream create_llm_service_from_config
+        ToolCallAccumulator attachment capabilities_of check_capabilities complete_from_stream create_llm_service_from_config
         create_llm_service_from_env field_of is_permanent_llm_error message_text normalize_tool_call
-        normalize_usage parse_tool_arguments probe_capabilities retry_after_s with_retry
+        normalize_usage parse_tool_arguments probe_capabilities retry_after_s validate_parts with_retry
     """.split(),
     "power_loop.loop": """
         AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS DEFAULT_AGENT_SYSTEM_PROMPT

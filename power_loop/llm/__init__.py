@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_getattr
+from ._attachments import attachment, validate_parts
 from ._cancel import CancellationLike, CancellationToken
 from ._capabilities import (
     DEFAULT_CAPABILITIES,
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
+    "attachment",
+    "validate_parts",
     "ModelCapabilities",
     "capabilities_of",
     "check_capabilities",

@@ -1,0 +1,54 @@
+"""Multimodal user messages through the loop (all three backends)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from power_loop import ConfigError, ModelCapabilities, ModelCapabilityError, attachment
+from power_loop.testing import ScriptedLLM
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAAC0lEQVR4nGNgAAIAAAUAAXpeqz8AAAAASUVORK5CYII="
+)
+
+
+def _message(*parts):
+    return {"role": "user", "content": [{"type": "text", "text": "what is this?"}, *parts]}
+
+
+async def test_image_parts_reach_the_model_and_survive_reload(make_loop):
+    llm = ScriptedLLM(["a pixel", "still a pixel"])
+    loop = make_loop(llm=llm)
+    sid = await loop.new_session()
+    result = await loop.send(_message(attachment(PNG)), sid)
+    assert result.final_text == "a pixel"
+    sent = llm.requests[0].messages[-1]["content"]
+    assert sent[1]["type"] == "image_url" and sent[1]["image_url"]["url"].startswith("data:image/png;base64,")
+    await loop.send("and now?", sid)
+    again = llm.requests[1].messages[0]["content"]
+    assert again == sent
+    stored = await loop.get_messages(sid)
+    assert stored[0]["content"] == sent
+
+
+async def test_an_image_for_a_model_without_vision_fails_before_any_request(make_loop):
+    llm = ScriptedLLM(["never"], capabilities=ModelCapabilities(vision=False))
+    loop = make_loop(llm=llm)
+    sid = await loop.new_session()
+    url = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
+    with pytest.raises(ModelCapabilityError) as info:
+        await loop.send(_message(url), sid)
+    assert info.value.capability == "vision" and llm.requests == []
+
+
+async def test_bad_parts_are_refused_with_a_config_error(make_loop):
+    loop = make_loop(llm=ScriptedLLM(["x"]))
+    sid = await loop.new_session()
+    with pytest.raises(ConfigError, match="image_url"):
+        await loop.send(_message({"type": "image_url", "image_url": {"url": "ftp://x"}}), sid)
+    with pytest.raises(ConfigError, match="content parts"):
+        await loop.send({"role": "user", "content": []}, sid)
+    with pytest.raises(ConfigError, match="'audio'"):
+        await loop.send(_message({"type": "audio"}), sid)
