@@ -40,7 +40,7 @@ __all__ = [
     "validate_table_prefix",
 ]
 
-CURRENT_SCHEMA_VERSION = 2
+CURRENT_SCHEMA_VERSION = 3
 
 _log = logging.getLogger("power_loop.store")
 
@@ -294,6 +294,22 @@ WORKFLOW_JOURNAL_TABLE = TableSpec(
 )
 SCHEMA_TABLES = (*SCHEMA_TABLES, WORKFLOW_JOURNAL_TABLE)
 
+# Version 3: binary payloads of content parts (images, PDFs), once per session and content hash; the
+# message keeps an ``attachment:<sha256>`` reference (see _attachments.py).
+ATTACHMENTS_TABLE = TableSpec(
+    "attachments",
+    (
+        _c("session_id", "key", False),
+        _c("hash", "key", False),
+        _c("mime", "key", False),
+        _c("size", "int", False),
+        _c("data", "blob", False),
+        _c("created_at", "int", False),
+    ),
+    ("session_id", "hash"),
+)
+SCHEMA_TABLES = (*SCHEMA_TABLES, ATTACHMENTS_TABLE)
+
 
 def all_table_names(prefix: str) -> list[str]:
     """Every full table name the store uses, version table last (handy for dropping a test schema)."""
@@ -320,9 +336,15 @@ async def _create_workflow_journal(tx: Transaction, dialect: Dialect, prefix: st
         await tx.execute(stmt)
 
 
+async def _create_attachments(tx: Transaction, dialect: Dialect, prefix: str) -> None:
+    for stmt in dialect.create_table(ATTACHMENTS_TABLE, prefix):
+        await tx.execute(stmt)
+
+
 # Version 1 is the baseline created from SCHEMA_TABLES; later versions append steps here.
 MIGRATIONS: tuple[MigrationStep, ...] = (
     MigrationStep(2, "add the workflow_journal table", _create_workflow_journal),
+    MigrationStep(3, "add the attachments table", _create_attachments),
 )
 
 
