@@ -32,6 +32,7 @@ from ..llm import (
     complete_from_stream,
     with_retry,
 )
+from ._media import retain_images
 from ._projectors import ProjectionContext, RuntimeMessage
 from ._streaming import publish_tool_call_deltas, text_delta_callback
 
@@ -56,6 +57,8 @@ async def call_llm(
         tool_choice="auto" if tools else None,
         response_format=s.response_format,
     )
+    if cfg.image_retention_rounds is not None:
+        request.messages = retain_images(request.messages, cfg.image_retention_rounds)
     if cfg.runtime_projectors:
         request.messages.extend(await _runtime_messages(s, round_index, request))
     if s.p.hooks.has(HP.LLM_BEFORE):

@@ -52,3 +52,29 @@ async def test_bad_parts_are_refused_with_a_config_error(make_loop):
         await loop.send({"role": "user", "content": []}, sid)
     with pytest.raises(ConfigError, match="'audio'"):
         await loop.send(_message({"type": "audio"}), sid)
+
+
+async def test_old_images_are_replaced_by_a_placeholder(make_loop):
+    from power_loop import AgentLoopConfig
+
+    llm = ScriptedLLM(["one", "two", "three"])
+    loop = make_loop(llm=llm, config=AgentLoopConfig(image_retention_rounds=2))
+    sid = await loop.new_session()
+    await loop.send(_message(attachment(PNG)), sid)
+    await loop.send("more?", sid)
+    await loop.send("and?", sid)
+    kinds = [[p["type"] for p in r.messages[0]["content"]] for r in llm.requests]
+    assert kinds == [["text", "image_url"], ["text", "image_url"], ["text", "text"]]
+    assert "image omitted" in llm.requests[2].messages[0]["content"][1]["text"]
+    assert (await loop.get_messages(sid))[0]["content"][1]["type"] == "image_url"  # storage keeps it
+    with pytest.raises(ConfigError):
+        AgentLoopConfig(image_retention_rounds=0)
+
+
+def test_the_token_estimate_counts_an_image_as_a_fixed_amount():
+    from power_loop.context import estimate_message_tokens
+
+    big = attachment(b"\x89PNG\r\n\x1a\n" + bytes(1_000_000))
+    small = attachment(PNG)
+    assert estimate_message_tokens(_message(big)) == estimate_message_tokens(_message(small))
+    assert 1600 <= estimate_message_tokens(_message(big)) < 1700
