@@ -424,11 +424,11 @@ PUBLIC_ALL: dict[str, list[str]] = {
         REQUEST_USER_INPUT_DEFINITION RegisteredTool RuntimeEnv SESSION_TOOL_DEFINITIONS
         SESSION_TOOL_NAMES SKILLS_DIR_ENV SchemaValidator ShellBackend Skill SkillLoader
         TODO_STATE_KEY TOOL_PRESETS ToolArgsValidator ToolCallable ToolDefinition ToolHandler
-        ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext WORKSPACE_TOOL_NAMES Workspace
+        ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext VIEW_IMAGE_DEFINITION WORKSPACE_TOOL_NAMES Workspace
         build_registry compile_schema create_default_tool_registry execute_tool_call
         get_default_loader get_runtime_env get_tool_runtime_context parse_front_matter
         register_bash_tool register_file_tools register_request_user_input register_session_tools
-        register_skill_tools render_todo request_user_input run_shell_command runtime_env_context
+        register_skill_tools register_view_image_tool render_todo request_user_input run_shell_command runtime_env_context
         safe_path use_tool_runtime_context validate_tool_args
     """.split(),
     "power_loop.workflow": """

@@ -70,6 +70,7 @@ if TYPE_CHECKING:
         parse_front_matter,
         register_skill_tools,
     )
+    from ._view_image import VIEW_IMAGE_DEFINITION, register_view_image_tool
 
 __all__ = [
     "ENV_HOME",
@@ -95,6 +96,7 @@ __all__ = [
     "EXPLORE_TOOL_NAMES",
     "FILE_TOOL_DEFINITIONS",
     "FILE_TOOL_NAMES",
+    "VIEW_IMAGE_DEFINITION",
     "FULL_TOOL_NAMES",
     "REQUEST_USER_INPUT_DEFINITION",
     "SESSION_TOOL_DEFINITIONS",
@@ -122,6 +124,7 @@ __all__ = [
     "get_tool_runtime_context",
     "register_bash_tool",
     "register_file_tools",
+    "register_view_image_tool",
     "register_request_user_input",
     "register_session_tools",
     "request_user_input",
@@ -137,6 +140,7 @@ _LAZY = {
         name: "._files"
         for name in ("FILE_TOOL_DEFINITIONS", "FILE_TOOL_NAMES", "Workspace", "register_file_tools")
     },
+    **{name: "._view_image" for name in ("VIEW_IMAGE_DEFINITION", "register_view_image_tool")},
     **{
         name: "._shell"
         for name in (

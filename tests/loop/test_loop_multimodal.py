@@ -78,3 +78,33 @@ def test_the_token_estimate_counts_an_image_as_a_fixed_amount():
     small = attachment(PNG)
     assert estimate_message_tokens(_message(big)) == estimate_message_tokens(_message(small))
     assert 1600 <= estimate_message_tokens(_message(big)) < 1700
+
+
+async def test_view_image_attaches_a_workspace_image_to_the_tool_result(make_loop, tmp_path):
+    from power_loop import ToolRegistry
+    from power_loop.tools import register_view_image_tool
+
+    (tmp_path / "chart.png").write_bytes(PNG)
+    (tmp_path / "notes.txt").write_text("hi")
+    registry = ToolRegistry()
+    register_view_image_tool(registry, tmp_path)
+    llm = ScriptedLLM(
+        [
+            ScriptedLLM.tool_call("view_image", {"path": "chart.png"}),
+            ScriptedLLM.tool_call("view_image", {"path": "../etc/passwd"}),
+            ScriptedLLM.tool_call("view_image", {"path": "notes.txt"}),
+            "a chart",
+        ]
+    )
+    loop = make_loop(llm=llm, tool_registry=registry)
+    sid = await loop.new_session()
+    assert (await loop.send("look at chart.png", sid)).final_text == "a chart"
+    tool_messages = [m for m in llm.requests[-1].messages if m["role"] == "tool"]
+    first = tool_messages[0]["content"]
+    assert first[0] == {"type": "text", "text": f"chart.png ({len(PNG)} bytes):"} and first[1] == attachment(
+        PNG
+    )
+    assert "outside" in tool_messages[1]["content"] or "Error" in tool_messages[1]["content"]
+    assert "Error" in tool_messages[2]["content"]
+    stored = [m for m in await loop.get_messages(sid) if m["role"] == "tool"]
+    assert stored[0]["content"] == first
