@@ -443,6 +443,9 @@ class AnthropicMessagesLLMService(SDKChatService[AnthropicChatConfig]):
             args["system"] = system
         if tools:
             args["tools"] = tools
+        caps = cfg.capabilities
+        if tools and caps is not None and not caps.parallel_tools:
+            tool_choice = {**(tool_choice or {"type": "auto"}), "disable_parallel_tool_use": True}
         if tool_choice is not None:
             args["tool_choice"] = tool_choice
         if stream:

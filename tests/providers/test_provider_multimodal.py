@@ -92,3 +92,36 @@ async def test_anthropic_keeps_tool_result_images_in_the_result(
     await make_anthropic(prompt_caching=False).complete(LLMRequest(messages=_tool_round()))
     result = wire.requests[0].body["messages"][2]["content"][0]
     assert result["type"] == "tool_result" and result["content"][1]["type"] == "image"
+
+
+async def test_structured_output_fallback_on_the_openai_wire(
+    wire: WireServer, make_openai: Any, tmp_path: Any
+) -> None:
+    from wire_server import openai_tool_chunks
+
+    from power_loop import AgentLoopConfig, ModelCapabilities, StatefulAgentLoop
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    wire.push_openai_stream(openai_tool_chunks([("call_1", "output", '{"city": "Oslo"}')]))
+    llm = make_openai(capabilities=ModelCapabilities(structured_output=False))
+    config = AgentLoopConfig(output_schema=schema)
+    async with StatefulAgentLoop(llm=llm, dsn=str(tmp_path / "s.db"), config=config) as loop:
+        sid = await loop.new_session()
+        result = await loop.send("where?", sid)
+    assert result.output == {"city": "Oslo"}
+    body = wire.requests[0].body
+    assert "response_format" not in body
+    assert [t["function"]["name"] for t in body["tools"]] == ["output"]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "output"}}
+
+
+async def test_anthropic_parallel_tools_off(wire: WireServer, make_anthropic: Any) -> None:
+    from power_loop import ModelCapabilities
+
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    wire.push_anthropic_stream(anthropic_text_events("ok"))
+    llm = make_anthropic(prompt_caching=False, capabilities=ModelCapabilities(parallel_tools=False))
+    await llm.complete(
+        LLMRequest(messages=[{"role": "user", "content": "hi"}], tools=[tool], tool_choice="auto")
+    )
+    assert wire.requests[0].body["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
