@@ -22,6 +22,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ._attachments import content_refs
 from ._core import utf8_safe
 from ._history import pending_ids
 from ._port import TableSpec
@@ -226,4 +227,17 @@ def session_problems(tables: Mapping[str, list[dict[str, Any]]]) -> list[str]:
     open_seq, open_ids, replayed = _replay(active)
     problems.extend(replayed)
     problems.extend(_pending_problems(_decoded(state, "pending_json"), open_seq, open_ids))
+    problems.extend(_attachment_problems(messages, tables.get("attachments", [])))
+    return problems
+
+
+def _attachment_problems(messages: list[dict[str, Any]], attachments: list[dict[str, Any]]) -> list[str]:
+    """Every ``attachment:<sha256>`` a message refers to must travel in the archive."""
+    have = {row.get("hash") for row in attachments}
+    problems = []
+    for m in messages:
+        if m.get("content_json") and isinstance(m.get("content"), str):
+            missing = sorted(content_refs(json.loads(m["content"])) - have)
+            if missing:
+                problems.append(f"message #{m['seq']} refers to attachment(s) not in the archive: {missing}")
     return problems

@@ -2,7 +2,7 @@
 
 A message's base64 ``data:`` URLs (images in ``image_url`` parts, PDFs in ``file`` parts) are cut
 out when it is written: the payload goes to the attachments table keyed by ``(session_id, sha256)``
-(the same image sent fifty times is stored once) and the part keeps ``attachment:<sha256>``. Reads
+(the same image sent fifty times is stored once) and the part keeps ``attachment:<sha256>;<mime>``. Reads
 put the data URL back, so callers never see the reference. Attachments go with their session
 (``close_session``), with ``prune_compacted_messages`` once no message refers to them, and travel
 in exports.
@@ -79,7 +79,9 @@ def extract_attachments(content: Any) -> tuple[Any, list[Blob]]:
             continue
         digest = hashlib.sha256(decoded[1]).hexdigest()
         blobs.append((digest, decoded[0], decoded[1]))
-        out.append({**part, slot[0]: {**part[slot[0]], slot[1]: REF_PREFIX + digest}})
+        # The reference keeps the part's own type: the same bytes may come labelled differently.
+        ref = f"{REF_PREFIX}{digest};{decoded[0]}"
+        out.append({**part, slot[0]: {**part[slot[0]], slot[1]: ref}})
     return (out, blobs) if blobs else (content, [])
 
 
@@ -91,7 +93,7 @@ def content_refs(content: Any) -> set[str]:
             slot = _slot(part) if isinstance(part, Mapping) else None
             url = part[slot[0]].get(slot[1]) if slot is not None else None
             if isinstance(url, str) and url.startswith(REF_PREFIX):
-                refs.add(url[len(REF_PREFIX) :])
+                refs.add(url[len(REF_PREFIX) :].split(";", 1)[0])
     return refs
 
 
@@ -100,13 +102,13 @@ def _resolve(content: Any, blobs: Mapping[str, tuple[str, bytes]]) -> Any:
     for part in content:
         slot = _slot(part) if isinstance(part, Mapping) else None
         url = part[slot[0]].get(slot[1]) if slot is not None else None
-        found = (
-            blobs.get(url[len(REF_PREFIX) :]) if isinstance(url, str) and url.startswith(REF_PREFIX) else None
-        )
+        ref = url[len(REF_PREFIX) :] if isinstance(url, str) and url.startswith(REF_PREFIX) else ""
+        digest, _, mime = ref.partition(";")
+        found = blobs.get(digest)
         if slot is None or found is None:
             out.append(part)  # a reference whose payload is gone stays a reference
             continue
-        data_url = f"data:{found[0]};base64,{base64.b64encode(found[1]).decode('ascii')}"
+        data_url = f"data:{mime or found[0]};base64,{base64.b64encode(found[1]).decode('ascii')}"
         out.append({**part, slot[0]: {**part[slot[0]], slot[1]: data_url}})
     return out
 

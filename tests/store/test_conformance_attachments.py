@@ -8,6 +8,8 @@ import copy
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from power_loop.errors import ArchiveError
 from power_loop.store import MessageState, NewMessage, SessionStore
@@ -69,6 +71,9 @@ async def test_export_import_carries_attachments_and_validates_them(store: Sessi
     bad["tables"]["attachments"][0]["data"] = "not base64!"
     with pytest.raises(ArchiveError, match="base64"):
         await store.import_session(bad, new_session_id="att_bad")
+    bad["tables"]["attachments"] = []
+    with pytest.raises(ArchiveError, match="not in the archive"):
+        await store.import_session(bad, new_session_id="att_bad")
 
 
 async def test_pruned_with_their_messages_and_deleted_with_the_session(store: SessionStore) -> None:
@@ -84,3 +89,25 @@ async def test_pruned_with_their_messages_and_deleted_with_the_session(store: Se
     assert [r["hash"] for r in left] == [hashlib.sha256(PNG + b"2").hexdigest()]
     await store.close_session(sid)
     assert await _raw(store, f"SELECT hash FROM {table} WHERE session_id = ?", sid) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.builds(lambda t: {"type": "text", "text": t}, st.text(max_size=20)),
+            st.builds(image, st.binary(max_size=64)),
+            st.builds(pdf, st.binary(max_size=64)),
+            st.builds(
+                lambda u: {"type": "image_url", "image_url": {"url": "https://x/" + u}}, st.text(max_size=8)
+            ),
+        ),
+        max_size=6,
+    )
+)
+def test_extract_then_resolve_is_the_identity(content: list[dict[str, object]]) -> None:
+    from power_loop.store._attachments import _resolve, extract_attachments
+
+    stored, blobs = extract_attachments(content)
+    assert "base64" not in str(stored)
+    assert _resolve(stored, {h: (m, b) for h, m, b in blobs}) == content
