@@ -182,6 +182,10 @@ def openai_parts(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             note = f"[{len(media)} attachment(s) follow in the next user message]"
             parts = [*text, {"type": "text", "text": note}]
             carried.extend([{"type": "text", "text": f"Attachments of tool call {call_id}:"}, *media])
+        if role == "tool" and all(isinstance(p, Mapping) and p.get("type") == "text" for p in parts):
+            # Plain text for tool messages: several compatible servers take only a string there.
+            out.append({**message, "content": "\n".join(str(p.get("text", "")) for p in parts)})
+            continue
         out.append({**message, "content": parts})
     if carried:
         out.append({"role": "user", "content": carried})

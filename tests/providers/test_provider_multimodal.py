@@ -63,7 +63,7 @@ async def test_openai_moves_tool_result_images_to_a_user_message(wire: WireServe
     await make_openai().complete(LLMRequest(messages=_tool_round()))
     messages = wire.requests[0].body["messages"]
     tool, user = messages[2], messages[3]
-    assert tool["role"] == "tool" and all(p["type"] == "text" for p in tool["content"])
+    assert tool["role"] == "tool" and "chart.png (1x1)" in tool["content"] and "attachment" in tool["content"]
     assert user["role"] == "user" and user["content"][1]["type"] == "image_url"
 
 
