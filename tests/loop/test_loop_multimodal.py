@@ -108,3 +108,24 @@ async def test_view_image_attaches_a_workspace_image_to_the_tool_result(make_loo
     assert "Error" in tool_messages[2]["content"]
     stored = [m for m in await loop.get_messages(sid) if m["role"] == "tool"]
     assert stored[0]["content"] == first
+
+
+async def test_recall_brings_an_old_image_back(make_loop):
+    from power_loop import AgentLoopConfig, ToolRegistry
+    from power_loop.context import register_recall_tools
+
+    registry = ToolRegistry()
+    register_recall_tools(registry)
+    llm = ScriptedLLM(
+        ["one", "two", ScriptedLLM.tool_call("recall_send", {"send_index": 1}), "it was a pixel"]
+    )
+    loop = make_loop(llm=llm, tool_registry=registry, config=AgentLoopConfig(image_retention_rounds=1))
+    sid = await loop.new_session()
+    await loop.send(_message(attachment(PNG)), sid)
+    await loop.send("something else", sid)
+    assert (await loop.send("what was the first image?", sid)).final_text == "it was a pixel"
+    last = llm.requests[-1].messages
+    assert [p["type"] for p in last[0]["content"]] == ["text", "text"]  # out of the window
+    result = next(m for m in last if m["role"] == "tool")["content"]
+    assert "[image]" in result[0]["text"] and "base64" not in result[0]["text"]
+    assert result[1] == attachment(PNG)  # the newest tool result keeps its image
