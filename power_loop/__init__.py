@@ -84,6 +84,7 @@ if TYPE_CHECKING:
         WorkspaceViolation as WorkspaceViolation,
         CompactionFailed as CompactionFailed,
         RuntimeEnvError as RuntimeEnvError,
+        ModelCapabilityError as ModelCapabilityError,
     )
     from .llm import (
         AnthropicChatConfig as AnthropicChatConfig,
@@ -103,6 +104,9 @@ if TYPE_CHECKING:
         AgentMessage as AgentMessage,
         MessageRole as MessageRole,
         ToolCall as ToolCall,
+        ModelCapabilities as ModelCapabilities,
+        probe_capabilities as probe_capabilities,
+        attachment as attachment,
     )
     from .store import (
         DEFAULT_DB_PATH as DEFAULT_DB_PATH,
@@ -393,6 +397,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "WorkspaceViolation",
         "CompactionFailed",
         "RuntimeEnvError",
+        "ModelCapabilityError",
     ),
     "llm": (
         "AnthropicChatConfig",
@@ -412,6 +417,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "AgentMessage",
         "MessageRole",
         "ToolCall",
+        "ModelCapabilities",
+        "probe_capabilities",
+        "attachment",
     ),
     "store": (
         "DEFAULT_DB_PATH",

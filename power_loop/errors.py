@@ -24,6 +24,7 @@ error also derives from that builtin so existing ``except`` clauses keep working
     │   │   └── LLMNonRetryable         llm.non_retryable
     │   ├── LLMStreamIncomplete         llm.stream_incomplete
     │   └── ProviderNotAvailable        llm.provider_unavailable
+    ├── ModelCapabilityError (RuntimeError)  llm.capability
     ├── StructuredOutputError           structured_output.invalid
     ├── ToolNotFound                    tool.not_found
     ├── ToolValidationError             tool.invalid_args
@@ -90,6 +91,7 @@ __all__ = [
     "MCPError",
     "MCPToolError",
     "MissingDependencyError",
+    "ModelCapabilityError",
     "NoteRejectedError",
     "NotesFullError",
     "PowerLoopError",
@@ -269,6 +271,17 @@ class LLMStreamIncomplete(LLMError):
         self.detail = detail
         text = f"{provider} stream incomplete ({reason}) after {chunks} event(s)"
         super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class ModelCapabilityError(PowerLoopError, RuntimeError):
+    """A request needs something the model cannot do (an image for a model without vision, a PDF
+    for one without documents); raised before anything is sent. ``capability`` names what is missing."""
+
+    code = "llm.capability"
+
+    def __init__(self, message: str, *, capability: str = "") -> None:
+        super().__init__(message)
+        self.capability = capability
 
 
 class StructuredOutputError(PowerLoopError):

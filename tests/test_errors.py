@@ -33,6 +33,7 @@ FROZEN_CODES = {
     "MCPError": "mcp.error",
     "MCPToolError": "mcp.tool_error",
     "MissingDependencyError": "dependency.missing",
+    "ModelCapabilityError": "llm.capability",
     "NoteRejectedError": "notes.rejected",
     "NotesFullError": "notes.full",
     "PowerLoopError": "power_loop.error",

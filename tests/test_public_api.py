@@ -289,34 +289,35 @@ PUBLIC_ALL: dict[str, list[str]] = {
         LocalShellBackend LoopCancelledPayload LoopClosedError LoopMessage LoopStatus
         MAX_SPAWN_DEPTH MCPError MCPToolError MemoryFailedPayload MemoryProvider MemoryRecalledCtx
         MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState
-        MissingDependencyError NewMessage NoteOp NoteRejectedError NoteRow NotesFullError
-        NotesMemory NotesPolicy OpenAICompatibleChatConfig PhaseEventPayload PowerLoopError
-        ProjectedRepresentation ProjectionContext ProviderNotAvailable RUN_AGENT_DEFINITION
-        Representation RoundCompletedPayload RoundDecideCtx RoundEndCtx RoundStartCtx
-        RoundStartedPayload RoundToolsPresentPayload RoundUsageStatusPayload RuntimeEnv
-        RuntimeEnvError RuntimeMessage RuntimeProjector SPAWN_AGENT_DEFINITION SQLiteNoteMemory
-        STABLE_API SchemaPolicy SchemaTooNewError SendCompletedPayload SessionBusy SessionEndCtx
-        SessionEndedPayload SessionKind SessionNotFoundError SessionPendingError SessionRow
-        SessionStartCtx SessionStartedPayload SessionStateRow SessionStatsRow SessionStatus
-        SessionStore ShellBackend SkillLoader SpecValidationError SqliteBlackboard StatefulAgentLoop
-        StatefulResult StatusChangedPayload StoreAuthError StoreBlackboard StoreClosedError
-        StoreConnectionLost StoreCorruptError StoreDatabaseMissing StoreError StoreIntegrityError
-        StoreSchemaError StoreUnavailable StreamCompletedPayload StreamDeltaPayload
-        StreamStartedPayload StructuredOutputError StructuredOutputSpec SubagentCompletedPayload
-        SubagentLifecycle SubagentLimitPayload SubagentTaskStartPayload SubagentTextPayload
-        SyncCallInEventLoopError SystemLogPayload SystemPromptBuilder SystemPromptContext
-        TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow TimerRunner TodoRuntimeProjector
-        TodoUpdatedPayload TokenEstimator ToolAfterCtx ToolArgsValidator ToolBeforeCtx
-        ToolBudgetExceeded ToolCall ToolCallCompletedPayload ToolCallDeltaPayload
-        ToolCallFailedPayload ToolCallStartedPayload ToolDefinition ToolErrorCtx ToolHandler
-        ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry ToolResultError ToolRuntimeContext
-        ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx UsageUpdatedPayload
-        UserNotificationPayload VerbatimRepresentation WorkspaceViolation __version__
-        build_agent_system_prompt build_explore_subagent_system_prompt build_registry
-        build_subagent_system_prompt create_default_tool_registry create_llm_service_from_config
-        create_llm_service_from_env default_runtime_projectors estimate_text_tokens estimate_tokens
-        format_timer_message format_tool_catalog get_default_loader get_runtime_env
-        get_tool_definitions get_tool_runtime_context open_store parse_structured
+        MissingDependencyError ModelCapabilities ModelCapabilityError NewMessage NoteOp
+        NoteRejectedError NoteRow NotesFullError NotesMemory NotesPolicy OpenAICompatibleChatConfig
+        PhaseEventPayload PowerLoopError ProjectedRepresentation ProjectionContext
+        ProviderNotAvailable RUN_AGENT_DEFINITION Representation RoundCompletedPayload
+        RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload RoundToolsPresentPayload
+        RoundUsageStatusPayload RuntimeEnv RuntimeEnvError RuntimeMessage RuntimeProjector
+        SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy SchemaTooNewError
+        SendCompletedPayload SessionBusy SessionEndCtx SessionEndedPayload SessionKind
+        SessionNotFoundError SessionPendingError SessionRow SessionStartCtx SessionStartedPayload
+        SessionStateRow SessionStatsRow SessionStatus SessionStore ShellBackend SkillLoader
+        SpecValidationError SqliteBlackboard StatefulAgentLoop StatefulResult StatusChangedPayload
+        StoreAuthError StoreBlackboard StoreClosedError StoreConnectionLost StoreCorruptError
+        StoreDatabaseMissing StoreError StoreIntegrityError StoreSchemaError StoreUnavailable
+        StreamCompletedPayload StreamDeltaPayload StreamStartedPayload StructuredOutputError
+        StructuredOutputSpec SubagentCompletedPayload SubagentLifecycle SubagentLimitPayload
+        SubagentTaskStartPayload SubagentTextPayload SyncCallInEventLoopError SystemLogPayload
+        SystemPromptBuilder SystemPromptContext TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow
+        TimerRunner TodoRuntimeProjector TodoUpdatedPayload TokenEstimator ToolAfterCtx
+        ToolArgsValidator ToolBeforeCtx ToolBudgetExceeded ToolCall ToolCallCompletedPayload
+        ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload ToolDefinition
+        ToolErrorCtx ToolHandler ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry
+        ToolResultError ToolRuntimeContext ToolValidationError ToolsBatchAfterCtx
+        ToolsBatchBeforeCtx UsageUpdatedPayload UserNotificationPayload VerbatimRepresentation
+        WorkspaceViolation __version__ attachment build_agent_system_prompt
+        build_explore_subagent_system_prompt build_registry build_subagent_system_prompt
+        create_default_tool_registry create_llm_service_from_config create_llm_service_from_env
+        default_runtime_projectors estimate_text_tokens estimate_tokens format_timer_message
+        format_tool_catalog get_default_loader get_runtime_env get_tool_definitions
+        get_tool_runtime_context open_store parse_structured probe_capabilities
         register_blackboard_tools register_request_user_input register_skill_tools
         register_spawn_agent render_entries render_notes request_user_input run_agent_spec
         runtime_env_context safe_path tag_as_memory trim_history validate_tool_args with_retry
@@ -373,11 +374,12 @@ PUBLIC_ALL: dict[str, list[str]] = {
         HookDirectiveError InteractionNotFoundError InvalidDSN InvalidSessionIdError
         InvalidTablePrefix LLMError LLMNonRetryable LLMRetryExhausted LLMStreamIncomplete LLMTimeout
         LeaseLostError LoopClosedError MCPError MCPToolError MissingDependencyError
-        NoteRejectedError NotesFullError PowerLoopError ProviderNotAvailable RuntimeEnvError
-        SchemaTooNewError SessionBusy SessionNotFoundError SessionPendingError SpecValidationError
-        StoreAuthError StoreClosedError StoreConnectionLost StoreCorruptError StoreDatabaseMissing
-        StoreError StoreIntegrityError StoreSchemaError StoreUnavailable StructuredOutputError
-        ToolBudgetExceeded ToolNotFound ToolResultError ToolValidationError WorkspaceViolation
+        ModelCapabilityError NoteRejectedError NotesFullError PowerLoopError ProviderNotAvailable
+        RuntimeEnvError SchemaTooNewError SessionBusy SessionNotFoundError SessionPendingError
+        SpecValidationError StoreAuthError StoreClosedError StoreConnectionLost StoreCorruptError
+        StoreDatabaseMissing StoreError StoreIntegrityError StoreSchemaError StoreUnavailable
+        StructuredOutputError ToolBudgetExceeded ToolNotFound ToolResultError ToolValidationError
+        WorkspaceViolation
     """.split(),
     "power_loop.events": """
         AgentErrorPayload AgentEvent AgentEventBus AgentEventType AutoCompactStatusPayload
@@ -401,12 +403,14 @@ PUBLIC_ALL: dict[str, list[str]] = {
         ToolsBatchAfterCtx ToolsBatchBeforeCtx allowed_directives resolve_hook_point
     """.split(),
     "power_loop.llm": """
-        AgentMessage AnthropicChatConfig CancellationLike CancellationToken EchoLLMService
-        LLMProviderConfig LLMRequest LLMResponse LLMRetryPolicy LLMService LLMServiceBase
-        LLMStreamChunk LLMTokenUsage MessageRole OpenAICompatibleChatConfig ToolCall
-        ToolCallAccumulator complete_from_stream create_llm_service_from_config
+        AgentMessage AnthropicChatConfig CancellationLike CancellationToken DEFAULT_CAPABILITIES
+        EchoLLMService LLMProviderConfig LLMRequest LLMResponse LLMRetryPolicy LLMService
+        LLMServiceBase LLMStreamChunk LLMTokenUsage MessageRole ModelCapabilities
+        OpenAICompatibleChatConfig ToolCall ToolCallAccumulator attachment capabilities_of
+        check_capabilities complete_from_stream create_llm_service_from_config
         create_llm_service_from_env field_of is_permanent_llm_error message_text normalize_tool_call
-        normalize_usage parse_tool_arguments retry_after_s with_retry
+        normalize_usage parse_tool_arguments probe_capabilities retry_after_s validate_parts
+        with_retry
     """.split(),
     "power_loop.loop": """
         AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS BackgroundRuntimeProjector
@@ -444,10 +448,11 @@ PUBLIC_ALL: dict[str, list[str]] = {
         RuntimeEnv SESSION_TOOL_DEFINITIONS SESSION_TOOL_NAMES SKILLS_DIR_ENV SchemaValidator
         ShellBackend Skill SkillLoader TODO_STATE_KEY TOOL_PRESETS ToolArgsValidator ToolCallable
         ToolDefinition ToolHandler ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext
-        WORKSPACE_TOOL_NAMES Workspace build_registry collect_background_updates compile_schema
-        create_default_tool_registry execute_tool_call get_default_loader get_runtime_env
-        get_tool_runtime_context parse_front_matter register_background_tools register_bash_tool
-        register_file_tools register_request_user_input register_session_tools register_skill_tools
+        VIEW_IMAGE_DEFINITION WORKSPACE_TOOL_NAMES Workspace build_registry
+        collect_background_updates compile_schema create_default_tool_registry execute_tool_call
+        get_default_loader get_runtime_env get_tool_runtime_context parse_front_matter
+        register_background_tools register_bash_tool register_file_tools register_request_user_input
+        register_session_tools register_skill_tools register_view_image_tool
         render_background_updates render_todo request_user_input run_shell_command
         runtime_env_context safe_path use_tool_runtime_context validate_tool_args
     """.split(),

@@ -38,6 +38,38 @@ def is_compact_note(row: MessageRow) -> bool:
     return row.role == "system" and row.name == COMPACT_NOTE_NAME
 
 
+_MEDIA = {"image_url": "image", "image": "image", "file": "document", "document": "document"}
+_MAX_RECALLED_IMAGES = 4
+
+
+def _content_text(content: object) -> str:
+    """A stored content as text: parts' text, images and documents as short markers (never base64)."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list):
+        pieces = []
+        for part in content:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text":
+                pieces.append(str(part.get("text", "")))
+            elif kind in _MEDIA:
+                pieces.append(f"[{_MEDIA[kind]}]")
+            else:
+                pieces.append(json.dumps(part, ensure_ascii=False))
+        return "\n".join(pieces)
+    return json.dumps(content, ensure_ascii=False)
+
+
+def recalled_images(rows: Sequence[MessageRow], limit: int = _MAX_RECALLED_IMAGES) -> list[dict[str, object]]:
+    """The image parts of ``rows`` (the first ``limit``): a recall shows them to the model again."""
+    found: list[dict[str, object]] = []
+    for row in rows:
+        for part in row.content if isinstance(row.content, list) else ():
+            if isinstance(part, dict) and part.get("type") in ("image_url", "image") and len(found) < limit:
+                found.append(part)
+    return found
+
+
 def format_recalled(rows: Sequence[MessageRow], *, max_chars: int) -> str:
     """``[seq N · role · name · round R]`` blocks with each content (cut at ``max_chars``)."""
     blocks: list[str] = []
@@ -47,10 +79,10 @@ def format_recalled(rows: Sequence[MessageRow], *, max_chars: int) -> str:
             head.append(row.name)
         if row.round_index is not None:
             head.append(f"round {row.round_index}")
-        content = row.content if isinstance(row.content, str) else json.dumps(row.content, ensure_ascii=False)
-        text = content or ""
+        content = _content_text(row.content)
+        text = content
         if len(text) > max_chars:
-            text = text[:max_chars] + f"\n… ({len(content or '')} characters in total)"
+            text = text[:max_chars] + f"\n… ({len(content)} characters in total)"
         lines = [f"[{' · '.join(head)}]"]
         if text:
             lines.append(text)
@@ -93,9 +125,7 @@ async def recall_compacted(
         if (from_seq is not None and row.seq < from_seq) or (to_seq is not None and row.seq > to_seq):
             continue
         if needle is not None:
-            haystack = (
-                row.content if isinstance(row.content, str) else json.dumps(row.content, ensure_ascii=False)
-            )
+            haystack = _content_text(row.content)
             calls = json.dumps(row.tool_calls, ensure_ascii=False) if row.tool_calls else ""
             if needle not in (haystack or "").lower() and needle not in calls.lower():
                 continue
@@ -115,7 +145,10 @@ def register_recall_tools(registry: ToolRegistry, *, overwrite: bool = False) ->
         ctx = get_tool_runtime_context(required=True)
         if ctx.store is None:
             return ToolHandlerResult(ok=False, content="Error: recall needs a session store")
-        return ToolHandlerResult(ok=True, content=await recall_send(ctx.store, ctx.session_id, send_index))
+        text = await recall_send(ctx.store, ctx.session_id, send_index)
+        # Images of the recalled send come back as images (older ones may be out of the window).
+        images = recalled_images(await ctx.store.load_send(ctx.session_id, send_index))
+        return ToolHandlerResult(ok=True, content=text, parts=images)
 
     async def recall_compacted_tool(
         query: str | None = None, from_seq: int | None = None, to_seq: int | None = None, limit: int = 20

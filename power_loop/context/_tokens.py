@@ -17,6 +17,8 @@ from ..errors import ConfigError
 
 __all__ = [
     "CHARS_PER_TOKEN",
+    "DOCUMENT_TOKENS",
+    "IMAGE_TOKENS",
     "MESSAGE_OVERHEAD_CHARS",
     "TokenEstimator",
     "estimate_message_tokens",
@@ -34,6 +36,28 @@ MESSAGE_OVERHEAD_CHARS = 16
 """Per-message framing (role, separators) counted as characters: 4 tokens at the default ratio."""
 
 
+IMAGE_TOKENS = 1600
+"""What one image part counts, whatever its size: about what providers charge for a ~1000x1000 image
+(Anthropic ~1600, OpenAI high detail ~765-1100). A data URL's base64 text is never counted."""
+
+DOCUMENT_TOKENS = 3000
+"""What one PDF part counts (a few pages of text)."""
+
+_MEDIA_CHARS = {
+    "image_url": IMAGE_TOKENS * CHARS_PER_TOKEN,
+    "image": IMAGE_TOKENS * CHARS_PER_TOKEN,
+    "file": DOCUMENT_TOKENS * CHARS_PER_TOKEN,
+    "document": DOCUMENT_TOKENS * CHARS_PER_TOKEN,
+}
+
+
+def _media_chars(content: Any) -> int:
+    """The fixed character-equivalent of the content's images and documents."""
+    if not isinstance(content, list):
+        return 0
+    return sum(_MEDIA_CHARS.get(str(part.get("type")), 0) for part in content if isinstance(part, Mapping))
+
+
 def _content_text(content: Any) -> str:
     if content is None:
         return ""
@@ -44,6 +68,8 @@ def _content_text(content: Any) -> str:
         for part in content:
             if isinstance(part, Mapping) and isinstance(part.get("text"), str):
                 parts.append(part["text"])
+            elif isinstance(part, Mapping) and part.get("type") in _MEDIA_CHARS:
+                continue  # counted by _media_chars
             else:
                 parts.append(json.dumps(part, ensure_ascii=False, sort_keys=True, default=str))
         return "".join(parts)
@@ -52,7 +78,8 @@ def _content_text(content: Any) -> str:
 
 def message_chars(message: Mapping[str, Any]) -> int:
     """Characters one provider-shape message contributes: content, tool calls, name, framing."""
-    size = MESSAGE_OVERHEAD_CHARS + len(_content_text(message.get("content")))
+    content = message.get("content")
+    size = MESSAGE_OVERHEAD_CHARS + len(_content_text(content)) + _media_chars(content)
     calls = message.get("tool_calls")
     if calls:
         size += len(json.dumps(calls, ensure_ascii=False, separators=(",", ":")))

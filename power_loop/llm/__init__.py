@@ -9,9 +9,17 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
+    from ._attachments import attachment, validate_parts
     from ._cancel import (
         CancellationLike,
         CancellationToken,
+    )
+    from ._capabilities import (
+        DEFAULT_CAPABILITIES,
+        ModelCapabilities,
+        capabilities_of,
+        check_capabilities,
+        probe_capabilities,
     )
     from ._config import (
         AnthropicChatConfig,
@@ -79,6 +87,13 @@ __all__ = [
     "AgentMessage",
     "MessageRole",
     "ToolCall",
+    "DEFAULT_CAPABILITIES",
+    "attachment",
+    "validate_parts",
+    "ModelCapabilities",
+    "capabilities_of",
+    "check_capabilities",
+    "probe_capabilities",
 ]
 
 # Every name loads with its module on first use: the round engine needs neither the configuration,
@@ -123,6 +138,17 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "AgentMessage",
         "MessageRole",
         "ToolCall",
+    ),
+    "._capabilities": (
+        "DEFAULT_CAPABILITIES",
+        "ModelCapabilities",
+        "capabilities_of",
+        "check_capabilities",
+        "probe_capabilities",
+    ),
+    "._attachments": (
+        "attachment",
+        "validate_parts",
     ),
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}

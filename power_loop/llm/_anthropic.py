@@ -16,6 +16,7 @@ from typing import Any
 
 from ..base import schema_from_response_format
 from ..errors import LLMStreamIncomplete, MissingDependencyError
+from ._capabilities import ModelCapabilities
 from ._config import AnthropicChatConfig
 from ._types import (
     LLMRequest,
@@ -76,6 +77,23 @@ def _image_block(part: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
+def _document_block(part: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An OpenAI ``file`` part (``file_data`` as a base64 data URL) as a ``document`` block."""
+    file = part.get("file")
+    data = file.get("file_data") if isinstance(file, Mapping) else None
+    if not isinstance(data, str) or not data.startswith("data:") or ";base64," not in data:
+        return None
+    header, payload = data[5:].split(";base64,", 1)
+    block: dict[str, Any] = {
+        "type": "document",
+        "source": {"type": "base64", "media_type": header or "application/pdf", "data": payload},
+    }
+    name = file.get("filename") if isinstance(file, Mapping) else None
+    if isinstance(name, str) and name:
+        block["title"] = name
+    return block
+
+
 def _content_blocks(content: Any) -> list[dict[str, Any]]:
     """OpenAI message content (a string or a list of parts) as Messages API blocks."""
     if content is None:
@@ -96,8 +114,8 @@ def _content_blocks(content: Any) -> list[dict[str, Any]]:
         kind = part.get("type")
         if kind == "text" and part.get("text"):
             blocks.append({"type": "text", "text": str(part["text"])})
-        elif kind == "image_url":
-            block = _image_block(part)
+        elif kind in ("image_url", "file"):
+            block = _image_block(part) if kind == "image_url" else _document_block(part)
             if block is not None:
                 blocks.append(block)
         elif kind in ("image", "document", "tool_use", "tool_result"):
@@ -385,6 +403,11 @@ class AnthropicMessagesLLMService(SDKChatService[AnthropicChatConfig]):
         )
         self._known = sdk_parameters(self._client.messages.create)
 
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        """The declared capabilities, or :meth:`AnthropicChatConfig.default_capabilities`."""
+        return self.cfg.capabilities or self.cfg.default_capabilities()
+
     def __repr__(self) -> str:
         return f"AnthropicMessagesLLMService(base_url={self.cfg.base_url!r}, model={self.cfg.model!r})"
 
@@ -420,6 +443,9 @@ class AnthropicMessagesLLMService(SDKChatService[AnthropicChatConfig]):
             args["system"] = system
         if tools:
             args["tools"] = tools
+        caps = cfg.capabilities
+        if tools and caps is not None and not caps.parallel_tools:
+            tool_choice = {**(tool_choice or {"type": "auto"}), "disable_parallel_tool_use": True}
         if tool_choice is not None:
             args["tool_choice"] = tool_choice
         if stream:

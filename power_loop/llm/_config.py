@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, MissingDependencyError, ProviderNotAvailable
+from ._capabilities import ModelCapabilities
 from ._echo import EchoLLMService
 from ._retry import LLMRetryPolicy
 
@@ -63,6 +64,13 @@ def _check_transport_numbers(obj: Any) -> None:
         raise ConfigError(f"{name}.temperature must be >= 0, got {obj.temperature}")
 
 
+def _check_capabilities(obj: Any) -> None:
+    if obj.capabilities is not None and not isinstance(obj.capabilities, ModelCapabilities):
+        raise ConfigError(
+            f"{type(obj).__name__}.capabilities must be a ModelCapabilities, got {type(obj.capabilities).__name__}"
+        )
+
+
 def _retry_policy(max_retries: int, base_delay: float) -> LLMRetryPolicy:
     # Each attempt is already bounded by the transport's timeout_s, so no extra total deadline.
     return LLMRetryPolicy(max_attempts=max_retries + 1, backoff_initial=base_delay, total_timeout=None)
@@ -101,6 +109,7 @@ class OpenAICompatibleChatConfig(_TransportConfig):
     (default true) streams every call; ``stream_usage`` asks for the final usage chunk
     (``stream_options={"include_usage": true}``; turn it off for servers that reject it).
     ``timeout_s`` bounds each request; the transport itself never retries (see ``retry_policy()``).
+    ``capabilities`` declares what the model takes (default: :meth:`default_capabilities`).
     """
 
     base_url: str
@@ -114,6 +123,20 @@ class OpenAICompatibleChatConfig(_TransportConfig):
     request_extra: dict[str, Any] = field(default_factory=dict)
     stream: bool = True
     stream_usage: bool = True
+    capabilities: ModelCapabilities | None = None
+
+    def __post_init__(self) -> None:
+        _check_transport_numbers(self)
+        _check_capabilities(self)
+
+    def default_capabilities(self) -> ModelCapabilities:
+        """What the endpoint is assumed to take when ``capabilities`` is not set: everything but PDF
+        documents (only OpenAI's own API takes ``file`` parts) and without prompt caching control."""
+        return ModelCapabilities(
+            documents="api.openai.com" in self.base_url,
+            streaming_usage=self.stream_usage,
+            prompt_caching=False,
+        )
 
 
 @dataclass(slots=True, repr=False)
@@ -124,6 +147,7 @@ class AnthropicChatConfig(_TransportConfig):
     ``prompt_caching`` (default true) places ``cache_control`` breakpoints on the stable prefix
     (tools, system prompt, history before the newest turn). ``stream`` (default true) streams
     every call. ``temperature`` is sent only when the installed SDK still accepts it.
+    ``capabilities`` declares what the model takes (default: :meth:`default_capabilities`).
     """
 
     base_url: str
@@ -136,6 +160,16 @@ class AnthropicChatConfig(_TransportConfig):
     retry_base_delay_s: float = 0.5
     prompt_caching: bool = True
     stream: bool = True
+    capabilities: ModelCapabilities | None = None
+
+    def __post_init__(self) -> None:
+        _check_transport_numbers(self)
+        _check_capabilities(self)
+
+    def default_capabilities(self) -> ModelCapabilities:
+        """What Claude models take when ``capabilities`` is not set: everything (structured output
+        through the adapter's answer tool), prompt caching as configured."""
+        return ModelCapabilities(prompt_caching=self.prompt_caching)
 
 
 @dataclass(slots=True, repr=False)
@@ -146,7 +180,8 @@ class LLMProviderConfig:
     ``base_url``, ``api_key`` and ``model`` are required except for ``echo``, which fills placeholders.
     ``extra`` carries provider-specific settings (``echo_reply``, ``echo_prefix``, ``echo_sleep_s``
     for echo; ``request_extra`` and ``stream_usage`` for OpenAI-compatible endpoints;
-    ``prompt_caching`` for Anthropic; ``stream`` for both).
+    ``prompt_caching`` for Anthropic; ``stream`` for both). ``capabilities`` is handed to the
+    transport config (``None``: the provider's defaults).
     """
 
     base_url: str
@@ -158,6 +193,7 @@ class LLMProviderConfig:
     temperature: float = 0.0
     max_retries: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
+    capabilities: ModelCapabilities | None = None
 
     def __post_init__(self) -> None:
         if self.provider_key in ECHO_PROVIDERS:
@@ -194,6 +230,7 @@ class LLMProviderConfig:
             request_extra=dict(self.extra.get("request_extra") or {}),
             stream=bool(self.extra.get("stream", True)),
             stream_usage=bool(self.extra.get("stream_usage", True)),
+            capabilities=self.capabilities,
         )
 
     def to_anthropic(self) -> AnthropicChatConfig:
@@ -207,6 +244,7 @@ class LLMProviderConfig:
             max_retries=self.max_retries,
             prompt_caching=bool(self.extra.get("prompt_caching", True)),
             stream=bool(self.extra.get("stream", True)),
+            capabilities=self.capabilities,
         )
 
     @classmethod
@@ -301,6 +339,7 @@ def create_llm_service_from_config(cfg: LLMProviderConfig) -> LLMService:
             reply=cfg.extra.get("echo_reply"),
             prefix=str(cfg.extra.get("echo_prefix", "")),
             sleep_s=float(sleep_s),
+            capabilities=cfg.capabilities,
         )
     if key in ANTHROPIC_PROVIDERS:
         # Check the SDK first so a missing extra yields the install hint, not an adapter error.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+from ._capabilities import DEFAULT_CAPABILITIES, ModelCapabilities
 from ._service import LLMServiceBase
 from ._types import LLMRequest, LLMStreamChunk, LLMTokenUsage, message_text
 
@@ -16,13 +17,22 @@ class EchoLLMService(LLMServiceBase):
 
     Replies ``prefix + reply`` when ``reply`` is given, else ``prefix + <last user message>``, after
     ``sleep_s`` seconds. Usage is always 1 prompt / 1 completion / 2 total tokens. For tests that need
-    tool calls, use :class:`power_loop.testing.ScriptedLLM`.
+    tool calls, use :class:`power_loop.testing.ScriptedLLM`. ``capabilities`` (default: everything)
+    lets tests play a model that lacks something.
     """
 
-    def __init__(self, reply: str | None = None, prefix: str = "", sleep_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        reply: str | None = None,
+        prefix: str = "",
+        sleep_s: float = 0.0,
+        *,
+        capabilities: ModelCapabilities | None = None,
+    ) -> None:
         self.reply = reply
         self.prefix = prefix
         self.sleep_s = sleep_s
+        self.capabilities = capabilities or DEFAULT_CAPABILITIES
 
     def _answer(self, request: LLMRequest) -> str:
         if self.reply is not None:

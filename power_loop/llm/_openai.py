@@ -17,8 +17,16 @@ from typing import Any
 
 from ..base import redact_secrets
 from ..errors import LLMStreamIncomplete, MissingDependencyError
+from ._capabilities import ModelCapabilities
 from ._config import OpenAICompatibleChatConfig
-from ._openai_compat import ServerQuirks, ToolCallIds, history_call_ids, rejects_stream_options, wire_messages
+from ._openai_compat import (
+    ServerQuirks,
+    ToolCallIds,
+    history_call_ids,
+    openai_parts,
+    rejects_stream_options,
+    wire_messages,
+)
 from ._types import LLMRequest, LLMStreamChunk, LLMTokenUsage
 from ._wire import (
     CallState,
@@ -128,7 +136,23 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
         )
         self._known = sdk_parameters(self._client.chat.completions.create)
         self.quirks = ServerQuirks()
+        declared = cfg.capabilities
+        if declared is not None and not declared.tool_streaming:
+            self.quirks.no_tool_streaming.add(cfg.model)
+        if declared is not None and not declared.streaming_usage:
+            self.quirks.no_stream_options = True
         self._notices: list[str] = []
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        """What the configured model takes: the declared (or default) capabilities plus what this
+        service learned about its server (``tool_streaming``, ``streaming_usage``)."""
+        caps = self.cfg.capabilities or self.cfg.default_capabilities()
+        if self.cfg.model in self.quirks.no_tool_streaming:
+            caps = caps.with_(tool_streaming=False)
+        if self.quirks.no_stream_options:
+            caps = caps.with_(streaming_usage=False)
+        return caps
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleChatLLMService(base_url={self.cfg.base_url!r}, model={self.cfg.model!r})"
@@ -140,7 +164,7 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
         cfg = self.cfg
         args: dict[str, Any] = {
             "model": request.model or cfg.model,
-            "messages": wire_messages(request.to_messages()),
+            "messages": wire_messages(openai_parts(request.to_messages())),
             "max_tokens": request.max_tokens or cfg.max_tokens,
             "temperature": cfg.temperature if request.temperature is None else request.temperature,
             "timeout": cfg.timeout_s,
@@ -149,6 +173,8 @@ class OpenAICompatibleChatLLMService(SDKChatService[OpenAICompatibleChatConfig])
             args["tools"] = list(request.tools)
             # Explicit "auto": some compatible servers only consider tools when tool_choice is sent.
             args["tool_choice"] = request.tool_choice if request.tool_choice is not None else "auto"
+            if self.cfg.capabilities is not None and not self.cfg.capabilities.parallel_tools:
+                args["parallel_tool_calls"] = False
         if request.response_format:
             args["response_format"] = dict(request.response_format)
         if stream:

@@ -25,6 +25,7 @@ __all__ = [
     "ToolCallIds",
     "history_call_ids",
     "new_call_id",
+    "openai_parts",
     "rejects_stream_options",
     "wire_messages",
 ]
@@ -134,3 +135,58 @@ class ToolCallIds:
             item["id"] = self._claim(item.get("id"))
             fixed.append(item)
         return fixed
+
+
+def _openai_part(part: Any) -> Any:
+    """An Anthropic-form ``image``/``document`` block as the chat-completions part; others as given."""
+    if not isinstance(part, Mapping) or part.get("type") not in ("image", "document"):
+        return part
+    source = part.get("source")
+    if not isinstance(source, Mapping):
+        return part
+    if source.get("type") == "url":
+        url = str(source.get("url") or "")
+    else:
+        url = (
+            f"data:{source.get('media_type') or 'application/octet-stream'};base64,{source.get('data') or ''}"
+        )
+    if part["type"] == "image":
+        return {"type": "image_url", "image_url": {"url": url}}
+    return {"type": "file", "file": {"filename": str(part.get("title") or "document.pdf"), "file_data": url}}
+
+
+def _media(parts: list[Any]) -> bool:
+    return any(isinstance(p, Mapping) and p.get("type") in ("image_url", "file") for p in parts)
+
+
+def openai_parts(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Content parts in chat-completions form: Anthropic-form blocks converted, and images or files in
+    tool results (which chat completions only take as text) moved to a user message that follows the
+    run of tool messages, with a text placeholder left in the tool result."""
+    out: list[dict[str, Any]] = []
+    carried: list[Any] = []
+    for message in messages:
+        content = message.get("content")
+        role = message.get("role")
+        if carried and role != "tool":
+            out.append({"role": "user", "content": carried})
+            carried = []
+        if not isinstance(content, list):
+            out.append(message if isinstance(message, dict) else dict(message))
+            continue
+        parts = [_openai_part(p) for p in content]
+        if role == "tool" and _media(parts):
+            call_id = message.get("tool_call_id") or ""
+            media = [p for p in parts if isinstance(p, Mapping) and p.get("type") in ("image_url", "file")]
+            text = [p for p in parts if p not in media]
+            note = f"[{len(media)} attachment(s) follow in the next user message]"
+            parts = [*text, {"type": "text", "text": note}]
+            carried.extend([{"type": "text", "text": f"Attachments of tool call {call_id}:"}, *media])
+        if role == "tool" and all(isinstance(p, Mapping) and p.get("type") == "text" for p in parts):
+            # Plain text for tool messages: several compatible servers take only a string there.
+            out.append({**message, "content": "\n".join(str(p.get("text", "")) for p in parts)})
+            continue
+        out.append({**message, "content": parts})
+    if carried:
+        out.append({"role": "user", "content": carried})
+    return out

@@ -349,7 +349,7 @@ class StatefulAgentLoop:
         self._check_open()
         content, _ = user_content(user_input)
         if self._guard.busy(session_id):
-            return await self._deferred.queue_follow_up(session_id, content)
+            return await self._deferred.queue_follow_up(session_id, _queued_text(content))
         try:
             return await self.send(
                 user_input, session_id, stop_event=stop_event, tools=tools, system_prompt=system_prompt
@@ -357,7 +357,7 @@ class StatefulAgentLoop:
         except SessionBusy:
             # Another process drives the session (lease_ttl_s): it picks the follow-up up at its
             # next round boundary (every append tells it how many are waiting).
-            return await self._deferred.queue_follow_up(session_id, content)
+            return await self._deferred.queue_follow_up(session_id, _queued_text(content))
 
     def follow_up_sync(
         self,
@@ -589,3 +589,10 @@ class StatefulAgentLoop:
             raise
         self._cache.put(session_id, window)
         return result
+
+
+def _queued_text(content: str | list[dict[str, Any]]) -> str:
+    """A queued follow-up is text (the durable queue stores strings): parts are refused."""
+    if isinstance(content, str):
+        return content
+    raise ConfigError("a follow-up queued behind a running send must be text; send images with send()")

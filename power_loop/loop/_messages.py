@@ -56,8 +56,9 @@ def row_to_message(row: Any) -> dict[str, Any]:
     )
 
 
-def user_content(user_input: Any) -> tuple[str, str | None]:
-    """Validate a `send` input: a string, or a ``{"role": "user", "content": str}`` dict."""
+def user_content(user_input: Any) -> tuple[str | list[dict[str, Any]], str | None]:
+    """Validate a `send` input: a string, or a ``{"role": "user", "content": ...}`` dict whose content
+    is a string or a list of content parts (text, images, PDFs: see ``power_loop.attachment``)."""
     if isinstance(user_input, str):
         return user_input, None
     if isinstance(user_input, dict):
@@ -66,20 +67,25 @@ def user_content(user_input: Any) -> tuple[str, str | None]:
         if role != "user":
             raise ConfigError(f"send() accepts user messages only, got role={role!r}")
         if not isinstance(content, str):
-            raise ConfigError("a user message dict needs a string 'content'")
+            from ..llm import validate_parts  # only sends with content parts load it
+
+            content = validate_parts(content)
         name = user_input.get("name")
         return content, name if isinstance(name, str) else None
     raise ConfigError(f"send() expects a str or a user message dict, got {type(user_input).__name__}")
 
 
-async def user_row(hooks: AgentHooks, session_id: str, content: str, name: str | None) -> NewMessage:
-    """A send's user row, as the ``message.append`` hooks leave it (still a user message with text)."""
+async def user_row(
+    hooks: AgentHooks, session_id: str, content: str | list[dict[str, Any]], name: str | None
+) -> NewMessage:
+    """A send's user row, as the ``message.append`` hooks leave it (still a user message with text
+    or content parts)."""
     user = S.NewMessage(role="user", content=content, name=name, round_index=0)
     if not hooks.has(HookPoint.MESSAGE_APPEND):
         return user
     (user,) = await run_message_hooks(hooks, session_id, [user])
-    if user.role != "user" or not isinstance(user.content, str):
-        raise ConfigError("a message.append hook must keep a user message a user message with text")
+    if user.role != "user" or not isinstance(user.content, (str, list)):
+        raise ConfigError("a message.append hook must keep a user message a user message with content")
     return user
 
 

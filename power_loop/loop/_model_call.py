@@ -10,10 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 from .. import events as P
 from .. import hooks as H
+from ..base import schema_from_response_format
 from ..events import AgentEventType as ET
 from ..hooks import HookDirective as HD
 from ..hooks import HookPoint as HP
-from ..llm import LLMRequest, LLMResponse, complete_from_stream, with_retry
+from ..llm import (
+    LLMRequest,
+    LLMResponse,
+    ModelCapabilities,
+    capabilities_of,
+    check_capabilities,
+    complete_from_stream,
+    with_retry,
+)
+from ._media import retain_images
 from ._projectors import ProjectionContext, RuntimeMessage
 from ._streaming import publish_tool_call_deltas, text_delta_callback
 
@@ -22,7 +32,7 @@ if TYPE_CHECKING:
     from ..llm import LLMTokenUsage
     from ._send_state import SendState
 
-__all__ = ["call_llm"]
+__all__ = ["call_llm", "fit_request"]
 
 
 async def call_llm(
@@ -40,6 +50,8 @@ async def call_llm(
         tool_choice="auto" if tools else None,
         response_format=s.response_format,
     )
+    if cfg.image_retention_rounds is not None:
+        request.messages = retain_images(request.messages, cfg.image_retention_rounds)
     if cfg.runtime_projectors:
         request.messages.extend(await _runtime_messages(s, round_index, request))
     if s.p.hooks.has(HP.LLM_BEFORE):
@@ -48,6 +60,9 @@ async def call_llm(
             return None
         if short is not None:
             return short
+    caps = capabilities_of(s.p.llm)
+    answer_tool = fit_request(request, caps)
+    check_capabilities(caps, request.messages, model=request.model or "")
     attempt = _Attempt(s, request, round_index)
     policy = s.retry_policy
     if policy is None:
@@ -60,6 +75,8 @@ async def call_llm(
     finally:
         s.emit(ET.STREAM_COMPLETED, lambda: P.StreamCompletedPayload(), round_index=round_index)
     s.llm_calls += 1
+    if answer_tool is not None:
+        _answer_from_tool(response, answer_tool)
     _account(s, response, round_index)
     for notice in response.debug.get("notices") or ():
         # A provider fallback (e.g. a server that cannot stream tool calls): tell the application.
@@ -79,6 +96,49 @@ async def call_llm(
             tools=request.tools,
         )
     return response
+
+
+def fit_request(request: LLMRequest, caps: ModelCapabilities) -> str | None:
+    """Shape ``request`` to what the model takes: no tools without tool support, and for a model
+    without structured output the ``response_format`` becomes a forced answer tool (or, without
+    tools either, is dropped: the loop's structured repair then works on the text). Returns the
+    answer tool's name when one was added."""
+    if not caps.tools:
+        request.tools = None
+        request.tool_choice = None
+    if not request.response_format or caps.structured_output:
+        return None
+    spec = schema_from_response_format(request.response_format)
+    request.response_format = None
+    if spec is None or not caps.tools:
+        return None
+    answer = {
+        "type": "function",
+        "function": {
+            "name": spec.name,
+            "description": spec.full_description() or "Give the final answer as this structured object.",
+            "parameters": dict(spec.schema),
+        },
+    }
+    request.tools = [*(request.tools or ()), answer]
+    # The only tool: force it. With others offered the model may still call them first.
+    request.tool_choice = (
+        {"type": "function", "function": {"name": spec.name}} if len(request.tools) == 1 else "required"
+    )
+    return spec.name
+
+
+def _answer_from_tool(response: LLMResponse, name: str) -> None:
+    """A call of the answer tool is the structured answer: its arguments become the text."""
+    for call in response.get_tool_calls():
+        if call["function"]["name"] == name:
+            response.raw_text = call["function"]["arguments"]
+            response.content_text = response.raw_text
+            # The answer ends the turn: no tool calls remain, wherever the provider kept them.
+            response.tool_calls = []
+            response.raw_message = None
+            response.raw_completion = None
+            return
 
 
 async def _runtime_messages(s: SendState, round_index: int, request: LLMRequest) -> list[dict[str, Any]]:

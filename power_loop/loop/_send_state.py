@@ -193,10 +193,19 @@ class SendState:
     def assistant(self, text: str, round_index: int, calls: list[dict[str, Any]] | None = None) -> NewMessage:
         return NewMessage(role="assistant", content=text, tool_calls=calls or None, round_index=round_index)
 
-    def tool_row(self, call: dict[str, Any], output: str, round_index: int) -> NewMessage:
+    def tool_row(
+        self,
+        call: dict[str, Any],
+        output: str,
+        round_index: int,
+        *,
+        parts: list[dict[str, Any]] | None = None,
+    ) -> NewMessage:
+        # A result with images (view_image) is stored as parts: the text first, then the images.
+        content: str | list[Any] = [{"type": "text", "text": output}, *parts] if parts else output
         return NewMessage(
             role="tool",
-            content=output,
+            content=content,
             tool_call_id=call["id"],
             name=call_name(call),
             round_index=round_index,

@@ -37,7 +37,7 @@ class ToolBatch:
     """Runs ``calls`` of round ``round_index``; ``broken`` tells whether a ``tool.after`` hook
     stopped the batch (the send then ends after this round)."""
 
-    __slots__ = ("broken", "calls", "human", "outputs", "round_index", "s")
+    __slots__ = ("broken", "calls", "human", "outputs", "parts", "round_index", "s")
 
     def __init__(self, s: SendState, round_index: int, calls: list[dict[str, Any]]) -> None:
         self.s = s
@@ -46,6 +46,8 @@ class ToolBatch:
         self.outputs: list[str | None] = [None] * len(calls)
         self.human: list[tuple[int, HumanInputRequired]] = []
         self.broken = False
+        # Content parts (images) a handler attached to its result, by tool call id.
+        self.parts: dict[str, list[dict[str, Any]]] = {}
 
     async def run(self) -> StatefulResult | None:
         """Run the calls and commit their results. Returns a result when the send must stop."""
@@ -68,7 +70,7 @@ class ToolBatch:
             await asyncio.shield(self._answer_unfinished("[error: tool batch failed]"))
             raise
         rows = [
-            self.s.tool_row(call, output, self.round_index)
+            self.s.tool_row(call, output, self.round_index, parts=self.parts.get(str(call["id"])))
             for call, output in zip(self.calls, self.outputs, strict=True)
             if output is not None
         ]
@@ -157,6 +159,8 @@ class ToolBatch:
             )
         s.tool_call_count += 1
         outcome = await self._execute(call)
+        if outcome.parts and not outcome.failed:
+            self.parts[str(call["id"])] = list(outcome.parts)
         output, failed = await self._after(call, name, outcome)
         self._events(call, name, outcome.args, output, failed=failed)
         return output

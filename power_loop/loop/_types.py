@@ -72,6 +72,9 @@ class AgentLoopConfig:
     # Structured output (C13): a JSON Schema, an OpenAI ``json_schema`` response format or a
     # `StructuredOutputSpec`. The final answer is parsed and validated into `StatefulResult.output`.
     output_schema: StructuredOutputSpec | dict[str, Any] | None = None
+    # Images older than this many model rounds (assistant turns after them) are replaced in requests
+    # by a short placeholder, so long visual sessions stay bounded; None keeps every image.
+    image_retention_rounds: int | None = None
     output_spec: StructuredOutputSpec | None = field(default=None, init=False, repr=False, compare=False)
     # Bumped when a context field (or max_tokens) is re-assigned, so a loop rebuilds its pipeline.
     context_version: int = field(default=0, init=False, repr=False, compare=False)
@@ -122,6 +125,11 @@ class AgentLoopConfig:
         validate_context_fields(self)
         if self.tool_result_max_chars < 100:
             raise ConfigError("AgentLoopConfig.tool_result_max_chars must be >= 100")
+        rounds = self.image_retention_rounds
+        if rounds is not None and (isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1):
+            raise ConfigError(
+                f"AgentLoopConfig.image_retention_rounds must be an int >= 1 or None, got {rounds!r}"
+            )
         if self.output_schema is not None and self.response_format is not None:
             raise ConfigError("set AgentLoopConfig.output_schema or response_format, not both")
         self.output_spec = None

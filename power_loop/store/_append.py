@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, HistoryInvariantError, SessionNotFoundError
 from ._append_request import AppendRequest
+from ._attachments import AttachmentRepository
 from ._core import KnownState, StoreContext, dumps, now_ms
 from ._history import advance_pending, pending_ids
 from ._lease import LeaseRepository, LeaseToken, lease_fence
@@ -62,6 +63,7 @@ class Appender:
     """Writes messages: :meth:`append` (the three paths) and :meth:`abort_pending`."""
 
     __slots__ = (
+        "_attachments",
         "_ctx",
         "_leases",
         "_returning",
@@ -112,6 +114,7 @@ class Appender:
         self._sql_update_known_leased = self._sql_update_known + fence
         self._sql_advance_leased = advance + fence + _ADVANCE_RETURNING
         self._sql_set_pending = f"UPDATE {state} SET pending_json = ? WHERE session_id = ?"
+        self._attachments = AttachmentRepository(ctx)
         self._sql_insert = f"INSERT INTO {t['messages']} ({MESSAGE_COLS}) VALUES ({', '.join('?' * 13)})"
         self._sql_bump_stats = (
             f"UPDATE {t['session_stats']} SET sends = sends + ?, rounds = rounds + ?, "
@@ -215,6 +218,14 @@ class Appender:
         ctx.known.pop(session_id, None)  # rare: the next append reads the row again
         return await ctx.db.transact(unit)
 
+    async def _insert_rows(
+        self, tx: Transaction, req: AppendRequest, first: int, send_index: int, now: int
+    ) -> None:
+        if req.rows:
+            await tx.executemany(self._sql_insert, self._insert_params(req, first, send_index, now))
+        if req.blobs:
+            await self._attachments.put(tx, req.session_id, req.blobs, now)
+
     def _insert_params(
         self, req: AppendRequest, first: int, send_index: int, now: int
     ) -> list[tuple[Any, ...]]:
@@ -252,8 +263,7 @@ class Appender:
             )
         if not matched:
             return None
-        if req.rows:
-            await tx.executemany(self._sql_insert, self._insert_params(req, first, send_index, now))
+        await self._insert_rows(tx, req, first, send_index, now)
         await self._append_extras(tx, req, send_index, now)
         waiting = known.follow_ups_waiting - len(req.consume)
         after = KnownState(
@@ -309,8 +319,7 @@ class Appender:
         pending, changed = advance_pending(
             old, req.messages, first_seq=first, send_index=send_index, interactions=req.interactions
         )
-        if req.rows:
-            await tx.executemany(self._sql_insert, self._insert_params(req, first, send_index, now))
+        await self._insert_rows(tx, req, first, send_index, now)
         if changed:  # tool calls opened or answered, interactions set: plain turns skip this
             pending_text = dumps(pending) if pending is not None else None
             await tx.execute(self._sql_set_pending, (pending_text, sid))
@@ -335,8 +344,7 @@ class Appender:
         if changed:
             pending_text = dumps(pending) if pending is not None else None
         now = now_ms()
-        if req.rows:
-            await tx.executemany(self._sql_insert, self._insert_params(req, first, send_index, now))
+        await self._insert_rows(tx, req, first, send_index, now)
         next_seq = first + len(req.rows)
         round_index = int(state["round_index"])
         if req.max_round is not None and req.max_round > round_index:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ._attachments import Blob, extract_attachments
 from ._core import KnownState, dumps, utf8_safe
 from ._lease import LeaseToken
 from ._rows import KEEP, NewMessage, RoundUsage, SendAccounting
@@ -56,11 +57,20 @@ class AppendRequest:
     lease: LeaseToken | None = None
     expected: KnownState | None = None
     rows: list[tuple[Any, ...]] = field(init=False, repr=False)
+    # Binary payloads cut out of the messages' content parts (written to ``attachments``).
+    blobs: list[Blob] = field(init=False, repr=False)
     max_round: int | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         messages = self.messages
         object.__setattr__(self, "consume", tuple(self.consume))
-        object.__setattr__(self, "rows", [prepare_message(m) for m in messages])
+        blobs: list[Blob] = []
+        stored: list[NewMessage] = []
+        for message in messages:
+            content, found = extract_attachments(message.content)
+            stored.append(replace(message, content=content) if found else message)
+            blobs.extend(found)
+        object.__setattr__(self, "rows", [prepare_message(m) for m in stored])
+        object.__setattr__(self, "blobs", blobs)
         rounds = [m.round_index for m in messages if m.round_index is not None]
         object.__setattr__(self, "max_round", max(rounds) if rounds else None)

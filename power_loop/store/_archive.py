@@ -12,11 +12,13 @@ session is a root session).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ArchiveError, SessionNotFoundError
 from ._archive_check import duplicate_key_problems, row_problems, session_problems
+from ._attachments import binary_binding
 from ._core import StoreContext, check_session_id, new_state_version
 from ._port import TableSpec, Transaction
 from ._schema import SCHEMA_TABLES
@@ -68,7 +70,7 @@ class ArchiveRepository:
                     f"SELECT {cols} FROM {t[spec.name]} WHERE session_id = ? ORDER BY {order}",
                     (session_id,),
                 )
-                tables[spec.name] = [dict(r) for r in rows]
+                tables[spec.name] = [_exported(spec, r) for r in rows]
             if not tables["sessions"]:
                 raise SessionNotFoundError(session_id)
             return tables
@@ -88,6 +90,8 @@ class ArchiveRepository:
         t = self._ctx.t
         target = check_session_id(new_session_id if new_session_id is not None else data["session_id"])
 
+        placeholder, binary = binary_binding(self._ctx.db.dialect)
+
         async def unit(tx: Transaction) -> str:
             if await self._sessions.exists(tx, target):
                 raise ArchiveError(f"session {target} already exists; import with new_session_id=...")
@@ -95,17 +99,18 @@ class ArchiveRepository:
             for name, rows in plan:
                 by_cols: dict[tuple[str, ...], list[list[Any]]] = {}
                 for row in rows:
-                    row = {**row, "session_id": target}
+                    row = {**_imported(_SPECS[name], row, binary), "session_id": target}
                     if name == "sessions":
                         row.update(lineage)
                     elif name == "session_state":
                         row["state_version"] = new_state_version()
                     cols = tuple(k for k in row if row[k] is not None)
                     by_cols.setdefault(cols, []).append([row[c] for c in cols])
+                blobs = set(_blob_columns(_SPECS[name]))
                 for cols, values in by_cols.items():
+                    marks = ", ".join(placeholder if c in blobs else "?" for c in cols)
                     await tx.executemany(
-                        f"INSERT INTO {t[name]} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                        values,
+                        f"INSERT INTO {t[name]} ({', '.join(cols)}) VALUES ({marks})", values
                     )
             return target
 
@@ -126,6 +131,28 @@ class ArchiveRepository:
             "spawn_depth": depth,
             "kind": "subagent",
         }
+
+
+def _blob_columns(spec: TableSpec) -> list[str]:
+    return [c.name for c in spec.columns if c.type == "blob"]
+
+
+def _exported(spec: TableSpec, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row as JSON-ready values: binary columns (attachments) as base64 text."""
+    out = dict(row)
+    for name in _blob_columns(spec):
+        if out.get(name) is not None:
+            out[name] = base64.b64encode(bytes(out[name])).decode("ascii")
+    return out
+
+
+def _imported(spec: TableSpec, row: Mapping[str, Any], binary: Callable[[bytes], Any]) -> dict[str, Any]:
+    """An archive row as column values: base64 text back to the dialect's binary value."""
+    out = dict(row)
+    for name in _blob_columns(spec):
+        if isinstance(out.get(name), str):
+            out[name] = binary(base64.b64decode(out[name]))
+    return out
 
 
 def _envelope_problems(data: Any) -> list[str]:

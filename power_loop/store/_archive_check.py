@@ -5,7 +5,8 @@ the loop would later send to a provider (a tool call without its result, an orph
 fails every send. Every problem found is collected, so one error lists them all.
 
 Row checks: known columns, value types, integers within 0 … 2**63-1, text storable on every backend
-(no lone surrogates; no NUL outside JSON-encoded content), keys of at most 255 characters, known enum
+(no lone surrogates; no NUL outside JSON-encoded content), binary columns as base64 (an
+attachment's payload matching its sha256 hash), keys of at most 255 characters, known enum
 values, valid JSON in JSON columns, no duplicate primary keys. Session checks: message seqs positive
 and contiguous (a gap only where a compaction may have pruned messages), ``next_seq`` past every
 message, and the active history replayed through the tool-call invariant, ending with exactly the
@@ -14,10 +15,14 @@ calls the pending blob lists as unanswered.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
+from ._attachments import content_refs
 from ._core import utf8_safe
 from ._history import pending_ids
 from ._port import TableSpec
@@ -36,7 +41,18 @@ _ENUMS: dict[tuple[str, str], frozenset[str]] = {
     ("messages", "state"): frozenset(s.value for s in MessageState),
     ("timers", "status"): frozenset(s.value for s in TimerStatus),
 }
-_PY_TYPES: dict[str, type] = {"key": str, "text": str, "enum": str, "int": int, "small": int}
+# Binary columns travel as base64 text.
+_PY_TYPES: dict[str, type] = {"key": str, "text": str, "enum": str, "int": int, "small": int, "blob": str}
+
+
+def _blob_problem(table: TableSpec, value: str, row: Mapping[str, Any]) -> str | None:
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return "is not valid base64"
+    if table.name == "attachments" and row.get("hash") != hashlib.sha256(data).hexdigest():
+        return "does not match the row's hash (sha256 of the payload)"
+    return None
 
 
 def _is_json_column(name: str, row: Mapping[str, Any]) -> bool:
@@ -51,6 +67,8 @@ def _value_problem(table: TableSpec, name: str, type_: str, value: Any, row: Map
     if isinstance(value, int):
         return None if 0 <= value <= _INT_MAX else "is out of range (0 … 2**63-1)"
     assert isinstance(value, str)
+    if type_ == "blob":
+        return _blob_problem(table, value, row)
     if not utf8_safe(value):
         return "contains lone surrogates (not storable text)"
     if type_ == "key" and len(value) > _KEY_MAX:
@@ -209,4 +227,17 @@ def session_problems(tables: Mapping[str, list[dict[str, Any]]]) -> list[str]:
     open_seq, open_ids, replayed = _replay(active)
     problems.extend(replayed)
     problems.extend(_pending_problems(_decoded(state, "pending_json"), open_seq, open_ids))
+    problems.extend(_attachment_problems(messages, tables.get("attachments", [])))
+    return problems
+
+
+def _attachment_problems(messages: list[dict[str, Any]], attachments: list[dict[str, Any]]) -> list[str]:
+    """Every ``attachment:<sha256>`` a message refers to must travel in the archive."""
+    have = {row.get("hash") for row in attachments}
+    problems = []
+    for m in messages:
+        if m.get("content_json") and isinstance(m.get("content"), str):
+            missing = sorted(content_refs(json.loads(m["content"])) - have)
+            if missing:
+                problems.append(f"message #{m['seq']} refers to attachment(s) not in the archive: {missing}")
     return problems

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError, HistoryInvariantError
 from ._append import Appender
 from ._append_request import AppendRequest
+from ._attachments import AttachmentRepository
 from ._core import StoreContext, now_ms
 from ._history import check_active_window
 from ._port import Row, Transaction
@@ -191,6 +192,7 @@ class CompactionRepository:
             doomed = [(session_id, int(r["seq"])) for r in rows[max(keep_recent, 0) :]]
             if doomed:
                 await tx.executemany(f"DELETE FROM {msgs} WHERE session_id = ? AND seq = ?", doomed)
+                await AttachmentRepository(ctx).prune_unreferenced(tx, session_id)
             return len(doomed)
 
         return await ctx.db.transact(unit)

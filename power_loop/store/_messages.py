@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._attachments import AttachmentRepository
 from ._core import StoreContext, state_row
 from ._port import Row, Transaction
 from ._rows import MessageRow, MessageState, SessionRow, SessionStateRow, decode_enum, decode_json
@@ -52,6 +53,7 @@ class MessageRepository:
     """Reads of ``messages`` and of the session's state row."""
 
     __slots__ = (
+        "_attachments",
         "_ctx",
         "_sessions",
         "_sql_active",
@@ -64,6 +66,7 @@ class MessageRepository:
     def __init__(self, ctx: StoreContext, sessions: SessionRepository) -> None:
         self._ctx = ctx
         self._sessions = sessions
+        self._attachments = AttachmentRepository(ctx)
         msgs = ctx.t["messages"]
         self._sql_active = (
             f"SELECT {MESSAGE_COLS} FROM {msgs} WHERE session_id = ? AND state = 'active' ORDER BY seq"
@@ -99,27 +102,29 @@ class MessageRepository:
         if found is None:
             return None
         session, state, rows = found
-        decode = message_row
-        return session_row(session), state_row(session_id, state), [decode(row) for row in rows]
+        messages = await self._attachments.resolve([message_row(row) for row in rows])
+        return session_row(session), state_row(session_id, state), messages
 
     async def load_active(self, session_id: str, *, after_seq: int | None) -> list[MessageRow]:
         if after_seq is None:
             rows = await self._ctx.db.fetchall(self._sql_active, (session_id,))
         else:
             rows = await self._ctx.db.fetchall(self._sql_active_after, (session_id, after_seq))
-        decode = message_row
-        return [decode(r) for r in rows]
+        return await self._attachments.resolve([message_row(r) for r in rows])
 
     async def load_all(self, session_id: str) -> list[MessageRow]:
-        return [message_row(r) for r in await self._ctx.db.fetchall(self._sql_all, (session_id,))]
+        rows = await self._ctx.db.fetchall(self._sql_all, (session_id,))
+        return await self._attachments.resolve([message_row(r) for r in rows])
 
     async def load_send(self, session_id: str, send_index: int) -> list[MessageRow]:
         rows = await self._ctx.db.fetchall(self._sql_send, (session_id, send_index))
-        return [message_row(r) for r in rows]
+        return await self._attachments.resolve([message_row(r) for r in rows])
 
     async def get(self, session_id: str, seq: int) -> MessageRow | None:
         row = await self._ctx.db.fetchone(self._sql_by_seq, (session_id, seq))
-        return None if row is None else message_row(row)
+        if row is None:
+            return None
+        return (await self._attachments.resolve([message_row(row)]))[0]
 
     async def count(self, session_id: str) -> int:
         row = await self._ctx.db.fetchone(

@@ -72,6 +72,7 @@ class MySQLDialect(ServerDialect[tuple[str, bool]]):
         "enum": "VARCHAR(32)",
         "int": "BIGINT",
         "small": "TINYINT",
+        "blob": "LONGBLOB",
     }
     # MySQL 8 has no ADD COLUMN IF NOT EXISTS: migrations probe the columns first.
     _add_column = "ADD COLUMN"
@@ -126,6 +127,13 @@ class MySQLDialect(ServerDialect[tuple[str, bool]]):
 
     def insert_ignore(self, table: str, cols: Sequence[str]) -> str:
         return f"INSERT IGNORE INTO {self._values(table, cols)}"
+
+    # Binary values are bound as hex text: aiomysql's bytes escaping is broken in current releases.
+    binary_placeholder = "UNHEX(?)"
+
+    @staticmethod
+    def binary_value(data: bytes) -> str:
+        return data.hex()
 
 
 def _quiet_cursors(aiomysql: ModuleType) -> tuple[type[Any], type[Any]]:

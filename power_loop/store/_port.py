@@ -41,7 +41,8 @@ T = TypeVar("T")
 #   int   - 64-bit integer
 #   small - small integer / boolean flag
 #   enum  - short status-like string (VARCHAR(32) on MySQL)
-ColumnType = Literal["key", "text", "int", "small", "enum"]
+#   blob  - binary payload (BLOB / BYTEA / LONGBLOB)
+ColumnType = Literal["key", "text", "int", "small", "enum", "blob"]
 
 
 @dataclass(frozen=True, slots=True)

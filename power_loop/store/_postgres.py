@@ -50,7 +50,14 @@ class PostgresDialect(ServerDialect[str]):
     name: str = "postgres"
     supports_update_returning = True
     _max_ident = 63  # NAMEDATALEN - 1; longer names would be silently truncated by the server
-    _types = {"key": "TEXT", "text": "TEXT", "enum": "TEXT", "int": "BIGINT", "small": "SMALLINT"}
+    _types = {
+        "key": "TEXT",
+        "text": "TEXT",
+        "enum": "TEXT",
+        "int": "BIGINT",
+        "small": "SMALLINT",
+        "blob": "BYTEA",
+    }
     _add_column = "ADD COLUMN IF NOT EXISTS"
     # Unquoted identifiers fold to lower case in PostgreSQL, hence lower(?).
     _table_match = "table_schema = current_schema() AND table_name = lower(?)"

@@ -40,7 +40,7 @@ __all__ = [
     "validate_table_prefix",
 ]
 
-CURRENT_SCHEMA_VERSION = 3
+CURRENT_SCHEMA_VERSION = 4
 
 _log = logging.getLogger("power_loop.store")
 
@@ -317,6 +317,21 @@ BACKGROUND_TASKS_TABLE = TableSpec(
     (IndexSpec("idx_background_tasks_session_status", ("session_id", "status", "updated_at")),),
 )
 SCHEMA_TABLES = (*SCHEMA_TABLES, BACKGROUND_TASKS_TABLE)
+# Version 4: binary payloads of content parts (images, PDFs), once per session and content hash; the
+# message keeps an ``attachment:<sha256>`` reference (see _attachments.py).
+ATTACHMENTS_TABLE = TableSpec(
+    "attachments",
+    (
+        _c("session_id", "key", False),
+        _c("hash", "key", False),
+        _c("mime", "key", False),
+        _c("size", "int", False),
+        _c("data", "blob", False),
+        _c("created_at", "int", False),
+    ),
+    ("session_id", "hash"),
+)
+SCHEMA_TABLES = (*SCHEMA_TABLES, ATTACHMENTS_TABLE)
 
 
 def all_table_names(prefix: str) -> list[str]:
@@ -349,10 +364,16 @@ async def _create_background_tasks(tx: Transaction, dialect: Dialect, prefix: st
         await tx.execute(stmt)
 
 
+async def _create_attachments(tx: Transaction, dialect: Dialect, prefix: str) -> None:
+    for stmt in dialect.create_table(ATTACHMENTS_TABLE, prefix):
+        await tx.execute(stmt)
+
+
 # Version 1 is the baseline created from SCHEMA_TABLES; later versions append steps here.
 MIGRATIONS: tuple[MigrationStep, ...] = (
     MigrationStep(2, "add the workflow_journal table", _create_workflow_journal),
     MigrationStep(3, "add the background_tasks table (background_run)", _create_background_tasks),
+    MigrationStep(4, "add the attachments table", _create_attachments),
 )
 
 

@@ -38,7 +38,14 @@ __all__ = ["SqliteDatabase", "SqliteDialect"]
 
 T = TypeVar("T")
 
-_SQL_TYPES = {"key": "TEXT", "text": "TEXT", "int": "INTEGER", "small": "INTEGER", "enum": "TEXT"}
+_SQL_TYPES = {
+    "key": "TEXT",
+    "text": "TEXT",
+    "int": "INTEGER",
+    "small": "INTEGER",
+    "enum": "TEXT",
+    "blob": "BLOB",
+}
 _CHECKPOINT_MODES = frozenset({"PASSIVE", "FULL", "RESTART", "TRUNCATE"})
 _MAX_BATCH = 64  # units committed together at most
 

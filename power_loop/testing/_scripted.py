@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..llm import (
+    DEFAULT_CAPABILITIES,
     LLMRequest,
     LLMResponse,
     LLMServiceBase,
     LLMStreamChunk,
     LLMTokenUsage,
+    ModelCapabilities,
     message_text,
 )
 
@@ -110,6 +112,7 @@ class ScriptedLLM(LLMServiceBase):
     an explicit id get ``call_1``, ``call_2``, … in emission order. ``sleep`` (default
     ``asyncio.sleep``) serves :meth:`delay` turns; pass a ``VirtualClock().sleep`` to skip real waits.
     ``record_requests=False`` skips the per-call deep copy (benchmarks with long histories).
+    ``capabilities`` (default: everything) plays a model that lacks something.
     """
 
     def __init__(
@@ -121,7 +124,9 @@ class ScriptedLLM(LLMServiceBase):
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         chunks: int = 3,
         record_requests: bool = True,
+        capabilities: ModelCapabilities | None = None,
     ) -> None:
+        self.capabilities = capabilities or DEFAULT_CAPABILITIES
         self._script: deque[ScriptedTurn] = deque(_coerce(t) for t in (script or ()))
         self._responder = responder
         self._default = None if default is None else _coerce(default)

@@ -96,6 +96,7 @@ if TYPE_CHECKING:
         parse_front_matter,
         register_skill_tools,
     )
+    from ._view_image import VIEW_IMAGE_DEFINITION, register_view_image_tool
 
 __all__ = [
     "BASH_TOOL_DEFINITION",
@@ -161,6 +162,8 @@ __all__ = [
     "collect_background_updates",
     "register_background_tools",
     "render_background_updates",
+    "VIEW_IMAGE_DEFINITION",
+    "register_view_image_tool",
 ]
 
 # Every name loads with its module on first use: a loop that never registers the built-in tools
@@ -254,6 +257,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "collect_background_updates",
         "register_background_tools",
         "render_background_updates",
+    ),
+    "._view_image": (
+        "VIEW_IMAGE_DEFINITION",
+        "register_view_image_tool",
     ),
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}

@@ -80,8 +80,10 @@ class ToolDefinition:
 
 @dataclass(slots=True)
 class ToolHandlerResult:
-    """Optional structured return value of a handler: ``content`` goes to the model, ``data`` is for hooks."""
+    """Optional structured return value of a handler: ``content`` goes to the model, ``data`` is for
+    hooks, ``parts`` are content parts (images from ``power_loop.attachment``) sent after the text."""
 
     ok: bool
     content: str
     data: dict[str, Any] = field(default_factory=dict)
+    parts: list[dict[str, Any]] = field(default_factory=list)

@@ -56,6 +56,8 @@ class ToolOutcome:
     failed: bool
     error: BaseException | None = None
     code: str | None = None
+    # Content parts a ToolHandlerResult attached (images): stored after the text in the tool message.
+    parts: tuple[dict[str, Any], ...] = ()
 
     def to_message(self) -> dict[str, Any]:
         """The OpenAI-shape tool message: ``{"role": "tool", "tool_call_id", "name", "content"}``."""
@@ -191,7 +193,10 @@ async def execute_tool_call(
         content, failed = normalise_result(result, name)
     except ToolResultError as exc:
         return fail(f"Error: {exc}", exc.code, exc)
-    return ToolOutcome(call_id, name, args, truncate_output(content, max_result_chars), failed, None)
+    parts = tuple(result.parts) if isinstance(result, ToolHandlerResult) else ()
+    return ToolOutcome(
+        call_id, name, args, truncate_output(content, max_result_chars), failed, None, parts=parts
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -307,9 +307,12 @@ async def test_an_older_schema_gains_the_background_tasks_table(
         assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
         s = SessionStore(db, table_prefix=prefix)
         sid = await s.create_session()
-        # wind the database back to the schema before background tasks (the last step)
+        # wind the database back to the schema before background tasks (later steps re-run safely:
+        # every step creates its tables only if they are missing)
+        from power_loop.store._schema import MIGRATIONS
+
+        back = next(m.version for m in MIGRATIONS if "background_tasks" in m.description) - 1
         await db.execute(f"DROP TABLE {prefix}background_tasks")
-        back = CURRENT_SCHEMA_VERSION - 1
         await db.execute(f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (back, 1))
         assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
         await s.upsert_background_task(sid, task_id="t", command="c", status="running")
