@@ -39,21 +39,8 @@ async def call_llm(
     s: SendState, round_index: int, *, tools: list[dict[str, Any]] | None
 ) -> LLMResponse | None:
     """Call the model once for ``round_index`` (``None``: an ``llm.before`` hook broke the round)."""
-    cfg, context = s.cfg, s.p.context
-    request = LLMRequest(
-        messages=context.request_messages(s.window) if context is not None else list(s.window.messages),
-        system_prompt=s.system_prompt,
-        model=cfg.model,
-        temperature=cfg.temperature,
-        max_tokens=cfg.max_tokens,
-        tools=tools,
-        tool_choice="auto" if tools else None,
-        response_format=s.response_format,
-    )
-    if cfg.image_retention_rounds is not None:
-        request.messages = retain_images(request.messages, cfg.image_retention_rounds)
-    if cfg.runtime_projectors:
-        request.messages.extend(await _runtime_messages(s, round_index, request))
+    context = s.p.context
+    request = await _build_request(s, round_index, tools)
     if s.p.hooks.has(HP.LLM_BEFORE):
         directive, short = await _llm_before(s, round_index, request)
         if directive is HD.BREAK:
@@ -139,6 +126,27 @@ def _answer_from_tool(response: LLMResponse, name: str) -> None:
             response.raw_message = None
             response.raw_completion = None
             return
+
+
+async def _build_request(s: SendState, round_index: int, tools: list[dict[str, Any]] | None) -> LLMRequest:
+    """This round's request: the window (older images elided as configured), then the transient
+    runtime messages."""
+    cfg, context = s.cfg, s.p.context
+    request = LLMRequest(
+        messages=context.request_messages(s.window) if context is not None else list(s.window.messages),
+        system_prompt=s.system_prompt,
+        model=cfg.model,
+        temperature=cfg.temperature,
+        max_tokens=cfg.max_tokens,
+        tools=tools,
+        tool_choice="auto" if tools else None,
+        response_format=s.response_format,
+    )
+    if cfg.image_retention_rounds is not None:
+        request.messages = retain_images(request.messages, cfg.image_retention_rounds)
+    if cfg.runtime_projectors:
+        request.messages.extend(await _runtime_messages(s, round_index, request))
+    return request
 
 
 async def _runtime_messages(s: SendState, round_index: int, request: LLMRequest) -> list[dict[str, Any]]:
