@@ -33,7 +33,10 @@ if TYPE_CHECKING:
     from ._send_state import SendState
     from ._types import StatefulResult
 
-__all__ = ["ToolBatch"]
+__all__ = ["CANCELLED_TEXT", "ToolBatch"]
+
+#: The result of a call still open when the send's task is cancelled.
+CANCELLED_TEXT = "[cancelled: send was cancelled]"
 
 
 class ToolBatch:
@@ -63,12 +66,12 @@ class ToolBatch:
             # The caller cancelled us (e.g. a stream consumer left): answer what is open, durably.
             for task in tasks:
                 task.cancel()
-            await asyncio.shield(self._answer_unfinished("[cancelled: send was cancelled]"))
+            await self._answer_unfinished(CANCELLED_TEXT)  # a commit runs to its end
             raise
         except BaseException:
             for task in tasks:
                 task.cancel()
-            await asyncio.shield(self._answer_unfinished("[error: tool batch failed]"))
+            await self._answer_unfinished("[error: tool batch failed]")
             raise
         rows = [
             self.s.tool_row(call, output, self.round_index)
