@@ -29,6 +29,7 @@ LoopStatus = Literal[
     "hit_round_limit",
     "budget_exceeded",
     "degraded",
+    "nothing_to_resume",
 ]
 
 
