@@ -203,6 +203,7 @@ def test_enum_values():
         "message.append",
         "memory.recalled",
         "timer.fire",
+        "tool.reconcile",
     }
     assert [d.value for d in power_loop.HookDirective] == ["continue", "skip", "break", "short_circuit"]
     assert [x.value for x in power_loop.SubagentLifecycle] == ["ephemeral", "linked", "detached"]
@@ -290,7 +291,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop.base": """
         ScheduledTimer SchemaValidator StructuredOutputSpec ToolEventEmitter ToolLoop
         ToolRuntimeContext compile_schema extract_json_object get_tool_runtime_context
-        json_type_name parse_structured_text schema_from_response_format structured_result
+        idempotency_key json_type_name parse_structured_text schema_from_response_format structured_result
         use_tool_runtime_context validate_tool_args
     """.split(),
     "power_loop.context": """
@@ -353,8 +354,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         ALLOWED_DIRECTIVES AgentHooks BaseHookCtx CTX_TYPES CompactAfterCtx CompactBeforeCtx
         HookDirective HookHandler HookPoint LlmAfterCtx LlmBeforeCtx MemoryRecalledCtx
         MessageAppendCtx RoundDecideCtx RoundEndCtx RoundStartCtx SessionEndCtx SessionStartCtx
-        TimerFireCtx ToolAfterCtx ToolBeforeCtx ToolErrorCtx ToolsBatchAfterCtx ToolsBatchBeforeCtx
-        allowed_directives resolve_hook_point
+        TimerFireCtx ToolAfterCtx ToolBeforeCtx ToolErrorCtx ToolReconcileCtx ToolsBatchAfterCtx
+        ToolsBatchBeforeCtx allowed_directives resolve_hook_point
     """.split(),
     "power_loop.llm": """
         AnthropicChatConfig CancellationLike CancellationToken EchoLLMService LLMProviderConfig
@@ -376,7 +377,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         PostgresDialect RoundUsage
         SchemaPolicy SendAccounting SessionKind SessionRow SessionStateRow SessionStatsRow
         SessionStatus SessionStore SqliteDatabase SqliteDialect SubagentLifecycle TableSpec TimerRow
-        TimerStatus Transaction UsageRoundRow all_table_names connect_database ensure_schema
+        TimerStatus ToolCallRecord Transaction UsageRoundRow all_table_names connect_database ensure_schema
         hold_lease new_holder_id open_store provisioning_ddl
     """.split(),
     "power_loop.structured": """
@@ -391,6 +392,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         EXPLORE_TOOL_NAMES FILE_TOOL_DEFINITIONS FILE_TOOL_NAMES FULL_TOOL_NAMES HumanInputRequired
         LocalShellBackend REQUEST_USER_INPUT_DEFINITION RegisteredTool SESSION_TOOL_DEFINITIONS
         SESSION_TOOL_NAMES SchemaValidator ShellBackend TOOL_PRESETS ToolCallable ToolDefinition
+        ToolEffect
         ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext WORKSPACE_TOOL_NAMES Workspace
         build_registry compile_schema create_default_tool_registry execute_tool_call
         get_tool_runtime_context register_bash_tool register_file_tools register_request_user_input

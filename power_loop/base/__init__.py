@@ -18,6 +18,7 @@ from ._runtime import (
     ToolLoop,
     ToolRuntimeContext,
     get_tool_runtime_context,
+    idempotency_key,
     use_tool_runtime_context,
 )
 from ._schema import SchemaValidator, compile_schema, json_type_name, validate_tool_args
@@ -39,6 +40,7 @@ __all__ = [
     "compile_schema",
     "extract_json_object",
     "get_tool_runtime_context",
+    "idempotency_key",
     "json_type_name",
     "parse_structured_text",
     "schema_from_response_format",

@@ -24,6 +24,7 @@ from ._contexts import (
     ToolAfterCtx,
     ToolBeforeCtx,
     ToolErrorCtx,
+    ToolReconcileCtx,
     ToolsBatchAfterCtx,
     ToolsBatchBeforeCtx,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "ToolAfterCtx",
     "ToolBeforeCtx",
     "ToolErrorCtx",
+    "ToolReconcileCtx",
     "ToolsBatchAfterCtx",
     "ToolsBatchBeforeCtx",
     "allowed_directives",

@@ -50,6 +50,7 @@ from ..hooks import (
 from ..llm import LLMResponse, normalize_tool_call
 from ..store import NewMessage
 from ._model_call import call_llm
+from ._reconcile import recovered_outputs
 from ._send_state import SendState
 from ._terminal import budget_stop, cancelled, degraded, round_limit, terminal
 from ._tool_batch import CANCELLED_TEXT, ToolBatch
@@ -207,7 +208,8 @@ class SendRun:
             rows = [s.tool_row(tc, "<aborted: no tools available on resume>", round_index) for tc in calls]
             await s.commit(rows)
             return None
-        return await ToolBatch(s, round_index, calls).run()
+        known = await recovered_outputs(s, calls, int(pending.get("assistant_seq") or 0), round_index)
+        return await ToolBatch(s, round_index, calls, known).run()
 
     # ------------------------------------------------------------------ the round loop
 

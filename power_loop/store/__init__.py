@@ -51,6 +51,7 @@ from ._schema import (
 )
 from ._sqlite import SqliteDatabase, SqliteDialect
 from ._store import SessionStore
+from ._tool_calls import ToolCallRecord
 
 if TYPE_CHECKING:
     from ._mysql import MySQLDialect
@@ -94,6 +95,7 @@ __all__ = [
     "TableSpec",
     "TimerRow",
     "TimerStatus",
+    "ToolCallRecord",
     "Transaction",
     "UsageRoundRow",
     "all_table_names",

@@ -26,12 +26,12 @@ __all__ = ["ARCHIVE_FORMAT", "ARCHIVE_TABLES", "ARCHIVE_VERSION", "ArchiveReposi
 
 ARCHIVE_FORMAT = "power_loop.session"
 ARCHIVE_VERSION = 1
-# Every per-session table; shared_state belongs to no session and a lease to a running process,
-# so neither is exported. Nor is session_state.state_version: an imported session starts afresh.
+# Every per-session table; shared_state belongs to no session, a lease to a running process and the
+# tool-call log to the recovery of one, so none is exported. Nor is session_state.state_version: an imported session starts afresh.
 ARCHIVE_TABLES: tuple[TableSpec, ...] = tuple(
     TableSpec(t.name, tuple(c for c in t.columns if c.name != "state_version"), t.primary_key, t.indexes)
     for t in SCHEMA_TABLES
-    if t.name not in ("shared_state", "session_leases")
+    if t.name not in ("shared_state", "session_leases", "tool_call_log")
 )
 _SPECS = {t.name: t for t in ARCHIVE_TABLES}
 _SINGLE_ROW = ("sessions", "session_state")

@@ -38,7 +38,7 @@ __all__ = [
     "validate_table_prefix",
 ]
 
-CURRENT_SCHEMA_VERSION = 1
+CURRENT_SCHEMA_VERSION = 2
 
 _PREFIX_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,30}")
 
@@ -85,6 +85,23 @@ VERSION_TABLE = TableSpec(
     "schema_migrations",
     (_c("id", "int", False), _c("version", "int", False)),
     ("id",),
+)
+
+# What became of each side-effecting tool call (see ``_tool_calls``): ``started`` before its
+# handler runs, ``finished`` with its output after, so recovery never re-runs one blindly.
+TOOL_CALL_LOG = TableSpec(
+    "tool_call_log",
+    (
+        _c("session_id", "key", False),
+        _c("tool_call_id", "key", False),
+        _c("assistant_seq", "int", False),
+        _c("tool_name", "text"),
+        _c("status", "enum", False, "started"),
+        _c("output", "text"),
+        _c("started_at", "int", False),
+        _c("finished_at", "int"),
+    ),
+    ("session_id", "tool_call_id"),
 )
 
 SCHEMA_TABLES: tuple[TableSpec, ...] = (
@@ -272,6 +289,7 @@ SCHEMA_TABLES: tuple[TableSpec, ...] = (
         ),
         ("session_id",),
     ),
+    TOOL_CALL_LOG,
 )
 
 
@@ -294,8 +312,18 @@ class MigrationStep:
     apply: MigrationApply
 
 
+async def _create_tool_call_log(tx: Transaction, dialect: Dialect, prefix: str) -> None:
+    # CREATE TABLE IF NOT EXISTS on every dialect: re-running the step is harmless.
+    for stmt in dialect.create_table(TOOL_CALL_LOG, prefix):
+        await tx.execute(stmt)
+
+
 # Version 1 is the baseline created from SCHEMA_TABLES; later versions append steps here.
-MIGRATIONS: tuple[MigrationStep, ...] = ()
+MIGRATIONS: tuple[MigrationStep, ...] = (
+    MigrationStep(
+        2, "tool_call_log: started/finished record of side-effecting tool calls", _create_tool_call_log
+    ),
+)
 
 
 def _stamp_sql(dialect: Dialect, prefix: str) -> str:

@@ -49,6 +49,7 @@ from ._sessions import SessionRepository
 from ._state import RuntimeStateRepository, SharedStateRepository
 from ._stats import StatsRepository
 from ._timers import TimerRepository
+from ._tool_calls import ToolCallRecord, ToolCallRepository
 
 __all__ = ["SessionStore"]
 
@@ -80,6 +81,7 @@ class SessionStore:
         self._notes = NoteRepository(ctx)
         self._timers = TimerRepository(ctx)
         self._follow_ups = FollowUpRepository(ctx)
+        self._tool_calls = ToolCallRepository(ctx)
         self._stats = StatsRepository(ctx)
         self._archive = ArchiveRepository(ctx, sessions)
         self._maintenance = DatabaseMaintenance(db)
@@ -490,6 +492,21 @@ class SessionStore:
     async def list_follow_ups(self, session_id: str) -> list[FollowUpRow]:
         """Queued follow-ups in arrival order (consume them via ``append_messages(consume_follow_ups=)``)."""
         return await self._follow_ups.list_follow_ups(session_id)
+
+    async def record_tool_calls_started(
+        self, session_id: str, calls: Sequence[tuple[str, str]], *, assistant_seq: int
+    ) -> None:
+        """Log that side-effecting calls (``(tool_call_id, tool_name)`` pairs of the assistant row at
+        ``assistant_seq``) are about to run: one transaction, durable before any of them does."""
+        await self._tool_calls.started(session_id, calls, assistant_seq=assistant_seq)
+
+    async def record_tool_call_finished(self, session_id: str, tool_call_id: str, output: str) -> None:
+        """Log a logged call's output once its handler returned."""
+        await self._tool_calls.finished(session_id, tool_call_id, output)
+
+    async def get_tool_call_records(self, session_id: str) -> list[ToolCallRecord]:
+        """The session's tool-call log (effect-aware recovery reads the records of pending calls)."""
+        return await self._tool_calls.list(session_id)
 
     async def get_session_stats(self, session_id: str) -> SessionStatsRow | None:
         """The session's cumulative accounting, or ``None`` for an unknown session."""

@@ -16,7 +16,7 @@ from ..base import (
     use_tool_runtime_context,
     validate_tool_args,
 )
-from ._definition import ToolDefinition, ToolHandlerResult
+from ._definition import ToolDefinition, ToolEffect, ToolHandlerResult
 from ._execute import DEFAULT_MAX_RESULT_CHARS, ToolOutcome, execute_tool_call
 from ._human import (
     REQUEST_USER_INPUT_DEFINITION,
@@ -67,6 +67,7 @@ __all__ = [
     "ShellBackend",
     "ToolCallable",
     "ToolDefinition",
+    "ToolEffect",
     "ToolHandlerResult",
     "ToolOutcome",
     "ToolRegistry",

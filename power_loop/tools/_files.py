@@ -329,6 +329,7 @@ FILE_TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
     for d in (
         ToolDefinition(
             name="read_file",
+            effect="pure",
             description="Read a text file with line numbers (or list a directory). Use offset/limit for long files.",
             input_schema={
                 "type": "object",
@@ -353,6 +354,7 @@ FILE_TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
         ),
         ToolDefinition(
             name="write_file",
+            effect="idempotent",
             description="Create or overwrite a text file (parent directories are created).",
             input_schema={
                 "type": "object",
@@ -385,6 +387,7 @@ FILE_TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
         ),
         ToolDefinition(
             name="glob",
+            effect="pure",
             description="Find files by glob pattern (e.g. '**/*.py', 'src/*.ts'), newest first.",
             input_schema={
                 "type": "object",
@@ -400,6 +403,7 @@ FILE_TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
         ),
         ToolDefinition(
             name="grep",
+            effect="pure",
             description="Search file contents with a regular expression; returns 'file:line:text' lines.",
             input_schema={
                 "type": "object",

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from power_loop.store import SessionStore, open_store
+from power_loop.store import CURRENT_SCHEMA_VERSION, SessionStore, open_store
 
 pytestmark = pytest.mark.slow
 
@@ -126,7 +126,7 @@ async def test_processes_provisioning_a_fresh_schema_at_once_all_succeed(
 ) -> None:
     dsn, prefix = loop_dsn_and_prefix  # nothing has created this prefix's tables yet
     outputs = await run_workers(dsn, prefix, "provision", "")
-    assert outputs == [{"version": 1, "seq": 1}] * PROCESSES
+    assert outputs == [{"version": CURRENT_SCHEMA_VERSION, "seq": 1}] * PROCESSES
     store = await open_store(dsn, table_prefix=prefix, schema="verify")
     try:
         assert len(await store.list_sessions()) == PROCESSES

@@ -26,6 +26,9 @@ from power_loop.store import (
     open_store,
     provisioning_ddl,
 )
+from power_loop.store._schema import MIGRATIONS
+
+NEXT = CURRENT_SCHEMA_VERSION + 1
 
 
 async def test_auto_create_is_idempotent(store_dsn_and_prefix: tuple[str, str]) -> None:
@@ -88,33 +91,50 @@ async def _add_flag(tx: Transaction, dialect: Dialect, prefix: str) -> None:
         await tx.execute(dialect.add_column("notes", ColumnSpec("flag", "small", False, 0), prefix))
 
 
-async def test_migration_ladder_runs_fake_v2_step(store_dsn_and_prefix: tuple[str, str]) -> None:
+async def test_migration_ladder_runs_a_fake_next_step(store_dsn_and_prefix: tuple[str, str]) -> None:
     dsn, prefix = store_dsn_and_prefix
     db = await connect_database(dsn)
-    step = MigrationStep(2, "add notes.flag", _add_flag)
+    step = MigrationStep(NEXT, "add notes.flag", _add_flag)
     try:
-        assert await ensure_schema(db, prefix) == 1
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
         store = SessionStore(db, table_prefix=prefix)
         sid = await store.create_session()
         await store.add_note(sid, "kept")
-        assert await ensure_schema(db, prefix, migrations=[step], target_version=2) == 2
+        assert await ensure_schema(db, prefix, migrations=[*MIGRATIONS, step], target_version=NEXT) == NEXT
         row = await db.fetchone(f"SELECT version FROM {prefix}schema_migrations WHERE id = ?", (1,))
-        assert row is not None and row["version"] == 2
+        assert row is not None and row["version"] == NEXT
         cols = {
             str(r["name"]).lower() for r in await db.fetchall(db.dialect.columns_sql(), (prefix + "notes",))
         }
         assert "flag" in cols
         assert [n.content for n in await store.list_notes(sid)] == ["kept"]
         # re-running is a no-op; a step re-applied after a crash is idempotent
-        assert await ensure_schema(db, prefix, migrations=[step], target_version=2) == 2
-        await db.execute(f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (1, 1))
-        assert await ensure_schema(db, prefix, migrations=[step], target_version=2) == 2
+        assert await ensure_schema(db, prefix, migrations=[*MIGRATIONS, step], target_version=NEXT) == NEXT
+        await db.execute(
+            f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (CURRENT_SCHEMA_VERSION, 1)
+        )
+        assert await ensure_schema(db, prefix, migrations=[*MIGRATIONS, step], target_version=NEXT) == NEXT
         # the v1 code now refuses the v2 database
         with pytest.raises(SchemaTooNewError):
             await ensure_schema(db, prefix)
         # a gap in the ladder is reported, not skipped
         with pytest.raises(StoreSchemaError, match="migration path"):
-            await ensure_schema(db, prefix, migrations=[step], target_version=3)
+            await ensure_schema(db, prefix, migrations=[*MIGRATIONS, step], target_version=NEXT + 1)
+    finally:
+        await db.close()
+
+
+async def test_a_version_1_schema_gains_the_tool_call_log(store_dsn_and_prefix: tuple[str, str]) -> None:
+    dsn, prefix = store_dsn_and_prefix
+    db = await connect_database(dsn)
+    try:
+        assert await ensure_schema(db, prefix, migrations=(), target_version=1) == 1
+        await db.execute(f"DROP TABLE {prefix}tool_call_log")  # as version 1 created it: without
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
+        store = SessionStore(db, table_prefix=prefix)
+        sid = await store.create_session()
+        await store.record_tool_calls_started(sid, [("c1", "pay")], assistant_seq=2)
+        assert [r.status for r in await store.get_tool_call_records(sid)] == ["started"]
     finally:
         await db.close()
 

@@ -48,6 +48,7 @@ EXPECTED = {
     "TableSpec",
     "TimerRow",
     "TimerStatus",
+    "ToolCallRecord",
     "Transaction",
     "UsageRoundRow",
     "all_table_names",

@@ -1,0 +1,21 @@
+"""Torture suites: real processes killed at random points, then recovered (marker ``torture``).
+
+Each test runs a CI-sized number of kills by default; set ``POWER_LOOP_TORTURE_N`` for more. The
+multi-backend fixtures come from ``tests/conftest.py``; ``loop_helpers`` from ``tests/loop``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "loop"))
+
+import pytest
+
+
+@pytest.fixture
+def target(loop_dsn_and_prefix: tuple[str, str]) -> dict[str, str]:
+    """``dsn`` and ``table_prefix`` of this test's database (SQLite file, PostgreSQL, MySQL)."""
+    dsn, prefix = loop_dsn_and_prefix
+    return {"dsn": dsn, "table_prefix": prefix}
