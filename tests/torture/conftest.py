@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "loop"))
 
@@ -19,3 +20,21 @@ def target(loop_dsn_and_prefix: tuple[str, str]) -> dict[str, str]:
     """``dsn`` and ``table_prefix`` of this test's database (SQLite file, PostgreSQL, MySQL)."""
     dsn, prefix = loop_dsn_and_prefix
     return {"dsn": dsn, "table_prefix": prefix}
+
+
+@pytest.fixture
+async def make_loop(target: dict[str, str]) -> Any:
+    """``make_loop(**kwargs)`` opens a loop on this test's database; all are closed afterwards."""
+    from power_loop import StatefulAgentLoop
+
+    loops: list[StatefulAgentLoop] = []
+
+    def factory(**kwargs: Any) -> StatefulAgentLoop:
+        for key, value in target.items():
+            kwargs.setdefault(key, value)
+        loops.append(StatefulAgentLoop(**kwargs))
+        return loops[-1]
+
+    yield factory
+    for loop in loops:
+        await loop.aclose()
