@@ -35,6 +35,7 @@ async def make_loop(target: dict[str, str]) -> Any:
         loops.append(StatefulAgentLoop(**kwargs))
         return loops[-1]
 
+    factory.dsn = target["dsn"]  # type: ignore[attr-defined]
     yield factory
     for loop in loops:
         await loop.aclose()
