@@ -26,6 +26,7 @@ def echo_tools() -> ToolRegistry:
         ToolDefinition(
             name="echo",
             description="Echo a value.",
+            effect="pure",
             input_schema={"type": "object", "properties": {"v": {"type": "string"}}, "required": ["v"]},
         ),
         lambda v: v,

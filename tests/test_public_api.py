@@ -203,6 +203,7 @@ def test_enum_values():
         "message.append",
         "memory.recalled",
         "timer.fire",
+        "tool.reconcile",
     }
     assert [d.value for d in power_loop.HookDirective] == ["continue", "skip", "break", "short_circuit"]
     assert [x.value for x in power_loop.SubagentLifecycle] == ["ephemeral", "linked", "detached"]
@@ -331,8 +332,9 @@ PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop.base": """
         DEFAULT_REDACT_KEYS REDACTED ScheduledTimer SchemaValidator StructuredOutputSpec
         ToolEventEmitter ToolLoop ToolRuntimeContext compile_schema extract_json_object
-        get_tool_runtime_context json_type_name parse_structured_text redact_secrets resolve_redact
-        schema_from_response_format structured_result use_tool_runtime_context validate_tool_args
+        get_tool_runtime_context idempotency_key json_type_name parse_structured_text redact_secrets
+        resolve_redact schema_from_response_format structured_result use_tool_runtime_context
+        validate_tool_args
     """.split(),
     "power_loop.context": """
         AgenticFold CHARS_PER_TOKEN COMPACT_NOTE_NAME CONTEXT_TOOL_NAMES CalibrationUpdate
@@ -400,7 +402,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         HookContext HookDirective HookHandler HookManagerProtocol HookPoint HookResult LlmAfterCtx
         LlmBeforeCtx MemoryRecalledCtx MessageAppendCtx RoundDecideCtx RoundEndCtx RoundStartCtx
         SessionEndCtx SessionStartCtx TimerFireCtx ToolAfterCtx ToolBeforeCtx ToolErrorCtx
-        ToolsBatchAfterCtx ToolsBatchBeforeCtx allowed_directives resolve_hook_point
+        ToolReconcileCtx ToolsBatchAfterCtx ToolsBatchBeforeCtx allowed_directives
+        resolve_hook_point
     """.split(),
     "power_loop.llm": """
         AgentMessage AnthropicChatConfig CancellationLike CancellationToken DEFAULT_CAPABILITIES
@@ -428,9 +431,9 @@ PUBLIC_ALL: dict[str, list[str]] = {
         LeaseToken MAX_SPAWN_DEPTH MUTATE_SKIP Maintenance MessageRow MessageState MigrationStep
         MySQLDialect NewMessage NoteRow PostgresDialect RoundUsage SchemaPolicy SendAccounting
         SessionKind SessionRow SessionStateRow SessionStatsRow SessionStatus SessionStore
-        SqliteDatabase SqliteDialect SubagentLifecycle TableSpec TimerRow TimerStatus Transaction
-        UsageRoundRow WorkflowRecordRow all_table_names connect_database ensure_schema hold_lease
-        new_holder_id open_store provisioning_ddl
+        SqliteDatabase SqliteDialect SubagentLifecycle TableSpec TimerRow TimerStatus ToolCallRecord
+        Transaction UsageRoundRow WorkflowRecordRow all_table_names connect_database ensure_schema
+        hold_lease new_holder_id open_store provisioning_ddl
     """.split(),
     "power_loop.structured": """
         StructuredOutputError StructuredOutputSpec extract_json_object parse_structured
@@ -447,8 +450,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         LOAD_SKILL_DEFINITION LocalShellBackend REQUEST_USER_INPUT_DEFINITION RegisteredTool
         RuntimeEnv SESSION_TOOL_DEFINITIONS SESSION_TOOL_NAMES SKILLS_DIR_ENV SchemaValidator
         ShellBackend Skill SkillLoader TODO_STATE_KEY TOOL_PRESETS ToolArgsValidator ToolCallable
-        ToolDefinition ToolHandler ToolHandlerResult ToolOutcome ToolRegistry ToolRuntimeContext
-        VIEW_IMAGE_DEFINITION WORKSPACE_TOOL_NAMES Workspace build_registry
+        ToolDefinition ToolEffect ToolHandler ToolHandlerResult ToolOutcome ToolRegistry
+        ToolRuntimeContext VIEW_IMAGE_DEFINITION WORKSPACE_TOOL_NAMES Workspace build_registry
         collect_background_updates compile_schema create_default_tool_registry execute_tool_call
         get_default_loader get_runtime_env get_tool_runtime_context parse_front_matter
         register_background_tools register_bash_tool register_file_tools register_request_user_input

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         ToolLoop,
         ToolRuntimeContext,
         get_tool_runtime_context,
+        idempotency_key,
         use_tool_runtime_context,
     )
     from ._schema import (
@@ -60,6 +61,7 @@ __all__ = [
     "REDACTED",
     "redact_secrets",
     "resolve_redact",
+    "idempotency_key",
 ]
 
 # Every name loads with its module on first use: the tool runtime context does not bring the
@@ -72,6 +74,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ToolRuntimeContext",
         "get_tool_runtime_context",
         "use_tool_runtime_context",
+        "idempotency_key",
     ),
     "._schema": (
         "SchemaValidator",

@@ -11,6 +11,7 @@ Protocols (:class:`ToolLoop`) instead of importing the loop.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -25,6 +26,7 @@ __all__ = [
     "ToolLoop",
     "ToolRuntimeContext",
     "get_tool_runtime_context",
+    "idempotency_key",
     "use_tool_runtime_context",
 ]
 
@@ -77,12 +79,31 @@ class ToolRuntimeContext:
     loop: ToolLoop | None = None
     config: Any = None
     send_index: int | None = None
-    # The id of the tool call being executed (set per call by the round engine).
+    # The id of the tool call being executed and the seq of the assistant message that made it (set
+    # per call by the round engine).
     tool_call_id: str | None = None
+    assistant_seq: int | None = None
+
+    @property
+    def idempotency_key(self) -> str | None:
+        """A key stable across re-runs of this tool call (derived from the session, the call id and the
+        assistant message that made it), to pass to external systems that deduplicate requests; None
+        outside a tool call."""
+        if self.tool_call_id is None:
+            return None
+        return idempotency_key(self.session_id, self.tool_call_id, self.assistant_seq)
 
     @property
     def has_session_store(self) -> bool:
         return self.store is not None
+
+
+def idempotency_key(session_id: str, tool_call_id: str, assistant_seq: int | None = None) -> str:
+    """The idempotency key of tool call ``tool_call_id`` of ``session_id`` (made by the assistant
+    message at ``assistant_seq``: some models reuse call ids from turn to turn): ``pl-`` + 32 hex
+    digits, a hash, so it fits the length limits of payment and queue APIs and reveals neither id."""
+    text = f"{session_id}\x00{tool_call_id}\x00{'' if assistant_seq is None else assistant_seq}"
+    return "pl-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 _CURRENT: ContextVar[ToolRuntimeContext | None] = ContextVar("power_loop_tool_runtime", default=None)

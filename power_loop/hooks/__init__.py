@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         ToolAfterCtx,
         ToolBeforeCtx,
         ToolErrorCtx,
+        ToolReconcileCtx,
         ToolsBatchAfterCtx,
         ToolsBatchBeforeCtx,
     )
@@ -69,6 +70,7 @@ __all__ = [
     "ToolAfterCtx",
     "ToolBeforeCtx",
     "ToolErrorCtx",
+    "ToolReconcileCtx",
     "ToolsBatchAfterCtx",
     "ToolsBatchBeforeCtx",
     "allowed_directives",
@@ -95,6 +97,7 @@ _LAZY = dict.fromkeys(
         "ToolAfterCtx",
         "ToolBeforeCtx",
         "ToolErrorCtx",
+        "ToolReconcileCtx",
         "ToolsBatchAfterCtx",
         "ToolsBatchBeforeCtx",
     ),

@@ -33,6 +33,7 @@ __all__ = [
     "ToolAfterCtx",
     "ToolBeforeCtx",
     "ToolErrorCtx",
+    "ToolReconcileCtx",
     "ToolsBatchAfterCtx",
     "ToolsBatchBeforeCtx",
 ]
@@ -214,6 +215,22 @@ class MemoryRecalledCtx(BaseHookCtx):
     budget_tokens: int = 1500
 
 
+@dataclass(slots=True)
+class ToolReconcileCtx(BaseHookCtx):
+    """On recovery, a side-effecting call that started but never finished (its process died).
+
+    It is never re-run blindly: ``output`` (by default an "outcome unknown" notice) answers the model,
+    unless a hook sets another ``output`` (e.g. after checking the external system with
+    ``idempotency_key``) or answers ``SHORT_CIRCUIT`` to run the call again."""
+
+    tool_call: dict[str, Any] = field(default_factory=dict)
+    tool_name: str = ""
+    tool_args: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str = ""
+    started_at: int = 0
+    output: str = ""
+
+
 CTX_TYPES: Mapping[HookPoint, type[BaseHookCtx]] = MappingProxyType(
     {
         HookPoint.SESSION_START: SessionStartCtx,
@@ -233,6 +250,7 @@ CTX_TYPES: Mapping[HookPoint, type[BaseHookCtx]] = MappingProxyType(
         HookPoint.MESSAGE_APPEND: MessageAppendCtx,
         HookPoint.MEMORY_RECALLED: MemoryRecalledCtx,
         HookPoint.TIMER_FIRE: TimerFireCtx,
+        HookPoint.TOOL_RECONCILE: ToolReconcileCtx,
     }
 )
 """The ctx class the loop passes at each hook point."""

@@ -41,6 +41,7 @@ class HookPoint(str, Enum):
     MESSAGE_APPEND = "message.append"
     MEMORY_RECALLED = "memory.recalled"
     TIMER_FIRE = "timer.fire"
+    TOOL_RECONCILE = "tool.reconcile"
 
     def __str__(self) -> str:
         # ``str(HookPoint.TOOL_BEFORE)`` is the value, so a point formatted into a key or a log line is the
@@ -84,6 +85,7 @@ ALLOWED_DIRECTIVES: Mapping[HookPoint, frozenset[HookDirective]] = MappingProxyT
         HookPoint.MESSAGE_APPEND: frozenset({_C}),
         HookPoint.MEMORY_RECALLED: frozenset({_C, _S}),
         HookPoint.TIMER_FIRE: frozenset({_C, _S, _B}),
+        HookPoint.TOOL_RECONCILE: frozenset({_C, _SC}),
     }
 )
 """Directives the loop honours at each point (``CONTINUE`` is always allowed)."""

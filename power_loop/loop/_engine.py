@@ -33,9 +33,11 @@ from ..hooks import HookPoint as HP
 from ..llm import normalize_tool_call
 from ..store import NewMessage
 from ._model_call import call_llm
+from ._reconcile import recovered_outputs
 from ._send_state import SendState
 from ._terminal import budget_stop, cancelled, degraded, round_limit, terminal
-from ._tool_batch import ToolBatch
+from ._tool_batch import CANCELLED_TEXT, ToolBatch
+from ._types import StatefulResult
 
 if TYPE_CHECKING:
     from ..base import ToolRuntimeContext
@@ -133,12 +135,16 @@ class SendRun:
         s.emit(ET.SESSION_STARTED, lambda: P.SessionStartedPayload(scope="main"))
         if hooks.has(HP.SESSION_START):
             await hooks.run(HP.SESSION_START, H.SessionStartCtx(session_id=s.sid, messages=s.window.messages))
+        if pending:
+            s.pending = pending
         try:
             result = await self._finish_pending(pending) if pending else None
             if result is None:
                 result = await self._rounds()
         except (asyncio.CancelledError, Exception) as exc:
-            if not isinstance(exc, asyncio.CancelledError):
+            if isinstance(exc, asyncio.CancelledError):
+                await self._answer_open_on_cancel()
+            else:
                 s.emit(
                     ET.AGENT_ERROR,
                     partial(P.AgentErrorPayload, error=str(exc), error_type=type(exc).__name__),
@@ -158,6 +164,17 @@ class SendRun:
         s.emit(ET.SESSION_ENDED, lambda: P.SessionEndedPayload(reason=reason))
         return result
 
+    async def _answer_open_on_cancel(self) -> None:
+        """The task was cancelled between two steps (each write completes): answer the calls it left
+        open. If even that write fails the session stays pending, recoverable as after a crash."""
+        s = self.state
+        try:
+            await s.answer_open(CANCELLED_TEXT)
+        except Exception as exc:
+            s.emit(
+                ET.AGENT_ERROR, partial(P.AgentErrorPayload, error=str(exc), error_type=type(exc).__name__)
+            )
+
     async def _finish_pending(self, pending: dict[str, Any]) -> StatefulResult | None:
         """Resume: re-execute the calls an interrupted send left unanswered, then continue."""
         s = self.state
@@ -168,7 +185,8 @@ class SendRun:
             rows = [s.tool_row(tc, "<aborted: no tools available on resume>", round_index) for tc in calls]
             await s.commit(rows)
             return None
-        return await ToolBatch(s, round_index, calls).run()
+        known = await recovered_outputs(s, calls, int(pending.get("assistant_seq") or 0), round_index)
+        return await ToolBatch(s, round_index, calls, known).run()
 
     # ------------------------------------------------------------------ the round loop
 

@@ -122,3 +122,13 @@ async def run_message_hooks(
 def call_name(call: dict[str, Any]) -> str:
     fn = call.get("function")
     return str(fn.get("name", "")) if isinstance(fn, dict) else ""
+
+
+def call_args(call: dict[str, Any]) -> dict[str, Any]:
+    """A tool call's arguments as a dict (``{}`` when they do not parse)."""
+    from ..llm import parse_tool_arguments  # the llm types load with the engine anyway
+
+    fn = call.get("function")
+    raw = fn.get("arguments") if isinstance(fn, dict) else None
+    parsed, _error = parse_tool_arguments(raw)
+    return parsed if parsed is not None else {}

@@ -31,9 +31,19 @@ if TYPE_CHECKING:
     from ._cache import SessionWindow, WindowCache
     from ._guard import SessionGuard
 
-__all__ = ["HEAL_REASON", "Continuation", "Recovery"]
+__all__ = ["HEAL_REASON", "NOTHING_TO_RESUME", "Continuation", "Recovery"]
 
 HEAL_REASON = "auto-healed by send(heal_pending=True)"
+NOTHING_TO_RESUME = "nothing_to_resume"
+
+
+def _ended(messages: list[dict[str, Any]]) -> bool:
+    """Whether the window holds no interrupted send: empty, or ending with a final assistant answer
+    (an interrupted send ends with its user row or with tool results)."""
+    if not messages:
+        return True
+    last = messages[-1]
+    return last.get("role") == "assistant" and not last.get("tool_calls")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +97,17 @@ class Recovery:
         return await self._append_user(store, session_id, user)
 
     async def resume(self, store: SessionStore, session_id: str) -> StatefulResult | Continuation:
-        """Continue an interrupted send from the stored window, re-executing its unanswered calls."""
+        """Continue an interrupted send from the stored window, re-executing its unanswered calls;
+        a `StatefulResult` with status ``nothing_to_resume`` when the last send ended normally."""
         pending = await self.get_pending(store, session_id)
         waiting = _waiting(session_id, pending)
         if waiting is not None:
             return waiting
-        return Continuation(await load_window(store, session_id), pending or None)
+        window = await load_window(store, session_id)
+        if not pending and _ended(window.messages):
+            # The last send ended with an answer: asking the model again would add a second one.
+            return StatefulResult(session_id=session_id, status=NOTHING_TO_RESUME)
+        return Continuation(window, pending or None)
 
     async def submit_input(
         self, store: SessionStore, session_id: str, interaction_id: str, value: Any

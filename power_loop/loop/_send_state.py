@@ -10,7 +10,7 @@ from ..hooks import HookPoint as HP
 from ..llm import CancellationToken
 from ..store import KEEP, NewMessage, SendAccounting
 from ._messages import call_name, row_to_message, run_message_hooks
-from ._streaming import race_cancellation
+from ._streaming import race_cancellation, run_to_completion
 from ._types import StatefulResult
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ class SendState:
         "end_reason",
         "llm_calls",
         "p",
+        "pending",
         "registry",
         "response_format",
         "retry_policy",
@@ -124,6 +125,8 @@ class SendState:
         # A service may suggest its own retries (e.g. POWER_LOOP_MAX_RETRIES); the config wins.
         self.retry_policy = self.cfg.retry_policy or getattr(parts.llm, "default_retry_policy", None)
         self.end_reason = ""
+        # The session's pending blob as of this send's last write: the tool calls it left open.
+        self.pending: dict[str, Any] | None = None
 
     def race(self, awaitable: Awaitable[T]) -> Awaitable[T]:
         """``awaitable`` raced against the send's cancellation token — or, without a cancellation
@@ -142,10 +145,23 @@ class SendState:
         interactions: Any = KEEP,
         consume: list[int] | None = None,
     ) -> None:
-        """One transaction: append ``messages`` (and the send's accounting when ``final``)."""
+        """One transaction: append ``messages`` (and the send's accounting when ``final``).
+
+        The write and the window update recording it are one step that a cancellation of the send
+        cannot split: it runs to its end, then the cancellation propagates (with ``pending`` exact,
+        so the send can answer the calls it left open)."""
         stats = self._accounting() if final else None
         if not messages and stats is None and interactions is KEEP:
             return
+        await run_to_completion(self._commit(messages, stats, interactions, consume))
+
+    async def _commit(
+        self,
+        messages: list[NewMessage],
+        stats: SendAccounting | None,
+        interactions: Any,
+        consume: list[int] | None,
+    ) -> None:
         if messages and self.p.hooks.has(HP.MESSAGE_APPEND):
             messages = await run_message_hooks(self.p.hooks, self.sid, messages)
         window = self.window
@@ -169,8 +185,20 @@ class SendState:
             for message in messages:
                 append(row_to_message(message))
         window.next_seq = result.next_seq
+        self.pending = result.pending
         if result.follow_ups_waiting:
             self.p.follow_up_flags.add(self.sid)
+
+    async def answer_open(self, text: str) -> None:
+        """Answer every tool call this send's writes left open with ``text`` (a paused human-input
+        request is not open: it waits for its answer)."""
+        pending = self.pending
+        if not pending or pending.get("pending_interactions"):
+            return
+        round_index = int(pending.get("round_index") or 0)
+        calls = [tc for tc in pending.get("tool_calls") or () if isinstance(tc, dict)]
+        if calls:
+            await self.commit([self.tool_row(tc, text, round_index) for tc in calls])
 
     def _accounting(self) -> SendAccounting | None:
         """The send's statistics, once: the first final commit carries them."""

@@ -58,10 +58,11 @@ async def degraded(s: SendState, round_index: int, exc: LLMRetryExhausted | LLMT
         ),
         round_index=round_index,
     )
-    # A provider error may echo the request's key or URL: the one redaction rule applies before storing.
-    text = f"[degraded: LLM {kind} — {type(cause).__name__}: {redact_secrets(str(cause))}]"
-    await s.commit([s.assistant(text, round_index)], final=True)
-    return s.result("degraded", text)
+    # Nothing is stored as the answer: the model said nothing. The reason is in the result and event.
+    await s.commit([], final=True)
+    return s.result(
+        "degraded", f"[degraded: LLM {kind} — {type(cause).__name__}: {redact_secrets(str(cause))}]"
+    )
 
 
 async def budget_stop(s: SendState) -> StatefulResult:

@@ -19,9 +19,9 @@ from ..errors import CancellationRequested
 from ..events import AgentEventType as ET
 from ..hooks import HookDirective as HD
 from ..hooks import HookPoint as HP
-from ..llm import parse_tool_arguments
-from ..tools import HumanInputRequired, execute_tool_call
-from ._messages import call_name
+from ..tools import HumanInputRequired, ToolOutcome, execute_tool_call
+from ._messages import call_args, call_name
+from ._reconcile import effect_of
 from ._terminal import cancelled
 
 if TYPE_CHECKING:
@@ -30,29 +30,47 @@ if TYPE_CHECKING:
     from ._send_state import SendState
     from ._types import StatefulResult
 
-__all__ = ["ToolBatch"]
+__all__ = ["CANCELLED_TEXT", "ToolBatch"]
+
+#: The result of a call still open when the send's task is cancelled.
+CANCELLED_TEXT = "[cancelled: send was cancelled]"
 
 
 class ToolBatch:
     """Runs ``calls`` of round ``round_index``; ``broken`` tells whether a ``tool.after`` hook
     stopped the batch (the send then ends after this round)."""
 
-    __slots__ = ("broken", "calls", "human", "outputs", "parts", "round_index", "s")
+    __slots__ = ("broken", "calls", "human", "logged", "outputs", "parts", "round_index", "s")
 
-    def __init__(self, s: SendState, round_index: int, calls: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        s: SendState,
+        round_index: int,
+        calls: list[dict[str, Any]],
+        known: dict[int, str] | None = None,
+    ) -> None:
         self.s = s
         self.round_index = round_index
         self.calls = calls
+        # ``known``: outputs recovery already has (those calls do not run again).
         self.outputs: list[str | None] = [None] * len(calls)
+        for index, output in (known or {}).items():
+            self.outputs[index] = output
         self.human: list[tuple[int, HumanInputRequired]] = []
         self.broken = False
         # Content parts (images) a handler attached to its result, by tool call id.
         self.parts: dict[str, list[dict[str, Any]]] = {}
+        self.logged: set[int] = set()  # side-effecting calls, logged started/finished in the store
 
     async def run(self) -> StatefulResult | None:
         """Run the calls and commit their results. Returns a result when the send must stop."""
+        await self._log_started()
         limit = asyncio.Semaphore(self.s.cfg.tool_concurrency)
-        tasks = [asyncio.ensure_future(self._run_one(limit, i, call)) for i, call in enumerate(self.calls)]
+        tasks = [
+            asyncio.ensure_future(self._run_one(limit, i, call))
+            for i, call in enumerate(self.calls)
+            if self.outputs[i] is None
+        ]
         try:
             await self.s.race(asyncio.gather(*tasks))
         except CancellationRequested as exc:
@@ -62,12 +80,12 @@ class ToolBatch:
             # The caller cancelled us (e.g. a stream consumer left): answer what is open, durably.
             for task in tasks:
                 task.cancel()
-            await asyncio.shield(self._answer_unfinished("[cancelled: send was cancelled]"))
+            await self._answer_unfinished(CANCELLED_TEXT)  # a commit runs to its end
             raise
         except BaseException:
             for task in tasks:
                 task.cancel()
-            await asyncio.shield(self._answer_unfinished("[error: tool batch failed]"))
+            await self._answer_unfinished("[error: tool batch failed]")
             raise
         rows = [
             self.s.tool_row(call, output, self.round_index, parts=self.parts.get(str(call["id"])))
@@ -85,9 +103,28 @@ class ToolBatch:
                 self.outputs[index] = "[skipped: tool.after hook stopped the batch]"
                 return
             try:
-                self.outputs[index] = await self._invoke(call)
+                output = self.outputs[index] = await self._invoke(call)
             except HumanInputRequired as request:
                 self.human.append((index, request))
+                return
+            if index in self.logged:
+                await self.s.p.store.record_tool_call_finished(self.s.sid, str(call["id"]), output)
+
+    async def _log_started(self) -> None:
+        """Durably log the side-effecting calls as started before any runs (one write), so a crash
+        from here on never leads recovery to run them again blindly."""
+        s = self.s
+        seq = (s.pending or {}).get("assistant_seq")
+        if seq is None or s.registry is None:
+            return
+        self.logged = {
+            i
+            for i, call in enumerate(self.calls)
+            if self.outputs[i] is None and effect_of(s.registry, call_name(call)) == "side_effect"
+        }
+        if self.logged:
+            started = [(str(self.calls[i]["id"]), call_name(self.calls[i])) for i in sorted(self.logged)]
+            await s.p.store.record_tool_calls_started(s.sid, started, assistant_seq=int(seq))
 
     async def _answer_unfinished(self, text: str) -> None:
         s = self.s
@@ -209,7 +246,11 @@ class ToolBatch:
         runtime = get_tool_runtime_context()
         if runtime is None:
             return await execute_tool_call(registry, call, max_result_chars=max_chars)
-        with use_tool_runtime_context(replace(runtime, tool_call_id=str(call["id"]))):
+        seq = (self.s.pending or {}).get("assistant_seq")
+        current = replace(
+            runtime, tool_call_id=str(call["id"]), assistant_seq=None if seq is None else int(seq)
+        )
+        with use_tool_runtime_context(current):
             return await execute_tool_call(registry, call, max_result_chars=max_chars)
 
     def _events(self, call: dict[str, Any], name: str, args: Any, output: str, *, failed: bool) -> None:
@@ -230,10 +271,3 @@ class ToolBatch:
                 ),
                 round_index=round_index,
             )
-
-
-def call_args(call: dict[str, Any]) -> dict[str, Any]:
-    fn = call.get("function")
-    raw = fn.get("arguments") if isinstance(fn, dict) else None
-    parsed, _error = parse_tool_arguments(raw)
-    return parsed if parsed is not None else {}

@@ -33,6 +33,7 @@ LoopStatus = Literal[
     "hit_round_limit",
     "budget_exceeded",
     "degraded",
+    "nothing_to_resume",
 ]
 
 

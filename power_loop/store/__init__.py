@@ -81,6 +81,7 @@ if TYPE_CHECKING:
     from ._store import (
         SessionStore,
     )
+    from ._tool_calls import ToolCallRecord
     from ._workflows import WorkflowRecordRow
 
 __all__ = [
@@ -133,6 +134,7 @@ __all__ = [
     "open_store",
     "provisioning_ddl",
     "BackgroundTaskRow",
+    "ToolCallRecord",
 ]
 
 # Every name loads with its module on first use, so `from power_loop.store import NewMessage` pays for
@@ -181,6 +183,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "_store": ("SessionStore",),
     "_workflows": ("WorkflowRecordRow",),
     "_background": ("BackgroundTaskRow",),
+    "_tool_calls": ("ToolCallRecord",),
 }
 _LAZY = {name: f".{module}" for module, names in _MODULES.items() for name in names}
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())

@@ -292,17 +292,11 @@ class Appender:
             return rows[0], now
         # No row: an unknown session or (only with a lease) a failed fence. Rare, so read to tell,
         # and report as the locking path does: a write breaking the history invariant says so first.
+        # A fenced-out writer learns that first: whatever it meant to write (e.g. results for calls
+        # the new holder already answered) is moot, and LeaseLostError is what it must handle.
         state = None if lease is None else await tx.fetchone(self._ctx.sql_get_state, (sid,))
         if lease is None or state is None:
             raise SessionNotFoundError(sid)
-        text = state["pending_json"]
-        advance_pending(
-            decode_pending(text, sid),
-            req.messages,
-            first_seq=int(state["next_seq"]),
-            send_index=int(state["send_index"]) + (1 if req.begin_send else 0),
-            interactions=req.interactions,
-        )
         raise await self._leases.lost(lease, tx)
 
     async def _append_advanced(self, tx: Transaction, req: AppendRequest, state: Row, now: int) -> _Appended:
@@ -338,9 +332,13 @@ class Appender:
         send_index = int(state["send_index"]) + (1 if req.begin_send else 0)
         pending_text = state["pending_json"]
         old = decode_pending(pending_text, sid)
-        pending, changed = advance_pending(
-            old, req.messages, first_seq=first, send_index=send_index, interactions=req.interactions
-        )
+        try:
+            pending, changed = advance_pending(
+                old, req.messages, first_seq=first, send_index=send_index, interactions=req.interactions
+            )
+        except HistoryInvariantError:
+            await self._raise_if_fenced(tx, req.lease)
+            raise
         if changed:
             pending_text = dumps(pending) if pending is not None else None
         now = now_ms()
@@ -361,6 +359,15 @@ class Appender:
         version = int(state["state_version"]) + 1
         after = KnownState(version, next_seq, send_index, round_index, pending_text, prompt_version, waiting)
         return _outcome(first, pending, after)
+
+    async def _raise_if_fenced(self, tx: Transaction, lease: LeaseToken | None) -> None:
+        """Raise `LeaseLostError` when ``lease`` is no longer current: a fenced-out writer's refused
+        write is reported as the lost lease, not as whatever else was wrong with it."""
+        if lease is None:
+            return
+        lost = await self._leases.lost(lease, tx)
+        if lost.current_epoch != lease.epoch or lost.current_holder != lease.holder:
+            raise lost
 
     async def _append_extras(self, tx: Transaction, req: AppendRequest, send_index: int, now: int) -> None:
         """What an append writes besides messages and state: consumed follow-ups, statistics, usage."""

@@ -31,11 +31,12 @@ __all__ = ["ARCHIVE_FORMAT", "ARCHIVE_TABLES", "ARCHIVE_VERSION", "ArchiveReposi
 ARCHIVE_FORMAT = "power_loop.session"
 ARCHIVE_VERSION = 1
 # Every per-session table; shared_state belongs to no session, a lease and a background task to a
-# running process (and a file on its host), so none of them is exported. Nor is session_state.state_version: an imported session starts afresh.
+# running process (and a file on its host), and the tool-call log to the recovery of one, so none of
+# them is exported. Nor is session_state.state_version: an imported session starts afresh.
 ARCHIVE_TABLES: tuple[TableSpec, ...] = tuple(
     TableSpec(t.name, tuple(c for c in t.columns if c.name != "state_version"), t.primary_key, t.indexes)
     for t in SCHEMA_TABLES
-    if t.name not in ("shared_state", "session_leases", "background_tasks")
+    if t.name not in ("shared_state", "session_leases", "background_tasks", "tool_call_log")
 )
 _SPECS = {t.name: t for t in ARCHIVE_TABLES}
 _SINGLE_ROW = ("sessions", "session_state")

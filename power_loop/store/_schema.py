@@ -40,7 +40,7 @@ __all__ = [
     "validate_table_prefix",
 ]
 
-CURRENT_SCHEMA_VERSION = 4
+CURRENT_SCHEMA_VERSION = 5
 
 _log = logging.getLogger("power_loop.store")
 
@@ -89,6 +89,23 @@ VERSION_TABLE = TableSpec(
     "schema_migrations",
     (_c("id", "int", False), _c("version", "int", False)),
     ("id",),
+)
+
+# What became of each side-effecting tool call (see ``_tool_calls``): ``started`` before its
+# handler runs, ``finished`` with its output after, so recovery never re-runs one blindly.
+TOOL_CALL_LOG = TableSpec(
+    "tool_call_log",
+    (
+        _c("session_id", "key", False),
+        _c("tool_call_id", "key", False),
+        _c("assistant_seq", "int", False),
+        _c("tool_name", "text"),
+        _c("status", "enum", False, "started"),
+        _c("output", "text"),
+        _c("started_at", "int", False),
+        _c("finished_at", "int"),
+    ),
+    ("session_id", "tool_call_id"),
 )
 
 SCHEMA_TABLES: tuple[TableSpec, ...] = (
@@ -276,6 +293,7 @@ SCHEMA_TABLES: tuple[TableSpec, ...] = (
         ),
         ("session_id",),
     ),
+    TOOL_CALL_LOG,
 )
 
 # Version 2: the workflow journal (power_loop.workflow). Rows belong to the session owning the run.
@@ -369,11 +387,20 @@ async def _create_attachments(tx: Transaction, dialect: Dialect, prefix: str) ->
         await tx.execute(stmt)
 
 
+async def _create_tool_call_log(tx: Transaction, dialect: Dialect, prefix: str) -> None:
+    # CREATE TABLE IF NOT EXISTS on every dialect: re-running the step is harmless.
+    for stmt in dialect.create_table(TOOL_CALL_LOG, prefix):
+        await tx.execute(stmt)
+
+
 # Version 1 is the baseline created from SCHEMA_TABLES; later versions append steps here.
 MIGRATIONS: tuple[MigrationStep, ...] = (
     MigrationStep(2, "add the workflow_journal table", _create_workflow_journal),
     MigrationStep(3, "add the background_tasks table (background_run)", _create_background_tasks),
     MigrationStep(4, "add the attachments table", _create_attachments),
+    MigrationStep(
+        5, "tool_call_log: started/finished record of side-effecting tool calls", _create_tool_call_log
+    ),
 )
 
 

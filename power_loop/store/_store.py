@@ -57,6 +57,7 @@ from ._store_compat import (
     seqs_of,
 )
 from ._timers import TimerRepository
+from ._tool_calls import ToolCallRecord, ToolCallRepository
 from ._workflows import WorkflowJournalRepository, WorkflowRecordRow
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class SessionStore:
         self._notes = NoteRepository(ctx)
         self._timers = TimerRepository(ctx)
         self._follow_ups = FollowUpRepository(ctx)
+        self._tool_calls = ToolCallRepository(ctx)
         self._stats = StatsRepository(ctx)
         self._archive = ArchiveRepository(ctx, sessions)
         self._workflows = WorkflowJournalRepository(ctx)
@@ -626,6 +628,21 @@ class SessionStore:
         """Queued follow-ups in arrival order (consume them via ``append_messages(consume_follow_ups=)``)."""
         check_session_id(session_id)
         return await self._follow_ups.list_follow_ups(session_id)
+
+    async def record_tool_calls_started(
+        self, session_id: str, calls: Sequence[tuple[str, str]], *, assistant_seq: int
+    ) -> None:
+        """Log that side-effecting calls (``(tool_call_id, tool_name)`` pairs of the assistant row at
+        ``assistant_seq``) are about to run: one transaction, durable before any of them does."""
+        await self._tool_calls.started(session_id, calls, assistant_seq=assistant_seq)
+
+    async def record_tool_call_finished(self, session_id: str, tool_call_id: str, output: str) -> None:
+        """Log a logged call's output once its handler returned."""
+        await self._tool_calls.finished(session_id, tool_call_id, output)
+
+    async def get_tool_call_records(self, session_id: str) -> list[ToolCallRecord]:
+        """The session's tool-call log (effect-aware recovery reads the records of pending calls)."""
+        return await self._tool_calls.list(session_id)
 
     async def get_session_stats(self, session_id: str) -> SessionStatsRow | None:
         """The session's cumulative accounting, or ``None`` for an unknown session."""

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     )
     from ._definition import (
         ToolDefinition,
+        ToolEffect,
         ToolHandlerResult,
     )
     from ._execute import (
@@ -164,6 +165,7 @@ __all__ = [
     "render_background_updates",
     "VIEW_IMAGE_DEFINITION",
     "register_view_image_tool",
+    "ToolEffect",
 ]
 
 # Every name loads with its module on first use: a loop that never registers the built-in tools
@@ -180,6 +182,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "._definition": (
         "ToolDefinition",
         "ToolHandlerResult",
+        "ToolEffect",
     ),
     "._execute": (
         "DEFAULT_MAX_RESULT_CHARS",

@@ -5,11 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from ..errors import ConfigError
 
-__all__ = ["TOOL_NAME_PATTERN", "ToolDefinition", "ToolHandlerResult"]
+__all__ = ["TOOL_NAME_PATTERN", "ToolDefinition", "ToolEffect", "ToolHandlerResult"]
+
+#: What running a tool call twice does, which decides what crash recovery may do with a call that
+#: started but never finished: ``"pure"`` (no effect outside the result) and ``"idempotent"`` (a
+#: repeat changes nothing more) are re-run; ``"side_effect"`` calls are never re-run blindly.
+ToolEffect = Literal["pure", "idempotent", "side_effect"]
+_EFFECTS = get_args(ToolEffect)
 
 #: Providers (OpenAI, Anthropic) reject tool names outside this pattern; we reject them up front.
 TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -26,7 +32,8 @@ class ToolDefinition:
     ``input_schema`` is a JSON Schema for the arguments object; it is validated (not just sent)
     before the handler runs. ``required_params`` is merged into the schema's ``required`` list.
     ``project`` optionally summarises one call for ``ProjectedRepresentation``:
-    ``project(args, result_or_None) -> dict | str``.
+    ``project(args, result_or_None) -> dict | str``. ``effect`` (default ``"side_effect"``: the safe
+    assumption for a tool nobody classified) decides crash recovery, see :data:`ToolEffect`.
     """
 
     name: str
@@ -36,6 +43,7 @@ class ToolDefinition:
     project: Callable[[Mapping[str, Any], str | None], dict[str, Any] | str] | None = field(
         default=None, compare=False
     )
+    effect: ToolEffect = "side_effect"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not TOOL_NAME_PATTERN.match(self.name):
@@ -51,6 +59,10 @@ class ToolDefinition:
             isinstance(p, str) for p in self.required_params
         ):
             raise ConfigError(f"tool {self.name!r}: required_params must be a tuple of parameter names")
+        if self.effect not in _EFFECTS:
+            raise ConfigError(
+                f"tool {self.name!r}: effect must be one of {', '.join(_EFFECTS)}, not {self.effect!r}"
+            )
         # Accept lists from callers but store an immutable, hashable tuple.
         object.__setattr__(self, "required_params", tuple(self.required_params))
 

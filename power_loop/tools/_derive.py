@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, Literal, Union
 
 from ..errors import ConfigError
-from ._definition import ToolDefinition
+from ._definition import ToolDefinition, ToolEffect
 
 __all__ = ["annotation_schema", "derive_definition"]
 
@@ -79,6 +79,7 @@ def derive_definition(
     name: str | None = None,
     description: str | None = None,
     schema: dict[str, Any] | None = None,
+    effect: ToolEffect = "side_effect",
 ) -> ToolDefinition:
     """Build the definition ``ToolRegistry.tool`` registers for ``fn``.
 
@@ -93,7 +94,7 @@ def derive_definition(
     if not text:
         raise ConfigError(f"tool {tool_name!r} needs a description: add a docstring or pass description=...")
     if schema is not None:
-        return ToolDefinition(name=tool_name, description=text, input_schema=schema)
+        return ToolDefinition(name=tool_name, description=text, input_schema=schema, effect=effect)
 
     try:
         hints = typing.get_type_hints(fn)
@@ -125,4 +126,4 @@ def derive_definition(
         derived["required"] = required
     if not open_ended:
         derived["additionalProperties"] = False
-    return ToolDefinition(name=tool_name, description=text, input_schema=derived)
+    return ToolDefinition(name=tool_name, description=text, input_schema=derived, effect=effect)

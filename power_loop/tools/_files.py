@@ -439,6 +439,7 @@ FILE_TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
     for d in (
         ToolDefinition(
             name="read_file",
+            effect="pure",
             description="Read a text file with line numbers (or list a directory). Use offset/limit for long files.",
             input_schema={
                 "type": "object",
@@ -463,6 +464,7 @@ FILE_TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
         ),
         ToolDefinition(
             name="write_file",
+            effect="idempotent",
             description="Create or overwrite a text file (parent directories are created).",
             input_schema={
                 "type": "object",
@@ -509,6 +511,7 @@ FILE_TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
         ),
         ToolDefinition(
             name="glob",
+            effect="pure",
             description="Find files by glob pattern (e.g. '**/*.py', 'src/*.ts'), newest first.",
             input_schema={
                 "type": "object",
@@ -524,6 +527,7 @@ FILE_TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
         ),
         ToolDefinition(
             name="grep",
+            effect="pure",
             description="Search file contents with a regular expression; returns 'file:line:text' lines.",
             input_schema={
                 "type": "object",

@@ -111,6 +111,7 @@ def request_user_input(
 
 REQUEST_USER_INPUT_DEFINITION = ToolDefinition(
     name="request_user_input",
+    effect="pure",
     description=(
         "Ask the user a question and wait for the answer. Use it when you cannot proceed without a "
         "decision or information only the user has. The run pauses until the user replies; the reply "

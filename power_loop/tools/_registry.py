@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..base import compile_schema
 from ..errors import AsyncToolInSyncContext, ConfigError, ToolNotFound, ToolValidationError
-from ._definition import ToolDefinition
+from ._definition import ToolDefinition, ToolEffect
 from ._derive import derive_definition
 
 if TYPE_CHECKING:
@@ -198,6 +198,7 @@ class ToolRegistry:
         description: str | None = None,
         schema: dict[str, Any] | None = None,
         overwrite: bool = False,
+        effect: ToolEffect = "side_effect",
     ) -> Callable[[_F], _F]: ...
 
     def tool(
@@ -209,17 +210,21 @@ class ToolRegistry:
         description: str | None = None,
         schema: dict[str, Any] | None = None,
         overwrite: bool = False,
+        effect: ToolEffect = "side_effect",
     ) -> _F | Callable[[_F], _F]:
         """Decorator registering a function as a tool; returns the function unchanged.
 
         The name defaults to the function name, the description to its docstring, and the schema is
         derived from its signature (``str``/``int``/``float``/``bool``/``list[...]``/``dict[...]``/
         ``Optional``/``Literal``; parameters without defaults are required) unless ``schema`` is given.
-        Usable bare (``@registry.tool``) or configured (``@registry.tool(description="...")``).
+        Usable bare (``@registry.tool``) or configured (``@registry.tool(description="...")``);
+        ``effect`` is the definition's `ToolEffect` (what crash recovery may do with the call).
         """
 
         def decorate(fn: _F) -> _F:
-            definition = derive_definition(fn, name=name, description=description, schema=schema)
+            definition = derive_definition(
+                fn, name=name, description=description, schema=schema, effect=effect
+            )
             self.register(definition, fn, overwrite=overwrite)
             return fn
 

@@ -89,6 +89,7 @@ async def _todo(items: list[dict[str, Any]]) -> ToolHandlerResult:
 
 TODO_DEFINITION = ToolDefinition(
     name="todo",
+    effect="idempotent",
     description=(
         "Replace this session's todo list with `items` and show it. Use it to plan multi-step work and "
         "track progress: keep at most one item in_progress and mark items completed as you finish them. "
@@ -127,6 +128,7 @@ def _current_time() -> str:
 
 CURRENT_TIME_DEFINITION = ToolDefinition(
     name="current_time",
+    effect="pure",
     description="The current local date, time, time zone and weekday.",
     input_schema={"type": "object", "properties": {}, "additionalProperties": False},
 )
@@ -219,6 +221,7 @@ SCHEDULE_WAKEUP_DEFINITION = ToolDefinition(
 
 LIST_WAKEUPS_DEFINITION = ToolDefinition(
     name="list_wakeups",
+    effect="pure",
     description="List this session's armed wake-ups (id, time left, repetition, note).",
     input_schema={"type": "object", "properties": {}, "additionalProperties": False},
 )

@@ -77,6 +77,17 @@ EXPECTED: dict[HookPoint, tuple[str, dict[str, Any]]] = {
             "output": "",
         },
     ),
+    HookPoint.TOOL_RECONCILE: (
+        "ToolReconcileCtx",
+        {
+            "tool_call": _DICT,
+            "tool_name": "",
+            "tool_args": _DICT,
+            "idempotency_key": "",
+            "started_at": 0,
+            "output": "",
+        },
+    ),
     HookPoint.COMPACT_BEFORE: ("CompactBeforeCtx", {"messages": _LIST}),
     HookPoint.COMPACT_AFTER: (
         "CompactAfterCtx",

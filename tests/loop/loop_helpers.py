@@ -15,6 +15,7 @@ def check_history(messages: list[dict[str, Any]]) -> None:
     for msg in messages:
         if msg["role"] == "assistant":
             assert not open_calls, f"assistant turn while calls are open: {open_calls}"
+            answered.clear()  # ids are unique per assistant turn (a scripted model reuses them later)
             for call in msg.get("tool_calls") or []:
                 open_calls[call["id"]] = 1
         elif msg["role"] == "tool":

@@ -11,7 +11,9 @@ from loop_helpers import check_history, make_tools
 from power_loop import (
     CancellationToken,
     FollowUpQueued,
+    HookPoint,
     InteractionNotFoundError,
+    LeaseLostError,
     SessionPendingError,
     ToolRegistry,
 )
@@ -247,3 +249,77 @@ async def test_task_cancellation_mid_tool_leaves_no_open_call(make_loop):
     messages = await loop.get_messages(sid)
     check_history(messages)
     assert await loop.get_pending(sid) is None
+
+
+async def test_resume_with_nothing_pending_does_not_call_the_model_again(make_loop):
+    llm = ScriptedLLM([ScriptedLLM.tool_call("echo", {"x": "a"}), ScriptedLLM.text("answer")])
+    loop = make_loop(llm=llm, tool_registry=make_tools(echo=lambda x: f"echo:{x}"))
+    sid = await loop.new_session()
+    assert (await loop.send("go", sid)).final_text == "answer"
+    before = await loop.get_messages(sid)
+    requests = len(llm.requests)
+    result = await loop.resume(sid)
+    assert result.status == "nothing_to_resume" and result.final_text == "" and result.rounds == 0
+    assert len(llm.requests) == requests
+    assert await loop.get_messages(sid) == before
+    # A fresh session has nothing to resume either.
+    empty = await loop.new_session()
+    assert (await loop.resume(empty)).status == "nothing_to_resume"
+    assert await loop.get_messages(empty) == []
+
+
+async def test_resume_continues_a_send_interrupted_after_its_tool_results(make_loop):
+    """Nothing pending, but the last rows are tool results: the send was cut before its answer."""
+    stop = CancellationToken()
+    llm = ScriptedLLM([ScriptedLLM.tool_call("echo", {"x": "a"})])
+
+    def echo(x: str) -> str:
+        return f"echo:{x}"
+
+    async def cancel_before_next_round(ctx):
+        stop.cancel("cut")
+
+    loop = make_loop(llm=llm, tool_registry=make_tools(echo=echo))
+    loop.hooks.register(HookPoint.TOOLS_BATCH_AFTER, cancel_before_next_round)
+    sid = await loop.new_session()
+    assert (await loop.send("go", sid, stop_event=stop)).status == "cancelled"
+    assert (await loop.get_messages(sid))[-1]["role"] == "tool"
+    llm.push(ScriptedLLM.text("finished"))
+    result = await loop.resume(sid)
+    assert result.status == "completed" and result.final_text == "finished"
+    check_history(await loop.get_messages(sid))
+
+
+async def test_a_holder_stalled_in_a_tool_and_fenced_gets_lease_lost(make_loop):
+    """docs/leases.md: a zombie's next write raises LeaseLostError, even when the new holder has
+    already answered the calls the zombie was running (its late results would break the history)."""
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(x: str) -> str:
+        entered.set()
+        await release.wait()
+        return "late"
+
+    zombie = make_loop(
+        llm=ScriptedLLM([ScriptedLLM.tool_call("slow", {"x": "a"})]),
+        tool_registry=make_tools(slow=slow),
+        lease_ttl_s=30,
+    )
+    sid = await zombie.new_session()
+    task = asyncio.create_task(zombie.send("go", sid))
+    await entered.wait()
+    # The holder stalls past its TTL: its lease expires, and another process takes the session over.
+    store = await zombie.ensure_store()
+    await store.db.execute(
+        f"UPDATE {store.t['session_leases']} SET expires_at_ms = 0 WHERE session_id = ?", (sid,)
+    )
+    rescuer = make_loop(llm=ScriptedLLM(default=ScriptedLLM.text("rescued")), lease_ttl_s=30)
+    assert await rescuer.abort_pending(sid, reason="holder stalled") == 1
+    release.set()
+    with pytest.raises(LeaseLostError) as info:
+        await task
+    assert info.value.code == "store.lease_lost"
+    messages = await rescuer.get_messages(sid)
+    check_history(messages)
+    assert [m["content"] for m in messages if m["role"] == "tool"] == ["<aborted: holder stalled>"]
+    assert (await rescuer.send("next", sid)).final_text == "rescued"

@@ -201,7 +201,7 @@ async def test_token_budget_stops_at_a_round_boundary(make_loop):
     check_history(await loop.get_messages(sid))
 
 
-async def test_retry_exhaustion_degrades_and_persists_a_marker(make_loop):
+async def test_retry_exhaustion_degrades_and_stores_no_text_the_model_never_said(make_loop):
     policy = LLMRetryPolicy(max_attempts=2, backoff_initial=0.0, backoff_max=0.0, total_timeout=None)
     llm = ScriptedLLM(
         [ScriptedLLM.error(ConnectionError("down")), ScriptedLLM.error(ConnectionError("down"))]
@@ -211,7 +211,14 @@ async def test_retry_exhaustion_degrades_and_persists_a_marker(make_loop):
     result = await loop.send("hi", sid)
     assert result.status == "degraded"
     assert result.final_text.startswith("[degraded: LLM retry_exhausted")
-    assert (await loop.get_messages(sid))[-1]["content"] == result.final_text
+    assert await loop.get_messages(sid) == [{"role": "user", "content": "hi"}]
+    stats = await loop.get_session_stats(sid)
+    assert stats is not None and stats.sends == 1
+    # The send can be retried: resume asks the model again for the stored user turn.
+    llm.push(ScriptedLLM.text("back"))
+    again = await loop.resume(sid)
+    assert again.status == "completed" and again.final_text == "back"
+    check_history(await loop.get_messages(sid))
 
 
 async def test_a_model_slower_than_the_total_timeout_degrades_with_reason_timeout(make_loop):
@@ -222,7 +229,7 @@ async def test_a_model_slower_than_the_total_timeout_degrades_with_reason_timeou
     result = await asyncio.wait_for(loop.send("hi", sid), 5)
     assert result.status == "degraded" and result.final_text.startswith("[degraded: LLM timeout")
     messages = await loop.get_messages(sid)
-    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert [m["role"] for m in messages] == ["user"]
 
 
 async def test_retry_recovers_from_a_transient_error(make_loop):

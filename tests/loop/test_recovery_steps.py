@@ -75,6 +75,10 @@ async def test_an_unknown_session_is_not_found_and_a_clean_one_has_nothing_pendi
     sid = await store.create_session()
     assert await recovery.get_pending(store, sid) is None
     step = await recovery.resume(store, sid)
+    assert isinstance(step, StatefulResult) and step.status == "nothing_to_resume"
+    # A send cut before its answer (its user row is the last) is continued.
+    await store.append_messages(sid, [NewMessage("user", "hi")], begin_send=True)
+    step = await recovery.resume(store, sid)
     assert isinstance(step, Continuation) and step.pending is None
 
 

@@ -268,3 +268,25 @@ async def test_loop_with_leases_holds_during_a_send_and_refuses_a_second_loop(
     assert await second.close_session(sid) == 1
     await first.aclose()
     await second.aclose()
+
+
+async def test_a_fenced_write_reports_the_lost_lease_before_a_broken_history(
+    store: SessionStore, make_store: MakeStore
+) -> None:
+    """A zombie's late tool result for a call the new holder already answered: LeaseLostError."""
+    sid = await store.create_session()
+    zombie = await store.acquire_lease(sid, holder="zombie", ttl_s=30)
+    call = {"id": "c1", "type": "function", "function": {"name": "t", "arguments": "{}"}}
+    await store.append_messages(sid, [NewMessage("user", "go")], begin_send=True, lease=zombie)
+    await store.append_messages(sid, [NewMessage("assistant", "", tool_calls=[call])], lease=zombie)
+    other = await make_store()
+    await other.db.execute(
+        f"UPDATE {other.t['session_leases']} SET expires_at_ms = 0 WHERE session_id = ?", (sid,)
+    )
+    await other.acquire_lease(sid, holder="fresh", ttl_s=30)
+    assert await other.abort_pending(sid, reason="taken over") == 1
+    state_before = await store.get_state(sid)
+    with pytest.raises(LeaseLostError) as info:
+        await store.append_messages(sid, [NewMessage("tool", "late", tool_call_id="c1")], lease=zombie)
+    assert info.value.current_holder == "fresh"
+    assert await store.get_state(sid) == state_before

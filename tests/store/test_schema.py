@@ -28,6 +28,8 @@ from power_loop.store import (
 )
 from power_loop.store._schema import MIGRATIONS
 
+NEXT = CURRENT_SCHEMA_VERSION + 1
+
 
 async def test_auto_create_is_idempotent(store_dsn_and_prefix: tuple[str, str]) -> None:
     dsn, prefix = store_dsn_and_prefix
@@ -138,6 +140,21 @@ async def test_v1_schema_migrates_to_the_workflow_journal(store_dsn_and_prefix: 
         [row] = await store.list_workflow_runs(sid)
         assert (row.run_id, row.status, row.body) == ("r1", "running", {"a": 1})
         assert await store.get_session(sid) is not None
+    finally:
+        await db.close()
+
+
+async def test_a_version_1_schema_gains_the_tool_call_log(store_dsn_and_prefix: tuple[str, str]) -> None:
+    dsn, prefix = store_dsn_and_prefix
+    db = await connect_database(dsn)
+    try:
+        assert await ensure_schema(db, prefix, migrations=(), target_version=1) == 1
+        await db.execute(f"DROP TABLE {prefix}tool_call_log")  # as version 1 created it: without
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
+        store = SessionStore(db, table_prefix=prefix)
+        sid = await store.create_session()
+        await store.record_tool_calls_started(sid, [("c1", "pay")], assistant_seq=2)
+        assert [r.status for r in await store.get_tool_call_records(sid)] == ["started"]
     finally:
         await db.close()
 

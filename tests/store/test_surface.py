@@ -50,6 +50,7 @@ EXPECTED = {
     "TableSpec",
     "TimerRow",
     "TimerStatus",
+    "ToolCallRecord",
     "Transaction",
     "UsageRoundRow",
     "WorkflowRecordRow",

@@ -1,0 +1,84 @@
+"""The tool-call log: what became of each side-effecting tool call, for effect-aware recovery.
+
+The loop records a call ``started`` (durably, before its handler runs) and ``finished`` with its
+output (after). After a crash, recovery reads the log of the calls still pending: a finished call's
+output is reused, a started-but-unfinished one is never re-run blindly (a ``tool.reconcile`` hook
+decides). Rows are keyed by (session, tool call id) and carry the seq of the assistant row that made
+the call, so a provider reusing an id in a later send never matches an older record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._core import StoreContext, now_ms
+from ._port import Transaction
+
+__all__ = ["ToolCallRecord", "ToolCallRepository"]
+
+_COLS = "session_id, tool_call_id, assistant_seq, tool_name, status, output, started_at, finished_at"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRecord:
+    """One logged tool call: ``status`` is ``"started"`` or ``"finished"`` (then ``output`` is set)."""
+
+    session_id: str
+    tool_call_id: str
+    assistant_seq: int
+    tool_name: str | None
+    status: str
+    output: str | None
+    started_at: int
+    finished_at: int | None
+
+
+class ToolCallRepository:
+    """The ``tool_call_log`` table (written through the dialect's upsert: same SQL on every backend)."""
+
+    __slots__ = ("_ctx", "_sql_finish", "_sql_list", "_sql_start")
+
+    def __init__(self, ctx: StoreContext) -> None:
+        self._ctx = ctx
+        table = ctx.t["tool_call_log"]
+        # A restarted call (same id, e.g. re-run on recovery) starts afresh.
+        self._sql_start = ctx.db.dialect.upsert(
+            table,
+            ("session_id", "tool_call_id"),
+            ("assistant_seq", "tool_name", "status", "output", "started_at", "finished_at"),
+        )
+        self._sql_finish = (
+            f"UPDATE {table} SET status = 'finished', output = ?, finished_at = ? "
+            "WHERE session_id = ? AND tool_call_id = ?"
+        )
+        self._sql_list = f"SELECT {_COLS} FROM {table} WHERE session_id = ? ORDER BY started_at, tool_call_id"
+
+    async def started(self, session_id: str, calls: Sequence[tuple[str, str]], *, assistant_seq: int) -> None:
+        """``calls`` (``(tool_call_id, tool_name)`` pairs) are about to run: one transaction."""
+        now = now_ms()
+        rows = [(session_id, cid, assistant_seq, name, "started", None, now, None) for cid, name in calls]
+
+        async def unit(tx: Transaction) -> None:
+            await tx.executemany(self._sql_start, rows)
+
+        await self._ctx.db.transact(unit)
+
+    async def finished(self, session_id: str, tool_call_id: str, output: str) -> None:
+        await self._ctx.db.execute(self._sql_finish, (output, now_ms(), session_id, tool_call_id))
+
+    async def list(self, session_id: str) -> list[ToolCallRecord]:
+        rows = await self._ctx.db.fetchall(self._sql_list, (session_id,))
+        return [
+            ToolCallRecord(
+                str(r["session_id"]),
+                str(r["tool_call_id"]),
+                int(r["assistant_seq"]),
+                None if r["tool_name"] is None else str(r["tool_name"]),
+                str(r["status"]),
+                None if r["output"] is None else str(r["output"]),
+                int(r["started_at"]),
+                None if r["finished_at"] is None else int(r["finished_at"]),
+            )
+            for r in rows
+        ]
