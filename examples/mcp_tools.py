@@ -2,7 +2,7 @@
 
 Runs offline: this file is both the example and the MCP server it starts (``--serve``, built with the
 official ``mcp`` SDK's ``MCPServer``). The model is scripted; swap in `create_llm_service_from_env()`
-for a real one. Needs the extra: pip install 'power-loop[mcp]'.
+for a real one. Needs the extra: pip install mcp.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def flaky() -> str:
 
 
 def otel_tracer() -> tuple[object, object] | None:
-    """An in-memory OpenTelemetry tracer, or None when the SDK (`power-loop[otel]`) is not installed."""
+    """An in-memory OpenTelemetry tracer, or None when the SDK (`opentelemetry-sdk`) is not installed."""
     try:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -107,7 +107,7 @@ async def main() -> None:
         spans = otel[0].get_finished_spans()  # type: ignore[attr-defined]
         print("otel:", ", ".join(f"{s.name}[{s.status.status_code.name}]" for s in spans))
     else:
-        print("otel: skipped (pip install 'power-loop[otel]')")
+        print("otel: skipped (pip install opentelemetry-sdk)")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Runs offline: a small local server stands in for the Messages API and streams scripted answers in
 its SSE format. Set ``base_url="https://api.anthropic.com"`` and a real key to talk to Claude.
-Needs ``pip install 'power-loop[anthropic]'``.
+Needs ``pip install anthropic` (checkout: `pip install -e '.[anthropic]'`)`.
 """
 
 from __future__ import annotations

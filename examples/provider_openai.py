@@ -3,7 +3,7 @@
 Runs offline: a 30-line local server stands in for the API and streams two scripted answers in the
 chat-completions wire format (a tool call whose arguments arrive in pieces, then the final text).
 Point ``base_url`` at https://api.openai.com/v1 (or vLLM, DeepSeek, ...) and the same code talks
-to a real model. Needs ``pip install 'power-loop[openai]'``.
+to a real model. Needs ``pip install openai` (checkout: `pip install -e '.[openai]'`)`.
 """
 
 from __future__ import annotations
