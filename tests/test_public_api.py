@@ -415,7 +415,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         parse_structured_text schema_from_response_format structured_result
     """.split(),
     "power_loop.testing": """
-        ScriptExhaustedError ScriptedCall ScriptedLLM ScriptedTurn Turn VirtualClock
+        DatabaseFactory DatabaseReport ScriptExhaustedError ScriptedCall ScriptedLLM ScriptedTurn Turn
+        VirtualClock check_database
     """.split(),
     "power_loop.tools": """
         BASH_TOOL_DEFINITION CORE_TOOL_NAMES DEFAULT_MAX_RESULT_CHARS DEFAULT_SHELL_BACKEND ENV_HOME
