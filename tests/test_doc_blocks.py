@@ -1,4 +1,4 @@
-"""Every ```python block of README.md and docs/*.md runs, offline, in a fresh interpreter.
+"""Every ```python block of README.md and docs/**/*.md runs, offline, in a fresh interpreter.
 
 A block is a complete program unless the line before it marks it:
 
