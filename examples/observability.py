@@ -43,8 +43,7 @@ def otel_tracer() -> tuple[object, object] | None:
     return exporter, provider.get_tracer("example")
 
 
-async def main() -> None:
-    workdir = Path(tempfile.mkdtemp())
+async def demo(workdir: Path) -> None:
     bus = AgentEventBus()
 
     # 1. JSON Lines, rotated at 64 KiB, secrets redacted.
@@ -108,6 +107,11 @@ async def main() -> None:
         print("otel:", ", ".join(f"{s.name}[{s.status.status_code.name}]" for s in spans))
     else:
         print("otel: skipped (pip install opentelemetry-sdk)")
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
+        await demo(Path(tmp))
 
 
 if __name__ == "__main__":
