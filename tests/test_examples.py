@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,9 @@ def test_example_runs(path: Path, tmp_path: Path) -> None:
 
 def test_there_are_examples() -> None:
     assert len(EXAMPLES) >= 4
+
+
+def test_the_index_lists_every_example() -> None:
+    index = (EXAMPLES[0].parent / "README.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"\[(\w+\.py)\]\(\1\)", index))
+    assert listed == {p.name for p in EXAMPLES}
