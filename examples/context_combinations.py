@@ -74,8 +74,7 @@ async def run(pipeline: ContextPipeline, dsn: str) -> None:
         assert len(last_request) < len(everything)
 
 
-async def main() -> None:
-    folder = Path(tempfile.mkdtemp())
+async def demo(folder: Path) -> None:
     representations = [VerbatimRepresentation(), ProjectedRepresentation(max_chars=70)]
     folds = [LLMSummaryFold(keep_last_sends=2), AgenticFold(keep_last_sends=2)]
     for r, rep in enumerate(representations):
@@ -86,6 +85,11 @@ async def main() -> None:
                 ContextPipeline(representation=rep, fold=fold, context_tokens=budget),
                 str(folder / f"{r}{f}.db"),
             )
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
+        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

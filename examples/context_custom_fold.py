@@ -47,7 +47,7 @@ class AskedList:
         )
 
 
-async def main() -> None:
+async def demo(workdir: Path) -> None:
     assert isinstance(AskedList(), FoldStrategy)  # the Protocol is runtime-checkable
     pipeline = ContextPipeline(
         representation=ProjectedRepresentation(max_chars=60),
@@ -65,7 +65,7 @@ async def main() -> None:
         )
 
     llm = ScriptedLLM(responder=answer)
-    dsn = str(Path(tempfile.mkdtemp()) / "custom_fold.db")
+    dsn = str(workdir / "custom_fold.db")
     async with StatefulAgentLoop(llm=llm, dsn=dsn, context=pipeline) as loop:
         sid = await loop.new_session()
         for topic in ["pricing", "refunds", "taxes", "currencies", "discounts", "exports"]:
@@ -80,6 +80,11 @@ async def main() -> None:
         print(f"\nAudit log: {await store.count_messages(sid)} messages, compactions: {len(compactions)}")
         assert compactions, "the custom strategy folded older sends"
         assert any("folded by asked_list" in n.content for n in await store.list_notes(sid))
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
+        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

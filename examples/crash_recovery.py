@@ -27,8 +27,8 @@ def charge_card(amount: int) -> str:
 register_request_user_input(tools)
 
 
-async def main() -> None:
-    dsn = str(Path(tempfile.mkdtemp()) / "recovery.db")
+async def demo(workdir: Path) -> None:
+    dsn = str(workdir / "recovery.db")
 
     # 1. Simulate a crash: a loop with no tools stops right after the model asked for one.
     async with StatefulAgentLoop(
@@ -62,6 +62,11 @@ async def main() -> None:
         done = await loop.submit_input(sid, interaction["interaction_id"], "visa")
         print("answered:", done.status, done.final_text)
         assert done.status == "completed"
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
+        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 power_loop's ``SessionStore`` is written against a small port (``power_loop.store.Database`` and
 ``Transaction``). Any driver can back it: this file implements the port on ``aiosqlite`` (the async
 SQLite driver many applications already use), reusing the built-in ``SqliteDialect`` for the SQL
-text. The repository's store conformance suite runs against this adapter too.
+text. The repository's store conformance suite runs against this adapter too, and ``main`` starts
+with ``power_loop.testing.check_database``: the same checks, for your own adapter.
 
 Run it (needs ``pip install aiosqlite``)::
 
@@ -25,7 +26,7 @@ import aiosqlite
 from power_loop import StatefulAgentLoop
 from power_loop.errors import StoreClosedError, StoreError, StoreIntegrityError
 from power_loop.store import Database, SessionStore, SqliteDialect, ensure_schema
-from power_loop.testing import ScriptedLLM
+from power_loop.testing import ScriptedLLM, check_database
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -172,8 +173,15 @@ async def open_aiosqlite_store(path: str, *, table_prefix: str = "pl_") -> Sessi
 
 
 async def main() -> None:
-    path = str(Path(tempfile.mkdtemp()) / "custom_adapter.db")
-    store = await open_aiosqlite_store(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        await run(Path(tmp))
+
+
+async def run(tmp: Path) -> None:
+    # First, the adapter against the store's conformance checks (an AssertionError names each failure).
+    report = await check_database(lambda: AiosqliteDatabase.open(str(tmp / "check.db")))
+    print("conformance checks passed:", ", ".join(report.passed))
+    store = await open_aiosqlite_store(str(tmp / "custom_adapter.db"))
     llm = ScriptedLLM([ScriptedLLM.text("Hello from a store on aiosqlite.")])
     # The loop takes any SessionStore; it does not know (or care) which driver is underneath.
     async with StatefulAgentLoop(llm=llm, store=store) as loop:

@@ -32,7 +32,7 @@ def read_secret(name: str) -> str:
     return f"{name}=hunter2"
 
 
-async def main() -> None:
+async def demo(workdir: Path) -> None:
     hooks = AgentHooks()
 
     @hooks.on("tool.before")  # string values work as well as HookPoint.TOOL_BEFORE
@@ -58,7 +58,7 @@ async def main() -> None:
             ScriptedLLM.text("I could not delete anything; the password is redacted."),
         ]
     )
-    dsn = str(Path(tempfile.mkdtemp()) / "hooks.db")
+    dsn = str(workdir / "hooks.db")
     async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=tools, hooks=hooks, event_bus=bus) as loop:
         sid = await loop.new_session()
         result = await loop.send("Clean up and show me the DB password.", sid)
@@ -68,6 +68,11 @@ async def main() -> None:
     print("events:", " ".join(dict.fromkeys(seen)))
     assert tool_results == ["Refused by policy: destructive tools are disabled.", "db_password=***"]
     assert AgentEventType.TOOL_CALL_COMPLETED.value in seen
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
+        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Runs offline: this file is both the example and the MCP server it starts (``--serve``, built with the
 official ``mcp`` SDK's ``MCPServer``). The model is scripted; swap in `create_llm_service_from_env()`
-for a real one. Needs the extra: pip install 'power-loop[mcp]'.
+for a real one. Needs the extra: pip install mcp.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def serve() -> None:
     server.run("stdio")
 
 
-async def main() -> None:
+async def demo(workdir: Path) -> None:
     registry = ToolRegistry()
     # The client starts the server process and stops (and reaps) it when the block ends.
     async with StdioMCPClient(
@@ -60,7 +60,7 @@ async def main() -> None:
                 ScriptedLLM.text("A marathon is about 26.22 miles; -300 °C is impossible."),
             ]
         )
-        dsn = str(Path(tempfile.mkdtemp()) / "mcp.db")
+        dsn = str(workdir / "mcp.db")
         async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=registry) as loop:
             sid = await loop.new_session()
             result = await loop.send("How long is a marathon in miles, and what is -300 °C in °F?", sid)
@@ -71,6 +71,11 @@ async def main() -> None:
         print(f"{result.status}: {result.final_text}")
         assert "26.22 miles" in llm.requests[1].messages[-2]["content"]
         assert "absolute zero" in llm.requests[1].messages[-1]["content"]
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
+        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

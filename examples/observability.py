@@ -30,7 +30,7 @@ def flaky() -> str:
 
 
 def otel_tracer() -> tuple[object, object] | None:
-    """An in-memory OpenTelemetry tracer, or None when the SDK (`power-loop[otel]`) is not installed."""
+    """An in-memory OpenTelemetry tracer, or None when the SDK (`opentelemetry-sdk`) is not installed."""
     try:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -43,8 +43,7 @@ def otel_tracer() -> tuple[object, object] | None:
     return exporter, provider.get_tracer("example")
 
 
-async def main() -> None:
-    workdir = Path(tempfile.mkdtemp())
+async def demo(workdir: Path) -> None:
     bus = AgentEventBus()
 
     # 1. JSON Lines, rotated at 64 KiB, secrets redacted.
@@ -107,7 +106,12 @@ async def main() -> None:
         spans = otel[0].get_finished_spans()  # type: ignore[attr-defined]
         print("otel:", ", ".join(f"{s.name}[{s.status.status_code.name}]" for s in spans))
     else:
-        print("otel: skipped (pip install 'power-loop[otel]')")
+        print("otel: skipped (pip install opentelemetry-sdk)")
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
+        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

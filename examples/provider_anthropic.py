@@ -2,7 +2,7 @@
 
 Runs offline: a small local server stands in for the Messages API and streams scripted answers in
 its SSE format. Set ``base_url="https://api.anthropic.com"`` and a real key to talk to Claude.
-Needs ``pip install 'power-loop[anthropic]'``.
+Needs ``pip install anthropic` (checkout: `pip install -e '.[anthropic]'`)`.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def cache_marks(body: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------------------- the app
 
 
-async def main() -> None:
+async def demo(workdir: Path) -> None:
     server = await asyncio.start_server(fake_api, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     llm = create_llm_service_from_config(
@@ -141,7 +141,7 @@ async def main() -> None:
             timeout_s=10,
         )
     )
-    dsn = str(Path(tempfile.mkdtemp()) / "anthropic_demo.db")
+    dsn = str(workdir / "anthropic_demo.db")
     async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=tools) as loop:
         sid = await loop.new_session(system_prompt="You are a currency assistant.")
         result = await loop.send("How much is 100 EUR in USD?", sid)
@@ -168,6 +168,11 @@ async def main() -> None:
     await llm.close()
     server.close()
     await server.wait_closed()
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
+        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Runs offline: a 30-line local server stands in for the API and streams two scripted answers in the
 chat-completions wire format (a tool call whose arguments arrive in pieces, then the final text).
 Point ``base_url`` at https://api.openai.com/v1 (or vLLM, DeepSeek, ...) and the same code talks
-to a real model. Needs ``pip install 'power-loop[openai]'``.
+to a real model. Needs ``pip install openai` (checkout: `pip install -e '.[openai]'`)`.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ async def fake_api(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
 # ---------------------------------------------------------------------------------- the app
 
 
-async def main() -> None:
+async def demo(workdir: Path) -> None:
     server = await asyncio.start_server(fake_api, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     llm = create_llm_service_from_config(
@@ -108,7 +108,7 @@ async def main() -> None:
         )
     )
     config = AgentLoopConfig(retry_policy=LLMRetryPolicy(max_attempts=3, total_timeout=30))
-    dsn = str(Path(tempfile.mkdtemp()) / "openai_demo.db")
+    dsn = str(workdir / "openai_demo.db")
     async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=tools, config=config) as loop:
         sid = await loop.new_session(system_prompt="You answer weather questions.")
         result = await loop.send("What's the weather in Paris?", sid)
@@ -120,6 +120,11 @@ async def main() -> None:
     print("streamed with usage:", seen_requests[0]["stream"], seen_requests[0]["stream_options"])
     assert result.final_text == "It is 21C and sunny in Paris."
     assert seen_requests[1]["messages"][-1]["content"] == "21C and sunny in Paris"
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
+        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

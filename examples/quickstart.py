@@ -21,8 +21,8 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-async def main() -> None:
-    dsn = str(Path(tempfile.mkdtemp()) / "quickstart.db")
+async def demo(workdir: Path) -> None:
+    dsn = str(workdir / "quickstart.db")
     llm = ScriptedLLM([ScriptedLLM.tool_call("add", {"a": 2, "b": 3}), ScriptedLLM.text("2 + 3 = 5")])
     async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=tools) as loop:
         sid = await loop.new_session(system_prompt="You are a careful calculator.")
@@ -44,6 +44,11 @@ async def main() -> None:
             "assistant",
             "user",
         ]
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
+        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -18,14 +18,14 @@ def weather(city: str) -> str:
     return f"{city}: 21°C, clear"
 
 
-async def main() -> None:
+async def demo(workdir: Path) -> None:
     llm = ScriptedLLM(
         [
             ScriptedLLM.tool_call("weather", {"city": "Lisbon"}),
             ScriptedLLM.text("It is 21°C and clear in Lisbon."),
         ]
     )
-    dsn = str(Path(tempfile.mkdtemp()) / "stream.db")
+    dsn = str(workdir / "stream.db")
     async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=tools) as loop:
         sid = await loop.new_session()
         async for event in loop.stream("Weather in Lisbon?", sid):
@@ -38,6 +38,11 @@ async def main() -> None:
             elif event.type == AgentEventType.SEND_COMPLETED:
                 print(f"done: {event.data.status} — {event.data.final_text}")
                 assert event.data.result.status == "completed"
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
+        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

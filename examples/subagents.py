@@ -59,8 +59,8 @@ def model(request: LLMRequest) -> ScriptedTurn:
     return plan[done] if done < len(plan) else ScriptedLLM.text("SQLite is an embedded SQL database engine.")
 
 
-async def main() -> None:
-    dsn = str(Path(tempfile.mkdtemp()) / "subagents.db")
+async def demo(workdir: Path) -> None:
+    dsn = str(workdir / "subagents.db")
     config = AgentLoopConfig(system_prompt="You lead a small team.")
     async with StatefulAgentLoop(
         llm=ScriptedLLM(responder=model), dsn=dsn, tool_registry=tools, config=config
@@ -82,6 +82,11 @@ async def main() -> None:
             '{"name": "critic", "system_prompt": "You review.", "tools": [], "lifecycle": "linked"}'
         )
         print("spec:", spec.to_dict())
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
+        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

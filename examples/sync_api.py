@@ -9,8 +9,8 @@ from power_loop import StatefulAgentLoop
 from power_loop.testing import ScriptedLLM
 
 
-def main() -> None:
-    dsn = str(Path(tempfile.mkdtemp()) / "sync.db")
+def demo(workdir: Path) -> None:
+    dsn = str(workdir / "sync.db")
     loop = StatefulAgentLoop(llm=ScriptedLLM([ScriptedLLM.text("Hello from a blocking call.")]), dsn=dsn)
     try:
         sid = loop.new_session_sync()
@@ -19,6 +19,11 @@ def main() -> None:
         assert result.status == "completed"
     finally:
         loop.close()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
+        demo(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -140,7 +140,9 @@ class InvalidSessionIdError(ConfigError):
 
 
 class MissingDependencyError(PowerLoopError, ImportError):
-    """An optional extra is needed; the message names the exact ``pip install`` command."""
+    """An optional package is needed; the message names the package to ``pip install`` and the extra
+    to install from a checkout. (A bare ``pip install 'power-loop[extra]'`` is never suggested: on the
+    package index that name belongs to a different distribution.)"""
 
     code = "dependency.missing"
 
@@ -148,7 +150,8 @@ class MissingDependencyError(PowerLoopError, ImportError):
         self.package = package
         self.extra = extra
         super().__init__(
-            f"{feature} needs the optional package {package!r}: pip install 'power-loop[{extra}]'"
+            f"{feature} needs the optional package {package!r}: pip install {package}"
+            f" (from a power_loop checkout: pip install -e '.[{extra}]')"
         )
 
 

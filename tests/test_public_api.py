@@ -440,7 +440,10 @@ PUBLIC_ALL: dict[str, list[str]] = {
         parse_structured_text schema_from_response_format structured_result
     """.split(),
     "power_loop.testing": """
-        ScriptExhaustedError ScriptedCall ScriptedLLM ScriptedTurn Turn VirtualClock
+        DatabaseFactory DatabaseReport EventRecorder LoopFactory ReplayDifference ReplayReport
+        ScriptExhaustedError ScriptedCall ScriptedLLM ScriptedTurn ToolCallRecord Turn VirtualClock
+        assert_events_in_order assert_tool_called assert_tool_not_called check_database
+        find_tool_calls replay_session
     """.split(),
     "power_loop.tools": """
         BACKGROUND_RUN_DEFINITION BACKGROUND_TOOL_NAMES BASH_TOOL_DEFINITION

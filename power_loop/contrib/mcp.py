@@ -1,7 +1,7 @@
 """MCP (Model Context Protocol) tools: run an MCP server and expose its tools to the loop.
 
 * :class:`StdioMCPClient` starts an MCP server as a subprocess, speaks MCP over its stdin/stdout
-  (through the official ``mcp`` SDK, imported lazily: ``pip install 'power-loop[mcp]'``) and
+  (through the official ``mcp`` SDK, imported lazily: ``pip install mcp``, or the ``mcp`` extra of a checkout) and
   implements :class:`MCPToolSource`.
 * :func:`register_mcp_tools` lists a source's tools and registers each one in a
   :class:`~power_loop.tools.ToolRegistry`, so the model calls them like any other tool.

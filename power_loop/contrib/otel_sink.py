@@ -317,7 +317,7 @@ def attach_otel_sink(bus: EventBusProtocol, *, tracer: Tracer | None = None) -> 
     """Feed ``bus`` events into a new :class:`OtelSpanBridge`; ``bridge.close()`` detaches it.
 
     ``tracer`` defaults to ``opentelemetry.trace.get_tracer("power_loop")`` (the global provider). Needs
-    ``pip install 'power-loop[otel]'``.
+    ``pip install opentelemetry-sdk`` (the ``otel`` extra of a checkout).
     """
     if tracer is None:
         tracer = _import_trace().get_tracer("power_loop")

@@ -1,6 +1,6 @@
 """MySQL / MariaDB backend of the storage port, on an ``aiomysql`` connection pool.
 
-``aiomysql`` is an optional extra (``pip install 'power-loop[mysql]'``) imported when a MySQL store
+``aiomysql`` is an optional extra (``pip install aiomysql``; the ``mysql`` extra of a checkout) imported when a MySQL store
 is opened. The SQL produced here runs unchanged on MySQL >= 8.0 and MariaDB >= 10.6: upserts use
 ``ON DUPLICATE KEY UPDATE c = VALUES(c)`` (the MySQL-only ``AS new_row`` alias is avoided).
 

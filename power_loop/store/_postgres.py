@@ -1,6 +1,6 @@
 """PostgreSQL backend of the storage port, on an ``asyncpg`` connection pool.
 
-``asyncpg`` is an optional extra (``pip install 'power-loop[postgres]'``) imported when a PostgreSQL
+``asyncpg`` is an optional extra (``pip install asyncpg``; the ``postgres`` extra of a checkout) imported when a PostgreSQL
 store is opened. Driver errors are mapped onto :mod:`power_loop.errors` classes whose messages name
 the server (``host:port/db``) but never the password.
 """

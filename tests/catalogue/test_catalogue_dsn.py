@@ -101,7 +101,7 @@ def without(module: str, backend: str) -> Any:
                 f"{backend}ql://u@127.0.0.1:1/db" if backend == "postgres" else "mysql://u@127.0.0.1:1/db"
             )
         except PowerLoopError as exc:
-            assert f"power-loop[{backend}]" in str(exc), str(exc)
+            assert f"pip install -e '.[{backend}]'" in str(exc), str(exc)
             raise
         finally:
             for k in saved or {module: None}:

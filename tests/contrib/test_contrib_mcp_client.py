@@ -181,7 +181,10 @@ def test_bad_constructor_arguments(kwargs: dict[str, object], message: str) -> N
 async def test_missing_sdk_raises_missing_dependency(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "mcp", None)
     c = StdioMCPClient(sys.executable, [SERVER])
-    with pytest.raises(MissingDependencyError, match=r"pip install 'power-loop\[mcp\]'"):
+    with pytest.raises(
+        MissingDependencyError,
+        match=r"pip install mcp \(from a power_loop checkout: pip install -e '\.\[mcp\]'\)",
+    ):
         await c.connect()
     assert not c.connected
 

@@ -179,6 +179,6 @@ def test_missing_sdk_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, module: str, build: Any, extra: str
 ) -> None:
     monkeypatch.setitem(sys.modules, module, None)
-    with pytest.raises(MissingDependencyError, match=rf"power-loop\[{extra}\]") as info:
+    with pytest.raises(MissingDependencyError, match=rf"pip install -e '\.\[{extra}\]'") as info:
         build()
     assert info.value.extra == extra

@@ -162,5 +162,5 @@ def test_default_tracer_and_missing_sdk(monkeypatch: pytest.MonkeyPatch) -> None
     assert bridge.tracer is not None
     bridge.close()
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
-    with pytest.raises(MissingDependencyError, match=r"power-loop\[otel\]"):
+    with pytest.raises(MissingDependencyError, match=r"pip install opentelemetry-sdk .*'\.\[otel\]'"):
         attach_otel_sink(AgentEventBus())

@@ -96,6 +96,7 @@ def test_contrib_modules_import_with_the_standard_library_only() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     lines = out.stdout.splitlines()
     assert lines == [
-        "PrometheusBackend needs the optional package 'prometheus-client': pip install 'power-loop[prometheus]'",
+        "PrometheusBackend needs the optional package 'prometheus-client': pip install prometheus-client"
+        " (from a power_loop checkout: pip install -e '.[prometheus]')",
         "[]",
     ]

@@ -214,7 +214,8 @@ def test_missing_sdk_gives_install_hint(
     cfg = LLMProviderConfig(base_url="u", api_key=SECRET, model="m", provider=provider)
     with pytest.raises(MissingDependencyError) as err:
         create_llm_service_from_config(cfg)
-    assert f"pip install 'power-loop[{extra}]'" in str(err.value)
+    assert f"pip install {sdk} " in str(err.value) and f"pip install -e '.[{extra}]'" in str(err.value)
+    assert "power-loop[" not in str(err.value)
     assert err.value.package == sdk and err.value.extra == extra
     assert isinstance(err.value, ImportError) and SECRET not in str(err.value)
 

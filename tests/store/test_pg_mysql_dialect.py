@@ -194,8 +194,8 @@ async def test_invalid_dsns_are_rejected_before_connecting() -> None:
 
 async def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "asyncpg", None)
-    with pytest.raises(MissingDependencyError, match=r"power-loop\[postgres\]"):
+    with pytest.raises(MissingDependencyError, match=r"pip install asyncpg .*'\.\[postgres\]'"):
         await connect_postgres("postgresql://u@h/db")
     monkeypatch.setitem(sys.modules, "aiomysql", None)
-    with pytest.raises(MissingDependencyError, match=r"power-loop\[mysql\]"):
+    with pytest.raises(MissingDependencyError, match=r"pip install aiomysql .*'\.\[mysql\]'"):
         await connect_mysql("mysql://u@h/db")
