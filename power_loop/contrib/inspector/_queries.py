@@ -18,6 +18,7 @@ from typing import Any
 
 from ...errors import CorruptRowError, SessionNotFoundError
 from ...store import Database
+from ._workflows import WorkflowQueries
 
 __all__ = ["CLIP_CHARS", "MAX_PAGE", "InspectorQueries", "clip"]
 
@@ -77,6 +78,7 @@ class InspectorQueries:
     def __init__(self, db: Database, prefix: str) -> None:
         self._db = db
         self._p = prefix
+        self.workflows = WorkflowQueries(prefix, self._rows)
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._db.fetchall(sql, params)]
@@ -208,6 +210,11 @@ class InspectorQueries:
             ),
             "folds": await self._folds(sid),
             "usage": await self._usage(sid),
+            "workflow_runs": await self.workflows.runs_for(
+                sid,
+                info["metadata"] if isinstance(info["metadata"], dict) else None,
+                info["parent_session_id"],
+            ),
             "children": [
                 self._session_json(r, now)
                 for r in await self._rows(

@@ -1,0 +1,84 @@
+"""The inspector's workflow views over HTTP: a session's runs and one run's tree, on every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from inspector_wf_scenario import LONG_TEXT, WF_SCRIPT, WorkflowScenario, build_workflow
+from test_inspector_api import get
+
+from power_loop.contrib.inspector import Inspector
+from power_loop.contrib.inspector._workflows import PREVIEW_CHARS
+
+
+@pytest.fixture
+async def wf(loop_dsn_and_prefix: tuple[str, str]) -> WorkflowScenario:
+    dsn, prefix = loop_dsn_and_prefix
+    return await build_workflow(WorkflowScenario(dsn, prefix))
+
+
+def _leaves(node: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = {node["key"]: node} if node["type"] == "agent" else {}
+    for child in node.get("children", []):
+        found.update(_leaves(child))
+    return found
+
+
+async def test_run_tree_has_every_step_status_and_child_session(wf: WorkflowScenario) -> None:
+    with Inspector(wf.dsn, port=0, prefix=wf.prefix) as insp:
+        _, detail = get(insp.url + f"api/sessions/{wf.parent}")
+        (run,) = detail["workflow_runs"]
+        assert run["run_id"] == wf.run_id and run["workflow"] == "review" and run["status"] == "completed"
+        driver = run["driver_session_id"]
+        assert run["owner_session_id"] == wf.parent and driver
+        # the driver session's page lists the run it drives too
+        _, drv = get(insp.url + f"api/sessions/{driver}")
+        assert [r["run_id"] for r in drv["workflow_runs"]] == [wf.run_id]
+
+        status, page = get(insp.url + f"api/sessions/{wf.parent}/workflows/{wf.run_id}")
+        assert status == 200 and page["run"]["status"] == "completed" and not page["more_steps"]
+        tree = page["tree"]
+        assert tree["type"] == "sequence" and tree["status"] == "failed"  # the critic failed
+        foreach, parallel, _decide, branch = tree["children"]
+        assert foreach["type"] == "foreach" and [c["label"] for c in foreach["children"]] == [0, 1]
+        assert [c["item"] for c in foreach["children"]] == ["solar", "wind"]
+        assert foreach["status"] == "completed" and parallel["status"] == "failed"
+        assert [c["label"] for c in branch["children"]] == ["go", "stop"]
+        assert branch["status"] == "completed"
+        leaves = _leaves(tree)
+        statuses = {k: n["status"] for k, n in leaves.items()}
+        assert statuses == {
+            "researcher:0": "completed",
+            "researcher:1": "completed",
+            "writer": "completed",
+            "critic": "failed",
+            "decide": "completed",
+            "editor": "completed",
+            "stopper": "skipped",  # the untaken case never ran
+        }
+        assert leaves["researcher:1"]["step"]["text"] == "notes on wind"
+        assert leaves["researcher:1"]["step"]["session_id"] == wf.leaves["researcher:1"]
+        assert leaves["researcher:1"]["step"]["usage"]["total_tokens"] == 15
+        assert leaves["writer"]["step"]["text"] == WF_SCRIPT  # JSON text; the page renders it as text
+        assert "critic broke" in (leaves["critic"]["step"]["error"] or "")
+        editor = leaves["editor"]["step"]
+        assert editor["truncated"] and len(editor["text"]) == PREVIEW_CHARS
+        assert leaves["stopper"]["step"] is None
+
+        _, full = get(insp.url + f"api/sessions/{wf.parent}/workflows/{wf.run_id}/steps/editor")
+        assert full["status"] == "completed" and full["body"]["text"] == LONG_TEXT
+
+        # a leaf's session page is an ordinary session page
+        status, leaf = get(insp.url + f"api/sessions/{wf.leaves['writer']}")
+        assert status == 200 and leaf["session"]["parent_session_id"] == driver
+
+
+async def test_unknown_runs_and_steps_are_404(wf: WorkflowScenario) -> None:
+    with Inspector(wf.dsn, port=0, prefix=wf.prefix) as insp:
+        status, body = get(insp.url + f"api/sessions/{wf.parent}/workflows/nope")
+        assert status == 404 and body["code"] == "session.not_found"
+        status, _ = get(insp.url + f"api/sessions/{wf.parent}/workflows/{wf.run_id}/steps/nope")
+        assert status == 404
+        status, _ = get(insp.url + f"api/sessions/{wf.parent}/workflows/{wf.run_id}/x/y")
+        assert status == 404
