@@ -1,5 +1,5 @@
 """A finished workflow run for the inspector tests: foreach items, a parallel pair with one failure,
-a branch with an untaken case, a ``<script>`` in a step's text and one long text ("show all")."""
+a branch with an untaken case, a loop of two iterations, a ``<script>`` in a step's text and one long text ("show all")."""
 
 from __future__ import annotations
 
@@ -43,6 +43,12 @@ WF_SPEC: dict[str, Any] = {
                 "on": "decide",
                 "cases": {"go": _leaf("editor", "edit"), "stop": _leaf("stopper", "stop")},
             },
+            {
+                "type": "loop",
+                "id": "polish",
+                "body": _leaf("polisher", "polish {{iteration}}"),
+                "until": {"ref": "polisher", "op": "eq", "value": "done"},
+            },
         ],
     },
 }
@@ -54,6 +60,8 @@ def _reply(request: LLMRequest) -> ScriptedTurn:
         return ScriptedLLM.text("notes on " + text.removeprefix("Research ").split()[0])
     if text.startswith("bad"):
         return ScriptedLLM.error(RuntimeError("critic broke"))
+    if text.startswith("polish "):
+        return ScriptedLLM.text("done" if text == "polish 2" else "again")
     replies = {"write": WF_SCRIPT, "decide": "go", "edit": LONG_TEXT}
     return ScriptedLLM.text(replies.get(text.split()[0], "?"))
 

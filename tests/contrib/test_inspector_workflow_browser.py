@@ -34,7 +34,16 @@ async def test_session_to_run_tree_with_statuses(page: Any, wf: WorkflowScenario
         await page.wait_for_selector("#wf-tree li[data-key='editor']")
         status = {
             key: await tree.locator(f"li[data-key='{key}']").get_attribute("data-status")
-            for key in ("researcher:0", "researcher:1", "writer", "critic", "decide", "editor", "stopper")
+            for key in (
+                "researcher:0",
+                "researcher:1",
+                "writer",
+                "critic",
+                "decide",
+                "editor",
+                "stopper",
+                "polisher:2",
+            )
         }
         assert status == {
             "researcher:0": "completed",
@@ -44,7 +53,9 @@ async def test_session_to_run_tree_with_statuses(page: Any, wf: WorkflowScenario
             "decide": "completed",
             "editor": "completed",
             "stopper": "skipped",
+            "polisher:2": "completed",
         }
+        assert await tree.locator("li[data-type='iteration']").count() == 2
         assert await tree.locator("li[data-type='item']").count() == 2
         assert "item 1: wind" in await tree.locator("li[data-type='item']").nth(1).inner_text()
         assert await tree.locator("li[data-type='case']").count() == 2

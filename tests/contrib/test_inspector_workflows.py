@@ -40,12 +40,14 @@ async def test_run_tree_has_every_step_status_and_child_session(wf: WorkflowScen
         assert status == 200 and page["run"]["status"] == "completed" and not page["more_steps"]
         tree = page["tree"]
         assert tree["type"] == "sequence" and tree["status"] == "failed"  # the critic failed
-        foreach, parallel, _decide, branch = tree["children"]
+        foreach, parallel, _decide, branch, loop = tree["children"]
         assert foreach["type"] == "foreach" and [c["label"] for c in foreach["children"]] == [0, 1]
         assert [c["item"] for c in foreach["children"]] == ["solar", "wind"]
         assert foreach["status"] == "completed" and parallel["status"] == "failed"
         assert [c["label"] for c in branch["children"]] == ["go", "stop"]
         assert branch["status"] == "completed"
+        assert loop["type"] == "loop" and [c["label"] for c in loop["children"]] == [1, 2]
+        assert loop["children"][0]["type"] == "iteration" and loop["status"] == "completed"
         leaves = _leaves(tree)
         statuses = {k: n["status"] for k, n in leaves.items()}
         assert statuses == {
@@ -56,6 +58,8 @@ async def test_run_tree_has_every_step_status_and_child_session(wf: WorkflowScen
             "decide": "completed",
             "editor": "completed",
             "stopper": "skipped",  # the untaken case never ran
+            "polisher:1": "completed",
+            "polisher:2": "completed",
         }
         assert leaves["researcher:1"]["step"]["text"] == "notes on wind"
         assert leaves["researcher:1"]["step"]["session_id"] == wf.leaves["researcher:1"]
@@ -65,6 +69,7 @@ async def test_run_tree_has_every_step_status_and_child_session(wf: WorkflowScen
         editor = leaves["editor"]["step"]
         assert editor["truncated"] and len(editor["text"]) == PREVIEW_CHARS
         assert leaves["stopper"]["step"] is None
+        assert leaves["polisher:2"]["step"]["text"] == "done"
 
         _, full = get(insp.url + f"api/sessions/{wf.parent}/workflows/{wf.run_id}/steps/editor")
         assert full["status"] == "completed" and full["body"]["text"] == LONG_TEXT

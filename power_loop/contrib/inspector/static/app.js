@@ -183,7 +183,8 @@ function renderSides(d, loaded) {
     panel("Follow-ups", "follow-ups", d.follow_ups, (f) => el("span", {}, f.content)),
     panel("Timers", "timers", d.timers, (t) => el("span", {}, `#${t.timer_id} ${t.status} due ${fmtTime(t.due_at)}: `, t.note)),
     panel("Sub-agents", "children", d.children, (c) => el("span", {}, sessionLink(c.session_id), " ", badge(c.state), ` ${fmtNum(c.total_tokens)} tokens`)),
-    panel("Workflow runs", "workflow-runs", d.workflow_runs || [], (r) => el("span", {},
+    // Shown only where there are runs: most sessions never own one.
+    (d.workflow_runs || []).length === 0 ? null : panel("Workflow runs", "workflow-runs", d.workflow_runs, (r) => el("span", {},
       el("a", { href: runHref(r.owner_session_id, r.run_id), className: "run-link" }, r.workflow || "workflow"), " ",
       badge(r.status, "wf " + r.status), el("span", { className: "muted mono" }, " " + r.run_id), ` · ${fmtTime(r.created_at)}`)));
 }
