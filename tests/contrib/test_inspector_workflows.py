@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from inspector_wf_scenario import LONG_TEXT, WF_SCRIPT, WorkflowScenario, build_workflow
 from test_inspector_api import get
 
-from power_loop.contrib.inspector import Inspector
+from power_loop.contrib.inspector import Inspector, _workflows
 from power_loop.contrib.inspector._workflows import PREVIEW_CHARS
+from power_loop.store import open_store
 
 
 @pytest.fixture
@@ -87,3 +89,25 @@ async def test_unknown_runs_and_steps_are_404(wf: WorkflowScenario) -> None:
         assert status == 404
         status, _ = get(insp.url + f"api/sessions/{wf.parent}/workflows/{wf.run_id}/x/y")
         assert status == 404
+
+
+async def test_run_reads_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_workflows, "MAX_STEPS", 3)
+    monkeypatch.setattr(_workflows, "MAX_RUNS", 2)
+    dsn = str(tmp_path / "wf.db")
+    store = await open_store(dsn)
+    owner = await store.create_session()
+    leaf = {"type": "agent", "id": "w", "spec": {"name": "w"}}
+    spec = {"name": "fan", "root": {"type": "foreach", "as": "x", "items": list(range(6)), "body": leaf}}
+    for run_id in ("r1", "r2", "r3"):
+        await store.put_workflow_record(owner, run_id, "@run", status="running", body={"spec": spec})
+    for i in range(6):
+        await store.put_workflow_record(owner, "r1", f"w:{i}", status="completed", body={"text": f"t{i}"})
+    await store.close()
+    with Inspector(dsn, port=0) as insp:
+        _, detail = get(insp.url + f"api/sessions/{owner}")
+        assert len(detail["workflow_runs"]) == 2
+        _, page = get(insp.url + f"api/sessions/{owner}/workflows/r1")
+        assert page["more_steps"] and page["steps"] == 3
+        items = page["tree"]["children"]
+        assert [c["status"] for c in items] == ["completed"] * 3 + ["pending"] * 3  # still running
