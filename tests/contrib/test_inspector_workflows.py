@@ -111,3 +111,22 @@ async def test_run_reads_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert page["more_steps"] and page["steps"] == 3
         items = page["tree"]["children"]
         assert [c["status"] for c in items] == ["completed"] * 3 + ["pending"] * 3  # still running
+
+
+async def test_items_from_values_come_from_the_referenced_step(tmp_path: Path) -> None:
+    dsn = str(tmp_path / "wf.db")
+    store = await open_store(dsn)
+    owner = await store.create_session()
+    w = {"type": "agent", "id": "w", "spec": {"name": "w"}}
+    fan = {"type": "foreach", "as": "t", "items_from": "planner.topics", "body": w}
+    root = {"type": "sequence", "steps": [{"type": "agent", "id": "planner", "spec": {"name": "p"}}, fan]}
+    await store.put_workflow_record(owner, "r", "@run", status="failed", body={"spec": {"root": root}})
+    plan = {"status": "completed", "payload": {"topics": ["<i>a</i>", "b"]}}
+    await store.put_workflow_record(owner, "r", "planner", status="completed", body=plan)
+    await store.put_workflow_record(owner, "r", "w:0", status="failed", body={"error": "no"})
+    await store.close()
+    with Inspector(dsn, port=0) as insp:
+        _, page = get(insp.url + f"api/sessions/{owner}/workflows/r")
+        items = page["tree"]["children"][1]["children"]
+        assert [(c["item"], c["status"]) for c in items] == [("<i>a</i>", "failed"), ("b", "skipped")]
+        assert page["tree"]["status"] == "failed"

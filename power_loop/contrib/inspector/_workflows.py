@@ -103,9 +103,17 @@ def _fold_status(statuses: Sequence[str]) -> str:
 class _TreeBuilder:
     """The spec JSON walked with the step rows hung on its leaves."""
 
-    def __init__(self, steps: Mapping[str, dict[str, Any]], run_live: bool) -> None:
+    def __init__(
+        self,
+        root: Mapping[str, Any],
+        steps: Mapping[str, dict[str, Any]],
+        bodies: Mapping[str, Mapping[str, Any]],
+        run_live: bool,
+    ) -> None:
         self.steps = steps
+        self.bodies = bodies  # each step's full journal body, for foreach `items_from` values
         self.run_live = run_live
+        self.depths = _depths(root, 0, {})
         # the node id of every step key, split once: "researcher:2" -> ("researcher", ("2",))
         self.keys = [(k.split(":")[0], tuple(k.split(":")[1:])) for k in steps]
 
@@ -157,7 +165,7 @@ class _TreeBuilder:
             for node_id, rest in self.keys
             if node_id in ids and len(rest) > depth and rest[:depth] == scope
         }
-        items = spec.get("items") if isinstance(spec.get("items"), list) else None
+        items = spec.get("items") if isinstance(spec.get("items"), list) else self._items_from(spec, scope)
         indices = {int(s) for s in seen if s.isdigit()}
         if items is not None:
             indices |= set(range(len(items)))
@@ -170,16 +178,43 @@ class _TreeBuilder:
                 out.append(self._wrap("iteration", i, self.node(body, (*scope, str(i)))))
         return out
 
+    def _items_from(self, spec: Mapping[str, Any], scope: tuple[str, ...]) -> list[Any] | None:
+        """A foreach's ``items_from`` list, read from the referenced step's row as the engine reads it."""
+        node_id, _, field = str(spec.get("items_from") or "").partition(".")
+        depth = self.depths.get(node_id)
+        if depth is None or depth > len(scope):
+            return None
+        body = self.bodies.get(node_id + "".join(f":{s}" for s in scope[:depth]))
+        if body is None or body.get("status") != "completed":
+            return None
+        value = _map(body.get("payload")).get(field) if field else body.get("text")
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = [line.strip() for line in value.splitlines() if line.strip()]
+        return value if isinstance(value, list) else None
+
+
+def _depths(spec: Mapping[str, Any], depth: int, out: dict[str, int]) -> dict[str, int]:
+    """How many foreach/loop bodies enclose each node id (the length of its step-key suffix)."""
+    if spec.get("id") is not None:
+        out[str(spec["id"])] = depth
+    inner = depth + 1 if spec.get("type") in ("foreach", "loop") else depth
+    for child in _children(spec):
+        _depths(child, inner, out)
+    return out
+
+
+def _children(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    nested: list[Any] = [*(spec.get("steps") or []), *(spec.get("branches") or [])]
+    nested += [spec.get("body"), *dict(spec.get("cases") or {}).values(), spec.get("default")]
+    return [c for c in nested if isinstance(c, Mapping)]
+
 
 def _walk(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """``spec`` and every node below it."""
-    found = [spec]
-    nested: list[Any] = [*(spec.get("steps") or []), *(spec.get("branches") or [])]
-    nested += [spec.get("body"), spec.get("default"), *dict(spec.get("cases") or {}).values()]
-    for child in nested:
-        if isinstance(child, Mapping):
-            found += _walk(child)
-    return found
+    return [spec, *(n for c in _children(spec) for n in _walk(c))]
 
 
 class WorkflowQueries:
@@ -231,14 +266,16 @@ class WorkflowQueries:
         more = len(rows) > MAX_STEPS
         steps: dict[str, dict[str, Any]] = {}
         marks = []
+        bodies: dict[str, dict[str, Any]] = {}
         for r in rows[:MAX_STEPS]:
             key = str(r["step_key"])
             if key.startswith("@"):
                 marks.append({"key": key, "status": r["status"], "updated_at": r["updated_at"]})
             else:
-                steps[key] = _step_json(key, r, _body(r, f"{owner}/{run_id}/{key}"))
+                bodies[key] = _body(r, f"{owner}/{run_id}/{key}")
+                steps[key] = _step_json(key, r, bodies[key])
         root = _map(_map(body.get("spec")).get("root"))
-        tree = _TreeBuilder(steps, head["status"] == "running").node(root, ())
+        tree = _TreeBuilder(root, steps, bodies, head["status"] == "running").node(root, ())
         return {
             "run": _run_json(head, body),
             "tree": tree,
