@@ -124,9 +124,13 @@ async def test_items_from_values_come_from_the_referenced_step(tmp_path: Path) -
     plan = {"status": "completed", "payload": {"topics": ["<i>a</i>", "b"]}}
     await store.put_workflow_record(owner, "r", "planner", status="completed", body=plan)
     await store.put_workflow_record(owner, "r", "w:0", status="failed", body={"error": "no"})
+    await store.put_workflow_record(owner, "r2", "@run", status="running", body={"spec": {"root": root}})
     await store.close()
     with Inspector(dsn, port=0) as insp:
         _, page = get(insp.url + f"api/sessions/{owner}/workflows/r")
         items = page["tree"]["children"][1]["children"]
         assert [(c["item"], c["status"]) for c in items] == [("<i>a</i>", "failed"), ("b", "skipped")]
         assert page["tree"]["status"] == "failed"
+        _, live = get(insp.url + f"api/sessions/{owner}/workflows/r2")  # nothing started yet
+        planner, fan = live["tree"]["children"]
+        assert (planner["status"], fan["status"], fan["children"]) == ("pending", "pending", [])

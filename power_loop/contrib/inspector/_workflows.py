@@ -140,7 +140,10 @@ class _TreeBuilder:
             return out
         else:
             children = []
-        out.update(children=children, status=_fold_status([c["status"] for c in children]))
+        # a foreach / loop with no item started yet
+        empty = "pending" if self.run_live else "skipped"
+        status = _fold_status([c["status"] for c in children]) if children else empty
+        out.update(children=children, status=status)
         return out
 
     def _leaf(self, spec: Mapping[str, Any], scope: tuple[str, ...], out: dict[str, Any]) -> dict[str, Any]:
