@@ -75,6 +75,9 @@ async def test_session_to_run_tree_with_statuses(page: Any, wf: WorkflowScenario
         # each step links to its child session's page
         await tree.locator(f"li[data-key='writer'] a[href='#/s/{wf.leaves['writer']}']").click()
         await page.wait_for_selector(f"body[data-ready='#/s/{wf.leaves['writer']}'] #timeline [data-seq]")
+        # and back: a leaf's page names its workflow step
+        await page.click("#workflow-step a")
+        await page.wait_for_selector(f"body[data-ready='#/w/{wf.parent}/{wf.run_id}'] #wf-tree")
 
 
 async def test_a_running_run_updates_live(page: Any, loop_dsn_and_prefix: tuple[str, str]) -> None:  # noqa: F811

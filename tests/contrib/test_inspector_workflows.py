@@ -79,6 +79,8 @@ async def test_run_tree_has_every_step_status_and_child_session(wf: WorkflowScen
         # a leaf's session page is an ordinary session page
         status, leaf = get(insp.url + f"api/sessions/{wf.leaves['writer']}")
         assert status == 200 and leaf["session"]["parent_session_id"] == driver
+        assert leaf["workflow_step"] == {"owner_session_id": wf.parent, "run_id": wf.run_id, "key": "writer"}
+        assert detail["workflow_step"] is None and drv["workflow_step"] is None
 
 
 async def test_unknown_runs_and_steps_are_404(wf: WorkflowScenario) -> None:

@@ -180,6 +180,7 @@ class InspectorQueries:
         info = self._session_json(head[0], now)
         info["config"] = _decode(info.pop("config_json"), f"{p}sessions.config_json")
         info["metadata"] = _decode(info.pop("metadata_json"), f"{p}sessions.metadata_json")
+        meta = info["metadata"] if isinstance(info["metadata"], dict) else None
         state = await self._rows(
             f"SELECT next_seq, send_index, round_index, last_compact_seq, pending_json, updated_at "
             f"FROM {p}session_state WHERE session_id = ? LIMIT 1",
@@ -210,11 +211,8 @@ class InspectorQueries:
             ),
             "folds": await self._folds(sid),
             "usage": await self._usage(sid),
-            "workflow_runs": await self.workflows.runs_for(
-                sid,
-                info["metadata"] if isinstance(info["metadata"], dict) else None,
-                info["parent_session_id"],
-            ),
+            "workflow_runs": await self.workflows.runs_for(sid, meta, info["parent_session_id"]),
+            "workflow_step": await self.workflows.step_of(meta, info["parent_session_id"]),
             "children": [
                 self._session_json(r, now)
                 for r in await self._rows(

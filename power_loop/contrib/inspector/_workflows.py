@@ -227,6 +227,7 @@ class WorkflowQueries:
         self, prefix: str, rows: Callable[[str, Sequence[Any]], Awaitable[list[dict[str, Any]]]]
     ) -> None:
         self._t = f"{prefix}workflow_journal"
+        self._sessions = f"{prefix}sessions"
         self._rows = rows
 
     async def runs_for(
@@ -248,6 +249,24 @@ class WorkflowQueries:
                     [owner, run_id, _RUN],
                 )
         return [_run_json(r, _body(r, f"{r['session_id']}/{r['run_id']}")) for r in rows]
+
+    async def step_of(self, metadata: Mapping[str, Any] | None, parent: str | None) -> dict[str, Any] | None:
+        """For a workflow leaf's session: the run and step it ran (``owner_session_id``, ``run_id``, ``key``).
+
+        A leaf's metadata names its run and idempotency key ``<run_id>:<step key>``; its parent is the
+        run's driver, whose own parent (if any) owns the journal.
+        """
+        meta = metadata or {}
+        run_id, idem = meta.get("workflow_run_id"), meta.get("idempotency_key")
+        if not (
+            isinstance(run_id, str) and isinstance(idem, str) and idem.startswith(run_id + ":") and parent
+        ):
+            return None
+        rows = await self._rows(
+            f"SELECT parent_session_id FROM {self._sessions} WHERE session_id = ? LIMIT 1", [parent]
+        )
+        owner = (rows[0]["parent_session_id"] if rows else None) or parent
+        return {"owner_session_id": owner, "run_id": run_id, "key": idem[len(run_id) + 1 :]}
 
     async def _head(self, owner: str, run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         rows = await self._rows(

@@ -159,6 +159,8 @@ function renderHeader(d) {
     el("div", { className: "meta" },
       el("span", {}, "kind: " + s.kind + (s.kind === "subagent" ? " · " + s.lifecycle : "")),
       s.parent_session_id ? el("span", {}, "parent: ", sessionLink(s.parent_session_id)) : null,
+      d.workflow_step ? el("span", { id: "workflow-step" }, "workflow step ",
+        el("a", { href: runHref(d.workflow_step.owner_session_id, d.workflow_step.run_id) }, d.workflow_step.key)) : null,
       el("span", {}, "model: " + (s.model || "—")),
       el("span", {}, "created " + fmtTime(s.created_at)),
       el("span", {}, "last activity " + fmtTime(s.last_activity)),
