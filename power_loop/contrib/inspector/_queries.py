@@ -18,6 +18,7 @@ from typing import Any
 
 from ...errors import CorruptRowError, SessionNotFoundError
 from ...store import Database
+from ._workflows import WorkflowQueries
 
 __all__ = ["CLIP_CHARS", "MAX_PAGE", "InspectorQueries", "clip"]
 
@@ -77,6 +78,7 @@ class InspectorQueries:
     def __init__(self, db: Database, prefix: str) -> None:
         self._db = db
         self._p = prefix
+        self.workflows = WorkflowQueries(prefix, self._rows)
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._db.fetchall(sql, params)]
@@ -178,6 +180,7 @@ class InspectorQueries:
         info = self._session_json(head[0], now)
         info["config"] = _decode(info.pop("config_json"), f"{p}sessions.config_json")
         info["metadata"] = _decode(info.pop("metadata_json"), f"{p}sessions.metadata_json")
+        meta = info["metadata"] if isinstance(info["metadata"], dict) else None
         state = await self._rows(
             f"SELECT next_seq, send_index, round_index, last_compact_seq, pending_json, updated_at "
             f"FROM {p}session_state WHERE session_id = ? LIMIT 1",
@@ -208,6 +211,8 @@ class InspectorQueries:
             ),
             "folds": await self._folds(sid),
             "usage": await self._usage(sid),
+            "workflow_runs": await self.workflows.runs_for(sid, meta, info["parent_session_id"]),
+            "workflow_step": await self.workflows.step_of(meta, info["parent_session_id"]),
             "children": [
                 self._session_json(r, now)
                 for r in await self._rows(

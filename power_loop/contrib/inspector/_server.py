@@ -291,6 +291,11 @@ async def _route(inspector: Inspector, path: str, query: dict[str, list[str]]) -
         return await queries.list_sessions(
             q=(query.get("q") or [""])[0], cursor=_first(query, "cursor"), limit=limit or 50
         )
+    if len(parts) in (4, 6) and parts[0] == "sessions" and parts[2] == "workflows":
+        if len(parts) == 4:
+            return await queries.workflows.run(parts[1], parts[3])
+        if parts[4] == "steps":
+            return await queries.workflows.step(parts[1], parts[3], parts[5])
     handlers: dict[int, Callable[[], Awaitable[Any]]] = {}
     if len(parts) >= 2 and parts[0] == "sessions":
         sid = parts[1]

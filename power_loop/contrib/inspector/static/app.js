@@ -159,6 +159,8 @@ function renderHeader(d) {
     el("div", { className: "meta" },
       el("span", {}, "kind: " + s.kind + (s.kind === "subagent" ? " · " + s.lifecycle : "")),
       s.parent_session_id ? el("span", {}, "parent: ", sessionLink(s.parent_session_id)) : null,
+      d.workflow_step ? el("span", { id: "workflow-step" }, "workflow step ",
+        el("a", { href: runHref(d.workflow_step.owner_session_id, d.workflow_step.run_id) }, d.workflow_step.key)) : null,
       el("span", {}, "model: " + (s.model || "—")),
       el("span", {}, "created " + fmtTime(s.created_at)),
       el("span", {}, "last activity " + fmtTime(s.last_activity)),
@@ -182,7 +184,89 @@ function renderSides(d, loaded) {
     panel("Notes", "notes", d.notes, (n) => el("span", {}, n.pinned ? badge("pinned", "kind") : null, " ", n.content)),
     panel("Follow-ups", "follow-ups", d.follow_ups, (f) => el("span", {}, f.content)),
     panel("Timers", "timers", d.timers, (t) => el("span", {}, `#${t.timer_id} ${t.status} due ${fmtTime(t.due_at)}: `, t.note)),
-    panel("Sub-agents", "children", d.children, (c) => el("span", {}, sessionLink(c.session_id), " ", badge(c.state), ` ${fmtNum(c.total_tokens)} tokens`)));
+    panel("Sub-agents", "children", d.children, (c) => el("span", {}, sessionLink(c.session_id), " ", badge(c.state), ` ${fmtNum(c.total_tokens)} tokens`)),
+    // Shown only where there are runs: most sessions never own one.
+    (d.workflow_runs || []).length === 0 ? null : panel("Workflow runs", "workflow-runs", d.workflow_runs, (r) => el("span", {},
+      el("a", { href: runHref(r.owner_session_id, r.run_id), className: "run-link" }, r.workflow || "workflow"), " ",
+      badge(r.status, "wf " + r.status), el("span", { className: "muted mono" }, " " + r.run_id), ` · ${fmtTime(r.created_at)}`)));
+}
+
+// ---- one workflow run --------------------------------------------------------------------------------
+
+const runHref = (owner, runId) => "#/w/" + encodeURIComponent(owner) + "/" + encodeURIComponent(runId);
+const runApi = (owner, runId) => `sessions/${encodeURIComponent(owner)}/workflows/${encodeURIComponent(runId)}`;
+
+function stepBox(owner, runId, step) {
+  // A leaf's journal row: child session, usage, and text / payload / error previews (all as text).
+  const text = step.text !== null ? el("div", { className: "text step-text" }, step.text) : null;
+  const payload = step.payload !== null ? el("pre", { className: "step-payload" }, step.payload) : null;
+  const error = step.error !== null ? el("div", { className: "step-error" }, step.error) : null;
+  const usage = step.usage || {};
+  const showAll = step.truncated ? el("button", { className: "link show-all", onclick: async (e) => {
+    const full = (await api(`${runApi(owner, runId)}/steps/${encodeURIComponent(step.key)}`)).body;
+    if (text) text.textContent = pretty(full.text ?? "");
+    if (payload) payload.textContent = pretty(full.payload);
+    if (error) error.textContent = pretty(full.error ?? "");
+    e.target.remove();
+  } }, "show all") : null;
+  return el("div", { className: "step" },
+    el("div", { className: "muted" },
+      step.session_id ? el("span", {}, "session ", sessionLink(step.session_id)) : null,
+      ` · ${fmtNum(usage.total_tokens)} tokens` + (step.attempts ? ` · attempt ${step.attempts}` : "") + ` · ${fmtTime(step.updated_at)}`,
+      " ", rawToggle(() => api(`${runApi(owner, runId)}/steps/${encodeURIComponent(step.key)}`))),
+    text, payload, error, showAll);
+}
+
+function treeNode(owner, runId, node) {
+  const label = node.type === "agent" ? [el("b", {}, node.key), node.agent && node.agent !== node.id ? ` (${node.agent})` : ""]
+    : node.type === "item" ? [`item ${node.label}`, node.item !== null && node.item !== undefined ? el("span", { className: "muted" }, ": " + node.item) : null]
+    : node.type === "iteration" ? [`iteration ${node.label}`]
+    : node.type === "case" ? [`case “${node.label}”`]
+    : [node.type, node.id ? el("b", {}, " " + node.id) : null, node.on ? el("span", { className: "muted" }, ` on ${node.on}`) : null];
+  const li = el("li", { className: "wf-node " + node.type, "data-type": node.type, "data-status": node.status, "data-key": node.key },
+    el("div", { className: "wf-head" }, badge(node.status, "wf " + node.status), " ", label));
+  if (node.step) li.append(stepBox(owner, runId, node.step));
+  if (node.children && node.children.length) li.append(el("ul", {}, node.children.map((c) => treeNode(owner, runId, c))));
+  return li;
+}
+
+function renderRunPage(owner, runId, d) {
+  const r = d.run, usage = r.usage || {};
+  return el("div", { id: "run" },
+    el("h1", {}, "workflow ", r.workflow || "?", " ", badge(r.status, "wf " + r.status), " ", rawToggle(async () => d.run)),
+    el("div", { className: "meta" },
+      el("span", { className: "mono" }, "run " + r.run_id),
+      el("span", {}, "owner: ", sessionLink(r.owner_session_id)),
+      r.driver_session_id ? el("span", {}, "driver: ", sessionLink(r.driver_session_id)) : null,
+      el("span", {}, "started " + fmtTime(r.created_at)),
+      el("span", {}, "finished " + fmtTime(r.finished_at)),
+      el("span", {}, `${fmtNum(usage.total_tokens)} tokens`),
+      el("span", { className: "live", id: "live" }, r.status === "running" ? "live: run in progress" : "watching the journal")),
+    r.error ? el("div", { className: "error-box" }, r.error) : null,
+    d.more_steps ? el("p", { className: "muted" }, `only the first ${d.steps} steps are shown`) : null,
+    el("ul", { className: "wf-tree", id: "wf-tree" }, treeNode(owner, runId, d.tree)),
+    d.marks.length ? el("p", { className: "muted" }, "journal marks: " + d.marks.map((m) => `${m.key} ${m.status}`).join(", ")) : null);
+}
+
+async function renderRun(owner, runId) {
+  const hash = runHref(owner, runId);
+  let d = await api(runApi(owner, runId)), last = JSON.stringify(d);
+  let page = renderRunPage(owner, runId, d);
+  document.getElementById("app").replaceChildren(page);
+  const poll = async () => {
+    if (location.hash !== hash) return;
+    try {
+      d = await api(runApi(owner, runId));
+      const snapshot = JSON.stringify(d);
+      if (snapshot !== last) {  // redraw only on change, so open raw views stay open
+        last = snapshot;
+        const fresh = renderRunPage(owner, runId, d);
+        page.replaceWith(fresh); page = fresh;
+      }
+    } catch (err) { /* the next poll retries */ }
+    pollTimer = setTimeout(poll, POLL_MS);
+  };
+  pollTimer = setTimeout(poll, POLL_MS);
 }
 
 class Timeline {
@@ -344,6 +428,10 @@ async function route() {
   const hash = location.hash || "#/";
   try {
     if (hash.startsWith("#/s/")) await renderSession(decodeURIComponent(hash.slice(4)));
+    else if (hash.startsWith("#/w/")) {
+      const [owner, runId] = hash.slice(4).split("/").map(decodeURIComponent);
+      await renderRun(owner, runId);
+    }
     else await renderList(new URLSearchParams(hash.split("?")[1] || ""));
     document.body.dataset.ready = hash;
   } catch (err) { showError(err); }
