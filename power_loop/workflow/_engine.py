@@ -41,6 +41,8 @@ from ._template import render
 __all__ = ["WorkflowEngine", "in_workflow"]
 
 _IN_WORKFLOW: contextvars.ContextVar[str | None] = contextvars.ContextVar("power_loop_workflow", default=None)
+# How often a running workflow looks for a cancellation requested by run id (one small journal read).
+CANCEL_POLL_S = 1.0
 CONTEXT_SEPARATOR = "\n\n--- context ---\n"
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -120,6 +122,11 @@ class WorkflowEngine:
         self._depths = _scope_depths(spec.root)
         token = _IN_WORKFLOW.set(self.run_id)
         watchdog = None if spec.timeout_s is None else asyncio.ensure_future(self._watchdog(spec.timeout_s))
+        watcher = (
+            None
+            if self.cancel_check is None
+            else asyncio.ensure_future(self._cancel_watcher(self.cancel_check))
+        )
         final: AgentResult | None = None
         status = "completed"
         try:
@@ -131,8 +138,9 @@ class WorkflowEngine:
             status = "failed"
         finally:
             _IN_WORKFLOW.reset(token)
-            if watchdog is not None:
-                watchdog.cancel()
+            for task in (watchdog, watcher):
+                if task is not None:
+                    task.cancel()
         if self.timed_out is not None:
             status = "failed"
             self.errors.append(self.timed_out)
@@ -152,6 +160,21 @@ class WorkflowEngine:
         await self.sleep(timeout_s)
         self.timed_out = f"the workflow timed out after {timeout_s:g}s"
         self.stop.cancel("timeout")
+
+    async def _cancel_watcher(self, cancel_check: Callable[[], Awaitable[bool]]) -> None:
+        """Poll ``cancel_check`` while the run is active, so a cancellation requested from elsewhere
+        (another process, by run id) also interrupts a leaf's model call already in flight.
+
+        Real time, not ``sleep``'s clock: the poll must not consume an injected virtual clock's ticks."""
+        while not self.stop.is_cancelled():
+            await asyncio.sleep(CANCEL_POLL_S)
+            try:
+                requested = await cancel_check()
+            except Exception:  # a failed poll is not the run's failure: the check before each leaf stays
+                continue
+            if requested:
+                self.stop.cancel("cancelled by run id")
+                return
 
     # -- dispatch ----------------------------------------------------------------------------------
 
