@@ -67,13 +67,14 @@ async def test_timeout_interrupts_the_in_flight_model_call(tmp_path: Path) -> No
 
 
 async def test_cancel_by_run_id_interrupts_the_in_flight_model_call(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    loop_dsn_and_prefix: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # `cancel_workflow` only writes a journal row (it may come from another process): the running
     # engine polls for it, so the leaf's blocked model call is interrupted without waiting for it.
     monkeypatch.setattr(workflow_engine, "CANCEL_POLL_S", 0.01)
     entered = asyncio.Event()
-    async with StatefulAgentLoop(llm=_blocking_llm(entered), dsn=str(tmp_path / "wf.db")) as loop:
+    dsn, prefix = loop_dsn_and_prefix  # the journal row is read on every backend
+    async with StatefulAgentLoop(llm=_blocking_llm(entered), dsn=dsn, table_prefix=prefix) as loop:
         owner = await loop.new_session()
         wf = create_workflow(_spec(), parent_loop=loop, parent_session_id=owner)
         task = asyncio.ensure_future(wf.run())
