@@ -398,7 +398,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         HookContext HookDirective HookHandler HookManagerProtocol HookPoint HookResult LlmAfterCtx
         LlmBeforeCtx MemoryRecalledCtx MessageAppendCtx RoundDecideCtx RoundEndCtx RoundStartCtx
         SessionEndCtx SessionStartCtx TimerFireCtx ToolAfterCtx ToolBeforeCtx ToolErrorCtx
-        ToolsBatchAfterCtx ToolsBatchBeforeCtx allowed_directives resolve_hook_point
+        ToolsBatchAfterCtx ToolsBatchBeforeCtx WorkflowStepEndCtx WorkflowStepStartCtx allowed_directives
+        resolve_hook_point
     """.split(),
     "power_loop.llm": """
         AgentMessage AnthropicChatConfig CancellationLike CancellationToken EchoLLMService

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
         ToolErrorCtx,
         ToolsBatchAfterCtx,
         ToolsBatchBeforeCtx,
+        WorkflowStepEndCtx,
+        WorkflowStepStartCtx,
     )
 
 
@@ -71,6 +73,8 @@ __all__ = [
     "ToolErrorCtx",
     "ToolsBatchAfterCtx",
     "ToolsBatchBeforeCtx",
+    "WorkflowStepEndCtx",
+    "WorkflowStepStartCtx",
     "allowed_directives",
     "resolve_hook_point",
 ]
@@ -97,6 +101,8 @@ _LAZY = dict.fromkeys(
         "ToolErrorCtx",
         "ToolsBatchAfterCtx",
         "ToolsBatchBeforeCtx",
+        "WorkflowStepEndCtx",
+        "WorkflowStepStartCtx",
     ),
     "._contexts",
 )

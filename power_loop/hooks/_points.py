@@ -41,6 +41,8 @@ class HookPoint(str, Enum):
     MESSAGE_APPEND = "message.append"
     MEMORY_RECALLED = "memory.recalled"
     TIMER_FIRE = "timer.fire"
+    WORKFLOW_STEP_START = "workflow.step_start"
+    WORKFLOW_STEP_END = "workflow.step_end"
 
     def __str__(self) -> str:
         # ``str(HookPoint.TOOL_BEFORE)`` is the value, so a point formatted into a key or a log line is the
@@ -84,6 +86,8 @@ ALLOWED_DIRECTIVES: Mapping[HookPoint, frozenset[HookDirective]] = MappingProxyT
         HookPoint.MESSAGE_APPEND: frozenset({_C}),
         HookPoint.MEMORY_RECALLED: frozenset({_C, _S}),
         HookPoint.TIMER_FIRE: frozenset({_C, _S, _B}),
+        HookPoint.WORKFLOW_STEP_START: frozenset({_C, _S}),
+        HookPoint.WORKFLOW_STEP_END: frozenset({_C}),
     }
 )
 """Directives the loop honours at each point (``CONTINUE`` is always allowed)."""

@@ -21,6 +21,7 @@ from ..events import AgentEvent, AgentEventType, WorkflowStepPayload
 from ..llm import CancellationToken
 from ..loop import StatefulAgentLoop
 from ._errors import WorkflowRunError
+from ._hooks import step_end, step_start
 from ._journal import Journal
 from ._leaf import Executor, InProcessExecutor, leaf_session_id
 from ._nodes import (
@@ -350,11 +351,16 @@ class WorkflowEngine:
             self.stop.cancel("cancelled by run id")
             self.results[key] = AgentResult(node.id, "cancelled")
             return self.results[key]
-        result = await self._attempts(node, key, spec, text)
+        start = await step_start(self.loop, self.driver_sid, self.run_id, key, node.id, spec, text)
+        if start.skip:  # journaled like any outcome, so a resume replays the skip
+            result = AgentResult(node.id, "skipped", error=start.reason or None)
+        else:
+            result = await self._attempts(node, key, spec, start.user_input)
+            result = await step_end(self.loop, self.driver_sid, self.run_id, key, result)
         self._record(key, result)
         await self.journal.step_finished(key, result)
         await self._event(AgentEventType.WORKFLOW_STEP_COMPLETED, key, result)
-        if not result.ok and result.status != "cancelled":
+        if not result.ok and result.status not in ("cancelled", "skipped"):
             self.errors.append(f"{key}: {result.error or result.status}")
             if not node.continue_on_error:
                 raise _LeafFailed(result)

@@ -50,7 +50,7 @@ async def test_every_spelling_registers_and_fires(point: HookPoint, spelling: st
 
 
 def test_point_values_and_names_match_published() -> None:
-    assert len(HookPoint) == 17
+    assert len(HookPoint) == 19  # the 17 published points + workflow.step_start / step_end
     assert HookPoint.TOOL_BEFORE == "tool.before"
     assert HookPoint.TOOLS_BATCH_BEFORE.value == "tools.batch.before"
     assert str(HookPoint.TOOL_BEFORE) == "tool.before"
@@ -175,6 +175,7 @@ EXPECTED_ALLOWED = {
     HookPoint.COMPACT_BEFORE: {"skip"},
     HookPoint.MEMORY_RECALLED: {"skip"},
     HookPoint.TIMER_FIRE: {"skip", "break"},
+    HookPoint.WORKFLOW_STEP_START: {"skip"},
 }
 
 
