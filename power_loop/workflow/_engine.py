@@ -249,8 +249,8 @@ class WorkflowEngine:
             return done[-1] if done else None
         finished = [r for r in done if r is not None]
         # With on_error="continue" the aggregate holds the items that succeeded (failures are in
-        # `errors`); otherwise it is complete only when every item ran and succeeded.
-        tolerated = node.on_error == "continue" or all(r.ok for r in finished)
+        # `errors`); otherwise it is complete only when every item succeeded or a hook skipped it.
+        tolerated = node.on_error == "continue" or all(r.ok or r.status == "skipped" for r in finished)
         aggregate = AgentResult(
             node_id=node.id,
             status="completed" if tolerated and len(finished) == len(done) else "failed",

@@ -78,3 +78,22 @@ async def test_a_skip_is_journaled_and_replayed_on_resume_without_hooks(tmp_path
     async with StatefulAgentLoop(llm=ScriptedLLM(responder=_echo), dsn=str(tmp_path / "wf.db")) as loop:
         again = await resume_run(loop, first.parent_session_id, first.run_id)
     assert all(r.replayed and r.status == "skipped" for r in again.results.values())
+
+
+async def test_a_skipped_item_leaves_a_foreach_completed_without_it(tmp_path: Path) -> None:
+    body = leaf("item", "I", input="{{x}}")
+    spec = {
+        "name": "t",
+        "root": {"type": "foreach", "id": "all", "as": "x", "items": [1, 2, 3], "body": body},
+    }
+    hooks = AgentHooks()
+    hooks.register(
+        HookPoint.WORKFLOW_STEP_START, lambda ctx: HookDirective.SKIP if ctx.user_input == "2" else None
+    )
+    async with StatefulAgentLoop(
+        llm=ScriptedLLM(responder=_echo), dsn=str(tmp_path / "wf.db"), hooks=hooks
+    ) as loop:
+        result = await create_workflow(spec, parent_loop=loop).run()
+    assert result.status == "completed" and result.errors == []
+    assert result.results["all"].status == "completed"
+    assert result.results["all"].payload == {"items": ["I:1", "I:3"]}
