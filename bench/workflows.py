@@ -6,7 +6,8 @@
   sessions (what a leaf does underneath: one session, one send, one journal write);
 * a 100-item foreach's wall time at concurrency 1, 5 and 20;
 * per-leaf overhead out of process (`SubprocessExecutor`) next to ``python -c pass`` and to a bare
-  ``import power_loop.workflow.worker``.
+  ``import power_loop.workflow.worker``. Run it with byte code cached (``PYTHONDONTWRITEBYTECODE``
+  unset, or a warm ``__pycache__``): otherwise every worker compiles the package from source.
 """
 
 from __future__ import annotations

@@ -258,6 +258,22 @@ def test_importing_the_loop_defers_what_only_a_send_needs():
     }
 
 
+def test_the_workflow_worker_imports_only_what_a_leaf_needs():
+    # a SubprocessExecutor leaf pays this import in every worker: no engine, blackboards, provider
+    # factory or tool presets until its job asks for them (docs/benchmarks.md, Workflows)
+    loaded = _modules_after("import power_loop.workflow.worker")
+    assert not loaded & {
+        "power_loop.workflow._api",
+        "power_loop.workflow._engine",
+        "power_loop.agents._board",
+        "power_loop.agents._run",
+        "power_loop.llm._config",
+        "power_loop.tools._presets",
+        "http",
+        "email",
+    }
+
+
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError):
         power_loop.does_not_exist  # noqa: B018
@@ -402,8 +418,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         HookContext HookDirective HookHandler HookManagerProtocol HookPoint HookResult LlmAfterCtx
         LlmBeforeCtx MemoryRecalledCtx MessageAppendCtx RoundDecideCtx RoundEndCtx RoundStartCtx
         SessionEndCtx SessionStartCtx TimerFireCtx ToolAfterCtx ToolBeforeCtx ToolErrorCtx
-        ToolReconcileCtx ToolsBatchAfterCtx ToolsBatchBeforeCtx allowed_directives
-        resolve_hook_point
+        ToolReconcileCtx ToolsBatchAfterCtx ToolsBatchBeforeCtx WorkflowStepEndCtx
+        WorkflowStepStartCtx allowed_directives resolve_hook_point
     """.split(),
     "power_loop.llm": """
         AgentMessage AnthropicChatConfig CancellationLike CancellationToken DEFAULT_CAPABILITIES

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
         ToolReconcileCtx,
         ToolsBatchAfterCtx,
         ToolsBatchBeforeCtx,
+        WorkflowStepEndCtx,
+        WorkflowStepStartCtx,
     )
 
 
@@ -73,6 +75,8 @@ __all__ = [
     "ToolReconcileCtx",
     "ToolsBatchAfterCtx",
     "ToolsBatchBeforeCtx",
+    "WorkflowStepEndCtx",
+    "WorkflowStepStartCtx",
     "allowed_directives",
     "resolve_hook_point",
 ]
@@ -100,6 +104,8 @@ _LAZY = dict.fromkeys(
         "ToolReconcileCtx",
         "ToolsBatchAfterCtx",
         "ToolsBatchBeforeCtx",
+        "WorkflowStepEndCtx",
+        "WorkflowStepStartCtx",
     ),
     "._contexts",
 )

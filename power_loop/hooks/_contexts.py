@@ -36,6 +36,8 @@ __all__ = [
     "ToolReconcileCtx",
     "ToolsBatchAfterCtx",
     "ToolsBatchBeforeCtx",
+    "WorkflowStepEndCtx",
+    "WorkflowStepStartCtx",
 ]
 
 
@@ -231,6 +233,30 @@ class ToolReconcileCtx(BaseHookCtx):
     output: str = ""
 
 
+@dataclass(slots=True)
+class WorkflowStepStartCtx(BaseHookCtx):
+    """A workflow leaf is about to run (not when replayed from the journal). ``user_input`` is
+    rewritable; SKIP skips the step (status ``skipped``, journaled). ``session_id`` is the run's driver."""
+
+    run_id: str = ""
+    step: str = ""
+    node_id: str = ""
+    spec: Any = None
+    user_input: str = ""
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class WorkflowStepEndCtx(BaseHookCtx):
+    """A workflow leaf finished, before its outcome is journaled. ``result`` (an ``AgentResult``) may be
+    replaced; the replacement is what the journal, later steps and a resume see."""
+
+    run_id: str = ""
+    step: str = ""
+    node_id: str = ""
+    result: Any = None
+
+
 CTX_TYPES: Mapping[HookPoint, type[BaseHookCtx]] = MappingProxyType(
     {
         HookPoint.SESSION_START: SessionStartCtx,
@@ -251,6 +277,8 @@ CTX_TYPES: Mapping[HookPoint, type[BaseHookCtx]] = MappingProxyType(
         HookPoint.MEMORY_RECALLED: MemoryRecalledCtx,
         HookPoint.TIMER_FIRE: TimerFireCtx,
         HookPoint.TOOL_RECONCILE: ToolReconcileCtx,
+        HookPoint.WORKFLOW_STEP_START: WorkflowStepStartCtx,
+        HookPoint.WORKFLOW_STEP_END: WorkflowStepEndCtx,
     }
 )
 """The ctx class the loop passes at each hook point."""

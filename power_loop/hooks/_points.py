@@ -42,6 +42,8 @@ class HookPoint(str, Enum):
     MEMORY_RECALLED = "memory.recalled"
     TIMER_FIRE = "timer.fire"
     TOOL_RECONCILE = "tool.reconcile"
+    WORKFLOW_STEP_START = "workflow.step_start"
+    WORKFLOW_STEP_END = "workflow.step_end"
 
     def __str__(self) -> str:
         # ``str(HookPoint.TOOL_BEFORE)`` is the value, so a point formatted into a key or a log line is the
@@ -86,6 +88,8 @@ ALLOWED_DIRECTIVES: Mapping[HookPoint, frozenset[HookDirective]] = MappingProxyT
         HookPoint.MEMORY_RECALLED: frozenset({_C, _S}),
         HookPoint.TIMER_FIRE: frozenset({_C, _S, _B}),
         HookPoint.TOOL_RECONCILE: frozenset({_C, _SC}),
+        HookPoint.WORKFLOW_STEP_START: frozenset({_C, _S}),
+        HookPoint.WORKFLOW_STEP_END: frozenset({_C}),
     }
 )
 """Directives the loop honours at each point (``CONTINUE`` is always allowed)."""

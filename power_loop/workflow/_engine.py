@@ -21,6 +21,7 @@ from ..events import AgentEvent, AgentEventType, WorkflowStepPayload
 from ..llm import CancellationToken
 from ..loop import StatefulAgentLoop
 from ._errors import WorkflowRunError
+from ._hooks import step_end, step_start
 from ._journal import Journal
 from ._leaf import Executor, InProcessExecutor, leaf_session_id
 from ._nodes import (
@@ -41,6 +42,8 @@ from ._template import render
 __all__ = ["WorkflowEngine", "in_workflow"]
 
 _IN_WORKFLOW: contextvars.ContextVar[str | None] = contextvars.ContextVar("power_loop_workflow", default=None)
+# How often a running workflow looks for a cancellation requested by run id (one small journal read).
+CANCEL_POLL_S = 1.0
 CONTEXT_SEPARATOR = "\n\n--- context ---\n"
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -120,6 +123,11 @@ class WorkflowEngine:
         self._depths = _scope_depths(spec.root)
         token = _IN_WORKFLOW.set(self.run_id)
         watchdog = None if spec.timeout_s is None else asyncio.ensure_future(self._watchdog(spec.timeout_s))
+        watcher = (
+            None
+            if self.cancel_check is None
+            else asyncio.ensure_future(self._cancel_watcher(self.cancel_check))
+        )
         final: AgentResult | None = None
         status = "completed"
         try:
@@ -131,8 +139,9 @@ class WorkflowEngine:
             status = "failed"
         finally:
             _IN_WORKFLOW.reset(token)
-            if watchdog is not None:
-                watchdog.cancel()
+            for task in (watchdog, watcher):
+                if task is not None:
+                    task.cancel()
         if self.timed_out is not None:
             status = "failed"
             self.errors.append(self.timed_out)
@@ -152,6 +161,21 @@ class WorkflowEngine:
         await self.sleep(timeout_s)
         self.timed_out = f"the workflow timed out after {timeout_s:g}s"
         self.stop.cancel("timeout")
+
+    async def _cancel_watcher(self, cancel_check: Callable[[], Awaitable[bool]]) -> None:
+        """Poll ``cancel_check`` while the run is active, so a cancellation requested from elsewhere
+        (another process, by run id) also interrupts a leaf's model call already in flight.
+
+        Real time, not ``sleep``'s clock: the poll must not consume an injected virtual clock's ticks."""
+        while not self.stop.is_cancelled():
+            await asyncio.sleep(CANCEL_POLL_S)
+            try:
+                requested = await cancel_check()
+            except Exception:  # a failed poll is not the run's failure: the check before each leaf stays
+                continue
+            if requested:
+                self.stop.cancel("cancelled by run id")
+                return
 
     # -- dispatch ----------------------------------------------------------------------------------
 
@@ -225,8 +249,8 @@ class WorkflowEngine:
             return done[-1] if done else None
         finished = [r for r in done if r is not None]
         # With on_error="continue" the aggregate holds the items that succeeded (failures are in
-        # `errors`); otherwise it is complete only when every item ran and succeeded.
-        tolerated = node.on_error == "continue" or all(r.ok for r in finished)
+        # `errors`); otherwise it is complete only when every item succeeded or a hook skipped it.
+        tolerated = node.on_error == "continue" or all(r.ok or r.status == "skipped" for r in finished)
         aggregate = AgentResult(
             node_id=node.id,
             status="completed" if tolerated and len(finished) == len(done) else "failed",
@@ -327,11 +351,16 @@ class WorkflowEngine:
             self.stop.cancel("cancelled by run id")
             self.results[key] = AgentResult(node.id, "cancelled")
             return self.results[key]
-        result = await self._attempts(node, key, spec, text)
+        start = await step_start(self.loop, self.driver_sid, self.run_id, key, node.id, spec, text)
+        if start.skip:  # journaled like any outcome, so a resume replays the skip
+            result = AgentResult(node.id, "skipped", error=start.reason or None)
+        else:
+            result = await self._attempts(node, key, spec, start.user_input)
+            result = await step_end(self.loop, self.driver_sid, self.run_id, key, result)
         self._record(key, result)
         await self.journal.step_finished(key, result)
         await self._event(AgentEventType.WORKFLOW_STEP_COMPLETED, key, result)
-        if not result.ok and result.status != "cancelled":
+        if not result.ok and result.status not in ("cancelled", "skipped"):
             self.errors.append(f"{key}: {result.error or result.status}")
             if not node.continue_on_error:
                 raise _LeafFailed(result)

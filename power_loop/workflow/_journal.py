@@ -56,11 +56,11 @@ class JournalState:
     cancel_requested: bool = False
 
     def completed_steps(self) -> dict[str, AgentResult]:
-        """The steps a resumed run replays instead of running again."""
+        """The steps a resumed run replays instead of running again (a hook's skip is a decision, kept)."""
         return {
             key: AgentResult.from_dict(row.body, replayed=True)
             for key, row in self.steps.items()
-            if row.status == "completed"
+            if row.status in ("completed", "skipped")
         }
 
 

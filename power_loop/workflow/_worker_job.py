@@ -11,11 +11,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ..llm import LLMService, create_llm_service_from_env
-from ..tools import ToolRegistry, create_default_tool_registry
+
+if TYPE_CHECKING:  # the worker loads a provider or a tool preset only when its job asks for one
+    from ..llm import LLMService
+    from ..tools import ToolRegistry
 
 __all__ = ["RESULT_PREFIX", "WorkerBootstrap", "WorkerJob", "load_factory"]
 
@@ -65,6 +67,8 @@ class WorkerBootstrap:
         if self.llm_factory is not None:
             llm: LLMService = load_factory(self.llm_factory)()
             return llm
+        from ..llm import create_llm_service_from_env
+
         if self.provider_prefix is not None:
             return create_llm_service_from_env(prefix=self.provider_prefix)
         return create_llm_service_from_env()
@@ -75,6 +79,8 @@ class WorkerBootstrap:
             registry: ToolRegistry = load_factory(self.registry_factory)()
             return registry
         if self.tool_preset is not None:
+            from ..tools import create_default_tool_registry
+
             return create_default_tool_registry(preset=self.tool_preset, workspace_dir=self.workspace_dir)
         return None
 

@@ -26,6 +26,14 @@ EXPECTED: dict[HookPoint, tuple[str, dict[str, Any]]] = {
         "TimerFireCtx",
         {"session_id": "", "timer_id": 0, "note": "", "due_at": 0, "message": "", "postpone_s": 0.0},
     ),
+    HookPoint.WORKFLOW_STEP_START: (
+        "WorkflowStepStartCtx",
+        {"run_id": "", "step": "", "node_id": "", "spec": None, "user_input": "", "reason": ""},
+    ),
+    HookPoint.WORKFLOW_STEP_END: (
+        "WorkflowStepEndCtx",
+        {"run_id": "", "step": "", "node_id": "", "result": None},
+    ),
     HookPoint.ROUND_START: ("RoundStartCtx", {"messages": _LIST, "stop_event": None, "reason": ""}),
     HookPoint.ROUND_END: (
         "RoundEndCtx",

@@ -50,7 +50,7 @@ async def test_every_spelling_registers_and_fires(point: HookPoint, spelling: st
 
 
 def test_point_values_and_names_match_published() -> None:
-    assert len(HookPoint) == 18  # the published 17 and tool.reconcile (effect-aware recovery)
+    assert len(HookPoint) == 20  # the published 17, tool.reconcile, workflow.step_start / step_end
     assert HookPoint.TOOL_BEFORE == "tool.before"
     assert HookPoint.TOOLS_BATCH_BEFORE.value == "tools.batch.before"
     assert str(HookPoint.TOOL_BEFORE) == "tool.before"
@@ -176,6 +176,7 @@ EXPECTED_ALLOWED = {
     HookPoint.MEMORY_RECALLED: {"skip"},
     HookPoint.TIMER_FIRE: {"skip", "break"},
     HookPoint.TOOL_RECONCILE: {"short_circuit"},
+    HookPoint.WORKFLOW_STEP_START: {"skip"},
 }
 
 
