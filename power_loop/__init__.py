@@ -232,6 +232,10 @@ if TYPE_CHECKING:
         get_runtime_env as get_runtime_env,
         runtime_env_context as runtime_env_context,
         safe_path as safe_path,
+        PASS_TURN_TOOL as PASS_TURN_TOOL,
+        TurnPassed as TurnPassed,
+        register_pass_turn as register_pass_turn,
+        request_pass as request_pass,
     )
     from .structured import (
         StructuredOutputSpec as StructuredOutputSpec,
@@ -545,6 +549,10 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "get_runtime_env",
         "runtime_env_context",
         "safe_path",
+        "PASS_TURN_TOOL",
+        "TurnPassed",
+        "register_pass_turn",
+        "request_pass",
     ),
     "structured": (
         "StructuredOutputSpec",

@@ -169,7 +169,7 @@ def test_result_and_config_fields():
         "usage",
         "tool_calls",
     ]
-    assert fields[8:] == ["output"]
+    assert fields[8:] == ["output", "passed", "pass_reason"]
     config = power_loop.AgentLoopConfig()
     assert (config.max_rounds, config.temperature, config.max_tokens, config.system_prompt) == (
         24,
@@ -308,7 +308,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState
         MissingDependencyError ModelCapabilities ModelCapabilityError NewMessage NoteOp
         NoteRejectedError NoteRow NotesFullError NotesMemory NotesPolicy OpenAICompatibleChatConfig
-        PhaseEventPayload PowerLoopError ProjectedRepresentation ProjectionContext
+        PASS_TURN_TOOL PhaseEventPayload PowerLoopError ProjectedRepresentation ProjectionContext
         ProviderNotAvailable RUN_AGENT_DEFINITION Representation RoundCompletedPayload
         RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload RoundToolsPresentPayload
         RoundUsageStatusPayload RuntimeEnv RuntimeEnvError RuntimeMessage RuntimeProjector
@@ -328,16 +328,17 @@ PUBLIC_ALL: dict[str, list[str]] = {
         ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload ToolDefinition
         ToolErrorCtx ToolHandler ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry
         ToolResultError ToolRuntimeContext ToolValidationError ToolsBatchAfterCtx
-        ToolsBatchBeforeCtx UsageUpdatedPayload UserNotificationPayload VerbatimRepresentation
-        WorkspaceViolation __version__ attachment build_agent_system_prompt
+        ToolsBatchBeforeCtx TurnPassed UsageUpdatedPayload UserNotificationPayload
+        VerbatimRepresentation WorkspaceViolation __version__ attachment build_agent_system_prompt
         build_explore_subagent_system_prompt build_registry build_subagent_system_prompt
         create_default_tool_registry create_llm_service_from_config create_llm_service_from_env
         default_runtime_projectors estimate_text_tokens estimate_tokens format_timer_message
         format_tool_catalog get_default_loader get_runtime_env get_tool_definitions
         get_tool_runtime_context open_store parse_structured probe_capabilities
-        register_blackboard_tools register_request_user_input register_skill_tools
-        register_spawn_agent render_entries render_notes request_user_input run_agent_spec
-        runtime_env_context safe_path tag_as_memory trim_history validate_tool_args with_retry
+        register_blackboard_tools register_pass_turn register_request_user_input
+        register_skill_tools register_spawn_agent render_entries render_notes request_pass
+        request_user_input run_agent_spec runtime_env_context safe_path tag_as_memory trim_history
+        validate_tool_args with_retry
     """.split(),
     "power_loop.agents": """
         AgentSpec BOARD_TOOL_NAMES Blackboard BlackboardEntry DEFAULT_DELEGATE_PROMPT
@@ -466,17 +467,18 @@ PUBLIC_ALL: dict[str, list[str]] = {
         CHECK_BACKGROUND_DEFINITION CORE_TOOL_NAMES DEFAULT_BACKGROUND_TIMEOUT_S
         DEFAULT_MAX_RESULT_CHARS DEFAULT_SHELL_BACKEND ENV_HOME ENV_SKILLS_DIR ENV_WORKSPACE
         EXPLORE_TOOL_NAMES FILE_TOOL_DEFINITIONS FILE_TOOL_NAMES FULL_TOOL_NAMES HumanInputRequired
-        LOAD_SKILL_DEFINITION LocalShellBackend REQUEST_USER_INPUT_DEFINITION RegisteredTool
-        RuntimeEnv SESSION_TOOL_DEFINITIONS SESSION_TOOL_NAMES SKILLS_DIR_ENV SchemaValidator
-        ShellBackend Skill SkillLoader TODO_STATE_KEY TOOL_PRESETS ToolArgsValidator ToolCallable
-        ToolDefinition ToolEffect ToolHandler ToolHandlerResult ToolOutcome ToolRegistry
-        ToolRuntimeContext VIEW_IMAGE_DEFINITION WORKSPACE_TOOL_NAMES Workspace build_registry
-        collect_background_updates compile_schema create_default_tool_registry execute_tool_call
-        get_default_loader get_runtime_env get_tool_runtime_context parse_front_matter
-        register_background_tools register_bash_tool register_file_tools register_request_user_input
-        register_session_tools register_skill_tools register_view_image_tool
-        render_background_updates render_todo request_user_input run_shell_command
-        runtime_env_context safe_path use_tool_runtime_context validate_tool_args
+        LOAD_SKILL_DEFINITION LocalShellBackend PASS_TURN_TOOL REQUEST_USER_INPUT_DEFINITION
+        RegisteredTool RuntimeEnv SESSION_TOOL_DEFINITIONS SESSION_TOOL_NAMES SKILLS_DIR_ENV
+        SchemaValidator ShellBackend Skill SkillLoader TODO_STATE_KEY TOOL_PRESETS ToolArgsValidator
+        ToolCallable ToolDefinition ToolEffect ToolHandler ToolHandlerResult ToolOutcome
+        ToolRegistry ToolRuntimeContext TurnPassed VIEW_IMAGE_DEFINITION WORKSPACE_TOOL_NAMES
+        Workspace build_registry collect_background_updates compile_schema
+        create_default_tool_registry execute_tool_call get_default_loader get_runtime_env
+        get_tool_runtime_context parse_front_matter register_background_tools register_bash_tool
+        register_file_tools register_pass_turn register_request_user_input register_session_tools
+        register_skill_tools register_view_image_tool render_background_updates render_todo
+        request_pass request_user_input run_shell_command runtime_env_context safe_path
+        use_tool_runtime_context validate_tool_args
     """.split(),
     "power_loop.workflow": """
         AgentNode AgentResult BranchNode DirectWorkerLauncher Executor ForeachNode InProcessExecutor

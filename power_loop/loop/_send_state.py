@@ -249,6 +249,7 @@ class SendState:
         pending_tool_calls: list[dict[str, Any]] | None = None,
         pending_interactions: list[dict[str, Any]] | None = None,
         output: dict[str, Any] | None = None,
+        pass_reason: str | None = None,
     ) -> StatefulResult:
         usage = dict(self.usage)
         if self.llm_calls:
@@ -265,6 +266,8 @@ class SendState:
             usage=usage if self.llm_calls else {},
             tool_calls=self.tool_call_count,
             output=output,
+            passed=pass_reason is not None,
+            pass_reason=pass_reason,
         )
 
     def wants(self, event_type: ET) -> bool:

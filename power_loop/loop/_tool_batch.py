@@ -19,7 +19,7 @@ from ..errors import CancellationRequested
 from ..events import AgentEventType as ET
 from ..hooks import HookDirective as HD
 from ..hooks import HookPoint as HP
-from ..tools import HumanInputRequired, ToolOutcome, execute_tool_call
+from ..tools import HumanInputRequired, ToolOutcome, TurnPassed, execute_tool_call
 from ._messages import call_args, call_name
 from ._reconcile import effect_of
 from ._terminal import cancelled
@@ -40,7 +40,7 @@ class ToolBatch:
     """Runs ``calls`` of round ``round_index``; ``broken`` tells whether a ``tool.after`` hook
     stopped the batch (the send then ends after this round)."""
 
-    __slots__ = ("broken", "calls", "human", "logged", "outputs", "parts", "round_index", "s")
+    __slots__ = ("broken", "calls", "human", "logged", "outputs", "parts", "passed", "round_index", "s")
 
     def __init__(
         self,
@@ -61,6 +61,7 @@ class ToolBatch:
         # Content parts (images) a handler attached to its result, by tool call id.
         self.parts: dict[str, list[dict[str, Any]]] = {}
         self.logged: set[int] = set()  # side-effecting calls, logged started/finished in the store
+        self.passed: str | None = None  # the reason, when a call passed the turn (pass_turn)
 
     async def run(self) -> StatefulResult | None:
         """Run the calls and commit their results. Returns a result when the send must stop."""
@@ -94,6 +95,9 @@ class ToolBatch:
         ]
         if self.human:
             return await self._pause_for_input(rows)
+        if self.passed is not None:
+            await self.s.commit(rows, final=True)
+            return self.s.result("completed", "", pass_reason=self.passed)
         await self.s.commit(rows)
         return None
 
@@ -106,6 +110,10 @@ class ToolBatch:
                 output = self.outputs[index] = await self._invoke(call)
             except HumanInputRequired as request:
                 self.human.append((index, request))
+                return
+            except TurnPassed as signal:
+                self.outputs[index] = f"[turn passed: {signal.reason}]" if signal.reason else "[turn passed]"
+                self.passed = self.passed if self.passed is not None else signal.reason
                 return
             if index in self.logged:
                 await self.s.p.store.record_tool_call_finished(self.s.sid, str(call["id"]), output)

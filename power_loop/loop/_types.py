@@ -166,6 +166,9 @@ class StatefulResult:
     tool_calls: int = 0
     # The validated JSON object when `AgentLoopConfig.output_schema` is set (else None).
     output: dict[str, Any] | None = None
+    # The agent declined to reply (the `pass_turn` tool): the send ended with no answer.
+    passed: bool = False
+    pass_reason: str | None = None
 
 
 @dataclass(slots=True)

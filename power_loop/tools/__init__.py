@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         register_request_user_input,
         request_user_input,
     )
+    from ._pass_turn import PASS_TURN_TOOL, TurnPassed, register_pass_turn, request_pass
     from ._presets import (
         CORE_TOOL_NAMES,
         EXPLORE_TOOL_NAMES,
@@ -100,6 +101,10 @@ if TYPE_CHECKING:
     from ._view_image import VIEW_IMAGE_DEFINITION, register_view_image_tool
 
 __all__ = [
+    "PASS_TURN_TOOL",
+    "TurnPassed",
+    "register_pass_turn",
+    "request_pass",
     "BASH_TOOL_DEFINITION",
     "CORE_TOOL_NAMES",
     "DEFAULT_MAX_RESULT_CHARS",
@@ -171,6 +176,7 @@ __all__ = [
 # Every name loads with its module on first use: a loop that never registers the built-in tools
 # never pays for them (nor for the shell runner's subprocess machinery).
 _MODULES: dict[str, tuple[str, ...]] = {
+    "._pass_turn": ("PASS_TURN_TOOL", "TurnPassed", "register_pass_turn", "request_pass"),
     "..base": (
         "SchemaValidator",
         "ToolRuntimeContext",

@@ -18,6 +18,7 @@ from ..errors import (
 )
 from ._definition import ToolHandlerResult
 from ._human import HumanInputRequired
+from ._pass_turn import TurnPassed
 from ._registry import format_problems
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ async def execute_tool_call(
         return fail(format_problems(name, problems), ToolValidationError.code)
     try:
         result = await entry.call_async(args)
-    except (HumanInputRequired, CancellationRequested):
+    except (HumanInputRequired, TurnPassed, CancellationRequested):
         raise
     except Exception as exc:
         # The message is stored as the tool result: a handler echoing a key or a DSN must not keep it there.
