@@ -29,8 +29,7 @@ PNG = base64.b64decode(
 )
 
 
-async def main() -> None:
-    work = Path(tempfile.mkdtemp())
+async def main(work: Path) -> None:
     (work / "chart.png").write_bytes(PNG)
     tools = ToolRegistry()
     register_view_image_tool(tools, work)
@@ -69,4 +68,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    with tempfile.TemporaryDirectory(prefix="vision-") as tmp:
+        asyncio.run(main(Path(tmp)))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import events as P
 from .. import hooks as H
+from .. import store as S
 from ..base import schema_from_response_format
 from ..events import AgentEventType as ET
 from ..hooks import HookDirective as HD
@@ -57,6 +58,7 @@ async def call_llm(
     else:
         call = with_retry(attempt, policy=policy, token=s.token, on_retry=_on_retry(s, round_index))
     s.emit(ET.STREAM_STARTED, lambda: P.StreamStartedPayload(stream_id="main"), round_index=round_index)
+    started = time.perf_counter()
     try:
         response = await s.race(call)
     finally:
@@ -64,7 +66,7 @@ async def call_llm(
     s.llm_calls += 1
     if answer_tool is not None:
         _answer_from_tool(response, answer_tool)
-    _account(s, response, round_index)
+    _account(s, response, round_index, int((time.perf_counter() - started) * 1000), attempt.calls)
     for notice in response.debug.get("notices") or ():
         # A provider fallback (e.g. a server that cannot stream tool calls): tell the application.
         s.emit(
@@ -204,10 +206,11 @@ class _Attempt:
     """One try of the request (``n`` counts from 1, as `with_retry` counts), between its
     ``llm_call_started`` and ``llm_call_completed`` events."""
 
-    __slots__ = ("model", "on_text", "on_think", "request", "round_index", "s")
+    __slots__ = ("calls", "model", "on_text", "on_think", "request", "round_index", "s")
 
     def __init__(self, s: SendState, request: LLMRequest, round_index: int) -> None:
         self.s = s
+        self.calls = 0  # attempts made
         self.request = request
         self.round_index = round_index
         self.model = request.model or ""
@@ -217,6 +220,7 @@ class _Attempt:
         )
 
     async def __call__(self, n: int) -> LLMResponse:
+        self.calls += 1
         s, round_index, model = self.s, self.round_index, self.model
         call_id = f"r{round_index}.a{n}"
         s.emit(
@@ -299,9 +303,20 @@ def _on_retry(s: SendState, round_index: int) -> Callable[[int, BaseException, f
     return on_retry
 
 
-def _account(s: SendState, response: LLMResponse, round_index: int) -> None:
+def _account(s: SendState, response: LLMResponse, round_index: int, duration_ms: int, attempts: int) -> None:
     usage = response.token_usage.normalized()
     for key in s.usage:
         s.usage[key] += usage.get(key, 0)
+    s.round_usage = S.RoundUsage(
+        round_index=round_index,
+        prompt_tokens=usage.get("prompt_tokens", 0),
+        completion_tokens=usage.get("completion_tokens", 0),
+        total_tokens=usage.get("total_tokens", 0),
+        cache_read_tokens=usage.get("cache_read_tokens", 0),
+        reasoning_tokens=usage.get("reasoning_tokens", 0),
+        model=s.cfg.model,
+        duration_ms=duration_ms,
+        attempts=attempts,
+    )
     if s.wants(ET.USAGE_UPDATED):
         s.emit(ET.USAGE_UPDATED, lambda: P.UsageUpdatedPayload(usage=dict(usage)), round_index=round_index)

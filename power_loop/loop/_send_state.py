@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..hooks import HookPoint as HP
 from ..llm import CancellationToken
-from ..store import KEEP, NewMessage, SendAccounting
+from ..store import KEEP, NewMessage, RoundUsage, SendAccounting
 from ._messages import call_name, row_to_message, run_message_hooks
 from ._streaming import race_cancellation, run_to_completion
 from ._types import StatefulResult
@@ -71,6 +71,7 @@ class SendState:
         "registry",
         "response_format",
         "retry_policy",
+        "round_usage",
         "rounds",
         "sid",
         "spec",
@@ -110,6 +111,8 @@ class SendState:
         self.rounds = 0
         self.tool_call_count = 0
         self.llm_calls = 0
+        # The last model call's usage, recorded (usage_rounds) with the commit of its round's answer.
+        self.round_usage: RoundUsage | None = None
         self.usage = {
             "prompt_tokens": 0,
             "completion_tokens": 0,
@@ -171,8 +174,10 @@ class SendState:
             pending_interactions=interactions,
             consume_follow_ups=consume or (),
             stats=stats,
+            round_usage=self.round_usage,
             lease=self.p.lease,
         )
+        self.round_usage = None
         if messages and result.first_seq != window.next_seq:
             # Someone else wrote to this session: the store is the truth, reload the window.
             rows = await self.p.store.load_active_messages(self.sid)

@@ -59,6 +59,19 @@ def _outcome(first: int, pending: dict[str, Any] | None, after: KnownState) -> _
     )
 
 
+#: The ``usage_rounds`` columns an append writes besides its key (in the order the values are passed).
+_USAGE_VALUE_COLS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "model",
+    "duration_ms",
+    "attempts",
+)
+
+
 class Appender:
     """Writes messages: :meth:`append` (the three paths) and :meth:`abort_pending`."""
 
@@ -127,14 +140,7 @@ class Appender:
         self._sql_usage = ctx.db.dialect.upsert(
             t["usage_rounds"],
             ("session_id", "send_index", "round_index"),
-            (
-                "prompt_tokens",
-                "completion_tokens",
-                "total_tokens",
-                "cache_read_tokens",
-                "reasoning_tokens",
-                "model",
-            ),
+            _USAGE_VALUE_COLS,
             insert_only_cols=("created_at",),
         )
         self._sql_consume = f"DELETE FROM {t['follow_ups']} WHERE session_id = ? AND item_id = ?"
@@ -412,6 +418,8 @@ class Appender:
                     usage.cache_read_tokens,
                     usage.reasoning_tokens,
                     usage.model,
+                    usage.duration_ms,
+                    usage.attempts,
                     now,
                 ),
             )

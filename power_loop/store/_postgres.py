@@ -206,9 +206,15 @@ class PostgresDatabase(ServerDatabase):
             return unavailable(self.kind, parts, summary)
         if isinstance(
             exc, (OSError, pg.PostgresConnectionError, pg.AdminShutdownError, pg.CrashShutdownError)
-        ) or (isinstance(exc, pg.InterfaceError) and conn is not None and _is_closed(conn)):
+        ) or (
+            # asyncpg reports a connection the server just terminated mid-operation as an interface or
+            # internal client error ("cannot switch to state ..."), depending on where it noticed.
+            isinstance(exc, (pg.InterfaceError, pg.InternalClientError))
+            and conn is not None
+            and _is_closed(conn)
+        ):
             return connection_lost(self.kind, parts, summary)
-        if isinstance(exc, (pg.PostgresError, pg.InterfaceError)):
+        if isinstance(exc, (pg.PostgresError, pg.InterfaceError, pg.InternalClientError)):
             return StoreError(f"PostgreSQL error at {parts.where}: {summary}")
         return None
 

@@ -189,6 +189,8 @@ class RoundUsage:
     cache_read_tokens: int = 0
     reasoning_tokens: int = 0
     model: str | None = None
+    duration_ms: int | None = None  # the round's model call, all attempts
+    attempts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +268,8 @@ class UsageRoundRow:
     reasoning_tokens: int
     model: str | None
     created_at: int
+    duration_ms: int | None = None
+    attempts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ __all__ = [
     "validate_table_prefix",
 ]
 
-CURRENT_SCHEMA_VERSION = 5
+CURRENT_SCHEMA_VERSION = 6
 
 _log = logging.getLogger("power_loop.store")
 
@@ -224,6 +224,9 @@ SCHEMA_TABLES: tuple[TableSpec, ...] = (
             _counter("reasoning_tokens"),
             _c("model", "text"),
             _c("created_at", "int", False),
+            # Version 6: how long the round's model call took (all attempts) and how many attempts.
+            _c("duration_ms", "int"),
+            _c("attempts", "int"),
         ),
         ("session_id", "send_index", "round_index"),
     ),
@@ -387,6 +390,16 @@ async def _create_attachments(tx: Transaction, dialect: Dialect, prefix: str) ->
         await tx.execute(stmt)
 
 
+async def _add_call_timing(tx: Transaction, dialect: Dialect, prefix: str) -> None:
+    # Only the columns still missing: re-running the step after a crash is harmless.
+    found = {
+        str(r["name"]).lower() for r in await tx.fetchall(dialect.columns_sql(), (prefix + "usage_rounds",))
+    }
+    for name in ("duration_ms", "attempts"):
+        if name not in found:
+            await tx.execute(dialect.add_column("usage_rounds", _c(name, "int"), prefix))
+
+
 async def _create_tool_call_log(tx: Transaction, dialect: Dialect, prefix: str) -> None:
     # CREATE TABLE IF NOT EXISTS on every dialect: re-running the step is harmless.
     for stmt in dialect.create_table(TOOL_CALL_LOG, prefix):
@@ -401,6 +414,7 @@ MIGRATIONS: tuple[MigrationStep, ...] = (
     MigrationStep(
         5, "tool_call_log: started/finished record of side-effecting tool calls", _create_tool_call_log
     ),
+    MigrationStep(6, "usage_rounds: duration_ms and attempts of each round's model call", _add_call_timing),
 )
 
 

@@ -20,7 +20,7 @@ _STATS_COLS = (
 )
 _USAGE_COLS = (
     "session_id, send_index, round_index, prompt_tokens, completion_tokens, total_tokens, "
-    "cache_read_tokens, reasoning_tokens, model, created_at"
+    "cache_read_tokens, reasoning_tokens, model, created_at, duration_ms, attempts"
 )
 
 

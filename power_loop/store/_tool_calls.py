@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ._core import StoreContext, now_ms
+from ._core import StoreContext, now_ms, storable_text
 from ._port import Transaction
 
 __all__ = ["ToolCallRecord", "ToolCallRepository"]
@@ -57,7 +57,11 @@ class ToolCallRepository:
     async def started(self, session_id: str, calls: Sequence[tuple[str, str]], *, assistant_seq: int) -> None:
         """``calls`` (``(tool_call_id, tool_name)`` pairs) are about to run: one transaction."""
         now = now_ms()
-        rows = [(session_id, cid, assistant_seq, name, "started", None, now, None) for cid, name in calls]
+        # Ids and names come from the model: NUL and lone surrogates become U+FFFD, as in every text column.
+        rows = [
+            (session_id, storable_text(cid), assistant_seq, storable_text(name), "started", None, now, None)
+            for cid, name in calls
+        ]
 
         async def unit(tx: Transaction) -> None:
             await tx.executemany(self._sql_start, rows)
@@ -65,7 +69,8 @@ class ToolCallRepository:
         await self._ctx.db.transact(unit)
 
     async def finished(self, session_id: str, tool_call_id: str, output: str) -> None:
-        await self._ctx.db.execute(self._sql_finish, (output, now_ms(), session_id, tool_call_id))
+        params = (storable_text(output), now_ms(), session_id, storable_text(tool_call_id))
+        await self._ctx.db.execute(self._sql_finish, params)
 
     async def list(self, session_id: str) -> list[ToolCallRecord]:
         rows = await self._ctx.db.fetchall(self._sql_list, (session_id,))

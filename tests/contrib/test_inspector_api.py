@@ -101,7 +101,14 @@ async def test_usage_per_send_and_per_round(tmp_path: Path) -> None:
     store = await open_store(dsn)
     sid = await store.create_session()
     for send, tokens in ((1, 100), (2, 250)):
-        usage = RoundUsage(round_index=0, prompt_tokens=tokens, completion_tokens=7, model="m1")
+        usage = RoundUsage(
+            round_index=0,
+            prompt_tokens=tokens,
+            completion_tokens=7,
+            model="m1",
+            duration_ms=send * 100,
+            attempts=send,
+        )
         await store.append_messages(sid, [NewMessage("user", f"q{send}")], begin_send=True, round_usage=usage)
     await store.close()
     with Inspector(dsn, port=0) as insp:
@@ -111,7 +118,14 @@ async def test_usage_per_send_and_per_round(tmp_path: Path) -> None:
         (2, 250, 7),
     ]
     assert detail["usage"][1]["per_round"] == [
-        {"round_index": 0, "prompt_tokens": 250, "completion_tokens": 7, "model": "m1"}
+        {
+            "round_index": 0,
+            "prompt_tokens": 250,
+            "completion_tokens": 7,
+            "model": "m1",
+            "duration_ms": 200,
+            "attempts": 2,
+        }
     ]
 
 

@@ -9,6 +9,7 @@ from power_loop import (
     AgentEventBus,
     AgentEventType,
     AgentHooks,
+    AgentLoopConfig,
     ConfigError,
     HistoryInvariantError,
     HookDirective,
@@ -377,3 +378,31 @@ async def test_llm_call_completed_carries_the_token_counts_of_that_call(make_loo
     counts = [(e.data.prompt_tokens, e.data.completion_tokens, e.data.total_tokens) for e in done]
     assert counts == [(30, 7, 37), (41, 2, 43)]
     assert all(e.data.success for e in done)
+
+
+async def test_each_round_records_its_token_usage_in_the_store(make_loop):
+    from power_loop import LLMTokenUsage
+
+    llm = ScriptedLLM(
+        [
+            ScriptedLLM.tool_call(
+                "t", {"x": "a"}, usage=LLMTokenUsage(prompt_tokens=30, completion_tokens=7)
+            ),
+            ScriptedLLM.text("ok", usage=LLMTokenUsage(prompt_tokens=41, completion_tokens=2)),
+            ScriptedLLM.text("again"),
+        ]
+    )
+    loop = make_loop(llm=llm, tool_registry=make_tools(t=lambda x: x), config=AgentLoopConfig(model="m1"))
+    sid = await loop.new_session()
+    await loop.send("hi", sid)
+    await loop.send("more", sid)
+    rows = await (await loop.ensure_store()).list_usage_rounds(sid)
+    assert [
+        (r.send_index, r.round_index, r.prompt_tokens, r.completion_tokens, r.total_tokens) for r in rows
+    ] == [
+        (1, 0, 30, 7, 37),
+        (1, 1, 41, 2, 43),
+        (2, 0, 10, 5, 15),
+    ]
+    assert {r.model for r in rows} == {"m1"}
+    assert all(r.attempts == 1 and r.duration_ms is not None and r.duration_ms >= 0 for r in rows)

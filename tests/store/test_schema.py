@@ -243,3 +243,32 @@ async def test_home_is_expanded(tmp_path: pytest.TempPathFactory, monkeypatch: p
     async with await open_store("~/deep/x.db"):
         pass
     assert (tmp_path / "deep" / "x.db").exists()  # type: ignore[operator]
+
+
+async def test_a_version_5_schema_gains_the_call_timing_columns(
+    store_dsn_and_prefix: tuple[str, str],
+) -> None:
+    dsn, prefix = store_dsn_and_prefix
+    db = await connect_database(dsn)
+    try:
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
+        for column in ("duration_ms", "attempts"):  # as version 5 had it
+            await db.execute(f"ALTER TABLE {prefix}usage_rounds DROP COLUMN {column}")
+        await db.execute(f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (5, 1))
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
+        await db.execute(f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (5, 1))
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION  # re-running the step is harmless
+        store = SessionStore(db, table_prefix=prefix)
+        sid = await store.create_session()
+        from power_loop.store import NewMessage, RoundUsage
+
+        await store.append_messages(
+            sid,
+            [NewMessage("user", "hi")],
+            begin_send=True,
+            round_usage=RoundUsage(0, 3, 4, 7, duration_ms=120, attempts=2),
+        )
+        [row] = await store.list_usage_rounds(sid)
+        assert (row.total_tokens, row.duration_ms, row.attempts) == (7, 120, 2)
+    finally:
+        await db.close()

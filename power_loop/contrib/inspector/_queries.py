@@ -241,7 +241,8 @@ class InspectorQueries:
     async def _usage(self, sid: str) -> list[dict[str, Any]]:
         """Token usage per send (summed over its rounds), oldest first, of the newest 2000 rounds."""
         rows = await self._rows(
-            f"SELECT send_index, round_index, prompt_tokens, completion_tokens, total_tokens, model "
+            f"SELECT send_index, round_index, prompt_tokens, completion_tokens, total_tokens, model, "
+            "duration_ms, attempts "
             f"FROM {self._p}usage_rounds WHERE session_id = ? ORDER BY send_index DESC, round_index DESC "
             "LIMIT ?",
             [sid, 2000],
@@ -269,6 +270,8 @@ class InspectorQueries:
                     "prompt_tokens": prompt,
                     "completion_tokens": completion,
                     "model": r["model"],
+                    "duration_ms": r["duration_ms"],
+                    "attempts": r["attempts"],
                 }
             )
         return [sends[k] for k in sorted(sends)]

@@ -315,7 +315,9 @@ class Timeline {
       for (const r of send.per_round || []) {
         const box = this.rounds.get(`${send.send_index}:${r.round_index}`);
         if (box) box.querySelector(".round-usage").textContent =
-          ` · ${r.prompt_tokens} prompt + ${r.completion_tokens} completion tokens` + (r.model ? ` · ${r.model}` : "");
+          ` · ${r.prompt_tokens} prompt + ${r.completion_tokens} completion tokens` + (r.model ? ` · ${r.model}` : "") +
+          (r.duration_ms != null ? ` · model call ${r.duration_ms} ms` : "") +
+          (r.attempts > 1 ? ` · ${r.attempts} attempts` : "");
       }
     }
   }
