@@ -111,6 +111,8 @@ def check_capabilities(
 ) -> None:
     """Raise :class:`ModelCapabilityError` when ``messages`` carry an image or a document ``caps``
     cannot take."""
+    if caps.vision and caps.documents:
+        return  # nothing to refuse: no need to look through the window (the common case)
     needs = content_needs(messages)
     name = f"model {model!r}" if model else "the model"
     if "vision" in needs and not caps.vision:
