@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# Per-request timeout for the tests where the server never answers: no reply can arrive, so short is safe.
+HANG_TIMEOUT_S = 0.4
+
 
 class SleepRecorder:
     """An injected ``sleep`` for ``with_retry``: records the waits, sleeps for real never."""

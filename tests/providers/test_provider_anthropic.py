@@ -9,7 +9,7 @@ import anthropic
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from provider_helpers import SleepRecorder
+from provider_helpers import HANG_TIMEOUT_S, SleepRecorder
 from wire_server import (
     Reply,
     WireServer,
@@ -314,7 +314,7 @@ async def test_error_event_mid_stream_is_an_sdk_status_error(wire: WireServer, m
 async def test_server_that_never_answers_times_out(wire: WireServer, make_anthropic: Any) -> None:
     wire.push(Reply(hang=True))
     with pytest.raises(anthropic.APITimeoutError):
-        await make_anthropic().complete(request())
+        await make_anthropic(timeout_s=HANG_TIMEOUT_S).complete(request())
 
 
 async def test_structured_output_via_a_forced_tool(wire: WireServer, make_anthropic: Any) -> None:

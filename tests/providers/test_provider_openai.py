@@ -7,7 +7,7 @@ from typing import Any
 
 import openai
 import pytest
-from provider_helpers import SleepRecorder
+from provider_helpers import HANG_TIMEOUT_S, SleepRecorder
 from wire_server import (
     Reply,
     WireServer,
@@ -228,7 +228,7 @@ async def test_server_that_never_answers_times_out_and_exhausts_retries(
     wire: WireServer, make_openai: Any, sleeps: SleepRecorder
 ) -> None:
     wire.push(Reply(hang=True), Reply(hang=True))
-    llm = make_openai()
+    llm = make_openai(timeout_s=HANG_TIMEOUT_S)
     with pytest.raises(LLMRetryExhausted) as info:
         await with_retry(lambda n: llm.complete(request()), policy=policy(2), sleep=sleeps)
     assert info.value.code == "llm.retry_exhausted" and info.value.attempts == 2
@@ -238,7 +238,7 @@ async def test_server_that_never_answers_times_out_and_exhausts_retries(
 async def test_stream_that_stalls_mid_way_times_out(wire: WireServer, make_openai: Any) -> None:
     wire.push(Reply(events=openai_sse(openai_text_chunks("slow answer")), stall_after=2))
     with pytest.raises(LLMStreamIncomplete) as info:
-        await make_openai().complete(request())
+        await make_openai(timeout_s=HANG_TIMEOUT_S).complete(request())
     assert info.value.reason == "timeout" and info.value.chunks == 2
 
 
