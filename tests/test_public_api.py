@@ -348,10 +348,10 @@ PUBLIC_ALL: dict[str, list[str]] = {
     """.split(),
     "power_loop.base": """
         DEFAULT_REDACT_KEYS REDACTED ScheduledTimer SchemaValidator StructuredOutputSpec
-        ToolEventEmitter ToolLoop ToolRuntimeContext compile_schema extract_json_object
-        get_tool_runtime_context idempotency_key json_type_name parse_structured_text redact_secrets
-        resolve_redact schema_from_response_format structured_result use_tool_runtime_context
-        validate_tool_args
+        ToolEventEmitter ToolLoop ToolRuntimeContext UncancellableFuture compile_schema
+        extract_json_object get_tool_runtime_context idempotency_key json_type_name
+        parse_structured_text redact_secrets resolve_redact run_to_completion
+        schema_from_response_format structured_result use_tool_runtime_context validate_tool_args
     """.split(),
     "power_loop.context": """
         AgenticFold CHARS_PER_TOKEN COMPACT_NOTE_NAME CONTEXT_TOOL_NAMES CalibrationUpdate

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         json_type_name,
         validate_tool_args,
     )
+    from ._steps import UncancellableFuture, run_to_completion
     from ._structured import (
         StructuredOutputSpec,
         extract_json_object,
@@ -62,6 +63,8 @@ __all__ = [
     "redact_secrets",
     "resolve_redact",
     "idempotency_key",
+    "UncancellableFuture",
+    "run_to_completion",
 ]
 
 # Every name loads with its module on first use: the tool runtime context does not bring the
@@ -89,6 +92,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "schema_from_response_format",
         "structured_result",
     ),
+    "._steps": ("UncancellableFuture", "run_to_completion"),
     "._redact": (
         "DEFAULT_REDACT_KEYS",
         "REDACTED",

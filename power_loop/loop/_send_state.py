@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..base import run_to_completion
 from ..hooks import HookPoint as HP
 from ..llm import CancellationToken
 from ..store import KEEP, NewMessage, RoundUsage, SendAccounting
 from ._messages import call_name, row_to_message, run_message_hooks
-from ._streaming import race_cancellation, run_to_completion
+from ._streaming import race_cancellation
 from ._types import StatefulResult
 
 if TYPE_CHECKING:

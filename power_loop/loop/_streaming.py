@@ -20,7 +20,6 @@ __all__ = [
     "Emit",
     "publish_tool_call_deltas",
     "race_cancellation",
-    "run_to_completion",
     "text_delta_callback",
 ]
 
@@ -92,27 +91,3 @@ async def race_cancellation(awaitable: Awaitable[T], token: CancellationToken) -
     work.cancel()
     await asyncio.gather(work, return_exceptions=True)
     raise CancellationRequested(token.reason or "cancelled")
-
-
-async def run_to_completion(work: Awaitable[T]) -> T:
-    """Await ``work`` to its end even if the caller is cancelled meanwhile, then re-raise the
-    cancellation.
-
-    One logical step of a send (a store write and the window update that records it) must either
-    happen entirely or not at all: a cancellation landing mid-write would otherwise leave the caller
-    unsure whether tool calls were committed (the write may still complete on the SQLite thread or the
-    server), and so unable to answer them.
-    """
-    task = asyncio.ensure_future(work)
-    interrupted = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if task.cancelled():  # the step itself was cancelled, not only our wait on it
-                raise
-            interrupted = True
-    result = task.result()
-    if interrupted:
-        raise asyncio.CancelledError
-    return result

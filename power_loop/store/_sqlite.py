@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..base import UncancellableFuture
 from ..errors import (
     StoreClosedError,
     StoreCorruptError,
@@ -402,9 +403,11 @@ class SqliteDatabase:
 
     # -- event-loop side ---------------------------------------------------------------------
 
-    async def _submit(self, kind: int, payload: Any) -> Any:
+    async def _submit(self, kind: int, payload: Any, *, whole: bool = False) -> Any:
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
+        # A transaction runs to its end on the thread whoever waits: its future says so, so a
+        # cancelled caller learns the outcome (``run_to_completion``) instead of guessing.
+        fut: asyncio.Future[Any] = UncancellableFuture(loop=loop) if whole else loop.create_future()
         with self._lock:
             if self._closed:
                 raise StoreClosedError(f"the SQLite database {self.path!r} is closed")
@@ -421,7 +424,7 @@ class SqliteDatabase:
 
     async def transact(self, work: UnitOfWork[T]) -> T:
         """Run ``work`` as one transaction on the connection thread (one hop)."""
-        result: T = await self._submit(_UNIT, work)
+        result: T = await self._submit(_UNIT, work, whole=True)
         return result
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
