@@ -102,8 +102,7 @@ async def test_without_a_cancellation_it_is_a_plain_await() -> None:
 
 async def test_an_abandoned_step_is_closed_with_the_awaiting_coroutine() -> None:
     closed: list[bool] = []
-    loop = asyncio.get_running_loop()
-    never: asyncio.Future[None] = loop.create_future()
+    never: UncancellableFuture[None] = UncancellableFuture(loop=asyncio.get_running_loop())
 
     async def step() -> None:
         try:
@@ -112,7 +111,7 @@ async def test_an_abandoned_step_is_closed_with_the_awaiting_coroutine() -> None
             closed.append(True)
 
     outer = run_to_completion(step()).__await__()
-    next(outer)  # suspended on the relay
+    next(outer)  # suspended on the future
     outer.close()  # e.g. the task was garbage-collected
     assert closed == [True]
 
