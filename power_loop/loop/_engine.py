@@ -99,7 +99,7 @@ async def run_send(
             new_send,
         )
     finally:
-        parts.steers.close(steer)
+        await parts.steers.close(steer)
 
 
 async def _run_send(

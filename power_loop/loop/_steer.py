@@ -222,9 +222,11 @@ class SteerWatch:
                 continue
             self.notice(latest)
 
-    def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
+    async def stop(self) -> None:
+        poller = self._poller
+        if poller is not None:
+            poller.cancel()
+            await asyncio.wait((poller,))  # never raises the poller's CancelledError into the send
 
 
 class SteerSignals:
@@ -243,10 +245,10 @@ class SteerSignals:
             watch.poll(store)
         return watch
 
-    def close(self, watch: SteerWatch) -> None:
-        watch.stop()
+    async def close(self, watch: SteerWatch) -> None:
         if self._watches.get(watch.sid) is watch:
             del self._watches[watch.sid]
+        await watch.stop()
 
     def notice(self, sid: str, item_id: int) -> None:
         """A steer was queued for ``sid``: the running send of this loop (if any) takes it."""

@@ -7,6 +7,8 @@ tool blocks until the test has steered. All run on a SQLite file, PostgreSQL and
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -265,6 +267,54 @@ async def test_a_steer_from_another_loop_on_the_same_store_interrupts_the_leased
     (payload,) = await _steer_payloads(driver, seen)
     assert payload.interrupted == "model_call" and payload.item_id == str(queued.item_id)
     assert await (await driver.ensure_store()).latest_steer(sid) == 0  # consumed exactly once
+
+
+STEERING_PROCESS = r"""
+import asyncio, json, sys
+from power_loop import FollowUpQueued, StatefulAgentLoop
+from power_loop.testing import ScriptedLLM
+
+async def main(dsn, prefix, sid):
+    async with StatefulAgentLoop(llm=ScriptedLLM(), dsn=dsn, table_prefix=prefix, lease_ttl_s=30) as loop:
+        queued = await loop.follow_up("Steered from another process.", sid, mode="steer")
+        print(json.dumps({"queued": isinstance(queued, FollowUpQueued), "item_id": queued.item_id}))
+
+asyncio.run(main(*sys.argv[1:4]))
+"""
+
+
+@pytest.mark.slow
+async def test_a_steer_from_another_process_interrupts_the_leased_send(
+    make_loop: Callable[..., StatefulAgentLoop], target: dict[str, str]
+) -> None:
+    model = GatedModel(None, ScriptedLLM.text("done differently"))
+    config = AgentLoopConfig(stop_policy=StopPolicy(poll_interval_s=0.05))
+    loop = make_loop(llm=ScriptedLLM(responder=model), lease_ttl_s=30, config=config)
+    seen = _events(loop)
+    sid = await loop.new_session()
+    send = asyncio.ensure_future(loop.send("Start.", sid))
+    await asyncio.wait_for(model.in_flight.wait(), WAIT)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        STEERING_PROCESS,
+        target["dsn"],
+        target["table_prefix"],
+        sid,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), WAIT)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    report = json.loads(out)
+    assert report["queued"] is True
+    result = await asyncio.wait_for(send, WAIT)
+    assert result.final_text == "done differently" and result.steers == 1 and model.cancelled == 1
+    messages = await loop.get_messages(sid)
+    check_history(messages)
+    assert [m["content"] for m in messages] == ["Start.", "Steered from another process.", "done differently"]
+    (payload,) = await _steer_payloads(loop, seen)
+    assert payload.interrupted == "model_call" and payload.item_id == str(report["item_id"])
 
 
 def test_stop_policy_is_validated() -> None:
