@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from power_loop import (
     AgentEventType,
     AgentLoopConfig,
     FollowUpQueued,
+    HookPoint,
     LLMRequest,
     StatefulAgentLoop,
     StatefulResult,
@@ -315,6 +317,39 @@ async def test_a_steer_from_another_process_interrupts_the_leased_send(
     assert [m["content"] for m in messages] == ["Start.", "Steered from another process.", "done differently"]
     (payload,) = await _steer_payloads(loop, seen)
     assert payload.interrupted == "model_call" and payload.item_id == str(report["item_id"])
+
+
+async def test_a_steer_that_comes_before_the_model_call_starts_skips_it(
+    make_loop: Callable[..., StatefulAgentLoop],
+) -> None:
+    # The steer is queued by an llm.before hook: the model call of that round never starts.
+    llm = ScriptedLLM([ScriptedLLM.text("answered the steer")])
+    loop = make_loop(llm=llm)
+    seen = _events(loop)
+    sid = await loop.new_session()
+
+    async def steer_once(ctx: Any) -> None:
+        if ctx.round_index == 0:
+            queued = await loop.follow_up("Steered before the call.", sid, mode="steer")
+            assert isinstance(queued, FollowUpQueued)
+
+    loop.hooks.register(HookPoint.LLM_BEFORE, steer_once)
+    result = await loop.send("Hello.", sid)
+    assert result.final_text == "answered the steer" and result.steers == 1 and len(llm.requests) == 1
+    assert llm.requests[0].messages[-1]["content"] == "Steered before the call."
+    (payload,) = await _steer_payloads(loop, seen)
+    assert (payload.interrupted, payload.round_index) == ("model_call", 0)
+    check_history(await loop.get_messages(sid))
+
+
+def test_follow_up_sync_takes_the_mode(tmp_path: Path) -> None:
+    loop = StatefulAgentLoop(llm=ScriptedLLM([ScriptedLLM.text("hi")]), db_path=str(tmp_path / "s.db"))
+    try:
+        sid = loop.new_session_sync()
+        result = loop.follow_up_sync("hello", sid, mode="steer")
+        assert isinstance(result, StatefulResult) and result.final_text == "hi"
+    finally:
+        loop.close()
 
 
 def test_stop_policy_is_validated() -> None:
