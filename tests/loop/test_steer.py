@@ -342,6 +342,26 @@ async def test_a_steer_that_comes_before_the_model_call_starts_skips_it(
     check_history(await loop.get_messages(sid))
 
 
+async def test_a_streamed_send_shows_the_steer(make_loop: Callable[..., StatefulAgentLoop]) -> None:
+    model = GatedModel(None, ScriptedLLM.text("short answer"))
+    loop = make_loop(llm=ScriptedLLM(responder=model))
+    sid = await loop.new_session()
+    types: list[str] = []
+
+    async def consume() -> None:
+        async for event in loop.stream("Long answer please.", sid):
+            types.append(str(event.type))
+
+    streaming = asyncio.ensure_future(consume())
+    await _steer_when(model.in_flight, loop.follow_up("Short, please.", sid, mode="steer"))
+    await asyncio.wait_for(streaming, WAIT)
+    assert "steer_interrupted" in types and "follow_up_delivered" in types
+    assert (
+        types.index("steer_interrupted") < types.index("follow_up_delivered") < types.index("send_completed")
+    )
+    check_history(await loop.get_messages(sid))
+
+
 def test_follow_up_sync_takes_the_mode(tmp_path: Path) -> None:
     loop = StatefulAgentLoop(llm=ScriptedLLM([ScriptedLLM.text("hi")]), db_path=str(tmp_path / "s.db"))
     try:
