@@ -80,6 +80,7 @@ LOOP_METHODS = {
         ("stop_event", "KEYWORD_ONLY", "None"),
         ("tools", "KEYWORD_ONLY", "None"),
         ("system_prompt", "KEYWORD_ONLY", "None"),
+        ("mode", "KEYWORD_ONLY", "'queue'"),
     ],
     "resume": [
         ("self", "POSITIONAL_OR_KEYWORD", ""),
@@ -148,6 +149,7 @@ def test_stateful_agent_loop_call_shapes(method):
         "resolve_system_prompt",
         "cancel_timer",
         "list_timers",
+        "steer_event",
         "close",
         "__aenter__",
         "__aexit__",
@@ -169,7 +171,7 @@ def test_result_and_config_fields():
         "usage",
         "tool_calls",
     ]
-    assert fields[8:] == ["output", "passed", "pass_reason"]
+    assert fields[8:] == ["output", "passed", "pass_reason", "steers"]
     config = power_loop.AgentLoopConfig()
     assert (config.max_rounds, config.temperature, config.max_tokens, config.system_prompt) == (
         24,
@@ -317,7 +319,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         SessionNotFoundError SessionPendingError SessionRow SessionStartCtx SessionStartedPayload
         SessionStateRow SessionStatsRow SessionStatus SessionStore ShellBackend SkillLoader
         SpecValidationError SqliteBlackboard StatefulAgentLoop StatefulResult StatusChangedPayload
-        StoreAuthError StoreBlackboard StoreClosedError StoreConnectionLost StoreCorruptError
+        SteerInterruptedPayload StopPolicy StoreAuthError StoreBlackboard StoreClosedError StoreConnectionLost StoreCorruptError
         StoreDatabaseMissing StoreError StoreIntegrityError StoreSchemaError StoreUnavailable
         StreamCompletedPayload StreamDeltaPayload StreamStartedPayload StructuredOutputError
         StructuredOutputSpec SubagentCompletedPayload SubagentLifecycle SubagentLimitPayload
@@ -338,7 +340,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         register_blackboard_tools register_pass_turn register_request_user_input
         register_skill_tools register_spawn_agent render_entries render_notes request_pass
         request_user_input run_agent_spec runtime_env_context safe_path tag_as_memory trim_history
-        validate_tool_args with_retry
+        validate_tool_args wait_or_steer with_retry
     """.split(),
     "power_loop.agents": """
         AgentSpec BOARD_TOOL_NAMES Blackboard BlackboardEntry DEFAULT_DELEGATE_PROMPT
@@ -408,7 +410,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         LoopCancelledPayload MemoryFailedPayload MemoryRecalledPayload PAYLOAD_TYPES
         PhaseEventPayload RoundCompletedPayload RoundStartedPayload RoundToolsPresentPayload
         RoundUsageStatusPayload SendCompletedPayload SessionEndedPayload SessionStartedPayload
-        StatusChangedPayload StreamCompletedPayload StreamDeltaPayload StreamStartedPayload
+        StatusChangedPayload SteerInterruptedPayload StreamCompletedPayload StreamDeltaPayload
+        StreamStartedPayload
         SubagentCompletedPayload SubagentLimitPayload SubagentTaskStartPayload SubagentTextPayload
         SystemLogPayload TimerFiredPayload TodoUpdatedPayload ToolCallCompletedPayload
         ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload UsageUpdatedPayload
@@ -437,10 +440,10 @@ PUBLIC_ALL: dict[str, list[str]] = {
         DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT
         DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS FollowUpQueued LoopMessage LoopStatus
         ProjectionContext RuntimeMessage RuntimeProjector SectionRenderer StatefulAgentLoop
-        StatefulResult SyncCallInEventLoopError SystemPromptBuilder SystemPromptContext TimerRunner
-        TodoRuntimeProjector build_agent_system_prompt build_explore_subagent_system_prompt
+        StatefulResult StopPolicy SyncCallInEventLoopError SystemPromptBuilder SystemPromptContext
+        TimerRunner TodoRuntimeProjector build_agent_system_prompt build_explore_subagent_system_prompt
         build_subagent_system_prompt default_runtime_projectors format_timer_message
-        format_tool_catalog get_tool_definitions
+        format_tool_catalog get_tool_definitions wait_or_steer
     """.split(),
     "power_loop.store": """
         AppendResult BackgroundTaskRow CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow

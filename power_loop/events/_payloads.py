@@ -40,6 +40,7 @@ __all__ = [
     "StatusChangedPayload",
     "StreamCompletedPayload",
     "StreamDeltaPayload",
+    "SteerInterruptedPayload",
     "StreamStartedPayload",
     "SubagentCompletedPayload",
     "SubagentLimitPayload",
@@ -354,6 +355,19 @@ class FollowUpDeliveredPayload(BaseEventPayload):
 
 
 @dataclass(slots=True)
+class SteerInterruptedPayload(BaseEventPayload):
+    """A steer reached the running send: ``interrupted`` is ``"model_call"`` (the call was cancelled,
+    its output discarded) or ``"tool_batch"`` (the batch finished first; ``cancelled_tools`` names the
+    interruptible calls a steer cancelled). ``item_id`` is the steering item's queue id; the steering
+    text follows as the next user message (``follow_up_delivered``)."""
+
+    interrupted: str = ""
+    round_index: int = 0
+    item_id: str = ""
+    cancelled_tools: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class InputRequestedPayload(BaseEventPayload):
     """A tool paused the send for human input; answer with ``loop.submit_input``."""
 
@@ -436,6 +450,7 @@ PAYLOAD_TYPES: Mapping[AgentEventType, type[BaseEventPayload]] = MappingProxyTyp
         _T.SUBAGENT_COMPLETED: SubagentCompletedPayload,
         _T.TOOL_CALL_DELTA: ToolCallDeltaPayload,
         _T.FOLLOW_UP_DELIVERED: FollowUpDeliveredPayload,
+        _T.STEER_INTERRUPTED: SteerInterruptedPayload,
         _T.INPUT_REQUESTED: InputRequestedPayload,
         _T.SEND_COMPLETED: SendCompletedPayload,
         _T.WORKFLOW_STARTED: WorkflowEventPayload,

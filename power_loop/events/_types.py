@@ -42,6 +42,8 @@ class AgentEventType(str, Enum):
     SUBAGENT_TEXT = "subagent_text"
     SUBAGENT_LIMIT = "subagent_limit"
     SUBAGENT_COMPLETED = "subagent_completed"
+    STEER_INTERRUPTED = "steer_interrupted"
+    """A steer (``follow_up(mode="steer")``) interrupted the send's model call or followed its tool batch."""
     # Beyond the published set:
     TOOL_CALL_DELTA = "tool_call_delta"
     """A streamed fragment of a tool call's JSON arguments (before the call is complete)."""

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         build_explore_subagent_system_prompt,
         build_subagent_system_prompt,
     )
+    from ._steer import StopPolicy, wait_or_steer
     from ._sync import (
         SyncCallInEventLoopError,
     )
@@ -59,10 +60,12 @@ __all__ = [
     "LoopStatus",
     "StatefulAgentLoop",
     "StatefulResult",
+    "StopPolicy",
     "SyncCallInEventLoopError",
     "TimerRunner",
     "format_timer_message",
     "format_tool_catalog",
+    "wait_or_steer",
     "DEFAULT_TOOL_HANDLERS",
     "get_tool_definitions",
     "ProjectionContext",
@@ -90,6 +93,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "DEFAULT_AGENT_SYSTEM_PROMPT",
         "format_tool_catalog",
     ),
+    "._steer": ("StopPolicy", "wait_or_steer"),
     "._sync": ("SyncCallInEventLoopError",),
     "._timers": (
         "TimerRunner",

@@ -3,7 +3,9 @@
 A follow-up for a session that is being driven is queued durably in the store and delivered by the
 running send at its next round boundary (or by the next send, after a restart). The round engine
 learns that something waits from ``flags``: the ids of sessions with follow-ups queued, set here when
-this loop queues one and by the engine when a store write reports one queued elsewhere.
+this loop queues one and by the engine when a store write reports one queued elsewhere. A steer
+(``kind="steer"``) is also handed to ``steers``, which interrupts this loop's running send (see
+``_steer``).
 
 A timer is a durable note to the session's future self, armed here and fired by a `TimerRunner`.
 """
@@ -12,9 +14,10 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ._steer import SteerSignals
 from ._types import FollowUpQueued
 
 if TYPE_CHECKING:
@@ -43,17 +46,27 @@ def _shown(value: object) -> str:
 class DeferredInput:
     """Follow-ups and timers for one loop's store; ``flags`` is shared with the loop's round engine."""
 
-    __slots__ = ("_stores", "flags")
+    __slots__ = ("_stores", "flags", "steers")
 
     def __init__(self, stores: StoreRef, flags: set[str]) -> None:
         self._stores = stores
         self.flags = flags
+        self.steers = SteerSignals(flags)
 
-    async def queue_follow_up(self, session_id: str, content: str) -> FollowUpQueued:
-        """Store ``content`` for the session's running (or next) send and flag the session."""
+    async def queue_follow_up(
+        self, session_id: str, content: str | list[dict[str, Any]], kind: str = "queue"
+    ) -> FollowUpQueued:
+        """Store ``content`` for the session's running (or next) send and flag the session; a steer
+        also interrupts this loop's running send of the session."""
+        if not isinstance(content, str):  # the durable queue stores text
+            raise ConfigError(
+                "a follow-up queued behind a running send must be text; send images with send()"
+            )
         store = await self._stores.ensure()
-        item_id = await store.enqueue_follow_up(session_id, content)
+        item_id = await store.enqueue_follow_up(session_id, content, kind=kind)
         self.flags.add(session_id)
+        if kind == "steer":
+            self.steers.notice(session_id, item_id)
         depth = len(await store.list_follow_ups(session_id))
         return FollowUpQueued(session_id=session_id, queue_depth=depth, item_id=item_id)
 

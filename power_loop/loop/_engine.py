@@ -35,6 +35,7 @@ from ..store import NewMessage
 from ._model_call import call_llm
 from ._reconcile import recovered_outputs
 from ._send_state import SendState
+from ._steer import SteerInterrupt
 from ._terminal import budget_stop, cancelled, degraded, round_limit, terminal
 from ._tool_batch import CANCELLED_TEXT, ToolBatch
 from ._types import StatefulResult
@@ -56,6 +57,7 @@ STRUCTURED_REPAIR = (
     "Reply again with only the JSON object."
 )
 FOLLOW_UP_NAME = "follow_up"
+STEER_NAME = "steer"
 
 
 async def run_send(
@@ -78,11 +80,37 @@ async def run_send(
     ``registry`` holds the tools offered to the model; ``context_registry`` (the loop's full
     registry) is what the context pipeline renders and folds with.
     """
-    run = SendRun(
-        SendState(
-            parts, session_id, window, registry=registry, system_prompt=system_prompt, token=token, tap=tap
+    steer = parts.steers.open(session_id, parts.config.stop_policy, parts.store, parts.lease)
+    try:
+        return await _run_send(
+            SendState(
+                parts,
+                session_id,
+                window,
+                registry=registry,
+                system_prompt=system_prompt,
+                token=token,
+                steer=steer,
+                tap=tap,
+            ),
+            context_registry,
+            runtime,
+            pending,
+            new_send,
         )
-    )
+    finally:
+        await parts.steers.close(steer)
+
+
+async def _run_send(
+    state: SendState,
+    context_registry: ToolRegistry | None,
+    runtime: ToolRuntimeContext,
+    pending: dict[str, Any] | None,
+    new_send: bool,
+) -> StatefulResult:
+    parts, session_id, window, system_prompt = state.p, state.sid, state.window, state.system_prompt
+    run = SendRun(state)
     driver = None
     if parts.context is not None:
         driver = _context_driver(parts, session_id, window, context_registry)
@@ -209,6 +237,10 @@ class SendRun:
 
             try:
                 response = await call_llm(s, round_index, tools=s.tools)
+            except SteerInterrupt:
+                # Nothing of the call was stored: the next round starts with the steering text.
+                s.steer.interrupted(s, round_index, "model_call", [])
+                continue
             except CancellationRequested as exc:
                 return await cancelled(s, round_index, exc.reason)
             except (LLMRetryExhausted, LLMTimeout) as exc:
@@ -300,6 +332,8 @@ class SendRun:
         stopped = await batch.run()
         if stopped is not None:
             return stopped
+        if s.steer.waiting:
+            s.steer.interrupted(s, round_index, "tool_batch", batch.steered)
         if s.p.hooks.has(HP.TOOLS_BATCH_AFTER):
             ctx = H.ToolsBatchAfterCtx(session_id=s.sid, round_index=round_index, messages=s.window.messages)
             await s.p.hooks.run(HP.TOOLS_BATCH_AFTER, ctx)
@@ -363,10 +397,12 @@ class SendRun:
         if not items:
             return
         body = "\n\n".join(item.content for item in items)
+        # A steer is the user's new instruction: it is the next user message as written.
+        steered = s.steer.took(items)
         message = NewMessage(
             role="user",
-            content=f"<follow_up>\n{body}\n</follow_up>",
-            name=FOLLOW_UP_NAME,
+            content=body if steered else f"<follow_up>\n{body}\n</follow_up>",
+            name=STEER_NAME if steered else FOLLOW_UP_NAME,
             round_index=round_index,
         )
         await s.commit([message], consume=[item.item_id for item in items])

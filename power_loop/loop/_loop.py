@@ -17,6 +17,7 @@ hands the work to a collaborator with one job —
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import aclosing
 from functools import cache
@@ -34,6 +35,7 @@ from ._messages import row_to_message, user_content, user_row
 from ._prompt import attach_skills, build_system_prompt
 from ._recovery import Recovery
 from ._reserved import fill_reserved_tools
+from ._steer import follow_up_kind
 from ._store_ref import StoreRef
 from ._sync import SyncRunner
 from ._types import AgentLoopConfig, StatefulResult
@@ -341,23 +343,23 @@ class StatefulAgentLoop:
         stop_event: CancellationLike = None,
         tools: ToolsArg = None,
         system_prompt: str | None = None,
+        mode: str = "queue",
     ) -> StatefulResult | FollowUpQueued:
-        """Deliver input to a running send at its next round boundary, or `send` it if none is running.
-
-        The queued input is stored durably: it survives a restart and is delivered by the next send.
-        """
+        """Deliver input to a running send at its next round boundary (stored durably: it survives a
+        restart), or `send` it if none is running. ``mode="steer"`` interrupts the running send at its
+        next safe point instead and continues it with this input (docs/steering.md)."""
         self._check_open()
+        kind = follow_up_kind(mode)
         content, _ = user_content(user_input)
         if self._guard.busy(session_id):
-            return await self._deferred.queue_follow_up(session_id, _queued_text(content))
+            return await self._deferred.queue_follow_up(session_id, content, kind)
         try:
             return await self.send(
                 user_input, session_id, stop_event=stop_event, tools=tools, system_prompt=system_prompt
             )
         except SessionBusy:
-            # Another process drives the session (lease_ttl_s): it picks the follow-up up at its
-            # next round boundary (every append tells it how many are waiting).
-            return await self._deferred.queue_follow_up(session_id, _queued_text(content))
+            # Another process drives the session (lease_ttl_s): its next append shows it the follow-up.
+            return await self._deferred.queue_follow_up(session_id, content, kind)
 
     def follow_up_sync(
         self,
@@ -367,12 +369,14 @@ class StatefulAgentLoop:
         stop_event: CancellationLike = None,
         tools: ToolsArg = None,
         system_prompt: str | None = None,
+        mode: str = "queue",
     ) -> StatefulResult | FollowUpQueued:
-        return self._sync.run(
-            self.follow_up(
-                user_input, session_id, stop_event=stop_event, tools=tools, system_prompt=system_prompt
-            )
-        )
+        kwargs: dict[str, Any] = {"stop_event": stop_event, "tools": tools, "system_prompt": system_prompt}
+        return self._sync.run(self.follow_up(user_input, session_id, mode=mode, **kwargs))
+
+    def steer_event(self, session_id: str) -> asyncio.Event:
+        """Set while a steer waits for this loop's running send of the session (for tools to poll)."""
+        return self._deferred.steers.event(session_id)
 
     # ------------------------------------------------------------------ recovery & human input
 
@@ -564,6 +568,7 @@ class StatefulAgentLoop:
             hooks=self._hooks,
             bus=self._bus,
             follow_up_flags=self._follow_up_flags,
+            steers=self._deferred.steers,
             lease=self._lease_token(session_id),
             context=self.context,
         )
@@ -589,10 +594,3 @@ class StatefulAgentLoop:
             raise
         self._cache.put(session_id, window)
         return result
-
-
-def _queued_text(content: str | list[dict[str, Any]]) -> str:
-    """A queued follow-up is text (the durable queue stores strings): parts are refused."""
-    if isinstance(content, str):
-        return content
-    raise ConfigError("a follow-up queued behind a running send must be text; send images with send()")

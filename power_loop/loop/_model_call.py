@@ -60,7 +60,7 @@ async def call_llm(
     s.emit(ET.STREAM_STARTED, lambda: P.StreamStartedPayload(stream_id="main"), round_index=round_index)
     started = time.perf_counter()
     try:
-        response = await s.race(call)
+        response = await s.steer.model_call(s.race(call))
     finally:
         s.emit(ET.STREAM_COMPLETED, lambda: P.StreamCompletedPayload(), round_index=round_index)
     s.llm_calls += 1

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..store import LeaseToken, SessionStore
     from ..tools import ToolRegistry
     from ._cache import SessionWindow
+    from ._steer import SteerSignals, SteerWatch
     from ._types import AgentLoopConfig
 
 __all__ = ["EngineParts", "SendState"]
@@ -34,7 +35,7 @@ class EngineParts:
     """What the engine borrows from its `StatefulAgentLoop` (a plain slotted class rather than a
     dataclass: it is cheaper to create at import, and nothing compares or prints it)."""
 
-    __slots__ = ("bus", "config", "context", "follow_up_flags", "hooks", "lease", "llm", "store")
+    __slots__ = ("bus", "config", "context", "follow_up_flags", "hooks", "lease", "llm", "steers", "store")
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class EngineParts:
         hooks: AgentHooks,
         bus: AgentEventBus,
         follow_up_flags: set[str],
+        steers: SteerSignals,
         lease: LeaseToken | None = None,
         context: ContextPipeline | None = None,
     ) -> None:
@@ -54,6 +56,7 @@ class EngineParts:
         self.hooks = hooks
         self.bus = bus
         self.follow_up_flags = follow_up_flags
+        self.steers = steers  # the loop's running sends, by session, for follow_up(mode="steer")
         self.lease = lease  # the session lease fencing every write of the send (if leasing)
         self.context = context  # representation and fold; None = the verbatim window
 
@@ -76,6 +79,7 @@ class SendState:
         "rounds",
         "sid",
         "spec",
+        "steer",
         "system_prompt",
         "tap",
         "token",
@@ -94,9 +98,11 @@ class SendState:
         registry: ToolRegistry | None,
         system_prompt: str,
         token: CancellationToken | None,
+        steer: SteerWatch,
         tap: AgentEventBus | None = None,
     ) -> None:
         self.p = parts
+        self.steer = steer  # steers queued for this send (follow_up(mode="steer"))
         # A per-send bus (``loop.stream()``): also receives this send's events, and makes the model
         # call stream so tool-call argument deltas can be surfaced.
         self.tap = tap
@@ -274,6 +280,7 @@ class SendState:
             output=output,
             passed=pass_reason is not None,
             pass_reason=pass_reason,
+            steers=self.steer.taken,
         )
 
     def wants(self, event_type: ET) -> bool:

@@ -22,6 +22,7 @@ from ..hooks import HookPoint as HP
 from ..tools import HumanInputRequired, ToolOutcome, TurnPassed, execute_tool_call
 from ._messages import call_args, call_name
 from ._reconcile import effect_of
+from ._steer import STEERED_TEXT
 from ._terminal import cancelled
 
 if TYPE_CHECKING:
@@ -40,7 +41,18 @@ class ToolBatch:
     """Runs ``calls`` of round ``round_index``; ``broken`` tells whether a ``tool.after`` hook
     stopped the batch (the send then ends after this round)."""
 
-    __slots__ = ("broken", "calls", "human", "logged", "outputs", "parts", "passed", "round_index", "s")
+    __slots__ = (
+        "broken",
+        "calls",
+        "human",
+        "logged",
+        "outputs",
+        "parts",
+        "passed",
+        "round_index",
+        "s",
+        "steered",
+    )
 
     def __init__(
         self,
@@ -62,6 +74,7 @@ class ToolBatch:
         self.parts: dict[str, list[dict[str, Any]]] = {}
         self.logged: set[int] = set()  # side-effecting calls, logged started/finished in the store
         self.passed: str | None = None  # the reason, when a call passed the turn (pass_turn)
+        self.steered: list[str] = []  # the tools a steer cancelled (StopPolicy), by name
 
     async def run(self) -> StatefulResult | None:
         """Run the calls and commit their results. Returns a result when the send must stop."""
@@ -107,7 +120,7 @@ class ToolBatch:
                 self.outputs[index] = "[skipped: tool.after hook stopped the batch]"
                 return
             try:
-                output = self.outputs[index] = await self._invoke(call)
+                output = self.outputs[index] = await self._steerable(call)
             except HumanInputRequired as request:
                 self.human.append((index, request))
                 return
@@ -117,6 +130,16 @@ class ToolBatch:
                 return
             if index in self.logged:
                 await self.s.p.store.record_tool_call_finished(self.s.sid, str(call["id"]), output)
+
+    async def _steerable(self, call: dict[str, Any]) -> str:
+        """Run one call; a steer cancels it when `StopPolicy` lets it, and it is answered so."""
+        name = call_name(call)
+        output = await self.s.steer.tool_call(name, self._invoke(call))
+        if output is None:
+            self.steered.append(name)
+            self._events(call, name, call_args(call), STEERED_TEXT, failed=False)
+            return STEERED_TEXT
+        return output
 
     async def _log_started(self) -> None:
         """Durably log the side-effecting calls as started before any runs (one write), so a crash

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..errors import ConfigError
 from ._config_context import CONTEXT_FIELDS, validate_context_fields
 from ._projectors import RuntimeProjector, default_runtime_projectors
+from ._steer import StopPolicy
 
 if TYPE_CHECKING:
     from ..context import FoldStrategy, MemoryProvider, NotesPolicy, Representation
@@ -76,6 +77,9 @@ class AgentLoopConfig:
     # Images older than this many model rounds (assistant turns after them) are replaced in requests
     # by a short placeholder, so long visual sessions stay bounded; None keeps every image.
     image_retention_rounds: int | None = None
+    # Steering (``follow_up(mode="steer")``): which tools a steer may cancel, how often a leased send
+    # looks for steers queued by other processes.
+    stop_policy: StopPolicy = field(default_factory=StopPolicy)
     output_spec: StructuredOutputSpec | None = field(default=None, init=False, repr=False, compare=False)
     # Bumped when a context field (or max_tokens) is re-assigned, so a loop rebuilds its pipeline.
     context_version: int = field(default=0, init=False, repr=False, compare=False)
@@ -131,6 +135,8 @@ class AgentLoopConfig:
             raise ConfigError(
                 f"AgentLoopConfig.image_retention_rounds must be an int >= 1 or None, got {rounds!r}"
             )
+        if not isinstance(self.stop_policy, StopPolicy):
+            raise ConfigError(f"AgentLoopConfig.stop_policy must be a StopPolicy, got {self.stop_policy!r}")
         if self.output_schema is not None and self.response_format is not None:
             raise ConfigError("set AgentLoopConfig.output_schema or response_format, not both")
         self.output_spec = None
@@ -169,6 +175,8 @@ class StatefulResult:
     # The agent declined to reply (the `pass_turn` tool): the send ended with no answer.
     passed: bool = False
     pass_reason: str | None = None
+    # How many steering inputs (``follow_up(mode="steer")``) this send took in.
+    steers: int = 0
 
 
 @dataclass(slots=True)

@@ -2,13 +2,17 @@
 
 Delivery is part of an append (``append_messages(consume_follow_ups=...)``, see ``_append``); the
 session's state row counts the waiting ones so the send path learns of them without a query.
+
+Each item has a ``kind``: ``"queue"`` waits for the running send's next round boundary, ``"steer"``
+interrupts it at the next safe point. A send driven by another process learns of a steer by polling
+`latest_steer` (one indexed read) while its model call or tool batch runs.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import SessionNotFoundError
+from ..errors import ConfigError, SessionNotFoundError
 from ._core import StoreContext, now_ms, storable_text
 from ._port import Transaction
 from ._rows import FollowUpRow
@@ -16,7 +20,10 @@ from ._rows import FollowUpRow
 if TYPE_CHECKING:
     from ._port import Transaction
 
-__all__ = ["FollowUpRepository"]
+__all__ = ["FOLLOW_UP_KINDS", "FollowUpRepository"]
+
+#: What a queued item asks of the running send: wait for the round boundary, or interrupt it.
+FOLLOW_UP_KINDS = ("queue", "steer")
 
 
 class FollowUpRepository:
@@ -27,7 +34,9 @@ class FollowUpRepository:
     def __init__(self, ctx: StoreContext) -> None:
         self._ctx = ctx
 
-    async def enqueue(self, session_id: str, content: str) -> int:
+    async def enqueue(self, session_id: str, content: str, kind: str = "queue") -> int:
+        if kind not in FOLLOW_UP_KINDS:
+            raise ConfigError(f"follow-up kind must be one of {FOLLOW_UP_KINDS}, got {kind!r}")
         ctx = self._ctx
         content = storable_text(content)
         state = ctx.t["session_state"]
@@ -44,9 +53,9 @@ class FollowUpRepository:
             assert row is not None
             item_id = int(row["follow_up_seq"])
             await tx.execute(
-                f"INSERT INTO {ctx.t['follow_ups']} (session_id, item_id, content, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (session_id, item_id, content, now_ms()),
+                f"INSERT INTO {ctx.t['follow_ups']} (session_id, item_id, content, created_at, kind) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (session_id, item_id, content, now_ms(), kind),
             )
             return item_id
 
@@ -55,8 +64,20 @@ class FollowUpRepository:
 
     async def list_follow_ups(self, session_id: str) -> list[FollowUpRow]:
         rows = await self._ctx.db.fetchall(
-            f"SELECT session_id, item_id, content, created_at FROM {self._ctx.t['follow_ups']} "
+            f"SELECT session_id, item_id, content, created_at, kind FROM {self._ctx.t['follow_ups']} "
             "WHERE session_id = ? ORDER BY item_id",
             (session_id,),
         )
-        return [FollowUpRow(r["session_id"], int(r["item_id"]), r["content"], r["created_at"]) for r in rows]
+        return [
+            FollowUpRow(r["session_id"], int(r["item_id"]), r["content"], r["created_at"], str(r["kind"]))
+            for r in rows
+        ]
+
+    async def latest_steer(self, session_id: str) -> int:
+        """The item id of the newest steer still queued for the session (0: none)."""
+        row = await self._ctx.db.fetchone(
+            f"SELECT MAX(item_id) AS item_id FROM {self._ctx.t['follow_ups']} "
+            "WHERE session_id = ? AND kind = ?",
+            (session_id, "steer"),
+        )
+        return 0 if row is None or row["item_id"] is None else int(row["item_id"])

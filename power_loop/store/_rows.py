@@ -300,12 +300,14 @@ class NoteRow:
 
 @dataclass(frozen=True, slots=True)
 class FollowUpRow:
-    """A queued follow-up message, delivered exactly once at a round boundary."""
+    """A queued follow-up message, delivered exactly once at a round boundary (``kind="steer"``:
+    it interrupts the running send at its next safe point)."""
 
     session_id: str
     item_id: int
     content: str
     created_at: int
+    kind: str = "queue"
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ __all__ = [
     "validate_table_prefix",
 ]
 
-CURRENT_SCHEMA_VERSION = 6
+CURRENT_SCHEMA_VERSION = 7
 
 _log = logging.getLogger("power_loop.store")
 
@@ -266,6 +266,8 @@ SCHEMA_TABLES: tuple[TableSpec, ...] = (
             _c("item_id", "int", False),
             _c("content", "text", False),
             _c("created_at", "int", False),
+            # "queue" (the next round boundary) or "steer" (interrupt at the next safe point).
+            _c("kind", "enum", False, "queue"),
         ),
         ("session_id", "item_id"),
     ),
@@ -406,6 +408,15 @@ async def _create_tool_call_log(tx: Transaction, dialect: Dialect, prefix: str) 
         await tx.execute(stmt)
 
 
+async def _add_follow_up_kind(tx: Transaction, dialect: Dialect, prefix: str) -> None:
+    # Only when still missing: re-running the step after a crash is harmless.
+    found = {
+        str(r["name"]).lower() for r in await tx.fetchall(dialect.columns_sql(), (prefix + "follow_ups",))
+    }
+    if "kind" not in found:
+        await tx.execute(dialect.add_column("follow_ups", _c("kind", "enum", False, "queue"), prefix))
+
+
 # Version 1 is the baseline created from SCHEMA_TABLES; later versions append steps here.
 MIGRATIONS: tuple[MigrationStep, ...] = (
     MigrationStep(2, "add the workflow_journal table", _create_workflow_journal),
@@ -415,6 +426,7 @@ MIGRATIONS: tuple[MigrationStep, ...] = (
         5, "tool_call_log: started/finished record of side-effecting tool calls", _create_tool_call_log
     ),
     MigrationStep(6, "usage_rounds: duration_ms and attempts of each round's model call", _add_call_timing),
+    MigrationStep(7, "follow_ups: kind (queue or steer)", _add_follow_up_kind),
 )
 
 

@@ -619,10 +619,14 @@ class SessionStore:
 
     # -- follow-ups and statistics --------------------------------------------------------------
 
-    async def enqueue_follow_up(self, session_id: str, content: str) -> int:
-        """Queue a message for delivery at the session's next round boundary; returns its item id."""
+    async def enqueue_follow_up(self, session_id: str, content: str, *, kind: str = "queue") -> int:
+        """Queue a message for the session's next round boundary (``kind="steer"``: its next safe point)."""
         check_session_id(session_id)
-        return await self._follow_ups.enqueue(session_id, content)
+        return await self._follow_ups.enqueue(session_id, content, kind)
+
+    async def latest_steer(self, session_id: str) -> int:
+        """The item id of the newest steer still queued for the session (0: none)."""
+        return await self._follow_ups.latest_steer(session_id)
 
     async def list_follow_ups(self, session_id: str) -> list[FollowUpRow]:
         """Queued follow-ups in arrival order (consume them via ``append_messages(consume_follow_ups=)``)."""

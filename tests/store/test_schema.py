@@ -272,3 +272,28 @@ async def test_a_version_5_schema_gains_the_call_timing_columns(
         assert (row.total_tokens, row.duration_ms, row.attempts) == (7, 120, 2)
     finally:
         await db.close()
+
+
+async def test_a_version_6_schema_gains_the_follow_up_kind(store_dsn_and_prefix: tuple[str, str]) -> None:
+    dsn, prefix = store_dsn_and_prefix
+    db = await connect_database(dsn)
+    try:
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
+        store = SessionStore(db, table_prefix=prefix)
+        sid = await store.create_session()
+        await store.enqueue_follow_up(sid, "queued before the upgrade")
+        await db.execute(f"ALTER TABLE {prefix}follow_ups DROP COLUMN kind")  # as version 6 had it
+        await db.execute(f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (6, 1))
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION
+        await db.execute(f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (6, 1))
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION  # re-running the step is harmless
+        steer = await store.enqueue_follow_up(sid, "change course", kind="steer")
+        assert [(f.content, f.kind) for f in await store.list_follow_ups(sid)] == [
+            ("queued before the upgrade", "queue"),
+            ("change course", "steer"),
+        ]
+        assert await store.latest_steer(sid) == steer
+        with pytest.raises(ConfigError, match="kind"):
+            await store.enqueue_follow_up(sid, "x", kind="urgent")
+    finally:
+        await db.close()
