@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Collection, Coroutine
+import sys
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Generator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -108,6 +109,7 @@ class SteerWatch:
 
     __slots__ = (
         "_flags",
+        "_leaf",
         "_poller",
         "_tools",
         "_work",
@@ -128,6 +130,7 @@ class SteerWatch:
         self.taken = 0  # steers taken in by this send
         self.event = asyncio.Event()
         self._work: asyncio.Future[Any] | None = None
+        self._leaf: asyncio.Future[Any] | None = None  # what the model call waits on (inline path)
         self._tools: set[asyncio.Future[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
 
@@ -144,6 +147,8 @@ class SteerWatch:
         self.event.set()
         if self._work is not None:
             self._work.cancel()
+        if self._leaf is not None:
+            self._leaf.cancel()  # the call sees a cancellation where it waits, and unwinds
         for task in self._tools:
             task.cancel()
 
@@ -161,6 +166,9 @@ class SteerWatch:
         if self.waiting:
             _discard(call)
             raise SteerInterrupt
+        if _COUNTS_CANCELS:
+            return await _SteerableCall(self, call)
+        # Python 3.10 cannot tell a steer from a cancellation of the send: a task of its own.
         work: asyncio.Future[T] = asyncio.ensure_future(call)
         self._work = work
         try:
@@ -227,6 +235,61 @@ class SteerWatch:
         if poller is not None:
             poller.cancel()
             await asyncio.wait((poller,))  # never raises the poller's CancelledError into the send
+
+
+# Python 3.11+: a task counts the cancellations asked of it (``Task.cancelling``).
+_COUNTS_CANCELS = sys.version_info >= (3, 11)
+
+
+class _SteerableCall(Awaitable[T]):
+    """A model call driven on the send's own task (no task, no extra event-loop iteration), which a
+    steer interrupts by cancelling the future the call waits on: the call unwinds from there, and
+    the cancellation becomes `SteerInterrupt` unless the send's task itself was asked to cancel."""
+
+    __slots__ = ("_call", "_watch")
+
+    def __init__(self, watch: SteerWatch, call: Awaitable[T]) -> None:
+        self._watch = watch
+        self._call = call
+
+    def __await__(self) -> Generator[Any, None, T]:
+        watch = self._watch
+        steps = self._call.__await__()
+        thrown: BaseException | None = None
+        try:
+            while True:
+                try:
+                    waiting = steps.send(None) if thrown is None else steps.throw(thrown)
+                except StopIteration as done:
+                    result: T = done.value
+                    return result
+                except asyncio.CancelledError:
+                    if watch.waiting and not _asked_to_cancel():
+                        raise SteerInterrupt from None
+                    raise
+                thrown = None
+                watch._leaf = waiting
+                try:
+                    yield waiting
+                except GeneratorExit:
+                    raise
+                except BaseException as exc:  # the waited future's error or a cancellation
+                    thrown = exc
+                finally:
+                    watch._leaf = None
+                if thrown is None and watch.waiting:  # steered while the call ran on: stop it here
+                    thrown = asyncio.CancelledError()
+        finally:
+            close = getattr(steps, "close", None)
+            if close is not None:
+                close()
+
+
+def _asked_to_cancel() -> bool:
+    if sys.version_info < (3, 11):  # not reached: 3.10 runs the model call as a task
+        return True
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class SteerSignals:
