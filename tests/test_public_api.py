@@ -296,9 +296,10 @@ PUBLIC_ALL: dict[str, list[str]] = {
         DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TABLE_PREFIX DEFAULT_TOOL_HANDLERS EXPLORE_TOOL_NAMES
         EventBusProtocol EventHandler EventStream FULL_TOOL_NAMES FoldContext FoldResult
         FoldStrategy FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError
-        HitRoundLimitStatusPayload HookContext HookDirective HookDirectiveError HookHandler
+        HitRoundLimitStatusPayload HookContext HookDirective HookDirectiveError HookEventRow HookHandler
         HookManagerProtocol HookPoint HookResult HumanInputRequired InputRequestedPayload
-        InteractionNotFoundError InvalidDSN InvalidSessionIdError InvalidTablePrefix LLMError
+        InteractionNotFoundError InvalidDSN InvalidSessionIdError InvalidTablePrefix Job
+        JobNotFoundError JobNotStoppable LLMError
         LLMNonRetryable LLMProviderConfig LLMRequest LLMResponse LLMRetryExhausted LLMRetryPolicy
         LLMService LLMStreamChunk LLMStreamIncomplete LLMSummaryFold LLMTimeout LLMTokenUsage
         LOAD_SKILL_DEFINITION LeaseLostError LeaseToken LlmAfterCtx LlmBeforeCtx
@@ -350,7 +351,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         DEFAULT_REDACT_KEYS REDACTED ScheduledTimer SchemaValidator StructuredOutputSpec
         ToolEventEmitter ToolLoop ToolRuntimeContext compile_schema extract_json_object
         get_tool_runtime_context idempotency_key json_type_name parse_structured_text redact_secrets
-        resolve_redact schema_from_response_format structured_result use_tool_runtime_context
+        resolve_redact sanitize schema_from_response_format structured_result use_tool_runtime_context
         validate_tool_args
     """.split(),
     "power_loop.context": """
@@ -391,7 +392,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         AgentSpecError ArchiveError AsyncHookInSyncContext AsyncToolInSyncContext BlackboardError
         CancellationRequested CompactionFailed ConfigError CorruptRowError HistoryInvariantError
         HookDirectiveError InteractionNotFoundError InvalidDSN InvalidSessionIdError
-        InvalidTablePrefix LLMError LLMNonRetryable LLMRetryExhausted LLMStreamIncomplete LLMTimeout
+        InvalidTablePrefix JobNotFoundError JobNotStoppable LLMError LLMNonRetryable LLMRetryExhausted LLMStreamIncomplete LLMTimeout
         LeaseLostError LoopClosedError MCPError MCPToolError MissingDependencyError
         ModelCapabilityError NoteRejectedError NotesFullError PowerLoopError ProviderNotAvailable
         RuntimeEnvError SchemaTooNewError SessionBusy SessionNotFoundError SessionPendingError
@@ -416,7 +417,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
     """.split(),
     "power_loop.hooks": """
         ALLOWED_DIRECTIVES AgentHooks BaseHookCtx CTX_TYPES CompactAfterCtx CompactBeforeCtx
-        HookContext HookDirective HookHandler HookManagerProtocol HookPoint HookResult LlmAfterCtx
+        HookAuditSink HookContext HookDirective HookHandler HookManagerProtocol HookPoint HookResult LlmAfterCtx
         LlmBeforeCtx MemoryRecalledCtx MessageAppendCtx RoundDecideCtx RoundEndCtx RoundStartCtx
         SessionEndCtx SessionStartCtx TimerFireCtx ToolAfterCtx ToolBeforeCtx ToolErrorCtx
         ToolReconcileCtx ToolsBatchAfterCtx ToolsBatchBeforeCtx WorkflowStepEndCtx
@@ -435,7 +436,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop.loop": """
         AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS BackgroundRuntimeProjector
         DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT
-        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS FollowUpQueued LoopMessage LoopStatus
+        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS FollowUpQueued Job LoopMessage LoopStatus
         ProjectionContext RuntimeMessage RuntimeProjector SectionRenderer StatefulAgentLoop
         StatefulResult SyncCallInEventLoopError SystemPromptBuilder SystemPromptContext TimerRunner
         TodoRuntimeProjector build_agent_system_prompt build_explore_subagent_system_prompt
@@ -444,9 +445,9 @@ PUBLIC_ALL: dict[str, list[str]] = {
     """.split(),
     "power_loop.store": """
         AppendResult BackgroundTaskRow CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow
-        DEFAULT_DB_PATH DEFAULT_TABLE_PREFIX Database Dialect FollowUpRow HeldLease IndexSpec KEEP
+        DEFAULT_DB_PATH DEFAULT_TABLE_PREFIX Database Dialect FollowUpRow HeldLease HookEventRow IndexSpec KEEP
         LeaseToken MAX_SPAWN_DEPTH MUTATE_SKIP Maintenance MessageRow MessageState MigrationStep
-        MySQLDialect NewMessage NoteRow PostgresDialect RoundUsage SchemaPolicy SendAccounting
+        MySQLDialect NewHookEvent NewMessage NoteRow PostgresDialect RoundUsage SchemaPolicy SendAccounting
         SessionKind SessionRow SessionStateRow SessionStatsRow SessionStatus SessionStore
         SqliteDatabase SqliteDialect SubagentLifecycle TableSpec TimerRow TimerStatus ToolCallRecord
         Transaction UsageRoundRow WorkflowRecordRow all_table_names connect_database ensure_schema
@@ -478,7 +479,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         register_file_tools register_pass_turn register_request_user_input register_session_tools
         register_skill_tools register_view_image_tool render_background_updates render_todo
         request_pass request_user_input run_shell_command runtime_env_context safe_path
-        use_tool_runtime_context validate_tool_args
+        stop_background_task use_tool_runtime_context validate_tool_args
     """.split(),
     "power_loop.workflow": """
         AgentNode AgentResult BranchNode DirectWorkerLauncher Executor ForeachNode InProcessExecutor

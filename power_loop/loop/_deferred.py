@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ._types import FollowUpQueued
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..store import TimerRow
     from ._store_ref import StoreRef
 
-__all__ = ["DeferredInput"]
+__all__ = ["DeferredInput", "queued_text"]
 
 
 # About 100 years: far beyond any sensible timer, far below every backend's integer limit.
@@ -95,3 +95,10 @@ class DeferredInput:
     async def list_timers(self, session_id: str) -> list[TimerRow]:
         """The session's armed and firing timers, soonest first."""
         return await (await self._stores.ensure()).list_timers(session_id)
+
+
+def queued_text(content: str | list[dict[str, Any]]) -> str:
+    """A queued follow-up is text (the durable queue stores strings): parts are refused."""
+    if isinstance(content, str):
+        return content
+    raise ConfigError("a follow-up queued behind a running send must be text; send images with send()")

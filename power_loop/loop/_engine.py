@@ -71,16 +71,25 @@ async def run_send(
     pending: dict[str, Any] | None = None,
     tap: AgentEventBus | None = None,
     new_send: bool = False,
+    stop_token: CancellationToken | None = None,
 ) -> StatefulResult:
     """Run one send (``new_send``: its user row was just stored) or continue one (``pending``: the
     tool calls to re-execute first) on ``window``, with ``runtime`` set for the tool handlers.
+    ``stop_token`` (the token `stop_job` cancels) is the send's token when ``token`` is None.
 
     ``registry`` holds the tools offered to the model; ``context_registry`` (the loop's full
     registry) is what the context pipeline renders and folds with.
     """
     run = SendRun(
         SendState(
-            parts, session_id, window, registry=registry, system_prompt=system_prompt, token=token, tap=tap
+            parts,
+            session_id,
+            window,
+            registry=registry,
+            system_prompt=system_prompt,
+            token=token,
+            tap=tap,
+            stop_token=stop_token,
         )
     )
     driver = None

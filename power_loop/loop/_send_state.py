@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..store import LeaseToken, SessionStore
     from ..tools import ToolRegistry
     from ._cache import SessionWindow
+    from ._hook_audit import HookAudit
     from ._types import AgentLoopConfig
 
 __all__ = ["EngineParts", "SendState"]
@@ -33,7 +34,7 @@ class EngineParts:
     """What the engine borrows from its `StatefulAgentLoop` (a plain slotted class rather than a
     dataclass: it is cheaper to create at import, and nothing compares or prints it)."""
 
-    __slots__ = ("bus", "config", "context", "follow_up_flags", "hooks", "lease", "llm", "store")
+    __slots__ = ("audit", "bus", "config", "context", "follow_up_flags", "hooks", "lease", "llm", "store")
 
     def __init__(
         self,
@@ -46,6 +47,7 @@ class EngineParts:
         follow_up_flags: set[str],
         lease: LeaseToken | None = None,
         context: ContextPipeline | None = None,
+        audit: HookAudit | None = None,
     ) -> None:
         self.store = store
         self.llm = llm
@@ -55,6 +57,9 @@ class EngineParts:
         self.follow_up_flags = follow_up_flags
         self.lease = lease  # the session lease fencing every write of the send (if leasing)
         self.context = context  # representation and fold; None = the verbatim window
+        # The hook audit trail (record_hook_events): ``hooks`` is then its audited view, and each
+        # commit writes the decisions collected since the last one.
+        self.audit = audit
 
 
 class SendState:
@@ -94,6 +99,7 @@ class SendState:
         system_prompt: str,
         token: CancellationToken | None,
         tap: AgentEventBus | None = None,
+        stop_token: CancellationToken | None = None,
     ) -> None:
         self.p = parts
         # A per-send bus (``loop.stream()``): also receives this send's events, and makes the model
@@ -104,9 +110,10 @@ class SendState:
         self.registry = registry if registry is not None and registry.names() else None
         self.tools = self.registry.to_openai_tools() if self.registry is not None else None
         self.system_prompt = system_prompt
-        # Without a cancellation source the LLM call and tool batch are awaited directly (no race tasks).
+        # Without a cancellation source the LLM call and tool batch are awaited directly (no race tasks);
+        # ``stop_token`` (`stop_job`) is then only observed at the check points.
         self.cancellable = token is not None
-        self.token = token if token is not None else CancellationToken.never()
+        self.token = token if token is not None else stop_token or CancellationToken.never()
         self.cfg = parts.config
         self.rounds = 0
         self.tool_call_count = 0
@@ -168,6 +175,7 @@ class SendState:
         if messages and self.p.hooks.has(HP.MESSAGE_APPEND):
             messages = await run_message_hooks(self.p.hooks, self.sid, messages)
         window = self.window
+        audit = self.p.audit
         result = await self.p.store.append_messages(
             self.sid,
             messages,
@@ -176,6 +184,7 @@ class SendState:
             stats=stats,
             round_usage=self.round_usage,
             lease=self.p.lease,
+            hook_events=audit.take() if audit is not None else (),
         )
         self.round_usage = None
         if messages and result.first_seq != window.next_seq:

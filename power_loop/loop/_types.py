@@ -76,6 +76,9 @@ class AgentLoopConfig:
     # Images older than this many model rounds (assistant turns after them) are replaced in requests
     # by a short placeholder, so long visual sessions stay bounded; None keeps every image.
     image_retention_rounds: int | None = None
+    # The hook audit trail: "metadata" stores every hook decision that changed something (point,
+    # handler, decision, round, time), "full" also the new values (redacted); "off" stores nothing.
+    record_hook_events: str = "off"
     output_spec: StructuredOutputSpec | None = field(default=None, init=False, repr=False, compare=False)
     # Bumped when a context field (or max_tokens) is re-assigned, so a loop rebuilds its pipeline.
     context_version: int = field(default=0, init=False, repr=False, compare=False)
@@ -131,6 +134,11 @@ class AgentLoopConfig:
             raise ConfigError(
                 f"AgentLoopConfig.image_retention_rounds must be an int >= 1 or None, got {rounds!r}"
             )
+        if self.record_hook_events not in _HOOK_EVENT_MODES:
+            raise ConfigError(
+                "AgentLoopConfig.record_hook_events must be one of "
+                f"{', '.join(repr(m) for m in _HOOK_EVENT_MODES)}, got {self.record_hook_events!r}"
+            )
         if self.output_schema is not None and self.response_format is not None:
             raise ConfigError("set AgentLoopConfig.output_schema or response_format, not both")
         self.output_spec = None
@@ -149,6 +157,8 @@ class AgentLoopConfig:
         return AgentLoopConfig(**values)
 
 
+#: What ``AgentLoopConfig.record_hook_events`` accepts.
+_HOOK_EVENT_MODES = ("off", "metadata", "full")
 _INIT_FIELDS = frozenset(f.name for f in fields(AgentLoopConfig) if f.init)
 
 

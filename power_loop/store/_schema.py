@@ -40,7 +40,7 @@ __all__ = [
     "validate_table_prefix",
 ]
 
-CURRENT_SCHEMA_VERSION = 6
+CURRENT_SCHEMA_VERSION = 7
 
 _log = logging.getLogger("power_loop.store")
 
@@ -353,6 +353,25 @@ ATTACHMENTS_TABLE = TableSpec(
     ("session_id", "hash"),
 )
 SCHEMA_TABLES = (*SCHEMA_TABLES, ATTACHMENTS_TABLE)
+# Version 7: the hook audit trail (AgentLoopConfig.record_hook_events, see _hook_events.py): one row
+# per hook decision that changed something, numbered per session.
+HOOK_EVENTS_TABLE = TableSpec(
+    "hook_events",
+    (
+        _c("session_id", "key", False),
+        _c("seq", "int", False),
+        _c("send_index", "int", False),
+        _c("round_index", "int", False),
+        _c("point", "key", False),
+        _c("hook", "text", False),
+        _c("decision", "enum", False),
+        _c("changed_json", "text"),
+        _c("values_json", "text"),
+        _c("created_at", "int", False),
+    ),
+    ("session_id", "seq"),
+)
+SCHEMA_TABLES = (*SCHEMA_TABLES, HOOK_EVENTS_TABLE)
 
 
 def all_table_names(prefix: str) -> list[str]:
@@ -400,6 +419,11 @@ async def _add_call_timing(tx: Transaction, dialect: Dialect, prefix: str) -> No
             await tx.execute(dialect.add_column("usage_rounds", _c(name, "int"), prefix))
 
 
+async def _create_hook_events(tx: Transaction, dialect: Dialect, prefix: str) -> None:
+    for stmt in dialect.create_table(HOOK_EVENTS_TABLE, prefix):  # IF NOT EXISTS: re-runnable
+        await tx.execute(stmt)
+
+
 async def _create_tool_call_log(tx: Transaction, dialect: Dialect, prefix: str) -> None:
     # CREATE TABLE IF NOT EXISTS on every dialect: re-running the step is harmless.
     for stmt in dialect.create_table(TOOL_CALL_LOG, prefix):
@@ -415,6 +439,7 @@ MIGRATIONS: tuple[MigrationStep, ...] = (
         5, "tool_call_log: started/finished record of side-effecting tool calls", _create_tool_call_log
     ),
     MigrationStep(6, "usage_rounds: duration_ms and attempts of each round's model call", _add_call_timing),
+    MigrationStep(7, "add the hook_events table (the hook audit trail)", _create_hook_events),
 )
 
 
