@@ -210,6 +210,10 @@ class InspectorQueries:
                 f"SELECT * FROM {p}timers WHERE session_id = ? ORDER BY timer_id DESC", sid
             ),
             "folds": await self._folds(sid),
+            # The hook audit trail (AgentLoopConfig.record_hook_events), newest first; values redacted.
+            "hook_events": await self._side(
+                f"SELECT * FROM {p}hook_events WHERE session_id = ? ORDER BY seq DESC", sid
+            ),
             "usage": await self._usage(sid),
             "workflow_runs": await self.workflows.runs_for(sid, meta, info["parent_session_id"]),
             "workflow_step": await self.workflows.step_of(meta, info["parent_session_id"]),
