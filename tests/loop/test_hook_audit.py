@@ -159,3 +159,33 @@ def test_the_mode_is_validated() -> None:
     with pytest.raises(ConfigError):
         config.record_hook_events = "yes"
     assert config.record_hook_events == "off"
+
+
+async def test_recording_adds_no_round_trip(make_loop: Callable[..., StatefulAgentLoop]) -> None:
+    """Decisions made during rounds ride on the round's own append: the same number of writes as
+    without recording, and no separate write when nothing is left at the end of the send."""
+    counts: dict[str, dict[str, int]] = {}
+    for mode in ("off", "metadata", "full"):
+        loop = make_loop(
+            llm=_llm(),
+            hooks=_hooks(),
+            tool_registry=make_tools(shell=lambda x: f"ran {x}"),
+            config=AgentLoopConfig(record_hook_events=mode),
+        )
+        store = await loop.ensure_store()
+        seen = counts[mode] = {"append_messages": 0, "record_hook_events": 0}
+        for name in seen:
+            original = getattr(store, name)
+
+            async def counted(
+                *args: Any, _name: str = name, _original: Any = original, _seen: Any = seen, **kwargs: Any
+            ) -> Any:
+                _seen[_name] += 1
+                return await _original(*args, **kwargs)
+
+            setattr(store, name, counted)
+        sid = await loop.new_session()
+        await loop.send("clean up", sid)
+        assert len(await loop.list_hook_events(sid)) == (0 if mode == "off" else 2)
+    assert counts["metadata"] == counts["full"] == counts["off"]
+    assert counts["off"]["record_hook_events"] == 0
