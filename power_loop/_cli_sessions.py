@@ -55,6 +55,9 @@ def add_session_commands(sub: Any, dsn_help: str) -> None:
     common(show)
     show.add_argument("session_id")
     show.add_argument("--all", action="store_true", help="include folded (compacted) messages")
+    show.add_argument(
+        "--hooks", action="store_true", help="print the recorded hook decisions instead (record_hook_events)"
+    )
     export = sub.add_parser("export", help="write a session as a versioned JSON archive")
     common(export)
     export.add_argument("session_id")
@@ -141,6 +144,8 @@ async def _run(args: argparse.Namespace, store: SessionStore) -> int:
         if session is None:
             print(f"power-loop show: session not found: {args.session_id}", file=sys.stderr)
             return 2
+        if args.hooks:
+            return await _show_hook_events(store, args.session_id)
         rows = await (store.load_all_messages if args.all else store.load_active_messages)(args.session_id)
         if session.system_prompt:
             print(f"[system] {_line(session.system_prompt)}")
@@ -160,6 +165,17 @@ async def _run(args: argparse.Namespace, store: SessionStore) -> int:
             print(text)
         return 0
     print(await store.import_session(args.archive_data, new_session_id=args.new_id))
+    return 0
+
+
+async def _show_hook_events(store: SessionStore, session_id: str) -> int:
+    """One line per recorded hook decision (the values of ``full`` mode are already redacted)."""
+    for e in await store.list_hook_events(session_id):
+        changed = f" changed={','.join(e.changed)}" if e.changed else ""
+        values = f" {_line(json.dumps(e.values, ensure_ascii=False))}" if e.values is not None else ""
+        print(
+            f"#{e.seq} send={e.send_index} round={e.round_index} {e.point} {e.decision} {e.hook}{changed}{values}"
+        )
     return 0
 
 

@@ -17,6 +17,8 @@ error also derives from that builtin so existing ``except`` clauses keep working
     ├── SessionPendingError             session.pending
     ├── SessionBusy                     session.busy
     ├── InteractionNotFoundError (ValueError)  interaction.not_found
+    ├── JobNotFoundError                job.not_found
+    ├── JobNotStoppable                 job.not_stoppable
     ├── CancellationRequested           cancelled
     ├── LLMError                        llm.error
     │   ├── LLMTimeout                  llm.timeout
@@ -78,6 +80,8 @@ __all__ = [
     "HistoryInvariantError",
     "HookDirectiveError",
     "InteractionNotFoundError",
+    "JobNotFoundError",
+    "JobNotStoppable",
     "InvalidDSN",
     "InvalidSessionIdError",
     "InvalidTablePrefix",
@@ -211,6 +215,29 @@ class InteractionNotFoundError(PowerLoopError, ValueError):
         self.session_id = session_id
         self.interaction_id = interaction_id
         super().__init__(f"pending interaction not found: {interaction_id} (session {session_id})")
+
+
+class JobNotFoundError(PowerLoopError):
+    """``stop_job`` named no job of the session (a malformed id, or no such task, run or timer)."""
+
+    code = "job.not_found"
+
+    def __init__(self, session_id: str, job_id: str) -> None:
+        self.session_id = session_id
+        self.job_id = job_id
+        super().__init__(f"no job {job_id!r} in session {session_id}")
+
+
+class JobNotStoppable(PowerLoopError):
+    """The job runs where this process cannot reach it (e.g. a background task on another host)."""
+
+    code = "job.not_stoppable"
+
+    def __init__(self, session_id: str, job_id: str, reason: str) -> None:
+        self.session_id = session_id
+        self.job_id = job_id
+        self.reason = reason
+        super().__init__(f"job {job_id!r} of session {session_id} cannot be stopped from here: {reason}")
 
 
 class CancellationRequested(PowerLoopError):

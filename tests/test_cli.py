@@ -239,3 +239,26 @@ def test_import_create_schema_on_every_backend(
     assert capsys.readouterr().out.strip() == "sess_moved"
     assert main(["show", "sess_moved", *target]) == 0
     assert "#1 [user] hi" in capsys.readouterr().out
+
+
+def test_show_hooks_prints_the_recorded_hook_decisions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from power_loop.__main__ import main
+    from power_loop.store import NewHookEvent, NewMessage, open_store
+
+    dsn = str(tmp_path / "s.db")
+
+    async def provision() -> str:
+        async with await open_store(dsn) as store:
+            sid = await store.create_session()
+            skip = NewHookEvent(0, "tool.before", "app.deny_rm", "skip", ("output",), {"output": "refused"})
+            await store.append_messages(sid, [NewMessage("user", "hi")], begin_send=True, hook_events=[skip])
+            return sid
+
+    sid = asyncio.run(provision())
+    assert main(["show", sid, "--hooks", "--dsn", dsn]) == 0
+    out = capsys.readouterr().out
+    assert out == '#1 send=1 round=0 tool.before skip app.deny_rm changed=output {"output": "refused"}\n'

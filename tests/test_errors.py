@@ -20,6 +20,8 @@ FROZEN_CODES = {
     "HistoryInvariantError": "history.invalid",
     "HookDirectiveError": "hook.invalid_directive",
     "InteractionNotFoundError": "interaction.not_found",
+    "JobNotFoundError": "job.not_found",
+    "JobNotStoppable": "job.not_stoppable",
     "InvalidDSN": "store.invalid_dsn",
     "InvalidSessionIdError": "session.invalid_id",
     "InvalidTablePrefix": "store.invalid_prefix",

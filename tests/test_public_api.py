@@ -298,11 +298,12 @@ PUBLIC_ALL: dict[str, list[str]] = {
         DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TABLE_PREFIX DEFAULT_TOOL_HANDLERS EXPLORE_TOOL_NAMES
         EventBusProtocol EventHandler EventStream FULL_TOOL_NAMES FoldContext FoldResult
         FoldStrategy FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError
-        HitRoundLimitStatusPayload HookContext HookDirective HookDirectiveError HookHandler
-        HookManagerProtocol HookPoint HookResult HumanInputRequired InputRequestedPayload
-        InteractionNotFoundError InvalidDSN InvalidSessionIdError InvalidTablePrefix LLMError
-        LLMNonRetryable LLMProviderConfig LLMRequest LLMResponse LLMRetryExhausted LLMRetryPolicy
-        LLMService LLMStreamChunk LLMStreamIncomplete LLMSummaryFold LLMTimeout LLMTokenUsage
+        HitRoundLimitStatusPayload HookContext HookDirective HookDirectiveError HookEventRow
+        HookHandler HookManagerProtocol HookPoint HookResult HumanInputRequired
+        InputRequestedPayload InteractionNotFoundError InvalidDSN InvalidSessionIdError
+        InvalidTablePrefix Job JobNotFoundError JobNotStoppable LLMError LLMNonRetryable
+        LLMProviderConfig LLMRequest LLMResponse LLMRetryExhausted LLMRetryPolicy LLMService
+        LLMStreamChunk LLMStreamIncomplete LLMSummaryFold LLMTimeout LLMTokenUsage
         LOAD_SKILL_DEFINITION LeaseLostError LeaseToken LlmAfterCtx LlmBeforeCtx
         LlmCallCompletedPayload LlmCallStartedPayload LlmDegradedPayload LlmRetryAttemptedPayload
         LocalShellBackend LoopCancelledPayload LoopClosedError LoopMessage LoopStatus
@@ -319,24 +320,24 @@ PUBLIC_ALL: dict[str, list[str]] = {
         SessionNotFoundError SessionPendingError SessionRow SessionStartCtx SessionStartedPayload
         SessionStateRow SessionStatsRow SessionStatus SessionStore ShellBackend SkillLoader
         SpecValidationError SqliteBlackboard StatefulAgentLoop StatefulResult StatusChangedPayload
-        SteerInterruptedPayload StopPolicy StoreAuthError StoreBlackboard StoreClosedError StoreConnectionLost StoreCorruptError
-        StoreDatabaseMissing StoreError StoreIntegrityError StoreSchemaError StoreUnavailable
-        StreamCompletedPayload StreamDeltaPayload StreamStartedPayload StructuredOutputError
-        StructuredOutputSpec SubagentCompletedPayload SubagentLifecycle SubagentLimitPayload
-        SubagentTaskStartPayload SubagentTextPayload SyncCallInEventLoopError SystemLogPayload
-        SystemPromptBuilder SystemPromptContext TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow
-        TimerRunner TodoRuntimeProjector TodoUpdatedPayload TokenEstimator ToolAfterCtx
-        ToolArgsValidator ToolBeforeCtx ToolBudgetExceeded ToolCall ToolCallCompletedPayload
-        ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload ToolDefinition
-        ToolErrorCtx ToolHandler ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry
-        ToolResultError ToolRuntimeContext ToolValidationError ToolsBatchAfterCtx
-        ToolsBatchBeforeCtx TurnPassed UsageUpdatedPayload UserNotificationPayload
-        VerbatimRepresentation WorkspaceViolation __version__ attachment build_agent_system_prompt
-        build_explore_subagent_system_prompt build_registry build_subagent_system_prompt
-        create_default_tool_registry create_llm_service_from_config create_llm_service_from_env
-        default_runtime_projectors estimate_text_tokens estimate_tokens format_timer_message
-        format_tool_catalog get_default_loader get_runtime_env get_tool_definitions
-        get_tool_runtime_context open_store parse_structured probe_capabilities
+        SteerInterruptedPayload StopPolicy StoreAuthError StoreBlackboard StoreClosedError
+        StoreConnectionLost StoreCorruptError StoreDatabaseMissing StoreError StoreIntegrityError
+        StoreSchemaError StoreUnavailable StreamCompletedPayload StreamDeltaPayload
+        StreamStartedPayload StructuredOutputError StructuredOutputSpec SubagentCompletedPayload
+        SubagentLifecycle SubagentLimitPayload SubagentTaskStartPayload SubagentTextPayload
+        SyncCallInEventLoopError SystemLogPayload SystemPromptBuilder SystemPromptContext
+        TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow TimerRunner TodoRuntimeProjector
+        TodoUpdatedPayload TokenEstimator ToolAfterCtx ToolArgsValidator ToolBeforeCtx
+        ToolBudgetExceeded ToolCall ToolCallCompletedPayload ToolCallDeltaPayload
+        ToolCallFailedPayload ToolCallStartedPayload ToolDefinition ToolErrorCtx ToolHandler
+        ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry ToolResultError ToolRuntimeContext
+        ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx TurnPassed UsageUpdatedPayload
+        UserNotificationPayload VerbatimRepresentation WorkspaceViolation __version__ attachment
+        build_agent_system_prompt build_explore_subagent_system_prompt build_registry
+        build_subagent_system_prompt create_default_tool_registry create_llm_service_from_config
+        create_llm_service_from_env default_runtime_projectors estimate_text_tokens estimate_tokens
+        format_timer_message format_tool_catalog get_default_loader get_runtime_env
+        get_tool_definitions get_tool_runtime_context open_store parse_structured probe_capabilities
         register_blackboard_tools register_pass_turn register_request_user_input
         register_skill_tools register_spawn_agent render_entries render_notes request_pass
         request_user_input run_agent_spec runtime_env_context safe_path tag_as_memory trim_history
@@ -352,7 +353,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         DEFAULT_REDACT_KEYS REDACTED ScheduledTimer SchemaValidator StructuredOutputSpec
         ToolEventEmitter ToolLoop ToolRuntimeContext UncancellableFuture compile_schema
         extract_json_object get_tool_runtime_context idempotency_key json_type_name
-        parse_structured_text redact_secrets resolve_redact run_to_completion
+        parse_structured_text redact_secrets resolve_redact run_to_completion sanitize
         schema_from_response_format structured_result use_tool_runtime_context validate_tool_args
     """.split(),
     "power_loop.context": """
@@ -393,7 +394,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         AgentSpecError ArchiveError AsyncHookInSyncContext AsyncToolInSyncContext BlackboardError
         CancellationRequested CompactionFailed ConfigError CorruptRowError HistoryInvariantError
         HookDirectiveError InteractionNotFoundError InvalidDSN InvalidSessionIdError
-        InvalidTablePrefix LLMError LLMNonRetryable LLMRetryExhausted LLMStreamIncomplete LLMTimeout
+        InvalidTablePrefix JobNotFoundError JobNotStoppable LLMError LLMNonRetryable LLMRetryExhausted LLMStreamIncomplete LLMTimeout
         LeaseLostError LoopClosedError MCPError MCPToolError MissingDependencyError
         ModelCapabilityError NoteRejectedError NotesFullError PowerLoopError ProviderNotAvailable
         RuntimeEnvError SchemaTooNewError SessionBusy SessionNotFoundError SessionPendingError
@@ -411,18 +412,18 @@ PUBLIC_ALL: dict[str, list[str]] = {
         PhaseEventPayload RoundCompletedPayload RoundStartedPayload RoundToolsPresentPayload
         RoundUsageStatusPayload SendCompletedPayload SessionEndedPayload SessionStartedPayload
         StatusChangedPayload SteerInterruptedPayload StreamCompletedPayload StreamDeltaPayload
-        StreamStartedPayload
-        SubagentCompletedPayload SubagentLimitPayload SubagentTaskStartPayload SubagentTextPayload
-        SystemLogPayload TimerFiredPayload TodoUpdatedPayload ToolCallCompletedPayload
-        ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload UsageUpdatedPayload
-        UserNotificationPayload WorkflowEventPayload WorkflowStepPayload resolve_event_type
+        StreamStartedPayload SubagentCompletedPayload SubagentLimitPayload SubagentTaskStartPayload
+        SubagentTextPayload SystemLogPayload TimerFiredPayload TodoUpdatedPayload
+        ToolCallCompletedPayload ToolCallDeltaPayload ToolCallFailedPayload ToolCallStartedPayload
+        UsageUpdatedPayload UserNotificationPayload WorkflowEventPayload WorkflowStepPayload
+        resolve_event_type
     """.split(),
     "power_loop.hooks": """
         ALLOWED_DIRECTIVES AgentHooks BaseHookCtx CTX_TYPES CompactAfterCtx CompactBeforeCtx
-        HookContext HookDirective HookHandler HookManagerProtocol HookPoint HookResult LlmAfterCtx
-        LlmBeforeCtx MemoryRecalledCtx MessageAppendCtx RoundDecideCtx RoundEndCtx RoundStartCtx
-        SessionEndCtx SessionStartCtx TimerFireCtx ToolAfterCtx ToolBeforeCtx ToolErrorCtx
-        ToolReconcileCtx ToolsBatchAfterCtx ToolsBatchBeforeCtx WorkflowStepEndCtx
+        HookAuditSink HookContext HookDirective HookHandler HookManagerProtocol HookPoint HookResult
+        LlmAfterCtx LlmBeforeCtx MemoryRecalledCtx MessageAppendCtx RoundDecideCtx RoundEndCtx
+        RoundStartCtx SessionEndCtx SessionStartCtx TimerFireCtx ToolAfterCtx ToolBeforeCtx
+        ToolErrorCtx ToolReconcileCtx ToolsBatchAfterCtx ToolsBatchBeforeCtx WorkflowStepEndCtx
         WorkflowStepStartCtx allowed_directives resolve_hook_point
     """.split(),
     "power_loop.llm": """
@@ -438,22 +439,22 @@ PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop.loop": """
         AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS BackgroundRuntimeProjector
         DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT
-        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS FollowUpQueued LoopMessage LoopStatus
-        ProjectionContext RuntimeMessage RuntimeProjector SectionRenderer StatefulAgentLoop
-        StatefulResult StopPolicy SyncCallInEventLoopError SystemPromptBuilder SystemPromptContext
-        TimerRunner TodoRuntimeProjector build_agent_system_prompt build_explore_subagent_system_prompt
-        build_subagent_system_prompt default_runtime_projectors format_timer_message
-        format_tool_catalog get_tool_definitions wait_or_steer
+        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS FollowUpQueued Job LoopMessage
+        LoopStatus ProjectionContext RuntimeMessage RuntimeProjector SectionRenderer
+        StatefulAgentLoop StatefulResult StopPolicy SyncCallInEventLoopError SystemPromptBuilder
+        SystemPromptContext TimerRunner TodoRuntimeProjector build_agent_system_prompt
+        build_explore_subagent_system_prompt build_subagent_system_prompt default_runtime_projectors
+        format_timer_message format_tool_catalog get_tool_definitions wait_or_steer
     """.split(),
     "power_loop.store": """
         AppendResult BackgroundTaskRow CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow
-        DEFAULT_DB_PATH DEFAULT_TABLE_PREFIX Database Dialect FollowUpRow HeldLease IndexSpec KEEP
-        LeaseToken MAX_SPAWN_DEPTH MUTATE_SKIP Maintenance MessageRow MessageState MigrationStep
-        MySQLDialect NewMessage NoteRow PostgresDialect RoundUsage SchemaPolicy SendAccounting
-        SessionKind SessionRow SessionStateRow SessionStatsRow SessionStatus SessionStore
-        SqliteDatabase SqliteDialect SubagentLifecycle TableSpec TimerRow TimerStatus ToolCallRecord
-        Transaction UsageRoundRow WorkflowRecordRow all_table_names connect_database ensure_schema
-        hold_lease new_holder_id open_store provisioning_ddl
+        DEFAULT_DB_PATH DEFAULT_TABLE_PREFIX Database Dialect FollowUpRow HeldLease HookEventRow
+        IndexSpec KEEP LeaseToken MAX_SPAWN_DEPTH MUTATE_SKIP Maintenance MessageRow MessageState
+        MigrationStep MySQLDialect NewHookEvent NewMessage NoteRow PostgresDialect RoundUsage
+        SchemaPolicy SendAccounting SessionKind SessionRow SessionStateRow SessionStatsRow
+        SessionStatus SessionStore SqliteDatabase SqliteDialect SubagentLifecycle TableSpec TimerRow
+        TimerStatus ToolCallRecord Transaction UsageRoundRow WorkflowRecordRow all_table_names
+        connect_database ensure_schema hold_lease new_holder_id open_store provisioning_ddl
     """.split(),
     "power_loop.structured": """
         StructuredOutputError StructuredOutputSpec extract_json_object parse_structured
@@ -481,7 +482,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         register_file_tools register_pass_turn register_request_user_input register_session_tools
         register_skill_tools register_view_image_tool render_background_updates render_todo
         request_pass request_user_input run_shell_command runtime_env_context safe_path
-        use_tool_runtime_context validate_tool_args
+        stop_background_task use_tool_runtime_context validate_tool_args
     """.split(),
     "power_loop.workflow": """
         AgentNode AgentResult BranchNode DirectWorkerLauncher Executor ForeachNode InProcessExecutor

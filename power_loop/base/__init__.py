@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
-    from ._redact import DEFAULT_REDACT_KEYS, REDACTED, redact_secrets, resolve_redact
+    from ._redact import DEFAULT_REDACT_KEYS, REDACTED, redact_secrets, resolve_redact, sanitize
     from ._runtime import (
         ScheduledTimer,
         ToolEventEmitter,
@@ -62,6 +62,7 @@ __all__ = [
     "REDACTED",
     "redact_secrets",
     "resolve_redact",
+    "sanitize",
     "idempotency_key",
     "UncancellableFuture",
     "run_to_completion",
@@ -98,6 +99,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "REDACTED",
         "redact_secrets",
         "resolve_redact",
+        "sanitize",
     ),
 }
 _LAZY = {name: module for module, names in _MODULES.items() for name in names}

@@ -10,15 +10,19 @@ It replaces, inside free text:
 * ``<name>=VALUE`` / ``"<name>": "VALUE"`` / ``<name>: VALUE`` when ``name`` contains one of the
   secret key names (``api_key``, ``password``, ``authorization``, ``token`` kinds, …).
 
-``power_loop.contrib`` sinks use the same rule (and also redact mapping *keys* by these names).
+``power_loop.contrib`` sinks and the hook audit trail use the same rule through :func:`sanitize`, which
+also redacts mapping *keys* by these names and caps sizes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from enum import Enum
+from typing import Any
 
-__all__ = ["DEFAULT_REDACT_KEYS", "REDACTED", "redact_secrets", "resolve_redact"]
+__all__ = ["DEFAULT_REDACT_KEYS", "REDACTED", "redact_secrets", "resolve_redact", "sanitize"]
 
 #: What a redacted secret is replaced by.
 REDACTED = "***"
@@ -96,3 +100,70 @@ def redact_secrets(text: str, redact_keys: Iterable[str] | None = None) -> str:
         return text
     parts.append(text[last:])
     return "".join(parts)
+
+
+_MAX_DEPTH = 20
+_DEFAULT_MAX_ITEMS = 50
+# Scrub a little past the cut so a secret straddling ``max_field_len`` is still recognised whole.
+_SCRUB_MARGIN = 256
+
+
+def _key_is_secret(key: str, keys: tuple[str, ...]) -> bool:
+    low = key.lower()
+    return any(k in low for k in keys)
+
+
+def _text(value: str, keys: tuple[str, ...], max_len: int | None) -> str:
+    if max_len is None or len(value) <= max_len:
+        return redact_secrets(value, keys)
+    cleaned = redact_secrets(value[: max_len + _SCRUB_MARGIN], keys)
+    return f"{cleaned[:max_len]}…(+{len(value) - max_len})"
+
+
+def sanitize(
+    obj: Any,
+    *,
+    redact_keys: Iterable[str] | None = None,
+    max_field_len: int | None = 2000,
+    max_items: int = _DEFAULT_MAX_ITEMS,
+) -> Any:
+    """A JSON-serialisable copy of ``obj`` with secrets redacted and sizes capped.
+
+    Mappings keep their keys (as strings) but secret-named keys get ``"***"``; lists, tuples and sets
+    become lists of at most ``max_items`` entries plus a ``"…(+N items)"`` marker; dataclasses become
+    dicts of their fields; enums their value; other objects their (scrubbed) ``str()``. Strings are
+    scrubbed (:func:`redact_secrets`) and cut to ``max_field_len`` characters (``None``: no cut).
+    """
+    return _walk(obj, resolve_redact(redact_keys), max_field_len, max(0, max_items), 0)
+
+
+def _walk(obj: Any, keys: tuple[str, ...], max_len: int | None, max_items: int, depth: int) -> Any:
+    if obj is None or isinstance(obj, (bool, int, float)):
+        return obj
+    if isinstance(obj, str):
+        return _text(obj, keys, max_len)
+    if depth >= _MAX_DEPTH:
+        return "…(nested too deep)"
+    if isinstance(obj, Enum):
+        return _walk(obj.value, keys, max_len, max_items, depth + 1)
+    if isinstance(obj, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            name = k if isinstance(k, str) else str(k)
+            if keys and _key_is_secret(name, keys):
+                out[name] = REDACTED
+            else:
+                out[name] = _walk(v, keys, max_len, max_items, depth + 1)
+        return out
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = list(obj)
+        capped = [_walk(v, keys, max_len, max_items, depth + 1) for v in items[:max_items]]
+        if len(items) > max_items:
+            capped.append(f"…(+{len(items) - max_items} items)")
+        return capped
+    if isinstance(obj, (bytes, bytearray)):
+        return f"<{len(obj)} bytes>"
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if not f.name.startswith("_")}
+        return _walk(fields, keys, max_len, max_items, depth + 1)
+    return _text(str(obj), keys, max_len)

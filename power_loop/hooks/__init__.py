@@ -17,7 +17,7 @@ from ._points import (
     allowed_directives,
     resolve_hook_point,
 )
-from ._registry import AgentHooks, HookHandler
+from ._registry import AgentHooks, HookAuditSink, HookHandler
 
 if TYPE_CHECKING:
     from ._contexts import (
@@ -56,6 +56,7 @@ __all__ = [
     "BaseHookCtx",
     "CompactAfterCtx",
     "CompactBeforeCtx",
+    "HookAuditSink",
     "HookDirective",
     "HookHandler",
     "HookPoint",

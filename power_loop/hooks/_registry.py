@@ -8,10 +8,15 @@ spelling fires.
 Error policy: an exception raised by a handler propagates unchanged (same type, same traceback), with a
 note (:pep:`678`, Python >= 3.11) naming the hook point and the handler. Handlers registered after it at
 the same point do not run for that invocation.
+
+:meth:`AgentHooks.audited` gives a view of the same handlers that reports every handler's decision that
+changed something (a directive, or a rewritten ctx field): what ``AgentLoopConfig.record_hook_events``
+stores. The plain registry pays nothing for it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -24,10 +29,14 @@ from ._points import ALLOWED_DIRECTIVES, HookDirective, HookPoint, resolve_hook_
 if TYPE_CHECKING:
     from ._contexts import BaseHookCtx
 
-__all__ = ["AgentHooks", "HookHandler"]
+__all__ = ["AgentHooks", "HookAuditSink", "HookHandler"]
 
 HookHandler = Callable[[Any], "HookDirective | Awaitable[HookDirective | None] | None"]
 """A hook handler: ``(ctx) -> HookDirective | None``, plain or ``async``."""
+
+HookAuditSink = Callable[[HookPoint, str, "BaseHookCtx", "HookDirective | None", "dict[str, Any]"], None]
+"""Receives one handler's decision from :meth:`AgentHooks.audited`: ``(point, handler name, ctx, the
+directive it set or None, {rewritten field: new value})``."""
 
 _H = TypeVar("_H", bound=Callable[..., Any])
 
@@ -180,6 +189,13 @@ class AgentHooks:
             _apply(point, allowed, entry.handler, ctx, result)
         return ctx.directive
 
+    def audited(self, sink: HookAuditSink) -> AgentHooks:
+        """A view running these same handlers (registrations stay shared) that calls ``sink`` after each
+        handler that changed something: set another directive, or rewrote a ctx field (compared before
+        and after the handler; lists and dicts are copied two levels deep for the comparison).
+        Only the awaited :meth:`run` of a typed ctx is audited."""
+        return _AuditedHooks(self, sink)
+
     def run_sync(self, hook_point: HookPoint | str, ctx: BaseHookCtx) -> HookDirective:
         """Synchronous :meth:`run` for callers that cannot await.
 
@@ -213,6 +229,61 @@ class AgentHooks:
     def run_typed(self, hook_point: HookPoint | str, ctx: BaseHookCtx) -> None:
         """Published-package name for :meth:`run_sync` (the result is on ``ctx.directive``)."""
         self.run_sync(hook_point, ctx)
+
+
+#: Ctx fields an audit never compares: bookkeeping, the cancellation handle, read-only objects.
+_NOT_AUDITED = frozenset({"directive", "round_index", "session_id", "stop_event", "error", "spec"})
+
+
+def _copy(value: Any) -> Any:
+    """A copy of ``value`` to compare against later: lists and dicts (and those inside them) copied."""
+    if isinstance(value, list):
+        return [dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v for v in value]
+    if isinstance(value, dict):
+        return {
+            k: dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v
+            for k, v in value.items()
+        }
+    return value
+
+
+class _AuditedHooks(AgentHooks):
+    """:meth:`AgentHooks.audited`: the same registrations, each typed run reported to a sink."""
+
+    __slots__ = ("_sink",)
+
+    def __init__(self, base: AgentHooks, sink: HookAuditSink) -> None:
+        self._by_point = base._by_point  # shared: (un)registering on either is seen by both
+        self._seq = base._seq
+        self._sink = sink
+
+    async def _run_typed(self, hook_point: HookPoint | str, ctx: BaseHookCtx) -> HookDirective:
+        point = resolve_hook_point(hook_point)
+        allowed = ALLOWED_DIRECTIVES[point]
+        names = [f.name for f in dataclasses.fields(ctx) if f.name not in _NOT_AUDITED]
+        for entry in self._by_point.get(point, ()):
+            before = {name: _copy(getattr(ctx, name)) for name in names}
+            directive = ctx.directive
+            try:
+                result = entry.handler(ctx)
+                if inspect.isawaitable(result):
+                    result = await result
+            except Exception as exc:
+                _annotate(exc, point, entry.handler)
+                raise
+            _apply(point, allowed, entry.handler, ctx, result)
+            changed = {n: getattr(ctx, n) for n in names if _differs(before[n], getattr(ctx, n))}
+            if changed or ctx.directive is not directive:
+                new = ctx.directive if ctx.directive is not directive else None
+                self._sink(point, _describe(entry.handler), ctx, new, changed)
+        return ctx.directive
+
+
+def _differs(before: Any, after: Any) -> bool:
+    try:
+        return bool(before != after)
+    except Exception:  # a value whose comparison fails is reported as changed only if replaced
+        return before is not after
 
 
 def _apply(

@@ -8,6 +8,7 @@ from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
     from ._default_tools import DEFAULT_TOOL_HANDLERS, get_tool_definitions
+    from ._jobs import Job
     from ._loop import (
         StatefulAgentLoop,
     )
@@ -56,6 +57,7 @@ __all__ = [
     "AgentLoopConfig",
     "AgentLoopResult",
     "FollowUpQueued",
+    "Job",
     "LoopMessage",
     "LoopStatus",
     "StatefulAgentLoop",
@@ -89,6 +91,7 @@ __all__ = [
 # timer runner.
 _MODULES: dict[str, tuple[str, ...]] = {
     "._loop": ("StatefulAgentLoop",),
+    "._jobs": ("Job",),
     "._prompt": (
         "DEFAULT_AGENT_SYSTEM_PROMPT",
         "format_tool_catalog",

@@ -73,9 +73,11 @@ async def run_send(
     pending: dict[str, Any] | None = None,
     tap: AgentEventBus | None = None,
     new_send: bool = False,
+    stop_token: CancellationToken | None = None,
 ) -> StatefulResult:
     """Run one send (``new_send``: its user row was just stored) or continue one (``pending``: the
     tool calls to re-execute first) on ``window``, with ``runtime`` set for the tool handlers.
+    ``stop_token`` (the token `stop_job` cancels) is the send's token when ``token`` is None.
 
     ``registry`` holds the tools offered to the model; ``context_registry`` (the loop's full
     registry) is what the context pipeline renders and folds with.
@@ -92,6 +94,7 @@ async def run_send(
                 token=token,
                 steer=steer,
                 tap=tap,
+                stop_token=stop_token,
             ),
             context_registry,
             runtime,

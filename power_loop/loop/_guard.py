@@ -82,6 +82,11 @@ class SessionGuard:
         return None if held is None else held.token
 
     @property
+    def ttl_s(self) -> float | None:
+        """The lease time to live in seconds (None: this guard does not lease)."""
+        return self._ttl_s
+
+    @property
     def sessions(self) -> int:
         """How many sessions have a holder or a waiter right now."""
         return len(self._entries)

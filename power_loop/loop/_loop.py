@@ -23,7 +23,7 @@ from contextlib import aclosing
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, LoopClosedError, SessionBusy, SessionNotFoundError
+from ..errors import LoopClosedError, SessionBusy, SessionNotFoundError
 from ..events import AgentEventBus
 from ..hooks import AgentHooks
 from ..llm import CancellationToken
@@ -31,10 +31,11 @@ from ._cache import WindowCache, load_window, window_for_send
 from ._config_context import ContextSource
 from ._deferred import DeferredInput
 from ._guard import SessionGuard
+from ._jobs import LoopJobs
 from ._messages import row_to_message, user_content, user_row
-from ._prompt import attach_skills, build_system_prompt
+from ._prompt import attach_skills, loop_system_prompt
 from ._recovery import Recovery
-from ._reserved import fill_reserved_tools
+from ._reserved import fill_reserved_tools, registry_for
 from ._steer import follow_up_kind
 from ._store_ref import StoreRef
 from ._sync import SyncRunner
@@ -49,8 +50,10 @@ if TYPE_CHECKING:
     from ..context import ContextPipeline
     from ..events import AgentEvent, AgentEventType
     from ..llm import CancellationLike, LLMService
-    from ..store import LeaseToken, SchemaPolicy, SessionStatsRow, SessionStore, TimerRow
+    from ..store import HookEventRow, LeaseToken, SchemaPolicy, SessionStatsRow, SessionStore, TimerRow
     from ._cache import SessionWindow
+    from ._hook_audit import HookAudit
+    from ._jobs import Job
     from ._recovery import Continuation
     from ._types import FollowUpQueued, LoopMessage
 
@@ -112,6 +115,7 @@ class StatefulAgentLoop:
         )
         self._cache = WindowCache(session_cache_size)
         self._guard = SessionGuard(lease_ttl_s)
+        self._jobs = LoopJobs(self._guard)
         self._recovery = Recovery(self._cache, self._guard)
         # Sessions with follow-ups waiting: raised by `follow_up`, read and cleared by the round engine.
         self._follow_up_flags: set[str] = set()
@@ -297,7 +301,8 @@ class StatefulAgentLoop:
         content, name = user_content(user_input)
         store = await self.ensure_store()
         async with self._guard.hold(session_id, store):
-            user = await user_row(self._hooks, session_id, content, name)
+            audit = self._audit()  # the user row's message.append decisions are recorded too
+            user = await user_row(self._hooks if audit is None else audit.hooks, session_id, content, name)
             appended = await self._recovery.begin_send(store, session_id, user, heal=heal_pending)
             if appended.follow_ups_waiting:
                 # Queued by another process, or before a restart: deliver at the first round boundary.
@@ -311,6 +316,7 @@ class StatefulAgentLoop:
                 stop_event=stop_event,
                 tap=tap,
                 new_send=True,
+                audit=audit,
             )
 
     def send_sync(
@@ -442,7 +448,20 @@ class StatefulAgentLoop:
             session_prompt = row.system_prompt
         return self._system_prompt(None, session_prompt, self.tool_registry)
 
-    # ------------------------------------------------------------------ timers
+    async def list_hook_events(self, session_id: str, *, send_index: int | None = None) -> list[HookEventRow]:
+        """The session's recorded hook decisions (``config.record_hook_events``), oldest first."""
+        return await (await self.ensure_store()).list_hook_events(session_id, send_index=send_index)
+
+    # ------------------------------------------------------------------ jobs & timers
+
+    async def list_jobs(self, session_id: str) -> list[Job]:
+        """What runs for the session: its send, background tasks, workflow runs, armed timers (``_jobs``)."""
+        return await self._jobs.list_jobs(await self.ensure_store(), session_id)
+
+    async def stop_job(self, session_id: str, job_id: str, *, reason: str = "") -> bool:
+        """Stop a job by id (``send``, ``bg:<id>``, ``wf:<run_id>``, ``timer:<id>``): True when stopped
+        or asked to stop, False when it had already ended; `JobNotFoundError` for an unknown id."""
+        return await self._jobs.stop_job(await self.ensure_store(), session_id, job_id, reason)
 
     async def schedule_timer(
         self,
@@ -501,6 +520,14 @@ class StatefulAgentLoop:
         if self._closing:
             raise LoopClosedError("StatefulAgentLoop is closing; create a new loop to send more")
 
+    def _audit(self) -> HookAudit | None:
+        """A send's hook audit trail, when ``config.record_hook_events`` asks for one."""
+        if self.config.record_hook_events == "off":
+            return None
+        from ._hook_audit import HookAudit  # loaded only by loops that record
+
+        return HookAudit(self._hooks, self.config.record_hook_events)
+
     def _lease_token(self, session_id: str) -> LeaseToken | None:
         return self._guard.lease_token(session_id)
 
@@ -512,37 +539,8 @@ class StatefulAgentLoop:
             return step
         return await self._run(session_id, step.window, stop_event=stop_event, pending=step.pending)
 
-    def _registry_for(self, tools: ToolsArg) -> ToolRegistry | None:
-        if tools is None:
-            return self.tool_registry
-        from ..tools import ToolRegistry  # loaded already by whoever built one
-
-        if isinstance(tools, ToolRegistry):
-            return fill_reserved_tools(tools)
-        if isinstance(tools, str):
-            raise ConfigError("tools= takes a list of tool names or a ToolRegistry, not a string")
-        key = tuple(tools)
-        base = self.tool_registry
-        if base is None:
-            raise ConfigError("tools= names tools but the loop has no tool_registry")
-        subset = self._subsets.get(key)
-        if subset is None:
-            unknown = [name for name in key if not base.has(name)]
-            if unknown:
-                raise ConfigError(f"tools= names unknown tools: {', '.join(unknown)}")
-            subset = self._subsets[key] = base.subset(key)
-        return subset
-
     def _system_prompt(self, per_call: str | None, session: str | None, registry: ToolRegistry | None) -> str:
-        return build_system_prompt(
-            per_call=per_call,
-            session=session,
-            configured=self.config.system_prompt,
-            registry=registry,
-            inject_catalog=self.config.inject_tool_descriptions,
-            catalog_header=self.config.tool_catalog_header,
-            skills_section=self._skills.build_system_prompt_section() if self._skills is not None else "",
-        )
+        return loop_system_prompt(self.config, self._skills, per_call, session, registry)
 
     async def _run(
         self,
@@ -555,42 +553,51 @@ class StatefulAgentLoop:
         pending: dict[str, Any] | None = None,
         tap: AgentEventBus | None = None,
         new_send: bool = False,
+        audit: HookAudit | None = None,
     ) -> StatefulResult:
         run_send, engine_parts, runtime_context = _send_machinery()
+        audit = audit or self._audit()
         store = self.store
         assert store is not None
-        registry = self._registry_for(tools)
+        registry = registry_for(self.tool_registry, self._subsets, tools)
         prompt = self._system_prompt(system_prompt, window.system_prompt, registry)
         parts = engine_parts(
             store=store,
             llm=self.llm,
             config=self.config,
-            hooks=self._hooks,
+            hooks=self._hooks if audit is None else audit.hooks,
             bus=self._bus,
             follow_up_flags=self._follow_up_flags,
             steers=self._deferred.steers,
             lease=self._lease_token(session_id),
             context=self.context,
+            audit=audit,
         )
         runtime = runtime_context(
             session_id=session_id, store=store, loop=self, config=self.config, send_index=window.send_index
         )
+        token = CancellationToken.from_any(stop_event) if stop_event is not None else None
         try:
-            result = await run_send(
-                parts,
-                session_id,
-                window,
-                registry=registry,
-                context_registry=self.tool_registry,
-                system_prompt=prompt,
-                token=CancellationToken.from_any(stop_event) if stop_event is not None else None,
-                runtime=runtime,
-                pending=pending,
-                tap=tap,
-                new_send=new_send,
-            )
+            async with self._jobs.running(session_id, token, store) as stop_token:
+                result = await run_send(
+                    parts,
+                    session_id,
+                    window,
+                    registry=registry,
+                    context_registry=self.tool_registry,
+                    system_prompt=prompt,
+                    token=token,
+                    runtime=runtime,
+                    pending=pending,
+                    tap=tap,
+                    new_send=new_send,
+                    stop_token=stop_token,
+                )
         except BaseException:
             self._cache.drop(session_id)
             raise
+        finally:
+            if audit is not None:
+                await audit.flush(store, session_id)
         self._cache.put(session_id, window)
         return result

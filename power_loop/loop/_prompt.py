@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from ..tools import SkillLoader, ToolDefinition, ToolRegistry
+    from ._types import AgentLoopConfig
 
 __all__ = [
     "DEFAULT_AGENT_SYSTEM_PROMPT",
@@ -14,6 +15,7 @@ __all__ = [
     "attach_skills",
     "build_system_prompt",
     "format_tool_catalog",
+    "loop_system_prompt",
     "tool_entries",
 ]
 
@@ -73,6 +75,25 @@ def build_system_prompt(
     if skills_section:
         parts.append(skills_section)
     return "\n\n".join(parts)
+
+
+def loop_system_prompt(
+    config: AgentLoopConfig,
+    skills: SkillLoader | None,
+    per_call: str | None,
+    session: str | None,
+    registry: ToolRegistry | None,
+) -> str:
+    """:func:`build_system_prompt` with a loop's configuration and skills."""
+    return build_system_prompt(
+        per_call=per_call,
+        session=session,
+        configured=config.system_prompt,
+        registry=registry,
+        inject_catalog=config.inject_tool_descriptions,
+        catalog_header=config.tool_catalog_header,
+        skills_section=skills.build_system_prompt_section() if skills is not None else "",
+    )
 
 
 def attach_skills(

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..store import LeaseToken, SessionStore
     from ..tools import ToolRegistry
     from ._cache import SessionWindow
+    from ._hook_audit import HookAudit
     from ._steer import SteerSignals, SteerWatch
     from ._types import AgentLoopConfig
 
@@ -35,7 +36,18 @@ class EngineParts:
     """What the engine borrows from its `StatefulAgentLoop` (a plain slotted class rather than a
     dataclass: it is cheaper to create at import, and nothing compares or prints it)."""
 
-    __slots__ = ("bus", "config", "context", "follow_up_flags", "hooks", "lease", "llm", "steers", "store")
+    __slots__ = (
+        "audit",
+        "bus",
+        "config",
+        "context",
+        "follow_up_flags",
+        "hooks",
+        "lease",
+        "llm",
+        "steers",
+        "store",
+    )
 
     def __init__(
         self,
@@ -49,6 +61,7 @@ class EngineParts:
         steers: SteerSignals,
         lease: LeaseToken | None = None,
         context: ContextPipeline | None = None,
+        audit: HookAudit | None = None,
     ) -> None:
         self.store = store
         self.llm = llm
@@ -59,6 +72,9 @@ class EngineParts:
         self.steers = steers  # the loop's running sends, by session, for follow_up(mode="steer")
         self.lease = lease  # the session lease fencing every write of the send (if leasing)
         self.context = context  # representation and fold; None = the verbatim window
+        # The hook audit trail (record_hook_events): ``hooks`` is then its audited view, and each
+        # commit writes the decisions collected since the last one.
+        self.audit = audit
 
 
 class SendState:
@@ -100,6 +116,7 @@ class SendState:
         token: CancellationToken | None,
         steer: SteerWatch,
         tap: AgentEventBus | None = None,
+        stop_token: CancellationToken | None = None,
     ) -> None:
         self.p = parts
         self.steer = steer  # steers queued for this send (follow_up(mode="steer"))
@@ -111,9 +128,10 @@ class SendState:
         self.registry = registry if registry is not None and registry.names() else None
         self.tools = self.registry.to_openai_tools() if self.registry is not None else None
         self.system_prompt = system_prompt
-        # Without a cancellation source the LLM call and tool batch are awaited directly (no race tasks).
+        # Without a cancellation source the LLM call and tool batch are awaited directly (no race tasks);
+        # ``stop_token`` (`stop_job`) is then only observed at the check points.
         self.cancellable = token is not None
-        self.token = token if token is not None else CancellationToken.never()
+        self.token = token if token is not None else stop_token or CancellationToken.never()
         self.cfg = parts.config
         self.rounds = 0
         self.tool_call_count = 0
@@ -175,6 +193,7 @@ class SendState:
         if messages and self.p.hooks.has(HP.MESSAGE_APPEND):
             messages = await run_message_hooks(self.p.hooks, self.sid, messages)
         window = self.window
+        audit = self.p.audit
         result = await self.p.store.append_messages(
             self.sid,
             messages,
@@ -183,6 +202,7 @@ class SendState:
             stats=stats,
             round_usage=self.round_usage,
             lease=self.p.lease,
+            hook_events=audit.take() if audit is not None else (),
         )
         self.round_usage = None
         if messages and result.first_seq != window.next_seq:

@@ -80,6 +80,9 @@ class AgentLoopConfig:
     # Steering (``follow_up(mode="steer")``): which tools a steer may cancel, how often a leased send
     # looks for steers queued by other processes.
     stop_policy: StopPolicy = field(default_factory=StopPolicy)
+    # The hook audit trail: "metadata" stores every hook decision that changed something (point,
+    # handler, decision, round, time), "full" also the new values (redacted); "off" stores nothing.
+    record_hook_events: str = "off"
     output_spec: StructuredOutputSpec | None = field(default=None, init=False, repr=False, compare=False)
     # Bumped when a context field (or max_tokens) is re-assigned, so a loop rebuilds its pipeline.
     context_version: int = field(default=0, init=False, repr=False, compare=False)
@@ -137,6 +140,11 @@ class AgentLoopConfig:
             )
         if not isinstance(self.stop_policy, StopPolicy):
             raise ConfigError(f"AgentLoopConfig.stop_policy must be a StopPolicy, got {self.stop_policy!r}")
+        if self.record_hook_events not in _HOOK_EVENT_MODES:
+            raise ConfigError(
+                "AgentLoopConfig.record_hook_events must be one of "
+                f"{', '.join(repr(m) for m in _HOOK_EVENT_MODES)}, got {self.record_hook_events!r}"
+            )
         if self.output_schema is not None and self.response_format is not None:
             raise ConfigError("set AgentLoopConfig.output_schema or response_format, not both")
         self.output_spec = None
@@ -155,6 +163,8 @@ class AgentLoopConfig:
         return AgentLoopConfig(**values)
 
 
+#: What ``AgentLoopConfig.record_hook_events`` accepts.
+_HOOK_EVENT_MODES = ("off", "metadata", "full")
 _INIT_FIELDS = frozenset(f.name for f in fields(AgentLoopConfig) if f.init)
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ._capabilities import (
         Maintenance,
     )
+    from ._hook_events import HookEventRow, NewHookEvent
     from ._lease import (
         HeldLease,
         LeaseToken,
@@ -134,6 +135,8 @@ __all__ = [
     "open_store",
     "provisioning_ddl",
     "BackgroundTaskRow",
+    "HookEventRow",
+    "NewHookEvent",
     "ToolCallRecord",
 ]
 
@@ -184,6 +187,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "_workflows": ("WorkflowRecordRow",),
     "_background": ("BackgroundTaskRow",),
     "_tool_calls": ("ToolCallRecord",),
+    "_hook_events": ("HookEventRow", "NewHookEvent"),
 }
 _LAZY = {name: f".{module}" for module, names in _MODULES.items() for name in names}
 __getattr__ = lazy_getattr(__name__, _LAZY, globals())

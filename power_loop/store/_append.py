@@ -24,6 +24,7 @@ from ._append_request import AppendRequest
 from ._attachments import AttachmentRepository
 from ._core import KnownState, StoreContext, dumps, now_ms
 from ._history import advance_pending, pending_ids
+from ._hook_events import HookEventRepository, NewHookEvent
 from ._lease import LeaseRepository, LeaseToken, lease_fence
 from ._messages import MESSAGE_COLS
 from ._port import Row, Transaction
@@ -78,6 +79,7 @@ class Appender:
     __slots__ = (
         "_attachments",
         "_ctx",
+        "_hook_events",
         "_leases",
         "_returning",
         "_sql_advance",
@@ -128,6 +130,7 @@ class Appender:
         self._sql_advance_leased = advance + fence + _ADVANCE_RETURNING
         self._sql_set_pending = f"UPDATE {state} SET pending_json = ? WHERE session_id = ?"
         self._attachments = AttachmentRepository(ctx)
+        self._hook_events = HookEventRepository(ctx)
         self._sql_insert = f"INSERT INTO {t['messages']} ({MESSAGE_COLS}) VALUES ({', '.join('?' * 13)})"
         self._sql_bump_stats = (
             f"UPDATE {t['session_stats']} SET sends = sends + ?, rounds = rounds + ?, "
@@ -159,6 +162,7 @@ class Appender:
         stats: SendAccounting | None,
         round_usage: RoundUsage | None,
         lease: LeaseToken | None,
+        hook_events: Sequence[NewHookEvent] = (),
     ) -> AppendResult:
         if lease is not None and lease.session_id != session_id:
             raise ConfigError(f"the lease is for session {lease.session_id}, not {session_id}")
@@ -174,6 +178,7 @@ class Appender:
             round_usage,
             lease,
             known.get(session_id),
+            hook_events,
         )
         try:
             result, after = await self._ctx.db.transact(partial(self._write, req))
@@ -376,8 +381,11 @@ class Appender:
             raise lost
 
     async def _append_extras(self, tx: Transaction, req: AppendRequest, send_index: int, now: int) -> None:
-        """What an append writes besides messages and state: consumed follow-ups, statistics, usage."""
+        """What an append writes besides messages and state: consumed follow-ups, statistics, usage,
+        hook decisions."""
         sid, consume, stats, usage = req.session_id, req.consume, req.stats, req.usage
+        if req.hook_events:
+            await self._hook_events.insert(tx, sid, send_index, req.hook_events, now)
         for item_id in consume:
             if not await tx.execute(self._sql_consume, (sid, item_id)):
                 raise HistoryInvariantError(

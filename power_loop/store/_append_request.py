@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._attachments import Blob, extract_attachments
 from ._core import KnownState, dumps, utf8_safe
+from ._hook_events import NewHookEvent
 from ._lease import LeaseToken
 from ._rows import KEEP, NewMessage, RoundUsage, SendAccounting
 
@@ -56,6 +57,8 @@ class AppendRequest:
     usage: RoundUsage | None = None
     lease: LeaseToken | None = None
     expected: KnownState | None = None
+    # Hook decisions of the send (AgentLoopConfig.record_hook_events), written with its round.
+    hook_events: Sequence[NewHookEvent] = ()
     rows: list[tuple[Any, ...]] = field(init=False, repr=False)
     # Binary payloads cut out of the messages' content parts (written to ``attachments``).
     blobs: list[Blob] = field(init=False, repr=False)

@@ -40,7 +40,7 @@ __all__ = [
     "validate_table_prefix",
 ]
 
-CURRENT_SCHEMA_VERSION = 7
+CURRENT_SCHEMA_VERSION = 8
 
 _log = logging.getLogger("power_loop.store")
 
@@ -355,6 +355,25 @@ ATTACHMENTS_TABLE = TableSpec(
     ("session_id", "hash"),
 )
 SCHEMA_TABLES = (*SCHEMA_TABLES, ATTACHMENTS_TABLE)
+# Version 7: the hook audit trail (AgentLoopConfig.record_hook_events, see _hook_events.py): one row
+# per hook decision that changed something, numbered per session.
+HOOK_EVENTS_TABLE = TableSpec(
+    "hook_events",
+    (
+        _c("session_id", "key", False),
+        _c("seq", "int", False),
+        _c("send_index", "int", False),
+        _c("round_index", "int", False),
+        _c("point", "key", False),
+        _c("hook", "text", False),
+        _c("decision", "enum", False),
+        _c("changed_json", "text"),
+        _c("values_json", "text"),
+        _c("created_at", "int", False),
+    ),
+    ("session_id", "seq"),
+)
+SCHEMA_TABLES = (*SCHEMA_TABLES, HOOK_EVENTS_TABLE)
 
 
 def all_table_names(prefix: str) -> list[str]:
@@ -402,6 +421,11 @@ async def _add_call_timing(tx: Transaction, dialect: Dialect, prefix: str) -> No
             await tx.execute(dialect.add_column("usage_rounds", _c(name, "int"), prefix))
 
 
+async def _create_hook_events(tx: Transaction, dialect: Dialect, prefix: str) -> None:
+    for stmt in dialect.create_table(HOOK_EVENTS_TABLE, prefix):  # IF NOT EXISTS: re-runnable
+        await tx.execute(stmt)
+
+
 async def _create_tool_call_log(tx: Transaction, dialect: Dialect, prefix: str) -> None:
     # CREATE TABLE IF NOT EXISTS on every dialect: re-running the step is harmless.
     for stmt in dialect.create_table(TOOL_CALL_LOG, prefix):
@@ -427,6 +451,7 @@ MIGRATIONS: tuple[MigrationStep, ...] = (
     ),
     MigrationStep(6, "usage_rounds: duration_ms and attempts of each round's model call", _add_call_timing),
     MigrationStep(7, "follow_ups: kind (queue or steer)", _add_follow_up_kind),
+    MigrationStep(8, "add the hook_events table (the hook audit trail)", _create_hook_events),
 )
 
 

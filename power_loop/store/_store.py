@@ -22,6 +22,7 @@ from ._capabilities import DatabaseMaintenance
 from ._compaction import CompactionRepository
 from ._core import StoreContext, check_ints, check_session_id
 from ._follow_ups import FollowUpRepository
+from ._hook_events import HookEventMethods, HookEventRepository, NewHookEvent
 from ._lease import LeaseRepository, LeaseToken
 from ._messages import MessageRepository
 from ._notes import NoteRepository
@@ -68,7 +69,7 @@ __all__ = ["SessionStore"]
 _S = TypeVar("_S", bound="SessionStore")
 
 
-class SessionStore:
+class SessionStore(HookEventMethods):
     """Durable sessions, messages and per-session state over any :class:`Database`.
 
     Usually obtained from :func:`power_loop.store.open_store`; ``SessionStore(db, table_prefix=…)``
@@ -100,6 +101,7 @@ class SessionStore:
         self._archive = ArchiveRepository(ctx, sessions)
         self._workflows = WorkflowJournalRepository(ctx)
         self._background = BackgroundTaskRepository(ctx)
+        self._hook_event_repo = HookEventRepository(ctx)  # list/record_hook_events (HookEventMethods)
         self._maintenance = DatabaseMaintenance(db)
 
     @classmethod
@@ -268,6 +270,7 @@ class SessionStore:
         stats: SendAccounting | None = None,
         round_usage: RoundUsage | None = None,
         lease: LeaseToken | None = None,
+        hook_events: Sequence[NewHookEvent] = (),
     ) -> AppendResult:
         """Append messages with contiguous seqs, in ONE transaction with everything that goes with them.
 
@@ -275,7 +278,8 @@ class SessionStore:
         to date; a write that would break the history invariant raises
         :class:`HistoryInvariantError` and writes nothing. ``consume_follow_ups`` deletes those queued
         follow-ups (all must still exist: exactly-once delivery), ``stats`` accumulates into the
-        session statistics and ``round_usage`` records one round's token usage.
+        session statistics, ``round_usage`` records one round's token usage and ``hook_events`` the
+        send's hook decisions (the hook audit trail).
 
         With ``lease`` (from :meth:`acquire_lease`) the write is fenced: unless the session's lease
         still has that token's epoch and holder it raises :class:`LeaseLostError` and writes nothing.
@@ -290,6 +294,7 @@ class SessionStore:
             stats=stats,
             round_usage=round_usage,
             lease=lease,
+            hook_events=hook_events,
         )
 
     async def append_message(

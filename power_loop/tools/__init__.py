@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         collect_background_updates,
         register_background_tools,
         render_background_updates,
+        stop_background_task,
     )
     from ._definition import (
         ToolDefinition,
@@ -168,6 +169,7 @@ __all__ = [
     "collect_background_updates",
     "register_background_tools",
     "render_background_updates",
+    "stop_background_task",
     "VIEW_IMAGE_DEFINITION",
     "register_view_image_tool",
     "ToolEffect",
@@ -266,6 +268,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "collect_background_updates",
         "register_background_tools",
         "render_background_updates",
+        "stop_background_task",
     ),
     "._view_image": (
         "VIEW_IMAGE_DEFINITION",

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
 from ..base import get_tool_runtime_context
-from ..errors import ConfigError
+from ..errors import ConfigError, JobNotFoundError, JobNotStoppable
 from ._definition import ToolDefinition, ToolHandlerResult
 from ._files import Workspace
 from ._registry import ToolRegistry
@@ -49,6 +49,7 @@ __all__ = [
     "collect_background_updates",
     "register_background_tools",
     "render_background_updates",
+    "stop_background_task",
 ]
 
 DEFAULT_BACKGROUND_TIMEOUT_S = 300
@@ -263,6 +264,45 @@ async def _reconcile(store: SessionStore, row: BackgroundTaskRow) -> BackgroundT
     )
     found = await store.get_background_task(row.session_id, row.task_id)
     return found if found is not None else row
+
+
+async def stop_background_task(store: SessionStore, session_id: str, task_id: str) -> bool:
+    """Kill a running task's process group (what ``loop.stop_job(sid, "bg:<id>")`` does): True when it
+    was killed, False when it had already ended (or its process was gone: it is then recorded ``lost``).
+
+    A task this process watches is killed and its watcher records ``killed``; one started by another
+    process on this host is killed after checking the process group is the task's own (the marker in
+    its environment) and recorded ``killed`` here. Raises :class:`~power_loop.errors.JobNotFoundError`
+    for an unknown task and :class:`~power_loop.errors.JobNotStoppable` for one on another host (or
+    whose process cannot be verified)."""
+    job_id = f"bg:{task_id}"
+    row = await store.get_background_task(session_id, task_id)
+    if row is None:
+        raise JobNotFoundError(session_id, job_id)
+    if row.finished:
+        return False
+    live = _LIVE.get((session_id, task_id))
+    if live is not None:
+        _kill_group(live.proc)
+        return True
+    if row.host != _HOST:
+        raise JobNotStoppable(session_id, job_id, f"it runs on host {row.host}")
+    owner = _owner(row.pid, task_id)
+    if owner == "alive":
+        raise JobNotStoppable(session_id, job_id, f"process group {row.pid} cannot be verified as the task's")
+    if owner == "task" and row.pid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(row.pid, signal.SIGKILL)
+    status = "killed" if owner == "task" else "lost"
+    await store.upsert_background_task(
+        session_id,
+        task_id=task_id,
+        command=row.command,
+        status=status,
+        output_tail=read_tail(row.output_path),
+        output_path=row.output_path,
+    )
+    return status == "killed"
 
 
 async def collect_background_updates(

@@ -360,3 +360,21 @@ def test_cli_inspect_reports_a_missing_store(tmp_path: Path, capsys: pytest.Capt
     assert "store.database_missing" in err and not (tmp_path / "none.db").exists()
     assert main(["inspect", "--dsn", str(tmp_path / "none.db"), "--host", "0.0.0.0"]) == 2
     assert "--token" in capsys.readouterr().err
+
+
+async def test_api_shows_the_recorded_hook_decisions(scenario: Scenario) -> None:
+    from power_loop.store import NewHookEvent
+
+    async with await open_store(scenario.dsn, table_prefix=scenario.prefix) as store:
+        event = NewHookEvent(2, "tool.before", "app.deny_rm", "skip", ("output",), {"output": "refused"})
+        await store.record_hook_events(scenario.session_id, [event])
+    with Inspector(scenario.dsn, port=0, prefix=scenario.prefix) as insp:
+        _, detail = get(insp.url + f"api/sessions/{scenario.session_id}")
+    (shown,) = detail["hook_events"]
+    assert (shown["point"], shown["decision"], shown["hook"], shown["round_index"]) == (
+        "tool.before",
+        "skip",
+        "app.deny_rm",
+        2,
+    )
+    assert json.loads(shown["values_json"]) == {"output": "refused"}

@@ -189,7 +189,7 @@ def test_public_surface() -> None:
     assert set(hooks_pkg.__all__) == {
         "ALLOWED_DIRECTIVES", "CTX_TYPES", "AgentHooks", "BaseHookCtx", "HookDirective", "HookHandler",
         "HookPoint", "allowed_directives", "resolve_hook_point", "HookContext", "HookResult",
-        "HookManagerProtocol",
+        "HookManagerProtocol", "HookAuditSink",
         *(cls.__name__ for cls in CTX_TYPES.values()),
     }  # fmt: skip
     for name in hooks_pkg.__all__:

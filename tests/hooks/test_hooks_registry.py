@@ -345,3 +345,39 @@ async def test_published_typed_runner_names() -> None:
     ctx2 = ToolBeforeCtx()
     hooks.run_typed(HookPoint.TOOL_BEFORE, ctx2)
     assert ctx2.directive is HookDirective.SKIP
+
+
+async def test_an_audited_view_reports_each_changing_handler() -> None:
+    from power_loop.hooks import LlmBeforeCtx
+
+    hooks = AgentHooks()
+    seen: list[tuple[str, str, Any, dict[str, Any]]] = []
+    view = hooks.audited(
+        lambda point, name, ctx, directive, changed: seen.append((point.value, name, directive, changed))
+    )
+
+    def looks(ctx: ToolBeforeCtx) -> None:
+        assert ctx.tool_name == "bash"
+
+    def rewrites(ctx: ToolBeforeCtx) -> None:
+        ctx.tool_args["cmd"] = "ls -l"  # in place: still seen
+
+    def vetoes(ctx: ToolBeforeCtx) -> HookDirective:
+        ctx.output = "no"
+        return HookDirective.SKIP
+
+    for handler in (looks, rewrites, vetoes):
+        hooks.register(HookPoint.TOOL_BEFORE, handler)  # registered on the base: the view sees it
+    ctx = ToolBeforeCtx(tool_name="bash", tool_args={"cmd": "ls"})
+    assert await view.run(HookPoint.TOOL_BEFORE, ctx) is HookDirective.SKIP
+    assert [(p, n.rsplit(".", 1)[-1], d, c) for p, n, d, c in seen] == [
+        ("tool.before", "rewrites", None, {"tool_args": {"cmd": "ls -l"}}),
+        ("tool.before", "vetoes", HookDirective.SKIP, {"output": "no"}),
+    ]
+    # Appending to a message list is seen; the plain registry reports nothing and costs nothing.
+    seen.clear()
+    view.register(HookPoint.LLM_BEFORE, lambda c: c.messages.append({"role": "user", "content": "x"}))
+    await view.run(HookPoint.LLM_BEFORE, LlmBeforeCtx(messages=[]))
+    assert [c for *_, c in seen] == [{"messages": [{"role": "user", "content": "x"}]}]
+    await hooks.run(HookPoint.LLM_BEFORE, LlmBeforeCtx(messages=[]))
+    assert len(seen) == 1

@@ -26,6 +26,8 @@ EXPECTED = {
     "Database",
     "Dialect",
     "FollowUpRow",
+    "HookEventRow",
+    "NewHookEvent",
     "IndexSpec",
     "Maintenance",
     "MessageRow",

@@ -210,6 +210,7 @@ class InspectorQueries:
                 f"SELECT * FROM {p}timers WHERE session_id = ? ORDER BY timer_id DESC", sid
             ),
             "folds": await self._folds(sid),
+            "hook_events": await self._hook_events(sid),
             "usage": await self._usage(sid),
             "workflow_runs": await self.workflows.runs_for(sid, meta, info["parent_session_id"]),
             "workflow_step": await self.workflows.step_of(meta, info["parent_session_id"]),
@@ -226,6 +227,12 @@ class InspectorQueries:
     async def _side(self, sql: str, sid: str) -> list[dict[str, Any]]:
         rows = await self._rows(sql + " LIMIT ?", [sid, _SIDE_LIMIT])
         return [clip(r)[0] for r in rows]
+
+    async def _hook_events(self, sid: str) -> list[dict[str, Any]]:
+        """The hook audit trail (``AgentLoopConfig.record_hook_events``), newest first (values redacted)."""
+        return await self._side(
+            f"SELECT * FROM {self._p}hook_events WHERE session_id = ? ORDER BY seq DESC", sid
+        )
 
     async def _folds(self, sid: str) -> list[dict[str, Any]]:
         folds = await self._side(

@@ -184,6 +184,11 @@ function renderSides(d, loaded) {
     panel("Notes", "notes", d.notes, (n) => el("span", {}, n.pinned ? badge("pinned", "kind") : null, " ", n.content)),
     panel("Follow-ups", "follow-ups", d.follow_ups, (f) => el("span", {}, f.content)),
     panel("Timers", "timers", d.timers, (t) => el("span", {}, `#${t.timer_id} ${t.status} due ${fmtTime(t.due_at)}: `, t.note)),
+    // Shown only where hook decisions were recorded (record_hook_events).
+    (d.hook_events || []).length === 0 ? null : panel("Hook decisions", "hook-events", d.hook_events, (h) => el("span", {},
+      `send ${h.send_index} round ${h.round_index} `, badge(h.decision, "kind"), ` ${h.point} · `,
+      el("span", { className: "mono" }, h.hook), h.changed_json ? ` changed ${h.changed_json}` : "",
+      h.values_json ? el("div", { className: "text" }, h.values_json) : null)),
     panel("Sub-agents", "children", d.children, (c) => el("span", {}, sessionLink(c.session_id), " ", badge(c.state), ` ${fmtNum(c.total_tokens)} tokens`)),
     // Shown only where there are runs: most sessions never own one.
     (d.workflow_runs || []).length === 0 ? null : panel("Workflow runs", "workflow-runs", d.workflow_runs, (r) => el("span", {},
