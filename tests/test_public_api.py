@@ -295,7 +295,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_NOTES_POLICY DEFAULT_SHELL_BACKEND
         DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TABLE_PREFIX DEFAULT_TOOL_HANDLERS EXPLORE_TOOL_NAMES
         EventBusProtocol EventHandler EventStream FULL_TOOL_NAMES FoldContext FoldResult
-        FoldStrategy FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError
+        FoldStrategy FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError InboxItem
         HitRoundLimitStatusPayload HookContext HookDirective HookDirectiveError HookHandler
         HookManagerProtocol HookPoint HookResult HumanInputRequired InputRequestedPayload
         InteractionNotFoundError InvalidDSN InvalidSessionIdError InvalidTablePrefix LLMError
@@ -435,7 +435,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop.loop": """
         AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS BackgroundRuntimeProjector
         DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT
-        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS FollowUpQueued LoopMessage LoopStatus
+        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS FollowUpQueued InboxItem LoopMessage LoopStatus
         ProjectionContext RuntimeMessage RuntimeProjector SectionRenderer StatefulAgentLoop
         StatefulResult SyncCallInEventLoopError SystemPromptBuilder SystemPromptContext TimerRunner
         TodoRuntimeProjector build_agent_system_prompt build_explore_subagent_system_prompt
@@ -444,7 +444,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
     """.split(),
     "power_loop.store": """
         AppendResult BackgroundTaskRow CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow
-        DEFAULT_DB_PATH DEFAULT_TABLE_PREFIX Database Dialect FollowUpRow HeldLease IndexSpec KEEP
+        DEFAULT_DB_PATH DEFAULT_TABLE_PREFIX Database Dialect FollowUpRow HeldLease InboxRepository InboxRow IndexSpec KEEP
         LeaseToken MAX_SPAWN_DEPTH MUTATE_SKIP Maintenance MessageRow MessageState MigrationStep
         MySQLDialect NewMessage NoteRow PostgresDialect RoundUsage SchemaPolicy SendAccounting
         SessionKind SessionRow SessionStateRow SessionStatsRow SessionStatus SessionStore

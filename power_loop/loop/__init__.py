@@ -8,6 +8,7 @@ from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
     from ._default_tools import DEFAULT_TOOL_HANDLERS, get_tool_definitions
+    from ._inbox import InboxItem
     from ._loop import (
         StatefulAgentLoop,
     )
@@ -55,6 +56,7 @@ __all__ = [
     "AgentLoopConfig",
     "AgentLoopResult",
     "FollowUpQueued",
+    "InboxItem",
     "LoopMessage",
     "LoopStatus",
     "StatefulAgentLoop",
@@ -86,6 +88,7 @@ __all__ = [
 # timer runner.
 _MODULES: dict[str, tuple[str, ...]] = {
     "._loop": ("StatefulAgentLoop",),
+    "._inbox": ("InboxItem",),
     "._prompt": (
         "DEFAULT_AGENT_SYSTEM_PROMPT",
         "format_tool_catalog",

@@ -10,7 +10,7 @@ hands the work to a collaborator with one job —
 * `SessionGuard` (``_guard``): one driver per session (in-process lock, cross-process lease);
 * `WindowCache` (``_cache``): each session's active window, validated by the store's sequence numbers;
 * `Recovery` (``_recovery``): resume, heal, abort and human input for interrupted sends;
-* `DeferredInput` (``_deferred``): follow-ups queued for a running send, durable timers;
+* `DeferredInput` (``_deferred``): follow-ups queued for a running send, durable timers; ``_inbox``: ids;
 * the round engine (``_engine``), which runs one send's rounds; `send_events` (``_send_stream``),
   which turns a send into an event iterator; `SyncRunner` (``_sync``) for the ``*_sync`` methods.
 """
@@ -18,22 +18,23 @@ hands the work to a collaborator with one job —
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, LoopClosedError, SessionBusy, SessionNotFoundError
+from ..errors import LoopClosedError, SessionBusy, SessionNotFoundError
 from ..events import AgentEventBus
 from ..hooks import AgentHooks
 from ..llm import CancellationToken
+from . import _inbox as inbox
 from ._cache import WindowCache, load_window, window_for_send
 from ._config_context import ContextSource
 from ._deferred import DeferredInput
 from ._guard import SessionGuard
 from ._messages import row_to_message, user_content, user_row
 from ._prompt import attach_skills, build_system_prompt
-from ._recovery import Recovery
-from ._reserved import fill_reserved_tools
+from ._recovery import Continuation, Recovery
+from ._reserved import fill_reserved_tools, registry_for
 from ._store_ref import StoreRef
 from ._sync import SyncRunner
 from ._types import AgentLoopConfig, StatefulResult
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from ..llm import CancellationLike, LLMService
     from ..store import LeaseToken, SchemaPolicy, SessionStatsRow, SessionStore, TimerRow
     from ._cache import SessionWindow
-    from ._recovery import Continuation
     from ._types import FollowUpQueued, LoopMessage
 
 __all__ = ["StatefulAgentLoop"]
@@ -227,11 +227,14 @@ class StatefulAgentLoop:
         tools: ToolsArg = None,
         system_prompt: str | None = None,
         heal_pending: bool = False,
+        message_id: str | None = None,
     ) -> StatefulResult:
         """Persist one user message and run rounds until a terminal status.
 
         Raises `SessionNotFoundError` for an unknown session and `SessionPendingError` when an earlier
         send was interrupted mid-tool-call (unless ``heal_pending=True``, which aborts those calls first).
+        With ``message_id`` the message is stored once per session: a repetition returns the first
+        send's outcome, finishing it through `resume` if it was interrupted (see ``_inbox``).
         """
         return await self._send(
             user_input,
@@ -240,6 +243,7 @@ class StatefulAgentLoop:
             tools=tools,
             system_prompt=system_prompt,
             heal_pending=heal_pending,
+            message_id=None if message_id is None else inbox.check_item_id(message_id),
         )
 
     async def stream(
@@ -290,18 +294,24 @@ class StatefulAgentLoop:
         system_prompt: str | None,
         heal_pending: bool,
         tap: AgentEventBus | None = None,
+        message_id: str | None = None,
     ) -> StatefulResult:
         self._check_open()
         content, name = user_content(user_input)
         store = await self.ensure_store()
         async with self._guard.hold(session_id, store):
             user = await user_row(self._hooks, session_id, content, name)
-            appended = await self._recovery.begin_send(store, session_id, user, heal=heal_pending)
-            if appended.follow_ups_waiting:
+            begun = await inbox.begin_once(
+                store, self._recovery, self._guard, session_id, message_id, user, heal_pending
+            )
+            if isinstance(begun, (StatefulResult, Continuation)):  # a repeated id: the first send's outcome
+                step = await self._continue(session_id, begun, stop_event)
+                return await inbox.finish_once(store, session_id, message_id, step)
+            if begun.follow_ups_waiting:
                 # Queued by another process, or before a restart: deliver at the first round boundary.
                 self._follow_up_flags.add(session_id)
-            window = await window_for_send(self._cache, store, session_id, appended, user)
-            return await self._run(
+            window = await window_for_send(self._cache, store, session_id, begun, user)
+            result = await self._run(
                 session_id,
                 window,
                 tools=tools,
@@ -310,6 +320,7 @@ class StatefulAgentLoop:
                 tap=tap,
                 new_send=True,
             )
+            return await inbox.finish_once(store, session_id, message_id, result)
 
     def send_sync(
         self,
@@ -349,7 +360,7 @@ class StatefulAgentLoop:
         self._check_open()
         content, _ = user_content(user_input)
         if self._guard.busy(session_id):
-            return await self._deferred.queue_follow_up(session_id, _queued_text(content))
+            return await self._deferred.queue_follow_up(session_id, inbox.queued_text(content))
         try:
             return await self.send(
                 user_input, session_id, stop_event=stop_event, tools=tools, system_prompt=system_prompt
@@ -357,7 +368,7 @@ class StatefulAgentLoop:
         except SessionBusy:
             # Another process drives the session (lease_ttl_s): it picks the follow-up up at its
             # next round boundary (every append tells it how many are waiting).
-            return await self._deferred.queue_follow_up(session_id, _queued_text(content))
+            return await self._deferred.queue_follow_up(session_id, inbox.queued_text(content))
 
     def follow_up_sync(
         self,
@@ -373,6 +384,25 @@ class StatefulAgentLoop:
                 user_input, session_id, stop_event=stop_event, tools=tools, system_prompt=system_prompt
             )
         )
+
+    async def deliver(
+        self,
+        items: str | inbox.InboxItem | Sequence[str | inbox.InboxItem],
+        session_id: str,
+        *,
+        item_id: str | None = None,
+        enqueue_only: bool = False,
+        stop_event: CancellationLike = None,
+    ) -> StatefulResult | FollowUpQueued:
+        """`send` one item if the session is free, else queue durably (``_inbox``); ids are stored once."""
+        self._check_open()
+        found = inbox.inbox_items(items, item_id)
+        if not (enqueue_only or self._guard.busy(session_id)) and len(found) == 1:
+            with suppress(SessionBusy):  # another process drives the session: queue for it (below)
+                return await self.send(
+                    found[0].content, session_id, stop_event=stop_event, message_id=found[0].item_id
+                )
+        return await inbox.queue_items(await self.ensure_store(), self._deferred, session_id, found)
 
     # ------------------------------------------------------------------ recovery & human input
 
@@ -508,27 +538,6 @@ class StatefulAgentLoop:
             return step
         return await self._run(session_id, step.window, stop_event=stop_event, pending=step.pending)
 
-    def _registry_for(self, tools: ToolsArg) -> ToolRegistry | None:
-        if tools is None:
-            return self.tool_registry
-        from ..tools import ToolRegistry  # loaded already by whoever built one
-
-        if isinstance(tools, ToolRegistry):
-            return fill_reserved_tools(tools)
-        if isinstance(tools, str):
-            raise ConfigError("tools= takes a list of tool names or a ToolRegistry, not a string")
-        key = tuple(tools)
-        base = self.tool_registry
-        if base is None:
-            raise ConfigError("tools= names tools but the loop has no tool_registry")
-        subset = self._subsets.get(key)
-        if subset is None:
-            unknown = [name for name in key if not base.has(name)]
-            if unknown:
-                raise ConfigError(f"tools= names unknown tools: {', '.join(unknown)}")
-            subset = self._subsets[key] = base.subset(key)
-        return subset
-
     def _system_prompt(self, per_call: str | None, session: str | None, registry: ToolRegistry | None) -> str:
         return build_system_prompt(
             per_call=per_call,
@@ -555,7 +564,7 @@ class StatefulAgentLoop:
         run_send, engine_parts, runtime_context = _send_machinery()
         store = self.store
         assert store is not None
-        registry = self._registry_for(tools)
+        registry = registry_for(tools, self.tool_registry, self._subsets)
         prompt = self._system_prompt(system_prompt, window.system_prompt, registry)
         parts = engine_parts(
             store=store,
@@ -589,10 +598,3 @@ class StatefulAgentLoop:
             raise
         self._cache.put(session_id, window)
         return result
-
-
-def _queued_text(content: str | list[dict[str, Any]]) -> str:
-    """A queued follow-up is text (the durable queue stores strings): parts are refused."""
-    if isinstance(content, str):
-        return content
-    raise ConfigError("a follow-up queued behind a running send must be text; send images with send()")

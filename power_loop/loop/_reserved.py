@@ -1,13 +1,18 @@
-"""Registering the built-in tools a preset only reserved (the context's note and recall tools)."""
+"""The registry a send uses: ``tools=`` resolved against the loop's, with the built-in tools a preset
+only reserved (the context's note and recall tools) registered."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import ConfigError
+
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ..tools import ToolRegistry
 
-__all__ = ["fill_reserved_tools"]
+__all__ = ["fill_reserved_tools", "registry_for"]
 
 
 def fill_reserved_tools(registry: ToolRegistry) -> ToolRegistry:
@@ -22,3 +27,30 @@ def fill_reserved_tools(registry: ToolRegistry) -> ToolRegistry:
 
         register_reserved_tools(registry)
     return registry
+
+
+def registry_for(
+    tools: Sequence[str] | ToolRegistry | None,
+    base: ToolRegistry | None,
+    subsets: dict[tuple[str, ...], ToolRegistry],
+) -> ToolRegistry | None:
+    """A send's ``tools=``: None = the loop's registry ``base``, a registry as is, or names picked from
+    ``base`` (each distinct subset built once and kept in ``subsets``)."""
+    if tools is None:
+        return base
+    from ..tools import ToolRegistry  # loaded already by whoever built one
+
+    if isinstance(tools, ToolRegistry):
+        return fill_reserved_tools(tools)
+    if isinstance(tools, str):
+        raise ConfigError("tools= takes a list of tool names or a ToolRegistry, not a string")
+    key = tuple(tools)
+    if base is None:
+        raise ConfigError("tools= names tools but the loop has no tool_registry")
+    subset = subsets.get(key)
+    if subset is None:
+        unknown = [name for name in key if not base.has(name)]
+        if unknown:
+            raise ConfigError(f"tools= names unknown tools: {', '.join(unknown)}")
+        subset = subsets[key] = base.subset(key)
+    return subset

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ._capabilities import (
         Maintenance,
     )
+    from ._inbox import InboxRepository, InboxRow
     from ._lease import (
         HeldLease,
         LeaseToken,
@@ -99,6 +100,8 @@ __all__ = [
     "FollowUpRow",
     "HeldLease",
     "IndexSpec",
+    "InboxRepository",
+    "InboxRow",
     "LeaseToken",
     "Maintenance",
     "MessageRow",
@@ -142,6 +145,7 @@ __all__ = [
 # dialects are SQL text: no database driver is imported with them either.
 _MODULES: dict[str, tuple[str, ...]] = {
     "_capabilities": ("Maintenance",),
+    "_inbox": ("InboxRepository", "InboxRow"),
     "_lease": ("HeldLease", "LeaseToken", "hold_lease", "new_holder_id"),
     "_mysql": ("MySQLDialect",),
     "_open": ("DEFAULT_DB_PATH", "DEFAULT_TABLE_PREFIX", "connect_database"),
