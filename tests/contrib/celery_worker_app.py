@@ -23,7 +23,7 @@ from power_loop.contrib.celery import install_tasks
 from power_loop.llm import LLMRequest
 from power_loop.testing import ScriptedLLM, ScriptedTurn
 
-SLOW_S = 4.0
+SLOW_S = 2.0
 
 
 def make_app(broker: str, backend: str, queue: str) -> Celery:
@@ -76,7 +76,7 @@ def make_loop() -> StatefulAgentLoop:
         dsn=os.environ["PL_TEST_DSN"],
         table_prefix=os.environ["PL_TEST_PREFIX"],
         tool_registry=registry,
-        lease_ttl_s=float(os.environ.get("PL_TEST_LEASE_TTL", "4")),
+        lease_ttl_s=float(os.environ.get("PL_TEST_LEASE_TTL", "3")),
     )
 
 

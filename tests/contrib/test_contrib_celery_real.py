@@ -192,6 +192,7 @@ def test_every_send_twice_and_workers_killed_mid_tool_call_store_each_message_on
         if any(key[0] == k for key in slow):
             _kill_mid_tool_call(parts, killed, deadline)
         outcomes = _wait_all(results, deadline)
+        print(f"round {k}: {time.monotonic() - deadline + DEADLINE_S:.1f}s")
         for first, second in zip(outcomes[::2], outcomes[1::2], strict=True):
             assert first["status"] == second["status"] == "completed", (first, second)
             assert first["final_text"] == second["final_text"]

@@ -26,6 +26,8 @@ EXPECTED = {
     "Database",
     "Dialect",
     "FollowUpRow",
+    "InboxRepository",
+    "InboxRow",
     "IndexSpec",
     "Maintenance",
     "MessageRow",
