@@ -295,9 +295,9 @@ PUBLIC_ALL: dict[str, list[str]] = {
         DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_NOTES_POLICY DEFAULT_SHELL_BACKEND
         DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TABLE_PREFIX DEFAULT_TOOL_HANDLERS EXPLORE_TOOL_NAMES
         EventBusProtocol EventHandler EventStream FULL_TOOL_NAMES FoldContext FoldResult
-        FoldStrategy FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError InboxItem
+        FoldStrategy FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError
         HitRoundLimitStatusPayload HookContext HookDirective HookDirectiveError HookHandler
-        HookManagerProtocol HookPoint HookResult HumanInputRequired InputRequestedPayload
+        HookManagerProtocol HookPoint HookResult HumanInputRequired InboxItem InputRequestedPayload
         InteractionNotFoundError InvalidDSN InvalidSessionIdError InvalidTablePrefix LLMError
         LLMNonRetryable LLMProviderConfig LLMRequest LLMResponse LLMRetryExhausted LLMRetryPolicy
         LLMService LLMStreamChunk LLMStreamIncomplete LLMSummaryFold LLMTimeout LLMTokenUsage
@@ -368,6 +368,10 @@ PUBLIC_ALL: dict[str, list[str]] = {
         use_tool_runtime_context
     """.split(),
     "power_loop.contrib": [],
+    "power_loop.contrib.celery": """
+        CeleryTasks DELIVER_TASK RESUME_TASK SEND_TASK TIMERS_SCAN_TASK install_tasks outcome_dict
+        submit_deliver submit_send
+    """.split(),
     "power_loop.contrib.inspector": """
         Inspector is_loopback serve
     """.split(),

@@ -22,12 +22,13 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("celery")
-
 from power_loop import StatefulAgentLoop
 from power_loop.contrib.celery import submit_send
 from power_loop.store import all_table_names, connect_database
 from power_loop.testing import ScriptedLLM
+
+pytest.importorskip("celery")
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
