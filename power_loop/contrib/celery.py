@@ -33,7 +33,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import MissingDependencyError, SessionBusy, SessionPendingError
+from ..errors import LeaseLostError, MissingDependencyError, SessionBusy, SessionPendingError
 from ..loop import FollowUpQueued
 
 if TYPE_CHECKING:
@@ -143,7 +143,9 @@ def install_tasks(
     def retrying(task: Task, work: Callable[[StatefulAgentLoop], Coroutine[Any, Any, Any]]) -> dict[str, Any]:
         try:
             return outcome_dict(runtime.run(work))
-        except SessionBusy as exc:
+        except (SessionBusy, LeaseLostError) as exc:
+            # Another worker drives the session (or took it over from this stalled one): run again
+            # later, when the repeated message id returns that worker's outcome.
             raise task.retry(exc=exc, countdown=busy_retry_s, max_retries=None) from exc
         except SessionPendingError as exc:
             raise task.retry(exc=exc, countdown=busy_retry_s, max_retries=pending_retries) from exc

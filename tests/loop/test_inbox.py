@@ -202,3 +202,33 @@ async def test_any_sequence_of_ids_stores_each_once_in_first_arrival_order(
         assert _users(await loop.get_messages(sid)) == [f"text {i}" for i in dict.fromkeys(ids)]
     finally:
         await loop.aclose()
+
+
+async def test_deliver_to_a_session_leased_by_another_process_queues_durably(target: dict[str, str]) -> None:
+    """Loop A (as one process) runs a send holding the lease; loop B's delivery is queued, not refused,
+    and A's running send picks it up at its next round boundary."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(x: str) -> str:
+        started.set()
+        await release.wait()
+        return "done"
+
+    llm = ScriptedLLM([ScriptedLLM.tool_call("slow", {"x": "1"}), "saw the delivery"])
+    a = StatefulAgentLoop(llm=llm, lease_ttl_s=30, tool_registry=make_tools(slow=slow), **target)
+    b = StatefulAgentLoop(llm=ScriptedLLM(), lease_ttl_s=30, **target)
+    try:
+        sid = await a.new_session()
+        running = asyncio.create_task(a.send("start", sid, message_id="a-1"))
+        await asyncio.wait_for(started.wait(), 60)
+        queued = await b.deliver("from b", sid, item_id="b-1")
+        assert isinstance(queued, FollowUpQueued) and queued.accepted_ids == ("b-1",)
+        again = await b.deliver("from b", sid, item_id="b-1")
+        assert isinstance(again, FollowUpQueued) and again.duplicates == 1
+        release.set()
+        assert (await asyncio.wait_for(running, 60)).final_text == "saw the delivery"
+        users = _users(await b.get_messages(sid))
+        assert users[0] == "start" and len(users) == 2 and "from b" in users[1]
+    finally:
+        await a.aclose()
+        await b.aclose()
