@@ -4,12 +4,13 @@ the ``celery worker`` processes they start (``celery -A celery_worker_app worker
 
 The worker's model is scripted and instant: to a user message it answers with one ``work`` tool call,
 to the tool's result with ``answer: <text>``. The tool writes a marker file named after the worker's
-pid while it runs (so the test can SIGKILL a worker *mid-tool-call*) and holds on for a few seconds
-when the text asks for it (``[slow]``).
+pid while it runs (so the test can SIGKILL a worker *mid-tool-call*); for a text marked ``[slow]`` it
+blocks until the test has killed a worker running it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -23,7 +24,7 @@ from power_loop.contrib.celery import install_tasks
 from power_loop.llm import LLMRequest
 from power_loop.testing import ScriptedLLM, ScriptedTurn
 
-SLOW_S = 2.0
+SLOW_LIMIT_S = 120.0
 
 
 def make_app(broker: str, backend: str, queue: str) -> Celery:
@@ -49,13 +50,22 @@ def _respond(request: LLMRequest) -> ScriptedTurn:
     return ScriptedLLM.tool_call("work", {"x": text}, id=f"call_{uuid.uuid4().hex[:12]}")
 
 
+def killed_flag(markers: Path, text: str) -> Path:
+    """Written by the test once it SIGKILLed the worker running the slow call for ``text``."""
+    return markers / "killed" / hashlib.sha1(text.encode()).hexdigest()
+
+
 def _work(x: str) -> str:
     markers = Path(os.environ["PL_TEST_MARKERS"])
     marker = markers / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     marker.write_text(x)
     try:
-        if "[slow]" in x:
-            time.sleep(SLOW_S)  # a blocking tool: the worker is mid-tool-call all along
+        # A "[slow]" call blocks (the worker is mid-tool-call) until the test has killed a worker
+        # running it; its re-execution by the recovering worker then returns at once.
+        waited = 0.0
+        while "[slow]" in x and not killed_flag(markers, x).exists() and waited < SLOW_LIMIT_S:
+            time.sleep(0.2)
+            waited += 0.2
         return f"worked on {x}"
     finally:
         marker.unlink(missing_ok=True)

@@ -28,16 +28,22 @@ from power_loop.store import all_table_names, connect_database
 from power_loop.testing import ScriptedLLM
 
 pytest.importorskip("celery")
+from celery_worker_app import killed_flag, make_app
+
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 BROKER = os.environ.get("POWER_LOOP_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 BACKEND = os.environ.get("POWER_LOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
-SESSIONS = 20
+# The defaults keep the test near a minute and a half; the issue's full run is
+# POWER_LOOP_CELERY_SESSIONS=200 POWER_LOOP_CELERY_KILLS=20 POWER_LOOP_CELERY_DEADLINE_S=3600.
+SESSIONS = int(os.environ.get("POWER_LOOP_CELERY_SESSIONS", "20"))
 SENDS = 5
-KILLS = 3
-DEADLINE_S = 240.0
+KILLS = int(os.environ.get("POWER_LOOP_CELERY_KILLS", "3"))
+DEADLINE_S = float(os.environ.get("POWER_LOOP_CELERY_DEADLINE_S", "300"))
+# One slow send per kill, spread over sends 2..4 and over the sessions: (send, session).
+SLOW = {(2 + j % 3, (j * 7 + 3) % SESSIONS) for j in range(KILLS)}
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -77,7 +83,7 @@ class Workers:
         cmd = [
             sys.executable, "-m", "celery", "-A", "celery_worker_app", "worker", "--pool=solo",
             "--concurrency=1", "-Q", self.env["PL_TEST_QUEUE"], "-n", f"{name}-{self.env['PL_TEST_QUEUE']}@%h",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", os.environ.get("PL_TEST_LOGLEVEL", "WARNING"),
         ]  # fmt: skip
         self.procs[name] = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=HERE)
 
@@ -104,12 +110,11 @@ class Workers:
 @pytest.fixture
 def parts(tmp_path: Path) -> Iterator[dict[str, Any]]:
     dsn = _require_parts()
-    from celery_worker_app import make_app
 
     queue = f"pl-test-{secrets.token_hex(4)}"
     prefix = f"cel{secrets.token_hex(3)}_"
     markers = tmp_path / "markers"
-    markers.mkdir()
+    (markers / "killed").mkdir(parents=True)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]),
@@ -151,7 +156,7 @@ def _kill_mid_tool_call(parts: dict[str, Any], killed: list[str], deadline: floa
     """Wait for a worker to be inside a slow tool call (its marker file), SIGKILL it, start it again."""
     markers: Path = parts["markers"]
     while time.monotonic() < deadline:
-        for marker in markers.iterdir():
+        for marker in (m for m in markers.iterdir() if m.is_file()):
             text = marker.read_text() if marker.exists() else ""
             if "[slow]" not in text or text in killed:
                 continue
@@ -159,6 +164,7 @@ def _kill_mid_tool_call(parts: dict[str, Any], killed: list[str], deadline: floa
             if name is not None:
                 marker.unlink(missing_ok=True)  # a SIGKILLed tool never cleans up
                 killed.append(text)
+                killed_flag(markers, text).touch()  # the recovering worker's re-run returns at once
                 parts["workers"].start(name)
                 return
         time.sleep(0.2)
@@ -180,7 +186,8 @@ def test_every_send_twice_and_workers_killed_mid_tool_call_store_each_message_on
     sids = asyncio.run(_sessions(parts["dsn"], parts["prefix"]))
     for name in ("w1", "w2"):
         parts["workers"].start(name)
-    slow = {(k, i) for k, i in ((2, 3), (3, 11), (4, 17))}  # one send per kill: (send, session)
+    slow = SLOW
+    assert len(slow) == KILLS
     killed: list[str] = []
     submitted = 0
     for k in range(SENDS):
@@ -190,7 +197,7 @@ def test_every_send_twice_and_workers_killed_mid_tool_call_store_each_message_on
             for _ in range(2):  # every message submitted twice, as a re-delivering broker would
                 results.append(submit_send(parts["app"], text, sid, message_id=f"{sid}:{k}"))
                 submitted += 1
-        if any(key[0] == k for key in slow):
+        for _ in range(sum(1 for key in slow if key[0] == k)):
             _kill_mid_tool_call(parts, killed, deadline)
         outcomes = _wait_all(results, deadline)
         print(f"round {k}: {time.monotonic() - deadline + DEADLINE_S:.1f}s")
