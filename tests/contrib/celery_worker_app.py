@@ -31,7 +31,9 @@ def make_app(broker: str, backend: str, queue: str) -> Celery:
     app = Celery("power_loop_test", broker=broker, backend=backend)
     app.conf.update(
         task_default_queue=queue,
-        worker_prefetch_multiplier=1,
+        # Not 1: a task retried for a busy session waits in the worker holding a prefetch slot, and with
+        # one slot the worker takes nothing new until Celery's next prefetch update (~10 s stalls).
+        worker_prefetch_multiplier=4,
         broker_connection_retry_on_startup=True,
         result_expires=3600,
         task_serializer="json",
