@@ -299,7 +299,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
         EventBusProtocol EventHandler EventStream FULL_TOOL_NAMES FoldContext FoldResult
         FoldStrategy FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError
         HitRoundLimitStatusPayload HookContext HookDirective HookDirectiveError HookEventRow
-        HookHandler HookManagerProtocol HookPoint HookResult HumanInputRequired
+        HookHandler HookManagerProtocol HookPoint HookResult HumanInputRequired InboxItem
         InputRequestedPayload InteractionNotFoundError InvalidDSN InvalidSessionIdError
         InvalidTablePrefix Job JobNotFoundError JobNotStoppable LLMError LLMNonRetryable
         LLMProviderConfig LLMRequest LLMResponse LLMRetryExhausted LLMRetryPolicy LLMService
@@ -371,6 +371,10 @@ PUBLIC_ALL: dict[str, list[str]] = {
         use_tool_runtime_context
     """.split(),
     "power_loop.contrib": [],
+    "power_loop.contrib.celery": """
+        CeleryTasks DELIVER_TASK RESUME_TASK SEND_TASK TIMERS_SCAN_TASK install_tasks outcome_dict
+        submit_deliver submit_send
+    """.split(),
     "power_loop.contrib.inspector": """
         Inspector is_loopback serve
     """.split(),
@@ -439,8 +443,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop.loop": """
         AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS BackgroundRuntimeProjector
         DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT
-        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS FollowUpQueued Job LoopMessage
-        LoopStatus ProjectionContext RuntimeMessage RuntimeProjector SectionRenderer
+        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS FollowUpQueued InboxItem Job
+        LoopMessage LoopStatus ProjectionContext RuntimeMessage RuntimeProjector SectionRenderer
         StatefulAgentLoop StatefulResult StopPolicy SyncCallInEventLoopError SystemPromptBuilder
         SystemPromptContext TimerRunner TodoRuntimeProjector build_agent_system_prompt
         build_explore_subagent_system_prompt build_subagent_system_prompt default_runtime_projectors
@@ -449,12 +453,13 @@ PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop.store": """
         AppendResult BackgroundTaskRow CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow
         DEFAULT_DB_PATH DEFAULT_TABLE_PREFIX Database Dialect FollowUpRow HeldLease HookEventRow
-        IndexSpec KEEP LeaseToken MAX_SPAWN_DEPTH MUTATE_SKIP Maintenance MessageRow MessageState
-        MigrationStep MySQLDialect NewHookEvent NewMessage NoteRow PostgresDialect RoundUsage
-        SchemaPolicy SendAccounting SessionKind SessionRow SessionStateRow SessionStatsRow
-        SessionStatus SessionStore SqliteDatabase SqliteDialect SubagentLifecycle TableSpec TimerRow
-        TimerStatus ToolCallRecord Transaction UsageRoundRow WorkflowRecordRow all_table_names
-        connect_database ensure_schema hold_lease new_holder_id open_store provisioning_ddl
+        InboxRepository InboxRow IndexSpec KEEP LeaseToken MAX_SPAWN_DEPTH MUTATE_SKIP Maintenance
+        MessageRow MessageState MigrationStep MySQLDialect NewHookEvent NewMessage NoteRow
+        PostgresDialect RoundUsage SchemaPolicy SendAccounting SessionKind SessionRow
+        SessionStateRow SessionStatsRow SessionStatus SessionStore SqliteDatabase SqliteDialect
+        SubagentLifecycle TableSpec TimerRow TimerStatus ToolCallRecord Transaction UsageRoundRow
+        WorkflowRecordRow all_table_names connect_database ensure_schema hold_lease new_holder_id
+        open_store provisioning_ddl
     """.split(),
     "power_loop.structured": """
         StructuredOutputError StructuredOutputSpec extract_json_object parse_structured

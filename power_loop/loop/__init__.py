@@ -8,6 +8,7 @@ from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
     from ._default_tools import DEFAULT_TOOL_HANDLERS, get_tool_definitions
+    from ._inbox import InboxItem
     from ._jobs import Job
     from ._loop import (
         StatefulAgentLoop,
@@ -58,6 +59,7 @@ __all__ = [
     "AgentLoopResult",
     "FollowUpQueued",
     "Job",
+    "InboxItem",
     "LoopMessage",
     "LoopStatus",
     "StatefulAgentLoop",
@@ -92,6 +94,7 @@ __all__ = [
 _MODULES: dict[str, tuple[str, ...]] = {
     "._loop": ("StatefulAgentLoop",),
     "._jobs": ("Job",),
+    "._inbox": ("InboxItem",),
     "._prompt": (
         "DEFAULT_AGENT_SYSTEM_PROMPT",
         "format_tool_catalog",

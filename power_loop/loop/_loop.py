@@ -10,7 +10,7 @@ hands the work to a collaborator with one job —
 * `SessionGuard` (``_guard``): one driver per session (in-process lock, cross-process lease);
 * `WindowCache` (``_cache``): each session's active window, validated by the store's sequence numbers;
 * `Recovery` (``_recovery``): resume, heal, abort and human input for interrupted sends;
-* `DeferredInput` (``_deferred``): follow-ups queued for a running send, durable timers;
+* `DeferredInput` (``_deferred``): follow-ups queued for a running send, durable timers; ``_inbox``: ids;
 * the round engine (``_engine``), which runs one send's rounds; `send_events` (``_send_stream``),
   which turns a send into an event iterator; `SyncRunner` (``_sync``) for the ``*_sync`` methods.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from ..errors import LoopClosedError, SessionBusy, SessionNotFoundError
 from ..events import AgentEventBus
 from ..hooks import AgentHooks
 from ..llm import CancellationToken
+from . import _inbox as inbox
 from ._cache import WindowCache, load_window, window_for_send
 from ._config_context import ContextSource
 from ._deferred import DeferredInput
@@ -34,7 +35,7 @@ from ._guard import SessionGuard
 from ._jobs import LoopJobs
 from ._messages import row_to_message, user_content, user_row
 from ._prompt import attach_skills, loop_system_prompt
-from ._recovery import Recovery
+from ._recovery import Continuation, Recovery
 from ._reserved import fill_reserved_tools, registry_for
 from ._steer import follow_up_kind
 from ._store_ref import StoreRef
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     from ._cache import SessionWindow
     from ._hook_audit import HookAudit
     from ._jobs import Job
-    from ._recovery import Continuation
     from ._types import FollowUpQueued, LoopMessage
 
 __all__ = ["StatefulAgentLoop"]
@@ -233,11 +233,14 @@ class StatefulAgentLoop:
         tools: ToolsArg = None,
         system_prompt: str | None = None,
         heal_pending: bool = False,
+        message_id: str | None = None,
     ) -> StatefulResult:
         """Persist one user message and run rounds until a terminal status.
 
         Raises `SessionNotFoundError` for an unknown session and `SessionPendingError` when an earlier
         send was interrupted mid-tool-call (unless ``heal_pending=True``, which aborts those calls first).
+        With ``message_id`` the message is stored once per session: a repetition returns the first
+        send's outcome, finishing it through `resume` if it was interrupted (see ``_inbox``).
         """
         return await self._send(
             user_input,
@@ -246,6 +249,7 @@ class StatefulAgentLoop:
             tools=tools,
             system_prompt=system_prompt,
             heal_pending=heal_pending,
+            message_id=None if message_id is None else inbox.check_item_id(message_id),
         )
 
     async def stream(
@@ -296,6 +300,7 @@ class StatefulAgentLoop:
         system_prompt: str | None,
         heal_pending: bool,
         tap: AgentEventBus | None = None,
+        message_id: str | None = None,
     ) -> StatefulResult:
         self._check_open()
         content, name = user_content(user_input)
@@ -303,12 +308,17 @@ class StatefulAgentLoop:
         async with self._guard.hold(session_id, store):
             audit = self._audit()  # the user row's message.append decisions are recorded too
             user = await user_row(self._hooks if audit is None else audit.hooks, session_id, content, name)
-            appended = await self._recovery.begin_send(store, session_id, user, heal=heal_pending)
-            if appended.follow_ups_waiting:
+            begun = await inbox.begin_once(
+                store, self._recovery, self._guard, session_id, message_id, user, heal_pending
+            )
+            if isinstance(begun, (StatefulResult, Continuation)):  # a repeated id: the first send's outcome
+                step = await self._continue(session_id, begun, stop_event)
+                return await inbox.finish_once(store, session_id, message_id, step)
+            if begun.follow_ups_waiting:
                 # Queued by another process, or before a restart: deliver at the first round boundary.
                 self._follow_up_flags.add(session_id)
-            window = await window_for_send(self._cache, store, session_id, appended, user)
-            return await self._run(
+            window = await window_for_send(self._cache, store, session_id, begun, user)
+            result = await self._run(
                 session_id,
                 window,
                 tools=tools,
@@ -318,6 +328,7 @@ class StatefulAgentLoop:
                 new_send=True,
                 audit=audit,
             )
+            return await inbox.finish_once(store, session_id, message_id, result)
 
     def send_sync(
         self,
@@ -383,6 +394,25 @@ class StatefulAgentLoop:
     def steer_event(self, session_id: str) -> asyncio.Event:
         """Set while a steer waits for this loop's running send of the session (for tools to poll)."""
         return self._deferred.steers.event(session_id)
+
+    async def deliver(
+        self,
+        items: str | inbox.InboxItem | Sequence[str | inbox.InboxItem],
+        session_id: str,
+        *,
+        item_id: str | None = None,
+        enqueue_only: bool = False,
+        stop_event: CancellationLike = None,
+    ) -> StatefulResult | FollowUpQueued:
+        """`send` one item if the session is free, else queue durably (``_inbox``); ids are stored once."""
+        self._check_open()
+        found = inbox.inbox_items(items, item_id)
+        if not (enqueue_only or self._guard.busy(session_id)) and len(found) == 1:
+            with suppress(SessionBusy):  # another process drives the session: queue for it (below)
+                return await self.send(
+                    found[0].content, session_id, stop_event=stop_event, message_id=found[0].item_id
+                )
+        return await inbox.queue_items(await self.ensure_store(), self._deferred, session_id, found)
 
     # ------------------------------------------------------------------ recovery & human input
 

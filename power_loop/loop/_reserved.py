@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ..tools import ToolRegistry
 
 __all__ = ["fill_reserved_tools", "registry_for"]

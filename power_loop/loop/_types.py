@@ -210,3 +210,8 @@ class FollowUpQueued:
     session_id: str
     queue_depth: int
     item_id: int = 0
+    # From `deliver`: how many items were queued now, how many repeated an id already stored or queued,
+    # and the ids of the queued ones.
+    accepted: int = 1
+    duplicates: int = 0
+    accepted_ids: tuple[str, ...] = ()

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         Maintenance,
     )
     from ._hook_events import HookEventRow, NewHookEvent
+    from ._inbox import InboxRepository, InboxRow
     from ._lease import (
         HeldLease,
         LeaseToken,
@@ -100,6 +101,8 @@ __all__ = [
     "FollowUpRow",
     "HeldLease",
     "IndexSpec",
+    "InboxRepository",
+    "InboxRow",
     "LeaseToken",
     "Maintenance",
     "MessageRow",
@@ -145,6 +148,7 @@ __all__ = [
 # dialects are SQL text: no database driver is imported with them either.
 _MODULES: dict[str, tuple[str, ...]] = {
     "_capabilities": ("Maintenance",),
+    "_inbox": ("InboxRepository", "InboxRow"),
     "_lease": ("HeldLease", "LeaseToken", "hold_lease", "new_holder_id"),
     "_mysql": ("MySQLDialect",),
     "_open": ("DEFAULT_DB_PATH", "DEFAULT_TABLE_PREFIX", "connect_database"),

@@ -37,30 +37,30 @@ class FollowUpRepository:
     async def enqueue(self, session_id: str, content: str, kind: str = "queue") -> int:
         if kind not in FOLLOW_UP_KINDS:
             raise ConfigError(f"follow-up kind must be one of {FOLLOW_UP_KINDS}, got {kind!r}")
+        item_id = await self._ctx.db.transact(lambda tx: self.enqueue_in(tx, session_id, content, kind))
+        self._ctx.known.pop(session_id, None)  # the next append reads the new count
+        return item_id
+
+    async def enqueue_in(self, tx: Transaction, session_id: str, content: str, kind: str = "queue") -> int:
+        """Queue ``content`` inside the caller's transaction; returns the follow-up's item id."""
         ctx = self._ctx
-        content = storable_text(content)
         state = ctx.t["session_state"]
-
-        async def unit(tx: Transaction) -> int:
-            if not await tx.execute(
-                f"UPDATE {state} SET follow_up_seq = follow_up_seq + 1, "
-                "follow_ups_waiting = follow_ups_waiting + 1, state_version = state_version + 1 "
-                "WHERE session_id = ?",
-                (session_id,),
-            ):
-                raise SessionNotFoundError(session_id)
-            row = await tx.fetchone(f"SELECT follow_up_seq FROM {state} WHERE session_id = ?", (session_id,))
-            assert row is not None
-            item_id = int(row["follow_up_seq"])
-            await tx.execute(
-                f"INSERT INTO {ctx.t['follow_ups']} (session_id, item_id, content, created_at, kind) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (session_id, item_id, content, now_ms(), kind),
-            )
-            return item_id
-
-        ctx.known.pop(session_id, None)  # the next append reads the new count
-        return await ctx.db.transact(unit)
+        if not await tx.execute(
+            f"UPDATE {state} SET follow_up_seq = follow_up_seq + 1, "
+            "follow_ups_waiting = follow_ups_waiting + 1, state_version = state_version + 1 "
+            "WHERE session_id = ?",
+            (session_id,),
+        ):
+            raise SessionNotFoundError(session_id)
+        row = await tx.fetchone(f"SELECT follow_up_seq FROM {state} WHERE session_id = ?", (session_id,))
+        assert row is not None
+        item_id = int(row["follow_up_seq"])
+        await tx.execute(
+            f"INSERT INTO {ctx.t['follow_ups']} (session_id, item_id, content, created_at, kind) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (session_id, item_id, storable_text(content), now_ms(), kind),
+        )
+        return item_id
 
     async def list_follow_ups(self, session_id: str) -> list[FollowUpRow]:
         rows = await self._ctx.db.fetchall(

@@ -40,7 +40,7 @@ __all__ = [
     "validate_table_prefix",
 ]
 
-CURRENT_SCHEMA_VERSION = 8
+CURRENT_SCHEMA_VERSION = 9
 
 _log = logging.getLogger("power_loop.store")
 
@@ -355,7 +355,7 @@ ATTACHMENTS_TABLE = TableSpec(
     ("session_id", "hash"),
 )
 SCHEMA_TABLES = (*SCHEMA_TABLES, ATTACHMENTS_TABLE)
-# Version 7: the hook audit trail (AgentLoopConfig.record_hook_events, see _hook_events.py): one row
+# Version 8: the hook audit trail (AgentLoopConfig.record_hook_events, see _hook_events.py): one row
 # per hook decision that changed something, numbered per session.
 HOOK_EVENTS_TABLE = TableSpec(
     "hook_events",
@@ -374,6 +374,28 @@ HOOK_EVENTS_TABLE = TableSpec(
     ("session_id", "seq"),
 )
 SCHEMA_TABLES = (*SCHEMA_TABLES, HOOK_EVENTS_TABLE)
+# Version 9: the inbox — user input that carries a caller-chosen id (``send(message_id=)``,
+# ``deliver``). The primary key is the dedupe: an id is stored once per session, whichever process
+# races to store it. A row points at the send its message began (``send_index``/``message_seq``) or
+# at the follow-up it waits as (``follow_up_id``); ``status``/``final_text``/``rounds`` are that
+# send's outcome, written when it ends (see _inbox.py).
+INBOX_TABLE = TableSpec(
+    "inbox",
+    (
+        _c("session_id", "key", False),
+        _c("item_id", "key", False),
+        _c("follow_up_id", "int"),
+        _c("send_index", "int"),
+        _c("message_seq", "int"),
+        _c("status", "text"),
+        _c("final_text", "text"),
+        _c("rounds", "int"),
+        _c("created_at", "int", False),
+        _c("updated_at", "int", False),
+    ),
+    ("session_id", "item_id"),
+)
+SCHEMA_TABLES = (*SCHEMA_TABLES, INBOX_TABLE)
 
 
 def all_table_names(prefix: str) -> list[str]:
@@ -441,6 +463,11 @@ async def _add_follow_up_kind(tx: Transaction, dialect: Dialect, prefix: str) ->
         await tx.execute(dialect.add_column("follow_ups", _c("kind", "enum", False, "queue"), prefix))
 
 
+async def _create_inbox(tx: Transaction, dialect: Dialect, prefix: str) -> None:
+    for stmt in dialect.create_table(INBOX_TABLE, prefix):  # IF NOT EXISTS: re-runnable
+        await tx.execute(stmt)
+
+
 # Version 1 is the baseline created from SCHEMA_TABLES; later versions append steps here.
 MIGRATIONS: tuple[MigrationStep, ...] = (
     MigrationStep(2, "add the workflow_journal table", _create_workflow_journal),
@@ -452,6 +479,7 @@ MIGRATIONS: tuple[MigrationStep, ...] = (
     MigrationStep(6, "usage_rounds: duration_ms and attempts of each round's model call", _add_call_timing),
     MigrationStep(7, "follow_ups: kind (queue or steer)", _add_follow_up_kind),
     MigrationStep(8, "add the hook_events table (the hook audit trail)", _create_hook_events),
+    MigrationStep(9, "add the inbox table (send(message_id=), deliver: ids stored once)", _create_inbox),
 )
 
 

@@ -23,6 +23,7 @@ from ._compaction import CompactionRepository
 from ._core import StoreContext, check_ints, check_session_id
 from ._follow_ups import FollowUpRepository
 from ._hook_events import HookEventMethods, HookEventRepository, NewHookEvent
+from ._inbox import InboxRepository
 from ._lease import LeaseRepository, LeaseToken
 from ._messages import MessageRepository
 from ._notes import NoteRepository
@@ -95,7 +96,8 @@ class SessionStore(HookEventMethods):
         self._shared_state = SharedStateRepository(ctx)
         self._notes = NoteRepository(ctx)
         self._timers = TimerRepository(ctx)
-        self._follow_ups = FollowUpRepository(ctx)
+        self._follow_ups = follow_ups = FollowUpRepository(ctx)
+        self.inbox = InboxRepository(ctx, appender, follow_ups)  # ids stored once (send(message_id=))
         self._tool_calls = ToolCallRepository(ctx)
         self._stats = StatsRepository(ctx)
         self._archive = ArchiveRepository(ctx, sessions)

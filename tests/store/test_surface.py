@@ -28,6 +28,8 @@ EXPECTED = {
     "FollowUpRow",
     "HookEventRow",
     "NewHookEvent",
+    "InboxRepository",
+    "InboxRow",
     "IndexSpec",
     "Maintenance",
     "MessageRow",

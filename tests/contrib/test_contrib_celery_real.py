@@ -1,0 +1,233 @@
+"""Real parts: RabbitMQ (broker), Redis (results), PostgreSQL (store) and two ``celery worker`` processes
+started here. Every send is submitted twice and workers are SIGKILLed mid-tool-call: each session must
+end with exactly its messages, in order, each answered once.
+
+Skipped with the reason when RabbitMQ, Redis or the PostgreSQL test DSN is missing — except under
+``CI``, where that fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from power_loop import StatefulAgentLoop
+from power_loop.contrib.celery import submit_send
+from power_loop.store import all_table_names, connect_database
+from power_loop.testing import ScriptedLLM
+
+pytest.importorskip("celery")
+from celery_worker_app import killed_flag, make_app
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+BROKER = os.environ.get("POWER_LOOP_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+BACKEND = os.environ.get("POWER_LOOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+# The defaults keep the test near a minute and a half; the issue's full run is
+# POWER_LOOP_CELERY_SESSIONS=200 POWER_LOOP_CELERY_KILLS=20 POWER_LOOP_CELERY_DEADLINE_S=3600.
+SESSIONS = int(os.environ.get("POWER_LOOP_CELERY_SESSIONS", "20"))
+SENDS = 5
+KILLS = int(os.environ.get("POWER_LOOP_CELERY_KILLS", "3"))
+DEADLINE_S = float(os.environ.get("POWER_LOOP_CELERY_DEADLINE_S", "300"))
+# One slow send per kill, spread over sends 2..4 and over the sessions: (send, session).
+SLOW = {(2 + j % 3, (j * 7 + 3) % SESSIONS) for j in range(KILLS)}
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+def _require_parts() -> str:
+    missing = [
+        name for name, port in (("RabbitMQ", 5672), ("Redis", 6379)) if not _reachable("127.0.0.1", port)
+    ]
+    dsn = os.environ.get("POWER_LOOP_TEST_POSTGRES_DSN")
+    if not dsn:
+        missing.append("PostgreSQL (POWER_LOOP_TEST_POSTGRES_DSN)")
+    if missing:
+        reason = "real-parts Celery test needs " + ", ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    assert dsn is not None
+    return dsn
+
+
+class Workers:
+    """``celery worker`` processes (solo pool) on one queue; SIGKILL and restart one by pid."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str) -> None:
+        log = (self.logs / f"{name}.log").open("ab")
+        cmd = [
+            sys.executable, "-m", "celery", "-A", "celery_worker_app", "worker", "--pool=solo",
+            "--concurrency=1", "-Q", self.env["PL_TEST_QUEUE"], "-n", f"{name}-{self.env['PL_TEST_QUEUE']}@%h",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", os.environ.get("PL_TEST_LOGLEVEL", "WARNING"),
+        ]  # fmt: skip
+        self.procs[name] = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=HERE)
+
+    def kill_pid(self, pid: int) -> str | None:
+        for name, proc in self.procs.items():
+            if proc.pid == pid and proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=60)
+                return name
+        return None
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+
+
+@pytest.fixture
+def parts(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    dsn = _require_parts()
+
+    queue = f"pl-test-{secrets.token_hex(4)}"
+    prefix = f"cel{secrets.token_hex(3)}_"
+    markers = tmp_path / "markers"
+    (markers / "killed").mkdir(parents=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]),
+        "PL_TEST_BROKER": BROKER,
+        "PL_TEST_BACKEND": BACKEND,
+        "PL_TEST_QUEUE": queue,
+        "PL_TEST_DSN": dsn,
+        "PL_TEST_PREFIX": prefix,
+        "PL_TEST_MARKERS": str(markers),
+    }
+    app = make_app(BROKER, BACKEND, queue)
+    workers = Workers(env, tmp_path)
+    try:
+        yield {"app": app, "dsn": dsn, "prefix": prefix, "markers": markers, "workers": workers}
+    finally:
+        workers.stop()
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_delete(queue)
+        asyncio.run(_drop_tables(dsn, prefix))
+
+
+async def _drop_tables(dsn: str, prefix: str) -> None:
+    db = await connect_database(dsn)
+    try:
+        for name in all_table_names(prefix):
+            await db.execute(f"DROP TABLE IF EXISTS {name}")
+    finally:
+        await db.close()
+
+
+def _wait_all(results: list[Any], deadline: float) -> list[dict[str, Any]]:
+    out = []
+    for result in results:
+        out.append(result.get(timeout=max(1.0, deadline - time.monotonic()), propagate=True))
+    return out
+
+
+def _kill_mid_tool_call(parts: dict[str, Any], killed: list[str], deadline: float) -> None:
+    """Wait for a worker to be inside a slow tool call (its marker file), SIGKILL it, start it again."""
+    markers: Path = parts["markers"]
+    while time.monotonic() < deadline:
+        for marker in (m for m in markers.iterdir() if m.is_file()):
+            text = marker.read_text() if marker.exists() else ""
+            if "[slow]" not in text or text in killed:
+                continue
+            name = parts["workers"].kill_pid(int(marker.name.split("-")[0]))
+            if name is not None:
+                marker.unlink(missing_ok=True)  # a SIGKILLed tool never cleans up
+                killed.append(text)
+                killed_flag(markers, text).touch()  # the recovering worker's re-run returns at once
+                parts["workers"].start(name)
+                return
+        time.sleep(0.2)
+    raise AssertionError("no worker was seen inside a slow tool call")
+
+
+async def _sessions(dsn: str, prefix: str) -> list[str]:
+    loop = StatefulAgentLoop(llm=ScriptedLLM(), dsn=dsn, table_prefix=prefix)
+    try:
+        return [await loop.new_session() for _ in range(SESSIONS)]
+    finally:
+        await loop.aclose()
+
+
+def test_every_send_twice_and_workers_killed_mid_tool_call_store_each_message_once(
+    parts: dict[str, Any],
+) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    sids = asyncio.run(_sessions(parts["dsn"], parts["prefix"]))
+    for name in ("w1", "w2"):
+        parts["workers"].start(name)
+    slow = SLOW
+    assert len(slow) == KILLS
+    killed: list[str] = []
+    submitted = 0
+    for k in range(SENDS):
+        results = []
+        for i, sid in enumerate(sids):
+            text = f"s{i} m{k}" + (" [slow]" if (k, i) in slow else "")
+            for _ in range(2):  # every message submitted twice, as a re-delivering broker would
+                results.append(submit_send(parts["app"], text, sid, message_id=f"{sid}:{k}"))
+                submitted += 1
+        for _ in range(sum(1 for key in slow if key[0] == k)):
+            _kill_mid_tool_call(parts, killed, deadline)
+        outcomes = _wait_all(results, deadline)
+        print(f"round {k}: {time.monotonic() - deadline + DEADLINE_S:.1f}s")
+        for first, second in zip(outcomes[::2], outcomes[1::2], strict=True):
+            assert first["status"] == second["status"] == "completed", (first, second)
+            assert first["final_text"] == second["final_text"]
+    assert len(killed) == KILLS
+
+    async def check() -> tuple[int, int]:
+        loop = StatefulAgentLoop(llm=ScriptedLLM(), dsn=parts["dsn"], table_prefix=parts["prefix"])
+        stored = answered = 0
+        try:
+            for i, sid in enumerate(sids):
+                messages = await loop.get_messages(sid)
+                users = [m["content"] for m in messages if m["role"] == "user"]
+                expected = [f"s{i} m{k}" + (" [slow]" if (k, i) in slow else "") for k in range(SENDS)]
+                assert users == expected, (sid, users)
+                finals = [
+                    m["content"] for m in messages if m["role"] == "assistant" and not m.get("tool_calls")
+                ]
+                assert finals == [f"answer: {u}" for u in expected], (sid, finals)
+                assert await loop.get_pending(sid) is None
+                stored += len(users)
+                answered += len(finals)
+        finally:
+            await loop.aclose()
+        return stored, answered
+
+    stored, answered = asyncio.run(check())
+    assert (submitted, stored, answered) == (2 * SESSIONS * SENDS, SESSIONS * SENDS, SESSIONS * SENDS)
+    print(
+        f"\ncelery real parts: submitted={submitted} stored={stored} duplicates=0 lost=0 killed={len(killed)}"
+    )
