@@ -39,7 +39,7 @@ from ._recovery import Continuation, Recovery
 from ._reserved import fill_reserved_tools, registry_for
 from ._steer import follow_up_kind
 from ._store_ref import StoreRef
-from ._sync import SyncRunner
+from ._sync import SyncRunner, blocking
 from ._types import AgentLoopConfig, StatefulResult
 
 if TYPE_CHECKING:
@@ -197,10 +197,7 @@ class StatefulAgentLoop:
             metadata=metadata,
         )
 
-    def new_session_sync(
-        self, *, metadata: dict[str, Any] | None = None, system_prompt: str | None = None
-    ) -> str:
-        return self._sync.run(self.new_session(metadata=metadata, system_prompt=system_prompt))
+    new_session_sync = blocking(new_session)
 
     async def close_session(self, session_id: str, *, cascade: bool = True) -> int:
         """Delete a session and its rows (linked sub-sessions too when ``cascade``); returns the count."""
@@ -330,27 +327,7 @@ class StatefulAgentLoop:
             )
             return await inbox.finish_once(store, session_id, message_id, result)
 
-    def send_sync(
-        self,
-        user_input: str | LoopMessage,
-        session_id: str,
-        *,
-        stop_event: CancellationLike = None,
-        tools: ToolsArg = None,
-        system_prompt: str | None = None,
-        heal_pending: bool = False,
-    ) -> StatefulResult:
-        """Blocking `send` for code without an event loop (runs on the loop's background thread)."""
-        return self._sync.run(
-            self.send(
-                user_input,
-                session_id,
-                stop_event=stop_event,
-                tools=tools,
-                system_prompt=system_prompt,
-                heal_pending=heal_pending,
-            )
-        )
+    send_sync = blocking(send)
 
     async def follow_up(
         self,
@@ -378,18 +355,7 @@ class StatefulAgentLoop:
             # Another process drives the session (lease_ttl_s): its next append shows it the follow-up.
             return await self._deferred.queue_follow_up(session_id, content, kind)
 
-    def follow_up_sync(
-        self,
-        user_input: str | LoopMessage,
-        session_id: str,
-        *,
-        stop_event: CancellationLike = None,
-        tools: ToolsArg = None,
-        system_prompt: str | None = None,
-        mode: str = "queue",
-    ) -> StatefulResult | FollowUpQueued:
-        kwargs: dict[str, Any] = {"stop_event": stop_event, "tools": tools, "system_prompt": system_prompt}
-        return self._sync.run(self.follow_up(user_input, session_id, mode=mode, **kwargs))
+    follow_up_sync = blocking(follow_up)
 
     def steer_event(self, session_id: str) -> asyncio.Event:
         """Set while a steer waits for this loop's running send of the session (for tools to poll)."""

@@ -7,15 +7,17 @@ Pools of network drivers are bound to the event loop that created them, so every
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from ..errors import PowerLoopError
 
-__all__ = ["SyncCallInEventLoopError", "SyncRunner"]
+__all__ = ["SyncCallInEventLoopError", "SyncRunner", "blocking"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class SyncCallInEventLoopError(PowerLoopError, RuntimeError):
@@ -66,3 +68,22 @@ class SyncRunner:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=5)
             loop.close()
+
+
+class _HasSyncRunner(Protocol):
+    _sync: SyncRunner
+
+
+S = TypeVar("S", bound=_HasSyncRunner)
+
+
+def blocking(method: Callable[Concatenate[S, P], Coroutine[Any, Any, T]]) -> Callable[Concatenate[S, P], T]:
+    """The blocking twin of an async method, for code without an event loop: same parameters, run
+    on the instance's `SyncRunner` thread (``send_sync = blocking(send)``)."""
+
+    @functools.wraps(method)
+    def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._sync.run(method(self, *args, **kwargs))
+
+    run.__doc__ = f"Blocking `{method.__name__}` for code without an event loop (same parameters)."
+    return run

@@ -21,7 +21,7 @@ from ._archive_check import duplicate_key_problems, row_problems, session_proble
 from ._attachments import binary_binding
 from ._core import StoreContext, check_session_id, new_state_version
 from ._port import TableSpec, Transaction
-from ._schema import SCHEMA_TABLES
+from ._tables import SCHEMA_TABLES
 
 if TYPE_CHECKING:
     from ._sessions import SessionRepository

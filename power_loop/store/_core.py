@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, InvalidSessionIdError, SessionNotFoundError
 from ._port import Database, Row, Transaction
 from ._rows import SessionStateRow, decode_pending
-from ._schema import SCHEMA_TABLES, validate_table_prefix
+from ._schema import validate_table_prefix
+from ._tables import SCHEMA_TABLES
 
 if TYPE_CHECKING:
     from ._port import Database, Row, Transaction

@@ -24,7 +24,18 @@ from ..errors import (
     StoreSchemaError,
     StoreUnavailable,
 )
-from ._port import ColumnSpec, Database, Dialect, IndexSpec, TableSpec, Transaction
+from ._port import Database, Dialect, Transaction
+from ._tables import (
+    ATTACHMENTS_TABLE,
+    BACKGROUND_TASKS_TABLE,
+    HOOK_EVENTS_TABLE,
+    INBOX_TABLE,
+    SCHEMA_TABLES,
+    TOOL_CALL_LOG,
+    VERSION_TABLE,
+    WORKFLOW_JOURNAL_TABLE,
+    col,
+)
 
 __all__ = [
     "CURRENT_SCHEMA_VERSION",
@@ -77,327 +88,6 @@ def validate_table_prefix(prefix: str) -> str:
     return prefix
 
 
-def _c(name: str, type_: str, nullable: bool = True, default: str | int | None = None) -> ColumnSpec:
-    return ColumnSpec(name, type_, nullable, default)  # type: ignore[arg-type]
-
-
-def _counter(name: str) -> ColumnSpec:
-    return ColumnSpec(name, "int", False, 0)
-
-
-VERSION_TABLE = TableSpec(
-    "schema_migrations",
-    (_c("id", "int", False), _c("version", "int", False)),
-    ("id",),
-)
-
-# What became of each side-effecting tool call (see ``_tool_calls``): ``started`` before its
-# handler runs, ``finished`` with its output after, so recovery never re-runs one blindly.
-TOOL_CALL_LOG = TableSpec(
-    "tool_call_log",
-    (
-        _c("session_id", "key", False),
-        _c("tool_call_id", "key", False),
-        _c("assistant_seq", "int", False),
-        _c("tool_name", "text"),
-        _c("status", "enum", False, "started"),
-        _c("output", "text"),
-        _c("started_at", "int", False),
-        _c("finished_at", "int"),
-    ),
-    ("session_id", "tool_call_id"),
-)
-
-SCHEMA_TABLES: tuple[TableSpec, ...] = (
-    TableSpec(
-        "sessions",
-        (
-            _c("session_id", "key", False),
-            _c("created_at", "int", False),
-            _c("updated_at", "int", False),
-            _c("system_prompt", "text"),
-            _c("model", "text"),
-            _c("config_json", "text"),
-            _c("status", "enum", False, "active"),
-            _c("kind", "enum", False, "root"),
-            _c("parent_session_id", "key"),
-            _c("spawn_tool_call_id", "text"),
-            _c("spawn_depth", "int", False, 0),
-            _c("lifecycle", "enum", False, "ephemeral"),
-            _c("metadata_json", "text"),
-        ),
-        ("session_id",),
-        (IndexSpec("idx_sessions_parent", ("parent_session_id",)),),
-    ),
-    TableSpec(
-        "messages",
-        (
-            _c("session_id", "key", False),
-            _c("seq", "int", False),
-            _c("role", "enum", False),
-            _c("name", "text"),
-            _c("content", "text"),
-            _c("content_json", "small", False, 0),  # 1: content is stored JSON-encoded
-            _c("tool_calls_json", "text"),
-            _c("tool_call_id", "text"),
-            _c("round_index", "int"),
-            _c("state", "enum", False, "active"),
-            _c("meta_json", "text"),
-            _c("send_index", "int"),
-            _c("created_at", "int", False),
-        ),
-        ("session_id", "seq"),
-        (IndexSpec("idx_messages_session_state", ("session_id", "state", "seq")),),
-    ),
-    TableSpec(
-        "session_state",
-        (
-            _c("session_id", "key", False),
-            _c("next_seq", "int", False, 1),
-            _c("send_index", "int", False, 0),
-            _c("round_index", "int", False, 0),
-            _c("last_compact_seq", "int", False, 0),
-            _c("follow_up_seq", "int", False, 0),
-            # Queued follow-ups not yet delivered: returned by every append, so a loop learns of a
-            # follow-up queued by another process without an extra query.
-            _c("follow_ups_waiting", "int", False, 0),
-            # Bumped by every system-prompt edit: lets a loop's window cache notice one (SPEC §2.2).
-            _c("prompt_version", "int", False, 0),
-            _c("pending_json", "text"),
-            _c("updated_at", "int", False),
-            # Bumped by every transaction that changes this row (sessions start at a random value):
-            # an append that remembers the row it last wrote updates it only if it is still that
-            # version, saving the read (see KnownState in _core). Writers outside the store must bump it.
-            _c("state_version", "int", False, 0),
-        ),
-        ("session_id",),
-    ),
-    TableSpec(
-        "session_runtime_state",
-        (
-            _c("session_id", "key", False),
-            _c("state_key", "key", False),
-            _c("value_json", "text"),
-            _c("updated_at", "int", False),
-        ),
-        ("session_id", "state_key"),
-    ),
-    TableSpec(
-        "shared_state",
-        (
-            _c("owner", "key", False),
-            _c("state_key", "key", False),
-            _c("value_json", "text"),
-            _c("updated_at", "int", False),
-        ),
-        ("owner", "state_key"),
-    ),
-    TableSpec(
-        "session_stats",
-        (
-            _c("session_id", "key", False),
-            _counter("sends"),
-            _counter("rounds"),
-            _counter("llm_calls"),
-            _counter("tool_calls"),
-            _counter("prompt_tokens"),
-            _counter("completion_tokens"),
-            _counter("cache_read_tokens"),
-            _counter("reasoning_tokens"),
-            _counter("total_tokens"),
-            _c("first_send_at", "int"),
-            _c("last_send_at", "int"),
-            _c("updated_at", "int", False),
-        ),
-        ("session_id",),
-    ),
-    TableSpec(
-        "usage_rounds",
-        (
-            _c("session_id", "key", False),
-            _c("send_index", "int", False),
-            _c("round_index", "int", False),
-            _counter("prompt_tokens"),
-            _counter("completion_tokens"),
-            _counter("total_tokens"),
-            _counter("cache_read_tokens"),
-            _counter("reasoning_tokens"),
-            _c("model", "text"),
-            _c("created_at", "int", False),
-            # Version 6: how long the round's model call took (all attempts) and how many attempts.
-            _c("duration_ms", "int"),
-            _c("attempts", "int"),
-        ),
-        ("session_id", "send_index", "round_index"),
-    ),
-    TableSpec(
-        "timers",
-        (
-            _c("session_id", "key", False),
-            _c("timer_id", "int", False),
-            _c("due_at", "int", False),
-            _c("note", "text", False),
-            _c("status", "enum", False, "armed"),
-            _c("interval_s", "int"),
-            _counter("fire_count"),
-            _c("last_fired_at", "int"),
-            _c("created_at", "int", False),
-            _c("updated_at", "int", False),
-        ),
-        ("session_id", "timer_id"),
-        (IndexSpec("idx_timers_due", ("status", "due_at")),),
-    ),
-    TableSpec(
-        "notes",
-        (
-            _c("session_id", "key", False),
-            _c("note_id", "int", False),
-            _c("content", "text", False),
-            _c("pinned", "small", False, 0),
-            _c("created_at", "int", False),
-            _c("updated_at", "int", False),
-        ),
-        ("session_id", "note_id"),
-    ),
-    TableSpec(
-        "follow_ups",
-        (
-            _c("session_id", "key", False),
-            _c("item_id", "int", False),
-            _c("content", "text", False),
-            _c("created_at", "int", False),
-            # "queue" (the next round boundary) or "steer" (interrupt at the next safe point).
-            _c("kind", "enum", False, "queue"),
-        ),
-        ("session_id", "item_id"),
-    ),
-    TableSpec(
-        "compactions",
-        (
-            _c("session_id", "key", False),
-            _c("compact_seq", "int", False),
-            _c("note_seq", "int", False),
-            _c("from_seq", "int", False),
-            _c("to_seq", "int", False),
-            _c("before_tokens", "int"),
-            _c("after_tokens", "int"),
-            _c("round_index", "int"),
-            _c("created_at", "int", False),
-        ),
-        ("session_id", "compact_seq"),
-    ),
-    # The cross-process lease of a session (see ``_lease``): ``epoch`` only ever grows, so a write
-    # fenced with an old epoch is recognisably stale; a released lease keeps its row (expires 0).
-    TableSpec(
-        "session_leases",
-        (
-            _c("session_id", "key", False),
-            _c("holder", "key", False),
-            _c("epoch", "int", False),
-            _c("expires_at_ms", "int", False),
-        ),
-        ("session_id",),
-    ),
-    TOOL_CALL_LOG,
-)
-
-# Version 2: the workflow journal (power_loop.workflow). Rows belong to the session owning the run.
-WORKFLOW_JOURNAL_TABLE = TableSpec(
-    "workflow_journal",
-    (
-        _c("session_id", "key", False),
-        _c("run_id", "key", False),
-        _c("step_key", "key", False),
-        _c("status", "enum", False),
-        _c("body_json", "text"),
-        _c("created_at", "int", False),
-        _c("updated_at", "int", False),
-    ),
-    ("session_id", "run_id", "step_key"),
-)
-SCHEMA_TABLES = (*SCHEMA_TABLES, WORKFLOW_JOURNAL_TABLE)
-
-# Version 3 (background tasks): one row per ``background_run`` process. ``pid``/``host``/``deadline_at``
-# let a later check tell a task whose process vanished (``lost``) from one still running.
-BACKGROUND_TASKS_TABLE = TableSpec(
-    "background_tasks",
-    (
-        _c("session_id", "key", False),
-        _c("task_id", "key", False),
-        _c("command", "text", False),
-        _c("status", "enum", False),
-        _c("return_code", "int"),
-        _c("output_tail", "text"),
-        _c("output_path", "text"),
-        _c("pid", "int"),
-        _c("host", "text"),
-        _c("deadline_at", "int"),
-        _c("last_seen_at", "int", False, 0),
-        _c("created_at", "int", False),
-        _c("updated_at", "int", False),
-    ),
-    ("session_id", "task_id"),
-    (IndexSpec("idx_background_tasks_session_status", ("session_id", "status", "updated_at")),),
-)
-SCHEMA_TABLES = (*SCHEMA_TABLES, BACKGROUND_TASKS_TABLE)
-# Version 4: binary payloads of content parts (images, PDFs), once per session and content hash; the
-# message keeps an ``attachment:<sha256>`` reference (see _attachments.py).
-ATTACHMENTS_TABLE = TableSpec(
-    "attachments",
-    (
-        _c("session_id", "key", False),
-        _c("hash", "key", False),
-        _c("mime", "key", False),
-        _c("size", "int", False),
-        _c("data", "blob", False),
-        _c("created_at", "int", False),
-    ),
-    ("session_id", "hash"),
-)
-SCHEMA_TABLES = (*SCHEMA_TABLES, ATTACHMENTS_TABLE)
-# Version 8: the hook audit trail (AgentLoopConfig.record_hook_events, see _hook_events.py): one row
-# per hook decision that changed something, numbered per session.
-HOOK_EVENTS_TABLE = TableSpec(
-    "hook_events",
-    (
-        _c("session_id", "key", False),
-        _c("seq", "int", False),
-        _c("send_index", "int", False),
-        _c("round_index", "int", False),
-        _c("point", "key", False),
-        _c("hook", "text", False),
-        _c("decision", "enum", False),
-        _c("changed_json", "text"),
-        _c("values_json", "text"),
-        _c("created_at", "int", False),
-    ),
-    ("session_id", "seq"),
-)
-SCHEMA_TABLES = (*SCHEMA_TABLES, HOOK_EVENTS_TABLE)
-# Version 9: the inbox — user input that carries a caller-chosen id (``send(message_id=)``,
-# ``deliver``). The primary key is the dedupe: an id is stored once per session, whichever process
-# races to store it. A row points at the send its message began (``send_index``/``message_seq``) or
-# at the follow-up it waits as (``follow_up_id``); ``status``/``final_text``/``rounds`` are that
-# send's outcome, written when it ends (see _inbox.py).
-INBOX_TABLE = TableSpec(
-    "inbox",
-    (
-        _c("session_id", "key", False),
-        _c("item_id", "key", False),
-        _c("follow_up_id", "int"),
-        _c("send_index", "int"),
-        _c("message_seq", "int"),
-        _c("status", "text"),
-        _c("final_text", "text"),
-        _c("rounds", "int"),
-        _c("created_at", "int", False),
-        _c("updated_at", "int", False),
-    ),
-    ("session_id", "item_id"),
-)
-SCHEMA_TABLES = (*SCHEMA_TABLES, INBOX_TABLE)
-
-
 def all_table_names(prefix: str) -> list[str]:
     """Every full table name the store uses, version table last (handy for dropping a test schema)."""
     validate_table_prefix(prefix)
@@ -440,7 +130,7 @@ async def _add_call_timing(tx: Transaction, dialect: Dialect, prefix: str) -> No
     }
     for name in ("duration_ms", "attempts"):
         if name not in found:
-            await tx.execute(dialect.add_column("usage_rounds", _c(name, "int"), prefix))
+            await tx.execute(dialect.add_column("usage_rounds", col(name, "int"), prefix))
 
 
 async def _create_hook_events(tx: Transaction, dialect: Dialect, prefix: str) -> None:
@@ -460,7 +150,7 @@ async def _add_follow_up_kind(tx: Transaction, dialect: Dialect, prefix: str) ->
         str(r["name"]).lower() for r in await tx.fetchall(dialect.columns_sql(), (prefix + "follow_ups",))
     }
     if "kind" not in found:
-        await tx.execute(dialect.add_column("follow_ups", _c("kind", "enum", False, "queue"), prefix))
+        await tx.execute(dialect.add_column("follow_ups", col("kind", "enum", False, "queue"), prefix))
 
 
 async def _create_inbox(tx: Transaction, dialect: Dialect, prefix: str) -> None:

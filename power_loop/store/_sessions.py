@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError, SessionNotFoundError
 from ._core import StoreContext, check_session_id, dumps, new_state_version, now_ms, storable_text
 from ._rows import SessionKind, SessionRow, SessionStatus, SubagentLifecycle, decode_enum, decode_json
-from ._schema import SCHEMA_TABLES
+from ._tables import SCHEMA_TABLES
 
 if TYPE_CHECKING:
     from ._port import Database, Row, Transaction
