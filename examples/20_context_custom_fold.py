@@ -5,7 +5,7 @@ A strategy is any object with ``keep_last_sends``, ``trigger_ratio``, ``fold_id`
 transaction), keeps the audit log intact and rebuilds the same window in any process. Here the fold
 also records a durable note (``NoteOp``), which the notes-backed memory shows on every later send.
 
-Run: python examples/context_custom_fold.py
+Run: python examples/20_context_custom_fold.py
 """
 
 from __future__ import annotations

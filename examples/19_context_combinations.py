@@ -4,7 +4,7 @@ Each combination runs the same 8-send conversation (a question, one tool call, a
 small token budget, then shows what the model was sent for the last send and that the audit log
 still holds every message. Offline: a scripted model answers both the conversation and the folds.
 
-Run: python examples/context_combinations.py
+Run: python examples/19_context_combinations.py
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ the `todo` tool from `create_default_tool_registry`, the shared board through
 `register_blackboard_tools(registry)` + `SqliteBlackboard` found via `runtime_env_context`, and a
 legacy dict hook run with `HookContext`. Offline, no API key:
 
-    python examples/published_program.py
+    python examples/29_published_program.py
 """
 
 from __future__ import annotations

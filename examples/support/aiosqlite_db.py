@@ -3,30 +3,23 @@
 power_loop's ``SessionStore`` is written against a small port (``power_loop.store.Database`` and
 ``Transaction``). Any driver can back it: this file implements the port on ``aiosqlite`` (the async
 SQLite driver many applications already use), reusing the built-in ``SqliteDialect`` for the SQL
-text. The repository's store conformance suite runs against this adapter too, and ``main`` starts
-with ``power_loop.testing.check_database``: the same checks, for your own adapter.
-
-Run it (needs ``pip install aiosqlite``)::
-
-    python examples/custom_database_adapter.py
+text. The repository's store conformance suite runs against this adapter too, and
+``examples/25_custom_database_adapter.py`` checks it with ``power_loop.testing.check_database`` (the
+same checks, for your own adapter) before it runs a loop on it (needs ``pip install aiosqlite``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
 
-from power_loop import StatefulAgentLoop
 from power_loop.errors import StoreClosedError, StoreError, StoreIntegrityError
 from power_loop.store import Database, SessionStore, SqliteDialect, ensure_schema
-from power_loop.testing import ScriptedLLM, check_database
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -170,30 +163,3 @@ async def open_aiosqlite_store(path: str, *, table_prefix: str = "pl_") -> Sessi
         await db.close()
         raise
     return SessionStore(db, table_prefix=table_prefix)
-
-
-async def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        await run(Path(tmp))
-
-
-async def run(tmp: Path) -> None:
-    # First, the adapter against the store's conformance checks (an AssertionError names each failure).
-    report = await check_database(lambda: AiosqliteDatabase.open(str(tmp / "check.db")))
-    print("conformance checks passed:", ", ".join(report.passed))
-    store = await open_aiosqlite_store(str(tmp / "custom_adapter.db"))
-    llm = ScriptedLLM([ScriptedLLM.text("Hello from a store on aiosqlite.")])
-    # The loop takes any SessionStore; it does not know (or care) which driver is underneath.
-    async with StatefulAgentLoop(llm=llm, store=store) as loop:
-        sid = await loop.new_session()
-        result = await loop.send("Which driver stores this?", sid)
-        print(f"{result.status}: {result.final_text}")
-        rows = await store.load_active_messages(sid)
-        print("stored rows:", [(m.seq, m.role) for m in rows])
-        assert [m.role for m in rows] == ["user", "assistant"]
-    await store.close()
-    print("driver:", type(store.db).__name__, "dialect:", store.db.dialect.name)
-
-
-if __name__ == "__main__":
-    asyncio.run(main())
