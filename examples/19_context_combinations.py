@@ -4,25 +4,18 @@ Each combination runs the same 8-send conversation (a question, one tool call, a
 small token budget, then shows what the model was sent for the last send and that the audit log
 still holds every message. Offline: a scripted model answers both the conversation and the folds.
 
-Run: python examples/19_context_combinations.py
+Run it::
+
+    python examples/19_context_combinations.py
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from power_loop import StatefulAgentLoop, ToolRegistry
-from power_loop.context import (
-    AgenticFold,
-    ContextPipeline,
-    LLMSummaryFold,
-    ProjectedRepresentation,
-    VerbatimRepresentation,
-)
+from power_loop import StatefulAgentLoop, ToolRegistry, context
 from power_loop.testing import ScriptedLLM
 
 tools = ToolRegistry()
@@ -50,9 +43,9 @@ def respond(request: Any) -> Any:
     return ScriptedLLM.tool_call("grep", {"pattern": f"invoice_{asked.group(1) if asked else 0}"})
 
 
-async def run(pipeline: ContextPipeline, dsn: str) -> None:
+async def run(pipeline: context.ContextPipeline) -> None:
     llm = ScriptedLLM(responder=respond)
-    async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=tools, context=pipeline) as loop:
+    async with StatefulAgentLoop(llm=llm, dsn=":memory:", tool_registry=tools, context=pipeline) as loop:
         sid = await loop.new_session()
         for i in range(8):
             await loop.send(f"Question {i}: where is invoice {1000 + i} computed? " + "context " * 40, sid)
@@ -60,7 +53,7 @@ async def run(pipeline: ContextPipeline, dsn: str) -> None:
         everything = await loop.get_messages(sid, include_compacted=True)
         last_request = llm.requests[-1].messages
         print(f"  active rows: {len(window)}; audit log: {len(everything)} messages (nothing deleted)")
-        print(f"  the last request carried {len(last_request)} messages:")
+        print(f"  the last request carried {len(last_request)} messages, the first four:")
         for msg in last_request[:4]:
             text = (
                 str(msg["content"]).replace("\n", " / ")
@@ -74,22 +67,12 @@ async def run(pipeline: ContextPipeline, dsn: str) -> None:
         assert len(last_request) < len(everything)
 
 
-async def demo(folder: Path) -> None:
-    representations = [VerbatimRepresentation(), ProjectedRepresentation(max_chars=70)]
-    folds = [LLMSummaryFold(keep_last_sends=2), AgenticFold(keep_last_sends=2)]
-    for r, rep in enumerate(representations):
-        for f, fold in enumerate(folds):
+async def main() -> None:
+    for rep in [context.VerbatimRepresentation(), context.ProjectedRepresentation(max_chars=70)]:
+        for fold in [context.LLMSummaryFold(keep_last_sends=2), context.AgenticFold(keep_last_sends=2)]:
             budget = 900 if rep.kind == "verbatim" else 400
             print(f"== {rep!r} x {fold!r}")
-            await run(
-                ContextPipeline(representation=rep, fold=fold, context_tokens=budget),
-                str(folder / f"{r}{f}.db"),
-            )
-
-
-async def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
-        await demo(Path(tmp))
+            await run(context.ContextPipeline(representation=rep, fold=fold, context_tokens=budget))
 
 
 if __name__ == "__main__":

@@ -5,14 +5,14 @@ A strategy is any object with ``keep_last_sends``, ``trigger_ratio``, ``fold_id`
 transaction), keeps the audit log intact and rebuilds the same window in any process. Here the fold
 also records a durable note (``NoteOp``), which the notes-backed memory shows on every later send.
 
-Run: python examples/20_context_custom_fold.py
+Run it::
+
+    python examples/20_context_custom_fold.py
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from power_loop import StatefulAgentLoop
@@ -47,44 +47,32 @@ class AskedList:
         )
 
 
-async def demo(workdir: Path) -> None:
+async def main() -> None:
     assert isinstance(AskedList(), FoldStrategy)  # the Protocol is runtime-checkable
-    pipeline = ContextPipeline(
-        representation=ProjectedRepresentation(max_chars=60),
-        fold=AskedList(),
-        memory=NotesMemory(),
-        context_tokens=300,
-    )
+    rep = ProjectedRepresentation(max_chars=60)
+    pipeline = ContextPipeline(representation=rep, fold=AskedList(), memory=NotesMemory(), context_tokens=300)
 
     def answer(request: Any) -> Any:
         # The newest plain user turn (recalled memory rides after it, named "memory_notes").
         asked = next(m for m in reversed(request.messages) if m["role"] == "user" and not m.get("name"))
         topic = str(asked["content"]).split()[2]
-        return ScriptedLLM.text(
-            f"{topic.capitalize()} are handled by billing/{topic}.py. " + "Details. " * 20
-        )
+        details = "Details. " * 20
+        return ScriptedLLM.text(f"{topic.capitalize()} are handled by billing/{topic}.py. {details}")
 
     llm = ScriptedLLM(responder=answer)
-    dsn = str(workdir / "custom_fold.db")
-    async with StatefulAgentLoop(llm=llm, dsn=dsn, context=pipeline) as loop:
+    async with StatefulAgentLoop(llm=llm, dsn=":memory:", context=pipeline) as loop:
         sid = await loop.new_session()
         for topic in ["pricing", "refunds", "taxes", "currencies", "discounts", "exports"]:
             await loop.send(f"How do {topic} work in the billing service?", sid)
         store = await loop.ensure_store()
         print("What the model saw on the last send (window + memory at the end):")
         for msg in llm.requests[-1].messages:
-            print(
-                f"--- {msg['role']}{' (' + msg['name'] + ')' if msg.get('name') else ''}\n{msg['content'][:300]}"
-            )
+            label = f"{msg['role']} ({msg['name']})" if msg.get("name") else msg["role"]
+            print(f"--- {label}\n{msg['content'][:300]}")
         compactions = await store.list_compactions(sid)
         print(f"\nAudit log: {await store.count_messages(sid)} messages, compactions: {len(compactions)}")
         assert compactions, "the custom strategy folded older sends"
         assert any("folded by asked_list" in n.content for n in await store.list_notes(sid))
-
-
-async def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
-        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

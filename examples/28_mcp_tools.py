@@ -2,15 +2,17 @@
 
 Runs offline: this file is both the example and the MCP server it starts (``--serve``, built with the
 official ``mcp`` SDK's ``MCPServer``). The model is scripted; swap in `create_llm_service_from_env()`
-for a real one. Needs the extra: pip install mcp.
+for a real one.
+
+Run it (needs ``pip install mcp``)::
+
+    python examples/28_mcp_tools.py
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-import tempfile
-from pathlib import Path
 
 from power_loop import StatefulAgentLoop, ToolRegistry
 from power_loop.contrib.mcp import StdioMCPClient, register_mcp_tools
@@ -40,42 +42,31 @@ def serve() -> None:
     server.run("stdio")
 
 
-async def demo(workdir: Path) -> None:
+async def main() -> None:
     registry = ToolRegistry()
     # The client starts the server process and stops (and reaps) it when the block ends.
-    async with StdioMCPClient(
-        sys.executable, [__file__, "--serve"], timeout_s=20, name="unit-converter"
-    ) as mcp:
+    server = [__file__, "--serve"]
+    async with StdioMCPClient(sys.executable, server, timeout_s=20, name="unit-converter") as mcp:
         names = await register_mcp_tools(registry, mcp, prefix="units_")
         print("registered MCP tools:", ", ".join(names))
 
         llm = ScriptedLLM(
             [
-                ScriptedLLM.tool_calls(
-                    [
-                        ("units_km_to_miles", {"km": 42.195}),
-                        ("units_celsius_to_fahrenheit", {"celsius": -300}),
-                    ]
-                ),
+                ScriptedLLM.tool_calls([("units_km_to_miles", {"km": 42.195})]),
+                ScriptedLLM.tool_calls([("units_celsius_to_fahrenheit", {"celsius": -300})]),
                 ScriptedLLM.text("A marathon is about 26.22 miles; -300 °C is impossible."),
             ]
         )
-        dsn = str(workdir / "mcp.db")
-        async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=registry) as loop:
+        async with StatefulAgentLoop(llm=llm, dsn=":memory:", tool_registry=registry) as loop:
             sid = await loop.new_session()
             result = await loop.send("How long is a marathon in miles, and what is -300 °C in °F?", sid)
 
-        for message in llm.requests[1].messages:
+        for message in llm.requests[2].messages:
             if message["role"] == "tool":
                 print(f"tool {message['name']}: {message['content']}")
         print(f"{result.status}: {result.final_text}")
-        assert "26.22 miles" in llm.requests[1].messages[-2]["content"]
-        assert "absolute zero" in llm.requests[1].messages[-1]["content"]
-
-
-async def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
-        await demo(Path(tmp))
+        assert "26.22 miles" in llm.requests[1].messages[-1]["content"]
+        assert "absolute zero" in llm.requests[2].messages[-1]["content"]
 
 
 if __name__ == "__main__":
