@@ -1,13 +1,15 @@
 """Sub-agents and a shared blackboard: a lead agent plans on a board and delegates to a researcher.
 
 Runs offline: one scripted model plays both agents, answering by the system prompt it is given.
+
+Run it::
+
+    python examples/21_subagents.py
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 
 from power_loop import AgentEventType, StatefulAgentLoop, ToolRegistry
 from power_loop.agents import AgentSpec, StoreBlackboard, register_blackboard_tools, register_spawn_agent
@@ -25,6 +27,13 @@ def lookup(topic: str) -> str:
 
 
 register_spawn_agent(tools)
+TASK = {"text": "research SQLite", "kind": "task", "status": "open"}
+DELEGATE = {
+    "task": "Research SQLite, then mark task #1 done.",
+    "system_prompt": "You research topics.",
+    "tools": ["lookup", "board_update", "board_post"],
+    "max_rounds": 5,
+}
 
 
 def model(request: LLMRequest) -> ScriptedTurn:
@@ -32,25 +41,9 @@ def model(request: LLMRequest) -> ScriptedTurn:
     done = sum(1 for m in request.messages if m["role"] == "tool")
     last = request.messages[-1]
     if (request.system_prompt or "").startswith("You lead"):
-        plan = [
-            ScriptedLLM.tool_call(
-                "board_post", {"text": "research SQLite", "kind": "task", "status": "open"}
-            ),
-            ScriptedLLM.tool_call(
-                "spawn_agent",
-                {
-                    "task": "Research SQLite, then mark task #1 done.",
-                    "system_prompt": "You research topics.",
-                    "tools": ["lookup", "board_update", "board_post"],
-                    "max_rounds": 5,
-                },
-            ),
-        ]
-        return (
-            plan[done]
-            if done < len(plan)
-            else ScriptedLLM.text(f"Summary from my researcher: {last['content']}")
-        )
+        plan = [ScriptedLLM.tool_call("board_post", TASK), ScriptedLLM.tool_call("spawn_agent", DELEGATE)]
+        answer = ScriptedLLM.text(f"Summary from my researcher: {last['content']}")
+        return plan[done] if done < len(plan) else answer
     plan = [
         ScriptedLLM.tool_call("lookup", {"topic": "SQLite"}),
         ScriptedLLM.tool_call("board_update", {"entry_id": 1, "status": "done"}),
@@ -59,12 +52,10 @@ def model(request: LLMRequest) -> ScriptedTurn:
     return plan[done] if done < len(plan) else ScriptedLLM.text("SQLite is an embedded SQL database engine.")
 
 
-async def demo(workdir: Path) -> None:
-    dsn = str(workdir / "subagents.db")
+async def main() -> None:
     config = AgentLoopConfig(system_prompt="You lead a small team.")
-    async with StatefulAgentLoop(
-        llm=ScriptedLLM(responder=model), dsn=dsn, tool_registry=tools, config=config
-    ) as loop:
+    llm = ScriptedLLM(responder=model)
+    async with StatefulAgentLoop(llm=llm, dsn=":memory:", tool_registry=tools, config=config) as loop:
         board = StoreBlackboard(await loop.ensure_store())
         register_blackboard_tools(tools, board, "team")
         for kind in (AgentEventType.SUBAGENT_TASK_START, AgentEventType.SUBAGENT_COMPLETED):
@@ -79,14 +70,9 @@ async def demo(workdir: Path) -> None:
 
         # Hosts can describe sub-agents declaratively too (e.g. loaded from JSON):
         spec = AgentSpec.from_json(
-            '{"name": "critic", "system_prompt": "You review.", "tools": [], "lifecycle": "linked"}'
+            '{"name": "critic", "system_prompt": "You review.", "lifecycle": "linked"}'
         )
         print("spec:", spec.to_dict())
-
-
-async def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
-        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -2,15 +2,18 @@
 
 The spec is plain JSON; ``{{topic}}`` and ``{{input}}`` are filled in each leaf's input and system
 prompt. Every leaf's outcome is journaled as it finishes, so ``resume_run`` could finish the run after
-a crash (see workflow_resume_after_crash.py). A scripted model stands in for a real one.
+a crash (see 23_workflow_resume_after_crash.py). A scripted model stands in for a real one.
+
+Run it::
+
+    python examples/22_workflow_research.py
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
-import tempfile
-from pathlib import Path
 
 from power_loop import StatefulAgentLoop
 from power_loop.events import AgentEventType
@@ -18,35 +21,16 @@ from power_loop.llm import LLMRequest
 from power_loop.testing import ScriptedLLM, ScriptedTurn
 from power_loop.workflow import WorkflowSpecError, create_workflow, get_workflow
 
-SPEC = {
-    "name": "research",
-    "input": "renewable energy",
-    "root": {
-        "type": "sequence",
-        "steps": [
-            {
-                "type": "foreach",
-                "id": "research",
-                "as": "topic",
-                "items": ["solar", "wind", "hydro"],
-                "max_concurrency": 3,
-                "body": {
-                    "type": "agent",
-                    "id": "researcher",
-                    "spec": {"name": "researcher", "system_prompt": "You research {{topic}}. Be factual."},
-                    "input": "Research {{topic}} for a report on {{input}}.",
-                },
-            },
-            {
-                "type": "agent",
-                "id": "writer",
-                "spec": {"name": "writer", "system_prompt": "You write short reports."},
-                "input": "Write a report on {{input}} from the notes below.",
-                "inputs_from": ["research"],
-            },
-        ],
-    },
-}
+# A workflow spec is plain JSON (a file, a database row, an API payload).
+SPEC = json.loads("""
+{"name": "research", "input": "renewable energy", "root": {"type": "sequence", "steps": [
+  {"type": "foreach", "id": "research", "as": "topic", "items": ["solar", "wind", "hydro"], "max_concurrency": 3,
+   "body": {"type": "agent", "id": "researcher", "input": "Research {{topic}} for a report on {{input}}.",
+            "spec": {"name": "researcher", "system_prompt": "You research {{topic}}. Be factual."}}},
+  {"type": "agent", "id": "writer", "input": "Write a report on {{input}} from the notes below.",
+   "inputs_from": ["research"], "spec": {"name": "writer", "system_prompt": "You write short reports."}}
+]}}
+""")
 
 
 def model(request: LLMRequest) -> ScriptedTurn:
@@ -67,18 +51,17 @@ async def main() -> None:
             "a bad spec is refused with every problem:", [f"{p.path}: {p.message[:40]}" for p in exc.problems]
         )
 
-    with tempfile.TemporaryDirectory() as tmp:
-        async with StatefulAgentLoop(llm=ScriptedLLM(responder=model), dsn=str(Path(tmp) / "wf.db")) as loop:
-            loop.event_bus.subscribe(
-                AgentEventType.WORKFLOW_STEP_COMPLETED,
-                lambda e: print(f"  step {e.payload['step_key']}: {e.payload['status']}"),
-            )
-            parent = await loop.new_session()
-            workflow = create_workflow(SPEC, parent_loop=loop, parent_session_id=parent)
-            result = await workflow.run()
-            print(result.summary())
-            journal = await get_workflow(loop, parent, result.run_id or "")
-            print("journal:", journal["status"] if journal else None, journal["steps"] if journal else None)
+    async with StatefulAgentLoop(llm=ScriptedLLM(responder=model), dsn=":memory:") as loop:
+        loop.event_bus.subscribe(
+            AgentEventType.WORKFLOW_STEP_COMPLETED,
+            lambda e: print(f"  step {e.payload['step_key']}: {e.payload['status']}"),
+        )
+        parent = await loop.new_session()
+        result = await create_workflow(SPEC, parent_loop=loop, parent_session_id=parent).run()
+        print(result.summary())
+        journal = await get_workflow(loop, parent, result.run_id or "")
+        assert journal is not None and journal["status"] == "completed"
+        print("journal:", journal["status"], journal["steps"])
 
 
 if __name__ == "__main__":
