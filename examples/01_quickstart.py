@@ -1,6 +1,10 @@
 """Quickstart: a session, a tool, a persisted conversation continued by a brand-new loop.
 
 Runs offline with a scripted model. Swap in `create_llm_service_from_env()` for a real provider.
+
+Run it::
+
+    python examples/01_quickstart.py
 """
 
 from __future__ import annotations

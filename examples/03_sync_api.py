@@ -1,4 +1,9 @@
-"""The synchronous API for scripts and frameworks without an event loop."""
+"""The synchronous API for scripts and frameworks without an event loop.
+
+Run it::
+
+    python examples/03_sync_api.py
+"""
 
 from __future__ import annotations
 

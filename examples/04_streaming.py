@@ -1,4 +1,9 @@
-"""`loop.stream()`: watch a send live — text deltas, tool-call argument fragments, tool results."""
+"""`loop.stream()`: watch a send live — text deltas, tool-call argument fragments, tool results.
+
+Run it::
+
+    python examples/04_streaming.py
+"""
 
 from __future__ import annotations
 

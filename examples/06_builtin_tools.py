@@ -1,4 +1,9 @@
-"""Built-in tools: a preset registry (files, bash, todo, wake-ups) driven by a scripted model, offline."""
+"""Built-in tools: a preset registry (files, bash, todo, wake-ups) driven by a scripted model, offline.
+
+Run it::
+
+    python examples/06_builtin_tools.py
+"""
 
 from __future__ import annotations
 

@@ -1,10 +1,13 @@
-"""Hooks steer the loop (here: veto a dangerous tool, redact output); events observe it."""
+"""Hooks steer the loop (here: veto a dangerous tool, redact output); events observe it.
+
+Run it::
+
+    python examples/11_hooks_and_events.py
+"""
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 
 from power_loop import (
     AgentEventBus,
@@ -32,7 +35,7 @@ def read_secret(name: str) -> str:
     return f"{name}=hunter2"
 
 
-async def demo(workdir: Path) -> None:
+async def main() -> None:
     hooks = AgentHooks()
 
     @hooks.on("tool.before")  # string values work as well as HookPoint.TOOL_BEFORE
@@ -58,8 +61,9 @@ async def demo(workdir: Path) -> None:
             ScriptedLLM.text("I could not delete anything; the password is redacted."),
         ]
     )
-    dsn = str(workdir / "hooks.db")
-    async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=tools, hooks=hooks, event_bus=bus) as loop:
+    async with StatefulAgentLoop(
+        llm=llm, dsn=":memory:", tool_registry=tools, hooks=hooks, event_bus=bus
+    ) as loop:
         sid = await loop.new_session()
         result = await loop.send("Clean up and show me the DB password.", sid)
         tool_results = [m["content"] for m in await loop.get_messages(sid) if m["role"] == "tool"]
@@ -68,11 +72,6 @@ async def demo(workdir: Path) -> None:
     print("events:", " ".join(dict.fromkeys(seen)))
     assert tool_results == ["Refused by policy: destructive tools are disabled.", "db_password=***"]
     assert AgentEventType.TOOL_CALL_COMPLETED.value in seen
-
-
-async def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
-        await demo(Path(tmp))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,10 @@
 A send that dies between the model's tool call and its result leaves the session *pending*. Sending
 again raises `SessionPendingError`; recover with `resume` (re-run the calls), `abort_pending` (answer
 them with an abort marker) or `send(..., heal_pending=True)`.
+
+Run it::
+
+    python examples/15_crash_recovery.py
 """
 
 from __future__ import annotations

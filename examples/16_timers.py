@@ -1,4 +1,9 @@
-"""Durable timers: a session schedules wake-ups; a `TimerRunner` fires them into the conversation."""
+"""Durable timers: a session schedules wake-ups; a `TimerRunner` fires them into the conversation.
+
+Run it::
+
+    python examples/16_timers.py
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,10 @@ deduplicated attachment storage, and a model without vision refused before any r
 
 Runs offline with a scripted model. Swap in `create_llm_service_from_env()` for a real provider
 (``capabilities=ModelCapabilities(...)`` on its config declares what the model takes).
+
+Run it::
+
+    python examples/18_vision.py
 """
 
 from __future__ import annotations
