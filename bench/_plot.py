@@ -55,6 +55,7 @@ def _backends(plt: Any, data: dict[str, dict[str, float]], subtitle: str) -> Any
         bars = ax.bar(xs, values, width, label=label)
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
     ax.set_xticks(range(len(names)), names)
+    ax.margins(y=0.12)
     ax.set_ylabel("ms (median)")
     ax.set_title(f"Backends beside their raw floors{subtitle}")
     ax.legend(fontsize=8)
@@ -79,6 +80,7 @@ def _imports(plt: Any, data: dict[str, float], subtitle: str) -> Any:
     bars = ax.barh(labels, [data[k] for k in labels])
     ax.bar_label(bars, fmt="%.1f ms", fontsize=8)
     ax.invert_yaxis()
+    ax.margins(x=0.18)  # room for the value labels
     ax.set_xlabel("ms (median over fresh interpreters)")
     ax.set_title(f"Import time{subtitle}")
     return fig

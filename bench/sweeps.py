@@ -10,6 +10,7 @@ Used by ``python -m bench --plot``; each series is measured in the same run as t
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -84,12 +85,19 @@ async def history_sweep(
     }
 
 
-async def concurrency_sweep(workdir: Path, sessions: tuple[int, ...], sends_each: int = 20) -> dict[str, Any]:
-    """Sends per second at each number of concurrent sessions (one loop, one SQLite file each)."""
+async def concurrency_sweep(
+    workdir: Path, sessions: tuple[int, ...], sends_each: int = 20, repeats: int = 3
+) -> dict[str, Any]:
+    """Sends per second at each number of concurrent sessions (one loop, one SQLite file each).
+
+    Each point is the median of ``repeats`` rounds on the same sessions, so one burst of load from
+    another process does not make the point.
+    """
     rates: list[float] = []
     for n in sessions:
         async with StatefulAgentLoop(llm=text_llm(), dsn=str(workdir / f"concurrency-{n}.db")) as loop:
             sids = [await loop.new_session() for _ in range(n)]
             await drive_concurrently(loop, sids, 2)  # warm up
-            rates.append(await drive_concurrently(loop, sids, sends_each))
+            rounds = [await drive_concurrently(loop, sids, sends_each) for _ in range(repeats)]
+            rates.append(statistics.median(rounds))
     return {"sessions": list(sessions), "sends_per_s": rates}
