@@ -1,4 +1,4 @@
-"""Recovering interrupted sends, and pausing for human input.
+"""Recovering an interrupted send: a tool call left without its result.
 
 A send that dies between the model's tool call and its result leaves the session *pending*. Sending
 again raises `SessionPendingError`; recover with `resume` (re-run the calls), `abort_pending` (answer
@@ -17,7 +17,6 @@ from pathlib import Path
 
 from power_loop import SessionPendingError, StatefulAgentLoop, ToolRegistry
 from power_loop.testing import ScriptedLLM
-from power_loop.tools import register_request_user_input
 
 tools = ToolRegistry()
 
@@ -28,50 +27,30 @@ def charge_card(amount: int) -> str:
     return f"charged {amount}"
 
 
-register_request_user_input(tools)
-
-
-async def demo(workdir: Path) -> None:
-    dsn = str(workdir / "recovery.db")
-
+async def demo(dsn: str) -> None:
     # 1. Simulate a crash: a loop with no tools stops right after the model asked for one.
-    async with StatefulAgentLoop(
-        llm=ScriptedLLM([ScriptedLLM.tool_call("charge_card", {"amount": 5})]), dsn=dsn
-    ) as loop:
+    llm = ScriptedLLM([ScriptedLLM.tool_call("charge_card", {"amount": 5})])
+    async with StatefulAgentLoop(llm=llm, dsn=dsn) as loop:
         sid = await loop.new_session()
         print("first send:", (await loop.send("Charge 5", sid)).status)
 
     # 2. A fresh process sees the pending call and resumes it.
     llm = ScriptedLLM([ScriptedLLM.text("Charged 5.")])
     async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=tools) as loop:
+        print("pending:", await loop.get_pending(sid) is not None)
         try:
             await loop.send("Are you done?", sid)
         except SessionPendingError as err:
-            print(f"pending ({err.code}):", [c["function"]["name"] for c in err.pending_tool_calls])
+            print(f"refused ({err.code}):", [c["function"]["name"] for c in err.pending_tool_calls])
         result = await loop.resume(sid)
         print("resume:", result.status, result.final_text)
         assert result.final_text == "Charged 5."
 
-    # 3. Human input: the model asks a question; the send pauses until the answer arrives.
-    llm = ScriptedLLM(
-        [
-            ScriptedLLM.tool_call("request_user_input", {"prompt": "Which card?"}),
-            ScriptedLLM.text("Using the visa."),
-        ]
-    )
-    async with StatefulAgentLoop(llm=llm, dsn=dsn, tool_registry=tools) as loop:
-        paused = await loop.send("Charge 10 more", sid)
-        interaction = paused.pending_interactions[0]
-        print("paused:", paused.status, "-", interaction["prompt"])
-        done = await loop.submit_input(sid, interaction["interaction_id"], "visa")
-        print("answered:", done.status, done.final_text)
-        assert done.status == "completed"
 
-
-async def main() -> None:
+def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:  # removed afterwards: the example leaves nothing behind
-        await demo(Path(tmp))
+        asyncio.run(demo(str(Path(tmp) / "recovery.db")))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

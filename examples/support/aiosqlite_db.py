@@ -4,7 +4,7 @@ power_loop's ``SessionStore`` is written against a small port (``power_loop.stor
 ``Transaction``). Any driver can back it: this file implements the port on ``aiosqlite`` (the async
 SQLite driver many applications already use), reusing the built-in ``SqliteDialect`` for the SQL
 text. The repository's store conformance suite runs against this adapter too, and
-``examples/25_custom_database_adapter.py`` checks it with ``power_loop.testing.check_database`` (the
+``examples/26_custom_database_adapter.py`` checks it with ``power_loop.testing.check_database`` (the
 same checks, for your own adapter) before it runs a loop on it (needs ``pip install aiosqlite``).
 """
 

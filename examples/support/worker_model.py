@@ -1,4 +1,4 @@
-"""The scripted model of ``examples/24_workflow_subprocess_sandbox.py``, built in each worker process.
+"""The scripted model of ``examples/25_workflow_subprocess_sandbox.py``, built in each worker process.
 
 ``WorkerBootstrap(llm_factory="support.worker_model:worker_model")`` names it by import path; the
 answer says which process and which sandbox ran the leaf.

@@ -6,7 +6,7 @@ whose model lacks a capability refuses such a send before any request (`ModelCap
 
 Run it::
 
-    python examples/17_capabilities.py
+    python examples/18_capabilities.py
 """
 
 from __future__ import annotations

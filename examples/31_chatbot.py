@@ -8,7 +8,7 @@ brand-new loop resuming the conversation from the database. Offline with a scrip
 
 Run it::
 
-    python examples/30_chatbot.py
+    python examples/31_chatbot.py
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Runs offline: one scripted model plays both agents, answering by the system prom
 
 Run it::
 
-    python examples/21_subagents.py
+    python examples/22_subagents.py
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ also records a durable note (``NoteOp``), which the notes-backed memory shows on
 
 Run it::
 
-    python examples/20_context_custom_fold.py
+    python examples/21_context_custom_fold.py
 """
 
 from __future__ import annotations

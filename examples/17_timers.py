@@ -2,7 +2,7 @@
 
 Run it::
 
-    python examples/16_timers.py
+    python examples/17_timers.py
 """
 
 from __future__ import annotations

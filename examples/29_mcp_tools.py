@@ -6,7 +6,7 @@ for a real one.
 
 Run it (needs ``pip install mcp``)::
 
-    python examples/28_mcp_tools.py
+    python examples/29_mcp_tools.py
 """
 
 from __future__ import annotations

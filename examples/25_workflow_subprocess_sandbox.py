@@ -7,7 +7,7 @@ model comes from ``WorkerBootstrap(llm_factory="module:function")``: ``support/w
 
 Run it::
 
-    python examples/24_workflow_subprocess_sandbox.py
+    python examples/25_workflow_subprocess_sandbox.py
 """
 
 from __future__ import annotations

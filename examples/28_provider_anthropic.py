@@ -6,7 +6,7 @@ streams scripted answers in its SSE format (``support/anthropic_wire.py``). Set
 
 Run it (needs ``pip install anthropic``; in a checkout ``pip install -e '.[anthropic]'``)::
 
-    python examples/27_provider_anthropic.py
+    python examples/28_provider_anthropic.py
 """
 
 from __future__ import annotations

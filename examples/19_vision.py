@@ -6,7 +6,7 @@ Runs offline with a scripted model. Swap in `create_llm_service_from_env()` for 
 
 Run it::
 
-    python examples/18_vision.py
+    python examples/19_vision.py
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ still holds every message. Offline: a scripted model answers both the conversati
 
 Run it::
 
-    python examples/19_context_combinations.py
+    python examples/20_context_combinations.py
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ store's conformance suite and runs a loop on it. The loop takes any ``SessionSto
 
 Run it (needs ``pip install aiosqlite``)::
 
-    python examples/25_custom_database_adapter.py
+    python examples/26_custom_database_adapter.py
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Only published names and call shapes: a hand-written `LLMService` (complete/stream/close),
 `AgentLoopConfig` with the context axes and runtime projectors, the `todo` tool, the shared board
 (`register_blackboard_tools(registry)` + `SqliteBlackboard` found via `runtime_env_context`), a
-legacy dict hook run with `HookContext`. Offline, no API key: `python examples/29_published_program.py`.
+legacy dict hook run with `HookContext`. Offline, no API key: `python examples/30_published_program.py`.
 """
 
 from __future__ import annotations

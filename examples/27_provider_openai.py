@@ -7,7 +7,7 @@ DeepSeek, ...) and the same code talks to a real model.
 
 Run it (needs ``pip install openai``; in a checkout ``pip install -e '.[openai]'``)::
 
-    python examples/26_provider_openai.py
+    python examples/27_provider_openai.py
 """
 
 from __future__ import annotations

@@ -2,11 +2,11 @@
 
 The spec is plain JSON; ``{{topic}}`` and ``{{input}}`` are filled in each leaf's input and system
 prompt. Every leaf's outcome is journaled as it finishes, so ``resume_run`` could finish the run after
-a crash (see 23_workflow_resume_after_crash.py). A scripted model stands in for a real one.
+a crash (see 24_workflow_resume_after_crash.py). A scripted model stands in for a real one.
 
 Run it::
 
-    python examples/22_workflow_research.py
+    python examples/23_workflow_research.py
 """
 
 from __future__ import annotations

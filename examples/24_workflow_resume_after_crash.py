@@ -4,7 +4,7 @@ A child process runs a research workflow over five topics; its model hangs on th
 this process kills it there. A new loop then resumes the run from the journal: the three finished
 researchers are replayed — not re-run — and only the rest call the model.
 
-Run it: ``python examples/23_workflow_resume_after_crash.py``
+Run it: ``python examples/24_workflow_resume_after_crash.py``
 """
 
 from __future__ import annotations
