@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bench import backends
 from bench._common import ROW, drive_concurrently, echo_tools, median_ms, text_llm, tool_llm
 from bench._imports import LOOP_STATEMENT, import_figures, top_modules
 from bench.sweeps import (
@@ -208,8 +209,6 @@ async def run(quick: bool) -> dict[str, Any]:
 
 async def plot_series(quick: bool) -> dict[str, Any]:
     """The series only the plots need: history-length and concurrency sweeps, the backends."""
-    from bench import backends
-
     with tempfile.TemporaryDirectory() as tmp:
         history = await history_sweep(
             Path(tmp), HISTORY_QUICK if quick else HISTORY, warm=20 if quick else 50, cold=3 if quick else 5
@@ -283,6 +282,8 @@ def main() -> int:
         "--plot-from", metavar="PATH", help="only render the PNGs of a saved --plot --json run"
     )
     args = parser.parse_args()
+    if args.plot and args.import_only:
+        parser.error("--plot needs the full figures: drop --import-only")
     if args.plot_from:
         _render(json.loads(Path(args.plot_from).read_text())["plot"], args.plot_dir)
         return 0

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.__main__ import plot_data
 from bench._plot import FIGURES, INSTALL_HINT, render
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -51,5 +53,37 @@ def test_render_skips_figures_without_data(tmp_path: Path) -> None:
     assert len(written) == 2
 
 
-def test_the_install_hint_names_the_package_and_the_extra() -> None:
+def test_without_matplotlib_the_error_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
+    with pytest.raises(SystemExit) as exc:
+        render(small_results(), tmp_path)
+    assert str(exc.value) == INSTALL_HINT
     assert "pip install matplotlib" in INSTALL_HINT and ".[bench]" in INSTALL_HINT
+    assert not list(tmp_path.iterdir())
+
+
+def test_plot_data_gathers_the_figures_of_one_run() -> None:
+    results = {
+        "floor_text_send_ms": 0.03,
+        "text_send_ms": 0.25,
+        "tool_send_ms": 0.6,
+        "import_ms": 7.0,
+        "import_loop_own_ms": 8.0,
+        "import_loop_wall_ms": 33.0,
+        "import_floor_wall_ms": 25.0,
+    }
+    series = {
+        "history": small_results()["history"],
+        "concurrency": small_results()["concurrency"],
+        "backends": {
+            "postgres": {"floor_commit_ms": 0.5, "text_send_ms": 1.1, "tool_send_ms": 2.4},
+            "mysql": {"skipped": "ConnectionRefusedError"},
+        },
+    }
+    data = plot_data(results, series, "label")
+    assert list(data["backends"]) == ["SQLite", "PostgreSQL"]  # an unreachable server is left out
+    assert data["backends"]["SQLite"] == {"floor_ms": 0.03, "text_send_ms": 0.25, "tool_send_ms": 0.6}
+    assert sorted(data["imports"].values()) == [7.0, 8.0, 25.0, 33.0]
+    assert data["history"] is series["history"] and data["label"] == "label"
