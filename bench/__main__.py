@@ -4,6 +4,9 @@
     python -m bench --quick         # fewer iterations
     python -m bench --json out.json # also write machine-readable results
     python -m bench --import-only   # only the import figures (and the costliest modules)
+    python -m bench --plot          # also the plot series (history length, concurrency, backends)
+                                    # and the PNGs in docs/images/ (needs matplotlib: the bench extra)
+    python -m bench --plot-from out.json  # re-render the PNGs from a `--plot --json` run
 
 The floor is raw ``sqlite3`` committing the same rows per step in one transaction (WAL,
 ``synchronous=NORMAL``). The model is an instant scripted model, so every figure is kernel cost.
@@ -24,8 +27,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from bench import backends
 from bench._common import ROW, drive_concurrently, echo_tools, median_ms, text_llm, tool_llm
 from bench._imports import LOOP_STATEMENT, import_figures, top_modules
+from bench.sweeps import (
+    CONCURRENCY,
+    CONCURRENCY_QUICK,
+    HISTORY,
+    HISTORY_QUICK,
+    concurrency_sweep,
+    history_sweep,
+)
 from power_loop import StatefulAgentLoop
 from power_loop.context import ContextPipeline
 
@@ -192,6 +204,61 @@ async def run(quick: bool) -> dict[str, Any]:
     return results
 
 
+# --------------------------------------------------------------------------- plots
+
+
+async def plot_series(quick: bool) -> dict[str, Any]:
+    """The series only the plots need: history-length and concurrency sweeps, the backends."""
+    with tempfile.TemporaryDirectory() as tmp:
+        history = await history_sweep(
+            Path(tmp), HISTORY_QUICK if quick else HISTORY, warm=20 if quick else 50, cold=3 if quick else 5
+        )
+        concurrency = await concurrency_sweep(
+            Path(tmp), CONCURRENCY_QUICK if quick else CONCURRENCY, sends_each=10 if quick else 25
+        )
+    dsns = {name: backends.dsn_for(name, None) for name in ("postgres", "mysql")}
+    return {"history": history, "concurrency": concurrency, "backends": await backends.run(dsns, quick)}
+
+
+def plot_data(results: dict[str, Any], series: dict[str, Any], label: str) -> dict[str, Any]:
+    """What ``bench._plot.render`` draws, from the figures of ``run`` and ``plot_series``."""
+    bars = {
+        "SQLite": {
+            "floor_ms": results["floor_text_send_ms"],
+            "text_send_ms": results["text_send_ms"],
+            "tool_send_ms": results["tool_send_ms"],
+        }
+    }
+    for name, title in (("postgres", "PostgreSQL"), ("mysql", "MySQL")):
+        figures = series["backends"].get(name, {})
+        if "skipped" not in figures and figures:
+            bars[title] = {
+                "floor_ms": figures["floor_commit_ms"],
+                "text_send_ms": figures["text_send_ms"],
+                "tool_send_ms": figures["tool_send_ms"],
+            }
+    imports = {
+        "floor: import asyncio, json, sqlite3, …": results["import_floor_wall_ms"],
+        "from power_loop import StatefulAgentLoop": results["import_loop_wall_ms"],
+        "… power_loop's own share of it": results["import_loop_own_ms"],
+        "import power_loop": results["import_ms"],
+    }
+    return {
+        "label": label,
+        "history": series["history"],
+        "backends": bars,
+        "concurrency": series["concurrency"],
+        "imports": imports,
+    }
+
+
+def _render(data: dict[str, Any], out_dir: str) -> None:
+    from bench._plot import render
+
+    for path in render(data, Path(out_dir)):
+        print(f"wrote {path}")
+
+
 TARGETS = {
     "text_send_ms": ("<=", 0.4),
     "text_send_with_context_ms": ("<=", 0.4),
@@ -209,7 +276,17 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--import-only", action="store_true")
+    parser.add_argument("--plot", action="store_true", help="also measure the plot series and render PNGs")
+    parser.add_argument("--plot-dir", default="docs/images", help="where the PNGs go (default docs/images)")
+    parser.add_argument(
+        "--plot-from", metavar="PATH", help="only render the PNGs of a saved --plot --json run"
+    )
     args = parser.parse_args()
+    if args.plot and args.import_only:
+        parser.error("--plot needs the full figures: drop --import-only")
+    if args.plot_from:
+        _render(json.loads(Path(args.plot_from).read_text())["plot"], args.plot_dir)
+        return 0
     if args.import_only:
         results = import_figures()
         print(f"costliest modules of {LOOP_STATEMENT!r} beyond the floor (one run):")
@@ -229,8 +306,14 @@ def main() -> int:
             f"{value / floor:.1f}x floor" if key.endswith("send_ms") and key != "floor_text_send_ms" else ""
         )
         print(f"{key:32} {value:12.3f}  {mark:>10}  {note}")
+    saved: dict[str, Any] = dict(results)
+    if args.plot:
+        label = f"{time.strftime('%Y-%m-%d')}, python -m bench --plot{' --quick' if args.quick else ''}"
+        saved["plot"] = plot_data(results, asyncio.run(plot_series(args.quick)), label)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps(saved, indent=2))
+    if args.plot:
+        _render(saved["plot"], args.plot_dir)
     return 0
 
 

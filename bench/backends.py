@@ -316,7 +316,8 @@ def _print(results: dict[str, Any]) -> None:
             print(f"  {key:32} {value:12.3f}  {mark}")
 
 
-def _dsn(name: str, given: str | None) -> str:
+def dsn_for(name: str, given: str | None) -> str:
+    """The DSN of backend ``name``: ``given``, else the bench variable, the test variable, the default."""
     upper = name.upper()
     return (
         given
@@ -329,9 +330,9 @@ def _dsn(name: str, given: str | None) -> str:
 async def _main(args: argparse.Namespace) -> dict[str, Any]:
     dsns = {}
     if not args.only or args.only == "postgres":
-        dsns["postgres"] = _dsn("postgres", args.postgres)
+        dsns["postgres"] = dsn_for("postgres", args.postgres)
     if not args.only or args.only == "mysql":
-        dsns["mysql"] = _dsn("mysql", args.mysql)
+        dsns["mysql"] = dsn_for("mysql", args.mysql)
     return await run(dsns, args.quick)
 
 

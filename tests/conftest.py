@@ -5,7 +5,7 @@ Fixtures
   ``postgres``, ``mysql``), with a fresh random prefix whose tables are dropped afterwards. Reuse it to
   open loops/stores by DSN on every backend (``":memory:"`` gives each opener its own database).
 - ``store``: an open :class:`SessionStore` on each of those backends and on ``aiosqlite``: the
-  bring-your-own-driver adapter of ``examples/custom_database_adapter.py`` (no DSN of its own, so
+  bring-your-own-driver adapter of ``examples/support/aiosqlite_db.py`` (no DSN of its own, so
   DSN-based tests do not run on it), which proves the storage port is truly pluggable.
 - ``loop_dsn_and_prefix``: the same for loop tests, on ``sqlite-file``, ``postgres`` and ``mysql``.
 - ``make_store``: ``await make_store()`` opens another store handle on the same database and prefix
@@ -44,7 +44,7 @@ BACKENDS = [
 ]
 # The conformance suite (the ``store`` fixture) also runs on the example's aiosqlite adapter.
 STORE_BACKENDS = [*BACKENDS, pytest.param("aiosqlite", id="aiosqlite")]
-_EXAMPLE_ADAPTER = Path(__file__).resolve().parent.parent / "examples" / "custom_database_adapter.py"
+_EXAMPLE_ADAPTER = Path(__file__).resolve().parent.parent / "examples" / "support" / "aiosqlite_db.py"
 _SERVER = {
     "postgres": ("POWER_LOOP_TEST_POSTGRES_DSN", "power_loop.store._postgres"),
     "mysql": ("POWER_LOOP_TEST_MYSQL_DSN", "power_loop.store._mysql"),
@@ -122,7 +122,7 @@ def _adapter_module() -> ModuleType:
 
 @pytest.fixture
 def custom_adapter() -> ModuleType:
-    """``examples/custom_database_adapter.py`` (the aiosqlite implementation of the port)."""
+    """``examples/support/aiosqlite_db.py`` (the aiosqlite implementation of the port)."""
     return _adapter_module()
 
 

@@ -1,4 +1,4 @@
-"""The bring-your-own-driver example (``examples/custom_database_adapter.py``, on aiosqlite).
+"""The bring-your-own-driver example (``examples/support/aiosqlite_db.py``, on aiosqlite).
 
 The whole store conformance suite already runs on it (backend id ``aiosqlite`` of the ``store``
 fixture); these tests pin what is specific to a third-party adapter.

@@ -27,7 +27,7 @@ async def test_check_database_passes_on_every_backend(
     if dsn == ":memory:":
         pytest.skip("a second connection to :memory: opens another database")
     if backend == "aiosqlite":
-        adapter = request.getfixturevalue("custom_adapter")  # examples/custom_database_adapter.py
+        adapter = request.getfixturevalue("custom_adapter")  # examples/support/aiosqlite_db.py
         report = await check_database(lambda: adapter.AiosqliteDatabase.open(dsn))
     else:
         report = await check_database(lambda: connect_database(dsn))
