@@ -495,8 +495,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         SubprocessExecutor WORKFLOW_TOOL_NAMES WorkerBootstrap WorkerJob WorkerLauncher Workflow
         WorkflowBudget WorkflowNode WorkflowResult WorkflowRunError WorkflowRunHandle WorkflowSpec
         WorkflowSpecError cancel_workflow cleanup_run create_workflow get_workflow in_workflow
-        leaf_session_id list_workflows reap_runs register_workflow_tools resume_detached resume_run
-        validate_spec
+        leaf_session_id list_workflows reap_runs register_workflow_tools rehydrate
+        replayable_node_ids resume_detached resume_run run_detached validate_spec
     """.split(),
 }
 

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
         create_workflow,
         get_workflow,
         list_workflows,
+        rehydrate,
         resume_detached,
         resume_run,
+        run_detached,
     )
     from ._engine import (
         in_workflow,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     )
     from ._spec import (
         WorkflowSpec,
+        replayable_node_ids,
         validate_spec,
     )
     from ._subprocess import (
@@ -112,7 +115,10 @@ __all__ = [
     "reap_runs",
     "register_workflow_tools",
     "resume_detached",
+    "rehydrate",
+    "replayable_node_ids",
     "resume_run",
+    "run_detached",
     "validate_spec",
 ]
 
@@ -127,6 +133,8 @@ _LAZY = {
     "list_workflows": "._api",
     "resume_detached": "._api",
     "resume_run": "._api",
+    "rehydrate": "._api",
+    "run_detached": "._api",
     "in_workflow": "._engine",
     "SpecProblem": "._errors",
     "WorkflowRunError": "._errors",
@@ -149,6 +157,7 @@ _LAZY = {
     "WorkflowResult": "._results",
     "WorkflowSpec": "._spec",
     "validate_spec": "._spec",
+    "replayable_node_ids": "._spec",
     "DirectWorkerLauncher": "._subprocess",
     "SubprocessExecutor": "._subprocess",
     "WorkerLauncher": "._subprocess",

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, overload
 
 from ..events import AgentEvent, AgentEventType, WorkflowEventPayload
@@ -31,8 +31,10 @@ __all__ = [
     "create_workflow",
     "get_workflow",
     "list_workflows",
+    "rehydrate",
     "resume_detached",
     "resume_run",
+    "run_detached",
 ]
 
 SpecInput = str | bytes | Mapping[str, Any] | WorkflowSpec
@@ -111,21 +113,28 @@ class Workflow:
         return await _drive(self._options(), self.spec, state=None, detached=False)
 
     @overload
-    async def start(self, *, detached: Literal[False] = False) -> WorkflowResult: ...
+    async def start(
+        self, *, detached: Literal[False] = False, eager_wake: bool = False
+    ) -> WorkflowResult: ...
 
     @overload
-    async def start(self, *, detached: Literal[True]) -> WorkflowRunHandle: ...
+    async def start(self, *, detached: Literal[True], eager_wake: bool = False) -> WorkflowRunHandle: ...
 
-    async def start(self, *, detached: bool = False) -> WorkflowResult | WorkflowRunHandle:
+    async def start(
+        self, *, detached: bool = False, eager_wake: bool = False
+    ) -> WorkflowResult | WorkflowRunHandle:
         """:meth:`run`, or with ``detached=True`` run in the background and return a
         `WorkflowRunHandle` at once; when the run ends the parent session is woken once through a
-        durable timer (note ``workflow:run:<run_id> <status>``). Detached runs need ``parent_session_id``.
+        durable timer (note ``workflow:run:<run_id> <status>``) — or, with ``eager_wake``, at once
+        through ``follow_up`` (into its running send, or as a new send). Detached runs need
+        ``parent_session_id``.
         """
         if not detached:
             return await self.run()
         if self.parent_session_id is None:
             raise WorkflowRunError("a detached workflow run needs parent_session_id (the session to wake)")
-        task = _background(_drive(self._options(), self.spec, state=None, detached=True))
+        options = replace(self._options(), eager_wake=eager_wake)
+        task = _background(_drive(options, self.spec, state=None, detached=True))
         return WorkflowRunHandle(self.run_id, self.parent_session_id, task, self._stop)
 
     def _options(self) -> _RunOptions:
@@ -178,6 +187,21 @@ class _RunOptions:
     budget: SharedBudget | None
     stop: CancellationToken
     sleep: Sleep | None
+    eager_wake: bool = False
+
+
+async def run_detached(workflow: Workflow, *, eager_wake: bool = False) -> WorkflowRunHandle:
+    """``workflow.start(detached=True, eager_wake=...)``: the published call shape."""
+    return await workflow.start(detached=True, eager_wake=eager_wake)
+
+
+async def rehydrate(
+    store: SessionStore, parent_sid: str, run_id: str
+) -> tuple[WorkflowSpec, dict[str, AgentResult], JournalState]:
+    """What `resume_run` starts from: the run's spec, the completed steps it replays (by step key) and
+    the journal. Raises `WorkflowRunError` for an unknown run."""
+    state = await require_journal(store, parent_sid, run_id)
+    return parse_spec(state.body["spec"]), state.completed_steps(), state
 
 
 async def resume_run(
@@ -207,14 +231,15 @@ async def resume_detached(
     executor: Executor | None = None,
     budget: SharedBudget | None = None,
     sleep: Sleep | None = None,
+    eager_wake: bool = False,
 ) -> WorkflowRunHandle:
     """`resume_run` in the background: returns a `WorkflowRunHandle` at once; when the run ends the
-    parent is woken through a timer (once, even if the run had been started detached and woke before)."""
+    parent is woken through a timer, or ``follow_up`` with ``eager_wake`` (once, even if the run had
+    been started detached and woke before)."""
     store = await loop.ensure_store()
-    state = await require_journal(store, parent_sid, run_id)
-    spec = parse_spec(state.body["spec"])
+    spec, _, state = await rehydrate(store, parent_sid, run_id)
     stop = CancellationToken()
-    options = _RunOptions(loop, parent_sid, run_id, executor, budget, stop, sleep)
+    options = _RunOptions(loop, parent_sid, run_id, executor, budget, stop, sleep, eager_wake)
     task = _background(_drive(options, spec, state=state, detached=True))
     return WorkflowRunHandle(run_id, parent_sid, task, stop)
 
@@ -303,15 +328,21 @@ async def _drive(
     ended = WorkflowEventPayload(run_id, spec.name, result.status, dict(result.usage), error, resumed)
     await _publish(loop, AgentEventType.WORKFLOW_COMPLETED, ended, owner)
     if detached:
-        await _wake(loop, store, owner, run_id, result.status)
+        await _wake(loop, store, owner, run_id, result.status, eager=options.eager_wake)
     return result
 
 
-async def _wake(loop: StatefulAgentLoop, store: SessionStore, owner: str, run_id: str, status: str) -> None:
-    """Wake the owner of a detached run once: whoever claims the ``@wake`` row arms the timer."""
+async def _wake(
+    loop: StatefulAgentLoop, store: SessionStore, owner: str, run_id: str, status: str, *, eager: bool
+) -> None:
+    """Wake the owner of a detached run once: whoever claims the ``@wake`` row arms the timer (or,
+    ``eager``, delivers the note at once as a follow-up)."""
     note = f"workflow:run:{run_id} {status}"
     if await store.claim_workflow_record(owner, run_id, WAKE_KEY, status="scheduled", body={"note": note}):
-        await loop.schedule_timer(owner, delay_s=0, note=note)
+        if eager:
+            await loop.follow_up(note, owner)
+        else:
+            await loop.schedule_timer(owner, delay_s=0, note=note)
 
 
 async def _publish(

@@ -7,10 +7,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import SpecProblem, WorkflowSpecError
-from ._nodes import WorkflowBudget, WorkflowNode
+from ._nodes import (
+    AgentNode,
+    BranchNode,
+    ForeachNode,
+    LoopNode,
+    ParallelNode,
+    SequenceNode,
+    WorkflowBudget,
+    WorkflowNode,
+)
 from ._parse import check_spec
 
-__all__ = ["WorkflowSpec", "parse_spec", "validate_spec"]
+__all__ = ["WorkflowSpec", "parse_spec", "replayable_node_ids", "validate_spec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +69,25 @@ def parse_spec(payload: str | bytes | Mapping[str, Any] | WorkflowSpec) -> Workf
     if parts is None:
         raise WorkflowSpecError(problems or [SpecProblem("$", "invalid workflow spec")])
     return WorkflowSpec(*parts)
+
+
+def replayable_node_ids(spec: WorkflowSpec) -> set[str]:
+    """The ids of the nodes whose outcomes `resume_run` replays from the journal instead of running
+    again: every ``agent`` leaf, also inside a ``foreach`` or ``loop`` body (replayed item by item)."""
+    found: set[str] = set()
+    pending: list[WorkflowNode] = [spec.root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, AgentNode):
+            found.add(node.id)
+        elif isinstance(node, SequenceNode):
+            pending.extend(node.steps)
+        elif isinstance(node, ParallelNode):
+            pending.extend(node.branches)
+        elif isinstance(node, (ForeachNode, LoopNode)):
+            pending.append(node.body)
+        elif isinstance(node, BranchNode):
+            pending.extend(node.cases.values())
+            if node.default is not None:
+                pending.append(node.default)
+    return found

@@ -12,11 +12,15 @@ from power_loop.loop import StatefulAgentLoop, TimerRunner
 from power_loop.testing import ScriptedLLM, ScriptedTurn
 from power_loop.workflow import (
     WorkflowRunError,
+    WorkflowSpec,
     cancel_workflow,
     create_workflow,
     list_workflows,
+    rehydrate,
+    replayable_node_ids,
     resume_detached,
     resume_run,
+    run_detached,
 )
 
 
@@ -139,3 +143,63 @@ async def test_a_detached_run_that_died_is_resumed_in_the_background(
         assert result.status == "completed" and result.final is not None
         [timer] = await other.list_timers(parent)
         assert timer.note == f"workflow:run:{handle.run_id} completed"
+
+
+async def test_eager_wake_delivers_the_note_at_once_and_arms_no_timer(
+    loop_dsn_and_prefix: tuple[str, str],
+) -> None:
+    dsn, prefix = loop_dsn_and_prefix
+    async with StatefulAgentLoop(llm=ScriptedLLM(responder=_reply), dsn=dsn, table_prefix=prefix) as loop:
+        parent = await loop.new_session()
+        workflow = create_workflow(research_spec(["solar"]), parent_loop=loop, parent_session_id=parent)
+        handle = await run_detached(workflow, eager_wake=True)  # the published call shape
+        assert (await handle.wait()).status == "completed"
+        assert await loop.list_timers(parent) == []
+        assert await _wake_messages(loop, parent, handle.run_id) == [
+            f"workflow:run:{handle.run_id} completed"
+        ]
+        # resumed detached with eager_wake: the run already woke its parent, so nothing is delivered again
+        again = await resume_detached(loop, parent, handle.run_id, eager_wake=True)
+        assert (await again.wait()).status == "completed"
+        assert len(await _wake_messages(loop, parent, handle.run_id)) == 1
+
+
+async def test_rehydrate_returns_the_spec_the_replay_and_the_journal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    async with StatefulAgentLoop(llm=ScriptedLLM(responder=_reply), dsn=str(tmp_path / "wf.db")) as loop:
+        parent = await loop.new_session()
+        spec = research_spec(["solar", "wind"])
+        result = await create_workflow(spec, parent_loop=loop, parent_session_id=parent).run()
+        store = await loop.ensure_store()
+        parsed, replay, journal = await rehydrate(store, parent, result.run_id)
+        assert parsed == WorkflowSpec.from_json(spec) and journal.status == "completed"
+        assert replay and all(step.replayed for step in replay.values())
+        assert set(journal.steps) == set(replay)
+        assert {key.split(":")[0] for key in replay} <= replayable_node_ids(parsed)
+        with pytest.raises(WorkflowRunError):
+            await rehydrate(store, parent, "no-such-run")
+
+
+def test_replayable_node_ids_are_every_agent_leaf_at_any_depth() -> None:
+    def agent(node_id: str) -> dict[str, object]:
+        return {"type": "agent", "id": node_id, "spec": {"name": node_id, "system_prompt": "Work."}}
+
+    spec = WorkflowSpec.from_json(
+        {
+            "name": "nested",
+            "root": {
+                "type": "sequence",
+                "steps": [
+                    agent("plan"),
+                    {"type": "foreach", "items": ["a", "b"], "as": "x", "body": agent("research")},
+                    {
+                        "type": "branch",
+                        "on": "plan",
+                        "cases": {"go": agent("write")},
+                        "default": agent("stop"),
+                    },
+                    {"type": "parallel", "branches": [agent("left"), agent("right")]},
+                ],
+            },
+        }
+    )
+    assert replayable_node_ids(spec) == {"plan", "research", "write", "stop", "left", "right"}
