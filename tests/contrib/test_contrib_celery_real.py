@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from power_loop import StatefulAgentLoop
-from power_loop.contrib.celery import submit_send
+from power_loop.contrib.celery import TIMERS_SCAN_TASK, submit_send
+from power_loop.loop import format_timer_message
 from power_loop.store import all_table_names, connect_database
 from power_loop.testing import ScriptedLLM
 
@@ -44,6 +45,8 @@ KILLS = int(os.environ.get("POWER_LOOP_CELERY_KILLS", "3"))
 DEADLINE_S = float(os.environ.get("POWER_LOOP_CELERY_DEADLINE_S", "300"))
 # One slow send per kill, spread over sends 2..4 and over the sessions: (send, session).
 SLOW = {(2 + j % 3, (j * 7 + 3) % SESSIONS) for j in range(KILLS)}
+TIMER_SESSIONS = 30
+SCANS = 12  # timers_scan submissions, all at once, raced by the two workers
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -231,3 +234,53 @@ def test_every_send_twice_and_workers_killed_mid_tool_call_store_each_message_on
     print(
         f"\ncelery real parts: submitted={submitted} stored={stored} duplicates=0 lost=0 killed={len(killed)}"
     )
+
+
+async def _armed_sessions(dsn: str, prefix: str) -> dict[str, str]:
+    """``TIMER_SESSIONS`` sessions, each with one timer already due; session id -> expected message."""
+    loop = StatefulAgentLoop(llm=ScriptedLLM(), dsn=dsn, table_prefix=prefix)
+    expected: dict[str, str] = {}
+    try:
+        for i in range(TIMER_SESSIONS):
+            sid = await loop.new_session()
+            timer = await loop.schedule_timer(sid, due_at_ms=time.time_ns() // 1_000_000 - 1000, note=f"t{i}")
+            expected[sid] = format_timer_message(timer)
+    finally:
+        await loop.aclose()
+    return expected
+
+
+async def _timer_state(
+    dsn: str, prefix: str, sids: list[str]
+) -> dict[str, tuple[list[str], list[str], bool]]:
+    """Per session: its user messages, its final answers, and whether it still has a timer not fired."""
+    loop = StatefulAgentLoop(llm=ScriptedLLM(), dsn=dsn, table_prefix=prefix)
+    out = {}
+    try:
+        for sid in sids:
+            messages = await loop.get_messages(sid)
+            users = [m["content"] for m in messages if m["role"] == "user"]
+            finals = [m["content"] for m in messages if m["role"] == "assistant" and not m.get("tool_calls")]
+            left = any(t.status != "fired" for t in await loop.list_timers(sid))
+            out[sid] = (users, finals, left)
+    finally:
+        await loop.aclose()
+    return out
+
+
+def test_timers_scan_raced_by_two_workers_fires_every_timer_once(parts: dict[str, Any]) -> None:
+    deadline = time.monotonic() + 120
+    expected = asyncio.run(_armed_sessions(parts["dsn"], parts["prefix"]))
+    for name in ("w1", "w2"):
+        parts["workers"].start(name)
+    # Every scan submitted at once: both workers query the same due rows and race to claim them.
+    results = [parts["app"].send_task(TIMERS_SCAN_TASK) for _ in range(SCANS)]
+    claimed = sum(_wait_all(results, deadline))
+    sids = list(expected)
+    state = asyncio.run(_timer_state(parts["dsn"], parts["prefix"], sids))
+    for sid, (users, finals, left) in state.items():
+        assert users == [expected[sid]], (sid, users)
+        assert finals == [f"answer: {expected[sid]}"], (sid, finals)
+        assert not left, sid
+    assert claimed == TIMER_SESSIONS
+    print(f"\ncelery timers: sessions={TIMER_SESSIONS} scans={SCANS} fired={claimed} duplicates=0 left=0")
