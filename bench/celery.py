@@ -1,7 +1,7 @@
 """Sends per second through Celery (RabbitMQ broker, Redis results, PostgreSQL store) with 1, 2 and 4
 ``celery worker`` processes, and the broker's cost per send next to a direct ``loop.send``.
 
-    python -m bench.celery                 # 1, 2, 4 workers, 400 sends per point
+    python -m bench.celery                 # 1, 2, 4 workers, 360 sends per point
     python -m bench.celery --quick         # 120 sends per point
     python -m bench.celery --workers 1 2 --sends 200 --json out.json
 
@@ -43,7 +43,7 @@ from power_loop.store import all_table_names, connect_database
 
 ROOT = Path(__file__).resolve().parents[1]
 NOOP_TASK = "bench.noop"
-WINDOW = 50
+WINDOW = 120
 BROKER = os.environ.get("POWER_LOOP_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 BACKEND = os.environ.get("POWER_LOOP_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 
@@ -261,12 +261,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.celery")
     parser.add_argument("--quick", action="store_true", help="120 sends per point, 20 latency samples")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--sends", type=int, help="sends per point (default 400, --quick 120)")
+    parser.add_argument("--sends", type=int, help="sends per point (default 360, --quick 120)")
     parser.add_argument("--postgres", metavar="DSN")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
     dsn = _dsn(args.postgres)
-    sends = args.sends or (120 if args.quick else 400)
+    sends = args.sends or (120 if args.quick else 360)
     points = []
     for n in args.workers:
         points.append(measure_pool(dsn, n, sends))
