@@ -5,8 +5,9 @@ runner claims each due timer with a compare-and-set ``armed → firing``, so any
 in one process or many, on one database — fire each due timer exactly once per due time. While a
 delivery runs (a whole send can take minutes) the runner refreshes the timer's heartbeat
 (``updated_at``); a ``firing`` row whose heartbeat went stale belonged to a runner that died, and
-:meth:`TimerRunner.start` re-arms it. Delivery is therefore at-least-once: a crash after the
-message was persisted but before the timer was finished fires it again.
+:meth:`TimerRunner.start` re-arms it. A re-fire delivers with the same inbox id as the
+firing it repeats (``timer:<id>:<fire_count>``), so a crash after the message was persisted but
+before the timer was finished stores nothing twice: the repeat finishes the interrupted send.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ def format_timer_message(timer: TimerRow) -> str:
     )
 
 
+def _item_id(timer: TimerRow) -> str:
+    """The inbox id of a timer's current firing (``deliver``'s ``item_id``): the same until the firing
+    is finished, so delivering it again after a crash stores its message once."""
+    return f"timer:{timer.timer_id}:{timer.fire_count}"
+
+
 def _positive(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ConfigError(f"{name} must be a number of seconds > 0, got {value!r}")
@@ -73,8 +80,9 @@ class TimerRunner:
     * ``BREAK`` → the timer is cancelled (outcome ``"cancelled"``);
     * ``ctx.postpone_s > 0`` → re-armed ``postpone_s`` from now (``"postponed"``);
     * ``SKIP`` → this firing is dropped; a recurring timer re-arms as usual (``"skipped"``);
-    * otherwise ``ctx.message`` goes to ``loop.follow_up``: a new send (``"delivered"``) or, when a send
-      of the session is running in this loop, a queued follow-up (``"queued"``); then the timer is
+    * otherwise ``ctx.message`` goes to ``loop.deliver`` with the firing's inbox id: a new
+      send (``"delivered"``) or, when a send of the session is running, a queued inbox item
+      (``"queued"``); then the timer is
       finished (one-shot → ``fired``, recurring → armed ``interval_s`` after this fire time).
 
     A session that no longer exists cancels its timer (``"cancelled"``); any exception while
@@ -248,7 +256,9 @@ class TimerRunner:
                 await store.finish_firing_timer(sid, tid, now_ms=self._clock())
                 return "skipped"
             async with self._heartbeat(store, sid, tid):
-                result = await self.loop.follow_up(ctx.message, sid)
+                # One id per firing: a re-fire after a runner died mid-delivery finds the message stored
+                # and finishes that send (resume) instead of storing it a second time.
+                result = await self.loop.deliver(ctx.message, sid, item_id=_item_id(timer))
             await store.finish_firing_timer(sid, tid, now_ms=self._clock())
             return "queued" if isinstance(result, FollowUpQueued) else "delivered"
         except SessionNotFoundError:

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from power_loop import StatefulAgentLoop
-from power_loop.contrib.celery import submit_send
+from power_loop.contrib.celery import TIMERS_SCAN_TASK, submit_send
+from power_loop.loop import TimerRunner, format_timer_message
 from power_loop.store import all_table_names, connect_database
 from power_loop.testing import ScriptedLLM
 
@@ -44,6 +45,8 @@ KILLS = int(os.environ.get("POWER_LOOP_CELERY_KILLS", "3"))
 DEADLINE_S = float(os.environ.get("POWER_LOOP_CELERY_DEADLINE_S", "300"))
 # One slow send per kill, spread over sends 2..4 and over the sessions: (send, session).
 SLOW = {(2 + j % 3, (j * 7 + 3) % SESSIONS) for j in range(KILLS)}
+TIMER_SESSIONS = 30
+SCANS = 12  # timers_scan submissions, all at once, raced by the two workers
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -231,3 +234,87 @@ def test_every_send_twice_and_workers_killed_mid_tool_call_store_each_message_on
     print(
         f"\ncelery real parts: submitted={submitted} stored={stored} duplicates=0 lost=0 killed={len(killed)}"
     )
+
+
+async def _armed_sessions(dsn: str, prefix: str, notes: list[str]) -> dict[str, str]:
+    """A session per note, each with one timer already due; session id -> the message expected."""
+    loop = StatefulAgentLoop(llm=ScriptedLLM(), dsn=dsn, table_prefix=prefix)
+    expected: dict[str, str] = {}
+    try:
+        for note in notes:
+            sid = await loop.new_session()
+            timer = await loop.schedule_timer(sid, due_at_ms=time.time_ns() // 1_000_000 - 1000, note=note)
+            expected[sid] = format_timer_message(timer)
+    finally:
+        await loop.aclose()
+    return expected
+
+
+async def _timer_state(
+    dsn: str, prefix: str, sids: list[str]
+) -> dict[str, tuple[list[str], list[str], bool]]:
+    """Per session: its user messages, its final answers, and whether it still has a timer not fired."""
+    loop = StatefulAgentLoop(llm=ScriptedLLM(), dsn=dsn, table_prefix=prefix)
+    out = {}
+    try:
+        for sid in sids:
+            messages = await loop.get_messages(sid)
+            users = [m["content"] for m in messages if m["role"] == "user"]
+            finals = [m["content"] for m in messages if m["role"] == "assistant" and not m.get("tool_calls")]
+            left = any(t.status != "fired" for t in await loop.list_timers(sid))
+            out[sid] = (users, finals, left)
+    finally:
+        await loop.aclose()
+    return out
+
+
+def _assert_each_timer_once(parts: dict[str, Any], expected: dict[str, str]) -> None:
+    state = asyncio.run(_timer_state(parts["dsn"], parts["prefix"], list(expected)))
+    for sid, (users, finals, left) in state.items():
+        assert users == [expected[sid]], (sid, users)
+        assert finals == [f"answer: {expected[sid]}"], (sid, finals)
+        assert not left, sid
+
+
+def test_timers_scan_raced_by_two_workers_fires_every_timer_once(parts: dict[str, Any]) -> None:
+    deadline = time.monotonic() + 120
+    notes = [f"t{i}" for i in range(TIMER_SESSIONS)]
+    expected = asyncio.run(_armed_sessions(parts["dsn"], parts["prefix"], notes))
+    for name in ("w1", "w2"):
+        parts["workers"].start(name)
+    # Every scan submitted at once: both workers query the same due rows and race to claim them.
+    results = [parts["app"].send_task(TIMERS_SCAN_TASK) for _ in range(SCANS)]
+    claimed = sum(_wait_all(results, deadline))
+    _assert_each_timer_once(parts, expected)
+    assert claimed == TIMER_SESSIONS
+    print(f"\ncelery timers: sessions={TIMER_SESSIONS} scans={SCANS} fired={claimed} duplicates=0 left=0")
+
+
+async def _rearm_stale(dsn: str, prefix: str) -> int:
+    """What a later scan does once ``stale_firing_s`` has passed (shortened here: nothing else fires)."""
+    loop = StatefulAgentLoop(llm=ScriptedLLM(), dsn=dsn, table_prefix=prefix)
+    try:
+        return await TimerRunner(loop, stale_firing_s=1.0, heartbeat_interval_s=0.5).recover_stale()
+    finally:
+        await loop.aclose()
+
+
+def test_timer_fired_again_after_its_worker_died_mid_tool_call_stores_its_message_once(
+    parts: dict[str, Any],
+) -> None:
+    deadline = time.monotonic() + 120
+    notes = ["t0", "t1 [slow]", "t2"]
+    expected = asyncio.run(_armed_sessions(parts["dsn"], parts["prefix"], notes))
+    for name in ("w1", "w2"):
+        parts["workers"].start(name)
+    results = [parts["app"].send_task(TIMERS_SCAN_TASK) for _ in range(4)]
+    killed: list[str] = []
+    _kill_mid_tool_call(parts, killed, deadline)  # the slow timer's worker dies with the timer firing
+    _wait_all(results, deadline)  # the killed scan is delivered again: it finds nothing due
+    # Re-armed (stale) only after the dead worker's session lease (3 s) expired, as with the default
+    # stale_firing_s (120 s): the re-fire then drives the session itself rather than queueing behind it.
+    time.sleep(5.0)
+    assert asyncio.run(_rearm_stale(parts["dsn"], parts["prefix"])) == 1
+    assert _wait_all([parts["app"].send_task(TIMERS_SCAN_TASK)], deadline) == [1]
+    _assert_each_timer_once(parts, expected)
+    print(f"\ncelery timers: killed={len(killed)} mid-delivery, re-fired once, duplicates=0")
