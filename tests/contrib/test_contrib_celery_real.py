@@ -314,7 +314,10 @@ def test_timer_fired_again_after_its_worker_died_mid_tool_call_stores_its_messag
     # Re-armed (stale) only after the dead worker's session lease (3 s) expired, as with the default
     # stale_firing_s (120 s): the re-fire then drives the session itself rather than queueing behind it.
     time.sleep(5.0)
-    assert asyncio.run(_rearm_stale(parts["dsn"], parts["prefix"])) == 1
-    assert _wait_all([parts["app"].send_task(TIMERS_SCAN_TASK)], deadline) == [1]
+    # The dead worker's scan may have claimed more than the slow timer (a scan delivers its claims in
+    # turn): every timer it left firing is re-armed and fired again, each still stored once.
+    stale = asyncio.run(_rearm_stale(parts["dsn"], parts["prefix"]))
+    assert 1 <= stale <= len(notes)
+    assert _wait_all([parts["app"].send_task(TIMERS_SCAN_TASK)], deadline) == [stale]
     _assert_each_timer_once(parts, expected)
-    print(f"\ncelery timers: killed={len(killed)} mid-delivery, re-fired once, duplicates=0")
+    print(f"\ncelery timers: killed={len(killed)} mid-delivery, re-fired {stale}, duplicates=0")
