@@ -11,6 +11,8 @@ same checks, for your own adapter) before it runs a loop on it (needs ``pip inst
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -78,9 +80,10 @@ class AiosqliteDatabase:
     ``BEGIN IMMEDIATE`` takes the file's write lock up front, which also excludes other processes.
     """
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: str = ":memory:") -> None:
         self.dialect = SqliteDialect()  # the SQL text is exactly the built-in SQLite backend's
         self._conn = conn
+        self._path = path
         self._lock = asyncio.Lock()
         self._closed = False
 
@@ -96,7 +99,7 @@ class AiosqliteDatabase:
         except BaseException:
             await conn.close()
             raise
-        return cls(conn)
+        return cls(conn, path)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -142,9 +145,20 @@ class AiosqliteDatabase:
 
     @asynccontextmanager
     async def advisory_lock(self, name: str) -> AsyncIterator[None]:
-        """Nothing to do: schema provisioning runs in one ``BEGIN IMMEDIATE`` transaction, which
-        already excludes every other writer of the file."""
-        yield
+        """An exclusive lock across connections and processes: ``flock`` on a lock file beside the
+        database, waited for on a thread (an in-memory database has one connection: nothing to do)."""
+        if self._path == ":memory:":
+            yield
+            return
+        fd = os.open(f"{self._path}.{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)  # also releases a lock a cancelled wait took meanwhile
 
     async def close(self) -> None:
         async with self._lock:
