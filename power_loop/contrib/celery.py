@@ -138,7 +138,14 @@ def install_tasks(
     to ``pending_retries`` times."""
     _require_celery()
     runtime = _WorkerRuntime(loop_factory)
-    options: dict[str, Any] = {"bind": True, "acks_late": True, "reject_on_worker_lost": True}
+    # max_retries=None on the task: a busy session retries until it is free (retry(max_retries=None)
+    # alone means "the task's default", 3, after which the send would fail).
+    options: dict[str, Any] = {
+        "bind": True,
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+        "max_retries": None,
+    }
 
     def retrying(task: Task, work: Callable[[StatefulAgentLoop], Coroutine[Any, Any, Any]]) -> dict[str, Any]:
         try:
