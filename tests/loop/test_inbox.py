@@ -75,6 +75,29 @@ async def test_an_interrupted_first_send_is_finished_by_recovery_not_sent_again(
     assert ran == ["a"]
 
 
+async def test_stream_takes_a_message_id_and_streams_the_finishing_of_an_interrupted_first_send(
+    make_loop: MakeLoop,
+) -> None:
+    ran: list[str] = []
+    loop = make_loop(
+        llm=ScriptedLLM(["finished", "unused"]),
+        tool_registry=make_tools(work=lambda x: ran.append(x) or "ok"),
+    )
+    sid = await loop.new_session()
+    store = await loop.ensure_store()
+    await store.inbox.put_message(sid, "m-1", NewMessage("user", "do it"))
+    call = {"id": "c1", "type": "function", "function": {"name": "work", "arguments": '{"x": "a"}'}}
+    await store.append_messages(sid, [NewMessage("assistant", "", tool_calls=[call], round_index=0)])
+    kinds = [e.type.value async for e in loop.stream("do it", sid, message_id="m-1")]
+    assert "tool_call_completed" in kinds and kinds[-1] == "send_completed"  # the recovery's events are streamed
+    again = [e async for e in loop.stream("do it", sid, message_id="m-1")]
+    assert [e.type.value for e in again] == ["send_completed"]  # the first outcome, nothing run
+    assert again[-1].data.result.final_text == "finished"
+    assert ran == ["a"] and _users(await loop.get_messages(sid)) == ["do it"]
+    with pytest.raises(ConfigError):
+        [e async for e in loop.stream("x", sid, message_id="")]
+
+
 async def test_a_new_id_behind_pending_calls_is_refused_and_not_stored(make_loop: MakeLoop) -> None:
     loop = make_loop(llm=ScriptedLLM(default="ok"), tool_registry=make_tools(work=lambda x: "ok"))
     sid = await loop.new_session()
