@@ -57,7 +57,9 @@ def row_to_message(row: Any) -> dict[str, Any]:
     )
 
 
-async def session_messages(store: SessionStore, session_id: str, include_compacted: bool) -> list[dict[str, Any]]:
+async def session_messages(
+    store: SessionStore, session_id: str, include_compacted: bool
+) -> list[dict[str, Any]]:
     """A session's messages as provider-shape dicts: the active window, or every stored row."""
     if await store.get_session(session_id) is None:
         raise SessionNotFoundError(session_id)

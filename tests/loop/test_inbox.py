@@ -89,7 +89,9 @@ async def test_stream_takes_a_message_id_and_streams_the_finishing_of_an_interru
     call = {"id": "c1", "type": "function", "function": {"name": "work", "arguments": '{"x": "a"}'}}
     await store.append_messages(sid, [NewMessage("assistant", "", tool_calls=[call], round_index=0)])
     kinds = [e.type.value async for e in loop.stream("do it", sid, message_id="m-1")]
-    assert "tool_call_completed" in kinds and kinds[-1] == "send_completed"  # the recovery's events are streamed
+    assert (
+        "tool_call_completed" in kinds and kinds[-1] == "send_completed"
+    )  # the recovery's events are streamed
     again = [e async for e in loop.stream("do it", sid, message_id="m-1")]
     assert [e.type.value for e in again] == ["send_completed"]  # the first outcome, nothing run
     assert again[-1].data.result.final_text == "finished"
