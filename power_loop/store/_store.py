@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._append import Appender
 from ._archive import ArchiveRepository
-from ._background import BackgroundTaskRepository, BackgroundTaskRow
+from ._background import BackgroundTaskMethods, BackgroundTaskRepository
 from ._capabilities import DatabaseMaintenance
 from ._compaction import CompactionRepository
 from ._core import StoreContext, check_ints, check_session_id
@@ -43,7 +43,6 @@ from ._rows import (
     SessionStateRow,
     SessionStatsRow,
     SubagentLifecycle,
-    TimerRow,
     UsageRoundRow,
 )
 from ._schema import CURRENT_SCHEMA_VERSION, SchemaPolicy
@@ -58,9 +57,9 @@ from ._store_compat import (
     same_pending,
     seqs_of,
 )
-from ._timers import TimerRepository
-from ._tool_calls import ToolCallRecord, ToolCallRepository
-from ._workflows import WorkflowJournalRepository, WorkflowRecordRow
+from ._timers import TimerMethods, TimerRepository
+from ._tool_calls import ToolCallMethods, ToolCallRepository
+from ._workflows import WorkflowJournalMethods, WorkflowJournalRepository
 
 if TYPE_CHECKING:
     from ._port import Database
@@ -70,7 +69,9 @@ __all__ = ["SessionStore"]
 _S = TypeVar("_S", bound="SessionStore")
 
 
-class SessionStore(HookEventMethods):
+class SessionStore(
+    HookEventMethods, TimerMethods, BackgroundTaskMethods, WorkflowJournalMethods, ToolCallMethods
+):
     """Durable sessions, messages and per-session state over any :class:`Database`.
 
     Usually obtained from :func:`power_loop.store.open_store`; ``SessionStore(db, table_prefix=…)``
@@ -541,89 +542,6 @@ class SessionStore(HookEventMethods):
         check_session_id(session_id)
         return await self._notes.count(session_id)
 
-    # -- timers ---------------------------------------------------------------------------------
-
-    async def create_timer(
-        self, session_id: str, *, due_at_ms: int, note: str, interval_s: int | None = None
-    ) -> TimerRow:
-        """Arm a timer due at ``due_at_ms`` (epoch ms); ``interval_s`` makes it recurring."""
-        check_session_id(session_id)
-        return await self._timers.create(session_id, due_at_ms=due_at_ms, note=note, interval_s=interval_s)
-
-    async def get_timer(self, session_id: str, timer_id: int) -> TimerRow | None:
-        """One timer, or ``None``."""
-        check_session_id(session_id)
-        check_ints(timer_id=timer_id)
-        return await self._timers.get(session_id, timer_id)
-
-    async def list_timers(
-        self, session_id: str, *, statuses: Sequence[str] = ("armed", "firing")
-    ) -> list[TimerRow]:
-        """The session's timers in ``statuses``, soonest first."""
-        check_session_id(session_id)
-        return await self._timers.list_timers(session_id, statuses=statuses)
-
-    async def due_timers(self, *, now_ms: int | None = None, limit: int = 50) -> list[TimerRow]:
-        """Armed timers of every session that are due at ``now_ms`` (default: now), earliest first."""
-        check_ints(now_ms=now_ms, limit=limit)
-        return await self._timers.due(now_ms=now_ms, limit=limit)
-
-    async def transition_timer(
-        self,
-        session_id: str,
-        timer_id: int,
-        *,
-        from_status: str,
-        to_status: str,
-        due_at_ms: int | None = None,
-        now_ms: int | None = None,
-    ) -> bool:
-        """Compare-and-set the status; True only for the one caller that won the transition.
-
-        ``now_ms`` (default: now) is the time stamped into ``updated_at``, the firing heartbeat.
-        """
-        check_session_id(session_id)
-        return await self._timers.transition(
-            session_id,
-            timer_id,
-            from_status=from_status,
-            to_status=to_status,
-            due_at_ms=due_at_ms,
-            now_ms=now_ms,
-        )
-
-    async def finish_firing_timer(self, session_id: str, timer_id: int, *, now_ms: int | None = None) -> bool:
-        """A ``firing`` timer is done: one-shot → ``fired``; recurring → ``armed`` again at now+interval.
-
-        ``now_ms`` (default: now) is the fire time; a recurring timer's next due time counts from it.
-        """
-        check_session_id(session_id)
-        check_ints(timer_id=timer_id, now_ms=now_ms)
-        return await self._timers.finish_firing(session_id, timer_id, now_ms=now_ms)
-
-    async def heartbeat_firing_timer(
-        self, session_id: str, timer_id: int, *, now_ms: int | None = None
-    ) -> bool:
-        """Refresh a ``firing`` timer's ``updated_at`` (its heartbeat); False once it is no longer firing."""
-        check_session_id(session_id)
-        check_ints(timer_id=timer_id, now_ms=now_ms)
-        return await self._timers.heartbeat_firing(session_id, timer_id, now_ms=now_ms)
-
-    async def recover_stale_firing_timers(self, *, older_than_ms: int, now_ms: int | None = None) -> int:
-        """Re-arm ``firing`` timers whose heartbeat (``updated_at``) is older than ``older_than_ms``.
-
-        Their runner died mid-delivery; the timers keep their due time, so the next scan fires them
-        again (timers are at-least-once). Returns how many were re-armed.
-        """
-        check_ints(older_than_ms=older_than_ms, now_ms=now_ms)
-        return await self._timers.recover_stale_firing(older_than_ms=older_than_ms, now_ms=now_ms)
-
-    async def cancel_timer(self, session_id: str, timer_id: int) -> bool:
-        """Cancel an armed or firing timer; False if it is already finished or unknown."""
-        check_session_id(session_id)
-        check_ints(timer_id=timer_id)
-        return await self._timers.cancel(session_id, timer_id)
-
     # -- follow-ups and statistics --------------------------------------------------------------
 
     async def enqueue_follow_up(self, session_id: str, content: str, *, kind: str = "queue") -> int:
@@ -640,21 +558,6 @@ class SessionStore(HookEventMethods):
         check_session_id(session_id)
         return await self._follow_ups.list_follow_ups(session_id)
 
-    async def record_tool_calls_started(
-        self, session_id: str, calls: Sequence[tuple[str, str]], *, assistant_seq: int
-    ) -> None:
-        """Log that side-effecting calls (``(tool_call_id, tool_name)`` pairs of the assistant row at
-        ``assistant_seq``) are about to run: one transaction, durable before any of them does."""
-        await self._tool_calls.started(session_id, calls, assistant_seq=assistant_seq)
-
-    async def record_tool_call_finished(self, session_id: str, tool_call_id: str, output: str) -> None:
-        """Log a logged call's output once its handler returned."""
-        await self._tool_calls.finished(session_id, tool_call_id, output)
-
-    async def get_tool_call_records(self, session_id: str) -> list[ToolCallRecord]:
-        """The session's tool-call log (effect-aware recovery reads the records of pending calls)."""
-        return await self._tool_calls.list(session_id)
-
     async def get_session_stats(self, session_id: str) -> SessionStatsRow | None:
         """The session's cumulative accounting, or ``None`` for an unknown session."""
         check_session_id(session_id)
@@ -669,88 +572,7 @@ class SessionStore(HookEventMethods):
         check_session_id(session_id)
         return await self._stats.list_usage_rounds(session_id)
 
-    # -- workflow journal (power_loop.workflow) ------------------------------------------------------
-
-    async def put_workflow_record(
-        self, session_id: str, run_id: str, step_key: str, *, status: str, body: Mapping[str, Any]
-    ) -> None:
-        """Write (insert or replace) one journal row of workflow run ``run_id`` owned by ``session_id``."""
-        await self._workflows.put(session_id, run_id, step_key, status, body)
-
-    async def claim_workflow_record(
-        self, session_id: str, run_id: str, step_key: str, *, status: str, body: Mapping[str, Any]
-    ) -> bool:
-        """Insert the journal row only if it does not exist; True for the one caller that inserted it
-        (an atomic claim: e.g. the single wake of a detached run, whatever the number of processes)."""
-        return await self._workflows.claim(session_id, run_id, step_key, status, body)
-
-    async def get_workflow_record(
-        self, session_id: str, run_id: str, step_key: str
-    ) -> WorkflowRecordRow | None:
-        """One journal row, or None."""
-        return await self._workflows.get(session_id, run_id, step_key)
-
-    async def list_workflow_records(self, session_id: str, run_id: str) -> list[WorkflowRecordRow]:
-        """Every journal row of one run: its run row (``step_key == "@run"``) and its steps."""
-        return await self._workflows.records(session_id, run_id)
-
-    async def list_workflow_runs(self, session_id: str) -> list[WorkflowRecordRow]:
-        """The run rows of every workflow run owned by ``session_id``, oldest first."""
-        return await self._workflows.runs(session_id)
-
     # -- archives -------------------------------------------------------------------------------
-
-    # -- background tasks (the background_run tool) ---------------------------------------------------
-
-    async def upsert_background_task(
-        self,
-        session_id: str,
-        *,
-        task_id: str,
-        command: str,
-        status: str,
-        return_code: int | None = None,
-        output_tail: str | None = None,
-        output_path: str | None = None,
-        pid: int | None = None,
-        host: str | None = None,
-        deadline_at: int | None = None,
-    ) -> None:
-        """Insert or update a task's row. ``pid``, ``host`` and ``deadline_at`` are kept from the first
-        write; every write makes the row *unseen* again (``SessionNotFoundError`` for an unknown session)."""
-        check_session_id(session_id)
-        await self._background.upsert(
-            session_id,
-            task_id=task_id,
-            command=command,
-            status=status,
-            return_code=return_code,
-            output_tail=output_tail,
-            output_path=output_path,
-            pid=pid,
-            host=host,
-            deadline_at=deadline_at,
-        )
-
-    async def get_background_task(self, session_id: str, task_id: str) -> BackgroundTaskRow | None:
-        """One task, or None."""
-        check_session_id(session_id)
-        return await self._background.get(session_id, task_id)
-
-    async def list_background_tasks(self, session_id: str) -> list[BackgroundTaskRow]:
-        """Every task of the session, oldest first."""
-        check_session_id(session_id)
-        return await self._background.list_tasks(session_id)
-
-    async def list_unseen_background_updates(self, session_id: str) -> list[BackgroundTaskRow]:
-        """Tasks changed since the session was last shown them (``updated_at > last_seen_at``)."""
-        check_session_id(session_id)
-        return await self._background.list_tasks(session_id, unseen_only=True)
-
-    async def mark_background_seen(self, session_id: str, task_ids: Sequence[str]) -> int:
-        """Mark the tasks' current state as shown; returns how many rows changed."""
-        check_session_id(session_id)
-        return await self._background.mark_seen(session_id, list(task_ids))
 
     async def export_session(self, session_id: str) -> dict[str, Any]:
         """Every row of the session, as a JSON-serialisable archive (see ``power_loop.store._archive``)."""
