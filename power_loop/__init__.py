@@ -268,6 +268,9 @@ if TYPE_CHECKING:
         tag_as_memory as tag_as_memory,
         trim_history as trim_history,
         SQLiteNoteMemory as SQLiteNoteMemory,
+        ProjectedRow as ProjectedRow,
+        ProjectedSend as ProjectedSend,
+        ProjectMessageRow as ProjectMessageRow,
     )
     from .loop import (
         DEFAULT_AGENT_SYSTEM_PROMPT as DEFAULT_AGENT_SYSTEM_PROMPT,
@@ -593,6 +596,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "tag_as_memory",
         "trim_history",
         "SQLiteNoteMemory",
+        "ProjectedRow",
+        "ProjectedSend",
+        "ProjectMessageRow",
     ),
     "loop": (
         "DEFAULT_AGENT_SYSTEM_PROMPT",

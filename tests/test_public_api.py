@@ -311,7 +311,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState
         MissingDependencyError ModelCapabilities ModelCapabilityError NewMessage NoteOp
         NoteRejectedError NoteRow NotesFullError NotesMemory NotesPolicy OpenAICompatibleChatConfig
-        PASS_TURN_TOOL PhaseEventPayload PowerLoopError ProjectedRepresentation ProjectionContext
+        PASS_TURN_TOOL PhaseEventPayload PowerLoopError ProjectMessageRow ProjectedRepresentation
+        ProjectedRow ProjectedSend ProjectionContext
         ProviderNotAvailable RUN_AGENT_DEFINITION Representation RoundCompletedPayload
         RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload RoundToolsPresentPayload
         RoundUsageStatusPayload RuntimeEnv RuntimeEnvError RuntimeMessage RuntimeProjector
@@ -361,7 +362,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         CompactView ContextPipeline ContextState DEFAULT_FOLD_AGENT_PROMPT DEFAULT_NOTES_POLICY
         DEFAULT_SUMMARY_PROMPT FoldCommit FoldContext FoldFailure FoldOutcome FoldPlan FoldResult
         FoldStrategy LLMSummaryFold METADATA_KEY MemoryProvider MemorySnapshot NOTE_TOOL_NAMES
-        NoteOp NotesMemory NotesPolicy ProjectedRepresentation RECALL_TOOL_NAMES Representation
+        NoteOp NotesMemory NotesPolicy ProjectMessageRow ProjectedRepresentation ProjectedRow
+        ProjectedSend RECALL_TOOL_NAMES Representation
         RepresentationSwitch SQLiteNoteMemory STATE_KEY SendView TokenEstimator ToolRuntimeContext
         VerbatimRepresentation WindowLike add_note_checked apply_note_ops check_messages
         estimate_message_tokens estimate_text_tokens estimate_tokens extract_summary

@@ -62,7 +62,7 @@ PUBLISHED_ALL = """
 NOT_YET = set(
     """
     AgentPipeline AgentRunner MessageSink NullSink PhaseContext
-    PhaseResult ProjectMessageRow ProjectedRow ProjectedSend SQLiteSink phase
+    PhaseResult SQLiteSink phase
 """.split()
 )
 
