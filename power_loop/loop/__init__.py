@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from ._loop import (
         StatefulAgentLoop,
     )
+    from ._phase import AgentRunner, PhaseContext, PhaseResult, phase
+    from ._pipeline import AgentPipeline, MessageSink, NullSink, SQLiteSink
     from ._projectors import (
         BackgroundRuntimeProjector,
         ProjectionContext,
@@ -54,6 +56,14 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "AgentPipeline",
+    "AgentRunner",
+    "MessageSink",
+    "NullSink",
+    "PhaseContext",
+    "PhaseResult",
+    "SQLiteSink",
+    "phase",
     "DEFAULT_AGENT_SYSTEM_PROMPT",
     "AgentLoopConfig",
     "AgentLoopResult",
@@ -93,6 +103,8 @@ __all__ = [
 # timer runner.
 _MODULES: dict[str, tuple[str, ...]] = {
     "._loop": ("StatefulAgentLoop",),
+    "._phase": ("AgentRunner", "PhaseContext", "PhaseResult", "phase"),
+    "._pipeline": ("AgentPipeline", "MessageSink", "NullSink", "SQLiteSink"),
     "._jobs": ("Job",),
     "._inbox": ("InboxItem",),
     "._prompt": (
