@@ -451,7 +451,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         StatefulAgentLoop StatefulResult StopPolicy SyncCallInEventLoopError SystemPromptBuilder
         SystemPromptContext TimerRunner TodoRuntimeProjector build_agent_system_prompt
         build_explore_subagent_system_prompt build_subagent_system_prompt default_runtime_projectors
-        format_timer_message format_tool_catalog get_tool_definitions phase wait_or_steer
+        format_timer_message format_tool_catalog get_tool_definitions phase validate_tool_args
+        wait_or_steer
     """.split(),
     "power_loop.store": """
         AppendResult BackgroundTaskRow CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow

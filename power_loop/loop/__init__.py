@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
-    from ._default_tools import DEFAULT_TOOL_HANDLERS, get_tool_definitions
+    from ._default_tools import DEFAULT_TOOL_HANDLERS, get_tool_definitions, validate_tool_args
     from ._inbox import InboxItem
     from ._jobs import Job
     from ._loop import (
@@ -82,6 +82,7 @@ __all__ = [
     "wait_or_steer",
     "DEFAULT_TOOL_HANDLERS",
     "get_tool_definitions",
+    "validate_tool_args",
     "ProjectionContext",
     "RuntimeMessage",
     "RuntimeProjector",
@@ -128,6 +129,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "._default_tools": (
         "DEFAULT_TOOL_HANDLERS",
         "get_tool_definitions",
+        "validate_tool_args",
     ),
     "._projectors": (
         "ProjectionContext",
