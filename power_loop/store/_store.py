@@ -584,7 +584,7 @@ class SessionStore(HookEventMethods, TimerMethods, PublishedStoreMethods):
         return await self._stats.get(session_id)
 
     async def list_session_stats(self) -> list[SessionStatsRow]:
-        """Every session's accounting, by session id."""
+        """Every session's accounting, most recently updated first (ties by session id)."""
         return await self._stats.list_stats()
 
     async def list_usage_rounds(self, session_id: str) -> list[UsageRoundRow]:

@@ -148,3 +148,17 @@ async def test_timer_methods_take_the_published_keywords(store: SessionStore) ->
         await store.create_timer(sid, due_at=1, due_at_ms=1, note="x")
     with pytest.raises(ConfigError, match="required"):
         await store.create_timer(sid, note="x")
+
+
+async def test_list_session_stats_is_most_recently_updated_first(store: SessionStore) -> None:
+    sids = [await store.create_session() for _ in range(3)]
+    for sid in sids:
+        await store.append_message(sid, role="user", content="q")
+        await store.bump_session_stats(sid, {"calls": 1})
+    table = f"{store.table_prefix}session_stats"
+    for when, sid in zip(
+        (2_000, 3_000, 1_000), sids, strict=True
+    ):  # fixed stamps: no dependence on the clock
+        await store.db.execute(f"UPDATE {table} SET updated_at = ? WHERE session_id = ?", (when, sid))
+    listed = [s.session_id for s in await store.list_session_stats() if s.session_id in sids]
+    assert listed == [sids[1], sids[0], sids[2]]
