@@ -288,47 +288,48 @@ def test_unknown_attribute_is_an_attribute_error():
 PUBLIC_ALL: dict[str, list[str]] = {
     "power_loop": """
         AgentErrorPayload AgentEvent AgentEventBus AgentEventType AgentHooks AgentLoopConfig
-        AgentLoopResult AgentMessage AgentSpec AgentSpecError AgenticFold AnthropicChatConfig
-        ArchiveError AsyncHookInSyncContext AsyncToolInSyncContext AutoCompactStatusPayload
-        BUILTIN_SECTIONS BackgroundRuntimeProjector BaseEventPayload BaseHookCtx Blackboard
-        BlackboardEntry BlackboardError BudgetExceededStatusPayload CORE_TOOL_NAMES CancellationLike
-        CancellationRequested CancellationToken CompactAfterCtx CompactBeforeCtx CompactionFailed
-        ConfigError ContextPipeline CorruptRowError DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_DB_PATH
-        DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_NOTES_POLICY DEFAULT_SHELL_BACKEND
-        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TABLE_PREFIX DEFAULT_TOOL_HANDLERS EXPLORE_TOOL_NAMES
-        EventBusProtocol EventHandler EventStream FULL_TOOL_NAMES FoldContext FoldResult
-        FoldStrategy FollowUpDeliveredPayload FollowUpQueued HistoryInvariantError
-        HitRoundLimitStatusPayload HookContext HookDirective HookDirectiveError HookEventRow
-        HookHandler HookManagerProtocol HookPoint HookResult HumanInputRequired InboxItem
-        InputRequestedPayload InteractionNotFoundError InvalidDSN InvalidSessionIdError
-        InvalidTablePrefix Job JobNotFoundError JobNotStoppable LLMError LLMNonRetryable
-        LLMProviderConfig LLMRequest LLMResponse LLMRetryExhausted LLMRetryPolicy LLMService
-        LLMStreamChunk LLMStreamIncomplete LLMSummaryFold LLMTimeout LLMTokenUsage
+        AgentLoopResult AgentMessage AgentPipeline AgentRunner AgentSpec AgentSpecError AgenticFold
+        AnthropicChatConfig ArchiveError AsyncHookInSyncContext AsyncToolInSyncContext
+        AutoCompactStatusPayload BUILTIN_SECTIONS BackgroundRuntimeProjector BaseEventPayload
+        BaseHookCtx Blackboard BlackboardEntry BlackboardError BudgetExceededStatusPayload
+        CORE_TOOL_NAMES CancellationLike CancellationRequested CancellationToken CompactAfterCtx
+        CompactBeforeCtx CompactionFailed ConfigError ContextPipeline CorruptRowError
+        DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_DB_PATH DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT
+        DEFAULT_NOTES_POLICY DEFAULT_SHELL_BACKEND DEFAULT_SUBAGENT_SYSTEM_PROMPT
+        DEFAULT_TABLE_PREFIX DEFAULT_TOOL_HANDLERS EXPLORE_TOOL_NAMES EventBusProtocol EventHandler
+        EventStream FULL_TOOL_NAMES FoldContext FoldResult FoldStrategy FollowUpDeliveredPayload
+        FollowUpQueued HistoryInvariantError HitRoundLimitStatusPayload HookContext HookDirective
+        HookDirectiveError HookEventRow HookHandler HookManagerProtocol HookPoint HookResult
+        HumanInputRequired InboxItem InputRequestedPayload InteractionNotFoundError InvalidDSN
+        InvalidSessionIdError InvalidTablePrefix Job JobNotFoundError JobNotStoppable LLMError
+        LLMNonRetryable LLMProviderConfig LLMRequest LLMResponse LLMRetryExhausted LLMRetryPolicy
+        LLMService LLMStreamChunk LLMStreamIncomplete LLMSummaryFold LLMTimeout LLMTokenUsage
         LOAD_SKILL_DEFINITION LeaseLostError LeaseToken LlmAfterCtx LlmBeforeCtx
         LlmCallCompletedPayload LlmCallStartedPayload LlmDegradedPayload LlmRetryAttemptedPayload
         LocalShellBackend LoopCancelledPayload LoopClosedError LoopMessage LoopStatus
         MAX_SPAWN_DEPTH MCPError MCPToolError MemoryFailedPayload MemoryProvider MemoryRecalledCtx
-        MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageState
-        MissingDependencyError ModelCapabilities ModelCapabilityError NewMessage NoteOp
-        NoteRejectedError NoteRow NotesFullError NotesMemory NotesPolicy OpenAICompatibleChatConfig
-        PASS_TURN_TOOL PhaseEventPayload PowerLoopError ProjectedRepresentation ProjectionContext
-        ProviderNotAvailable RUN_AGENT_DEFINITION Representation RoundCompletedPayload
-        RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload RoundToolsPresentPayload
-        RoundUsageStatusPayload RuntimeEnv RuntimeEnvError RuntimeMessage RuntimeProjector
-        SPAWN_AGENT_DEFINITION SQLiteNoteMemory STABLE_API SchemaPolicy SchemaTooNewError
-        SendCompletedPayload SessionBusy SessionEndCtx SessionEndedPayload SessionKind
-        SessionNotFoundError SessionPendingError SessionRow SessionStartCtx SessionStartedPayload
-        SessionStateRow SessionStatsRow SessionStatus SessionStore ShellBackend SkillLoader
-        SpecValidationError SqliteBlackboard StatefulAgentLoop StatefulResult StatusChangedPayload
-        SteerInterruptedPayload StopPolicy StoreAuthError StoreBlackboard StoreClosedError
-        StoreConnectionLost StoreCorruptError StoreDatabaseMissing StoreError StoreIntegrityError
-        StoreSchemaError StoreUnavailable StreamCompletedPayload StreamDeltaPayload
-        StreamStartedPayload StructuredOutputError StructuredOutputSpec SubagentCompletedPayload
-        SubagentLifecycle SubagentLimitPayload SubagentTaskStartPayload SubagentTextPayload
-        SyncCallInEventLoopError SystemLogPayload SystemPromptBuilder SystemPromptContext
-        TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow TimerRunner TodoRuntimeProjector
-        TodoUpdatedPayload TokenEstimator ToolAfterCtx ToolArgsValidator ToolBeforeCtx
-        ToolBudgetExceeded ToolCall ToolCallCompletedPayload ToolCallDeltaPayload
+        MemoryRecalledPayload MemorySnapshot MessageAppendCtx MessageRole MessageRow MessageSink
+        MessageState MissingDependencyError ModelCapabilities ModelCapabilityError NewMessage NoteOp
+        NoteRejectedError NoteRow NotesFullError NotesMemory NotesPolicy NullSink
+        OpenAICompatibleChatConfig PASS_TURN_TOOL PhaseContext PhaseEventPayload PhaseResult
+        PowerLoopError ProjectMessageRow ProjectedRepresentation ProjectedRow ProjectedSend
+        ProjectionContext ProviderNotAvailable RUN_AGENT_DEFINITION Representation
+        RoundCompletedPayload RoundDecideCtx RoundEndCtx RoundStartCtx RoundStartedPayload
+        RoundToolsPresentPayload RoundUsageStatusPayload RuntimeEnv RuntimeEnvError RuntimeMessage
+        RuntimeProjector SPAWN_AGENT_DEFINITION SQLiteNoteMemory SQLiteSink STABLE_API SchemaPolicy
+        SchemaTooNewError SendCompletedPayload SessionBusy SessionEndCtx SessionEndedPayload
+        SessionKind SessionNotFoundError SessionPendingError SessionRow SessionStartCtx
+        SessionStartedPayload SessionStateRow SessionStatsRow SessionStatus SessionStore
+        ShellBackend SkillLoader SpecValidationError SqliteBlackboard StatefulAgentLoop
+        StatefulResult StatusChangedPayload SteerInterruptedPayload StopPolicy StoreAuthError
+        StoreBlackboard StoreClosedError StoreConnectionLost StoreCorruptError StoreDatabaseMissing
+        StoreError StoreIntegrityError StoreSchemaError StoreUnavailable StreamCompletedPayload
+        StreamDeltaPayload StreamStartedPayload StructuredOutputError StructuredOutputSpec
+        SubagentCompletedPayload SubagentLifecycle SubagentLimitPayload SubagentTaskStartPayload
+        SubagentTextPayload SyncCallInEventLoopError SystemLogPayload SystemPromptBuilder
+        SystemPromptContext TOOL_PRESETS TimerFireCtx TimerFiredPayload TimerRow TimerRunner
+        TodoRuntimeProjector TodoUpdatedPayload TokenEstimator ToolAfterCtx ToolArgsValidator
+        ToolBeforeCtx ToolBudgetExceeded ToolCall ToolCallCompletedPayload ToolCallDeltaPayload
         ToolCallFailedPayload ToolCallStartedPayload ToolDefinition ToolErrorCtx ToolHandler
         ToolHandlerResult ToolNotFound ToolOutcome ToolRegistry ToolResultError ToolRuntimeContext
         ToolValidationError ToolsBatchAfterCtx ToolsBatchBeforeCtx TurnPassed UsageUpdatedPayload
@@ -337,8 +338,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         build_subagent_system_prompt create_default_tool_registry create_llm_service_from_config
         create_llm_service_from_env default_runtime_projectors estimate_text_tokens estimate_tokens
         format_timer_message format_tool_catalog get_default_loader get_runtime_env
-        get_tool_definitions get_tool_runtime_context open_store parse_structured probe_capabilities
-        register_blackboard_tools register_pass_turn register_request_user_input
+        get_tool_definitions get_tool_runtime_context open_store parse_structured phase
+        probe_capabilities register_blackboard_tools register_pass_turn register_request_user_input
         register_skill_tools register_spawn_agent render_entries render_notes request_pass
         request_user_input run_agent_spec runtime_env_context safe_path tag_as_memory trim_history
         validate_tool_args wait_or_steer with_retry
@@ -361,7 +362,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         CompactView ContextPipeline ContextState DEFAULT_FOLD_AGENT_PROMPT DEFAULT_NOTES_POLICY
         DEFAULT_SUMMARY_PROMPT FoldCommit FoldContext FoldFailure FoldOutcome FoldPlan FoldResult
         FoldStrategy LLMSummaryFold METADATA_KEY MemoryProvider MemorySnapshot NOTE_TOOL_NAMES
-        NoteOp NotesMemory NotesPolicy ProjectedRepresentation RECALL_TOOL_NAMES Representation
+        NoteOp NotesMemory NotesPolicy ProjectMessageRow ProjectedRepresentation ProjectedRow
+        ProjectedSend RECALL_TOOL_NAMES Representation
         RepresentationSwitch SQLiteNoteMemory STATE_KEY SendView TokenEstimator ToolRuntimeContext
         VerbatimRepresentation WindowLike add_note_checked apply_note_ops check_messages
         estimate_message_tokens estimate_text_tokens estimate_tokens extract_summary
@@ -441,14 +443,16 @@ PUBLIC_ALL: dict[str, list[str]] = {
         with_retry
     """.split(),
     "power_loop.loop": """
-        AgentLoopConfig AgentLoopResult BUILTIN_SECTIONS BackgroundRuntimeProjector
-        DEFAULT_AGENT_SYSTEM_PROMPT DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT
-        DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS FollowUpQueued InboxItem Job
-        LoopMessage LoopStatus ProjectionContext RuntimeMessage RuntimeProjector SectionRenderer
+        AgentLoopConfig AgentLoopResult AgentPipeline AgentRunner BUILTIN_SECTIONS
+        BackgroundRuntimeProjector DEFAULT_AGENT_SYSTEM_PROMPT
+        DEFAULT_EXPLORE_SUBAGENT_SYSTEM_PROMPT DEFAULT_SUBAGENT_SYSTEM_PROMPT DEFAULT_TOOL_HANDLERS
+        FollowUpQueued InboxItem Job LoopMessage LoopStatus MessageSink NullSink PhaseContext
+        PhaseResult ProjectionContext RuntimeMessage RuntimeProjector SQLiteSink SectionRenderer
         StatefulAgentLoop StatefulResult StopPolicy SyncCallInEventLoopError SystemPromptBuilder
         SystemPromptContext TimerRunner TodoRuntimeProjector build_agent_system_prompt
         build_explore_subagent_system_prompt build_subagent_system_prompt default_runtime_projectors
-        format_timer_message format_tool_catalog get_tool_definitions wait_or_steer
+        format_timer_message format_tool_catalog get_tool_definitions phase validate_tool_args
+        wait_or_steer
     """.split(),
     "power_loop.store": """
         AppendResult BackgroundTaskRow CURRENT_SCHEMA_VERSION ColumnSpec CompactionRow

@@ -1,7 +1,6 @@
 """Every name of published power-loop 3.0.2's ``__all__`` imports from ``power_loop``, as the same kind.
 
-The list is the 204 names of the published ``__all__`` (facts file, top). Names not built yet are in
-``NOT_YET``; a test fails when one of them starts to exist, so the list only ever shrinks.
+The list is the 204 names of the published ``__all__`` (facts file, top); every one of them exists here.
 """
 
 from __future__ import annotations
@@ -57,25 +56,15 @@ PUBLISHED_ALL = """
     trim_history validate_tool_args with_retry
 """.split()
 
-#: Published names that do not exist here yet (issue 11: runtime projectors, RuntimeEnv, skills,
-#: prompt builders, the phase pipeline, sinks, the legacy dict hook API, projection rows).
-NOT_YET = set(
-    """
-    AgentPipeline AgentRunner MessageSink NullSink PhaseContext
-    PhaseResult ProjectMessageRow ProjectedRow ProjectedSend SQLiteSink phase
-""".split()
-)
-
 #: Published as type aliases or protocols rather than classes.
 ALIASES = {"MessageRole", "HookHandler", "EventHandler", "CancellationLike"}
 
 
 def test_the_published_list_has_204_names() -> None:
     assert len(PUBLISHED_ALL) == len(set(PUBLISHED_ALL)) == 204
-    assert NOT_YET <= set(PUBLISHED_ALL)
 
 
-@pytest.mark.parametrize("name", sorted(set(PUBLISHED_ALL) - NOT_YET))
+@pytest.mark.parametrize("name", sorted(PUBLISHED_ALL))
 def test_published_name_imports_as_the_same_kind(name: str) -> None:
     obj = getattr(power_loop, name)
     assert name in power_loop.__all__
@@ -87,9 +76,3 @@ def test_published_name_imports_as_the_same_kind(name: str) -> None:
         assert inspect.isclass(obj), f"{name} should be a class, got {type(obj).__name__}"
     else:
         assert callable(obj) and not inspect.isclass(obj), f"{name} should be a function"
-
-
-@pytest.mark.parametrize("name", sorted(NOT_YET))
-def test_not_yet_list_is_current(name: str) -> None:
-    # When a name lands, remove it from NOT_YET so the kind check above covers it.
-    assert not hasattr(power_loop, name), f"{name} exists now: remove it from NOT_YET"

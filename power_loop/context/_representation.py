@@ -13,18 +13,26 @@ cached. The send in progress is always shown verbatim (the model needs its tool 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError
+from ._state import row_message
+from ._tokens import estimate_text_tokens
 
 if TYPE_CHECKING:
+    from ..store import MessageRow
     from ..tools import ToolRegistry
 
 __all__ = [
     "CompactView",
+    "ProjectMessageRow",
     "ProjectedRepresentation",
+    "ProjectedRow",
+    "ProjectedSend",
+    "PublishedShapes",
     "Representation",
     "SendView",
     "VerbatimRepresentation",
@@ -69,6 +77,114 @@ class Representation(Protocol):
     def render_compact(self, compact: CompactView) -> list[LoopMessage]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ProjectedRow:
+    """One row of a projected send (published shape): ``kind`` ``"project"`` (or ``"user"``),
+    ``content`` ``{"messages": [...]}`` and the messages' text."""
+
+    kind: str
+    content: dict[str, Any]
+    rendered_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectedSend:
+    """What ``project_send`` makes of one finished send: its rows and the seq range it came from."""
+
+    rows: list[ProjectedRow] = field(default_factory=list)
+    source_seq_lo: int | None = None
+    source_seq_hi: int | None = None
+
+    def to_rows(
+        self, session_id: str, send_index: int, *, projector_version: int = 1
+    ) -> list[ProjectMessageRow]:
+        """These rows as :class:`ProjectMessageRow` objects of ``session_id``'s send ``send_index``."""
+        now = time.time_ns() // 1_000_000
+        return [
+            ProjectMessageRow(
+                session_id=session_id,
+                send_index=send_index,
+                kind=row.kind,
+                content=row.content,
+                rendered_text=row.rendered_text,
+                source_seq_lo=self.source_seq_lo,
+                source_seq_hi=self.source_seq_hi,
+                compact_from_send=None,
+                compact_to_send=None,
+                projector_version=projector_version,
+                token_estimate=estimate_text_tokens(row.rendered_text),
+                created_at=now,
+            )
+            for row in self.rows
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectMessageRow:
+    """A projected send (``kind`` ``"user"`` / ``"project"``) or a fold summary (``"compact"``,
+    ``content`` ``{"summary": ...}`` covering ``compact_from_send..compact_to_send``), in the published
+    row shape. Ours are computed from the audit log when needed, never stored."""
+
+    session_id: str
+    send_index: int
+    kind: str
+    content: dict[str, Any]
+    rendered_text: str | None
+    source_seq_lo: int | None
+    source_seq_hi: int | None
+    compact_from_send: int | None
+    compact_to_send: int | None
+    projector_version: int
+    token_estimate: int | None
+    created_at: int
+
+
+class PublishedShapes:
+    """The published representation calls, on top of ``render_send`` / ``render_compact``:
+    ``project_send(rows, *, send_index, tool_registry)`` and ``render(rows)``."""
+
+    def render_send(self, send: SendView, *, tool_registry: ToolRegistry | None) -> list[LoopMessage]:
+        raise NotImplementedError
+
+    def render_compact(self, compact: CompactView) -> list[LoopMessage]:
+        raise NotImplementedError
+
+    def project_send(
+        self, send_rows: Sequence[MessageRow], *, send_index: int, tool_registry: ToolRegistry | None = None
+    ) -> ProjectedSend:
+        """The send made of ``send_rows`` (stored rows, any order) as one ``project`` row holding
+        exactly what :meth:`render_send` shows of it."""
+        ordered = sorted(send_rows, key=lambda r: r.seq)
+        messages = self.render_send(
+            SendView(send_index, tuple(row_message(r) for r in ordered)), tool_registry=tool_registry
+        )
+        text = "\n".join(_text(m.get("content")) for m in messages)
+        return ProjectedSend(
+            rows=[ProjectedRow("project", {"messages": messages}, text)],
+            source_seq_lo=ordered[0].seq if ordered else None,
+            source_seq_hi=ordered[-1].seq if ordered else None,
+        )
+
+    def render(self, rows: Sequence[ProjectMessageRow | ProjectedRow]) -> list[LoopMessage]:
+        """Messages for ``rows`` in the given order: a ``compact`` row through :meth:`render_compact`,
+        the others as the messages they hold. A row of another shape raises ``ConfigError``."""
+        out: list[LoopMessage] = []
+        for row in rows:
+            if row.kind == "compact" and isinstance(row, ProjectMessageRow):
+                summary = row.content.get("summary")
+                if not isinstance(summary, str):
+                    raise ConfigError(f"compact row of send {row.send_index} has no 'summary' string")
+                first = row.compact_from_send if row.compact_from_send is not None else row.send_index
+                last = row.compact_to_send if row.compact_to_send is not None else row.send_index
+                out.extend(self.render_compact(CompactView(summary, first, last)))
+                continue
+            messages = row.content.get("messages")
+            if row.kind not in ("user", "project") or not isinstance(messages, list):
+                raise ConfigError(f"cannot render a {row.kind!r} row without a 'messages' list")
+            out.extend(dict(m) for m in messages)
+        return out
+
+
 def truncate(text: str, max_chars: int) -> str:
     """``text`` cut to ``max_chars`` characters, ending in ``…`` when cut."""
     if len(text) <= max_chars:
@@ -97,7 +213,7 @@ def _range(compact: CompactView) -> str:
     return f"#{compact.from_send}-#{compact.to_send}"
 
 
-class VerbatimRepresentation:
+class VerbatimRepresentation(PublishedShapes):
     """Finished sends exactly as recorded; the fold summary as one user message."""
 
     kind = "verbatim"
@@ -121,7 +237,7 @@ class VerbatimRepresentation:
         return "VerbatimRepresentation()"
 
 
-class ProjectedRepresentation:
+class ProjectedRepresentation(PublishedShapes):
     """Each finished send as ``user: [#N] <asked>`` + ``assistant: #N [tools] …\\n<answer>``.
 
     Every piece is cut to ``max_chars``. A tool whose ``ToolDefinition.project(args, result)`` is set

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import InitVar, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, MissingDependencyError, ProviderNotAvailable
@@ -71,6 +71,21 @@ def _check_capabilities(obj: Any) -> None:
         )
 
 
+def _capabilities_from(overrides: Mapping[str, Any], config: OpenAICompatibleChatConfig) -> ModelCapabilities:
+    """The published ``capability_overrides`` dict applied over the config's default capabilities."""
+    known = {f.name for f in fields(ModelCapabilities)}
+    values: dict[str, Any] = {}
+    for key, value in overrides.items():
+        name = key.lower().removeprefix("supports_")
+        if name not in known:
+            raise ConfigError(
+                f"capability_overrides: unknown capability {key!r}; known: {', '.join(sorted(known))}"
+            )
+        values[name] = value
+    base = config.default_capabilities()
+    return ModelCapabilities(**{**{n: getattr(base, n) for n in known}, **values})
+
+
 def _retry_policy(max_retries: int, base_delay: float) -> LLMRetryPolicy:
     # Each attempt is already bounded by the transport's timeout_s, so no extra total deadline.
     return LLMRetryPolicy(max_attempts=max_retries + 1, backoff_initial=base_delay, total_timeout=None)
@@ -110,6 +125,11 @@ class OpenAICompatibleChatConfig(_TransportConfig):
     (``stream_options={"include_usage": true}``; turn it off for servers that reject it).
     ``timeout_s`` bounds each request; the transport itself never retries (see ``retry_policy()``).
     ``capabilities`` declares what the model takes (default: :meth:`default_capabilities`).
+
+    The published keywords are accepted: ``capability_overrides`` (a dict of ``ModelCapabilities``
+    fields, ``supports_`` prefix allowed) becomes ``capabilities``; the stream-resume options are
+    accepted at their defaults only (a dropped stream raises the retryable ``LLMStreamIncomplete``
+    and the call is retried instead of resumed).
     """
 
     base_url: str
@@ -124,8 +144,29 @@ class OpenAICompatibleChatConfig(_TransportConfig):
     stream: bool = True
     stream_usage: bool = True
     capabilities: ModelCapabilities | None = None
+    stream_resume_on_error: InitVar[bool] = False
+    stream_max_restarts: InitVar[int] = 0
+    stream_resume_instruction: InitVar[str | None] = None
+    capability_overrides: InitVar[Mapping[str, Any] | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(
+        self,
+        stream_resume_on_error: bool,
+        stream_max_restarts: int,
+        stream_resume_instruction: str | None,
+        capability_overrides: Mapping[str, Any] | None,
+    ) -> None:
+        if stream_resume_on_error or stream_max_restarts:
+            raise ConfigError(
+                "OpenAICompatibleChatConfig: stream resume (stream_resume_on_error / stream_max_restarts) "
+                "is not provided; a dropped stream raises LLMStreamIncomplete, which the retry policy retries"
+            )
+        if capability_overrides:
+            if self.capabilities is not None:
+                raise ConfigError(
+                    "OpenAICompatibleChatConfig: pass capabilities= or capability_overrides=, not both"
+                )
+            self.capabilities = _capabilities_from(capability_overrides, self)
         _check_transport_numbers(self)
         _check_capabilities(self)
 

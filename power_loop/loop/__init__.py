@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_dir, lazy_getattr
 
 if TYPE_CHECKING:
-    from ._default_tools import DEFAULT_TOOL_HANDLERS, get_tool_definitions
+    from ._default_tools import DEFAULT_TOOL_HANDLERS, get_tool_definitions, validate_tool_args
     from ._inbox import InboxItem
     from ._jobs import Job
     from ._loop import (
         StatefulAgentLoop,
     )
+    from ._phase import AgentRunner, PhaseContext, PhaseResult, phase
+    from ._pipeline import AgentPipeline, MessageSink, NullSink, SQLiteSink
     from ._projectors import (
         BackgroundRuntimeProjector,
         ProjectionContext,
@@ -54,6 +56,14 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "AgentPipeline",
+    "AgentRunner",
+    "MessageSink",
+    "NullSink",
+    "PhaseContext",
+    "PhaseResult",
+    "SQLiteSink",
+    "phase",
     "DEFAULT_AGENT_SYSTEM_PROMPT",
     "AgentLoopConfig",
     "AgentLoopResult",
@@ -72,6 +82,7 @@ __all__ = [
     "wait_or_steer",
     "DEFAULT_TOOL_HANDLERS",
     "get_tool_definitions",
+    "validate_tool_args",
     "ProjectionContext",
     "RuntimeMessage",
     "RuntimeProjector",
@@ -93,6 +104,8 @@ __all__ = [
 # timer runner.
 _MODULES: dict[str, tuple[str, ...]] = {
     "._loop": ("StatefulAgentLoop",),
+    "._phase": ("AgentRunner", "PhaseContext", "PhaseResult", "phase"),
+    "._pipeline": ("AgentPipeline", "MessageSink", "NullSink", "SQLiteSink"),
     "._jobs": ("Job",),
     "._inbox": ("InboxItem",),
     "._prompt": (
@@ -116,6 +129,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "._default_tools": (
         "DEFAULT_TOOL_HANDLERS",
         "get_tool_definitions",
+        "validate_tool_args",
     ),
     "._projectors": (
         "ProjectionContext",

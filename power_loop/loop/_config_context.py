@@ -75,7 +75,7 @@ def pipeline_from_config(config: Any) -> ContextPipeline | None:
 
     axes = config.representation is not None or config.fold_strategy is not None
     fold = config.fold_strategy
-    if fold is None and axes:
+    if fold is None and axes and not config.never_fold:
         fold = LLMSummaryFold()  # the published default axis
     return ContextPipeline(
         representation=config.representation or VerbatimRepresentation(),

@@ -1,4 +1,5 @@
-"""Every built-in tool at once: ``get_tool_definitions`` and ``DEFAULT_TOOL_HANDLERS``.
+"""Every built-in tool at once: ``get_tool_definitions``, ``DEFAULT_TOOL_HANDLERS`` and the
+published ``validate_tool_args(tool_name, args)`` call shape.
 
 Both come from an unbound default registry (``create_default_tool_registry(bind=False)``) with the
 context layer's note and recall tools filled in, which is why they live here and not in ``tools``:
@@ -7,13 +8,15 @@ the handlers find their workspace and session at call time (``runtime_env_contex
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
+from .. import tools as T
 from ..tools import ToolDefinition, ToolRegistry, create_default_tool_registry
 from ._reserved import fill_reserved_tools
 
-__all__ = ["DEFAULT_TOOL_HANDLERS", "get_tool_definitions"]
+__all__ = ["DEFAULT_TOOL_HANDLERS", "get_tool_definitions", "validate_tool_args"]
 
 
 def _registry(
@@ -61,3 +64,31 @@ class _DefaultHandlers(Mapping[str, Any]):
 
 DEFAULT_TOOL_HANDLERS: Mapping[str, Any] = _DefaultHandlers()
 """Handlers of every built-in tool, unbound: file tools and ``bash`` use the current ``RuntimeEnv``."""
+
+
+@functools.cache
+def _builtin() -> ToolRegistry:
+    return _registry()
+
+
+@overload
+def validate_tool_args(schema: str, args: Mapping[str, Any]) -> str | None: ...
+
+
+@overload
+def validate_tool_args(schema: Mapping[str, Any] | bool, args: Any) -> list[str]: ...
+
+
+def validate_tool_args(schema: str | Mapping[str, Any] | bool, args: Any) -> str | list[str] | None:
+    """Check tool arguments; two call shapes.
+
+    ``validate_tool_args(schema, args)`` validates ``args`` against a JSON Schema and returns the
+    problems (empty when valid), as ``power_loop.tools.validate_tool_args``. The published
+    ``validate_tool_args(tool_name, args)`` checks them against that built-in tool's schema and
+    returns ``None`` when they are valid (or no built-in tool has that name), else the message the
+    model would get for the call.
+    """
+    if isinstance(schema, str):
+        registry = _builtin()
+        return registry.validate(schema, args) if registry.has(schema) else None
+    return T.validate_tool_args(schema, args)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+import warnings
+from dataclasses import InitVar, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ConfigError
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 LoopMessage = dict[str, Any]
+#: "Keyword not given" for the deprecated config keywords (None has a meaning for them).
+_UNSET: Any = object()
 LoopStatus = Literal[
     "completed",
     "pending_tools",
@@ -86,10 +89,25 @@ class AgentLoopConfig:
     output_spec: StructuredOutputSpec | None = field(default=None, init=False, repr=False, compare=False)
     # Bumped when a context field (or max_tokens) is re-assigned, so a loop rebuilds its pipeline.
     context_version: int = field(default=0, init=False, repr=False, compare=False)
+    # The deprecated 2.x keywords of the published config (see _legacy_keywords); `compactor=None`
+    # ("never compact") sets `never_fold`: a pipeline built from the config then folds nothing.
+    compactor: InitVar[Any] = _UNSET
+    history_projector: InitVar[Any] = _UNSET
+    migrate_history_on_projection_switch: InitVar[Any] = _UNSET
+    never_fold: bool = field(default=False, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(
+        self, compactor: Any, history_projector: Any, migrate_history_on_projection_switch: Any
+    ) -> None:
+        _legacy_keywords(self, compactor, history_projector, migrate_history_on_projection_switch)
         self.validate()
         object.__setattr__(self, "_ready", True)
+
+    @property
+    def projection_representation(self) -> Representation | None:
+        """The representation when it is a projection-style one (``kind != "verbatim"``), else None."""
+        rep = self.representation
+        return rep if rep is not None and getattr(rep, "kind", "verbatim") != "verbatim" else None
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Re-assigning a field after construction re-validates; a bad value raises and the old one stays.
@@ -160,7 +178,38 @@ class AgentLoopConfig:
     def replace(self, **changes: Any) -> AgentLoopConfig:
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         values.update(changes)
-        return AgentLoopConfig(**values)
+        copy = AgentLoopConfig(**values)
+        object.__setattr__(copy, "never_fold", self.never_fold)
+        return copy
+
+
+def _legacy_keywords(config: AgentLoopConfig, compactor: Any, projector: Any, migrate: Any) -> None:
+    """Map the published config's deprecated 2.x keywords, warning; objects of its 2.x compactor and
+    projector classes have no counterpart here and raise ``ConfigError`` naming the replacement."""
+    used = [n for n, v in (("compactor", compactor), ("history_projector", projector)) if v is not _UNSET]
+    if migrate is not _UNSET:
+        used.append("migrate_history_on_projection_switch")
+        config.migrate_history_on_switch = bool(migrate)
+    if not used:
+        return
+    warnings.warn(
+        f"AgentLoopConfig({', '.join(used)}=...) is deprecated: use representation= / fold_strategy= "
+        "(and migrate_history_on_switch=)",
+        DeprecationWarning,
+        stacklevel=4,
+    )
+    if compactor is None and config.fold_strategy is None:
+        config.never_fold = True  # the published meaning: never compact
+    elif compactor not in (_UNSET, None):
+        raise ConfigError(
+            f"AgentLoopConfig(compactor={type(compactor).__name__}) has no counterpart here: pass "
+            "fold_strategy=LLMSummaryFold(...) or AgenticFold(...) (or compactor=None to never fold)"
+        )
+    if projector not in (_UNSET, None):
+        raise ConfigError(
+            f"AgentLoopConfig(history_projector={type(projector).__name__}) has no counterpart here: pass "
+            "representation=ProjectedRepresentation(...) or VerbatimRepresentation()"
+        )
 
 
 #: What ``AgentLoopConfig.record_hook_events`` accepts.

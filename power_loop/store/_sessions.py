@@ -155,12 +155,13 @@ class SessionRepository:
         )
         return [session_row(r) for r in rows]
 
-    async def close(self, session_id: str, *, cascade: bool) -> int:
+    async def close(self, session_id: str, *, cascade: bool) -> list[str]:
+        """Delete the session (and, with ``cascade``, its non-detached descendants); the ids deleted."""
         t = self._ctx.t
 
-        async def unit(tx: Transaction) -> int:
+        async def unit(tx: Transaction) -> list[str]:
             if not await self.exists(tx, session_id):
-                return 0
+                return []
             doomed = [session_id]
             orphans: list[str] = []
             frontier = [session_id]
@@ -186,7 +187,7 @@ class SessionRepository:
                 await tx.executemany(f"DELETE FROM {t[name]} WHERE session_id = ?", keys)
             for s in doomed:
                 self._ctx.known.pop(s, None)
-            return len(doomed)
+            return doomed
 
         return await self._ctx.db.transact(unit)
 

@@ -40,7 +40,7 @@ class StatsRepository:
 
     async def list_stats(self) -> list[SessionStatsRow]:
         rows = await self._ctx.db.fetchall(
-            f"SELECT {_STATS_COLS} FROM {self._ctx.t['session_stats']} ORDER BY session_id"
+            f"SELECT {_STATS_COLS} FROM {self._ctx.t['session_stats']} ORDER BY updated_at DESC, session_id"
         )
         return [SessionStatsRow(**r) for r in rows]
 

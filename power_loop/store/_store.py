@@ -21,7 +21,7 @@ from ._background import BackgroundTaskMethods, BackgroundTaskRepository
 from ._capabilities import DatabaseMaintenance
 from ._compaction import CompactionRepository
 from ._core import StoreContext, check_ints, check_session_id
-from ._follow_ups import FollowUpRepository
+from ._follow_ups import FollowUpMethods, FollowUpRepository
 from ._hook_events import HookEventMethods, HookEventRepository, NewHookEvent
 from ._inbox import InboxRepository
 from ._lease import LeaseRepository, LeaseToken
@@ -31,7 +31,6 @@ from ._rows import (
     KEEP,
     AppendResult,
     CompactionRow,
-    FollowUpRow,
     MessageRow,
     MessageState,
     NewMessage,
@@ -57,7 +56,9 @@ from ._store_compat import (
     same_pending,
     seqs_of,
 )
-from ._timers import TimerMethods, TimerRepository
+from ._store_published import PublishedStoreMethods
+from ._timer_methods import TimerMethods
+from ._timers import TimerRepository
 from ._tool_calls import ToolCallMethods, ToolCallRepository
 from ._workflows import WorkflowJournalMethods, WorkflowJournalRepository
 
@@ -70,7 +71,13 @@ _S = TypeVar("_S", bound="SessionStore")
 
 
 class SessionStore(
-    HookEventMethods, TimerMethods, BackgroundTaskMethods, WorkflowJournalMethods, ToolCallMethods
+    HookEventMethods,
+    TimerMethods,
+    BackgroundTaskMethods,
+    WorkflowJournalMethods,
+    ToolCallMethods,
+    FollowUpMethods,
+    PublishedStoreMethods,
 ):
     """Durable sessions, messages and per-session state over any :class:`Database`.
 
@@ -242,6 +249,11 @@ class SessionStore(
         With ``cascade`` its ephemeral and linked sub-agents (recursively) go too; detached ones (and,
         without ``cascade``, all children) survive with no parent. Unknown ids delete nothing.
         """
+        check_session_id(session_id)
+        return len(await self._sessions.close(session_id, cascade=cascade))
+
+    async def close_session_tree(self, session_id: str, *, cascade: bool = True) -> list[str]:
+        """:meth:`close_session`, returning the ids of the deleted sessions (the session first)."""
         check_session_id(session_id)
         return await self._sessions.close(session_id, cascade=cascade)
 
@@ -542,21 +554,7 @@ class SessionStore(
         check_session_id(session_id)
         return await self._notes.count(session_id)
 
-    # -- follow-ups and statistics --------------------------------------------------------------
-
-    async def enqueue_follow_up(self, session_id: str, content: str, *, kind: str = "queue") -> int:
-        """Queue a message for the session's next round boundary (``kind="steer"``: its next safe point)."""
-        check_session_id(session_id)
-        return await self._follow_ups.enqueue(session_id, content, kind)
-
-    async def latest_steer(self, session_id: str) -> int:
-        """The item id of the newest steer still queued for the session (0: none)."""
-        return await self._follow_ups.latest_steer(session_id)
-
-    async def list_follow_ups(self, session_id: str) -> list[FollowUpRow]:
-        """Queued follow-ups in arrival order (consume them via ``append_messages(consume_follow_ups=)``)."""
-        check_session_id(session_id)
-        return await self._follow_ups.list_follow_ups(session_id)
+    # -- statistics --------------------------------------------------------------
 
     async def get_session_stats(self, session_id: str) -> SessionStatsRow | None:
         """The session's cumulative accounting, or ``None`` for an unknown session."""
@@ -564,7 +562,7 @@ class SessionStore(
         return await self._stats.get(session_id)
 
     async def list_session_stats(self) -> list[SessionStatsRow]:
-        """Every session's accounting, by session id."""
+        """Every session's accounting, most recently updated first (ties by session id)."""
         return await self._stats.list_stats()
 
     async def list_usage_rounds(self, session_id: str) -> list[UsageRoundRow]:

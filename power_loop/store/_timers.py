@@ -11,14 +11,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from ._core import StoreContext, check_ints, check_session_id, now_ms, storable_text
+from ._core import StoreContext, now_ms, storable_text
 from ._port import Transaction
 from ._rows import TimerRow, TimerStatus
 
 if TYPE_CHECKING:
     from ._port import Transaction
 
-__all__ = ["TimerMethods", "TimerRepository"]
+__all__ = ["TimerRepository"]
 
 _TIMER_COLS = "session_id, timer_id, due_at, note, status, interval_s, fire_count, last_fired_at, created_at, updated_at"
 _TIMER_STATUSES = frozenset(s.value for s in TimerStatus)
@@ -161,90 +161,3 @@ class TimerRepository:
             (now_ms(), session_id, timer_id),
         )
         return count > 0
-
-
-class TimerMethods:
-    """The :class:`~power_loop.store.SessionStore` methods of timers."""
-
-    _timers: TimerRepository
-
-    async def create_timer(
-        self, session_id: str, *, due_at_ms: int, note: str, interval_s: int | None = None
-    ) -> TimerRow:
-        """Arm a timer due at ``due_at_ms`` (epoch ms); ``interval_s`` makes it recurring."""
-        check_session_id(session_id)
-        return await self._timers.create(session_id, due_at_ms=due_at_ms, note=note, interval_s=interval_s)
-
-    async def get_timer(self, session_id: str, timer_id: int) -> TimerRow | None:
-        """One timer, or ``None``."""
-        check_session_id(session_id)
-        check_ints(timer_id=timer_id)
-        return await self._timers.get(session_id, timer_id)
-
-    async def list_timers(
-        self, session_id: str, *, statuses: Sequence[str] = ("armed", "firing")
-    ) -> list[TimerRow]:
-        """The session's timers in ``statuses``, soonest first."""
-        check_session_id(session_id)
-        return await self._timers.list_timers(session_id, statuses=statuses)
-
-    async def due_timers(self, *, now_ms: int | None = None, limit: int = 50) -> list[TimerRow]:
-        """Armed timers of every session that are due at ``now_ms`` (default: now), earliest first."""
-        check_ints(now_ms=now_ms, limit=limit)
-        return await self._timers.due(now_ms=now_ms, limit=limit)
-
-    async def transition_timer(
-        self,
-        session_id: str,
-        timer_id: int,
-        *,
-        from_status: str,
-        to_status: str,
-        due_at_ms: int | None = None,
-        now_ms: int | None = None,
-    ) -> bool:
-        """Compare-and-set the status; True only for the one caller that won the transition.
-
-        ``now_ms`` (default: now) is the time stamped into ``updated_at``, the firing heartbeat.
-        """
-        check_session_id(session_id)
-        return await self._timers.transition(
-            session_id,
-            timer_id,
-            from_status=from_status,
-            to_status=to_status,
-            due_at_ms=due_at_ms,
-            now_ms=now_ms,
-        )
-
-    async def finish_firing_timer(self, session_id: str, timer_id: int, *, now_ms: int | None = None) -> bool:
-        """A ``firing`` timer is done: one-shot → ``fired``; recurring → ``armed`` again at now+interval.
-
-        ``now_ms`` (default: now) is the fire time; a recurring timer's next due time counts from it.
-        """
-        check_session_id(session_id)
-        check_ints(timer_id=timer_id, now_ms=now_ms)
-        return await self._timers.finish_firing(session_id, timer_id, now_ms=now_ms)
-
-    async def heartbeat_firing_timer(
-        self, session_id: str, timer_id: int, *, now_ms: int | None = None
-    ) -> bool:
-        """Refresh a ``firing`` timer's ``updated_at`` (its heartbeat); False once it is no longer firing."""
-        check_session_id(session_id)
-        check_ints(timer_id=timer_id, now_ms=now_ms)
-        return await self._timers.heartbeat_firing(session_id, timer_id, now_ms=now_ms)
-
-    async def recover_stale_firing_timers(self, *, older_than_ms: int, now_ms: int | None = None) -> int:
-        """Re-arm ``firing`` timers whose heartbeat (``updated_at``) is older than ``older_than_ms``.
-
-        Their runner died mid-delivery; the timers keep their due time, so the next scan fires them
-        again (timers are at-least-once). Returns how many were re-armed.
-        """
-        check_ints(older_than_ms=older_than_ms, now_ms=now_ms)
-        return await self._timers.recover_stale_firing(older_than_ms=older_than_ms, now_ms=now_ms)
-
-    async def cancel_timer(self, session_id: str, timer_id: int) -> bool:
-        """Cancel an armed or firing timer; False if it is already finished or unknown."""
-        check_session_id(session_id)
-        check_ints(timer_id=timer_id)
-        return await self._timers.cancel(session_id, timer_id)

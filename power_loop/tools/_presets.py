@@ -161,6 +161,8 @@ def create_default_tool_registry(
     home_dir: str | os.PathLike[str] | None = None,
     skills_dir: str | os.PathLike[str] | None = None,
     bind: bool = True,
+    blackboard: object | None = None,
+    blackboard_id: str | None = None,
 ) -> ToolRegistry:
     """A new registry holding built-in tools.
 
@@ -173,8 +175,10 @@ def create_default_tool_registry(
 
     ``bind=False`` registers the workspace tools unbound: no workspace is needed now, and each call
     uses the workspace (and ``shell_backend``) of the current ``RuntimeEnv`` (``runtime_env_context``).
-    ``skills_dir`` also registers ``load_skill`` for that directory; ``home_dir`` is accepted for the
-    published call shape (no built-in tool here uses the home directory).
+    ``skills_dir`` also registers ``load_skill`` for that directory; ``home_dir``, ``blackboard`` and
+    ``blackboard_id`` are accepted for the published call shape: no built-in tool here uses the home
+    directory or a board (the board tools, ``register_blackboard_tools``, take theirs from their own
+    arguments or the current ``RuntimeEnv``, as published).
 
     The note and recall tools live in ``power_loop.context``: here
     their places are only reserved, in order, and ``StatefulAgentLoop`` registers them (the notes

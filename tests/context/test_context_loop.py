@@ -157,6 +157,28 @@ async def test_config_axes_opt_the_loop_into_folding(store: SessionStore) -> Non
     await loop.aclose()
 
 
+async def test_published_deprecated_keywords(store: SessionStore) -> None:
+    from power_loop import AgentLoopConfig, ConfigError
+
+    # compactor=None (2.x): never compact, even with a representation set (whose default would fold).
+    with pytest.deprecated_call():
+        config = AgentLoopConfig(representation=ProjectedRepresentation(), compactor=None, max_tokens=3000)
+    assert config.projection_representation is config.representation
+    loop = StatefulAgentLoop(llm=_agent_llm(), store=store, tool_registry=_registry(), config=config)
+    assert loop.context is not None and loop.context.fold is None
+    sid = await loop.new_session()
+    for i in range(12):
+        assert (await loop.send(f"task {i}: {LONG}", sid)).status == "completed"
+    assert await store.list_compactions(sid) == []
+    await loop.aclose()
+    assert AgentLoopConfig(representation=VerbatimRepresentation()).projection_representation is None
+    with pytest.deprecated_call():
+        assert not AgentLoopConfig(migrate_history_on_projection_switch=False).migrate_history_on_switch
+    for legacy in ({"compactor": object()}, {"history_projector": object()}):
+        with pytest.deprecated_call(), pytest.raises(ConfigError, match="has no counterpart"):
+            AgentLoopConfig(**legacy)
+
+
 async def test_config_axes_defaults_conflicts_and_reassignment(store: SessionStore) -> None:
     from power_loop import AgentLoopConfig, ConfigError
 

@@ -11,12 +11,17 @@ import pytest
 from power_loop.context import (
     CompactView,
     ProjectedRepresentation,
+    ProjectedRow,
+    ProjectedSend,
+    ProjectMessageRow,
     Representation,
     SendView,
     VerbatimRepresentation,
     check_messages,
+    estimate_text_tokens,
 )
 from power_loop.errors import ConfigError
+from power_loop.store import MessageRow, MessageState
 from power_loop.tools import ToolDefinition, ToolRegistry
 
 
@@ -170,3 +175,56 @@ def test_check_messages(messages: list[dict[str, Any]], problem: str | None) -> 
 def test_check_messages_open_tail() -> None:
     tail = [{"role": "assistant", "content": "", "tool_calls": [_call("a", "t", {})]}]
     assert check_messages(tail, allow_open_tail=True) is None
+
+
+def _rows(send: SendView, *, first_seq: int) -> list[MessageRow]:
+    rows = [
+        MessageRow(
+            session_id="s",
+            seq=first_seq + i,
+            role=m["role"],
+            name=m.get("name"),
+            content=m.get("content"),
+            tool_calls=m.get("tool_calls"),
+            tool_call_id=m.get("tool_call_id"),
+            round_index=0,
+            state=MessageState.ACTIVE,
+            meta={},
+            created_at=0,
+            send_index=send.send_index,
+        )
+        for i, m in enumerate(send.messages)
+    ]
+    return rows[::-1]  # any order: project_send orders by seq
+
+
+@pytest.mark.parametrize("rep", [VerbatimRepresentation(), ProjectedRepresentation(max_chars=40)])
+def test_published_project_send_and_render_show_what_render_send_shows(rep: Any) -> None:
+    projected = rep.project_send(_rows(SEND, first_seq=10), send_index=3, tool_registry=None)
+    assert isinstance(projected, ProjectedSend)
+    assert (projected.source_seq_lo, projected.source_seq_hi) == (10, 14)
+    (row,) = projected.rows
+    assert isinstance(row, ProjectedRow) and row.kind == "project"
+    expected = rep.render_send(SEND, tool_registry=None)
+    assert rep.render(projected.rows) == expected
+    stored = projected.to_rows("s", 3, projector_version=rep.version)
+    assert [(r.session_id, r.send_index, r.kind, r.projector_version) for r in stored] == [
+        ("s", 3, "project", 1)
+    ]
+    assert stored[0].token_estimate == estimate_text_tokens(row.rendered_text) > 0
+    compact = ProjectMessageRow(
+        "s", 2, "compact", {"summary": "set up X"}, None, None, None, 1, 2, 1, None, 0
+    )
+    # A compact row renders through render_compact; rows render in the order given.
+    assert rep.render([compact, *stored]) == rep.render_compact(CompactView("set up X", 1, 2)) + expected
+
+
+def test_render_refuses_rows_it_cannot_show() -> None:
+    rep = VerbatimRepresentation()
+    with pytest.raises(ConfigError, match="summary"):
+        rep.render([ProjectMessageRow("s", 2, "compact", {}, None, None, None, 1, 2, 1, None, 0)])
+    with pytest.raises(ConfigError, match="'project' row without a 'messages' list"):
+        rep.render([ProjectedRow("project", {"human": ["hi"]})])
+    assert rep.project_send([], send_index=1) == ProjectedSend(
+        [ProjectedRow("project", {"messages": []}, "")]
+    )

@@ -239,3 +239,33 @@ def test_adapter_without_expected_class(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setitem(sys.modules, "power_loop.llm._openai", types.ModuleType("power_loop.llm._openai"))
     with pytest.raises(ProviderNotAvailable, match="OpenAICompatibleChatLLMService"):
         create_llm_service_from_config(LLMProviderConfig(base_url="u", api_key="k", model="m"))
+
+
+def test_openai_config_takes_the_published_keywords() -> None:
+    from power_loop.llm import ModelCapabilities
+
+    cfg = OpenAICompatibleChatConfig(
+        base_url="http://127.0.0.1:8080/v1",
+        api_key="k",
+        model="m",
+        capability_overrides={"vision": False, "supports_parallel_tools": False},
+        stream_resume_on_error=False,
+        stream_max_restarts=0,
+        stream_resume_instruction="continue",
+    )
+    assert cfg.capabilities is not None
+    assert (cfg.capabilities.vision, cfg.capabilities.parallel_tools, cfg.capabilities.tools) == (
+        False,
+        False,
+        True,
+    )
+    plain = OpenAICompatibleChatConfig(base_url="http://127.0.0.1:8080/v1", api_key="k", model="m")
+    assert plain.capabilities is None  # nothing overridden: the defaults apply at run time
+    for bad in (
+        {"stream_resume_on_error": True},
+        {"stream_max_restarts": 2},
+        {"capability_overrides": {"warp_drive": True}},
+        {"capability_overrides": {"vision": False}, "capabilities": ModelCapabilities()},
+    ):
+        with pytest.raises(ConfigError):
+            OpenAICompatibleChatConfig(base_url="http://127.0.0.1:8080/v1", api_key="k", model="m", **bad)

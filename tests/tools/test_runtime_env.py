@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import power_loop as pl
 from power_loop import (
     ConfigError,
     RuntimeEnv,
@@ -135,3 +136,17 @@ async def test_get_tool_definitions_and_default_handlers(tmp_path: Path) -> None
     with runtime_env_context(RuntimeEnv(workspace_dir=tmp_path)):
         text = await asyncio.to_thread(DEFAULT_TOOL_HANDLERS["read_file"], path="f.txt")
     assert "hello" in text
+
+
+def test_validate_tool_args_takes_a_schema_or_a_built_in_tool_name() -> None:
+    # Ours: a JSON Schema -> the list of problems.
+    assert pl.validate_tool_args({"type": "object", "required": ["a"]}, {}) == [
+        '$: missing required property "a"'
+    ]
+    assert pl.validate_tool_args({"type": "object"}, {}) == []
+    # Published: a built-in tool's name -> None when valid, else the message the model would get.
+    message = pl.validate_tool_args("write_file", {"path": "a.txt"})
+    assert message is not None and "write_file" in message and '"content"' in message
+    assert pl.validate_tool_args("write_file", {"path": "a.txt", "content": "x"}) is None
+    assert pl.validate_tool_args("edit_file", {"path": "a", "old_text": "x", "new_text": 3}) is not None
+    assert pl.validate_tool_args("not_a_built_in_tool", {}) is None

@@ -337,3 +337,18 @@ async def test_wakeup_budget_and_bounds(tmp_path: Path) -> None:
         assert len(await loop.list_timers(sid)) == 10
         assert outputs[10].startswith("Budget exceeded: this session already has 10 armed wake-ups")
         assert "delay_seconds" in outputs[11] and outputs[11].startswith("Error: invalid arguments")
+
+
+def test_the_published_keywords_are_accepted(tmp_path: Path) -> None:
+    # Every keyword of the published signature; none of these tools reads a home directory or a board.
+    registry = create_default_tool_registry(
+        preset="core",
+        workspace_dir=tmp_path,
+        home_dir=tmp_path,
+        skills_dir=None,
+        shell_backend=None,
+        blackboard=None,
+        blackboard_id="team",
+        bind=True,
+    )
+    assert registry.names()[:2] == ["bash", "read_file"]
