@@ -7,8 +7,9 @@ inspect and move sessions; ``inspect`` serves a read-only web page over the stor
 
 Every error is one line on standard error: exit status 2 for a user or environment error (bad
 arguments, a missing file, an unreachable store or provider), 1 for an unexpected internal error, 130
-on Ctrl-C. ``--debug`` (before the subcommand) shows the traceback instead. Secrets in messages are
-redacted (:func:`power_loop.base.redact_secrets`).
+on Ctrl-C, 141 (silently) when the reader of its output goes away (``… | head``). ``--debug``
+(before the subcommand) shows the traceback instead. Secrets in messages are redacted
+(:func:`power_loop.base.redact_secrets`).
 """
 
 from __future__ import annotations
@@ -145,14 +146,30 @@ def _dispatch(args: argparse.Namespace) -> int:
     return _ddl(args.dialect, args.prefix)
 
 
+def _silence_stdout() -> None:
+    """Point standard output at the null device so the exit-time flush raises no second error."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real descriptor (captured output): nothing left to flush
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _build_parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        status = _dispatch(args)
+        sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's exit flush
+        return status
     except KeyboardInterrupt:
         print(f"power-loop {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`power-loop show … | head`): not an error to report
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, as a command killed by the signal would report
     except Exception as exc:
         if args.debug:
             raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ def _setup(kind: str, cwd: Path) -> None:
         async def provision() -> None:
             async with await open_store(str(cwd / "store.db")) as store:
                 await store.create_session(session_id="sess_known")
+                archive = await store.export_session("sess_known")
+            (cwd / "known.json").write_text(json.dumps(archive))
 
         asyncio.run(provision())
 
@@ -105,6 +108,7 @@ CASES: list[Case] = [
     Case("import-json-list", ["import", "list.json", "--dsn", "store.db"], "archive", setup=V),
     Case("import-wrong-format", ["import", "wrong.json", "--dsn", "store.db"], "archive", setup=V),
     Case("import-no-archive-arg", ["import"], "archive"),
+    Case("import-existing-session", ["import", "known.json", "--dsn", "store.db"], "--new-id", setup=V),
     Case("import-typo-target", ["import", "list.json", "--dsn", "typo/t.db"], "--create-schema"),
     Case(
         "import-missing-file-fresh-target",
@@ -152,7 +156,9 @@ CASES: list[Case] = [
 
 def _snapshot(cwd: Path) -> dict[str, tuple[int, float]]:
     out: dict[str, tuple[int, float]] = {}
-    for dirpath, _dirs, files in os.walk(cwd):
+    for dirpath, dirs, files in os.walk(cwd):
+        for name in dirs:  # an empty directory created on the way to a mistyped path counts too
+            out[str(Path(dirpath, name).relative_to(cwd)) + "/"] = (0, 0.0)
         for name in files:
             full = Path(dirpath, name)
             info = full.stat()
