@@ -23,6 +23,7 @@ from ._cli_inspect import add_inspect_command, run_inspect
 from ._cli_sessions import DSN_ENV, add_session_commands, default_dsn, run_session_command
 
 if TYPE_CHECKING:
+    from .loop import StatefulAgentLoop
     from .store import Dialect
 
 __all__ = ["main"]
@@ -80,6 +81,17 @@ def _ddl(dialect: str, prefix: str) -> int:
     return 0
 
 
+async def _chat_session(loop: StatefulAgentLoop, session_id: str | None) -> str:
+    """``--session``'s id once the store knows it (checked before the first prompt), else a new one."""
+    from .errors import SessionNotFoundError
+
+    if session_id is None:
+        return await loop.new_session()
+    if await (await loop.ensure_store()).get_session(session_id) is None:
+        raise SessionNotFoundError(session_id)
+    return session_id
+
+
 async def _chat(dsn: str, session_id: str | None) -> int:
     from ._demo import CLI_LOOP_CONFIG, build_demo_llm, build_demo_tools, failure_reason
     from .base import redact_secrets
@@ -93,7 +105,7 @@ async def _chat(dsn: str, session_id: str | None) -> int:
             llm=llm, dsn=dsn, tool_registry=build_demo_tools(), config=CLI_LOOP_CONFIG
         ) as loop:
             reasons = failure_reason(loop)
-            sid = session_id or await loop.new_session()
+            sid = await _chat_session(loop, session_id)
             print(f"session: {sid}")
             while True:
                 try:

@@ -141,6 +141,10 @@ CASES: list[Case] = [
     Case("chat-bad-scheme", ["chat", "--dsn", "ftp://h/x"], "unsupported store DSN scheme", env=ECHO),
     Case("chat-unreachable-pg", ["chat", "--dsn", UNREACHABLE_PG], "127.0.0.1", env=ECHO),
     Case("chat-unknown-flag", ["chat", "--model", "x"], "unrecognized arguments"),
+    Case(
+        "chat-unknown-session", ["chat", "--dsn", "store.db", "--session", "sess_nope"], "not found", setup=V
+    ),
+    Case("chat-empty-session", ["chat", "--dsn", "store.db", "--session", ""], "session id", setup=V),
     # -- demo --------------------------------------------------------------------------------
     Case(
         "demo-provider-typo", ["demo", "--dsn", "d.db"], "valid names", env=(("POWER_LOOP_PROVIDER", "opn"),)
@@ -197,7 +201,7 @@ def test_cli_case(
     assert case.says in lines[0], lines[0]
     assert PASSWORD not in out + err
     after = _snapshot(tmp_path)
-    if case.argv[:1] == ["import"]:  # a writer: opening the store may touch its mtime, nothing else
+    if case.argv[:1] in (["import"], ["chat"]):  # writers: opening the store may touch its mtime, no more
         after = {k: (size, 0.0) for k, (size, _) in after.items()}
         before = {k: (size, 0.0) for k, (size, _) in before.items()}
     assert after == before, "the command created or changed files"
