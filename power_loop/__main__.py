@@ -135,6 +135,8 @@ def _one_line(command: str, exc: BaseException) -> tuple[str, int]:
         )
     else:
         text = str(exc) or type(exc).__name__
+    if text.startswith("invalid table_prefix "):  # the library's keyword; on the command line: --prefix
+        text = "invalid --prefix " + text[len("invalid table_prefix ") :]
     lines = [part.strip() for part in text.splitlines() if part.strip()]
     text = " ".join(lines[:1]) if lines else type(exc).__name__
     if isinstance(exc, (PowerLoopError, OSError, ValueError)):

@@ -46,7 +46,7 @@ def test_ddl_prints_the_schema_for_each_dialect(tmp_path: Path, dialect: str, ma
 
 def test_ddl_rejects_a_bad_prefix(tmp_path: Path) -> None:
     proc = _run(["ddl", "--prefix", "drop table;"], tmp_path)
-    assert proc.returncode == 2 and "invalid table_prefix" in proc.stderr
+    assert proc.returncode == 2 and "invalid --prefix" in proc.stderr and "table_prefix" not in proc.stderr
 
 
 def test_sessions_show_export_import_round_trip(tmp_path: Path) -> None:
@@ -185,6 +185,12 @@ def test_chat_with_an_unreachable_provider_fails_in_one_line(tmp_path: Path) -> 
     )
     err = _one_line_error(proc)
     assert "the model call failed" in err and key not in proc.stdout + proc.stderr
+    # Nothing the model never said is stored: the user's line, and no "[degraded: …]" reply.
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "c.db") as db:
+        rows = db.execute("SELECT role, content FROM pl_messages ORDER BY seq").fetchall()
+    assert rows == [("user", "hello")], rows
 
 
 def test_chat_never_prints_a_dsn_password(tmp_path: Path) -> None:

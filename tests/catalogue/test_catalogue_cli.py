@@ -71,7 +71,10 @@ CASES: list[Case] = [
     Case("sessions-unreachable-pg", ["sessions", "--dsn", UNREACHABLE_PG], "127.0.0.1"),
     Case("sessions-wrong-prefix", ["sessions", "--dsn", "store.db", "--prefix", "other_"], "schema", setup=V),
     Case(
-        "sessions-bad-prefix", ["sessions", "--dsn", "store.db", "--prefix", "drop table;"], "prefix", setup=V
+        "sessions-bad-prefix",
+        ["sessions", "--dsn", "store.db", "--prefix", "drop table;"],
+        "invalid --prefix",
+        setup=V,
     ),
     Case("sessions-limit-zero", ["sessions", "--limit", "0"], "positive integer"),
     Case("sessions-limit-text", ["sessions", "--limit", "many"], "positive integer"),
@@ -118,7 +121,7 @@ CASES: list[Case] = [
     Case("import-bad-scheme", ["import", "list.json", "--dsn", "ftp://h/x"], "unsupported store DSN scheme"),
     # -- ddl ---------------------------------------------------------------------------------
     Case("ddl-unknown-dialect", ["ddl", "--dialect", "oracle"], "invalid choice"),
-    Case("ddl-bad-prefix", ["ddl", "--prefix", "drop table;"], "prefix"),
+    Case("ddl-bad-prefix", ["ddl", "--prefix", "drop table;"], "invalid --prefix"),
     # -- chat --------------------------------------------------------------------------------
     Case(
         "chat-provider-typo",
