@@ -90,6 +90,7 @@ async def test_list_nests_children_and_session_timeline_shows_everything(
         assert await rows.nth(1).get_attribute("data-sid") == scenario.child_id
         assert "child" in (await rows.nth(1).get_attribute("class") or "")
         assert "sub-agent" in await rows.nth(1).inner_text()
+        assert "1 root session on this page (at most 50)" in await page.locator("#app").inner_text()
         shots = _shots(scenario)
         if shots:
             await page.screenshot(path=str(shots / "inspector-list.png"), full_page=True)

@@ -97,7 +97,7 @@ async function renderList(params) {
   const pager = el("div", { className: "pager" },
     cursor ? el("a", { href: "#/?q=" + encodeURIComponent(q) }, "« first page") : null,
     data.next ? el("a", { id: "next-page", href: "#/?q=" + encodeURIComponent(q) + "&cursor=" + encodeURIComponent(data.next) }, "next page »") : null,
-    el("span", { className: "muted" }, `${data.sessions.length} ${q ? "matching" : "root"} sessions on this page (at most ${data.limit}), newest first`));
+    el("span", { className: "muted" }, `${data.sessions.length} ${q ? "matching" : "root"} session${data.sessions.length === 1 ? "" : "s"} on this page (at most ${data.limit}), newest first`));
   document.getElementById("app").replaceChildren(
     el("h1", {}, q ? `Sessions matching “${q}”` : "Sessions"),
     el("div", { className: "toolbar" }, input, el("button", { onclick: go }, "Search")),
