@@ -163,7 +163,9 @@ def install_tasks(
     runtime = _WorkerRuntime(loop_factory)
     # max_retries=None on the task: a busy session retries until it is free (retry(max_retries=None)
     # alone means "the task's default", 3, after which the send would fail).
+    # shared=False: Celery would otherwise add these tasks to every app made later in the process too.
     options: dict[str, Any] = {
+        "shared": False,
         "bind": True,
         "acks_late": True,
         "reject_on_worker_lost": True,
