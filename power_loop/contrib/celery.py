@@ -144,6 +144,30 @@ class CeleryTasks:
     runtime: _WorkerRuntime
 
 
+@dataclass(frozen=True)
+class _Retrying:
+    """Runs a task's work on the worker's loop; a busy or pending session becomes a Celery retry."""
+
+    runtime: _WorkerRuntime
+    busy_retry_s: float
+    pending_retries: int
+
+    def __call__(
+        self,
+        task: Task,
+        work: Callable[[StatefulAgentLoop], Coroutine[Any, Any, Any]],
+        convert: Callable[[Any], dict[str, Any]] = outcome_dict,
+    ) -> dict[str, Any]:
+        try:
+            return convert(self.runtime.run(work))
+        except (SessionBusy, LeaseLostError) as exc:
+            # Another worker drives the session (or took it over from this stalled one): run again
+            # later, when the repeated message id returns that worker's outcome.
+            raise task.retry(exc=exc, countdown=self.busy_retry_s, max_retries=None) from exc
+        except SessionPendingError as exc:
+            raise task.retry(exc=exc, countdown=self.busy_retry_s, max_retries=self.pending_retries) from exc
+
+
 def install_tasks(
     app: Celery,
     loop_factory: LoopFactory,
@@ -161,6 +185,7 @@ def install_tasks(
     ``leaf_lease_ttl_s`` seconds past a dead worker (how long its repeated task waits to take over)."""
     _require_celery()
     runtime = _WorkerRuntime(loop_factory)
+    retrying = _Retrying(runtime, busy_retry_s, pending_retries)
     # max_retries=None on the task: a busy session retries until it is free (retry(max_retries=None)
     # alone means "the task's default", 3, after which the send would fail).
     # shared=False: Celery would otherwise add these tasks to every app made later in the process too.
@@ -171,20 +196,6 @@ def install_tasks(
         "reject_on_worker_lost": True,
         "max_retries": None,
     }
-
-    def retrying(
-        task: Task,
-        work: Callable[[StatefulAgentLoop], Coroutine[Any, Any, Any]],
-        convert: Callable[[Any], dict[str, Any]] = outcome_dict,
-    ) -> dict[str, Any]:
-        try:
-            return convert(runtime.run(work))
-        except (SessionBusy, LeaseLostError) as exc:
-            # Another worker drives the session (or took it over from this stalled one): run again
-            # later, when the repeated message id returns that worker's outcome.
-            raise task.retry(exc=exc, countdown=busy_retry_s, max_retries=None) from exc
-        except SessionPendingError as exc:
-            raise task.retry(exc=exc, countdown=busy_retry_s, max_retries=pending_retries) from exc
 
     @app.task(name=SEND_TASK, **options)  # type: ignore[untyped-decorator]
     def send(self: Task, text: str, session_id: str, message_id: str | None = None) -> dict[str, Any]:
@@ -213,6 +224,13 @@ def install_tasks(
 
         return runtime.run(scan)
 
+    leaf = _install_leaf_task(app, options, retrying, leaf_lease_ttl_s)
+    return CeleryTasks(send, deliver, resume, timers_scan, leaf, runtime)
+
+
+def _install_leaf_task(app: Celery, options: dict[str, Any], retrying: _Retrying, lease_ttl_s: float) -> Task:
+    """Register ``power_loop.workflow_leaf``: `run_leaf_once` on the worker's loop."""
+
     @app.task(name=WORKFLOW_LEAF_TASK, **options)  # type: ignore[untyped-decorator]
     def workflow_leaf(
         self: Task,
@@ -230,12 +248,13 @@ def install_tasks(
                 driver_sid=driver_sid,
                 session_id=session_id,
                 metadata=metadata,
-                lease_ttl_s=leaf_lease_ttl_s,
+                lease_ttl_s=lease_ttl_s,
             )
 
         return retrying(self, work, dict)
 
-    return CeleryTasks(send, deliver, resume, timers_scan, workflow_leaf, runtime)
+    leaf: Task = workflow_leaf
+    return leaf
 
 
 def submit_send(
