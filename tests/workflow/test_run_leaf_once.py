@@ -1,12 +1,11 @@
 """`run_leaf_once`: the same leaf run again — by a repeated task, by a driver resumed elsewhere — never
 runs a finished leaf twice, never clobbers a session another process drives, and finishes an
-interrupted one under its input id (one input message)."""
+interrupted one under its input id (one input message). On a SQLite file, PostgreSQL and MySQL."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,10 +50,11 @@ def _registry(gate: asyncio.Event | None = None, entered: asyncio.Event | None =
 
 
 @pytest.fixture
-async def parts(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+async def parts(loop_dsn_and_prefix: tuple[str, str]) -> AsyncIterator[dict[str, Any]]:
+    dsn, prefix = loop_dsn_and_prefix
     model = Counting()
     loop = StatefulAgentLoop(
-        llm=ScriptedLLM(responder=model), dsn=str(tmp_path / "s.db"), tool_registry=_registry()
+        llm=ScriptedLLM(responder=model), dsn=dsn, table_prefix=prefix, tool_registry=_registry()
     )
     driver = await loop.new_session()
     try:
