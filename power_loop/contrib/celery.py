@@ -314,7 +314,17 @@ def _leaf_outcome(session_id: str, result: AsyncResult) -> dict[str, Any]:
 
 
 def _ready_ids(results: list[AsyncResult]) -> list[str]:
-    """The ids of the tasks that ended (one result-backend read each; run on a worker thread)."""
+    """The ids of the tasks that ended (run on a worker thread). A key-value result backend (Redis) is
+    asked about all of them in one ``MGET``, then only the tasks with a stored state are read one by
+    one; any other backend is read once per task."""
+    if not results:
+        return []
+    backend = getattr(results[0], "backend", None)
+    mget, key_for = getattr(backend, "mget", None), getattr(backend, "get_key_for_task", None)
+    if mget is not None and key_for is not None:
+        values = mget([key_for(result.id) for result in results])
+        if isinstance(values, list) and len(values) == len(results):
+            results = [result for result, value in zip(results, values, strict=True) if value is not None]
     return [result.id for result in results if result.ready()]
 
 

@@ -253,3 +253,32 @@ def test_the_leaf_task_is_registered_late_acking_and_its_outcome_is_json(tmp_pat
         assert (out["session_id"], out["status"], out["final_text"]) == ("wf_x", "completed", "done")
     finally:
         tasks.runtime.close()
+
+
+class KeyValueBackend:
+    """A Redis-like result backend: ``mget`` answers for every key at once (None = no state stored)."""
+
+    def __init__(self, stored: set[str]) -> None:
+        self.stored, self.mgets = stored, 0
+
+    def get_key_for_task(self, task_id: str) -> bytes:
+        return f"meta-{task_id}".encode()
+
+    def mget(self, keys: list[bytes]) -> list[bytes | None]:
+        self.mgets += 1
+        return [key if key.decode().removeprefix("meta-") in self.stored else None for key in keys]
+
+
+def test_polling_asks_a_key_value_backend_once_and_reads_only_tasks_with_a_state() -> None:
+    backend = KeyValueBackend({"t1", "t2"})
+    results = [FakeResult(f"t{i}", "PENDING", None, polls=1) for i in range(4)]
+    results[2].polls = None  # t2 has a state (say RETRY) but has not ended
+    for result in results:
+        result.backend = backend  # type: ignore[attr-defined]
+    assert pl_celery._ready_ids(results) == ["t1"]  # type: ignore[arg-type]
+    assert backend.mgets == 1
+    assert [r.polls for r in results] == [1, 0, None, 1]  # t0 and t3 (no state stored) were not read
+    plain = [FakeResult("a", "SUCCESS", {}, polls=1), FakeResult("b", "PENDING", None, polls=None)]
+    for result in plain:
+        result.backend = object()  # type: ignore[attr-defined]
+    assert pl_celery._ready_ids(plain) == ["a"]  # type: ignore[arg-type]
