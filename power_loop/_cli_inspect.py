@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
 from ._cli_sessions import default_dsn
 
-__all__ = ["add_inspect_command", "run_inspect"]
+__all__ = ["TOKEN_ENV", "add_inspect_command", "run_inspect"]
+
+#: The environment variable that supplies ``--token``'s default.
+TOKEN_ENV = "POWER_LOOP_INSPECT_TOKEN"
 
 
 def add_inspect_command(sub: Any, dsn_help: str) -> None:
@@ -18,7 +22,12 @@ def add_inspect_command(sub: Any, dsn_help: str) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8765, help="port (default: %(default)s)")
     parser.add_argument("--prefix", default="pl_", help="table prefix (default: %(default)s)")
-    parser.add_argument("--token", help="required on every request; mandatory for a non-loopback --host")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get(TOKEN_ENV) or None,
+        help=f"required on every request; mandatory for a non-loopback --host (default: ${TOKEN_ENV}, "
+        "which keeps it off the command line other local users can read)",
+    )
 
 
 def run_inspect(args: argparse.Namespace) -> int:

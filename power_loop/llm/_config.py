@@ -8,6 +8,7 @@ service is actually built, and a missing SDK raises :class:`MissingDependencyErr
 from __future__ import annotations
 
 import importlib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import InitVar, dataclass, field, fields
@@ -54,6 +55,10 @@ def _masked_repr(obj: Any) -> str:
 
 def _check_transport_numbers(obj: Any) -> None:
     name = type(obj).__name__
+    for field_name in ("timeout_s", "temperature"):  # NaN passes every comparison below; inf is no limit
+        value = getattr(obj, field_name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{name}.{field_name} must be a finite number, got {value}")
     if obj.timeout_s <= 0:
         raise ConfigError(f"{name}.timeout_s must be > 0, got {obj.timeout_s}")
     if obj.max_tokens <= 0:
@@ -317,10 +322,13 @@ class LLMProviderConfig:
         def number(suffix: str, default: str, kind: type[int] | type[float]) -> Any:
             name, raw = read(suffix)
             try:
-                return kind(raw or default)
+                value = kind(raw or default)
             except ValueError:
-                expected = "an integer" if kind is int else "a number"
+                value = None
+            if value is None or (isinstance(value, float) and not math.isfinite(value)):  # "nan", "inf" parse
+                expected = "an integer" if kind is int else "a finite number"
                 raise ConfigError(f"environment variable {name} must be {expected}, got {raw!r}") from None
+            return value
 
         provider = read("PROVIDER")[1] or "openai"
         extra: dict[str, Any] = {}

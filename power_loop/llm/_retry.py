@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -104,6 +105,11 @@ def retry_after_s(exc: BaseException, *, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
+def _finite(value: object) -> bool:
+    """Not a NaN or infinite float (ints, of any size, and ``None`` are fine)."""
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 @dataclass(slots=True)
 class LLMRetryPolicy:
     """How :func:`with_retry` retries a failing model call.
@@ -125,6 +131,9 @@ class LLMRetryPolicy:
     rng: random.Random | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        numbers = (self.max_attempts, self.backoff_initial, self.backoff_max, self.jitter)
+        if not all(_finite(n) for n in (*numbers, self.total_timeout)):  # NaN passes every comparison below
+            raise ConfigError(f"LLMRetryPolicy numbers must be finite: {self!r}")
         if self.max_attempts < 1:
             raise ConfigError(f"LLMRetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
         if self.backoff_initial < 0 or self.backoff_max < 0:

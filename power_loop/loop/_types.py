@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import InitVar, dataclass, field, fields
@@ -130,6 +131,15 @@ class AgentLoopConfig:
             raise ConfigError(f"AgentLoopConfig.max_rounds must be an int >= 1, got {self.max_rounds!r}")
         if self.max_tokens is not None and (not isinstance(self.max_tokens, int) or self.max_tokens <= 0):
             raise ConfigError(f"AgentLoopConfig.max_tokens must be > 0 or None, got {self.max_tokens!r}")
+        for name in ("max_tokens_per_run", "tool_result_max_chars"):  # NaN would pass the range checks
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"AgentLoopConfig.{name} must be an int, got {value!r}")
+        t = self.temperature
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t)):
+            raise ConfigError(
+                f"AgentLoopConfig.temperature must be a finite number, got {self.temperature!r}"
+            )
         if self.max_tokens_per_run is not None and self.max_tokens_per_run <= 0:
             raise ConfigError(
                 f"AgentLoopConfig.max_tokens_per_run must be > 0 or None, got {self.max_tokens_per_run!r}"

@@ -362,6 +362,19 @@ def test_cli_inspect_reports_a_missing_store(tmp_path: Path, capsys: pytest.Capt
     assert "--token" in capsys.readouterr().err
 
 
+def test_cli_inspect_takes_its_token_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import power_loop.contrib.inspector as inspector
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(inspector, "serve", lambda dsn, **kwargs: seen.update(kwargs))
+    monkeypatch.setenv("POWER_LOOP_INSPECT_TOKEN", "t0ken-from-env")
+    assert main(["inspect", "--host", "0.0.0.0"]) == 0  # no secret on the command line
+    assert seen["token"] == "t0ken-from-env"
+    assert main(["inspect", "--token", "given"]) == 0 and seen["token"] == "given"  # the flag wins
+    monkeypatch.delenv("POWER_LOOP_INSPECT_TOKEN")
+    assert main(["inspect"]) == 0 and seen["token"] is None
+
+
 async def test_api_shows_the_recorded_hook_decisions(scenario: Scenario) -> None:
     from power_loop.store import NewHookEvent
 

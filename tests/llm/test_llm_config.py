@@ -37,7 +37,15 @@ def test_echo_provider_fills_placeholders() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"timeout_s": 0}, {"max_tokens": 0}, {"max_retries": -1}, {"temperature": -0.1}],
+    [
+        {"timeout_s": 0},
+        {"max_tokens": 0},
+        {"max_retries": -1},
+        {"temperature": -0.1},
+        {"timeout_s": float("nan")},  # NaN passes every comparison
+        {"timeout_s": float("inf")},
+        {"temperature": float("nan")},  # would be sent as the invalid JSON token NaN
+    ],
 )
 def test_bad_numbers_rejected(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigError, match=next(iter(kwargs))):
@@ -126,12 +134,20 @@ def test_from_env_fallback_prefix_and_custom_prefixes() -> None:
         ("POWER_LOOP_TEMPERATURE", "hot"),
         ("POWER_LOOP_MAX_RETRIES", "many"),
         ("OPENAI_COMPAT_MAX_RETRIES", "x"),
+        ("POWER_LOOP_TIMEOUT_S", "nan"),
+        ("POWER_LOOP_TIMEOUT_S", "inf"),
+        ("POWER_LOOP_TEMPERATURE", "NaN"),
     ],
 )
 def test_from_env_bad_number_names_the_variable(var: str, value: str) -> None:
     with pytest.raises(ConfigError) as err:
         LLMProviderConfig.from_env(env={**REAL, var: value})
     assert var in str(err.value) and repr(value) in str(err.value)
+
+
+def test_from_env_echo_sleep_must_be_finite() -> None:
+    with pytest.raises(ConfigError, match="POWER_LOOP_ECHO_SLEEP"):
+        LLMProviderConfig.from_env(env={"POWER_LOOP_PROVIDER": "echo", "POWER_LOOP_ECHO_SLEEP": "nan"})
 
 
 def test_from_env_missing_everything_is_a_clear_error() -> None:

@@ -79,7 +79,17 @@ def test_jitter_stays_in_bounds_and_is_deterministic(
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"max_attempts": 0}, {"backoff_initial": -1}, {"jitter": 1.5}, {"total_timeout": 0}],
+    [
+        {"max_attempts": 0},
+        {"backoff_initial": -1},
+        {"jitter": 1.5},
+        {"total_timeout": 0},
+        {"backoff_initial": float("nan")},  # NaN passes every comparison: a sleep of NaN seconds
+        {"backoff_max": float("nan")},
+        {"jitter": float("nan")},
+        {"total_timeout": float("nan")},
+        {"max_attempts": float("inf")},
+    ],
 )
 def test_policy_validation(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):

@@ -168,3 +168,24 @@ async def test_a_failed_sub_agent_is_reported_to_the_parent_redacted(make_loop: 
     history = json.dumps(await loop.get_messages(sid), default=str)
     assert "sub-agent failed: ConnectionError" in history
     _clean(history)
+
+
+class _LeakyMemory:
+    async def recall(self, **_: Any) -> Any:
+        raise ConnectionError(CUT_ECHO)
+
+    async def remember(self, **_: Any) -> None:
+        raise ConnectionError(CUT_ECHO)
+
+
+async def test_a_failing_memory_is_reported_redacted_before_the_cut(make_loop: Any) -> None:
+    from power_loop.context import ContextPipeline
+
+    pipeline = ContextPipeline(memory=_LeakyMemory())
+    loop = make_loop(llm=ScriptedLLM([ScriptedLLM.text("ok")]), context=pipeline)
+    seen: list[str] = []
+    loop.event_bus.subscribe("memory_failed", lambda event: seen.append(repr(event.payload)))
+    sid = await loop.new_session()
+    assert (await loop.send("hi", sid)).status == "completed"
+    assert len(seen) == 2  # recall and remember
+    _no_fragment("\n".join(seen))

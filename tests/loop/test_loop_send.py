@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import pytest
 from loop_helpers import check_history, make_tools
@@ -357,3 +358,19 @@ async def test_one_session_runs_one_send_at_a_time(make_loop):
     await asyncio.gather(first, second)
     messages = await loop.get_messages(sid)
     assert [m["content"] for m in messages] == ["first", "ok", "second", "ok"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"tool_result_max_chars": float("nan")},  # NaN passes `< 100`; the cut then fails mid-send
+        {"tool_result_max_chars": 1000.5},
+        {"max_tokens_per_run": float("nan")},
+        {"temperature": float("nan")},
+        {"temperature": float("inf")},
+        {"temperature": "warm"},
+    ],
+)
+def test_config_numbers_must_be_real(changes: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=next(iter(changes))):
+        AgentLoopConfig(**changes)
