@@ -18,9 +18,10 @@ from ._lazy import lazy_getattr
 # Layer map (SPEC §4, docs/architecture.md): each layer imports only from layers below it, never a
 # private module (``_x.py``) of another package, never in a cycle; tests/test_layers.py enforces it.
 #
-#   9  power_loop (this facade: lazy re-exports of the names below)
-#   8  the CLI: __main__, _cli_sessions, _demo
-#   7  contrib, testing, workflow    (workflow runs AgentSpec leaves: it sits above agents)
+#  10  power_loop (this facade: lazy re-exports of the names below)
+#   9  the CLI: __main__, _cli_sessions, _demo
+#   8  contrib                       (integrations: Celery runs workflow leaves, so it sits above workflow)
+#   7  testing, workflow             (workflow runs AgentSpec leaves: it sits above agents)
 #   6  agents
 #   5  loop
 #   4  context

@@ -7,8 +7,9 @@ inspect and move sessions; ``inspect`` serves a read-only web page over the stor
 
 Every error is one line on standard error: exit status 2 for a user or environment error (bad
 arguments, a missing file, an unreachable store or provider), 1 for an unexpected internal error, 130
-on Ctrl-C. ``--debug`` (before the subcommand) shows the traceback instead. Secrets in messages are
-redacted (:func:`power_loop.base.redact_secrets`).
+on Ctrl-C, 141 (silently) when the reader of its output goes away (``… | head``). ``--debug``
+(before the subcommand) shows the traceback instead. Secrets in messages are redacted
+(:func:`power_loop.base.redact_secrets`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ._cli_inspect import add_inspect_command, run_inspect
 from ._cli_sessions import DSN_ENV, add_session_commands, default_dsn, run_session_command
 
 if TYPE_CHECKING:
+    from .loop import StatefulAgentLoop
     from .store import Dialect
 
 __all__ = ["main"]
@@ -79,6 +81,17 @@ def _ddl(dialect: str, prefix: str) -> int:
     return 0
 
 
+async def _chat_session(loop: StatefulAgentLoop, session_id: str | None) -> str:
+    """``--session``'s id once the store knows it (checked before the first prompt), else a new one."""
+    from .errors import SessionNotFoundError
+
+    if session_id is None:
+        return await loop.new_session()
+    if await (await loop.ensure_store()).get_session(session_id) is None:
+        raise SessionNotFoundError(session_id)
+    return session_id
+
+
 async def _chat(dsn: str, session_id: str | None) -> int:
     from ._demo import CLI_LOOP_CONFIG, build_demo_llm, build_demo_tools, failure_reason
     from .base import redact_secrets
@@ -92,7 +105,7 @@ async def _chat(dsn: str, session_id: str | None) -> int:
             llm=llm, dsn=dsn, tool_registry=build_demo_tools(), config=CLI_LOOP_CONFIG
         ) as loop:
             reasons = failure_reason(loop)
-            sid = session_id or await loop.new_session()
+            sid = await _chat_session(loop, session_id)
             print(f"session: {sid}")
             while True:
                 try:
@@ -122,6 +135,8 @@ def _one_line(command: str, exc: BaseException) -> tuple[str, int]:
         )
     else:
         text = str(exc) or type(exc).__name__
+    if text.startswith("invalid table_prefix "):  # the library's keyword; on the command line: --prefix
+        text = "invalid --prefix " + text[len("invalid table_prefix ") :]
     lines = [part.strip() for part in text.splitlines() if part.strip()]
     text = " ".join(lines[:1]) if lines else type(exc).__name__
     if isinstance(exc, (PowerLoopError, OSError, ValueError)):
@@ -145,14 +160,30 @@ def _dispatch(args: argparse.Namespace) -> int:
     return _ddl(args.dialect, args.prefix)
 
 
+def _silence_stdout() -> None:
+    """Point standard output at the null device so the exit-time flush raises no second error."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real descriptor (captured output): nothing left to flush
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _build_parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        status = _dispatch(args)
+        sys.stdout.flush()  # a reader that went away shows here, not in the interpreter's exit flush
+        return status
     except KeyboardInterrupt:
         print(f"power-loop {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`power-loop show … | head`): not an error to report
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, as a command killed by the signal would report
     except Exception as exc:
         if args.debug:
             raise

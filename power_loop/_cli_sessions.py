@@ -164,8 +164,23 @@ async def _run(args: argparse.Namespace, store: SessionStore) -> int:
         else:
             print(text)
         return 0
+    await _refuse_an_existing_target(args, store)
     print(await store.import_session(args.archive_data, new_session_id=args.new_id))
     return 0
+
+
+async def _refuse_an_existing_target(args: argparse.Namespace, store: SessionStore) -> None:
+    """The store's own refusal names the Python keyword; here the hint names the flag."""
+    from .errors import ConfigError
+
+    data = args.archive_data
+    target = (
+        args.new_id if args.new_id is not None else data.get("session_id") if isinstance(data, dict) else None
+    )
+    if isinstance(target, str) and target and await store.get_session(target) is not None:
+        raise ConfigError(
+            f"session {target} already exists in the store; pass --new-id ID to import it as a copy"
+        )
 
 
 async def _show_hook_events(store: SessionStore, session_id: str) -> int:

@@ -12,6 +12,9 @@ import pytest
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.py"))
 NUMBERED = [p for p in EXAMPLES if re.match(r"\d\d_\w+\.py$", p.name)]
+#: Examples that need running services, each run by its own test (which starts what it needs).
+SERVICE_EXAMPLES = {"celery_app": "tests/contrib/test_contrib_celery_example.py"}
+OFFLINE = [p for p in EXAMPLES if p.stem not in SERVICE_EXAMPLES]
 
 #: A line each numbered example must print: what it shows, as it shows it (examples also assert).
 EXPECTED = {
@@ -53,7 +56,7 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+@pytest.mark.parametrize("path", OFFLINE, ids=[p.stem for p in OFFLINE])
 def test_example_runs(path: Path, tmp_path: Path) -> None:
     env = {
         k: v
@@ -73,6 +76,13 @@ def test_example_runs(path: Path, tmp_path: Path) -> None:
     assert expected is None or expected in proc.stdout, f"{expected!r} not printed:\n{proc.stdout}"
     left = sorted(p.name for p in [*cwd.iterdir(), *tmpdir.iterdir()])
     assert not left, f"the example left files behind: {left}"
+
+
+def test_every_service_example_has_its_own_test() -> None:
+    root = EXAMPLES[0].parents[1]
+    for stem, test in SERVICE_EXAMPLES.items():
+        assert (root / "examples" / f"{stem}.py").exists() and (root / test).exists()
+        assert f"examples/{stem}.py" in (root / test).read_text(encoding="utf-8").replace('" / "', "/")
 
 
 def test_the_learning_path_is_numbered_without_gaps() -> None:

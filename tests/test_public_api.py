@@ -374,8 +374,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
     """.split(),
     "power_loop.contrib": [],
     "power_loop.contrib.celery": """
-        CeleryTasks DELIVER_TASK RESUME_TASK SEND_TASK TIMERS_SCAN_TASK install_tasks outcome_dict
-        submit_deliver submit_send
+        CeleryExecutor CeleryTasks DELIVER_TASK RESUME_TASK SEND_TASK TIMERS_SCAN_TASK WORKFLOW_LEAF_TASK
+        install_tasks leaf_task_args outcome_dict submit_deliver submit_send
     """.split(),
     "power_loop.contrib.inspector": """
         Inspector is_loopback serve
@@ -477,7 +477,7 @@ PUBLIC_ALL: dict[str, list[str]] = {
     """.split(),
     "power_loop.tools": """
         BACKGROUND_RUN_DEFINITION BACKGROUND_TOOL_NAMES BASH_TOOL_DEFINITION
-        CHECK_BACKGROUND_DEFINITION CORE_TOOL_NAMES DEFAULT_BACKGROUND_TIMEOUT_S
+        BackgroundSupervisor CHECK_BACKGROUND_DEFINITION CORE_TOOL_NAMES DEFAULT_BACKGROUND_TIMEOUT_S
         DEFAULT_MAX_RESULT_CHARS DEFAULT_SHELL_BACKEND ENV_HOME ENV_SKILLS_DIR ENV_WORKSPACE
         EXPLORE_TOOL_NAMES FILE_TOOL_DEFINITIONS FILE_TOOL_NAMES FULL_TOOL_NAMES HumanInputRequired
         LOAD_SKILL_DEFINITION LocalShellBackend PASS_TURN_TOOL REQUEST_USER_INPUT_DEFINITION
@@ -499,8 +499,8 @@ PUBLIC_ALL: dict[str, list[str]] = {
         SubprocessExecutor WORKFLOW_TOOL_NAMES WorkerBootstrap WorkerJob WorkerLauncher Workflow
         WorkflowBudget WorkflowNode WorkflowResult WorkflowRunError WorkflowRunHandle WorkflowSpec
         WorkflowSpecError cancel_workflow cleanup_run create_workflow get_workflow in_workflow
-        leaf_session_id list_workflows reap_runs register_workflow_tools rehydrate
-        replayable_node_ids resume_detached resume_run run_detached validate_spec
+        leaf_message_id leaf_session_id list_workflows reap_runs register_workflow_tools rehydrate
+        replayable_node_ids resume_detached resume_run run_detached run_leaf_once validate_spec
     """.split(),
 }
 

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..base import get_tool_runtime_context
+from ..base import get_tool_runtime_context, redact_secrets
 from ..errors import AgentSpecError, SessionNotFoundError
 from ..events import (
     AgentEvent,
@@ -264,7 +264,11 @@ async def _run_child(
     try:
         result = await child.send(user_input, child_sid, stop_event=stop_event)
     except Exception as exc:  # a failed child is reported to the parent, never raised through it
-        outcome.update(status="failed", final_text=f"sub-agent failed: {type(exc).__name__}: {exc}", rounds=0)
+        outcome.update(
+            status="failed",
+            final_text=redact_secrets(f"sub-agent failed: {type(exc).__name__}: {exc}"),
+            rounds=0,
+        )
         return outcome
     outcome.update(
         status=result.status,

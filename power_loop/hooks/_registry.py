@@ -179,14 +179,7 @@ class AgentHooks:
         point = resolve_hook_point(hook_point)
         allowed = ALLOWED_DIRECTIVES[point]
         for entry in self._by_point.get(point, ()):
-            try:
-                result = entry.handler(ctx)
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception as exc:
-                _annotate(exc, point, entry.handler)
-                raise
-            _apply(point, allowed, entry.handler, ctx, result)
+            await _call_typed(point, allowed, entry.handler, ctx)
         return ctx.directive
 
     def audited(self, sink: HookAuditSink) -> AgentHooks:
@@ -264,19 +257,26 @@ class _AuditedHooks(AgentHooks):
         for entry in self._by_point.get(point, ()):
             before = {name: _copy(getattr(ctx, name)) for name in names}
             directive = ctx.directive
-            try:
-                result = entry.handler(ctx)
-                if inspect.isawaitable(result):
-                    result = await result
-            except Exception as exc:
-                _annotate(exc, point, entry.handler)
-                raise
-            _apply(point, allowed, entry.handler, ctx, result)
+            await _call_typed(point, allowed, entry.handler, ctx)
             changed = {n: getattr(ctx, n) for n in names if _differs(before[n], getattr(ctx, n))}
             if changed or ctx.directive is not directive:
                 new = ctx.directive if ctx.directive is not directive else None
                 self._sink(point, _describe(entry.handler), ctx, new, changed)
         return ctx.directive
+
+
+async def _call_typed(
+    point: HookPoint, allowed: frozenset[HookDirective], handler: Any, ctx: BaseHookCtx
+) -> None:
+    """Run one handler on a typed ctx (awaiting it if async) and apply what it returned."""
+    try:
+        result = handler(ctx)
+        if inspect.isawaitable(result):
+            result = await result
+    except Exception as exc:
+        _annotate(exc, point, handler)
+        raise
+    _apply(point, allowed, handler, ctx, result)
 
 
 def _differs(before: Any, after: Any) -> bool:

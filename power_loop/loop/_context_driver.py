@@ -253,7 +253,7 @@ class ContextDriver:
         self.bus.emit(
             "memory_failed",
             lambda: P.MemoryFailedPayload(
-                phase=phase, error_type=type(exc).__name__, error_message=str(exc)[:500]
+                phase=phase, error_type=type(exc).__name__, error_message=redact_secrets(str(exc))[:500]
             ),
             session_id=self.sid,
         )

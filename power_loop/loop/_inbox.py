@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import store as S
-from ..errors import ConfigError, HistoryInvariantError, SessionPendingError
+from ..errors import ConfigError
 from ._cache import load_window
-from ._recovery import HEAL_REASON, NOTHING_TO_RESUME, Continuation, Recovery
+from ._recovery import NOTHING_TO_RESUME, Continuation, Recovery
 from ._types import FollowUpQueued, StatefulResult
 
 if TYPE_CHECKING:
@@ -124,24 +124,14 @@ async def begin_once(
     send with that id came to instead: its outcome, or the `Continuation` finishing it."""
     if message_id is None:
         return await recovery.begin_send(store, session_id, user, heal=heal)
-    lease = guard.lease_token(session_id)
-    try:
-        begun = await store.inbox.put_message(session_id, message_id, user, lease=lease)
-    except HistoryInvariantError:
-        # Tool calls of an earlier send are pending (the id was not stored: same transaction).
-        pending = await Recovery.get_pending(store, session_id, missing_ok=True)
-        if not pending:
-            raise
-        if not heal:
-            raise SessionPendingError(
-                session_id,
-                assistant_seq=int(pending.get("assistant_seq") or 0),
-                pending_tool_calls=list(pending.get("tool_calls") or []),
-            ) from None
-        await recovery.abort_pending(store, session_id, reason=HEAL_REASON)
-        begun = await store.inbox.put_message(
-            session_id, message_id, user, lease=guard.lease_token(session_id)
-        )
+    # Refused while tool calls of an earlier send are pending (the id is then not stored either: one
+    # transaction). The lease token is read at each attempt: the renewal replaces it.
+    begun = await recovery.append_or_heal(
+        store,
+        session_id,
+        lambda: store.inbox.put_message(session_id, message_id, user, lease=guard.lease_token(session_id)),
+        heal=heal,
+    )
     if isinstance(begun, S.InboxRow):
         return await _known(store, recovery, guard, session_id, begun)
     return begun

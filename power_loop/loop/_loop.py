@@ -33,7 +33,7 @@ from ._config_context import ContextSource
 from ._deferred import DeferredInput
 from ._guard import SessionGuard
 from ._jobs import LoopJobs
-from ._messages import row_to_message, user_content, user_row
+from ._messages import session_messages, user_content, user_row
 from ._prompt import attach_skills, loop_system_prompt
 from ._recovery import Continuation, Recovery
 from ._reserved import fill_reserved_tools, registry_for
@@ -259,6 +259,7 @@ class StatefulAgentLoop:
         system_prompt: str | None = None,
         heal_pending: bool = False,
         events: Iterable[AgentEventType | str] | None = None,
+        message_id: str | None = None,
     ) -> AsyncIterator[AgentEvent]:
         """Run one send and yield its events as they happen; the last one is ``send_completed``.
 
@@ -267,7 +268,9 @@ class StatefulAgentLoop:
         final ``send_completed`` event carries the `StatefulResult` as ``event.data.result``. ``events``
         limits which types are yielded (``send_completed`` always is). Leaving the iteration early or
         cancelling it cancels the send: open tool calls are answered and the session stays valid.
+        ``message_id`` is `send`'s: a repeated id streams only what finishing the first send still takes.
         """
+        message_id = None if message_id is None else inbox.check_item_id(message_id)
 
         def start(tap: AgentEventBus) -> Coroutine[Any, Any, StatefulResult]:
             return self._send(
@@ -278,6 +281,7 @@ class StatefulAgentLoop:
                 system_prompt=system_prompt,
                 heal_pending=heal_pending,
                 tap=tap,
+                message_id=message_id,
             )
 
         # The round engine and the event stream load on first use: constructing a loop needs neither.
@@ -309,7 +313,7 @@ class StatefulAgentLoop:
                 store, self._recovery, self._guard, session_id, message_id, user, heal_pending
             )
             if isinstance(begun, (StatefulResult, Continuation)):  # a repeated id: the first send's outcome
-                step = await self._continue(session_id, begun, stop_event)
+                step = await self._continue(session_id, begun, stop_event, tap)
                 return await inbox.finish_once(store, session_id, message_id, step)
             if begun.follow_ups_waiting:
                 # Queued by another process, or before a restart: deliver at the first round boundary.
@@ -418,15 +422,7 @@ class StatefulAgentLoop:
 
     async def get_messages(self, session_id: str, *, include_compacted: bool = False) -> list[LoopMessage]:
         """The session's messages as provider-shape dicts (active window, or every stored row)."""
-        store = await self.ensure_store()
-        if await store.get_session(session_id) is None:
-            raise SessionNotFoundError(session_id)
-        rows = await (
-            store.load_all_messages(session_id)
-            if include_compacted
-            else store.load_active_messages(session_id)
-        )
-        return [row_to_message(row) for row in rows]
+        return await session_messages(await self.ensure_store(), session_id, include_compacted)
 
     async def get_session_stats(self, session_id: str) -> SessionStatsRow | None:
         return await (await self.ensure_store()).get_session_stats(session_id)
@@ -528,12 +524,16 @@ class StatefulAgentLoop:
         return self._guard.lease_token(session_id)
 
     async def _continue(
-        self, session_id: str, step: StatefulResult | Continuation, stop_event: CancellationLike
+        self,
+        session_id: str,
+        step: StatefulResult | Continuation,
+        stop_event: CancellationLike,
+        tap: AgentEventBus | None = None,
     ) -> StatefulResult:
         """Run a recovery step's rounds (the session is held), or return its waiting result as is."""
         if isinstance(step, StatefulResult):
             return step
-        return await self._run(session_id, step.window, stop_event=stop_event, pending=step.pending)
+        return await self._run(session_id, step.window, stop_event=stop_event, pending=step.pending, tap=tap)
 
     def _system_prompt(self, per_call: str | None, session: str | None, registry: ToolRegistry | None) -> str:
         return loop_system_prompt(self.config, self._skills, per_call, session, registry)

@@ -10,18 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 from .. import hooks as H
 from .. import store as S
-from ..errors import ConfigError
+from ..errors import ConfigError, SessionNotFoundError
 from ..hooks import HookPoint
 
 if TYPE_CHECKING:
     from ..hooks import AgentHooks
-    from ..store import NewMessage
+    from ..store import NewMessage, SessionStore
 
 __all__ = [
     "call_name",
     "message_dict",
     "row_to_message",
     "run_message_hooks",
+    "session_messages",
     "user_content",
     "user_row",
 ]
@@ -54,6 +55,16 @@ def row_to_message(row: Any) -> dict[str, Any]:
         tool_calls=row.tool_calls,
         tool_call_id=row.tool_call_id,
     )
+
+
+async def session_messages(
+    store: SessionStore, session_id: str, include_compacted: bool
+) -> list[dict[str, Any]]:
+    """A session's messages as provider-shape dicts: the active window, or every stored row."""
+    if await store.get_session(session_id) is None:
+        raise SessionNotFoundError(session_id)
+    load = store.load_all_messages if include_compacted else store.load_active_messages
+    return [row_to_message(row) for row in await load(session_id)]
 
 
 def user_content(user_input: Any) -> tuple[str | list[dict[str, Any]], str | None]:

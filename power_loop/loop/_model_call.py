@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .. import events as P
 from .. import hooks as H
 from .. import store as S
-from ..base import schema_from_response_format
+from ..base import redact_secrets, schema_from_response_format
 from ..events import AgentEventType as ET
 from ..hooks import HookDirective as HD
 from ..hooks import HookPoint as HP
@@ -166,7 +166,7 @@ async def _runtime_messages(s: SendState, round_index: int, request: LLMRequest)
             text = f"runtime projector {type(projector).__name__} failed: {type(exc).__name__}: {exc}"
             s.emit(
                 ET.SYSTEM_LOG,
-                partial(P.SystemLogPayload, message=text[:500], level="error"),
+                partial(P.SystemLogPayload, message=redact_secrets(text)[:500], level="error"),
                 round_index=round_index,
             )
             continue
@@ -294,7 +294,7 @@ def _on_retry(s: SendState, round_index: int) -> Callable[[int, BaseException, f
                 attempt=attempt,
                 max_attempts=s.retry_policy.max_attempts if s.retry_policy else 1,
                 error_type=type(exc).__name__,
-                error_message=str(exc)[:500],
+                error_message=redact_secrets(str(exc))[:500],  # redacted before the cut
                 next_sleep_seconds=sleep_s,
             ),
             round_index=round_index,

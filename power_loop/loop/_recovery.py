@@ -13,8 +13,9 @@ or the `StatefulResult` to return as is when the session still waits for a human
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import store as S
 from ..errors import (
@@ -25,6 +26,8 @@ from ..errors import (
 )
 from ._cache import load_window
 from ._types import StatefulResult
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from ..store import AppendResult, NewMessage, SessionStore
@@ -80,8 +83,17 @@ class Recovery:
     ) -> AppendResult:
         """Append a send's user row; pending tool calls refuse it (`SessionPendingError`) unless ``heal``,
         which answers them ``<aborted: …>`` first."""
+        return await self.append_or_heal(
+            store, session_id, lambda: self._append_user(store, session_id, user), heal=heal
+        )
+
+    async def append_or_heal(
+        self, store: SessionStore, session_id: str, append: Callable[[], Awaitable[_T]], *, heal: bool
+    ) -> _T:
+        """Run ``append`` (a write beginning a send); when tool calls of an earlier send are pending it is
+        refused (`SessionPendingError`) — or, with ``heal``, run again once they are answered aborted."""
         try:
-            return await self._append_user(store, session_id, user)
+            return await append()
         except HistoryInvariantError:
             pending = await self.get_pending(store, session_id, missing_ok=True)
             if not pending:
@@ -92,9 +104,8 @@ class Recovery:
                     assistant_seq=int(pending.get("assistant_seq") or 0),
                     pending_tool_calls=list(pending.get("tool_calls") or []),
                 ) from None
-        await store.abort_pending(session_id, reason=HEAL_REASON)
-        self._cache.drop(session_id)
-        return await self._append_user(store, session_id, user)
+        await self.abort_pending(store, session_id, reason=HEAL_REASON)
+        return await append()
 
     async def resume(self, store: SessionStore, session_id: str) -> StatefulResult | Continuation:
         """Continue an interrupted send from the stored window, re-executing its unanswered calls;

@@ -260,6 +260,7 @@ class SendState:
         round_index: int,
         *,
         parts: list[dict[str, Any]] | None = None,
+        duration_ms: int | None = None,
     ) -> NewMessage:
         # A result with images (view_image) is stored as parts: the text first, then the images.
         content: str | list[Any] = [{"type": "text", "text": output}, *parts] if parts else output
@@ -269,6 +270,7 @@ class SendState:
             tool_call_id=call["id"],
             name=call_name(call),
             round_index=round_index,
+            meta=None if duration_ms is None else {"duration_ms": duration_ms},
         )
 
     # ------------------------------------------------------------------ results & events

@@ -54,7 +54,7 @@ async def degraded(s: SendState, round_index: int, exc: LLMRetryExhausted | LLMT
             reason=kind,
             attempts=attempts,
             error_type=type(cause).__name__,
-            error_message=str(cause)[:500],
+            error_message=redact_secrets(str(cause))[:500],  # redacted before the cut
         ),
         round_index=round_index,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ class ToolBatch:
     __slots__ = (
         "broken",
         "calls",
+        "durations",
         "human",
         "logged",
         "outputs",
@@ -75,6 +77,9 @@ class ToolBatch:
         self.logged: set[int] = set()  # side-effecting calls, logged started/finished in the store
         self.passed: str | None = None  # the reason, when a call passed the turn (pass_turn)
         self.steered: list[str] = []  # the tools a steer cancelled (StopPolicy), by name
+        # Each call's run time in ms (hooks included, waiting for a concurrency slot not), by index:
+        # stored as the result row's ``meta["duration_ms"]``.
+        self.durations: dict[int, int] = {}
 
     async def run(self) -> StatefulResult | None:
         """Run the calls and commit their results. Returns a result when the send must stop."""
@@ -102,8 +107,14 @@ class ToolBatch:
             await self._answer_unfinished("[error: tool batch failed]")
             raise
         rows = [
-            self.s.tool_row(call, output, self.round_index, parts=self.parts.get(str(call["id"])))
-            for call, output in zip(self.calls, self.outputs, strict=True)
+            self.s.tool_row(
+                call,
+                output,
+                self.round_index,
+                parts=self.parts.get(str(call["id"])),
+                duration_ms=self.durations.get(index),
+            )
+            for index, (call, output) in enumerate(zip(self.calls, self.outputs, strict=True))
             if output is not None
         ]
         if self.human:
@@ -119,6 +130,7 @@ class ToolBatch:
             if self.broken:
                 self.outputs[index] = "[skipped: tool.after hook stopped the batch]"
                 return
+            started = time.perf_counter()
             try:
                 output = self.outputs[index] = await self._steerable(call)
             except HumanInputRequired as request:
@@ -128,6 +140,8 @@ class ToolBatch:
                 self.outputs[index] = f"[turn passed: {signal.reason}]" if signal.reason else "[turn passed]"
                 self.passed = self.passed if self.passed is not None else signal.reason
                 return
+            finally:
+                self.durations[index] = round((time.perf_counter() - started) * 1000)
             if index in self.logged:
                 await self.s.p.store.record_tool_call_finished(self.s.sid, str(call["id"]), output)
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SessionNotFoundError
-from ._core import StoreContext, check_ints, now_ms, storable_text
+from ._core import StoreContext, check_ints, check_session_id, now_ms, storable_text
 from ._port import Transaction
 
-__all__ = ["BackgroundTaskRepository", "BackgroundTaskRow"]
+__all__ = ["BackgroundTaskMethods", "BackgroundTaskRepository", "BackgroundTaskRow"]
 
 _COLS = (
     "session_id, task_id, command, status, return_code, output_tail, output_path, pid, host, deadline_at, "
@@ -163,3 +163,59 @@ class BackgroundTaskRepository:
             return sum([await tx.execute(sql, (session_id, task_id)) for task_id in dict.fromkeys(task_ids)])
 
         return await self._ctx.db.transact(unit) if task_ids else 0
+
+
+class BackgroundTaskMethods:
+    """The :class:`~power_loop.store.SessionStore` methods of background tasks (the ``background_run`` tool)."""
+
+    _background: BackgroundTaskRepository
+
+    async def upsert_background_task(
+        self,
+        session_id: str,
+        *,
+        task_id: str,
+        command: str,
+        status: str,
+        return_code: int | None = None,
+        output_tail: str | None = None,
+        output_path: str | None = None,
+        pid: int | None = None,
+        host: str | None = None,
+        deadline_at: int | None = None,
+    ) -> None:
+        """Insert or update a task's row. ``pid``, ``host`` and ``deadline_at`` are kept from the first
+        write; every write makes the row *unseen* again (``SessionNotFoundError`` for an unknown session)."""
+        check_session_id(session_id)
+        await self._background.upsert(
+            session_id,
+            task_id=task_id,
+            command=command,
+            status=status,
+            return_code=return_code,
+            output_tail=output_tail,
+            output_path=output_path,
+            pid=pid,
+            host=host,
+            deadline_at=deadline_at,
+        )
+
+    async def get_background_task(self, session_id: str, task_id: str) -> BackgroundTaskRow | None:
+        """One task, or None."""
+        check_session_id(session_id)
+        return await self._background.get(session_id, task_id)
+
+    async def list_background_tasks(self, session_id: str) -> list[BackgroundTaskRow]:
+        """Every task of the session, oldest first."""
+        check_session_id(session_id)
+        return await self._background.list_tasks(session_id)
+
+    async def list_unseen_background_updates(self, session_id: str) -> list[BackgroundTaskRow]:
+        """Tasks changed since the session was last shown them (``updated_at > last_seen_at``)."""
+        check_session_id(session_id)
+        return await self._background.list_tasks(session_id, unseen_only=True)
+
+    async def mark_background_seen(self, session_id: str, task_ids: Sequence[str]) -> int:
+        """Mark the tasks' current state as shown; returns how many rows changed."""
+        check_session_id(session_id)
+        return await self._background.mark_seen(session_id, list(task_ids))

@@ -13,14 +13,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, SessionNotFoundError
-from ._core import StoreContext, now_ms, storable_text
+from ._core import StoreContext, check_session_id, now_ms, storable_text
 from ._port import Transaction
 from ._rows import FollowUpRow
 
 if TYPE_CHECKING:
     from ._port import Transaction
 
-__all__ = ["FOLLOW_UP_KINDS", "FollowUpRepository"]
+__all__ = ["FOLLOW_UP_KINDS", "FollowUpMethods", "FollowUpRepository"]
 
 #: What a queued item asks of the running send: wait for the round boundary, or interrupt it.
 FOLLOW_UP_KINDS = ("queue", "steer")
@@ -81,3 +81,23 @@ class FollowUpRepository:
             (session_id, "steer"),
         )
         return 0 if row is None or row["item_id"] is None else int(row["item_id"])
+
+
+class FollowUpMethods:
+    """The :class:`~power_loop.store.SessionStore` methods of the follow-up queue."""
+
+    _follow_ups: FollowUpRepository
+
+    async def enqueue_follow_up(self, session_id: str, content: str, *, kind: str = "queue") -> int:
+        """Queue a message for the session's next round boundary (``kind="steer"``: its next safe point)."""
+        check_session_id(session_id)
+        return await self._follow_ups.enqueue(session_id, content, kind)
+
+    async def latest_steer(self, session_id: str) -> int:
+        """The item id of the newest steer still queued for the session (0: none)."""
+        return await self._follow_ups.latest_steer(session_id)
+
+    async def list_follow_ups(self, session_id: str) -> list[FollowUpRow]:
+        """Queued follow-ups in arrival order (consume them via ``append_messages(consume_follow_ups=)``)."""
+        check_session_id(session_id)
+        return await self._follow_ups.list_follow_ups(session_id)

@@ -167,8 +167,10 @@ class Database(Protocol):
     def advisory_lock(self, name: str) -> AbstractAsyncContextManager[None]:
         """Hold a cross-process named lock (e.g. schema provisioning) for the duration of the block.
 
-        PostgreSQL: ``pg_advisory_lock``; MySQL: ``GET_LOCK``; SQLite: the file's write lock (or a no-op
-        for ``:memory:``). Statements run by other methods meanwhile are not blocked by it.
+        PostgreSQL: ``pg_advisory_lock``; MySQL: ``GET_LOCK``; SQLite: ``flock`` on a lock file beside
+        the database (a no-op for ``:memory:``). Statements run by other methods meanwhile are not
+        blocked by it. Schema provisioning holds it around its transaction, unless the database sets
+        ``exclusive_transactions = True`` (its every transaction already excludes all other writers).
         """
         ...
 

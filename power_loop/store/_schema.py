@@ -8,6 +8,7 @@ creates/migrates the schema (:attr:`SchemaPolicy.AUTO_CREATE`) or only checks it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -258,7 +259,10 @@ async def ensure_schema(
     dialect = db.dialect
     if mode is SchemaPolicy.VERIFY:
         return await db.transact(lambda tx: _verify(tx, dialect, prefix, target_version))
-    async with db.advisory_lock("power_loop:provision:" + prefix):
+    # A database whose transactions already exclude every other writer needs no lock around them.
+    exclusive = getattr(db, "exclusive_transactions", False) is True
+    lock = contextlib.nullcontext() if exclusive else db.advisory_lock("power_loop:provision:" + prefix)
+    async with lock:
         try:
             return await db.transact(lambda tx: _provision(tx, dialect, prefix, target_version, migrations))
         except (StoreSchemaError, StoreUnavailable, StoreConnectionLost, StoreClosedError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
+import re
 import sqlite3
 import threading
 import urllib.parse
@@ -49,6 +50,7 @@ _SQL_TYPES = {
 }
 _CHECKPOINT_MODES = frozenset({"PASSIVE", "FULL", "RESTART", "TRUNCATE"})
 _MAX_BATCH = 64  # units committed together at most
+_LOCK_NAME = re.compile(r"[^A-Za-z0-9_.-]")  # what a lock name may keep in its file name
 
 
 def _literal(value: str | int) -> str:
@@ -266,6 +268,10 @@ class SqliteDatabase:
     crash. Every connection has ``foreign_keys=ON`` and ``busy_timeout=5000``.
     """
 
+    #: Every ``transact`` begins ``IMMEDIATE``: it excludes every other writer, so schema provisioning
+    #: needs no advisory lock (and makes no lock file).
+    exclusive_transactions = True
+
     def __init__(self, path: str, *, read_only: bool = False, snapshot: bool = False) -> None:
         self.path = path
         self.is_memory = path == ":memory:" or path == ""
@@ -447,9 +453,26 @@ class SqliteDatabase:
 
     @asynccontextmanager
     async def advisory_lock(self, name: str) -> AsyncIterator[None]:
-        """No-op: SQLite work that must be exclusive (provisioning) runs in one ``transact``,
-        whose ``BEGIN IMMEDIATE`` already excludes every other writer process."""
-        yield
+        """An exclusive named lock across connections and processes: ``flock`` on a lock file beside
+        the database (``<file>-<name>.lock``, made on first use), waited for on a thread. An in-memory
+        database has one connection: nothing to exclude. Provisioning does not take it (see
+        ``exclusive_transactions``), so ordinary use makes no lock file."""
+        if self.is_memory:
+            yield
+            return
+        try:
+            import fcntl
+        except ImportError as exc:  # Windows: no flock
+            raise StoreError("advisory locks on a SQLite file need fcntl (a POSIX system)") from exc
+        fd = os.open(f"{self.path}-{_LOCK_NAME.sub('_', name)}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)  # also releases a lock that a cancelled wait took meanwhile
 
     async def close(self) -> None:
         """Finish queued work, close the connection and stop the thread (idempotent)."""

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._append import Appender
 from ._archive import ArchiveRepository
-from ._background import BackgroundTaskRepository, BackgroundTaskRow
+from ._background import BackgroundTaskMethods, BackgroundTaskRepository
 from ._capabilities import DatabaseMaintenance
 from ._compaction import CompactionRepository
 from ._core import StoreContext, check_ints, check_session_id
-from ._follow_ups import FollowUpRepository
+from ._follow_ups import FollowUpMethods, FollowUpRepository
 from ._hook_events import HookEventMethods, HookEventRepository, NewHookEvent
 from ._inbox import InboxRepository
 from ._lease import LeaseRepository, LeaseToken
@@ -31,7 +31,6 @@ from ._rows import (
     KEEP,
     AppendResult,
     CompactionRow,
-    FollowUpRow,
     MessageRow,
     MessageState,
     NewMessage,
@@ -60,8 +59,8 @@ from ._store_compat import (
 from ._store_published import PublishedStoreMethods
 from ._timer_methods import TimerMethods
 from ._timers import TimerRepository
-from ._tool_calls import ToolCallRecord, ToolCallRepository
-from ._workflows import WorkflowJournalRepository, WorkflowRecordRow
+from ._tool_calls import ToolCallMethods, ToolCallRepository
+from ._workflows import WorkflowJournalMethods, WorkflowJournalRepository
 
 if TYPE_CHECKING:
     from ._port import Database
@@ -71,7 +70,15 @@ __all__ = ["SessionStore"]
 _S = TypeVar("_S", bound="SessionStore")
 
 
-class SessionStore(HookEventMethods, TimerMethods, PublishedStoreMethods):
+class SessionStore(
+    HookEventMethods,
+    TimerMethods,
+    BackgroundTaskMethods,
+    WorkflowJournalMethods,
+    ToolCallMethods,
+    FollowUpMethods,
+    PublishedStoreMethods,
+):
     """Durable sessions, messages and per-session state over any :class:`Database`.
 
     Usually obtained from :func:`power_loop.store.open_store`; ``SessionStore(db, table_prefix=…)``
@@ -547,36 +554,7 @@ class SessionStore(HookEventMethods, TimerMethods, PublishedStoreMethods):
         check_session_id(session_id)
         return await self._notes.count(session_id)
 
-    # -- follow-ups and statistics --------------------------------------------------------------
-
-    async def enqueue_follow_up(self, session_id: str, content: str, *, kind: str = "queue") -> int:
-        """Queue a message for the session's next round boundary (``kind="steer"``: its next safe point)."""
-        check_session_id(session_id)
-        return await self._follow_ups.enqueue(session_id, content, kind)
-
-    async def latest_steer(self, session_id: str) -> int:
-        """The item id of the newest steer still queued for the session (0: none)."""
-        return await self._follow_ups.latest_steer(session_id)
-
-    async def list_follow_ups(self, session_id: str) -> list[FollowUpRow]:
-        """Queued follow-ups in arrival order (consume them via ``append_messages(consume_follow_ups=)``)."""
-        check_session_id(session_id)
-        return await self._follow_ups.list_follow_ups(session_id)
-
-    async def record_tool_calls_started(
-        self, session_id: str, calls: Sequence[tuple[str, str]], *, assistant_seq: int
-    ) -> None:
-        """Log that side-effecting calls (``(tool_call_id, tool_name)`` pairs of the assistant row at
-        ``assistant_seq``) are about to run: one transaction, durable before any of them does."""
-        await self._tool_calls.started(session_id, calls, assistant_seq=assistant_seq)
-
-    async def record_tool_call_finished(self, session_id: str, tool_call_id: str, output: str) -> None:
-        """Log a logged call's output once its handler returned."""
-        await self._tool_calls.finished(session_id, tool_call_id, output)
-
-    async def get_tool_call_records(self, session_id: str) -> list[ToolCallRecord]:
-        """The session's tool-call log (effect-aware recovery reads the records of pending calls)."""
-        return await self._tool_calls.list(session_id)
+    # -- statistics --------------------------------------------------------------
 
     async def get_session_stats(self, session_id: str) -> SessionStatsRow | None:
         """The session's cumulative accounting, or ``None`` for an unknown session."""
@@ -592,88 +570,7 @@ class SessionStore(HookEventMethods, TimerMethods, PublishedStoreMethods):
         check_session_id(session_id)
         return await self._stats.list_usage_rounds(session_id)
 
-    # -- workflow journal (power_loop.workflow) ------------------------------------------------------
-
-    async def put_workflow_record(
-        self, session_id: str, run_id: str, step_key: str, *, status: str, body: Mapping[str, Any]
-    ) -> None:
-        """Write (insert or replace) one journal row of workflow run ``run_id`` owned by ``session_id``."""
-        await self._workflows.put(session_id, run_id, step_key, status, body)
-
-    async def claim_workflow_record(
-        self, session_id: str, run_id: str, step_key: str, *, status: str, body: Mapping[str, Any]
-    ) -> bool:
-        """Insert the journal row only if it does not exist; True for the one caller that inserted it
-        (an atomic claim: e.g. the single wake of a detached run, whatever the number of processes)."""
-        return await self._workflows.claim(session_id, run_id, step_key, status, body)
-
-    async def get_workflow_record(
-        self, session_id: str, run_id: str, step_key: str
-    ) -> WorkflowRecordRow | None:
-        """One journal row, or None."""
-        return await self._workflows.get(session_id, run_id, step_key)
-
-    async def list_workflow_records(self, session_id: str, run_id: str) -> list[WorkflowRecordRow]:
-        """Every journal row of one run: its run row (``step_key == "@run"``) and its steps."""
-        return await self._workflows.records(session_id, run_id)
-
-    async def list_workflow_runs(self, session_id: str) -> list[WorkflowRecordRow]:
-        """The run rows of every workflow run owned by ``session_id``, oldest first."""
-        return await self._workflows.runs(session_id)
-
     # -- archives -------------------------------------------------------------------------------
-
-    # -- background tasks (the background_run tool) ---------------------------------------------------
-
-    async def upsert_background_task(
-        self,
-        session_id: str,
-        *,
-        task_id: str,
-        command: str,
-        status: str,
-        return_code: int | None = None,
-        output_tail: str | None = None,
-        output_path: str | None = None,
-        pid: int | None = None,
-        host: str | None = None,
-        deadline_at: int | None = None,
-    ) -> None:
-        """Insert or update a task's row. ``pid``, ``host`` and ``deadline_at`` are kept from the first
-        write; every write makes the row *unseen* again (``SessionNotFoundError`` for an unknown session)."""
-        check_session_id(session_id)
-        await self._background.upsert(
-            session_id,
-            task_id=task_id,
-            command=command,
-            status=status,
-            return_code=return_code,
-            output_tail=output_tail,
-            output_path=output_path,
-            pid=pid,
-            host=host,
-            deadline_at=deadline_at,
-        )
-
-    async def get_background_task(self, session_id: str, task_id: str) -> BackgroundTaskRow | None:
-        """One task, or None."""
-        check_session_id(session_id)
-        return await self._background.get(session_id, task_id)
-
-    async def list_background_tasks(self, session_id: str) -> list[BackgroundTaskRow]:
-        """Every task of the session, oldest first."""
-        check_session_id(session_id)
-        return await self._background.list_tasks(session_id)
-
-    async def list_unseen_background_updates(self, session_id: str) -> list[BackgroundTaskRow]:
-        """Tasks changed since the session was last shown them (``updated_at > last_seen_at``)."""
-        check_session_id(session_id)
-        return await self._background.list_tasks(session_id, unseen_only=True)
-
-    async def mark_background_seen(self, session_id: str, task_ids: Sequence[str]) -> int:
-        """Mark the tasks' current state as shown; returns how many rows changed."""
-        check_session_id(session_id)
-        return await self._background.mark_seen(session_id, list(task_ids))
 
     async def export_session(self, session_id: str) -> dict[str, Any]:
         """Every row of the session, as a JSON-serialisable archive (see ``power_loop.store._archive``)."""

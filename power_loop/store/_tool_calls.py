@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ._core import StoreContext, now_ms, storable_text
 from ._port import Transaction
 
-__all__ = ["ToolCallRecord", "ToolCallRepository"]
+__all__ = ["ToolCallMethods", "ToolCallRecord", "ToolCallRepository"]
 
 _COLS = "session_id, tool_call_id, assistant_seq, tool_name, status, output, started_at, finished_at"
 
@@ -87,3 +87,24 @@ class ToolCallRepository:
             )
             for r in rows
         ]
+
+
+class ToolCallMethods:
+    """The :class:`~power_loop.store.SessionStore` methods of the tool-call log (effect-aware recovery)."""
+
+    _tool_calls: ToolCallRepository
+
+    async def record_tool_calls_started(
+        self, session_id: str, calls: Sequence[tuple[str, str]], *, assistant_seq: int
+    ) -> None:
+        """Log that side-effecting calls (``(tool_call_id, tool_name)`` pairs of the assistant row at
+        ``assistant_seq``) are about to run: one transaction, durable before any of them does."""
+        await self._tool_calls.started(session_id, calls, assistant_seq=assistant_seq)
+
+    async def record_tool_call_finished(self, session_id: str, tool_call_id: str, output: str) -> None:
+        """Log a logged call's output once its handler returned."""
+        await self._tool_calls.finished(session_id, tool_call_id, output)
+
+    async def get_tool_call_records(self, session_id: str) -> list[ToolCallRecord]:
+        """The session's tool-call log (effect-aware recovery reads the records of pending calls)."""
+        return await self._tool_calls.list(session_id)

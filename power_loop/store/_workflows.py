@@ -14,7 +14,7 @@ from typing import Any
 from ._core import StoreContext, dumps, now_ms
 from ._rows import decode_json
 
-__all__ = ["RUN_ROW_KEY", "WorkflowJournalRepository", "WorkflowRecordRow"]
+__all__ = ["RUN_ROW_KEY", "WorkflowJournalMethods", "WorkflowJournalRepository", "WorkflowRecordRow"]
 
 RUN_ROW_KEY = "@run"
 """The ``step_key`` of a run's own row (node ids never start with ``@``)."""
@@ -100,3 +100,36 @@ class WorkflowJournalRepository:
             (session_id, RUN_ROW_KEY),
         )
         return [_row(r) for r in rows]
+
+
+class WorkflowJournalMethods:
+    """The :class:`~power_loop.store.SessionStore` methods of the workflow journal (``power_loop.workflow``)."""
+
+    _workflows: WorkflowJournalRepository
+
+    async def put_workflow_record(
+        self, session_id: str, run_id: str, step_key: str, *, status: str, body: Mapping[str, Any]
+    ) -> None:
+        """Write (insert or replace) one journal row of workflow run ``run_id`` owned by ``session_id``."""
+        await self._workflows.put(session_id, run_id, step_key, status, body)
+
+    async def claim_workflow_record(
+        self, session_id: str, run_id: str, step_key: str, *, status: str, body: Mapping[str, Any]
+    ) -> bool:
+        """Insert the journal row only if it does not exist; True for the one caller that inserted it
+        (an atomic claim: e.g. the single wake of a detached run, whatever the number of processes)."""
+        return await self._workflows.claim(session_id, run_id, step_key, status, body)
+
+    async def get_workflow_record(
+        self, session_id: str, run_id: str, step_key: str
+    ) -> WorkflowRecordRow | None:
+        """One journal row, or None."""
+        return await self._workflows.get(session_id, run_id, step_key)
+
+    async def list_workflow_records(self, session_id: str, run_id: str) -> list[WorkflowRecordRow]:
+        """Every journal row of one run: its run row (``step_key == "@run"``) and its steps."""
+        return await self._workflows.records(session_id, run_id)
+
+    async def list_workflow_runs(self, session_id: str) -> list[WorkflowRecordRow]:
+        """The run rows of every workflow run owned by ``session_id``, oldest first."""
+        return await self._workflows.runs(session_id)

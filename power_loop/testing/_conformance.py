@@ -9,6 +9,7 @@ lost concurrent updates, values that do not round-trip, a history invariant not 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from ..store import Database, NewMessage, SessionStore, Transaction, all_table_n
 #: Opens a new connection (or pool) to the database under test; called several times.
 DatabaseFactory = Callable[[], Awaitable[Database]]
 
+# How long the first holder keeps the lock once a second connection asks for it.
+_LOCK_WINDOW_S = 0.5
 _TEXT = "héllo ✓ — 日本語 \U0001f600 'quotes' \"double\" back\\slash %s ? :1 $1\n" + "x" * 70_000
 
 
@@ -184,22 +187,27 @@ async def _concurrent_updates(c: _Ctx) -> None:
 
 async def _advisory_lock(c: _Ctx) -> None:
     order: list[str] = []
-    held = asyncio.Event()
+    held, trying, got_in = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     async def first() -> None:
         async with c.db.advisory_lock(f"{c.prefix}check"):
             order.append("a-in")
             held.set()
-            for _ in range(20):  # let the second task try to get in meanwhile
-                await asyncio.sleep(0)
+            await trying.wait()
+            # Held on while the second connection asks for the lock: a lock that does not exclude lets
+            # it in during this window (a correct one never does, however long the window).
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(got_in.wait(), _LOCK_WINDOW_S)
             order.append("a-out")
 
     async def second() -> None:
         await held.wait()
         other = await c.factory()
         try:
+            trying.set()
             async with other.advisory_lock(f"{c.prefix}check"):
                 order.append("b-in")
+                got_in.set()
         finally:
             await other.close()
 

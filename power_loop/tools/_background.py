@@ -18,11 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 import os
 import secrets
 import signal
-import socket
 import tempfile
 import time
 from collections.abc import Sequence
@@ -32,6 +30,16 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ..base import get_tool_runtime_context
 from ..errors import ConfigError, JobNotFoundError, JobNotStoppable
+from ._background_proc import (
+    HOST,
+    TASK_MARK,
+    BackgroundSupervisor,
+    LiveTask,
+    OutputFile,
+    process_owner,
+    read_tail,
+    unwatched_status,
+)
 from ._definition import ToolDefinition, ToolHandlerResult
 from ._files import Workspace
 from ._registry import ToolRegistry
@@ -46,6 +54,7 @@ __all__ = [
     "BACKGROUND_TOOL_NAMES",
     "CHECK_BACKGROUND_DEFINITION",
     "DEFAULT_BACKGROUND_TIMEOUT_S",
+    "BackgroundSupervisor",
     "collect_background_updates",
     "register_background_tools",
     "render_background_updates",
@@ -53,205 +62,21 @@ __all__ = [
 ]
 
 DEFAULT_BACKGROUND_TIMEOUT_S = 300
-#: The output file keeps this many bytes from the start of the output, then only a tail.
-MAX_BACKGROUND_OUTPUT_BYTES = 1 << 20
-#: Characters of output kept in the store and shown by ``check_background``.
-BACKGROUND_TAIL_CHARS = 4000
-#: Tasks of one session this process runs at once.
 MAX_RUNNING_BACKGROUND_TASKS = 8
 BACKGROUND_TOOL_NAMES: tuple[str, ...] = ("background_run", "check_background")
 
-_log = logging.getLogger("power_loop.tools")
-_KEEP_TAIL_BYTES = 64 * 1024
-_DRAIN_GRACE_S = 1.0
-# A task run on another host is declared lost this long after its deadline passed unrecorded.
-_FOREIGN_GRACE_MS = 60_000
-_HOST = socket.gethostname()
-# Put in every task's environment: lets a later check recognise the task's process by its pid.
-_TASK_MARK = "POWER_LOOP_BACKGROUND_TASK"
-_LIVE: dict[tuple[str, str], _LiveTask] = {}  # the tasks this process watches
 
-
-class _OutputFile:
-    """A process's output on disk: the first ``cap`` bytes, then a tail kept in memory until the end."""
-
-    __slots__ = ("_file", "cap", "dropped", "path", "tail", "written")
-
-    def __init__(self, path: Path, cap: int = MAX_BACKGROUND_OUTPUT_BYTES) -> None:
-        self.path = path
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        self._file = os.fdopen(fd, "wb", buffering=0)
-        self.written = 0
-        self.cap = cap
-        self.tail = bytearray()
-        self.dropped = 0
-
-    def add(self, chunk: bytes) -> None:
-        room = self.cap - self.written
-        if room > 0:
-            self._file.write(chunk[:room])
-            self.written += min(room, len(chunk))
-            chunk = chunk[room:]
-        self.tail += chunk
-        excess = len(self.tail) - _KEEP_TAIL_BYTES
-        if excess > 0:
-            del self.tail[:excess]
-            self.dropped += excess
-
-    async def drain(self, stream: asyncio.StreamReader) -> None:
-        while chunk := await stream.read(65536):
-            self.add(chunk)
-
-    def text_tail(self, chars: int = BACKGROUND_TAIL_CHARS) -> str:
-        """The last ``chars`` characters of the output so far."""
-        if self._file.closed:  # the file holds everything kept, the tail included
-            return read_tail(self.path, chars)
-        if len(self.tail) >= 4 * chars:
-            return self.tail[-4 * chars :].decode("utf-8", errors="replace")[-chars:]
-        return (read_tail(self.path, chars) + self.tail.decode("utf-8", errors="replace"))[-chars:]
-
-    def close(self) -> None:
-        if self._file.closed:
-            return
-        if self.dropped:
-            self._file.write(f"\n... [{self.dropped} bytes truncated] ...\n".encode())
-        self._file.write(bytes(self.tail))
-        self._file.close()
-
-
-def read_tail(path: str | Path | None, chars: int = BACKGROUND_TAIL_CHARS) -> str:
-    """The last ``chars`` characters of the file at ``path`` (``""`` if it cannot be read)."""
-    if not path:
-        return ""
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, os.fstat(f.fileno()).st_size - 4 * chars))
-            return f.read().decode("utf-8", errors="replace")[-chars:]
-    except OSError:
-        return ""
-
-
-@dataclasses.dataclass(slots=True)
-class _LiveTask:
-    session_id: str
-    task_id: str
-    command: str
-    proc: asyncio.subprocess.Process
-    read_fd: int
-    output: _OutputFile
-    watcher: asyncio.Future[None] | None = None
-
-
-def _status_of(returncode: int | None) -> str:
-    if returncode == 0:
-        return "completed"
-    if returncode is not None and returncode < 0:  # ended by a signal from outside
-        return "killed"
-    return f"failed({returncode})"
-
-
-async def _supervise(live: _LiveTask, timeout_s: float) -> tuple[str, int | None]:
-    """Wait for the process (killing its group at the timeout) while its output is written."""
-    stream = asyncio.StreamReader()
-    pipe = os.fdopen(live.read_fd, "rb", buffering=0)
-    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(stream), pipe
-    )
-    reader = asyncio.ensure_future(live.output.drain(stream))
-    try:
-        try:
-            await asyncio.wait_for(live.proc.wait(), timeout=timeout_s)
-            status = _status_of(live.proc.returncode)
-        except asyncio.TimeoutError:
-            _kill_group(live.proc)
-            await live.proc.wait()
-            status = "timeout"
-        # A child that left the group and still holds the pipe is not waited for beyond the grace.
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(reader), timeout=_DRAIN_GRACE_S)
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
-        transport.close()
-    return status, live.proc.returncode
-
-
-async def _watch(live: _LiveTask, store: SessionStore, timeout_s: float) -> None:
-    status, code = "error", None
-    try:
-        status, code = await _supervise(live, timeout_s)
-    except asyncio.CancelledError:  # the event loop is closing: the task must not outlive it
-        status = "killed"
-        raise
-    finally:
-        if live.proc.returncode is None:
-            _kill_group(live.proc)
-        live.output.close()
-        _LIVE.pop((live.session_id, live.task_id), None)
-        try:
-            await store.upsert_background_task(
-                live.session_id,
-                task_id=live.task_id,
-                command=live.command,
-                status=status,
-                return_code=code if code is not None else live.proc.returncode,
-                output_tail=live.output.text_tail(),
-                output_path=str(live.output.path),
-            )
-        except Exception:  # the store may be closed by now; the next check reports the task lost
-            _log.warning("could not record the end of background task %s", live.task_id, exc_info=True)
-
-
-def _owner(pid: int | None, task_id: str) -> str:
-    """Who has process group ``pid`` on this host: ``"task"`` (the task's own process, recognised by
-    the marker in its environment where ``/proc`` shows it), ``"alive"`` (someone; not verifiable),
-    ``"other"`` (the pid was reused) or ``"gone"``."""
-    if pid is None:
-        return "gone"
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return "gone"
-    except PermissionError:  # exists, owned by another user: not our task's process
-        return "other"
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":  # ended; its new parent did not reap it
-                return "gone"
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            environ = f.read().split(b"\0")
-    except (OSError, IndexError):  # no /proc (macOS), or the process just ended
-        return "alive"
-    return "task" if f"{_TASK_MARK}={task_id}".encode() in environ else "other"
-
-
-def _verdict(row: BackgroundTaskRow, now: int) -> str | None:
-    """The status of a ``running`` row no watcher of this process owns: None while it still runs,
-    ``lost`` once its process is gone, ``timeout`` when its own process outlived the deadline
-    (the host that watched it died; the group is killed now)."""
-    overdue = row.deadline_at is not None and now > row.deadline_at
-    if row.host != _HOST:  # another machine: only the deadline can tell
-        return "lost" if overdue and now > (row.deadline_at or 0) + _FOREIGN_GRACE_MS else None
-    owner = _owner(row.pid, row.task_id)
-    if owner in ("gone", "other"):
-        return "lost"
-    if overdue and owner == "task" and row.pid is not None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(row.pid, signal.SIGKILL)
-        return "timeout"
-    return None
-
-
-async def _reconcile(store: SessionStore, row: BackgroundTaskRow) -> BackgroundTaskRow:
+async def _reconcile(
+    store: SessionStore, row: BackgroundTaskRow, supervisor: BackgroundSupervisor | None = None
+) -> BackgroundTaskRow:
     """``row`` as it stands now: a live task's current output tail, or its end once its process is
     gone (``lost``) or overdue (``timeout``)."""
     if row.finished:
         return row
-    live = _LIVE.get((row.session_id, row.task_id))
+    live = None if supervisor is None else supervisor._get(row.session_id, row.task_id)
     if live is not None:
         return dataclasses.replace(row, output_tail=live.output.text_tail())
-    verdict = _verdict(row, time.time_ns() // 1_000_000)
+    verdict = unwatched_status(row, time.time_ns() // 1_000_000)
     if verdict is None:
         return dataclasses.replace(row, output_tail=read_tail(row.output_path))
     await store.upsert_background_task(
@@ -266,12 +91,14 @@ async def _reconcile(store: SessionStore, row: BackgroundTaskRow) -> BackgroundT
     return found if found is not None else row
 
 
-async def stop_background_task(store: SessionStore, session_id: str, task_id: str) -> bool:
+async def stop_background_task(
+    store: SessionStore, session_id: str, task_id: str, *, supervisor: BackgroundSupervisor | None = None
+) -> bool:
     """Kill a running task's process group (what ``loop.stop_job(sid, "bg:<id>")`` does): True when it
     was killed, False when it had already ended (or its process was gone: it is then recorded ``lost``).
 
-    A task this process watches is killed and its watcher records ``killed``; one started by another
-    process on this host is killed after checking the process group is the task's own (the marker in
+    A task ``supervisor`` watches is killed and its watcher records ``killed``; any other task on this
+    host (another registration's, another process's) is killed after checking the process group is the task's own (the marker in
     its environment) and recorded ``killed`` here. Raises :class:`~power_loop.errors.JobNotFoundError`
     for an unknown task and :class:`~power_loop.errors.JobNotStoppable` for one on another host (or
     whose process cannot be verified)."""
@@ -281,13 +108,13 @@ async def stop_background_task(store: SessionStore, session_id: str, task_id: st
         raise JobNotFoundError(session_id, job_id)
     if row.finished:
         return False
-    live = _LIVE.get((session_id, task_id))
+    live = None if supervisor is None else supervisor._get(session_id, task_id)
     if live is not None:
         _kill_group(live.proc)
         return True
-    if row.host != _HOST:
+    if row.host != HOST:
         raise JobNotStoppable(session_id, job_id, f"it runs on host {row.host}")
-    owner = _owner(row.pid, task_id)
+    owner = process_owner(row.pid, task_id)
     if owner == "alive":
         raise JobNotStoppable(session_id, job_id, f"process group {row.pid} cannot be verified as the task's")
     if owner == "task" and row.pid is not None:
@@ -356,7 +183,7 @@ async def _spawn(
         stdout=write_fd,
         stderr=write_fd,  # one interleaved stream, in the order it was written
         cwd=backend.launch_cwd(workspace_dir),
-        env={**backend.launch_env(workspace_dir), _TASK_MARK: task_id},
+        env={**backend.launch_env(workspace_dir), TASK_MARK: task_id},
         start_new_session=True,  # its own process group: a timeout kills every descendant
     )
 
@@ -370,13 +197,14 @@ async def start_background_task(
     backend: ShellBackend | None = None,
     timeout_s: float = DEFAULT_BACKGROUND_TIMEOUT_S,
     output_dir: Path,
+    supervisor: BackgroundSupervisor,
 ) -> BackgroundTaskRow:
-    """Start ``command`` as a watched background task of the session and record it; returns its row
-    (status ``error`` when the process could not be started)."""
+    """Start ``command`` as a background task of the session watched by ``supervisor`` and record it;
+    returns its row (status ``error`` when the process could not be started)."""
     chosen = backend if backend is not None else DEFAULT_SHELL_BACKEND
     task_id = "bg_" + secrets.token_hex(6)
     os.makedirs(output_dir, mode=0o700, exist_ok=True)
-    output = _OutputFile(output_dir / f"{task_id}.log")
+    output = OutputFile(output_dir / f"{task_id}.log")
     path = str(output.path)
     read_fd, write_fd = os.pipe()
     try:
@@ -405,7 +233,7 @@ async def start_background_task(
                 status="running",
                 output_path=path,
                 pid=proc.pid,
-                host=_HOST,
+                host=HOST,
                 deadline_at=deadline,
             )
         except BaseException:  # not recorded: the process must not run unsupervised
@@ -413,9 +241,7 @@ async def start_background_task(
             os.close(read_fd)
             output.close()
             raise
-        live = _LiveTask(session_id, task_id, command, proc, read_fd, output)
-        _LIVE[(session_id, task_id)] = live
-        live.watcher = asyncio.ensure_future(_watch(live, store, timeout_s))
+        supervisor._watch(LiveTask(session_id, task_id, command, proc, read_fd, output), store, timeout_s)
     found = await store.get_background_task(session_id, task_id)
     assert found is not None
     return found
@@ -462,10 +288,10 @@ def _list_line(row: BackgroundTaskRow) -> str:
     return f"{row.task_id}  {row.status}  {command}"
 
 
-async def _check_background(task_id: str | None = None) -> ToolHandlerResult:
+async def _check_background(supervisor: BackgroundSupervisor, task_id: str | None) -> ToolHandlerResult:
     session_id, store = _context()
     if task_id is None:
-        rows = [await _reconcile(store, row) for row in await store.list_background_tasks(session_id)]
+        rows = [await _reconcile(store, r, supervisor) for r in await store.list_background_tasks(session_id)]
         if not rows:
             return ToolHandlerResult(ok=True, content="No background tasks in this session.")
         lines = [f"{len(rows)} background task(s):", *(_list_line(row) for row in rows)]
@@ -473,7 +299,7 @@ async def _check_background(task_id: str | None = None) -> ToolHandlerResult:
     row = await store.get_background_task(session_id, task_id)
     if row is None:
         return ToolHandlerResult(ok=False, content=f"Error: no background task {task_id!r} in this session.")
-    row = await _reconcile(store, row)
+    row = await _reconcile(store, row, supervisor)
     if row.finished:  # seen here: the runtime projector need not announce it again
         await store.mark_background_seen(session_id, [row.task_id])
     return ToolHandlerResult(
@@ -484,10 +310,15 @@ async def _check_background(task_id: str | None = None) -> ToolHandlerResult:
 
 
 async def _background_run(
-    command: str, bound: Path | None, backend: ShellBackend | None, timeout_s: float, output_dir: Path
+    command: str,
+    bound: Path | None,
+    backend: ShellBackend | None,
+    timeout_s: float,
+    output_dir: Path,
+    supervisor: BackgroundSupervisor,
 ) -> ToolHandlerResult:
     session_id, store = _context()
-    running = sum(1 for sid, _ in _LIVE if sid == session_id)
+    running = supervisor.running(session_id)
     if running >= MAX_RUNNING_BACKGROUND_TASKS:
         return ToolHandlerResult(
             ok=False,
@@ -507,6 +338,7 @@ async def _background_run(
         backend=chosen,
         timeout_s=timeout_s,
         output_dir=output_dir,
+        supervisor=supervisor,
     )
     if row.status != "running":
         return ToolHandlerResult(ok=False, content=f"Error: {row.output_tail}", data={"task_id": row.task_id})
@@ -527,8 +359,9 @@ def register_background_tools(
     output_dir: str | os.PathLike[str] | None = None,
     include: Sequence[str] | None = None,
     overwrite: bool = False,
-) -> None:
-    """Register ``background_run`` and ``check_background`` (or the ``include`` subset).
+) -> BackgroundSupervisor:
+    """Register ``background_run`` and ``check_background`` (or the ``include`` subset); returns the
+    :class:`BackgroundSupervisor` of the tasks they start (``aclose()`` it to kill them at shutdown).
 
     ``workspace=None`` registers them unbound: each task runs in the current :class:`RuntimeEnv`'s
     workspace, through its ``shell_backend`` when it names one. Output files go to ``output_dir``
@@ -546,12 +379,17 @@ def register_background_tools(
         Path(output_dir) if output_dir is not None else Path(tempfile.gettempdir()) / "power_loop_background"
     )
 
+    supervisor = BackgroundSupervisor()
+
     async def background_run(command: str) -> ToolHandlerResult:
-        return await _background_run(command, bound, backend, timeout_s, out)
+        return await _background_run(command, bound, backend, timeout_s, out, supervisor)
+
+    async def check_background(task_id: str | None = None) -> ToolHandlerResult:
+        return await _check_background(supervisor, task_id)
 
     handlers: dict[str, tuple[ToolDefinition, Any]] = {
         "background_run": (BACKGROUND_RUN_DEFINITION, background_run),
-        "check_background": (CHECK_BACKGROUND_DEFINITION, _check_background),
+        "check_background": (CHECK_BACKGROUND_DEFINITION, check_background),
     }
     for name in include if include is not None else BACKGROUND_TOOL_NAMES:
         if name not in handlers:
@@ -560,3 +398,4 @@ def register_background_tools(
             )
         definition, handler = handlers[name]
         registry.register(definition, handler, overwrite=overwrite)
+    return supervisor

@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import ConfigError, WorkspaceViolation
 from ._definition import ToolDefinition
 from ._fsafe import open_in, read_fd, write_fd
+from ._glob import compile_glob
 from ._grep import MAX_SCAN_BYTES, search
 from ._patch import apply_unified_patch
 from ._registry import ToolRegistry
@@ -311,11 +312,11 @@ class _FileTools:
         if "/" not in pattern and "**" not in pattern:
             pattern = "**/" + pattern  # a bare "*.py" means "anywhere below"
         limit = _clamp(max_results, 1, 500)
-        regex = re.compile(_glob_to_regex(pattern))
+        matches_glob = compile_glob(pattern)
         matches: list[tuple[float, str]] = []
         for full in _walk_files(self.ws, base, include_hidden):
             rel = full.relative_to(base).as_posix()
-            if regex.fullmatch(rel):
+            if matches_glob(rel):
                 try:
                     mtime = full.stat().st_mtime
                 except OSError:
@@ -344,7 +345,7 @@ class _FileTools:
         expression = re.escape(pattern) if literal else pattern
         try:
             re.compile(expression, flags)
-        except re.error as exc:
+        except (re.error, RecursionError, OverflowError) as exc:  # bad, too deeply nested, too large a count
             raise ValueError(
                 f"invalid regular expression {pattern!r}: {exc}; pass literal=true to search plain text"
             ) from None
@@ -395,40 +396,6 @@ class _FileTools:
             total += len(data)
             files.append((self.ws.display(full), data.decode("utf-8", errors="replace")))
         return files, False
-
-
-def _glob_to_regex(pattern: str) -> str:
-    """Translate a ``/``-separated glob with ``**`` into a regex over posix relative paths."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[":
-            end = pattern.find("]", i + 1)
-            if end == -1:
-                out.append(re.escape("["))
-                i += 1
-            else:
-                body = pattern[i + 1 : end]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append(f"[{body}]")
-                i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return "".join(out)
 
 
 _STR = {"type": "string"}

@@ -3,8 +3,9 @@
 Python's ``re`` backtracks: a pattern such as ``(a+)+$`` on a line of ``a``'s runs for longer than the
 universe, holding the GIL, and no thread can interrupt it. So every pattern with a quantifier is matched
 in a child interpreter that is killed when the deadline passes (:class:`ToolBudgetExceeded`,
-``tool.budget_exceeded``); quantifier-free patterns (plain text, classes, alternations) cannot backtrack
-without bound and are matched in-process. The input is bounded too: at most ``MAX_SCAN_BYTES`` of file
+``tool.budget_exceeded``). An alternation backtracks too, even with no quantifier: ``(a|a)`` written out
+thirty times tries 2**30 ways per position. Only patterns with neither (plain text, classes, anchors),
+which match in time linear in the pattern at each position, are matched in-process. The input is bounded too: at most ``MAX_SCAN_BYTES`` of file
 text per call and the first ``MAX_SCAN_LINE`` characters of each line.
 """
 
@@ -22,7 +23,7 @@ __all__ = ["MAX_SCAN_BYTES", "MAX_SCAN_LINE", "search"]
 
 MAX_SCAN_BYTES = 32 * 1024 * 1024
 MAX_SCAN_LINE = 10_000
-_QUANTIFIERS = frozenset("*+?{")
+_BACKTRACKING = frozenset("*+?{|")
 
 # One implementation for both places it runs: compiled here for in-process matching and sent verbatim
 # to the child interpreter (which starts isolated, without power_loop on its path).
@@ -69,10 +70,15 @@ def search(
         "width": width,
         "scan": MAX_SCAN_LINE,
     }
-    if literal or not _QUANTIFIERS.intersection(pattern) or not sys.executable:
+    if literal or not _BACKTRACKING.intersection(pattern):
         rows = _in_process(request)
-    else:
+    elif sys.executable:
         rows = _in_worker(request, deadline)
+    else:  # no interpreter to bound the match in (an embedded Python): refused, never run unbounded
+        raise ValueError(
+            f"the pattern {pattern!r} has quantifiers or alternatives, which can only be matched in a "
+            "separate Python process, and none is available here; pass literal=true"
+        )
     return [(str(r[0]), int(r[1]), str(r[2])) for r in rows]
 
 

@@ -56,6 +56,10 @@ if TYPE_CHECKING:
         SharedBudget,
         WorkflowResult,
     )
+    from ._shared import (
+        leaf_message_id,
+        run_leaf_once,
+    )
     from ._spec import (
         WorkflowSpec,
         replayable_node_ids,
@@ -110,6 +114,7 @@ __all__ = [
     "create_workflow",
     "get_workflow",
     "in_workflow",
+    "leaf_message_id",
     "leaf_session_id",
     "list_workflows",
     "reap_runs",
@@ -119,6 +124,7 @@ __all__ = [
     "replayable_node_ids",
     "resume_run",
     "run_detached",
+    "run_leaf_once",
     "validate_spec",
 ]
 
@@ -158,6 +164,8 @@ _LAZY = {
     "WorkflowSpec": "._spec",
     "validate_spec": "._spec",
     "replayable_node_ids": "._spec",
+    "leaf_message_id": "._shared",
+    "run_leaf_once": "._shared",
     "DirectWorkerLauncher": "._subprocess",
     "SubprocessExecutor": "._subprocess",
     "WorkerLauncher": "._subprocess",

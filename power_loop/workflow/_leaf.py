@@ -20,7 +20,16 @@ from ..loop import AgentLoopConfig, StatefulAgentLoop
 from ..store import SessionKind, SessionStore
 from ..tools import ToolRegistry
 
-__all__ = ["Executor", "InProcessExecutor", "adopt_finished", "leaf_session_id"]
+__all__ = [
+    "Executor",
+    "InProcessExecutor",
+    "adopt_finished",
+    "create_leaf_session",
+    "finished_outcome",
+    "leaf_config",
+    "leaf_registry",
+    "leaf_session_id",
+]
 
 
 def leaf_session_id(idempotency_key: str, attempt: int = 1) -> str:
@@ -49,7 +58,7 @@ class Executor(Protocol):
         ...
 
 
-def _registry(parent: ToolRegistry | None, whitelist: list[str] | None) -> ToolRegistry | str | None:
+def leaf_registry(parent: ToolRegistry | None, whitelist: list[str] | None) -> ToolRegistry | str | None:
     """The leaf's tools (None = none), or an error text naming tools the parent does not have."""
     if whitelist is None:
         return parent
@@ -96,9 +105,17 @@ async def adopt_finished(store: SessionStore, spec: AgentSpec, session_id: str) 
     """
     if await store.get_session(session_id) is None:
         return None
+    adopted = await finished_outcome(store, spec, session_id)
+    if adopted is None:
+        await store.close_session(session_id)
+    return adopted
+
+
+async def finished_outcome(store: SessionStore, spec: AgentSpec, session_id: str) -> dict[str, Any] | None:
+    """The outcome of leaf session ``session_id`` when it holds a final answer, else None (read only:
+    an unfinished session is left as it is)."""
     text = await _finished_answer(store, session_id)
     if text is None:
-        await store.close_session(session_id)
         return None
     stats = await store.get_session_stats(session_id)
     usage = {} if stats is None else {"total_tokens": stats.total_tokens}
@@ -106,7 +123,7 @@ async def adopt_finished(store: SessionStore, spec: AgentSpec, session_id: str) 
     return {"status": "completed", "final_text": text, "usage": usage, "output": output}
 
 
-def _leaf_config(base: AgentLoopConfig, spec: AgentSpec) -> AgentLoopConfig:
+def leaf_config(base: AgentLoopConfig, spec: AgentSpec) -> AgentLoopConfig:
     """The parent loop's config with the leaf spec's prompt, limits, model and output schema."""
     return base.replace(
         system_prompt=spec.system_prompt,
@@ -116,6 +133,27 @@ def _leaf_config(base: AgentLoopConfig, spec: AgentSpec) -> AgentLoopConfig:
         model=spec.model or base.model,
         response_format=None,
         output_schema=_response_format(spec),
+    )
+
+
+async def create_leaf_session(
+    store: SessionStore,
+    spec: AgentSpec,
+    config: AgentLoopConfig,
+    driver_sid: str,
+    session_id: str,
+    metadata: Mapping[str, Any],
+) -> None:
+    """Create the leaf's linked child session ``session_id`` under the run's driver session."""
+    await store.create_session(
+        system_prompt=spec.system_prompt,
+        model=config.model,
+        config=config.session_config(),
+        parent_session_id=driver_sid,
+        kind=SessionKind.SUBAGENT,
+        lifecycle="linked",
+        metadata={**spec.metadata, **metadata, "spec_name": spec.name},
+        session_id=session_id,
     )
 
 
@@ -139,21 +177,12 @@ class InProcessExecutor:
         adopted = await adopt_finished(store, spec, session_id)
         if adopted is not None:
             return {**outcome, **adopted}
-        registry = _registry(parent_loop.tool_registry, spec.tools)
+        registry = leaf_registry(parent_loop.tool_registry, spec.tools)
         if isinstance(registry, str):
             return {**outcome, "status": "failed", "final_text": "", "error": registry}
-        config = _leaf_config(parent_loop.config, spec)
+        config = leaf_config(parent_loop.config, spec)
         try:
-            await store.create_session(
-                system_prompt=spec.system_prompt,
-                model=config.model,
-                config=config.session_config(),
-                parent_session_id=driver_sid,
-                kind=SessionKind.SUBAGENT,
-                lifecycle="linked",
-                metadata={**spec.metadata, **metadata, "spec_name": spec.name},
-                session_id=session_id,
-            )
+            await create_leaf_session(store, spec, config, driver_sid, session_id, metadata)
         except ConfigError as exc:  # deeper than max_spawn_depth, or the leaf is being run elsewhere
             return {**outcome, "status": "failed", "final_text": "", "error": str(exc)}
         child = StatefulAgentLoop(

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..agents import AgentSpec
+from ..base import redact_secrets
 from ..llm import CancellationLike, CancellationToken
 from ..loop import StatefulAgentLoop
 from ._leaf import adopt_finished
@@ -78,7 +79,7 @@ def _failed(session_id: str, error: str) -> dict[str, Any]:
         "final_text": "",
         "usage": {},
         "output": None,
-        "error": error,
+        "error": redact_secrets(error),  # a worker's provider may have echoed its key
     }
 
 

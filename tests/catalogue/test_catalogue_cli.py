@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ def _setup(kind: str, cwd: Path) -> None:
         async def provision() -> None:
             async with await open_store(str(cwd / "store.db")) as store:
                 await store.create_session(session_id="sess_known")
+                archive = await store.export_session("sess_known")
+            (cwd / "known.json").write_text(json.dumps(archive))
 
         asyncio.run(provision())
 
@@ -68,7 +71,10 @@ CASES: list[Case] = [
     Case("sessions-unreachable-pg", ["sessions", "--dsn", UNREACHABLE_PG], "127.0.0.1"),
     Case("sessions-wrong-prefix", ["sessions", "--dsn", "store.db", "--prefix", "other_"], "schema", setup=V),
     Case(
-        "sessions-bad-prefix", ["sessions", "--dsn", "store.db", "--prefix", "drop table;"], "prefix", setup=V
+        "sessions-bad-prefix",
+        ["sessions", "--dsn", "store.db", "--prefix", "drop table;"],
+        "invalid --prefix",
+        setup=V,
     ),
     Case("sessions-limit-zero", ["sessions", "--limit", "0"], "positive integer"),
     Case("sessions-limit-text", ["sessions", "--limit", "many"], "positive integer"),
@@ -105,6 +111,7 @@ CASES: list[Case] = [
     Case("import-json-list", ["import", "list.json", "--dsn", "store.db"], "archive", setup=V),
     Case("import-wrong-format", ["import", "wrong.json", "--dsn", "store.db"], "archive", setup=V),
     Case("import-no-archive-arg", ["import"], "archive"),
+    Case("import-existing-session", ["import", "known.json", "--dsn", "store.db"], "--new-id", setup=V),
     Case("import-typo-target", ["import", "list.json", "--dsn", "typo/t.db"], "--create-schema"),
     Case(
         "import-missing-file-fresh-target",
@@ -114,7 +121,7 @@ CASES: list[Case] = [
     Case("import-bad-scheme", ["import", "list.json", "--dsn", "ftp://h/x"], "unsupported store DSN scheme"),
     # -- ddl ---------------------------------------------------------------------------------
     Case("ddl-unknown-dialect", ["ddl", "--dialect", "oracle"], "invalid choice"),
-    Case("ddl-bad-prefix", ["ddl", "--prefix", "drop table;"], "prefix"),
+    Case("ddl-bad-prefix", ["ddl", "--prefix", "drop table;"], "invalid --prefix"),
     # -- chat --------------------------------------------------------------------------------
     Case(
         "chat-provider-typo",
@@ -137,6 +144,10 @@ CASES: list[Case] = [
     Case("chat-bad-scheme", ["chat", "--dsn", "ftp://h/x"], "unsupported store DSN scheme", env=ECHO),
     Case("chat-unreachable-pg", ["chat", "--dsn", UNREACHABLE_PG], "127.0.0.1", env=ECHO),
     Case("chat-unknown-flag", ["chat", "--model", "x"], "unrecognized arguments"),
+    Case(
+        "chat-unknown-session", ["chat", "--dsn", "store.db", "--session", "sess_nope"], "not found", setup=V
+    ),
+    Case("chat-empty-session", ["chat", "--dsn", "store.db", "--session", ""], "session id", setup=V),
     # -- demo --------------------------------------------------------------------------------
     Case(
         "demo-provider-typo", ["demo", "--dsn", "d.db"], "valid names", env=(("POWER_LOOP_PROVIDER", "opn"),)
@@ -152,7 +163,9 @@ CASES: list[Case] = [
 
 def _snapshot(cwd: Path) -> dict[str, tuple[int, float]]:
     out: dict[str, tuple[int, float]] = {}
-    for dirpath, _dirs, files in os.walk(cwd):
+    for dirpath, dirs, files in os.walk(cwd):
+        for name in dirs:  # an empty directory created on the way to a mistyped path counts too
+            out[str(Path(dirpath, name).relative_to(cwd)) + "/"] = (0, 0.0)
         for name in files:
             full = Path(dirpath, name)
             info = full.stat()
@@ -191,7 +204,7 @@ def test_cli_case(
     assert case.says in lines[0], lines[0]
     assert PASSWORD not in out + err
     after = _snapshot(tmp_path)
-    if case.argv[:1] == ["import"]:  # a writer: opening the store may touch its mtime, nothing else
+    if case.argv[:1] in (["import"], ["chat"]):  # writers: opening the store may touch its mtime, no more
         after = {k: (size, 0.0) for k, (size, _) in after.items()}
         before = {k: (size, 0.0) for k, (size, _) in before.items()}
     assert after == before, "the command created or changed files"

@@ -219,11 +219,19 @@ CASES: list[Case] = [
     Case("glob-path-is-file", "glob", {"pattern": "*", "path": "README.md"}, "NotADirectoryError"),
     Case("glob-never-lists-outside", "glob", {"pattern": "**/*"}, "ok", "README.md"),
     Case("glob-max-zero", "glob", {"pattern": "*", "max_results": 0}, BAD),
+    # Long star chains (backtracking as regexes; tests/tools/test_files.py has the long names they need).
+    Case("glob-many-stars", "glob", {"pattern": "*?" * 40 + "x"}, "ok", "no files match"),
+    Case("glob-many-globstars", "glob", {"pattern": "**/" * 20 + "*a" * 20 + "x"}, "ok", "no files match"),
+    Case("glob-bad-set", "glob", {"pattern": "[z-a].txt"}, "ValueError", "invalid character set"),
     # -- grep --------------------------------------------------------------------------------
     Case("grep-nested-quantifier", "grep", {"pattern": "(a+)+$"}, BUDGET, "literal=true"),
     Case("grep-overlapping-alternation", "grep", {"pattern": "(a|a)+$"}, BUDGET),
     Case("grep-literal-is-safe", "grep", {"pattern": "(a+)+$", "literal": True}, "ok", "no matches"),
     Case("grep-invalid-regex", "grep", {"pattern": "("}, "ValueError", "literal=true"),
+    # No quantifier, yet 2**40 ways to match the line's "a"s before failing on the "b".
+    Case("grep-alternation-chain", "grep", {"pattern": "(?:a|a)" * 40 + "b"}, BUDGET),
+    Case("grep-nested-too-deep", "grep", {"pattern": "(" * 5000 + ")" * 5000}, "ValueError", "literal=true"),
+    Case("grep-count-too-large", "grep", {"pattern": "a{{99999999999}}"}, "ValueError", "literal=true"),
     Case("grep-path-outside", "grep", {"pattern": "SECRET", "path": "../outside"}, W),
     Case("grep-never-reads-outside", "grep", {"pattern": "SECRET"}, "ok", "no matches"),
     Case("grep-binary-file", "grep", {"pattern": "binary", "path": "bin.dat"}, "ok", "no matches"),

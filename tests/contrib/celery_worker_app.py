@@ -5,7 +5,8 @@ the ``celery worker`` processes they start (``celery -A celery_worker_app worker
 The worker's model is scripted and instant: to a user message it answers with one ``work`` tool call,
 to the tool's result with ``answer: <text>``. The tool writes a marker file named after the worker's
 pid while it runs (so the test can SIGKILL a worker *mid-tool-call*); for a text marked ``[slow]`` it
-blocks until the test has killed a worker running it.
+blocks until the test has killed a worker running it. With ``PL_TEST_CALLS`` set the model logs every
+call it answers, per user text (the workflow tests count the calls of each leaf).
 """
 
 from __future__ import annotations
@@ -43,7 +44,22 @@ def make_app(broker: str, backend: str, queue: str) -> Celery:
     return app
 
 
+def calls_file(calls: Path, text: str) -> Path:
+    """Where the model logs its calls for the conversation whose last user message is ``text``."""
+    return calls / hashlib.sha1(text.encode()).hexdigest()
+
+
+def _record_call(request: LLMRequest) -> None:
+    """With ``PL_TEST_CALLS`` set, one line per model call (``<time_ns> <pid>``), per user text."""
+    calls = os.environ.get("PL_TEST_CALLS")
+    users = [m for m in request.messages if m.get("role") == "user"]
+    if calls and users:
+        with calls_file(Path(calls), str(users[-1].get("content"))).open("a") as log:
+            log.write(f"{time.time_ns()} {os.getpid()}\n")
+
+
 def _respond(request: LLMRequest) -> ScriptedTurn:
+    _record_call(request)
     last = request.messages[-1]
     if last.get("role") == "tool":
         users = [m for m in request.messages if m.get("role") == "user"]
@@ -96,8 +112,21 @@ def _from_env() -> Celery | None:
     if "PL_TEST_BROKER" not in os.environ:
         return None
     app = make_app(os.environ["PL_TEST_BROKER"], os.environ["PL_TEST_BACKEND"], os.environ["PL_TEST_QUEUE"])
-    install_tasks(app, make_loop, busy_retry_s=1.0)
+    ttl = float(os.environ.get("PL_TEST_LEASE_TTL", "3"))
+    install_tasks(app, make_loop, busy_retry_s=1.0, leaf_lease_ttl_s=ttl)
     return app
 
 
 app: Any = _from_env()
+
+
+def foreach_spec(items: list[str], *, max_concurrency: int) -> dict[str, Any]:
+    """The workflow of the Celery workflow tests: one leaf (the ``work`` tool, then an answer) per item."""
+    leaf = {
+        "type": "agent",
+        "id": "leaf",
+        "input": "{{item}}",
+        "spec": {"name": "leaf", "system_prompt": "Work."},
+    }
+    body = {"type": "foreach", "id": "each", "as": "item", "items": items, "max_concurrency": max_concurrency}
+    return {"name": "celery-foreach", "root": {**body, "body": leaf}}

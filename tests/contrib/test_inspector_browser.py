@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -89,6 +90,7 @@ async def test_list_nests_children_and_session_timeline_shows_everything(
         assert await rows.nth(1).get_attribute("data-sid") == scenario.child_id
         assert "child" in (await rows.nth(1).get_attribute("class") or "")
         assert "sub-agent" in await rows.nth(1).inner_text()
+        assert "1 root session on this page (at most 50)" in await page.locator("#app").inner_text()
         shots = _shots(scenario)
         if shots:
             await page.screenshot(path=str(shots / "inspector-list.png"), full_page=True)
@@ -104,6 +106,11 @@ async def test_list_nests_children_and_session_timeline_shows_everything(
         assert '"query": "answer"' in await page.locator("#timeline .call pre.args").first.inner_text()
         assert "boom failed on x=1" in await timeline.locator(".result.error").inner_text()
         assert (await timeline.locator(".model-call").first.inner_text()).rstrip().endswith(" ms")
+        # Each tool result carries its own run time (stored by the loop), each round its model call's.
+        labels = await timeline.locator(".result .label").all_inner_texts()
+        assert len(labels) == 3 and all(re.search(r" · ran \d+ ms", label) for label in labels)
+        rounds = await timeline.locator(".round-usage").all_inner_texts()
+        assert rounds and all(re.search(r" · model call \d+ ms$", r) for r in rounds if r)
         assert "child done (echo:hi)" in await timeline.inner_text()
         send1 = page.locator("#timeline section[data-send='1']")
         assert await send1.locator(".compacted").count() >= 4  # folded: greyed, still shown
@@ -195,8 +202,8 @@ async def test_token_refuses_a_bad_token_and_admits_the_right_one(page: Any, sce
         await page.wait_for_selector(f"#sessions tr[data-sid='{scenario.session_id}']")
 
 
-async def _ten_thousand_messages(dsn: str) -> str:
-    store = await open_store(dsn)
+async def _ten_thousand_messages(dsn: str, prefix: str) -> str:
+    store = await open_store(dsn, table_prefix=prefix)
     try:
         sid = await store.create_session(system_prompt="a long-running agent")
         for send in range(50):
@@ -213,7 +220,12 @@ async def _ten_thousand_messages(dsn: str) -> str:
                 )
             batch.append(NewMessage("assistant", f"send {send} done", round_index=99))
             usage = RoundUsage(
-                round_index=99, prompt_tokens=1000 + 10 * send, completion_tokens=40, model="m1"
+                round_index=99,
+                prompt_tokens=1000 + 10 * send,
+                completion_tokens=40,
+                model="m1",
+                duration_ms=800 + send,
+                attempts=2,
             )
             await store.append_messages(sid, batch, begin_send=True, round_usage=usage)
         assert await store.count_messages(sid) == 10_000
@@ -222,10 +234,13 @@ async def _ten_thousand_messages(dsn: str) -> str:
     return sid
 
 
-async def test_first_screen_of_a_10000_message_session(page: Any, tmp_path: Path) -> None:
-    dsn = str(tmp_path / "big.db")
-    sid = await _ten_thousand_messages(dsn)
-    with Inspector(dsn, port=0) as insp:
+async def test_first_screen_of_a_10000_message_session(
+    page: Any, loop_dsn_and_prefix: tuple[str, str]
+) -> None:
+    dsn, prefix = loop_dsn_and_prefix
+    backend = dsn.split(":", 1)[0] if dsn.startswith(("postgres", "mysql")) else "sqlite"
+    sid = await _ten_thousand_messages(dsn, prefix)
+    with Inspector(dsn, port=0, prefix=prefix) as insp:
         await page.goto(insp.url + "#/")  # warm the browser process, then a full fresh page load
         await page.wait_for_selector("#sessions tbody tr")
         await page.goto("about:blank")
@@ -239,9 +254,15 @@ async def test_first_screen_of_a_10000_message_session(page: Any, tmp_path: Path
         assert "tokens per send" in await page.locator("#usage-chart").inner_text()
         assert await page.locator("#usage-chart svg g").count() == 50
         last_round = page.locator("#timeline section[data-send='50'] .round[data-round='99'] .round-usage")
-        assert await last_round.inner_text() == " · 1490 prompt + 40 completion tokens · m1"
+        assert (
+            await last_round.inner_text()
+            == " · 1490 prompt + 40 completion tokens · m1 · model call 849 ms · 2 attempts"
+        )
+        # Results stored without a run time (no meta) fall back to the gap since their call's commit.
+        label = await page.locator("#timeline section[data-send='50'] .result .label").first.inner_text()
+        assert re.search(r" · \+\d+ ms", label) and " ran " not in label
     # Reported, not asserted: timing depends on the machine.
     print(
-        f"\ninspector first screen, 10,000-message session: {elapsed * 1000:.0f} ms wall "
+        f"\ninspector first screen, 10,000-message session on {backend}: {elapsed * 1000:.0f} ms wall "
         f"({in_page:.0f} ms in-page since navigation start), {shown} rows rendered"
     )

@@ -82,6 +82,13 @@ async def test_run_tree_has_every_step_status_and_child_session(wf: WorkflowScen
         assert leaf["workflow_step"] == {"owner_session_id": wf.parent, "run_id": wf.run_id, "key": "writer"}
         assert detail["workflow_step"] is None and drv["workflow_step"] is None
 
+        # the session list nests the run's driver under its owner, and every leaf under the driver
+        _, listing = get(insp.url + "api/sessions")
+        (root,) = [s for s in listing["sessions"] if s["session_id"] == wf.parent]
+        (driving,) = root["children"]
+        assert driving["session_id"] == driver
+        assert {c["session_id"] for c in driving["children"]} == set(wf.leaves.values())
+
 
 async def test_unknown_runs_and_steps_are_404(wf: WorkflowScenario) -> None:
     with Inspector(wf.dsn, port=0, prefix=wf.prefix) as insp:

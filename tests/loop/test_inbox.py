@@ -25,6 +25,16 @@ def _users(messages: list[dict[str, Any]]) -> list[str]:
     return [m["content"] for m in messages if m["role"] == "user"]
 
 
+async def _interrupted_first_send(loop: StatefulAgentLoop, message_id: str, text: str) -> str:
+    """What a worker killed mid-tool-call leaves: the message stored under its id, a tool call open."""
+    sid = await loop.new_session()
+    store = await loop.ensure_store()
+    await store.inbox.put_message(sid, message_id, NewMessage("user", text))
+    call = {"id": "c1", "type": "function", "function": {"name": "work", "arguments": '{"x": "a"}'}}
+    await store.append_messages(sid, [NewMessage("assistant", "", tool_calls=[call], round_index=0)])
+    return sid
+
+
 async def test_a_repeated_message_id_is_stored_once_and_returns_the_first_outcome(
     make_loop: MakeLoop,
 ) -> None:
@@ -58,12 +68,7 @@ async def test_an_interrupted_first_send_is_finished_by_recovery_not_sent_again(
         llm=ScriptedLLM(["done after the tool"]),
         tool_registry=make_tools(work=lambda x: ran.append(x) or "ok"),
     )
-    sid = await loop.new_session()
-    store = await loop.ensure_store()
-    # What a worker killed mid-tool-call leaves: the message stored under its id, a tool call open.
-    await store.inbox.put_message(sid, "m-1", NewMessage("user", "do it"))
-    call = {"id": "c1", "type": "function", "function": {"name": "work", "arguments": '{"x": "a"}'}}
-    await store.append_messages(sid, [NewMessage("assistant", "", tool_calls=[call], round_index=0)])
+    sid = await _interrupted_first_send(loop, "m-1", "do it")
     result = await loop.send("do it", sid, message_id="m-1")
     assert (result.status, result.final_text) == ("completed", "done after the tool")
     assert ran == ["a"]
@@ -73,6 +78,27 @@ async def test_an_interrupted_first_send_is_finished_by_recovery_not_sent_again(
     # …and the outcome is now recorded: a third delivery returns it without running anything.
     assert (await loop.send("do it", sid, message_id="m-1")).final_text == "done after the tool"
     assert ran == ["a"]
+
+
+async def test_stream_takes_a_message_id_and_streams_the_finishing_of_an_interrupted_first_send(
+    make_loop: MakeLoop,
+) -> None:
+    ran: list[str] = []
+    loop = make_loop(
+        llm=ScriptedLLM(["finished", "unused"]),
+        tool_registry=make_tools(work=lambda x: ran.append(x) or "ok"),
+    )
+    sid = await _interrupted_first_send(loop, "m-1", "do it")
+    kinds = [e.type.value async for e in loop.stream("do it", sid, message_id="m-1")]
+    assert (
+        "tool_call_completed" in kinds and kinds[-1] == "send_completed"
+    )  # the recovery's events are streamed
+    again = [e async for e in loop.stream("do it", sid, message_id="m-1")]
+    assert [e.type.value for e in again] == ["send_completed"]  # the first outcome, nothing run
+    assert again[-1].data.result.final_text == "finished"
+    assert ran == ["a"] and _users(await loop.get_messages(sid)) == ["do it"]
+    with pytest.raises(ConfigError):
+        [e async for e in loop.stream("x", sid, message_id="")]
 
 
 async def test_a_new_id_behind_pending_calls_is_refused_and_not_stored(make_loop: MakeLoop) -> None:

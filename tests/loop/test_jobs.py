@@ -129,14 +129,19 @@ async def _bg_row(store: SessionStore, sid: str, task_id: str) -> BackgroundTask
 
 
 async def test_background_tasks_are_jobs(make_loop: MakeLoop, tmp_path: Path) -> None:
-    from power_loop.tools._background import start_background_task
+    from power_loop.tools._background import BackgroundSupervisor, start_background_task
 
     loop = make_loop(llm=ScriptedLLM())
     sid = await loop.new_session()
     store = await loop.ensure_store()
     (tmp_path / "ws").mkdir()
     row = await start_background_task(
-        "sleep 120", tmp_path / "ws", session_id=sid, store=store, output_dir=tmp_path / "out"
+        "sleep 120",
+        tmp_path / "ws",
+        session_id=sid,
+        store=store,
+        output_dir=tmp_path / "out",
+        supervisor=BackgroundSupervisor(),
     )
     (job,) = await loop.list_jobs(sid)
     assert (job.id, job.kind, job.status, job.detail) == (
@@ -177,6 +182,12 @@ async def test_background_tasks_of_other_processes(make_loop: MakeLoop) -> None:
     env = {**os.environ, "POWER_LOOP_BACKGROUND_TASK": "bg_here"}
     proc = await asyncio.create_subprocess_exec("sleep", "120", start_new_session=True, env=env)
     try:
+        # Until the child has exec'd, /proc shows the parent's environment (no marker): wait for it.
+        deadline = time.monotonic() + 60
+        environ = Path(f"/proc/{proc.pid}/environ")
+        while b"POWER_LOOP_BACKGROUND_TASK=bg_here" not in environ.read_bytes():  # noqa: ASYNC240
+            assert time.monotonic() < deadline, "the child never exec'd"
+            await asyncio.sleep(0.05)
         await store.upsert_background_task(
             sid,
             task_id="bg_here",

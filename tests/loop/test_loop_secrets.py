@@ -103,3 +103,68 @@ async def test_without_a_retry_policy_the_error_event_is_redacted(make_loop: Any
     assert any("agent_error" in s or "ConnectionError" in s for s in seen)
     _clean("\n".join(seen))
     _clean(json.dumps(await loop.get_messages(sid), default=str))
+
+
+# A password the 500-character cut of an error message would split: ``…://app:Zq9x`` then the cut.
+CUT_PASSWORD = "Zq9xZq9xZq9xZq9x"
+_HEAD = " store postgresql://app:"
+CUT_ECHO = "x" * (500 - len(_HEAD) - 4) + _HEAD + CUT_PASSWORD + "@db.internal/app"
+
+
+def _no_fragment(blob: str) -> None:
+    assert "Zq9x" not in blob, blob[-200:]
+
+
+async def test_error_text_is_redacted_before_it_is_cut(make_loop: Any) -> None:
+    """A cut first would leave ``…://app:Zq9x`` — no ``@`` left to recognise the DSN by."""
+    policy = LLMRetryPolicy(max_attempts=2, backoff_initial=0.0, backoff_max=0.0, total_timeout=None)
+    llm = ScriptedLLM([ScriptedLLM.error(ConnectionError(CUT_ECHO))] * 2)
+    loop = make_loop(llm=llm, config=AgentLoopConfig(retry_policy=policy))
+    seen: list[str] = []
+    loop.event_bus.subscribe(None, lambda event: seen.append(f"{event.type} {event.payload!r}"))
+    sid = await loop.new_session()
+    result = await loop.send("hi", sid)
+    assert result.status == "degraded"
+    assert {"llm_retry_attempted", "llm_degraded"} <= {s.split()[0] for s in seen}, seen
+    _no_fragment("\n".join(seen))
+    _no_fragment(result.final_text)
+
+
+class _LeakyProjector:
+    async def project(self, **_: Any) -> Any:
+        raise RuntimeError(ECHOED)
+
+
+async def test_a_failing_projector_is_logged_redacted(make_loop: Any) -> None:
+    loop = make_loop(
+        llm=ScriptedLLM([ScriptedLLM.text("ok")]),
+        config=AgentLoopConfig(runtime_projectors=(_LeakyProjector(),)),
+    )
+    seen: list[str] = []
+    loop.event_bus.subscribe("system_log", lambda event: seen.append(repr(event.payload)))
+    sid = await loop.new_session()
+    assert (await loop.send("hi", sid)).status == "completed"
+    assert any("401 Unauthorized" in s for s in seen)
+    _clean("\n".join(seen))
+
+
+async def test_a_failed_sub_agent_is_reported_to_the_parent_redacted(make_loop: Any) -> None:
+    from power_loop.agents import register_spawn_agent
+
+    spec = {"name": "child", "system_prompt": "CHILD", "tools": [], "max_rounds": 2}
+
+    def responder(request: Any) -> Any:
+        if (request.system_prompt or "").startswith("CHILD"):
+            raise ConnectionError(ECHOED)  # no retry policy: the child's send raises
+        if request.messages[-1]["role"] == "tool":
+            return ScriptedLLM.text("parent done")
+        return ScriptedLLM.tool_call("run_agent", {"spec": spec, "input": "go"})
+
+    registry = make_tools()
+    register_spawn_agent(registry)
+    loop = make_loop(llm=ScriptedLLM(responder=responder), tool_registry=registry)
+    sid = await loop.new_session()
+    assert (await loop.send("delegate", sid)).final_text == "parent done"
+    history = json.dumps(await loop.get_messages(sid), default=str)
+    assert "sub-agent failed: ConnectionError" in history
+    _clean(history)

@@ -112,6 +112,33 @@ async def test_a_rounds_calls_run_concurrently_and_results_keep_call_order(make_
     assert [m["content"] for m in tool_rows] == ["A", "B"]
 
 
+async def test_each_tool_result_row_records_its_own_run_time(make_loop):
+    async def slow(x: str) -> str:
+        await asyncio.sleep(0.3)
+        return "slow"
+
+    def quick(x: str) -> str:
+        return "quick"
+
+    llm = ScriptedLLM(
+        [ScriptedLLM.tool_calls([("slow", {"x": "1"}), ("quick", {"x": "2"})]), ScriptedLLM.text("ok")]
+    )
+    loop = make_loop(llm=llm, tool_registry=make_tools(slow=slow, quick=quick))
+    sid = await loop.new_session()
+    assert (await loop.send("go", sid)).status == "completed"
+    rows = [r for r in await loop.store.load_active_messages(sid) if r.role == "tool"]
+    assert [r.name for r in rows] == ["slow", "quick"]
+    slow_ms, quick_ms = (r.meta["duration_ms"] for r in rows)
+    # Lower bounds only (the machine may be loaded); each row carries its own call's time.
+    assert isinstance(slow_ms, int) and slow_ms >= 300
+    assert isinstance(quick_ms, int) and 0 <= quick_ms
+    assert all(r.meta == {"duration_ms": r.meta["duration_ms"]} for r in rows)
+    # The messages handed to the model and returned by get_messages are unchanged.
+    assert {"role": "tool", "content": "slow", "tool_call_id": rows[0].tool_call_id, "name": "slow"} in (
+        await loop.get_messages(sid)
+    )
+
+
 @pytest.mark.parametrize(
     "turn, expected",
     [

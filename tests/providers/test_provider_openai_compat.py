@@ -75,6 +75,8 @@ async def test_an_empty_stream_with_tools_is_repeated_without_streaming_and_reme
     assert streamed["stream"] is True
     assert "stream" not in repeated and "stream_options" not in repeated
     assert repeated["messages"] == streamed["messages"] and repeated["tools"] == streamed["tools"]
+    # Recorded as a capability of the model (what the service learned, for the life of the service).
+    assert llm.quirks.no_tool_streaming == {"wire-model"} and llm.capabilities.tool_streaming is False
 
     # Remembered for the model: the next request with tools is not streamed at all, and says nothing.
     second = await llm.complete(ask(tools=TOOLS))

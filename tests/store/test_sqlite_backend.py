@@ -201,3 +201,35 @@ async def test_maintenance_on_backends_without_it(tmp_path: Path) -> None:
             await store.backup(str(tmp_path / "x.db"))
     finally:
         await store.close()
+
+
+async def test_the_advisory_lock_excludes_a_second_connection_and_ordinary_use_makes_no_lock_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "locks.db"
+    store = await open_store(str(path))  # provisioning: BEGIN IMMEDIATE, no advisory lock
+    await store.close()
+    assert _lock_files(tmp_path) == []
+    first, second = await SqliteDatabase.open(str(path)), await SqliteDatabase.open(str(path))
+    try:
+        order: list[str] = []
+        async with first.advisory_lock("job:a/b"):
+            waiter = asyncio.ensure_future(_enter(second, "job:a/b", order))
+            for _ in range(50):  # the waiter runs its wait on a thread: give it every chance
+                await asyncio.sleep(0.01)
+            order.append("first-out")
+        await asyncio.wait_for(waiter, 60)
+        assert order == ["first-out", "second-in"]
+        assert _lock_files(tmp_path) == ["locks.db-job_a_b.lock"]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def _enter(db: SqliteDatabase, name: str, order: list[str]) -> None:
+    async with db.advisory_lock(name):
+        order.append("second-in")
+
+
+def _lock_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.lock"))

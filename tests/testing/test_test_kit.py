@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,28 @@ async def test_check_database_reports_every_broken_promise(tmp_path: Path) -> No
     assert "sessions_round_trip" in report.passed
     with pytest.raises(AssertionError, match="transaction_rollback"):
         await check_database(factory)
+
+
+class _NoLock(_NoRollback):
+    """A broken adapter: its advisory lock excludes nobody."""
+
+    def advisory_lock(self, name: str) -> Any:
+        @contextlib.asynccontextmanager
+        async def nothing() -> AsyncIterator[None]:
+            yield
+
+        return nothing()
+
+
+async def test_check_database_catches_an_advisory_lock_that_excludes_nobody(tmp_path: Path) -> None:
+    dsn = f"sqlite:///{tmp_path / 'nolock.db'}"
+
+    async def factory() -> Any:
+        return _NoLock(await connect_database(dsn))
+
+    report = await check_database(factory, raise_on_failure=False)
+    assert "advisory_lock" in report.failures
+    assert "did not exclude" in report.failures["advisory_lock"]
 
 
 def test_store_backends_follow_the_environment() -> None:

@@ -19,12 +19,14 @@ from power_loop import BackgroundRuntimeProjector, ProjectionContext
 from power_loop.errors import SessionNotFoundError
 from power_loop.store import BackgroundTaskRow, SessionStore, open_store
 from power_loop.tools import (
+    BackgroundSupervisor,
     RuntimeEnv,
     ToolRegistry,
     ToolRuntimeContext,
     create_default_tool_registry,
     register_background_tools,
     runtime_env_context,
+    stop_background_task,
     use_tool_runtime_context,
 )
 
@@ -107,6 +109,34 @@ async def test_run_check_and_the_finish_delivered_once(store: SessionStore, tmp_
     assert await _projected(store, sid) == []  # delivered once
     listing = await _call(tools, store, sid, "check_background")
     assert listing.ok and f"{task_id}  completed" in listing.content
+
+
+async def test_each_registration_supervises_its_own_tasks_and_aclose_kills_them(
+    store: SessionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import power_loop.tools._background as bg
+
+    monkeypatch.setattr(bg, "MAX_RUNNING_BACKGROUND_TASKS", 1)
+    (tmp_path / "ws").mkdir()
+    first, second = ToolRegistry(), ToolRegistry()
+    sup_a = register_background_tools(first, tmp_path / "ws", output_dir=tmp_path / "out")
+    sup_b = register_background_tools(second, tmp_path / "ws", output_dir=tmp_path / "out")
+    assert isinstance(sup_a, BackgroundSupervisor) and sup_a is not sup_b
+    sid = await store.create_session()
+    a = await _call(first, store, sid, "background_run", command="sleep 120")
+    refused = await _call(first, store, sid, "background_run", command="sleep 120")
+    assert a.ok and not refused.ok and "already running" in refused.content  # the limit is per supervisor
+    b = await _call(second, store, sid, "background_run", command="sleep 120")
+    assert b.ok and (sup_a.running(sid), sup_b.running(sid)) == (1, 1)
+    # A task watched by another supervisor is stopped through its verified process group.
+    assert await stop_background_task(store, sid, b.data["task_id"], supervisor=sup_a) is True
+    assert (await _finished(store, sid, b.data["task_id"])).status == "killed"
+    assert await sup_a.aclose() == 1  # kills what it watches and waits for the end to be recorded
+    row = await store.get_background_task(sid, a.data["task_id"])
+    assert row is not None and row.status == "killed" and sup_a.running(sid) == 0
+    await sup_b.aclose()  # its watcher may still hold b's process: it records the end too
+    row = await store.get_background_task(sid, b.data["task_id"])
+    assert row is not None and row.status == "killed" and sup_b.running(sid) == 0
 
 
 async def test_failure_exit_code_and_check_marks_seen(store: SessionStore, tmp_path: Path) -> None:
@@ -213,7 +243,7 @@ async def test_a_task_whose_process_vanished_is_lost_not_running(store: SessionS
 
 
 async def test_output_is_bounded(store: SessionStore, tmp_path: Path) -> None:
-    from power_loop.tools._background import BACKGROUND_TAIL_CHARS, MAX_BACKGROUND_OUTPUT_BYTES
+    from power_loop.tools._background_proc import BACKGROUND_TAIL_CHARS, MAX_BACKGROUND_OUTPUT_BYTES
 
     tools = _tools(tmp_path)
     sid = await store.create_session()
@@ -230,7 +260,7 @@ async def test_output_is_bounded(store: SessionStore, tmp_path: Path) -> None:
 
 
 async def test_output_just_over_the_cap_is_kept_whole(store: SessionStore, tmp_path: Path) -> None:
-    from power_loop.tools._background import MAX_BACKGROUND_OUTPUT_BYTES
+    from power_loop.tools._background_proc import MAX_BACKGROUND_OUTPUT_BYTES
 
     tools = _tools(tmp_path)
     sid = await store.create_session()
@@ -326,13 +356,14 @@ _HOST_SCRIPT = """
 import asyncio, sys
 from pathlib import Path
 from power_loop.store import open_store
-from power_loop.tools._background import start_background_task
+from power_loop.tools._background import BackgroundSupervisor, start_background_task
 
 async def main():
     dsn, prefix, sid, ws, out, command, timeout, wait_output = sys.argv[1:]
     store = await open_store(dsn, table_prefix=prefix)
     row = await start_background_task(
-        command, Path(ws), session_id=sid, store=store, timeout_s=float(timeout), output_dir=Path(out)
+        command, Path(ws), session_id=sid, store=store, timeout_s=float(timeout), output_dir=Path(out),
+        supervisor=BackgroundSupervisor(),
     )
     for _ in range(600):  # with output expected, let it reach the file before this host dies
         if wait_output == "0" or Path(row.output_path).stat().st_size:
@@ -424,3 +455,19 @@ async def test_a_command_that_cannot_start_is_an_error(store: SessionStore, tmp_
     assert not result.ok and "could not start" in result.content
     row = await store.get_background_task(sid, result.data["task_id"])
     assert row is not None and row.status == "error" and row.finished
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+async def test_a_task_just_started_is_recognised_as_the_task_not_another_process() -> None:
+    # Right after exec, /proc/<pid>/environ can read empty for a moment: it used to be taken for
+    # another process's (a stop_job then recorded a running task "lost" and did not kill it).
+    from power_loop.tools._background_proc import process_owner
+
+    owners = []
+    for i in range(100):
+        env = {"POWER_LOOP_BACKGROUND_TASK": f"t{i}", "PATH": os.environ["PATH"]}
+        proc = await asyncio.create_subprocess_exec("sleep", "60", start_new_session=True, env=env)
+        owners.append(process_owner(proc.pid, f"t{i}"))
+        proc.kill()
+        await proc.wait()
+    assert set(owners) == {"task"}

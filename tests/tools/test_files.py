@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -351,3 +352,55 @@ async def test_grep_catastrophic_pattern_is_stopped_with_a_code(tmp_path: Path) 
 def test_grep_timeout_must_be_positive(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="grep_timeout"):
         register_file_tools(ToolRegistry(), tmp_path, grep_timeout=0)
+
+
+async def test_grep_without_an_interpreter_refuses_what_it_cannot_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.txt").write_text("a" * 64 + "!\n")
+    reg = ToolRegistry()
+    register_file_tools(reg, tmp_path, grep_timeout=3.0)
+    monkeypatch.setattr(sys, "executable", "")  # an embedded Python: no child to kill at the deadline
+    for pattern in ("(a+)+$", "(?:a|a)" * 40 + "b"):
+        out = await run(reg, "grep", pattern=pattern)
+        assert out.failed and isinstance(out.error, ValueError) and "literal=true" in out.output
+    plain = await run(reg, "grep", pattern="a!")  # nothing to backtrack: matched here
+    assert not plain.failed and plain.output.startswith("a.txt:1:")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("*.py", "app.py", True),
+        ("*.py", "src/app.py", False),
+        ("**/*.py", "app.py", True),
+        ("**/*.py", "a/b/app.py", True),
+        ("src/**", "src/a/b.txt", True),
+        ("**.txt", "a/b.txt", True),
+        ("a?c", "abc", True),
+        ("a?c", "a/c", False),
+        ("[ab]x", "bx", True),
+        ("[!ab]x", "bx", False),
+        ("[a-c]*", "c.md", True),
+        ("[oops", "[oops", True),  # an unclosed bracket is a literal
+        ("**/", "a/", True),
+        ("", "", True),
+    ],
+)
+def test_glob_syntax(pattern: str, path: str, expected: bool) -> None:
+    from power_loop.tools._glob import compile_glob
+
+    assert compile_glob(pattern)(path) is expected
+
+
+async def test_glob_star_chains_match_in_linear_time(tmp_path: Path) -> None:
+    """As regexes these patterns try ~C(90, 30) ways per name (never finishing); matched linearly."""
+    (tmp_path / ("a" * 60 + ".txt")).write_text("x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / ("b" * 60)).write_text("x")
+    reg = ToolRegistry()
+    register_file_tools(reg, tmp_path)
+    for pattern in ("*a" * 30 + "x", "*?" * 30 + "x", "**/" + "*b" * 30 + "x", "*a" * 30 + ".txt"):
+        out = await run(reg, "glob", pattern=pattern)
+        assert not out.failed, out.output
+        assert ("a" * 60 + ".txt" in out.output) is pattern.endswith(".txt"), (pattern, out.output)

@@ -1,11 +1,13 @@
 """SIGKILL at random points of tool-using sends, then recovery by each route in this process.
 
-A worker process drives one session through sends whose rounds call a pure and a side-effecting tool
-(each logging its runs with its idempotency key) and reports every finished send with the session's
-message count. The test kills it after a random delay — anywhere: in the model call, a tool, a commit
+A worker process drives one session through sends whose rounds call a pure, an idempotent and a
+side-effecting tool (each logging its runs with its idempotency key) and reports every finished send
+with the session's message count. The test kills it after a random delay — anywhere: in the model call, a tool, a commit
 — and recovers the session by ``resume``, ``abort_pending`` or ``send(heal_pending=True)``. Checked
 after every kill: nothing committed lost, history valid, the session resumable and sendable, and no
-side-effecting call executed twice. Kill points are random, so coverage varies from run to run; the
+side-effecting call executed twice; at the end, no message stored twice (every send's user message is
+unique, and so is every call's result). Re-runs of the pure and idempotent tools are counted
+too (allowed: recovery re-runs them). Kill points are random, so coverage varies from run to run; the
 assertions hold at every point, so the outcome does not. A summary line gives the figures.
 """
 
@@ -21,6 +23,7 @@ import textwrap
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from loop_helpers import check_history
@@ -33,6 +36,7 @@ pytestmark = [pytest.mark.torture, pytest.mark.slow]
 
 KILLS = int(os.environ.get("POWER_LOOP_TORTURE_N", "6"))
 ROUTES = ("resume", "abort_pending", "heal_pending")
+EFFECTS = ("pure", "idempotent", "side_effect")
 
 WORKER = textwrap.dedent(
     """
@@ -48,20 +52,20 @@ WORKER = textwrap.dedent(
         def run(x):
             key = get_tool_runtime_context(required=True).idempotency_key
             with open(log, "a") as f:
-                f.write(f"{effect} {key}\\\\n")
+                f.write(f"{effect} {key}\\n")
             time.sleep(rng.random() / 20)
             return f"{effect} {x}"
         return run
 
     registry = ToolRegistry()
-    for effect in ("pure", "side_effect"):
+    for effect in ("pure", "idempotent", "side_effect"):
         schema = {"type": "object", "properties": {"x": {"type": "string"}}}
         registry.register(ToolDefinition(name=effect, description=effect, effect=effect,
                                          input_schema=schema), tool(effect))
 
     def respond(request):
         if request.messages[-1]["role"] == "user":
-            return ScriptedLLM.tool_calls([("pure", {"x": "a"}), ("side_effect", {"x": "b"})])
+            return ScriptedLLM.tool_calls([(e, {"x": e}) for e in ("pure", "idempotent", "side_effect")])
         return ScriptedLLM.text("round done")
 
     async def main():
@@ -69,7 +73,7 @@ WORKER = textwrap.dedent(
                                  tool_registry=registry)
         print("ready", flush=True)
         for n in range(1000):
-            await loop.send(f"task {n}", sid, heal_pending=True)
+            await loop.send(f"task {seed}-{n}", sid, heal_pending=True)
             print(len(await loop.get_messages(sid)), flush=True)
 
     asyncio.run(main())
@@ -79,7 +83,7 @@ WORKER = textwrap.dedent(
 
 def _recovery_registry(log: Path) -> ToolRegistry:
     registry = ToolRegistry()
-    for effect in ("pure", "side_effect"):
+    for effect in EFFECTS:
 
         def run(x: str, effect: str = effect) -> str:
             key = get_tool_runtime_context(required=True).idempotency_key
@@ -118,14 +122,37 @@ def _kill_at_random(target: dict[str, str], sid: str, log: Path, seed: int) -> i
 def _scripted() -> ScriptedLLM:
     def respond(request):
         if request.messages[-1]["role"] == "user":
-            return ScriptedLLM.tool_calls([("pure", {"x": "a"}), ("side_effect", {"x": "b"})])
+            return ScriptedLLM.tool_calls([(e, {"x": e}) for e in ("pure", "idempotent", "side_effect")])
         return ScriptedLLM.text("round done")
 
     return ScriptedLLM(responder=respond)
 
 
+async def _final_messages(target: dict[str, str], sid: str) -> list[dict[str, Any]]:
+    loop = StatefulAgentLoop(llm=_scripted(), **target)
+    try:
+        return await loop.get_messages(sid)
+    finally:
+        await loop.aclose()
+
+
+def _duplicates(messages: list[dict[str, Any]]) -> int:
+    """Messages stored twice: a send's (unique) user message, or a second result for one call (call
+    ids repeat across worker processes, so results are counted per assistant message)."""
+    users = Counter(m["content"] for m in messages if m["role"] == "user")
+    twice = sum(n - 1 for n in users.values())
+    results: Counter[str] = Counter()
+    for m in messages:
+        if m["role"] == "tool":
+            results[m["tool_call_id"]] += 1
+        else:
+            twice += sum(n - 1 for n in results.values())
+            results.clear()
+    return twice + sum(n - 1 for n in results.values())
+
+
 async def test_sigkill_at_random_points_then_recovery_by_each_route(tmp_path, target):
-    figures: Counter[str] = Counter()
+    figures: Counter[str] = Counter({"lost": 0, "unresumable": 0})
     log = tmp_path / "runs.log"
     setup = StatefulAgentLoop(llm=_scripted(), **target)
     sid = await setup.new_session()
@@ -147,7 +174,7 @@ async def test_sigkill_at_random_points_then_recovery_by_each_route(tmp_path, ta
                     await loop.resume(sid)
                 elif route == "abort_pending":
                     await loop.abort_pending(sid, reason="torture")
-                result = await loop.send("after the kill", sid, heal_pending=route == "heal_pending")
+                result = await loop.send(f"after kill {kill}", sid, heal_pending=route == "heal_pending")
                 assert result.status == "completed", (seed, route, result)
             except Exception as exc:
                 figures["unresumable"] += 1
@@ -158,10 +185,19 @@ async def test_sigkill_at_random_points_then_recovery_by_each_route(tmp_path, ta
             assert await loop.get_pending(sid) is None
         finally:
             await loop.aclose()
-    runs = Counter(line.split()[1] for line in log.read_text().splitlines() if line.startswith("side_effect"))
-    figures["side_effect_calls"] = len(runs)
-    figures["re_executed_side_effects"] = sum(n - 1 for n in runs.values())
+    final = await _final_messages(target, sid)
+    figures["messages"] = len(final)
+    figures["duplicated"] = _duplicates(final)
+    # Started side effects recovery answered without running them again (reconcile's default).
+    figures["outcome_unknown"] = sum(
+        m["role"] == "tool" and str(m["content"]).startswith("[outcome unknown") for m in final
+    )
+    lines = [line.split() for line in log.read_text().splitlines()]
+    for effect in EFFECTS:
+        runs = Counter(words[1] for words in lines if len(words) == 2 and words[0] == effect)
+        figures[f"{effect}_calls"] = len(runs)
+        figures[f"re_executed_{effect}"] = sum(n - 1 for n in runs.values())
     backend = next((b for b in ("postgres", "mysql") if target["dsn"].startswith(b)), "sqlite")
     print(f"\ntorture[{backend}] seed={base_seed} {dict(figures)}")
-    assert figures["lost"] == 0 and figures["unresumable"] == 0
-    assert figures["re_executed_side_effects"] == 0, dict(figures)
+    assert figures["lost"] == 0 and figures["unresumable"] == 0 and figures["duplicated"] == 0
+    assert figures["re_executed_side_effect"] == 0, dict(figures)

@@ -112,6 +112,21 @@ async def test_a_failing_launcher_fails_the_leaf_and_runs_nothing(tmp_path: Path
     assert not list((tmp_path / "runs").rglob("*.db"))  # no worker ever ran
 
 
+class LeakyLauncher:
+    def build(self, **kwargs: Any) -> tuple[list[str], dict[str, str] | None]:
+        raise RuntimeError("sandbox refused: Authorization: Bearer sk-live-0123456789abcdef")
+
+
+async def test_a_leaf_failure_is_recorded_redacted(tmp_path: Path) -> None:
+    executor = _executor(tmp_path, "research_model", launcher=LeakyLauncher())
+    async with StatefulAgentLoop(llm=research_llm(), dsn=str(tmp_path / "parent.db")) as loop:
+        result = await create_workflow(
+            {"name": "one", "root": leaf("a", "p")}, parent_loop=loop, executor=executor
+        ).run()
+    error = result.results["a"].error or ""
+    assert "sandbox refused" in error and "0123456789abcdef" not in error
+
+
 def _gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -97,7 +97,7 @@ async function renderList(params) {
   const pager = el("div", { className: "pager" },
     cursor ? el("a", { href: "#/?q=" + encodeURIComponent(q) }, "« first page") : null,
     data.next ? el("a", { id: "next-page", href: "#/?q=" + encodeURIComponent(q) + "&cursor=" + encodeURIComponent(data.next) }, "next page »") : null,
-    el("span", { className: "muted" }, `${data.sessions.length} ${q ? "matching" : "root"} sessions on this page (at most ${data.limit}), newest first`));
+    el("span", { className: "muted" }, `${data.sessions.length} ${q ? "matching" : "root"} session${data.sessions.length === 1 ? "" : "s"} on this page (at most ${data.limit}), newest first`));
   document.getElementById("app").replaceChildren(
     el("h1", {}, q ? `Sessions matching “${q}”` : "Sessions"),
     el("div", { className: "toolbar" }, input, el("button", { onclick: go }, "Search")),
@@ -342,11 +342,17 @@ class Timeline {
     } }, "show all");
   }
 
-  // Durations are not stored; the gap between two commits bounds them (a model call's latency, a
-  // tool batch's run time), so it is shown as such: "+N ms".
+  // The gap between two commits bounds what happened in between (the model call before an assistant
+  // message; the tool batch before a result the loop stored no run time for): shown as "+N ms".
   gap(m, fromSeq) {
     const before = this.created.get(fromSeq);
     return before === undefined ? "" : ` · +${Math.max(0, m.created_at - before)} ms`;
+  }
+
+  // A tool result's own run time (meta.duration_ms, written by the loop), else the commit gap.
+  ran(m, callSeq) {
+    const ms = m.meta && m.meta.duration_ms;
+    return Number.isInteger(ms) ? ` · ran ${ms} ms` : this.gap(m, callSeq);
   }
 
   add(m) {
@@ -365,7 +371,7 @@ class Timeline {
       this.calls.get(m.tool_call_id).querySelector(".waiting")?.remove();
       const isError = typeof m.content === "string" && /^Error\b/.test(m.content);
       this.calls.get(m.tool_call_id).append(el("div", { className: "result" + (isError ? " error" : "") + (m.state !== "active" ? " compacted" : ""), "data-seq": m.seq },
-        el("div", { className: "label" }, `#${m.seq} ${isError ? "error" : "result"} · ${fmtTime(m.created_at)}${this.gap(m, this.callSeq.get(m.tool_call_id))}`, this.extras(m)),
+        el("div", { className: "label" }, `#${m.seq} ${isError ? "error" : "result"} · ${fmtTime(m.created_at)}${this.ran(m, this.callSeq.get(m.tool_call_id))}`, this.extras(m)),
         el("pre", { className: "tool-result" }, text), this.showAll(m, text)));
       return;
     }
