@@ -21,6 +21,7 @@ from ..store import SessionStore
 from ..tools import ToolRegistry
 from ._loop import StatefulAgentLoop
 from ._phase import PhaseContext, current_runner
+from ._pipeline_steps import PipelineSteps
 from ._types import AgentLoopConfig, AgentLoopResult, LoopMessage
 
 __all__ = ["AgentPipeline", "MessageSink", "NullSink", "SQLiteSink"]
@@ -110,13 +111,15 @@ class SQLiteSink(NullSink):
         )
 
 
-class AgentPipeline:
+class AgentPipeline(PipelineSteps):
     """One send over a message list (the published call shape), run by :class:`StatefulAgentLoop`.
 
     ``hooks`` / ``bus`` default to the current :class:`AgentRunner`'s, else fresh ones; ``ctx`` is the
     :class:`PhaseContext` whose ``session_id`` names the session (a new id when unset).
     ``drain_follow_ups()`` is called at each round start; the texts it returns are delivered to the
-    running send as one follow-up message, like ``StatefulAgentLoop.follow_up``.
+    running send as one follow-up message, like ``StatefulAgentLoop.follow_up``. The published phase
+    methods (``prepare_round``, ``call_llm``, ``execute_tool``) run one step each on their own; ``run``
+    does not call them (see ``_pipeline_steps``).
     """
 
     def __init__(
@@ -148,6 +151,7 @@ class AgentPipeline:
         self.drain_follow_ups = drain_follow_ups
         #: The send index of the run's send (set by :meth:`run`).
         self.send_index = 0
+        self.tool_calls = 0
 
     async def run(self, messages: Sequence[Mapping[str, Any]]) -> AgentLoopResult:
         """Run the send: ``messages`` is the history plus the new user message (a leading system

@@ -179,17 +179,21 @@ class CompactionRepository:
         )
         return [CompactionRow(**r) for r in rows]
 
-    async def prune(self, session_id: str, *, keep_recent: int) -> int:
+    async def prune(self, session_id: str, *, keep_recent: int, older_than_ms: int | None = None) -> int:
         ctx = self._ctx
         msgs = ctx.t["messages"]
 
         async def unit(tx: Transaction) -> int:
             await ctx.lock_state(tx, session_id)
             rows = await tx.fetchall(
-                f"SELECT seq FROM {msgs} WHERE session_id = ? AND state <> 'active' ORDER BY seq DESC",
+                f"SELECT seq, created_at FROM {msgs} WHERE session_id = ? AND state <> 'active' ORDER BY seq DESC",
                 (session_id,),
             )
-            doomed = [(session_id, int(r["seq"])) for r in rows[max(keep_recent, 0) :]]
+            doomed = [
+                (session_id, int(r["seq"]))
+                for r in rows[max(keep_recent, 0) :]
+                if older_than_ms is None or int(r["created_at"]) < older_than_ms
+            ]
             if doomed:
                 await tx.executemany(f"DELETE FROM {msgs} WHERE session_id = ? AND seq = ?", doomed)
                 await AttachmentRepository(ctx).prune_unreferenced(tx, session_id)

@@ -441,11 +441,14 @@ class SessionStore(
         check_session_id(session_id)
         return await self._compaction.list_compactions(session_id)
 
-    async def prune_compacted_messages(self, session_id: str, *, keep_recent: int = 0) -> int:
-        """Delete inactive (compacted-out or dropped) messages except the ``keep_recent`` newest."""
+    async def prune_compacted_messages(
+        self, session_id: str, *, keep_recent: int = 0, older_than_ms: int | None = None
+    ) -> int:
+        """Delete inactive (compacted-out or dropped) messages except the ``keep_recent`` newest (and,
+        with ``older_than_ms``, only those stored before that epoch-ms time)."""
         check_session_id(session_id)
-        check_ints(keep_recent=keep_recent)
-        return await self._compaction.prune(session_id, keep_recent=keep_recent)
+        check_ints(keep_recent=keep_recent, older_than_ms=older_than_ms)
+        return await self._compaction.prune(session_id, keep_recent=keep_recent, older_than_ms=older_than_ms)
 
     # -- leases ---------------------------------------------------------------------------------
 

@@ -235,3 +235,47 @@ async def test_pipeline_refuses_input_it_cannot_send(messages: list[dict[str, An
 def test_sinks_satisfy_the_protocol() -> None:
     assert isinstance(pl.NullSink(), pl.MessageSink)
     assert isinstance(Recorder(), pl.MessageSink)
+
+
+async def test_the_published_phase_methods_run_one_step_each() -> None:
+    hooks = pl.AgentHooks()
+    seen: list[str] = []
+    hooks.register(pl.HookPoint.TOOL_BEFORE, lambda c: seen.append(f"before {c.tool_name}"))
+
+    def after(c: pl.ToolAfterCtx) -> None:
+        c.output = f"[{c.output}]"
+
+    hooks.register(pl.HookPoint.TOOL_AFTER, after)
+    llm = ScriptedLLM(["first", "second"])
+    pipeline = pl.AgentPipeline(llm=llm, tool_registry=_tools(), hooks=hooks, session_id="s")
+    assert await pipeline.prepare_round(0) is pl.HookDirective.CONTINUE
+    assert await pipeline.execute_tool("add", {"a": 2, "b": 2}) == ("[4]", False)
+    output, failed = await pipeline.execute_tool("add", {"a": "x"}, count=False)
+    assert failed and "add" in output  # bad arguments come back as text, as in the loop
+    output, failed = await pipeline.execute_tool("nope", {})
+    assert failed and "nope" in output
+    assert seen == ["before add", "before add", "before nope"] and pipeline.tool_calls == 2
+    response = await pipeline.call_llm(
+        0,
+        messages=[{"role": "user", "content": "hi"}],
+        system_prompt="Be brief.",
+        tools=None,
+        max_tokens=50,
+        temperature=0.2,
+    )
+    assert response is not None and response.text == "first"
+    request = llm.requests[0]
+    assert (request.system_prompt, request.max_tokens, request.temperature) == ("Be brief.", 50, 0.2)
+
+    def short(c: pl.LlmBeforeCtx) -> pl.HookDirective:
+        c.output = pl.LLMResponse(raw_text="cached")
+        return pl.HookDirective.SHORT_CIRCUIT
+
+    hooks.register(pl.HookPoint.LLM_BEFORE, short)
+    cached = await pipeline.call_llm(
+        1, messages=[], system_prompt=None, tools=None, max_tokens=None, temperature=None
+    )
+    assert cached is not None and cached.text == "cached" and len(llm.requests) == 1
+    stopped = pl.AgentPipeline(llm=llm, stop_event=lambda: True)
+    with pytest.raises(pl.CancellationRequested):
+        await stopped.execute_tool("add", {"a": 1, "b": 1})

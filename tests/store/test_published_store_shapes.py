@@ -162,3 +162,20 @@ async def test_list_session_stats_is_most_recently_updated_first(store: SessionS
         await store.db.execute(f"UPDATE {table} SET updated_at = ? WHERE session_id = ?", (when, sid))
     listed = [s.session_id for s in await store.list_session_stats() if s.session_id in sids]
     assert listed == [sids[1], sids[0], sids[2]]
+
+
+async def test_prune_compacted_messages_takes_a_cut_off(store: SessionStore) -> None:
+    sid = await store.create_session()
+    for i in range(3):
+        await store.append_message(sid, role="user", content=f"q{i}")
+        await store.append_message(sid, role="assistant", content=f"a{i}")
+    await store.deactivate_messages(sid, [1, 2, 3, 4])
+    table = f"{store.table_prefix}messages"
+    for seq, when in ((1, 1_000), (2, 1_000), (3, 5_000), (4, 5_000)):  # fixed stamps, not the clock
+        await store.db.execute(
+            f"UPDATE {table} SET created_at = ? WHERE session_id = ? AND seq = ?", (when, sid, seq)
+        )
+    assert await store.prune_compacted_messages(sid, older_than_ms=2_000) == 2  # seqs 1, 2
+    assert await store.prune_compacted_messages(sid, older_than_ms=2_000) == 0
+    assert await store.prune_compacted_messages(sid, keep_recent=1, older_than_ms=9_000) == 1  # seq 3
+    assert [r.seq for r in await store.load_all_messages(sid)] == [4, 5, 6]
