@@ -141,13 +141,13 @@ async def test_list_nests_children_and_session_timeline_shows_everything(
         ] == [scenario.child_id]
 
 
-async def test_a_long_row_is_clipped_with_show_all(page: Any, tmp_path: Path) -> None:
-    dsn = str(tmp_path / "long.db")
-    store = await open_store(dsn)
+async def test_a_long_row_is_clipped_with_show_all(page: Any, loop_dsn_and_prefix: tuple[str, str]) -> None:
+    dsn, prefix = loop_dsn_and_prefix
+    store = await open_store(dsn, table_prefix=prefix)
     sid = await store.create_session()
     await store.append_messages(sid, [NewMessage("user", "A" * 9_000 + "<end>")], begin_send=True)
     await store.close()
-    with Inspector(dsn, port=0) as insp:
+    with Inspector(dsn, port=0, prefix=prefix) as insp:
         await _open_session(page, insp, sid)
         text = page.locator("#timeline .msg.user .text")
         assert len(await text.inner_text()) == 4000
