@@ -84,14 +84,17 @@ class ForkServer:
 
     def _start(self, argv: list[str], env: dict[str, str] | None) -> subprocess.Popen[bytes]:
         self._stderr = tempfile.TemporaryFile()
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=env,
-            start_new_session=True,  # a Ctrl-C meant for the parent does not end it; stdin EOF does
-        )
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                env=env,
+                start_new_session=True,  # a Ctrl-C meant for the parent does not end it; stdin EOF does
+            )
+        except OSError as exc:
+            raise _ZygoteGone(f"cannot start worker zygote {argv[0]!r}: {exc}")
         self._proc = proc
         assert proc.stdout is not None
         try:
