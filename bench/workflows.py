@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,11 +67,14 @@ async def _workflow(db: str, n: int, concurrency: int, executor: Any = None) -> 
 
 
 def _python(code: str, repeat: int) -> float:
+    """The median wall time of ``python -c code`` (a median: one stalled start must not skew it)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, *sys.path])}
-    start = time.perf_counter()
+    times = []
     for _ in range(repeat):
+        start = time.perf_counter()
         subprocess.run([sys.executable, "-c", code], check=True, env=env)
-    return (time.perf_counter() - start) / repeat
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 async def _warm_job(tmp: Path, n: int) -> float:
@@ -111,7 +115,7 @@ async def _main(quick: bool) -> dict[str, Any]:
             env={"PYTHONPATH": os.pathsep.join([root, *sys.path])},
         )
         sub_s = await _workflow(str(Path(tmp) / "sub.db"), sub_n, 1, executor) / sub_n
-        pass_s = _python("pass", sub_n)
+        pass_s = _python("pass", max(sub_n, 10))
         import_s = _python("import power_loop.workflow.worker", sub_n)
         out["subprocess"] = {
             "leaf_ms": sub_s * 1e3,
