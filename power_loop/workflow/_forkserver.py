@@ -74,7 +74,7 @@ class ForkServer:
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: IO[bytes] | None = None
         self._key: tuple[tuple[str, ...], tuple[tuple[str, str], ...] | None] | None = None
-        self._lock = threading.Lock()  # one request and its reply at a time, from any thread
+        self._lock = threading.RLock()  # one request and its reply at a time; `close` waits for it
 
     @property
     def pid(self) -> int | None:
@@ -101,10 +101,10 @@ class ForkServer:
             ready = json.loads(_read_line(proc.stdout.fileno(), _REPLY_TIMEOUT_S))
         except (_ZygoteGone, ValueError) as exc:
             why = _tail(self._stderr) or f": {exc}"
-            self.close()
+            self._stop()
             raise _ZygoteGone(f"worker zygote did not start{why}")
         if not isinstance(ready, dict) or "ready" not in ready:
-            self.close()
+            self._stop()
             raise _ZygoteGone(f"worker zygote did not start: unexpected answer {ready!r}")
         return proc
 
@@ -118,7 +118,7 @@ class ForkServer:
         try:
             reply = json.loads(_read_line(proc.stdout.fileno(), _REPLY_TIMEOUT_S))
         except (_ZygoteGone, ValueError) as exc:  # the request went in: never send it twice
-            self.close()
+            self._stop()
             raise RuntimeError(f"worker zygote failed while starting the leaf: {exc}")
         if not isinstance(reply, dict):
             raise RuntimeError(f"worker zygote answered {reply!r}")
@@ -134,7 +134,7 @@ class ForkServer:
         error = "worker zygote did not start"
         with self._lock:
             if key != self._key:  # a changed environment needs a zygote that has it
-                self.close()
+                self._stop()
                 self._key = key
             for _ in range(2):
                 proc = self._proc
@@ -144,7 +144,7 @@ class ForkServer:
                     reply = self._ask(proc, line)
                     break
                 except _ZygoteGone as exc:
-                    self.close()
+                    self._stop()
                     error = str(exc)
             else:
                 raise RuntimeError(error)
@@ -154,6 +154,10 @@ class ForkServer:
 
     def close(self) -> None:
         """Stop the zygote (stdin EOF; SIGKILL if it lingers). Leaves already forked run on."""
+        with self._lock:
+            self._stop()
+
+    def _stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
             for stream in (proc.stdin, proc.stdout):

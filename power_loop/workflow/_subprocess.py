@@ -115,6 +115,8 @@ class SubprocessExecutor:
         launcher: WorkerLauncher | None = None,
         preload: bool = False,
     ) -> None:
+        if preload and not hasattr(os, "fork"):
+            raise ConfigError("SubprocessExecutor(preload=True) needs os.fork, which this platform lacks")
         if preload and launcher is not None and not isinstance(launcher, DirectWorkerLauncher):
             raise ConfigError(
                 "SubprocessExecutor(preload=True) forks every leaf from one pre-started process, so a "

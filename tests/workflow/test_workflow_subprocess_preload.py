@@ -231,10 +231,15 @@ async def test_a_zygote_that_cannot_start_fails_the_leaf(tmp_path: Path) -> None
     assert result.status == "failed" and error.startswith("worker zygote did not start"), error
 
 
-def test_preload_refuses_a_launcher(tmp_path: Path) -> None:
+def test_preload_refuses_a_launcher_and_a_platform_without_fork(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(ConfigError, match="preload"):
         _executor(tmp_path, "research_model", launcher=RecordingLauncher())
     assert _executor(tmp_path, "research_model", launcher=DirectWorkerLauncher()).preload
+    monkeypatch.delattr(os, "fork")
+    with pytest.raises(ConfigError, match="needs os"):
+        _executor(tmp_path, "research_model")
 
 
 def test_an_unclosed_executors_zygote_ends_with_its_process(tmp_path: Path) -> None:
