@@ -8,8 +8,9 @@
 * per-leaf overhead out of process (`SubprocessExecutor`) next to ``python -c pass`` and to a bare
   ``import power_loop.workflow.worker``. Run it with byte code cached (``PYTHONDONTWRITEBYTECODE``
   unset, or a warm ``__pycache__``): otherwise every worker compiles the package from source;
-* the same with ``preload=True`` (leaves forked from a zygote), its one-off start-up, and what a
-  forked child does — the worker's ``run_job`` — timed alone in this (warm) process.
+* the same with ``preload=True`` (leaves forked from a zygote), its one-off start-up, what a forked
+  child does — the worker's ``run_job`` — timed alone in this (warm) process, and a 100-item foreach of
+  preloaded leaves at concurrency 5 and 20.
 """
 
 from __future__ import annotations
@@ -89,12 +90,17 @@ async def _warm_job(tmp: Path, n: int) -> float:
     return (time.perf_counter() - start) / n
 
 
-async def _preloaded(tmp: Path, n: int, env: dict[str, str]) -> dict[str, float]:
+async def _preloaded(tmp: Path, n: int, env: dict[str, str]) -> dict[str, Any]:
     bootstrap = WorkerBootstrap(llm_factory="bench._common:text_llm")
     async with SubprocessExecutor(bootstrap=bootstrap, runs_dir=tmp / "pre", env=env, preload=True) as ex:
         first_s = await _workflow(str(tmp / "pre1.db"), 1, 1, ex)  # starts the zygote
         leaf_s = await _workflow(str(tmp / "pre.db"), n, 1, ex) / n
-    return {"leaf_ms": leaf_s * 1e3, "zygote_start_ms": (first_s - leaf_s) * 1e3}
+        walls = {str(c): await _workflow(str(tmp / f"pre_fe{c}.db"), 100, c, ex) * 1e3 for c in (5, 20)}
+    return {
+        "leaf_ms": leaf_s * 1e3,
+        "zygote_start_ms": (first_s - leaf_s) * 1e3,
+        "foreach_100_wall_ms": walls,
+    }
 
 
 async def _main(quick: bool) -> dict[str, Any]:
@@ -153,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"preloaded leaf   {pre['leaf_ms']:8.1f} ms   (ratio {pre['ratio']:.1f}x python -c pass)   zygote start-up "
         f"{pre['zygote_start_ms']:6.1f} ms once   a child's run_job alone {pre['child_job_ms']:6.1f} ms"
     )
+    for c, ms in pre["foreach_100_wall_ms"].items():
+        print(f"foreach x100     concurrency {c:>2}, preloaded subprocess leaves: {ms:8.1f} ms")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
