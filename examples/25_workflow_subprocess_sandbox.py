@@ -1,9 +1,9 @@
 """Workflow leaves in their own OS processes, behind a sandbox launcher, offline.
 
-`SubprocessExecutor` runs every leaf with ``python -m power_loop.workflow.worker`` over its own SQLite
-file; a `WorkerLauncher` wraps the command line — here ``env PL_SANDBOX=demo`` stands in for ``bwrap``
-or ``firejail``. A launcher that fails fails its leaf: nothing ever runs unsandboxed. The worker's
-model comes from ``WorkerBootstrap(llm_factory="module:function")``: ``support/worker_model.py``.
+`SubprocessExecutor` runs every leaf with ``python -m power_loop.workflow.worker`` over its own SQLite file; a
+`WorkerLauncher` wraps the command line (``env PL_SANDBOX=demo`` stands in for ``bwrap``); if it fails, nothing
+runs unsandboxed. ``preload=True`` forks the leaves from one pre-started process (faster; no sandbox).
+The workers' model: ``WorkerBootstrap(llm_factory="support.worker_model:worker_model")``.
 
 Run it::
 
@@ -69,6 +69,9 @@ async def main(tmp: Path) -> None:
         broken = SubprocessExecutor(bootstrap=bootstrap, runs_dir=tmp, env=env, launcher=MissingSandbox())
         failed = await create_workflow(SPEC, parent_loop=loop, executor=broken).run()
         print("with a broken sandbox:", failed.status, "—", failed.results["checker:0"].error)
+        async with SubprocessExecutor(bootstrap=bootstrap, runs_dir=tmp, env=env, preload=True) as forked:
+            again = await create_workflow(SPEC, parent_loop=loop, executor=forked).run()
+        print("preloaded (forked from one zygote):", again.status, "—", again.results["checker:1"].text)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ result line on stdout. The process leads its own process group, so a timeout or 
 the whole group (SIGTERM, then SIGKILL after ``term_grace_s``). A `WorkerLauncher` may wrap the
 command line (a sandbox such as ``bwrap`` or ``firejail``); if it fails, the leaf fails — it never
 runs unsandboxed instead. The leaf's session is imported into the parent store afterwards.
+
+With ``preload=True`` the leaves are forked from one pre-started process instead (`ForkServer`, the
+zygote ``python -m power_loop.workflow.zygote``), which skips the interpreter start-up and the imports;
+each leaf is still a process group of its own with its own SQLite file, but no launcher can wrap it.
 """
 
 from __future__ import annotations
@@ -21,12 +25,16 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 from ..agents import AgentSpec
 from ..base import redact_secrets
+from ..errors import ConfigError
 from ..llm import CancellationLike, CancellationToken
 from ..loop import StatefulAgentLoop
+from ..store import SessionStore
+from ._forkserver import ForkServer, signal_group
 from ._leaf import adopt_finished
 from ._worker_job import RESULT_PREFIX, WorkerBootstrap, WorkerJob
 
@@ -88,6 +96,10 @@ class SubprocessExecutor:
 
     ``env`` None inherits this process's environment; a dict is laid over it. ``timeout_s`` bounds a
     leaf (None = no bound). ``delete_on_success`` removes a completed leaf's SQLite file.
+    ``preload=True`` forks each leaf from one zygote process started on the first leaf, which has
+    imported the worker once: no interpreter start-up per leaf, but no per-leaf `WorkerLauncher`
+    either (a launcher other than `DirectWorkerLauncher` is a `ConfigError`). Close the executor
+    (`aclose`, or ``async with``) to stop the zygote; it also exits when this process does.
     """
 
     def __init__(
@@ -101,7 +113,15 @@ class SubprocessExecutor:
         term_grace_s: float = 3.0,
         delete_on_success: bool = False,
         launcher: WorkerLauncher | None = None,
+        preload: bool = False,
     ) -> None:
+        if preload and not hasattr(os, "fork"):
+            raise ConfigError("SubprocessExecutor(preload=True) needs os.fork, which this platform lacks")
+        if preload and launcher is not None and not isinstance(launcher, DirectWorkerLauncher):
+            raise ConfigError(
+                "SubprocessExecutor(preload=True) forks every leaf from one pre-started process, so a "
+                "WorkerLauncher cannot wrap a leaf: use preload=False to sandbox each leaf"
+            )
         self.bootstrap = bootstrap
         self.runs_dir = (
             Path(runs_dir) if runs_dir is not None else Path(tempfile.gettempdir()) / "power_loop_wf_runs"
@@ -112,6 +132,29 @@ class SubprocessExecutor:
         self.term_grace_s = term_grace_s
         self.delete_on_success = delete_on_success
         self.launcher: WorkerLauncher = launcher or DirectWorkerLauncher()
+        self.preload = preload
+        self._forkserver = ForkServer() if preload else None
+
+    @property
+    def zygote_pid(self) -> int | None:
+        """With ``preload``: the pid of the running zygote process (None while there is none)."""
+        return None if self._forkserver is None else self._forkserver.pid
+
+    async def aclose(self) -> None:
+        """Stop the zygote (``preload``); leaves already running finish. A no-op otherwise."""
+        if self._forkserver is not None:
+            await asyncio.to_thread(self._forkserver.close)
+
+    async def __aenter__(self) -> SubprocessExecutor:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
     async def run_agent(
         self,
@@ -134,17 +177,41 @@ class SubprocessExecutor:
             spec.to_dict(), user_input, db_path, session_id, dict(metadata), self.bootstrap.to_dict()
         )
         base_env = None if self.env is None else {**os.environ, **self.env}
+        stop = CancellationToken.from_any(stop_event)
+        if self._forkserver is not None:
+            boot = json.dumps(self.bootstrap.to_dict())
+            frame = await self._forkserver.run(
+                [self.python, "-m", "power_loop.workflow.zygote", boot],
+                base_env,
+                job=job.to_json(),
+                result_path=f"{db_path}.result",
+                stop=stop,
+                timeout_s=self.timeout_s,
+                term_grace_s=self.term_grace_s,
+            )
+        else:
+            frame = await self._launch(spec, job, base_env, stop)
+        return await self._finish(frame, store, driver_sid, session_id, db_path)
+
+    async def _launch(
+        self, spec: AgentSpec, job: WorkerJob, base_env: dict[str, str] | None, stop: CancellationToken
+    ) -> dict[str, Any]:
         try:
             argv, env = self.launcher.build(
                 base_argv=[self.python, "-m", "power_loop.workflow.worker"],
                 base_env=base_env,
                 spec=spec,
-                db_path=db_path,
+                db_path=job.db_path,
                 workspace_dir=self.bootstrap.workspace_dir,
             )
         except Exception as exc:  # a broken sandbox fails the leaf: never fall back to running unsandboxed
-            return _failed(session_id, f"worker launcher failed: {type(exc).__name__}: {exc}")
-        frame = await self._run_process(argv, env, job.to_json(), CancellationToken.from_any(stop_event))
+            return {"ok": False, "error": f"worker launcher failed: {type(exc).__name__}: {exc}"}
+        return await self._run_process(argv, env, job.to_json(), stop)
+
+    async def _finish(
+        self, frame: dict[str, Any], store: SessionStore, driver_sid: str, session_id: str, db_path: str
+    ) -> dict[str, Any]:
+        """The leaf's outcome from the worker's frame; its session joins the parent store."""
         if not frame.get("ok"):
             return _failed(session_id, str(frame.get("error") or "worker failed"))
         archive = frame.get("archive")
@@ -191,16 +258,11 @@ class SubprocessExecutor:
         return _frame(out.decode(errors="replace"), err.decode(errors="replace"), proc.returncode)
 
     async def _end_group(self, proc: asyncio.subprocess.Process) -> None:
-        _signal_group(proc.pid, signal.SIGTERM)
+        signal_group(proc.pid, signal.SIGTERM)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(proc.wait(), self.term_grace_s)
-        _signal_group(proc.pid, signal.SIGKILL)  # also whatever the worker left running in its group
+        signal_group(proc.pid, signal.SIGKILL)  # also whatever the worker left running in its group
         await proc.wait()
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 def _leaf_db_path(runs_dir: Path, metadata: Mapping[str, Any]) -> str:

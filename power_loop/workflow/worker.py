@@ -19,7 +19,7 @@ from ..loop import StatefulAgentLoop
 from ._leaf import InProcessExecutor
 from ._worker_job import RESULT_PREFIX, WorkerBootstrap, WorkerJob
 
-__all__ = ["main", "run_job"]
+__all__ = ["job_frame", "main", "run_job"]
 
 
 async def run_job(job: WorkerJob) -> dict[str, Any]:
@@ -41,13 +41,17 @@ async def run_job(job: WorkerJob) -> dict[str, Any]:
     return {"result": result, "archive": archive}
 
 
+def job_frame(job_text: str) -> dict[str, Any]:
+    """Run the `WorkerJob` JSON ``job_text`` here; the result frame (``{"ok": ...}``), never raising."""
+    try:
+        return {"ok": True, **asyncio.run(run_job(WorkerJob.from_json(job_text)))}
+    except BaseException as exc:  # every failure is reported in the frame: the parent reads only that
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+
+
 def main() -> int:
     """Entry point: one job from stdin, one framed result on stdout."""
-    try:
-        job = WorkerJob.from_json(sys.stdin.read())
-        frame: dict[str, Any] = {"ok": True, **asyncio.run(run_job(job))}
-    except BaseException as exc:  # every failure is reported in the frame: the parent reads only that
-        frame = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+    frame = job_frame(sys.stdin.read())
     sys.stdout.write(RESULT_PREFIX + json.dumps(frame, default=str) + "\n")
     sys.stdout.flush()
     return 0 if frame["ok"] else 1

@@ -31,3 +31,22 @@ def _start_stubborn_grandchild(pids_file: str) -> None:
     child = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 600"])
     with open(pids_file, "w") as fh:
         fh.write(f"{os.getpid()} {child.pid}")
+
+
+def crashing_model() -> ScriptedLLM:
+    """The worker process dies mid-leaf, leaving no result behind."""
+
+    def crash(request: LLMRequest) -> ScriptedTurn:
+        os._exit(3)
+
+    return ScriptedLLM(responder=crash)
+
+
+def subprocess_model() -> ScriptedLLM:
+    """Answers with the exit status of a subprocess it waits for (asyncio needs its own SIGCHLD)."""
+
+    async def run_child(request: LLMRequest) -> ScriptedTurn:
+        proc = await asyncio.create_subprocess_exec("sh", "-c", "exit 7")
+        return ScriptedLLM.text(f"rc={await proc.wait()}")
+
+    return ScriptedLLM(responder=run_child)
