@@ -29,6 +29,7 @@ from ._lease import LeaseRepository, LeaseToken, lease_fence
 from ._messages import MESSAGE_COLS
 from ._port import Row, Transaction
 from ._rows import AppendResult, NewMessage, RoundUsage, SendAccounting, decode_pending
+from ._tool_calls import aborted_text, logged_states
 
 if TYPE_CHECKING:
     from ._port import Row, Transaction
@@ -212,10 +213,12 @@ class Appender:
             names = {
                 str(tc.get("id")): (tc.get("function") or {}).get("name") for tc in pending["tool_calls"]
             }
+            seq = pending.get("assistant_seq")
+            logged = {} if seq is None else await logged_states(tx, ctx.t["tool_call_log"], session_id, seq)
             msgs = [
                 NewMessage(
                     role="tool",
-                    content=f"<aborted: {reason}>",
+                    content=aborted_text(reason, logged.get(tc_id)),
                     name=names.get(tc_id),
                     tool_call_id=tc_id,
                     round_index=pending.get("round_index"),

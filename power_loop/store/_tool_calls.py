@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ._core import StoreContext, now_ms, storable_text
 from ._port import Transaction
 
-__all__ = ["ToolCallMethods", "ToolCallRecord", "ToolCallRepository"]
+__all__ = ["ToolCallMethods", "ToolCallRecord", "ToolCallRepository", "aborted_text", "logged_states"]
 
 _COLS = "session_id, tool_call_id, assistant_seq, tool_name, status, output, started_at, finished_at"
 
@@ -32,6 +32,26 @@ class ToolCallRecord:
     output: str | None
     started_at: int
     finished_at: int | None
+
+
+def aborted_text(reason: str, logged: str | None) -> str:
+    """What an aborted call is answered: ``<aborted: reason>`` — and, for a side-effecting call the log
+    shows ``started`` or ``finished``, that its effect may have happened (the model must not assume
+    that nothing was done, and repeat it)."""
+    if logged == "finished":
+        return f"<aborted: {reason}; the call had already run, so its effect has happened>"
+    if logged == "started":
+        return f"<aborted: {reason}; the call had started, so its effect may have happened>"
+    return f"<aborted: {reason}>"
+
+
+async def logged_states(tx: Transaction, table: str, session_id: str, assistant_seq: int) -> dict[str, str]:
+    """``{tool_call_id: status}`` of the logged calls of the assistant row at ``assistant_seq``."""
+    rows = await tx.fetchall(
+        f"SELECT tool_call_id, status FROM {table} WHERE session_id = ? AND assistant_seq = ?",
+        (session_id, assistant_seq),
+    )
+    return {str(r["tool_call_id"]): str(r["status"]) for r in rows}
 
 
 class ToolCallRepository:

@@ -142,3 +142,24 @@ def test_the_decorator_and_the_built_in_tools_declare_their_effect():
     effects = {d.name: d.effect for d in FILE_TOOL_DEFINITIONS.values()}
     assert effects["read_file"] == "pure" and effects["write_file"] == "idempotent"
     assert effects["edit_file"] == "side_effect"
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        (None, "<aborted: user gave up>"),
+        ("started", "<aborted: user gave up; the call had started, so its effect may have happened>"),
+        ("finished", "<aborted: user gave up; the call had already run, so its effect has happened>"),
+    ],
+)
+async def test_aborting_a_logged_side_effect_tells_the_model_its_effect_may_have_happened(
+    make_loop, status, said
+):
+    sid, _, _ = await _pending(make_loop, status=status)
+    loop = make_loop(llm=ScriptedLLM(["noted"]), tool_registry=_registry([], "side_effect"))
+    assert await loop.abort_pending(sid, reason="user gave up") == 1
+    tool = [m for m in await loop.get_messages(sid) if m["role"] == "tool"]
+    assert [m["content"] for m in tool] == [said]
+    check_history(await loop.get_messages(sid))
+    healed = await loop.send("next", sid)  # the session goes on
+    assert healed.status == "completed"
