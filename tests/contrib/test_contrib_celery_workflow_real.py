@@ -29,8 +29,8 @@ from power_loop.testing import ScriptedLLM
 from power_loop.workflow import WorkflowResult, create_workflow, leaf_session_id, resume_run
 
 pytest.importorskip("celery")
+from celery_parts import BACKEND, BROKER, Workers, drop_tables, require_parts
 from celery_worker_app import calls_file, foreach_spec, killed_flag, make_app
-from test_contrib_celery_real import BACKEND, BROKER, Workers, _drop_tables, _require_parts
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -47,7 +47,7 @@ def _items(slow: int) -> list[str]:
 
 @pytest.fixture
 def wf_parts(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    dsn = _require_parts()
+    dsn = require_parts()
     queue = f"pl-wf-{secrets.token_hex(4)}"
     prefix = f"celwf{secrets.token_hex(3)}_"
     markers = tmp_path / "markers"
@@ -72,7 +72,7 @@ def wf_parts(tmp_path: Path) -> Iterator[dict[str, Any]]:
         workers.stop()
         with app.connection_for_write() as conn:
             conn.default_channel.queue_delete(queue)
-        asyncio.run(_drop_tables(dsn, prefix))
+        asyncio.run(drop_tables(dsn, prefix))
 
 
 def _calls(parts: dict[str, Any], items: list[str]) -> dict[str, list[int]]:
