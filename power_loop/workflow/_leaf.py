@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..agents import AgentSpec
 from ..errors import ConfigError
 from ..llm import CancellationLike
-from ..loop import AgentLoopConfig, StatefulAgentLoop
+from ..loop import AgentLoopConfig, StatefulAgentLoop, StatefulResult
 from ..store import SessionKind, SessionStore
 from ..tools import ToolRegistry
 
@@ -25,10 +25,14 @@ __all__ = [
     "InProcessExecutor",
     "adopt_finished",
     "create_leaf_session",
+    "failed_leaf",
     "finished_outcome",
     "leaf_config",
+    "leaf_loop",
+    "leaf_outcome",
     "leaf_registry",
     "leaf_session_id",
+    "sent_leaf",
 ]
 
 
@@ -157,6 +161,47 @@ async def create_leaf_session(
     )
 
 
+def leaf_outcome(session_id: str, **fields: Any) -> dict[str, Any]:
+    """An `Executor` outcome dict for the leaf session ``session_id`` (``fields`` over the defaults)."""
+    return {"session_id": session_id, "usage": {}, "output": None, "rounds": 0, **fields}
+
+
+def failed_leaf(session_id: str, error: str) -> dict[str, Any]:
+    """The outcome of a leaf that could not run or raised: the engine decides (retry, halt, continue)."""
+    return leaf_outcome(session_id, status="failed", final_text="", error=error)
+
+
+def sent_leaf(session_id: str, result: StatefulResult) -> dict[str, Any]:
+    """The outcome of the leaf's send."""
+    return leaf_outcome(
+        session_id,
+        status=result.status,
+        final_text=result.final_text,
+        usage=dict(result.usage),
+        output=result.output,
+        rounds=result.rounds,
+    )
+
+
+def leaf_loop(
+    parent: StatefulAgentLoop,
+    store: SessionStore,
+    spec: AgentSpec,
+    registry: ToolRegistry | None,
+    lease_ttl_s: float | None = None,
+) -> StatefulAgentLoop:
+    """A loop for the leaf on ``store``: the parent's model, hooks and events, the leaf's config and tools."""
+    return StatefulAgentLoop(
+        llm=parent.llm,
+        store=store,
+        config=leaf_config(parent.config, spec),
+        tool_registry=registry,
+        hooks=parent.hooks,
+        event_bus=parent.event_bus,
+        lease_ttl_s=lease_ttl_s,
+    )
+
+
 class InProcessExecutor:
     """Runs each leaf in this process as a linked child session of the run's driver session."""
 
@@ -173,35 +218,19 @@ class InProcessExecutor:
     ) -> dict[str, Any]:
         """Run one leaf attempt in this process, in session ``session_id`` under ``driver_sid``."""
         store = await parent_loop.ensure_store()
-        outcome: dict[str, Any] = {"session_id": session_id, "usage": {}, "output": None, "rounds": 0}
         adopted = await adopt_finished(store, spec, session_id)
         if adopted is not None:
-            return {**outcome, **adopted}
+            return leaf_outcome(session_id, **adopted)
         registry = leaf_registry(parent_loop.tool_registry, spec.tools)
         if isinstance(registry, str):
-            return {**outcome, "status": "failed", "final_text": "", "error": registry}
-        config = leaf_config(parent_loop.config, spec)
+            return failed_leaf(session_id, registry)
+        child = leaf_loop(parent_loop, store, spec, registry)
         try:
-            await create_leaf_session(store, spec, config, driver_sid, session_id, metadata)
+            await create_leaf_session(store, spec, child.config, driver_sid, session_id, metadata)
         except ConfigError as exc:  # deeper than max_spawn_depth, or the leaf is being run elsewhere
-            return {**outcome, "status": "failed", "final_text": "", "error": str(exc)}
-        child = StatefulAgentLoop(
-            llm=parent_loop.llm,
-            store=store,
-            config=config,
-            tool_registry=registry,
-            hooks=parent_loop.hooks,
-            event_bus=parent_loop.event_bus,
-        )
+            return failed_leaf(session_id, str(exc))
         try:
             result = await child.send(user_input, session_id, stop_event=stop_event)
         except Exception as exc:  # reported as a failed leaf: the engine decides (retry, halt, continue)
-            return {**outcome, "status": "failed", "final_text": "", "error": f"{type(exc).__name__}: {exc}"}
-        return {
-            **outcome,
-            "status": result.status,
-            "final_text": result.final_text,
-            "usage": dict(result.usage),
-            "output": result.output,
-            "rounds": result.rounds,
-        }
+            return failed_leaf(session_id, f"{type(exc).__name__}: {exc}")
+        return sent_leaf(session_id, result)

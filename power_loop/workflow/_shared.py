@@ -23,7 +23,15 @@ from ..errors import ConfigError, StoreIntegrityError
 from ..llm import CancellationLike
 from ..loop import StatefulAgentLoop
 from ..store import SessionStore
-from ._leaf import create_leaf_session, finished_outcome, leaf_config, leaf_registry
+from ._leaf import (
+    create_leaf_session,
+    failed_leaf,
+    finished_outcome,
+    leaf_loop,
+    leaf_outcome,
+    leaf_registry,
+    sent_leaf,
+)
 
 __all__ = ["leaf_message_id", "run_leaf_once"]
 
@@ -61,37 +69,20 @@ async def run_leaf_once(
     """
     spec = AgentSpec.coerce(spec)
     store = await loop.ensure_store()
-    outcome: dict[str, Any] = {"session_id": session_id, "usage": {}, "output": None, "rounds": 0}
     adopted = await finished_outcome(store, spec, session_id)
     if adopted is not None:
-        return {**outcome, **adopted}
+        return leaf_outcome(session_id, **adopted)
     registry = leaf_registry(loop.tool_registry, spec.tools)
     if isinstance(registry, str):
-        return {**outcome, "status": "failed", "final_text": "", "error": registry}
-    config = leaf_config(loop.config, spec)
-    child = StatefulAgentLoop(
-        llm=loop.llm,
-        store=store,
-        config=config,
-        tool_registry=registry,
-        hooks=loop.hooks,
-        event_bus=loop.event_bus,
-        lease_ttl_s=lease_ttl_s,
-    )
+        return failed_leaf(session_id, registry)
+    child = leaf_loop(loop, store, spec, registry, lease_ttl_s)
     failed = await _ensure_session(child, store, spec, driver_sid, session_id, metadata)
     if failed is not None:
-        return {**outcome, "status": "failed", "final_text": "", "error": failed}
+        return failed_leaf(session_id, failed)
     result = await child.send(
         user_input, session_id, message_id=leaf_message_id(session_id), stop_event=stop_event
     )
-    return {
-        **outcome,
-        "status": result.status,
-        "final_text": result.final_text,
-        "usage": dict(result.usage),
-        "output": result.output,
-        "rounds": result.rounds,
-    }
+    return sent_leaf(session_id, result)
 
 
 async def _ensure_session(
