@@ -32,6 +32,7 @@ from ._tables import (
     HOOK_EVENTS_TABLE,
     INBOX_TABLE,
     SCHEMA_TABLES,
+    SESSIONS_BY_TIME_INDEX,
     TOOL_CALL_LOG,
     VERSION_TABLE,
     WORKFLOW_JOURNAL_TABLE,
@@ -52,7 +53,7 @@ __all__ = [
     "validate_table_prefix",
 ]
 
-CURRENT_SCHEMA_VERSION = 9
+CURRENT_SCHEMA_VERSION = 10
 
 _log = logging.getLogger("power_loop.store")
 
@@ -159,6 +160,23 @@ async def _create_inbox(tx: Transaction, dialect: Dialect, prefix: str) -> None:
         await tx.execute(stmt)
 
 
+async def _index_sessions_by_time(tx: Transaction, dialect: Dialect, prefix: str) -> None:
+    table = prefix + "sessions"
+    index = next(i for i in SCHEMA_TABLES[0].indexes if i.name == SESSIONS_BY_TIME_INDEX)
+    name, cols = prefix + index.name, ", ".join(index.columns)
+    if dialect.name != "mysql":  # SQLite and PostgreSQL: IF NOT EXISTS makes the step re-runnable
+        await tx.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({cols})")
+        return
+    # MySQL has no CREATE INDEX IF NOT EXISTS: probe the catalog first.
+    found = await tx.fetchall(
+        "SELECT 1 FROM information_schema.statistics "
+        "WHERE table_schema = DATABASE() AND table_name = ? AND index_name = ?",
+        (table, name),
+    )
+    if not found:
+        await tx.execute(f"ALTER TABLE {table} ADD INDEX {name} ({cols})")
+
+
 # Version 1 is the baseline created from SCHEMA_TABLES; later versions append steps here.
 MIGRATIONS: tuple[MigrationStep, ...] = (
     MigrationStep(2, "add the workflow_journal table", _create_workflow_journal),
@@ -171,6 +189,7 @@ MIGRATIONS: tuple[MigrationStep, ...] = (
     MigrationStep(7, "follow_ups: kind (queue or steer)", _add_follow_up_kind),
     MigrationStep(8, "add the hook_events table (the hook audit trail)", _create_hook_events),
     MigrationStep(9, "add the inbox table (send(message_id=), deliver: ids stored once)", _create_inbox),
+    MigrationStep(10, "sessions: index (parent_session_id, created_at, session_id)", _index_sessions_by_time),
 )
 
 

@@ -14,6 +14,7 @@ __all__ = [
     "HOOK_EVENTS_TABLE",
     "INBOX_TABLE",
     "SCHEMA_TABLES",
+    "SESSIONS_BY_TIME_INDEX",
     "TOOL_CALL_LOG",
     "VERSION_TABLE",
     "WORKFLOW_JOURNAL_TABLE",
@@ -52,6 +53,8 @@ TOOL_CALL_LOG = TableSpec(
     ("session_id", "tool_call_id"),
 )
 
+SESSIONS_BY_TIME_INDEX = "idx_sessions_parent_created"
+
 SCHEMA_TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "sessions",
@@ -71,7 +74,11 @@ SCHEMA_TABLES: tuple[TableSpec, ...] = (
             col("metadata_json", "text"),
         ),
         ("session_id",),
-        (IndexSpec("idx_sessions_parent", ("parent_session_id",)),),
+        (
+            IndexSpec("idx_sessions_parent", ("parent_session_id",)),
+            # Newest-first pages of root sessions, and children in order (the inspector's lists).
+            IndexSpec(SESSIONS_BY_TIME_INDEX, ("parent_session_id", "created_at", "session_id")),
+        ),
     ),
     TableSpec(
         "messages",

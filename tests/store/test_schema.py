@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from power_loop.errors import (
@@ -155,6 +157,42 @@ async def test_a_version_1_schema_gains_the_tool_call_log(store_dsn_and_prefix: 
         sid = await store.create_session()
         await store.record_tool_calls_started(sid, [("c1", "pay")], assistant_seq=2)
         assert [r.status for r in await store.get_tool_call_records(sid)] == ["started"]
+    finally:
+        await db.close()
+
+
+async def _has_index(db: Any, table: str, name: str) -> bool:
+    kind = db.dialect.name
+    if kind == "sqlite":
+        rows = await db.fetchall(f"PRAGMA index_list({table})")
+    elif kind == "postgres":
+        rows = await db.fetchall("SELECT indexname AS name FROM pg_indexes WHERE tablename = ?", (table,))
+    else:
+        rows = await db.fetchall(
+            "SELECT index_name AS name FROM information_schema.statistics "
+            "WHERE table_schema = DATABASE() AND table_name = ?",
+            (table,),
+        )
+    return name in {str(r["name"]) for r in rows}
+
+
+async def test_a_version_9_schema_gains_the_sessions_by_time_index(
+    store_dsn_and_prefix: tuple[str, str],
+) -> None:
+    dsn, prefix = store_dsn_and_prefix
+    db = await connect_database(dsn)
+    table, index = f"{prefix}sessions", f"{prefix}idx_sessions_parent_created"
+    try:
+        assert await ensure_schema(db, prefix) == CURRENT_SCHEMA_VERSION == 10
+        assert await _has_index(db, table, index)  # a fresh schema has it
+        on = f" ON {table}" if db.dialect.name == "mysql" else ""
+        await db.execute(f"DROP INDEX {index}{on}")  # as version 9 left it
+        await db.execute(f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (9, 1))
+        assert not await _has_index(db, table, index)
+        assert await ensure_schema(db, prefix) == 10
+        assert await _has_index(db, table, index)
+        await db.execute(f"UPDATE {prefix}schema_migrations SET version = ? WHERE id = ?", (9, 1))
+        assert await ensure_schema(db, prefix) == 10  # the step runs again harmlessly
     finally:
         await db.close()
 
