@@ -197,10 +197,16 @@ class ForkServer:
             return {"ok": False, "error": str(exc)}
         try:
             error = await _await_child(pid, stop, timeout_s, term_grace_s)
-        except BaseException:
+        except BaseException:  # cancelled: nothing will read the child's files
             signal_group(pid, signal.SIGKILL)
+            _remove(result_path, log_path)
             raise
         return _result(result_path, log_path, pid, error)
+
+
+def _remove(*paths: str) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
 
 
 def _kill_spawned(spawning: asyncio.Future[int]) -> None:

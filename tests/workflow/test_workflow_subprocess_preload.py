@@ -165,6 +165,32 @@ async def test_a_stop_event_cancels_a_preloaded_leaf(tmp_path: Path) -> None:
     assert await _eventually(lambda: _gone(worker) and _gone(grandchild))
 
 
+async def test_cancelling_a_preloaded_leafs_task_kills_it_and_leaves_no_result_files(tmp_path: Path) -> None:
+    pids_file = tmp_path / "pids"
+    env = {**ENV, "WF_PIDS_FILE": str(pids_file)}
+    async with _executor(tmp_path, "hanging_model", env=env, term_grace_s=1) as executor:
+        async with StatefulAgentLoop(llm=research_llm(), dsn=str(tmp_path / "parent.db")) as loop:
+            driver = await loop.new_session()
+            running = asyncio.ensure_future(
+                executor.run_agent(
+                    AgentSpec(name="a", system_prompt="p"),
+                    "go",
+                    parent_loop=loop,
+                    driver_sid=driver,
+                    session_id="wf_" + "2" * 24,
+                    metadata={"workflow_run_id": "r2", "workflow_node_id": "a"},
+                )
+            )
+            assert await _eventually(pids_file.exists)  # the leaf is running its model
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
+    worker, grandchild = (int(p) for p in pids_file.read_text().split())
+    assert await _eventually(lambda: _gone(worker) and _gone(grandchild))
+    left = sorted(p.name for p in (tmp_path / "runs").rglob("*.result*"))
+    assert left == []
+
+
 async def test_a_crashing_child_is_a_failed_leaf(tmp_path: Path) -> None:
     async with _executor(tmp_path, "crashing_model") as executor:
         async with StatefulAgentLoop(llm=research_llm(), dsn=str(tmp_path / "parent.db")) as loop:
