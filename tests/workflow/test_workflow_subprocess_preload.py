@@ -123,6 +123,24 @@ async def test_preloaded_leaves_give_the_plain_modes_results_and_journal(tmp_pat
     assert leftovers == []  # result and log files are consumed
 
 
+async def _start_leaf(
+    executor: SubprocessExecutor, loop: StatefulAgentLoop, n: str, stop: CancellationToken | None = None
+) -> asyncio.Future[dict[str, Any]]:
+    """One leaf of run ``r<n>`` started on ``executor`` (not awaited)."""
+    driver = await loop.new_session()
+    return asyncio.ensure_future(
+        executor.run_agent(
+            AgentSpec(name="a", system_prompt="p"),
+            "go",
+            parent_loop=loop,
+            driver_sid=driver,
+            session_id="wf_" + n * 24,
+            metadata={"workflow_run_id": f"r{n}", "workflow_node_id": "a"},
+            stop_event=stop,
+        )
+    )
+
+
 async def test_a_hanging_preloaded_leaf_is_killed_with_its_whole_process_group(tmp_path: Path) -> None:
     pids_file = tmp_path / "pids"
     env = {**ENV, "WF_PIDS_FILE": str(pids_file)}
@@ -145,18 +163,7 @@ async def test_a_stop_event_cancels_a_preloaded_leaf(tmp_path: Path) -> None:
     stop = CancellationToken()
     async with _executor(tmp_path, "hanging_model", env=env, term_grace_s=1) as executor:
         async with StatefulAgentLoop(llm=research_llm(), dsn=str(tmp_path / "parent.db")) as loop:
-            driver = await loop.new_session()
-            running = asyncio.ensure_future(
-                executor.run_agent(
-                    AgentSpec(name="a", system_prompt="p"),
-                    "go",
-                    parent_loop=loop,
-                    driver_sid=driver,
-                    session_id="wf_" + "1" * 24,
-                    metadata={"workflow_run_id": "r1", "workflow_node_id": "a"},
-                    stop_event=stop,
-                )
-            )
+            running = await _start_leaf(executor, loop, "1", stop)
             assert await _eventually(pids_file.exists)  # the leaf is running its model
             stop.cancel()
             result = await running
@@ -170,17 +177,7 @@ async def test_cancelling_a_preloaded_leafs_task_kills_it_and_leaves_no_result_f
     env = {**ENV, "WF_PIDS_FILE": str(pids_file)}
     async with _executor(tmp_path, "hanging_model", env=env, term_grace_s=1) as executor:
         async with StatefulAgentLoop(llm=research_llm(), dsn=str(tmp_path / "parent.db")) as loop:
-            driver = await loop.new_session()
-            running = asyncio.ensure_future(
-                executor.run_agent(
-                    AgentSpec(name="a", system_prompt="p"),
-                    "go",
-                    parent_loop=loop,
-                    driver_sid=driver,
-                    session_id="wf_" + "2" * 24,
-                    metadata={"workflow_run_id": "r2", "workflow_node_id": "a"},
-                )
-            )
+            running = await _start_leaf(executor, loop, "2")
             assert await _eventually(pids_file.exists)  # the leaf is running its model
             running.cancel()
             with pytest.raises(asyncio.CancelledError):
