@@ -13,7 +13,10 @@ import pytest
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.py"))
 NUMBERED = [p for p in EXAMPLES if re.match(r"\d\d_\w+\.py$", p.name)]
 #: Examples that need running services, each run by its own test (which starts what it needs).
-SERVICE_EXAMPLES = {"celery_app": "tests/contrib/test_contrib_celery_example.py"}
+SERVICE_EXAMPLES = {
+    "celery_app": "tests/contrib/test_contrib_celery_example.py",
+    "celery_workflow": "tests/contrib/test_contrib_celery_example.py",
+}
 OFFLINE = [p for p in EXAMPLES if p.stem not in SERVICE_EXAMPLES]
 
 #: A line each numbered example must print: what it shows, as it shows it (examples also assert).

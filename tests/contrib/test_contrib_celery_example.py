@@ -1,6 +1,7 @@
-"""``examples/celery_app.py`` run by the two commands its docstring gives (RabbitMQ + Redis needed: a
-skip with the reason outside CI, a failure under ``CI``). Two workers run the docstring's worker
-command; the submitting command must store each message once, answered, though it is sent twice."""
+"""``examples/celery_app.py`` and ``examples/celery_workflow.py`` run by the two commands their docstrings
+give (RabbitMQ + Redis needed: a skip with the reason outside CI, a failure under ``CI``). Two workers run
+the docstring's worker command; the app's submitting command must store each message once, answered,
+though it is sent twice; the workflow's driver must get every leaf answered by a worker."""
 
 from __future__ import annotations
 
@@ -20,13 +21,12 @@ pytest.importorskip("celery")
 pytestmark = [pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "celery_app.py"
 
 
-def _commands() -> tuple[list[str], list[str]]:
-    doc = EXAMPLE.read_text(encoding="utf-8").split('"""')[1]
+def _commands(example: str) -> tuple[list[str], list[str]]:
+    doc = (ROOT / "examples" / example).read_text(encoding="utf-8").split('"""')[1]
     worker = re.search(r"^\s+(celery .+?)\s+#", doc, re.M)
-    submit = re.search(r"^\s+(python examples/celery_app\.py)", doc, re.M)
+    submit = re.search(rf"^\s+(python examples/{re.escape(example)})", doc, re.M)
     assert worker and submit, "the docstring gives the two commands"
     return shlex.split(worker.group(1)), shlex.split(submit.group(1))
 
@@ -45,9 +45,11 @@ def _require_broker() -> None:
         pytest.skip(reason)
 
 
-def test_the_two_commands_of_the_celery_example_store_each_message_once(tmp_path: Path) -> None:
+def _run_example(example: str, tmp_path: Path) -> tuple[str, set[int]]:
+    """The example's submitting command's output, with two workers of its worker command running (and
+    the workers' pids: solo pools run their tasks in that process)."""
     _require_broker()
-    worker_cmd, submit_cmd = _commands()
+    worker_cmd, submit_cmd = _commands(example)
     bindir = Path(sys.executable).parent
     env = {
         **os.environ,
@@ -71,7 +73,11 @@ def test_the_two_commands_of_the_celery_example_store_each_message_once(tmp_path
             worker.wait(timeout=60)
         log.close()
     assert proc.returncode == 0, proc.stdout + proc.stderr + (tmp_path / "workers.log").read_text()
-    out = proc.stdout
+    return proc.stdout, {w.pid for w in workers}
+
+
+def test_the_two_commands_of_the_celery_example_store_each_message_once(tmp_path: Path) -> None:
+    out, _ = _run_example("celery_app.py", tmp_path)
     assert out.count("4 tasks submitted; statuses ['completed']") == 2, out
     assert out.count(": 2 user messages stored") == 2, out
     for n in range(2):
@@ -79,3 +85,11 @@ def test_the_two_commands_of_the_celery_example_store_each_message_once(tmp_path
             order = f"A-{n}{k}"
             assert out.count(f"user      Where is order {order}\n") == 1, out
             assert out.count(f"assistant Order status: {order} shipped") == 1, out
+
+
+def test_the_two_commands_of_the_celery_workflow_example_run_every_leaf_on_a_worker(tmp_path: Path) -> None:
+    out, workers = _run_example("celery_workflow.py", tmp_path)
+    assert re.search(r"workflow 'orders' run \w+: completed", out), out
+    for i, order in enumerate(("B-1", "B-2", "B-3")):
+        answer = re.search(rf"clerk:{i}: Order status: {order} shipped \(answered by worker pid (\d+)\)", out)
+        assert answer and int(answer.group(1)) in workers, out
