@@ -29,8 +29,10 @@ def hanging_model() -> ScriptedLLM:
 
 def _start_stubborn_grandchild(pids_file: str) -> None:
     child = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 600"])
-    with open(pids_file, "w") as fh:
+    # Written whole, then renamed: the tests poll for the file and read it at once.
+    with open(pids_file + ".tmp", "w") as fh:
         fh.write(f"{os.getpid()} {child.pid}")
+    os.replace(pids_file + ".tmp", pids_file)
 
 
 def crashing_model() -> ScriptedLLM:
